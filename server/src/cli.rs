@@ -1,0 +1,154 @@
+//! The `lanchat-server` command line. Every flag can also be set through the
+//! environment variable named in its help, which is how the systemd unit in
+//! `assets/` configures the server.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+use clap::builder::TypedValueParser;
+use lanchat_shared::limits::{DEFAULT_PORT, MAX_LINE_BYTES, MAX_TEXT_CHARS};
+
+use crate::Config;
+
+/// A LAN chat server: newline-delimited JSON (or plain text for nc/telnet) over TCP.
+#[derive(Debug, Parser)]
+#[command(name = "lanchat-server", version, about)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "LANCHAT_BIND", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub bind: IpAddr,
+
+    /// TCP port to listen on (0 picks a free one and logs it).
+    #[arg(long, short, env = "LANCHAT_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Name shown in the greeting.
+    #[arg(long, env = "LANCHAT_NAME", default_value = "lanchat")]
+    pub name: String,
+
+    /// Most connections served at once.
+    #[arg(long, env = "LANCHAT_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Most connections from one IP address at once.
+    #[arg(long, env = "LANCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
+    pub max_connections_per_ip: usize,
+
+    /// Longest line accepted, in bytes without the line ending.
+    #[arg(long, env = "LANCHAT_MAX_LINE_BYTES", default_value_t = MAX_LINE_BYTES,
+          value_parser = clap::value_parser!(u16).range(64..=MAX_LINE_BYTES as i64).map(usize::from))]
+    pub max_line_bytes: usize,
+
+    /// Longest message text, in characters after sanitising.
+    #[arg(long, env = "LANCHAT_MAX_TEXT_CHARS", default_value_t = MAX_TEXT_CHARS,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_TEXT_CHARS as i64).map(usize::from))]
+    pub max_text_chars: usize,
+
+    /// Lines per second each client may send once its burst is spent.
+    #[arg(long, env = "LANCHAT_RATE", default_value_t = Config::default().rate_per_sec)]
+    pub rate: f64,
+
+    /// Lines each client may send back to back.
+    #[arg(long, env = "LANCHAT_BURST", default_value_t = Config::default().rate_burst)]
+    pub burst: u32,
+
+    /// Bad lines within --bad-line-window after which a client is disconnected.
+    #[arg(long, env = "LANCHAT_MAX_BAD_LINES", default_value_t = Config::default().max_bad_lines)]
+    pub max_bad_lines: usize,
+
+    /// Window, in seconds, over which bad lines are counted.
+    #[arg(long, env = "LANCHAT_BAD_LINE_WINDOW", default_value_t = 60)]
+    pub bad_line_window: u64,
+
+    /// Seconds a new connection has to send a good hello.
+    #[arg(long, env = "LANCHAT_HELLO_TIMEOUT", default_value_t = 60)]
+    pub hello_timeout: u64,
+
+    /// Seconds a write to one client may block before it is cut off as a slow consumer.
+    #[arg(long, env = "LANCHAT_WRITE_TIMEOUT", default_value_t = 10)]
+    pub write_timeout: u64,
+
+    /// Room events a client may fall behind before it is cut off as a slow consumer.
+    #[arg(long, env = "LANCHAT_QUEUE_LEN", default_value_t = Config::default().queue_len)]
+    pub queue_len: usize,
+
+    /// Idle seconds before TCP keepalive probes; dead peers are dropped within about twice this.
+    #[arg(long, env = "LANCHAT_KEEPALIVE", default_value_t = 30)]
+    pub keepalive: u64,
+
+    /// Seconds a graceful shutdown waits for clients to receive what is queued.
+    #[arg(long, env = "LANCHAT_SHUTDOWN_GRACE", default_value_t = 5)]
+    pub shutdown_grace: u64,
+}
+
+impl Args {
+    /// The address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The server settings these flags describe. Fails on a setting that
+    /// would make the server unusable rather than starting half-broken.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        anyhow::ensure!(
+            self.rate.is_finite() && self.rate > 0.0,
+            "--rate must be a positive number"
+        );
+        anyhow::ensure!(self.burst > 0, "--burst must be at least 1");
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "--max-connections must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_connections_per_ip > 0,
+            "--max-connections-per-ip must be at least 1"
+        );
+        anyhow::ensure!(self.queue_len > 0, "--queue-len must be at least 1");
+        anyhow::ensure!(self.keepalive > 0, "--keepalive must be at least 1 second");
+        Ok(Config {
+            server_name: self.name.clone(),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_line_bytes: self.max_line_bytes,
+            max_text_chars: self.max_text_chars,
+            rate_per_sec: self.rate,
+            rate_burst: self.burst,
+            max_bad_lines: self.max_bad_lines.max(1),
+            bad_line_window: Duration::from_secs(self.bad_line_window),
+            hello_timeout: Duration::from_secs(self.hello_timeout),
+            write_timeout: Duration::from_secs(self.write_timeout.max(1)),
+            queue_len: self.queue_len,
+            keepalive: Duration::from_secs(self.keepalive),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_library_defaults() {
+        let args = Args::try_parse_from(["lanchat-server"]).unwrap();
+        let config = args.config().unwrap();
+        let default = Config::default();
+        assert_eq!(args.listen_addr(), "0.0.0.0:7878".parse().unwrap());
+        assert_eq!(config.max_line_bytes, default.max_line_bytes);
+        assert_eq!(config.max_text_chars, default.max_text_chars);
+        assert_eq!(config.hello_timeout, default.hello_timeout);
+        assert_eq!(config.write_timeout, default.write_timeout);
+        assert_eq!(config.keepalive, default.keepalive);
+        assert_eq!(config.bad_line_window, default.bad_line_window);
+        assert_eq!(config.shutdown_grace, default.shutdown_grace);
+    }
+
+    #[test]
+    fn limits_cannot_be_raised_past_the_protocol() {
+        assert!(Args::try_parse_from(["lanchat-server", "--max-line-bytes", "9000"]).is_err());
+        assert!(Args::try_parse_from(["lanchat-server", "--max-text-chars", "2001"]).is_err());
+        let zero_rate = Args::try_parse_from(["lanchat-server", "--rate", "0"]).unwrap();
+        assert!(zero_rate.config().is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! lanchat's server as a library: [`run`] serves one chat room on a listener
+//! the caller has already bound, until the caller's shutdown future resolves.
+//!
+//! Taking a bound listener lets tests bind port 0 and run many servers in
+//! parallel, and lets the TUI host a room in-process.
+//!
+//! Layout, one concern per module:
+//! - [`config`]: every limit, with its default and the reason for it.
+//! - `cli`: command-line flags, mapped onto [`Config`].
+//! - `listener`: the accept loop, connection caps, socket options.
+//! - `connection`: one client's reading half: greeting, hello, lines, leaving.
+//! - `writer`: one client's writing half: batching, deadlines, slow consumers.
+//! - `room`: membership, message ids and the broadcast fan-out.
+//! - `commands`, `render`, `throttle`: slash commands, plain-text lines,
+//!   flood control.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+pub mod config;
+mod connection;
+mod listener;
+mod render;
+mod room;
+mod throttle;
+mod writer;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use cli::Args;
+pub use config::Config;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::room::Room;
+
+/// What every connection task shares.
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    room: Arc<Room>,
+    /// Cancelled once, when shutdown begins; every task watches it.
+    shutdown: CancellationToken,
+}
+
+/// Serves the chat room on `listener` until `shutdown` completes, then shuts
+/// down gracefully: it stops accepting, every client is sent what was
+/// already queued for it and a notice, and `run` returns once all
+/// connections have closed or `config.shutdown_grace` has passed.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared {
+        room: Room::new(config.queue_len),
+        config,
+        shutdown: CancellationToken::new(),
+    });
+    let tracker = TaskTracker::new();
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "lanchat-server listening");
+    }
+
+    // Dropping the accept loop at shutdown drops the listener: new
+    // connection attempts are refused from that moment on.
+    tokio::select! {
+        () = listener::accept_loop(listener, Arc::clone(&shared), tracker.clone()) => {}
+        () = shutdown => {}
+    }
+    info!("shutting down");
+    shared.shutdown.cancel();
+    tracker.close();
+    if tokio::time::timeout(shared.config.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            still_open = tracker.len(),
+            "some clients did not close within the grace period"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! How server messages look on the wire for each kind of client.
+
+use bytes::Bytes;
+use chrono::{Local, TimeZone};
+use lanchat_shared::ServerMsg;
+
+use crate::room::RoomEvent;
+
+/// The two ways a connection can speak, chosen by its first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// One JSON object per line: the protocol proper.
+    Json,
+    /// Readable lines for `nc`, `telnet` and five-line scripts.
+    PlainText,
+}
+
+impl Encoding {
+    /// Encodes a message meant for this client only.
+    pub(crate) fn encode(self, msg: &ServerMsg) -> Bytes {
+        match self {
+            Encoding::Json => msg.to_line(),
+            Encoding::PlainText => Bytes::from(plain_text(msg)),
+        }
+    }
+
+    /// Encodes a room event; JSON clients share the bytes made at publish time.
+    pub(crate) fn encode_event(self, event: &RoomEvent) -> Bytes {
+        match self {
+            Encoding::Json => event.json.clone(),
+            Encoding::PlainText => Bytes::from(plain_text(&event.msg)),
+        }
+    }
+}
+
+/// The plain-text form: `[12:04] <alice> hi`, `* bob joined`, `-- ` before
+/// replies and notices, `!! ` before errors. Every string in it was either
+/// sanitised or validated before it got here, so the lines are safe to print.
+fn plain_text(msg: &ServerMsg) -> String {
+    match msg {
+        ServerMsg::Message { ts, from, text, .. } => {
+            format!("[{}] <{from}> {text}\n", clock_time(*ts))
+        }
+        ServerMsg::Join { nick } => format!("* {nick} joined\n"),
+        ServerMsg::Leave { nick, reason } => format!("* {nick} left ({reason})\n"),
+        ServerMsg::Welcome { nick, users } => format!(
+            "-- Welcome, {nick}! Here now ({}): {}\n\
+             -- Type a message and press Enter. /help lists commands; /quit or over leaves.\n",
+            users.len(),
+            users.join(", ")
+        ),
+        ServerMsg::Info { text } | ServerMsg::Greeting { text, .. } => {
+            text.lines().map(|line| format!("-- {line}\n")).collect()
+        }
+        ServerMsg::Error { code, message } => format!("!! {message} ({})\n", code.as_str()),
+        ServerMsg::Pong {} => "-- pong\n".to_owned(),
+        ServerMsg::Unknown => String::new(),
+    }
+}
+
+/// `HH:MM` in the server's local time zone.
+fn clock_time(unix_millis: u64) -> String {
+    i64::try_from(unix_millis)
+        .ok()
+        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
+        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lanchat_shared::ErrorCode;
+
+    fn plain(msg: &ServerMsg) -> String {
+        String::from_utf8(Encoding::PlainText.encode(msg).to_vec()).unwrap()
+    }
+
+    #[test]
+    fn plain_text_lines_read_like_a_chat_log() {
+        let msg = ServerMsg::Message {
+            id: 1,
+            ts: 0,
+            from: "alice".into(),
+            text: "hi".into(),
+        };
+        let line = plain(&msg);
+        assert!(
+            line.starts_with('[') && line.ends_with("] <alice> hi\n"),
+            "{line:?}"
+        );
+        assert_eq!(line.len(), "[12:04] <alice> hi\n".len());
+        assert_eq!(
+            plain(&ServerMsg::Join { nick: "bob".into() }),
+            "* bob joined\n"
+        );
+        assert_eq!(
+            plain(&ServerMsg::Leave {
+                nick: "bob".into(),
+                reason: "quit".into()
+            }),
+            "* bob left (quit)\n"
+        );
+        assert_eq!(plain(&ServerMsg::info("a\nb")), "-- a\n-- b\n");
+        assert_eq!(
+            plain(&ServerMsg::error(ErrorCode::NickTaken, "Taken.")),
+            "!! Taken. (nick_taken)\n"
+        );
+    }
+
+    #[test]
+    fn json_is_the_protocol_line() {
+        let msg = ServerMsg::Join { nick: "bob".into() };
+        assert_eq!(Encoding::Json.encode(&msg), msg.to_line());
+    }
+}

@@ -1,0 +1,275 @@
+//! The sending half of a connection, in a task of its own.
+//!
+//! Reading and writing run in separate tasks so a client that stops reading
+//! (its socket buffer full, a write blocked) never stops the server from
+//! reading its `quit`, and a flood of input never delays output. The writer
+//! merges two sources: lines meant for this client only (a bounded mpsc
+//! queue fed by the reader) and room events (the shared broadcast ring).
+//! Everything that is ready is appended to one buffer and written in one
+//! go, so a burst of messages costs one write per client, not one per message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lanchat_shared::{ErrorCode, ServerMsg};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use crate::render::Encoding;
+use crate::room::RoomEvent;
+
+/// Stop adding to a batch past this size; a slow reader then gets its data
+/// in reasonable pieces and the buffer stays small.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// How long the writer tries to get a farewell (shutdown notice or
+/// `slow_consumer`) to a client whose socket may already be full.
+const FAREWELL_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What the reader hands the writer, in order.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Bytes for this client only, already encoded.
+    Line(Bytes),
+    /// The client has joined: from now on forward room events, encoded so.
+    Subscribe(broadcast::Receiver<Arc<RoomEvent>>, Encoding),
+}
+
+/// How the writer ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WriterEnd {
+    /// The reader finished and everything queued was written.
+    Drained,
+    /// The server is shutting down; queued data and the notice were flushed.
+    Shutdown,
+    /// The client could not keep up and was cut off.
+    SlowConsumer,
+    /// Writing failed: the peer is gone.
+    Lost,
+}
+
+/// The writer's view of the rest of the connection.
+#[derive(Debug)]
+pub(crate) struct WriterContext {
+    /// Cancelled by whichever half fails first, so the other stops too.
+    pub(crate) abort: CancellationToken,
+    /// Cancelled once for the whole server at shutdown.
+    pub(crate) shutdown: CancellationToken,
+    /// Longest one batch may take to write.
+    pub(crate) write_timeout: Duration,
+}
+
+/// Runs until the reader drops its sender, the server shuts down, or the
+/// client fails; then half-closes the socket.
+pub(crate) async fn run(
+    sink: OwnedWriteHalf,
+    queue: mpsc::Receiver<Outgoing>,
+    context: WriterContext,
+) -> WriterEnd {
+    let mut writer = Writer {
+        sink,
+        queue,
+        queue_open: true,
+        events: None,
+        encoding: Encoding::Json,
+        batch: Vec::new(),
+        written: 0,
+    };
+    let end = writer.serve(&context).await;
+    if end == WriterEnd::Lost {
+        context.abort.cancel();
+    }
+    // Half-close, so the client reads everything and then a clean EOF.
+    let _ = timeout_at(Instant::now() + FAREWELL_TIMEOUT, writer.sink.shutdown()).await;
+    end
+}
+
+struct Writer {
+    sink: OwnedWriteHalf,
+    queue: mpsc::Receiver<Outgoing>,
+    /// False once the reader has dropped its sender.
+    queue_open: bool,
+    events: Option<broadcast::Receiver<Arc<RoomEvent>>>,
+    encoding: Encoding,
+    /// Bytes waiting to be written; reused between batches.
+    batch: Vec<u8>,
+    /// How much of `batch` has reached the socket. Kept outside the write
+    /// future so that after a timeout we know whether a line was cut short.
+    written: usize,
+}
+
+/// Why a write did not complete.
+enum WriteFailure {
+    TimedOut,
+    Aborted,
+    Lost,
+}
+
+impl Writer {
+    async fn serve(&mut self, context: &WriterContext) -> WriterEnd {
+        loop {
+            tokio::select! {
+                biased;
+                () = context.abort.cancelled() => {
+                    // The reader found this client too slow (its own queue was full).
+                    return self.cut_off(ErrorCode::SlowConsumer, "You were not reading fast enough; disconnecting.").await;
+                }
+                () = context.shutdown.cancelled() => return self.flush_for_shutdown(context).await,
+                item = self.queue.recv() => match item {
+                    Some(item) => self.accept(item),
+                    None => self.queue_open = false,
+                },
+                event = next_event(&mut self.events) => match event {
+                    Ok(event) => self.batch.extend_from_slice(&self.encoding.encode_event(&event)),
+                    Err(RecvError::Lagged(missed)) => return self.fell_behind(missed).await,
+                    // The room is gone: only at shutdown, which is handled above.
+                    Err(RecvError::Closed) => self.events = None,
+                },
+            }
+            if let Err(missed) = self.fill_batch() {
+                return self.fell_behind(missed).await;
+            }
+            let deadline = Instant::now() + context.write_timeout;
+            match self.write_batch(deadline, &context.abort).await {
+                Ok(()) => {}
+                Err(WriteFailure::Lost) => return WriterEnd::Lost,
+                Err(WriteFailure::TimedOut) => {
+                    context.abort.cancel();
+                    return self
+                        .cut_off(
+                            ErrorCode::SlowConsumer,
+                            "Nothing was read from the server for too long; disconnecting.",
+                        )
+                        .await;
+                }
+                Err(WriteFailure::Aborted) => {
+                    return self
+                        .cut_off(
+                            ErrorCode::SlowConsumer,
+                            "You were not reading fast enough; disconnecting.",
+                        )
+                        .await;
+                }
+            }
+            if !self.queue_open {
+                return WriterEnd::Drained;
+            }
+        }
+    }
+
+    fn accept(&mut self, item: Outgoing) {
+        match item {
+            Outgoing::Line(bytes) => self.batch.extend_from_slice(&bytes),
+            Outgoing::Subscribe(events, encoding) => {
+                self.events = Some(events);
+                self.encoding = encoding;
+            }
+        }
+    }
+
+    /// Appends whatever else is ready without waiting. Fails with the number
+    /// of events missed if the client turned out to be a whole ring behind.
+    fn fill_batch(&mut self) -> Result<(), u64> {
+        while self.batch.len() < MAX_BATCH_BYTES && self.queue_open {
+            match self.queue.try_recv() {
+                Ok(item) => self.accept(item),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.queue_open = false,
+            }
+        }
+        while self.batch.len() < MAX_BATCH_BYTES {
+            let Some(events) = self.events.as_mut() else {
+                break;
+            };
+            match events.try_recv() {
+                Ok(event) => self
+                    .batch
+                    .extend_from_slice(&self.encoding.encode_event(&event)),
+                Err(TryRecvError::Lagged(missed)) => return Err(missed),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the whole batch by `deadline`, giving up early on `abort`.
+    async fn write_batch(
+        &mut self,
+        deadline: Instant,
+        abort: &CancellationToken,
+    ) -> Result<(), WriteFailure> {
+        self.written = 0;
+        while self.written < self.batch.len() {
+            let write = timeout_at(deadline, self.sink.write(&self.batch[self.written..]));
+            let result = tokio::select! {
+                result = write => result,
+                () = abort.cancelled() => return Err(WriteFailure::Aborted),
+            };
+            match result {
+                Err(_elapsed) => return Err(WriteFailure::TimedOut),
+                Ok(Ok(0) | Err(_)) => return Err(WriteFailure::Lost),
+                Ok(Ok(n)) => self.written += n,
+            }
+        }
+        self.batch.clear();
+        self.written = 0;
+        Ok(())
+    }
+
+    async fn fell_behind(&mut self, missed: u64) -> WriterEnd {
+        let message =
+            format!("You fell {missed} messages behind; disconnecting. Reconnect to continue.");
+        self.cut_off(ErrorCode::SlowConsumer, &message).await
+    }
+
+    /// Tells the client why it is being cut off, if its socket will take it.
+    async fn cut_off(&mut self, code: ErrorCode, message: &str) -> WriterEnd {
+        let mut farewell = Vec::new();
+        // A batch cut short mid-line would glue the notice onto half a line.
+        let cut_mid_line = self.written > 0
+            && self.written < self.batch.len()
+            && self.batch.get(self.written - 1) != Some(&b'\n');
+        if cut_mid_line {
+            farewell.push(b'\n');
+        }
+        farewell.extend_from_slice(&self.encoding.encode(&ServerMsg::error(code, message)));
+        self.batch = farewell;
+        let _ = self
+            .write_batch(Instant::now() + FAREWELL_TIMEOUT, &CancellationToken::new())
+            .await;
+        WriterEnd::SlowConsumer
+    }
+
+    /// Writes everything already queued, then the shutdown notice.
+    async fn flush_for_shutdown(&mut self, context: &WriterContext) -> WriterEnd {
+        while let Ok(item) = self.queue.try_recv() {
+            self.accept(item);
+        }
+        if let Some(events) = self.events.as_mut() {
+            while let Ok(event) = events.try_recv() {
+                self.batch
+                    .extend_from_slice(&self.encoding.encode_event(&event));
+            }
+        }
+        let notice = ServerMsg::info("The server is shutting down. Goodbye!");
+        self.batch.extend_from_slice(&self.encoding.encode(&notice));
+        let deadline = Instant::now() + context.write_timeout.min(FAREWELL_TIMEOUT * 4);
+        let _ = self.write_batch(deadline, &context.abort).await;
+        WriterEnd::Shutdown
+    }
+}
+
+/// The next room event, or never if the client has not joined yet.
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<Arc<RoomEvent>>>,
+) -> Result<Arc<RoomEvent>, RecvError> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,29 @@
+//! The one place that defines lanchat's wire protocol (v1).
+//!
+//! Everything a lanchat server and its clients must agree on lives here and
+//! nowhere else:
+//!
+//! - [`limits`]: the protocol's fixed numbers (port, line length, text length).
+//! - [`nick`]: the validated [`Nick`] type; a `Nick` is always a legal nickname.
+//! - [`protocol`]: [`ClientMsg`] (client to server) and [`ServerMsg`] (server
+//!   to client), the only types in the workspace that derive serde.
+//! - [`codec`]: [`LineCodec`], newline framing that never buffers more than one
+//!   maximum-length line and reports an over-long line as an item, not an error.
+//! - [`sanitize`]: [`sanitize_text`], which removes everything that could drive
+//!   a terminal from message text.
+//!
+//! This crate knows nothing about sockets, tasks or rooms; `docs/PROTOCOL.md`
+//! is the prose form of what it encodes.
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod limits;
+pub mod nick;
+pub mod protocol;
+pub mod sanitize;
+
+pub use codec::{Frame, LineCodec};
+pub use nick::{Nick, NickError};
+pub use protocol::{ClientMsg, ErrorCode, ParseError, ServerMsg};
+pub use sanitize::sanitize_text;
