@@ -1,0 +1,190 @@
+//! The real `lanchat-server` binary, as an operator runs it: signals,
+//! flags, and memory measured from outside the process.
+
+#![allow(clippy::panic)] // A test fails by panicking.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::process::{Child, Command};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The binary listening on 127.0.0.1 with an OS-assigned port.
+struct RunningServer {
+    child: Child,
+    port: u16,
+}
+
+impl RunningServer {
+    async fn start() -> RunningServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start lanchat-server");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let port = tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = lines.next_line().await.expect("read log") {
+                if let Some((_, addr)) = line.split_once("listening addr=") {
+                    let port = addr.trim().rsplit(':').next().expect("addr has a port");
+                    return port.parse::<u16>().expect("numeric port");
+                }
+            }
+            panic!("the server exited before logging its address");
+        })
+        .await
+        .expect("the server logs its address");
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        RunningServer { child, port }
+    }
+
+    /// Connects, reads the greeting and joins as `nick`.
+    async fn join(&self, nick: &str) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        let stream = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let (read, mut writer) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        assert!(read_line(&mut reader).await.contains("\"greeting\""));
+        let hello = format!("{{\"type\":\"hello\",\"nick\":\"{nick}\"}}\n");
+        writer.write_all(hello.as_bytes()).await.expect("hello");
+        assert!(read_line(&mut reader).await.contains("\"welcome\""));
+        (reader, writer)
+    }
+
+    /// Peak resident memory of the server process, in KiB, from /proc.
+    fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("running");
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM line");
+        let kib = line.split_whitespace().nth(1).expect("a number");
+        kib.parse().expect("KiB")
+    }
+}
+
+async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> String {
+    let mut line = String::new();
+    tokio::time::timeout(TIMEOUT, reader.read_line(&mut line))
+        .await
+        .expect("a line within the time-out")
+        .expect("read");
+    line
+}
+
+#[tokio::test]
+async fn sigterm_tells_clients_and_exits_zero() {
+    let mut server = RunningServer::start().await;
+    let (mut reader, _writer) = server.join("alice").await;
+
+    let pid = server.child.id().expect("running").to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(kill.success());
+
+    let notice = read_line(&mut reader).await;
+    assert!(
+        notice.contains("\"info\"") && notice.contains("shutting down"),
+        "{notice}"
+    );
+    assert_eq!(
+        read_line(&mut reader).await,
+        "",
+        "then the connection closes"
+    );
+    let status = tokio::time::timeout(TIMEOUT, server.child.wait())
+        .await
+        .expect("exits within the time-out")
+        .expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn a_50_mib_line_without_newline_costs_the_server_no_memory_to_speak_of() {
+    let server = RunningServer::start().await;
+    let (mut reader, mut writer) = server.join("flood").await;
+    let before = server.peak_rss_kib();
+
+    let chunk = vec![b'x'; 64 * 1024];
+    tokio::time::timeout(TIMEOUT, async {
+        for _ in 0..(50 * 1024 * 1024 / chunk.len()) {
+            writer
+                .write_all(&chunk)
+                .await
+                .expect("the server keeps reading");
+        }
+        let after = b"\n{\"type\":\"say\",\"text\":\"still here\"}\n";
+        writer.write_all(after).await.expect("write");
+    })
+    .await
+    .expect("50 MiB sent within the time-out");
+
+    let error = read_line(&mut reader).await;
+    assert!(error.contains("line_too_long"), "{error}");
+    let echo = read_line(&mut reader).await;
+    assert!(echo.contains("still here"), "{echo}");
+    let after = server.peak_rss_kib();
+    eprintln!("peak RSS before {before} KiB, after {after} KiB");
+    // Buffering the line would have cost 50 MiB; allow a little growth for
+    // the allocator and the runtime.
+    assert!(
+        after < before + 8 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[tokio::test]
+async fn help_lists_every_flag() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
+        .arg("--help")
+        .output()
+        .await
+        .expect("run --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--bind",
+        "--port",
+        "--name",
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--max-line-bytes",
+        "--max-text-chars",
+        "--rate",
+        "--burst",
+        "--max-bad-lines",
+        "--bad-line-window",
+        "--hello-timeout",
+        "--write-timeout",
+        "--queue-len",
+        "--keepalive",
+        "--shutdown-grace",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_flag_is_a_clear_error_not_a_crash() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
+        .args(["--max-line-bytes", "100000"])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-line-bytes"));
+}

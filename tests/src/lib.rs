@@ -1,0 +1,356 @@
+//! Helpers for lanchat's integration tests, so each test reads like the
+//! protocol document: start a [`TestServer`], connect [`TestClient`]s, say
+//! things, expect things.
+//!
+//! Every server binds 127.0.0.1:0 and every wait has a time-out
+//! ([`TIMEOUT`]), so tests run in parallel and a hang fails instead of
+//! blocking CI. Helpers panic with a description of what was expected:
+//! that is how a test fails.
+
+#![allow(clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lanchat_server::Config;
+use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Longest any single expectation waits. Generous, because CI machines are
+/// small and busy; a passing test never waits this long.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings for tests that are not about flood control: the rate limit is
+/// out of the way and so are per-address caps (every test client is
+/// 127.0.0.1).
+pub fn relaxed_config() -> Config {
+    Config {
+        rate_per_sec: 1_000_000.0,
+        rate_burst: 1_000_000,
+        max_connections_per_ip: 10_000,
+        max_connections: 10_000,
+        ..Config::default()
+    }
+}
+
+/// A real server running in this process on an OS-assigned port.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server with [`relaxed_config`].
+    pub async fn start() -> TestServer {
+        TestServer::with_config(relaxed_config()).await
+    }
+
+    /// Starts a server with `config`.
+    pub async fn with_config(config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            lanchat_server::run(listener, config, shutdown)
+                .await
+                .expect("server ran");
+        });
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts a graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Shuts down gracefully and waits until `run` has returned.
+    pub async fn shutdown(mut self) {
+        self.begin_shutdown();
+        tokio::time::timeout(TIMEOUT, &mut self.task)
+            .await
+            .expect("server stops within the time-out")
+            .expect("server task did not panic");
+    }
+
+    /// Connects and joins as `nick`, checking the welcome.
+    pub async fn join(&self, nick: &str) -> TestClient {
+        TestClient::join(self.addr, nick).await
+    }
+
+    /// Joins two clients, the first of which has already read the second's
+    /// `join`, so both start with nothing pending.
+    pub async fn join_two(&self, first: &str, second: &str) -> (TestClient, TestClient) {
+        let mut a = self.join(first).await;
+        let b = self.join(second).await;
+        assert_eq!(
+            a.recv().await,
+            ServerMsg::Join {
+                nick: second.to_owned()
+            }
+        );
+        (a, b)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One client connection, speaking whichever mode the test chooses.
+#[derive(Debug)]
+pub struct TestClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    /// The nickname this client joined as, once it has.
+    pub nick: String,
+}
+
+impl TestClient {
+    /// Connects and reads the greeting, checking it is the documented JSON.
+    pub async fn connect(addr: SocketAddr) -> TestClient {
+        let mut client = TestClient::connect_raw(addr).await;
+        match client.recv().await {
+            ServerMsg::Greeting {
+                server,
+                version,
+                text,
+            } => {
+                assert_eq!(server, "lanchat");
+                assert_eq!(version, 1);
+                assert!(
+                    text.contains("nickname"),
+                    "greeting explains itself: {text}"
+                );
+            }
+            other => panic!("expected a greeting, got {other:?}"),
+        }
+        client
+    }
+
+    /// Connects without reading anything.
+    pub async fn connect_raw(addr: SocketAddr) -> TestClient {
+        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+            .await
+            .expect("connect within the time-out")
+            .expect("connect");
+        let (read, writer) = stream.into_split();
+        TestClient {
+            reader: BufReader::new(read),
+            writer,
+            nick: String::new(),
+        }
+    }
+
+    /// Connects, says hello as `nick` and expects the welcome.
+    pub async fn join(addr: SocketAddr, nick: &str) -> TestClient {
+        let mut client = TestClient::connect(addr).await;
+        client.hello(nick).await;
+        match client.recv().await {
+            ServerMsg::Welcome {
+                nick: granted,
+                users,
+            } => {
+                assert_eq!(granted, nick);
+                assert!(users.contains(&granted), "{users:?} includes the newcomer");
+            }
+            other => panic!("expected a welcome for {nick}, got {other:?}"),
+        }
+        client.nick = nick.to_owned();
+        client
+    }
+
+    /// Sends a hello for `nick`.
+    pub async fn hello(&mut self, nick: &str) {
+        self.send(&ClientMsg::Hello {
+            nick: nick.to_owned(),
+        })
+        .await;
+    }
+
+    /// Sends a say.
+    pub async fn say(&mut self, text: &str) {
+        self.send(&ClientMsg::Say {
+            text: text.to_owned(),
+        })
+        .await;
+    }
+
+    /// Sends one protocol message.
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        self.send_raw(&msg.to_line()).await;
+    }
+
+    /// Sends `line` followed by `\n`.
+    pub async fn send_line(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes()).await;
+    }
+
+    /// Sends bytes exactly as given.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        tokio::time::timeout(TIMEOUT, self.writer.write_all(bytes))
+            .await
+            .expect("write within the time-out")
+            .expect("write");
+    }
+
+    /// Sends bytes, reporting a failed write (the server closed) instead of
+    /// failing the test.
+    pub async fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await
+    }
+
+    /// Reads one line (without the `\n`), failing on a time-out or EOF.
+    pub async fn recv_line(&mut self) -> String {
+        match self.try_recv_line().await {
+            Some(line) => line,
+            None => panic!("{}: connection closed while a line was expected", self.nick),
+        }
+    }
+
+    /// Reads one line, or `None` at EOF (or a reset).
+    pub async fn try_recv_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        let read = tokio::time::timeout(TIMEOUT, self.reader.read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("{}: no line within {TIMEOUT:?}", self.nick));
+        match read {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                assert!(
+                    line.ends_with('\n'),
+                    "{}: unterminated line {line:?}",
+                    self.nick
+                );
+                line.pop();
+                Some(line)
+            }
+        }
+    }
+
+    /// Reads one JSON server message.
+    pub async fn recv(&mut self) -> ServerMsg {
+        let line = self.recv_line().await;
+        ServerMsg::parse(line.as_bytes())
+            .unwrap_or_else(|e| panic!("{}: not a server message ({e}): {line:?}", self.nick))
+    }
+
+    /// Reads messages until a `message` event; returns (id, from, text).
+    /// Join and leave events on the way are skipped.
+    pub async fn recv_chat(&mut self) -> (u64, String, String) {
+        loop {
+            match self.recv().await {
+                ServerMsg::Message { id, from, text, .. } => return (id, from, text),
+                ServerMsg::Join { .. } | ServerMsg::Leave { .. } => {}
+                other => panic!("{}: expected a message, got {other:?}", self.nick),
+            }
+        }
+    }
+
+    /// Expects the next message to be an error with `code`; returns its text.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> String {
+        match self.recv().await {
+            ServerMsg::Error { code: got, message } if got == code => {
+                assert!(!message.is_empty(), "error messages are sentences");
+                message
+            }
+            other => panic!(
+                "{}: expected error {}, got {other:?}",
+                self.nick,
+                code.as_str()
+            ),
+        }
+    }
+
+    /// Proves the connection still works and nothing else was queued before
+    /// this point: a ping must be answered by the very next line.
+    pub async fn expect_alive(&mut self) {
+        self.send(&ClientMsg::Ping {}).await;
+        match self.recv().await {
+            ServerMsg::Pong {} => {}
+            other => panic!("{}: expected pong, got {other:?}", self.nick),
+        }
+    }
+
+    /// Expects the server to close the connection, after any lines it still
+    /// sends; returns those lines.
+    pub async fn expect_closed(&mut self) -> Vec<String> {
+        let mut rest = Vec::new();
+        while let Some(line) = self.try_recv_line().await {
+            rest.push(line);
+        }
+        rest
+    }
+
+    /// Reads raw bytes until EOF, at most `limit`.
+    pub async fn read_to_end(&mut self, limit: usize) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut limited = (&mut self.reader).take(limit as u64);
+        let _ = tokio::time::timeout(TIMEOUT, limited.read_to_end(&mut all))
+            .await
+            .expect("EOF within the time-out");
+        all
+    }
+
+    /// Closes the connection with a TCP reset instead of a FIN, as a crashed
+    /// peer or a pulled cable followed by a reboot would.
+    pub fn reset(self) {
+        let stream = self
+            .reader
+            .into_inner()
+            .reunite(self.writer)
+            .expect("halves of one stream");
+        let socket = socket2::SockRef::from(&stream);
+        socket
+            .set_linger(Some(Duration::ZERO))
+            .expect("set SO_LINGER 0");
+        drop(stream);
+    }
+
+    /// Half-closes the sending side: the server reads EOF.
+    pub async fn close_write(&mut self) {
+        let _ = self.writer.shutdown().await;
+    }
+
+    /// Waits for `leave` of `nick`, skipping messages and joins; returns the reason.
+    pub async fn expect_leave(&mut self, nick: &str) -> String {
+        loop {
+            match self.recv().await {
+                ServerMsg::Leave { nick: who, reason } if who == nick => return reason,
+                ServerMsg::Leave { .. } | ServerMsg::Join { .. } | ServerMsg::Message { .. } => {}
+                other => panic!("{}: expected {nick} to leave, got {other:?}", self.nick),
+            }
+        }
+    }
+}
+
+/// Expects `msg` to be the given error code.
+pub fn assert_error(msg: &ServerMsg, code: ErrorCode) {
+    match msg {
+        ServerMsg::Error { code: got, .. } if *got == code => {}
+        other => panic!("expected error {}, got {other:?}", code.as_str()),
+    }
+}
