@@ -21,9 +21,16 @@ struct RunningServer {
 
 impl RunningServer {
     async fn start() -> RunningServer {
+        RunningServer::start_with_env(&[]).await
+    }
+
+    /// Starts the server with extra environment variables, the way the
+    /// systemd unit configures it.
+    async fn start_with_env(vars: &[(&str, &str)]) -> RunningServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .env("RUST_LOG", "info")
+            .envs(vars.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -46,14 +53,21 @@ impl RunningServer {
         RunningServer { child, port }
     }
 
-    /// Connects, reads the greeting and joins as `nick`.
-    async fn join(&self, nick: &str) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+    /// Connects and reads the greeting line.
+    async fn greet(&self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf, String) {
         let stream = TcpStream::connect(("127.0.0.1", self.port))
             .await
             .expect("connect");
-        let (read, mut writer) = stream.into_split();
+        let (read, writer) = stream.into_split();
         let mut reader = BufReader::new(read);
-        assert!(read_line(&mut reader).await.contains("\"greeting\""));
+        let greeting = read_line(&mut reader).await;
+        assert!(greeting.contains("\"greeting\""), "{greeting}");
+        (reader, writer, greeting)
+    }
+
+    /// Connects, reads the greeting and joins as `nick`.
+    async fn join(&self, nick: &str) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        let (mut reader, mut writer, _) = self.greet().await;
         let hello = format!("{{\"type\":\"hello\",\"nick\":\"{nick}\"}}\n");
         writer.write_all(hello.as_bytes()).await.expect("hello");
         assert!(read_line(&mut reader).await.contains("\"welcome\""));
@@ -187,4 +201,21 @@ async fn a_bad_flag_is_a_clear_error_not_a_crash() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--max-line-bytes"));
+}
+
+#[tokio::test]
+async fn settings_can_come_from_the_environment() {
+    let server = RunningServer::start_with_env(&[
+        ("LANCHAT_NAME", "attic"),
+        ("LANCHAT_MAX_CONNECTIONS_PER_IP", "1"),
+    ])
+    .await;
+    let (_reader, _writer, greeting) = server.greet().await;
+    assert!(greeting.contains("Welcome to attic"), "{greeting}");
+    let stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    let mut second = BufReader::new(stream.into_split().0);
+    let refusal = read_line(&mut second).await;
+    assert!(refusal.contains("too_many_connections"), "{refusal}");
 }
