@@ -27,6 +27,9 @@ use crate::room::RoomEvent;
 /// in reasonable pieces and the buffer stays small.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
+/// Said to a client whose replies piled up because it did not read them.
+const NOT_READING: &str = "You were not reading fast enough; disconnecting.";
+
 /// How long the writer tries to get a farewell (shutdown notice or
 /// `slow_consumer`) to a client whose socket may already be full.
 const FAREWELL_TIMEOUT: Duration = Duration::from_millis(500);
@@ -81,9 +84,9 @@ pub(crate) async fn run(
         written: 0,
     };
     let end = writer.serve(&context).await;
-    if end == WriterEnd::Lost {
-        context.abort.cancel();
-    }
+    // However the writer ended, the reader must stop too: a client that no
+    // longer receives anything must not keep its nickname by staying quiet.
+    context.abort.cancel();
     // Half-close, so the client reads everything and then a clean EOF.
     let _ = timeout_at(Instant::now() + FAREWELL_TIMEOUT, writer.sink.shutdown()).await;
     end
@@ -115,10 +118,8 @@ impl Writer {
         loop {
             tokio::select! {
                 biased;
-                () = context.abort.cancelled() => {
-                    // The reader found this client too slow (its own queue was full).
-                    return self.cut_off(ErrorCode::SlowConsumer, "You were not reading fast enough; disconnecting.").await;
-                }
+                // Only the reader cancels while we are here: its queue to us was full.
+                () = context.abort.cancelled() => return self.cut_off(NOT_READING).await,
                 () = context.shutdown.cancelled() => return self.flush_for_shutdown(context).await,
                 item = self.queue.recv() => match item {
                     Some(item) => self.accept(item),
@@ -139,22 +140,10 @@ impl Writer {
                 Ok(()) => {}
                 Err(WriteFailure::Lost) => return WriterEnd::Lost,
                 Err(WriteFailure::TimedOut) => {
-                    context.abort.cancel();
-                    return self
-                        .cut_off(
-                            ErrorCode::SlowConsumer,
-                            "Nothing was read from the server for too long; disconnecting.",
-                        )
-                        .await;
+                    let message = "Nothing was read from the server for too long; disconnecting.";
+                    return self.cut_off(message).await;
                 }
-                Err(WriteFailure::Aborted) => {
-                    return self
-                        .cut_off(
-                            ErrorCode::SlowConsumer,
-                            "You were not reading fast enough; disconnecting.",
-                        )
-                        .await;
-                }
+                Err(WriteFailure::Aborted) => return self.cut_off(NOT_READING).await,
             }
             if !self.queue_open {
                 return WriterEnd::Drained;
@@ -224,11 +213,12 @@ impl Writer {
     async fn fell_behind(&mut self, missed: u64) -> WriterEnd {
         let message =
             format!("You fell {missed} messages behind; disconnecting. Reconnect to continue.");
-        self.cut_off(ErrorCode::SlowConsumer, &message).await
+        self.cut_off(&message).await
     }
 
-    /// Tells the client why it is being cut off, if its socket will take it.
-    async fn cut_off(&mut self, code: ErrorCode, message: &str) -> WriterEnd {
+    /// Tells the client it is being cut off as a slow consumer, and why, if
+    /// its socket will still take it.
+    async fn cut_off(&mut self, message: &str) -> WriterEnd {
         let mut farewell = Vec::new();
         // A batch cut short mid-line would glue the notice onto half a line.
         let cut_mid_line = self.written > 0
@@ -237,7 +227,8 @@ impl Writer {
         if cut_mid_line {
             farewell.push(b'\n');
         }
-        farewell.extend_from_slice(&self.encoding.encode(&ServerMsg::error(code, message)));
+        let error = ServerMsg::error(ErrorCode::SlowConsumer, message);
+        farewell.extend_from_slice(&self.encoding.encode(&error));
         self.batch = farewell;
         let _ = self
             .write_batch(Instant::now() + FAREWELL_TIMEOUT, &CancellationToken::new())
@@ -271,5 +262,104 @@ async fn next_event(
     match events {
         Some(events) => events.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lanchat_shared::Nick;
+    use tokio::io::AsyncBufReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use crate::room::Room;
+
+    /// A connected pair: the server's write half and the client's reader.
+    async fn socket_pair() -> (OwnedWriteHalf, tokio::io::BufReader<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        (
+            server_side.into_split().1,
+            tokio::io::BufReader::new(client),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_client_a_whole_ring_behind_is_told_and_its_reader_stopped() {
+        let room = Room::new(4);
+        let laggard = room.join(Nick::parse("laggard").unwrap()).unwrap();
+        let talker = room.join(Nick::parse("talker").unwrap()).unwrap();
+        for n in 0..10 {
+            talker.membership.say(format!("message {n}"));
+        }
+        let (sink, mut client) = socket_pair().await;
+        let (queue_in, queue) = mpsc::channel(4);
+        queue_in
+            .try_send(Outgoing::Subscribe(laggard.events, Encoding::Json))
+            .unwrap();
+        let abort = CancellationToken::new();
+        let context = WriterContext {
+            abort: abort.clone(),
+            shutdown: CancellationToken::new(),
+            write_timeout: Duration::from_secs(5),
+        };
+
+        let end = run(sink, queue, context).await;
+
+        assert_eq!(end, WriterEnd::SlowConsumer);
+        assert!(abort.is_cancelled(), "the reader is told to stop");
+        let mut line = String::new();
+        client.read_line(&mut line).await.unwrap();
+        match ServerMsg::parse(line.as_bytes()).unwrap() {
+            ServerMsg::Error { code, message } => {
+                assert_eq!(code, ErrorCode::SlowConsumer);
+                assert!(message.contains("behind"), "{message}");
+            }
+            other => panic!("expected slow_consumer, got {other:?}"),
+        }
+        drop(queue_in);
+    }
+
+    #[tokio::test]
+    async fn a_burst_goes_out_in_order_and_the_writer_drains_when_the_reader_ends() {
+        let room = Room::new(64);
+        let reader_side = room.join(Nick::parse("reader").unwrap()).unwrap();
+        let (sink, mut client) = socket_pair().await;
+        let (queue_in, queue) = mpsc::channel(4);
+        queue_in
+            .try_send(Outgoing::Line(ServerMsg::info("first").to_line()))
+            .unwrap();
+        queue_in
+            .try_send(Outgoing::Subscribe(reader_side.events, Encoding::PlainText))
+            .unwrap();
+        for n in 0..20 {
+            reader_side.membership.say(format!("m{n}"));
+        }
+        drop(queue_in);
+        let context = WriterContext {
+            abort: CancellationToken::new(),
+            shutdown: CancellationToken::new(),
+            write_timeout: Duration::from_secs(5),
+        };
+
+        assert_eq!(run(sink, queue, context).await, WriterEnd::Drained);
+
+        let mut all = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut client, &mut all)
+            .await
+            .unwrap();
+        let lines: Vec<&str> = all.lines().collect();
+        assert!(
+            lines[0].contains("\"first\""),
+            "the reply is JSON: no Subscribe yet"
+        );
+        let texts: Vec<String> = (0..20).map(|n| format!("<reader> m{n}")).collect();
+        assert_eq!(lines.len(), 21, "{lines:?}");
+        for (line, text) in lines[1..].iter().zip(&texts) {
+            assert!(line.ends_with(text.as_str()), "{line} ends with {text}");
+        }
     }
 }
