@@ -80,6 +80,10 @@ pub struct Args {
     /// Seconds a graceful shutdown waits for clients to receive what is queued.
     #[arg(long, env = "LANCHAT_SHUTDOWN_GRACE", default_value_t = 5)]
     pub shutdown_grace: u64,
+
+    /// Do not answer LAN discovery probes (UDP on the same port).
+    #[arg(long, env = "LANCHAT_NO_DISCOVERY")]
+    pub no_discovery: bool,
 }
 
 impl Args {
@@ -121,6 +125,7 @@ impl Args {
             queue_len: self.queue_len,
             keepalive: Duration::from_secs(self.keepalive),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            discovery: !self.no_discovery,
         })
     }
 }

@@ -45,6 +45,8 @@ pub struct Config {
     /// cut, Wi-Fi gone) is detected within about twice this and its nickname
     /// freed.
     pub keepalive: Duration,
+    /// Answer LAN discovery probes on UDP at the listener's address and port.
+    pub discovery: bool,
     /// How long a graceful shutdown waits for clients to receive what is
     /// queued before the server exits anyway.
     pub shutdown_grace: Duration,
@@ -67,6 +69,7 @@ impl Default for Config {
             queue_len: 1024,
             keepalive: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            discovery: true,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - `listener`: the accept loop, connection caps, socket options.
 //! - `connection`: one client's reading half: greeting, hello, lines, leaving.
 //! - `writer`: one client's writing half: batching, deadlines, slow consumers.
+//! - `discovery`: answers LAN discovery probes on UDP.
 //! - `room`: membership, message ids and the broadcast fan-out.
 //! - `commands`, `render`, `throttle`: slash commands, plain-text lines,
 //!   flood control.
@@ -20,6 +21,7 @@ mod cli;
 mod commands;
 pub mod config;
 mod connection;
+mod discovery;
 mod listener;
 mod render;
 mod room;
@@ -31,7 +33,7 @@ use std::sync::Arc;
 
 pub use cli::Args;
 pub use config::Config;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -64,6 +66,16 @@ pub async fn run(
     let tracker = TaskTracker::new();
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "lanchat-server listening");
+        if shared.config.discovery {
+            // Discovery is a convenience: failing to offer it is logged, not fatal.
+            match UdpSocket::bind(addr).await {
+                Ok(socket) => {
+                    let shared = Arc::clone(&shared);
+                    tracker.spawn(discovery::answer_probes(socket, shared, addr.port()));
+                }
+                Err(error) => warn!(%error, "LAN discovery is off: could not bind UDP {addr}"),
+            }
+        }
     }
 
     // Dropping the accept loop at shutdown drops the listener: new

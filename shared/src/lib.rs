@@ -9,6 +9,7 @@
 //!   to client), the only types in the workspace that derive serde.
 //! - [`codec`]: [`LineCodec`], newline framing that never buffers more than one
 //!   maximum-length line and reports an over-long line as an item, not an error.
+//! - [`discovery`]: the UDP datagrams that find servers on the LAN.
 //! - [`sanitize`]: [`sanitize_text`], which removes everything that could drive
 //!   a terminal from message text.
 //!
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod discovery;
 pub mod limits;
 pub mod nick;
 pub mod protocol;

@@ -1,0 +1,545 @@
+//! The client's state and the one function that changes it.
+//!
+//! [`App::update`] takes an [`Event`] and returns [`Effect`]s for the run
+//! loop to carry out (send, ring the bell, quit). It never touches the
+//! terminal or the network, so every behaviour here is tested without
+//! either; drawing reads `&App` and cannot change it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{Local, TimeZone};
+use lanchat_shared::limits::MAX_TEXT_CHARS;
+use lanchat_shared::{ClientMsg, ErrorCode, Nick, ServerMsg, sanitize_text};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use tokio::time::Instant;
+
+use crate::event::{Event, NetEvent};
+use crate::input::{Edit, Input};
+use crate::layout::areas;
+use crate::scrollback::{Entry, EntryKind, Scrollback};
+
+/// Messages sent back to back before pacing starts; the server's default
+/// burst, so a default server never has to refuse one of ours.
+const SEND_BURST: f64 = 5.0;
+/// Messages per second after the burst; the server's default rate.
+const SEND_RATE: f64 = 2.0;
+/// Rows moved by one turn of the mouse wheel.
+const WHEEL_ROWS: usize = 3;
+
+/// The `/help` text: the client's keys and commands, and the server's.
+pub const HELP: &str = "Keys: Enter send · Up/Down history · Tab complete a nickname · \
+PageUp/PageDown scroll half a page · Shift-Up/Down scroll a line · mouse wheel scrolls · \
+Ctrl-End (or End on an empty line) back to live · F2 user list · Ctrl-A/E start/end · \
+Ctrl-W/U/K delete word/to start/to end · Ctrl-Left/Right move by word · \
+Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line\n\
+Commands: /who list people · /clear clear the screen · /help this help · \
+/quit [reason] or over leave · //text send a line starting with / · \
+other /commands go to the server";
+
+/// What the run loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a message to the server.
+    Send(ClientMsg),
+    /// Try this nickname (after the server refused the last one).
+    Hello(String),
+    /// Ring the terminal bell.
+    Bell,
+    /// Leave: restore the terminal and exit.
+    Quit,
+}
+
+/// The state of the connection, as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Dialling; `attempt` counts tries since the last success.
+    Connecting {
+        /// Tries so far.
+        attempt: u32,
+    },
+    /// In the room.
+    Online,
+    /// Lost; the next try is at `retry_at`.
+    Offline {
+        /// When the connection task dials again.
+        retry_at: Instant,
+    },
+}
+
+/// A question the input line is asking instead of taking a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// The server refused the nickname: the next line is a new one.
+    ChooseNick,
+    /// A multi-line paste: send these lines as separate messages?
+    ConfirmPaste(Vec<String>),
+}
+
+/// Everything the client knows.
+#[derive(Debug)]
+pub struct App {
+    /// `host:port` of the server, for the status bar.
+    pub server: String,
+    /// The nickname in use (or wanted, before joining).
+    pub nick: String,
+    /// Connection state.
+    pub connection: Connection,
+    /// Who is in the room, sorted ignoring case.
+    pub users: Vec<String>,
+    /// The conversation.
+    pub scrollback: Scrollback,
+    /// The line being typed.
+    pub input: Input,
+    /// Whether the user list is shown (F2).
+    pub show_users: bool,
+    /// Ring the bell when someone mentions us.
+    pub bell_on_mention: bool,
+    /// A question the input line is asking, if any.
+    pub prompt: Option<Prompt>,
+    /// Terminal size in columns and rows.
+    pub size: (u16, u16),
+    /// The time of the last update, so drawing (the reconnect countdown)
+    /// depends on nothing but `&App`.
+    pub now: Instant,
+    /// Messages typed but not yet sent: while offline, or paced.
+    outbox: VecDeque<String>,
+    /// Messages sent whose echo has not come back yet.
+    unconfirmed: VecDeque<String>,
+    /// Tokens for paced sending, and when they were last topped up.
+    send_tokens: f64,
+    tokens_at: Instant,
+}
+
+impl App {
+    /// A client about to connect to `server` as `nick`.
+    pub fn new(server: String, nick: String, size: (u16, u16), now: Instant) -> App {
+        App {
+            server,
+            nick,
+            connection: Connection::Connecting { attempt: 1 },
+            users: Vec::new(),
+            scrollback: Scrollback::default(),
+            input: Input::default(),
+            show_users: false,
+            bell_on_mention: true,
+            prompt: None,
+            size,
+            now,
+            outbox: VecDeque::new(),
+            unconfirmed: VecDeque::new(),
+            send_tokens: SEND_BURST,
+            tokens_at: now,
+        }
+    }
+
+    /// Messages typed but not sent yet.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// When the run loop should deliver a [`Event::Tick`]: the next paced
+    /// send, or the next second of a reconnect countdown.
+    pub fn next_tick(&self, now: Instant) -> Option<Instant> {
+        match self.connection {
+            Connection::Online if !self.outbox.is_empty() => {
+                let missing = (1.0 - self.send_tokens).max(0.0);
+                Some(self.tokens_at + Duration::from_secs_f64(missing / SEND_RATE))
+            }
+            Connection::Offline { retry_at } if retry_at > now => {
+                let left = retry_at - now;
+                let fraction = left.as_nanos() % 1_000_000_000;
+                Some(now + Duration::from_nanos(fraction as u64).max(Duration::from_millis(50)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Reacts to one event. The only place state changes.
+    pub fn update(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        self.now = now;
+        let mut effects = Vec::new();
+        match event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => {
+                self.on_key(key, now, &mut effects)
+            }
+            Event::Key(_) => {}
+            Event::Paste(text) => self.on_paste(text),
+            Event::Mouse(mouse) => self.on_mouse(mouse),
+            Event::Resize(columns, rows) => self.size = (columns, rows),
+            Event::Net(news) => self.on_net(news, now, &mut effects),
+            Event::Tick => self.flush_outbox(now, &mut effects),
+            Event::Terminate => self.quit(None, &mut effects),
+            Event::Notice(text) => self.notice(EntryKind::Info, sanitize_text(&text)),
+        }
+        effects
+    }
+
+    /// The scrollback pane's size in columns and rows.
+    pub fn scrollback_size(&self) -> (usize, usize) {
+        let screen = Rect::new(0, 0, self.size.0, self.size.1);
+        let pane = areas(screen, self.show_users).scrollback;
+        (usize::from(pane.width), usize::from(pane.height))
+    }
+
+    fn on_key(&mut self, key: KeyEvent, now: Instant, effects: &mut Vec<Effect>) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        if let Some(Prompt::ConfirmPaste(_)) = &self.prompt {
+            self.on_paste_answer(key, now, effects);
+            return;
+        }
+        let (width, height) = self.scrollback_size();
+        let half_page = (height / 2).max(1);
+        let edit = match key.code {
+            KeyCode::Char('c') if ctrl => {
+                if self.input.is_empty() {
+                    self.quit(None, effects);
+                } else {
+                    self.input.clear();
+                }
+                return;
+            }
+            KeyCode::Char('d') if ctrl => {
+                if self.input.is_empty() {
+                    self.quit(None, effects);
+                }
+                return;
+            }
+            KeyCode::Enter => return self.submit(now, effects),
+            KeyCode::Tab => return self.input.complete(&self.users),
+            KeyCode::F(2) => {
+                self.show_users = !self.show_users;
+                return;
+            }
+            KeyCode::PageUp => return self.scrollback.scroll_up(half_page, width, height),
+            KeyCode::PageDown => return self.scrollback.scroll_down(half_page, width),
+            KeyCode::Up if shift => return self.scrollback.scroll_up(1, width, height),
+            KeyCode::Down if shift => return self.scrollback.scroll_down(1, width),
+            KeyCode::End if ctrl => return self.scrollback.go_live(),
+            KeyCode::End if self.input.is_empty() => return self.scrollback.go_live(),
+            KeyCode::Char('a') if ctrl => Edit::Home,
+            KeyCode::Char('e') if ctrl => Edit::End,
+            KeyCode::Char('w') if ctrl => Edit::DeleteWordBack,
+            KeyCode::Char('u') if ctrl => Edit::DeleteToStart,
+            KeyCode::Char('k') if ctrl => Edit::DeleteToEnd,
+            KeyCode::Left if ctrl => Edit::WordLeft,
+            KeyCode::Right if ctrl => Edit::WordRight,
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                Edit::Insert(c.to_string())
+            }
+            KeyCode::Backspace => Edit::DeleteBack,
+            KeyCode::Delete => Edit::DeleteForward,
+            KeyCode::Left => Edit::Left,
+            KeyCode::Right => Edit::Right,
+            KeyCode::Home => Edit::Home,
+            KeyCode::End => Edit::End,
+            KeyCode::Up => Edit::HistoryBack,
+            KeyCode::Down => Edit::HistoryForward,
+            _ => return,
+        };
+        self.input.apply(edit);
+    }
+
+    fn on_mouse(&mut self, mouse: MouseEvent) {
+        let (width, height) = self.scrollback_size();
+        match mouse.kind {
+            MouseEventKind::ScrollUp => self.scrollback.scroll_up(WHEEL_ROWS, width, height),
+            MouseEventKind::ScrollDown => self.scrollback.scroll_down(WHEEL_ROWS, width),
+            _ => {}
+        }
+    }
+
+    /// A paste of one line goes into the input; several lines ask first.
+    fn on_paste(&mut self, text: String) {
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim_end)
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+        match lines.len() {
+            0 => {}
+            1 => self.input.apply(Edit::Insert(lines.concat())),
+            _ => self.prompt = Some(Prompt::ConfirmPaste(lines)),
+        }
+    }
+
+    fn on_paste_answer(&mut self, key: KeyEvent, now: Instant, effects: &mut Vec<Effect>) {
+        let Some(Prompt::ConfirmPaste(lines)) = self.prompt.take() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Enter | KeyCode::Char('y' | 'Y') => {
+                for line in lines {
+                    self.send_text(line, now, effects);
+                }
+            }
+            KeyCode::Esc | KeyCode::Char('n' | 'N') => {
+                // Keep the text: joined into the input line, to edit or send.
+                self.input.apply(Edit::Insert(lines.join(" ")));
+            }
+            _ => self.prompt = Some(Prompt::ConfirmPaste(lines)),
+        }
+    }
+
+    fn submit(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        if self.prompt == Some(Prompt::ChooseNick) {
+            let wanted = self.input.text().trim().to_owned();
+            match Nick::parse(&wanted) {
+                Ok(_) => {
+                    self.input.clear();
+                    self.nick = wanted.clone();
+                    effects.push(Effect::Hello(wanted));
+                }
+                Err(error) => {
+                    self.notice(EntryKind::Error, format!("{error}. Try another nickname."))
+                }
+            }
+            return;
+        }
+        let line = self.input.text().to_owned();
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return;
+        }
+        let length = sanitize_text(&line).chars().count();
+        if length > MAX_TEXT_CHARS {
+            // Refused before sending, and left in the input to shorten.
+            let message =
+                format!("That is {length} characters; messages are limited to {MAX_TEXT_CHARS}.");
+            self.notice(EntryKind::Error, message);
+            return;
+        }
+        let line = self.input.take_line();
+        let command = trimmed
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match command.as_str() {
+            "over" if trimmed == "over" => self.quit(None, effects),
+            "/quit" | "/exit" => {
+                let reason = trimmed[command.len()..].trim();
+                self.quit((!reason.is_empty()).then(|| reason.to_owned()), effects);
+            }
+            "/help" => self.notice(EntryKind::Info, HELP.to_owned()),
+            "/clear" => self.scrollback.clear(),
+            _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
+                if self.connection == Connection::Online {
+                    effects.push(Effect::Send(ClientMsg::Say { text: line }));
+                } else {
+                    self.notice(
+                        EntryKind::Error,
+                        "Not connected; commands need the server.".to_owned(),
+                    );
+                }
+            }
+            _ => {
+                self.scrollback.clear_marker();
+                self.scrollback.go_live();
+                self.send_text(line, now, effects);
+            }
+        }
+    }
+
+    /// Queues a message and sends what the pacing allows.
+    fn send_text(&mut self, text: String, now: Instant, effects: &mut Vec<Effect>) {
+        self.outbox.push_back(text);
+        if self.connection != Connection::Online {
+            let waiting = self.outbox.len();
+            self.notice(
+                EntryKind::Info,
+                format!(
+                    "Not connected: {waiting} message(s) will be sent when the connection is back."
+                ),
+            );
+        }
+        self.flush_outbox(now, effects);
+    }
+
+    fn flush_outbox(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        if self.connection != Connection::Online {
+            return;
+        }
+        let elapsed = now.saturating_duration_since(self.tokens_at).as_secs_f64();
+        self.send_tokens = (self.send_tokens + elapsed * SEND_RATE).min(SEND_BURST);
+        self.tokens_at = now;
+        while self.send_tokens >= 1.0 {
+            let Some(text) = self.outbox.pop_front() else {
+                break;
+            };
+            self.send_tokens -= 1.0;
+            self.unconfirmed.push_back(text.clone());
+            effects.push(Effect::Send(ClientMsg::Say { text }));
+        }
+    }
+
+    fn quit(&mut self, reason: Option<String>, effects: &mut Vec<Effect>) {
+        if self.connection == Connection::Online {
+            effects.push(Effect::Send(ClientMsg::Quit { reason }));
+        }
+        effects.push(Effect::Quit);
+    }
+
+    fn on_net(&mut self, news: NetEvent, now: Instant, effects: &mut Vec<Effect>) {
+        match news {
+            NetEvent::Connecting { attempt } => {
+                self.connection = Connection::Connecting { attempt }
+            }
+            NetEvent::Connected { nick, users } => {
+                self.connection = Connection::Online;
+                self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
+                self.nick = clean_nick(&nick);
+                self.users = users.iter().map(|u| clean_nick(u)).collect();
+                sort_users(&mut self.users);
+                let here = self.users.join(", ");
+                let text = format!(
+                    "Connected to {} as {}. Here now ({}): {here}",
+                    self.server,
+                    self.nick,
+                    self.users.len()
+                );
+                self.notice(EntryKind::Presence, text);
+                self.flush_outbox(now, effects);
+            }
+            NetEvent::NickRejected { message } => {
+                self.prompt = Some(Prompt::ChooseNick);
+                let text = format!(
+                    "{} Type another nickname and press Enter.",
+                    sanitize_text(&message)
+                );
+                self.notice(EntryKind::Error, text);
+            }
+            NetEvent::Server(msg) => self.on_server(msg, effects),
+            NetEvent::Disconnected { reason, retry_in } => {
+                self.connection = Connection::Offline {
+                    retry_at: now + retry_in,
+                };
+                let seconds = retry_in.as_secs_f64().ceil();
+                let text = format!(
+                    "Disconnected: {}. Reconnecting in {seconds} s.",
+                    sanitize_text(&reason)
+                );
+                self.notice(EntryKind::Presence, text);
+                // Sent but not echoed: the server may or may not have them.
+                // Say so rather than resend and risk saying them twice; they
+                // are in the input history (Up) to send again.
+                for text in std::mem::take(&mut self.unconfirmed) {
+                    self.notice(
+                        EntryKind::Error,
+                        format!("Not confirmed before the connection dropped: {text}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_server(&mut self, msg: ServerMsg, effects: &mut Vec<Effect>) {
+        match msg {
+            ServerMsg::Message { ts, from, text, .. } => {
+                let from = clean_nick(&from);
+                let text = sanitize_text(&text);
+                let own = from.eq_ignore_ascii_case(&self.nick);
+                if own {
+                    self.unconfirmed.pop_front();
+                }
+                let mention = !own && mentions(&text, &self.nick);
+                if mention && self.bell_on_mention {
+                    effects.push(Effect::Bell);
+                }
+                self.scrollback.push(Entry {
+                    time: clock_time(ts),
+                    kind: EntryKind::Chat { from, own, mention },
+                    text,
+                });
+            }
+            ServerMsg::Join { nick } => {
+                let nick = clean_nick(&nick);
+                if !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick)) {
+                    self.users.push(nick.clone());
+                    sort_users(&mut self.users);
+                }
+                self.notice(EntryKind::Presence, format!("{nick} joined"));
+            }
+            ServerMsg::Leave { nick, reason } => {
+                let nick = clean_nick(&nick);
+                self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
+                self.notice(
+                    EntryKind::Presence,
+                    format!("{nick} left ({})", sanitize_text(&reason)),
+                );
+            }
+            ServerMsg::Info { text } => {
+                for line in text.lines() {
+                    self.notice(EntryKind::Info, sanitize_text(line));
+                }
+            }
+            ServerMsg::Error { code, message } => {
+                let refused_text = matches!(code, ErrorCode::RateLimited | ErrorCode::TextTooLong);
+                let mut text = sanitize_text(&message);
+                if refused_text && let Some(unsent) = self.unconfirmed.pop_front() {
+                    text = format!("{text} Not sent: {unsent}");
+                }
+                self.notice(EntryKind::Error, text);
+            }
+            ServerMsg::Greeting { .. }
+            | ServerMsg::Welcome { .. }
+            | ServerMsg::Pong {}
+            | ServerMsg::Unknown => {}
+        }
+    }
+
+    /// Adds a line of our own (or a server notice) to the scrollback, one
+    /// entry per line of `text`.
+    fn notice(&mut self, kind: EntryKind, text: String) {
+        let time = Local::now().format("%H:%M").to_string();
+        for line in text.lines() {
+            self.scrollback.push(Entry {
+                time: time.clone(),
+                kind: kind.clone(),
+                text: line.to_owned(),
+            });
+        }
+    }
+}
+
+/// A nickname from the network, made safe to print even if a broken server
+/// sent something a real one never would.
+fn clean_nick(nick: &str) -> String {
+    sanitize_text(nick)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(32)
+        .collect()
+}
+
+fn sort_users(users: &mut [String]) {
+    users.sort_by_key(|u| u.to_ascii_lowercase());
+}
+
+/// True if `text` contains `nick` as a whole word, ignoring case.
+pub fn mentions(text: &str, nick: &str) -> bool {
+    if nick.is_empty() {
+        return false;
+    }
+    let text = text.to_lowercase();
+    let nick = nick.to_lowercase();
+    let is_word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-');
+    text.match_indices(&nick).any(|(start, _)| {
+        let before = text[..start].chars().next_back();
+        let after = text[start + nick.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+/// `HH:MM` in local time for a Unix-millisecond timestamp.
+fn clock_time(unix_millis: u64) -> String {
+    i64::try_from(unix_millis)
+        .ok()
+        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
+        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
+}

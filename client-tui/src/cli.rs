@@ -1,0 +1,112 @@
+//! The `lanchat` command line.
+
+use clap::Parser;
+use lanchat_shared::Nick;
+use lanchat_shared::limits::{DEFAULT_PORT, MAX_NICK_LEN};
+
+/// Full-screen LAN chat. With no options, finds a lanchat server on the
+/// local network, or offers to host one.
+#[derive(Debug, Parser)]
+#[command(name = "lanchat", version, about)]
+pub struct Args {
+    /// Server to join, as HOST:PORT (or just HOST for port 7878).
+    #[arg(long, short)]
+    pub server: Option<String>,
+
+    /// Nickname (default: your user name, made valid).
+    #[arg(long, short)]
+    pub nick: Option<String>,
+
+    /// Host a chat room on this machine (0.0.0.0, --port) and join it.
+    #[arg(long, conflicts_with = "server")]
+    pub host: bool,
+
+    /// Port to host on, and to look for servers on.
+    #[arg(long, short, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// How long to look for servers on the LAN, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub discovery_ms: u64,
+
+    /// Do not ring the terminal bell when someone mentions you.
+    #[arg(long)]
+    pub no_bell: bool,
+
+    /// Send discovery probes only to these addresses instead of the LAN
+    /// broadcast address and this machine (for tests and odd networks).
+    #[arg(long, value_name = "IP")]
+    pub probe: Vec<std::net::IpAddr>,
+}
+
+impl Args {
+    /// The nickname to try first.
+    pub fn nick(&self) -> String {
+        match &self.nick {
+            Some(nick) => nick.clone(),
+            None => nick_from_user_name(std::env::var("USER").ok().as_deref()),
+        }
+    }
+}
+
+/// `$USER` made into a legal nickname: illegal characters dropped, cut to
+/// length, `guest` if nothing usable is left.
+pub fn nick_from_user_name(user: Option<&str>) -> String {
+    let cleaned: String = user
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(MAX_NICK_LEN)
+        .collect();
+    match Nick::parse(&cleaned) {
+        Ok(nick) => nick.to_string(),
+        Err(_) => "guest".to_owned(),
+    }
+}
+
+/// `HOST` or `HOST:PORT` as an address to dial.
+pub fn with_default_port(server: &str) -> String {
+    let has_port = match server.rsplit_once(':') {
+        Some((host, port)) => {
+            !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        server.to_owned()
+    } else if server.contains(':') && !server.starts_with('[') {
+        format!("[{server}]:{DEFAULT_PORT}")
+    } else {
+        format!("{server}:{DEFAULT_PORT}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_become_legal_nicknames() {
+        assert_eq!(nick_from_user_name(Some("alice")), "alice");
+        assert_eq!(nick_from_user_name(Some("jean pierre")), "jeanpierre");
+        assert_eq!(
+            nick_from_user_name(Some("a_very_long_user_name_indeed")),
+            "a_very_long_user"
+        );
+        assert_eq!(nick_from_user_name(Some("root")), "root");
+        assert_eq!(nick_from_user_name(Some("système")), "systme");
+        assert_eq!(nick_from_user_name(Some("System")), "guest", "reserved");
+        assert_eq!(nick_from_user_name(Some("张三")), "guest");
+        assert_eq!(nick_from_user_name(None), "guest");
+    }
+
+    #[test]
+    fn a_missing_port_means_the_default() {
+        assert_eq!(with_default_port("box"), "box:7878");
+        assert_eq!(with_default_port("10.0.0.2:9000"), "10.0.0.2:9000");
+        assert_eq!(with_default_port("[::1]:9000"), "[::1]:9000");
+        assert_eq!(with_default_port("::1"), "[::1]:7878");
+    }
+}

@@ -1,0 +1,70 @@
+//! Everything that can happen to the client, as one closed enum. The run
+//! loop turns terminal input, network news, timers and signals into these,
+//! and [`crate::app::App::update`] is the only place that reacts to them.
+
+use std::time::Duration;
+
+use lanchat_shared::{ClientMsg, ServerMsg};
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+/// Something the app must react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A key press.
+    Key(KeyEvent),
+    /// Text pasted with bracketed paste.
+    Paste(String),
+    /// The mouse; only the wheel is used.
+    Mouse(MouseEvent),
+    /// The terminal now has this many columns and rows.
+    Resize(u16, u16),
+    /// News from the connection task.
+    Net(NetEvent),
+    /// A timer the app asked for came due (paced sends, reconnect countdown).
+    Tick,
+    /// SIGTERM or SIGHUP: leave cleanly.
+    Terminate,
+    /// A line from the client itself for the scrollback (e.g. where a
+    /// hosted room can be reached).
+    Notice(String),
+}
+
+/// What the connection task reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// Dialling the server; `attempt` counts from 1 since the last success.
+    Connecting {
+        /// How many tries so far.
+        attempt: u32,
+    },
+    /// Joined: the server granted `nick`; `users` are present.
+    Connected {
+        /// The nickname in use.
+        nick: String,
+        /// Who is in the room.
+        users: Vec<String>,
+    },
+    /// The nickname was refused; the user must pick another.
+    NickRejected {
+        /// The server's explanation.
+        message: String,
+    },
+    /// A message from the server after joining.
+    Server(ServerMsg),
+    /// The connection is gone; the task retries after `retry_in`.
+    Disconnected {
+        /// Why, for people.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
+}
+
+/// What the app asks the connection task to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetCommand {
+    /// Try joining under this nickname (after a rejection).
+    Hello(String),
+    /// Send this message now.
+    Send(ClientMsg),
+}

@@ -1,0 +1,66 @@
+//! Hosting a room in-process: the server crate is a library, so the first
+//! person on a LAN can be the server too.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use anyhow::Context;
+use lanchat_server::Config;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running inside this process.
+#[derive(Debug)]
+pub struct Hosted {
+    /// The TCP (and discovery) port.
+    pub port: u16,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts a server on 0.0.0.0:`port`, named after its host's nickname.
+pub async fn host(port: u16, nick: &str) -> anyhow::Result<Hosted> {
+    let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "port {port} is already in use here. If lanchat is already hosting on this machine, \
+             join it with `lanchat --server 127.0.0.1:{port}`; or host on another port with `--port`."
+        ),
+        Err(error) => return Err(error).context(format!("could not listen on port {port}")),
+    };
+    let port = listener.local_addr()?.port();
+    let config = Config {
+        server_name: format!("{nick}'s room"),
+        ..Config::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(lanchat_server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    Ok(Hosted { port, stop, task })
+}
+
+impl Hosted {
+    /// Shuts the room down gracefully: everyone gets the notice.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(6), self.task).await;
+    }
+}
+
+/// This machine's LAN addresses (IPv4, not loopback) with `port`: what
+/// others type after `--server`.
+pub fn lan_addresses(port: u16) -> Vec<String> {
+    let Ok(interfaces) = if_addrs::get_if_addrs() else {
+        return Vec::new();
+    };
+    interfaces
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(ip) => Some(format!("{ip}:{port}")),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect()
+}

@@ -1,0 +1,160 @@
+//! Before full-screen mode: deciding which server to join. `--server` says
+//! so; `--host` hosts; otherwise the LAN is searched and the user asked, in
+//! plain lines on the terminal, which makes the answers easy to read and the
+//! prompts easy to script.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cli::{Args, with_default_port};
+use crate::discovery::{Found, default_targets, discover};
+use crate::host::{Hosted, host, lan_addresses};
+
+/// The server to join, and the room this process hosts, if it does.
+#[derive(Debug)]
+pub struct Choice {
+    /// Address to dial.
+    pub address: String,
+    /// The in-process server, when hosting.
+    pub hosted: Option<Hosted>,
+    /// Lines to show in the scrollback at start.
+    pub notices: Vec<String>,
+}
+
+/// The way forward when no server can be found, said in every dead end.
+const WAY_FORWARD: &str =
+    "Join a server with `lanchat --server HOST:PORT`, or host one with `lanchat --host`.";
+
+/// Works out where to connect, hosting or asking as needed.
+pub async fn choose(args: &Args, nick: &str) -> anyhow::Result<Choice> {
+    if args.host {
+        return start_hosting(args.port, nick).await;
+    }
+    if let Some(server) = &args.server {
+        return Ok(Choice {
+            address: with_default_port(server),
+            hosted: None,
+            notices: Vec::new(),
+        });
+    }
+    let targets: Vec<SocketAddr> = if args.probe.is_empty() {
+        default_targets(args.port)
+    } else {
+        args.probe
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, args.port))
+            .collect()
+    };
+    eprintln!(
+        "Looking for lanchat servers on the local network (port {})…",
+        args.port
+    );
+    let found = match discover(&targets, Duration::from_millis(args.discovery_ms)).await {
+        Ok(found) => found,
+        Err(problem) => {
+            eprintln!("LAN discovery did not work: {problem}.");
+            Vec::new()
+        }
+    };
+    match found.as_slice() {
+        [] => {
+            let question = format!(
+                "No lanchat server answered. Host a room here on port {} so others can join? [Y/n] ",
+                args.port
+            );
+            match ask(&question).await? {
+                Some(answer)
+                    if answer.is_empty()
+                        || answer.eq_ignore_ascii_case("y")
+                        || answer.eq_ignore_ascii_case("yes") =>
+                {
+                    start_hosting(args.port, nick).await
+                }
+                _ => anyhow::bail!("no lanchat server found. {WAY_FORWARD}"),
+            }
+        }
+        [only] => {
+            eprintln!("Found {}. Joining…", describe(only));
+            Ok(joining(only))
+        }
+        several => {
+            for (number, server) in several.iter().enumerate() {
+                eprintln!("  {}. {}", number + 1, describe(server));
+            }
+            let question = format!("Join which? [1-{}, Enter for 1] ", several.len());
+            let Some(answer) = ask(&question).await? else {
+                anyhow::bail!("several servers answered and none was chosen. {WAY_FORWARD}");
+            };
+            let index = if answer.is_empty() {
+                1
+            } else {
+                answer.parse::<usize>().unwrap_or(0)
+            };
+            match several.get(index.wrapping_sub(1)) {
+                Some(server) => Ok(joining(server)),
+                None => anyhow::bail!("{answer:?} is not one of the servers listed. {WAY_FORWARD}"),
+            }
+        }
+    }
+}
+
+fn describe(server: &Found) -> String {
+    let people = if server.users == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{} people", server.users)
+    };
+    format!("{} at {} ({people})", server.name, server.address)
+}
+
+fn joining(server: &Found) -> Choice {
+    Choice {
+        address: server.address.to_string(),
+        hosted: None,
+        notices: Vec::new(),
+    }
+}
+
+async fn start_hosting(port: u16, nick: &str) -> anyhow::Result<Choice> {
+    let hosted = host(port, nick).await?;
+    let port = hosted.port;
+    let addresses = lan_addresses(port);
+    let mut notices = vec![format!(
+        "You are hosting this room on port {port}; it closes when you quit."
+    )];
+    if addresses.is_empty() {
+        notices.push(format!(
+            "Others on this machine join with: lanchat --server 127.0.0.1:{port}"
+        ));
+    } else {
+        notices.push(format!(
+            "Others join with plain `lanchat` on the same network, or: lanchat --server {}",
+            addresses.join(" or ")
+        ));
+    }
+    Ok(Choice {
+        address: format!("127.0.0.1:{port}"),
+        hosted: Some(hosted),
+        notices,
+    })
+}
+
+/// Asks a question on the terminal; `None` when nobody can answer (no
+/// terminal on standard input, or end of input).
+async fn ask(question: &str) -> anyhow::Result<Option<String>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map(|read| (read > 0).then_some(line))
+    })
+    .await??;
+    Ok(answer.map(|line| line.trim().to_owned()))
+}

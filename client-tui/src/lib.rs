@@ -1,0 +1,74 @@
+//! lanchat's terminal client.
+//!
+//! - [`app`]: all state and the one `update` that changes it.
+//! - [`event`]: the closed set of things that can happen.
+//! - [`input`], [`scrollback`], [`wrap`]: the editing line, the
+//!   conversation, display-width wrapping.
+//! - [`ui`] and [`layout`]: drawing, a pure function of `&App`.
+//! - [`net`]: the connection task (dial, hello, relay, reconnect).
+//! - [`discovery`], [`host`], `launch`: finding a server on the LAN, or
+//!   hosting one in-process, before full-screen mode starts.
+//! - `terminal`, `runtime`: entering and always leaving full-screen mode,
+//!   and the event loop.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod discovery;
+pub mod event;
+pub mod host;
+pub mod input;
+mod launch;
+pub mod layout;
+pub mod net;
+mod runtime;
+pub mod scrollback;
+mod terminal;
+pub mod ui;
+pub mod wrap;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::App;
+pub use crate::cli::Args;
+use crate::event::Event;
+
+/// Room for network news between frames; the connection task waits when
+/// it is full, which slows reading from the server, never the UI.
+const NEWS_QUEUE: usize = 4096;
+
+/// Runs the client: choose a server, go full screen, chat, restore.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let nick = args.nick();
+    let choice = launch::choose(&args, &nick).await?;
+    let (news_in, news) = mpsc::channel(NEWS_QUEUE);
+    let (commands, commands_out) = mpsc::channel(256);
+    let connection = tokio::spawn(net::run(
+        choice.address.clone(),
+        nick.clone(),
+        news_in,
+        commands_out,
+    ));
+
+    let mut full_screen = terminal::enter()?;
+    let size = full_screen.terminal.size()?;
+    let now = Instant::now();
+    let mut app = App::new(choice.address.clone(), nick, (size.width, size.height), now);
+    app.bell_on_mention = !args.no_bell;
+    for notice in choice.notices {
+        app.update(Event::Notice(notice), now);
+    }
+    let result = runtime::event_loop(&mut full_screen.terminal, app, news, commands).await;
+    drop(full_screen);
+
+    // The connection task writes the quit and ends; give it a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(2), connection).await;
+    if let Some(hosted) = choice.hosted {
+        hosted.stop().await;
+    }
+    result
+}

@@ -1,0 +1,190 @@
+//! The connection task: dial, greet, hello, relay lines both ways, and when
+//! the connection drops, dial again with backoff — forever, until the app
+//! goes away.
+//!
+//! It talks to the app only through channels ([`NetEvent`] out,
+//! [`NetCommand`] in), so the user interface never waits on the network.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lanchat_shared::{ClientMsg, ErrorCode, Frame, LineCodec, ServerMsg};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::codec::FramedRead;
+
+use crate::event::{NetCommand, NetEvent};
+
+/// Longest server line the client reads. A real server's lines are far
+/// shorter (8 KiB of text escaped as JSON at worst); a longer one is skipped.
+const MAX_SERVER_LINE: usize = 64 * 1024;
+/// How long dialling or a write may take before the connection counts as lost.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
+/// After this much silence from the server, ask it for a `pong`.
+const PING_AFTER: Duration = Duration::from_secs(15);
+/// After this much silence, the server is presumed gone.
+const DEAD_AFTER: Duration = Duration::from_secs(45);
+/// Reconnect delays double from the first to the last.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const LAST_RETRY: Duration = Duration::from_secs(30);
+
+/// Delay before reconnect attempt `attempt` (1-based): 1 s doubling to 30 s,
+/// each with ±20% jitter so clients that lost one server do not all come
+/// back in the same millisecond.
+pub fn retry_delay(attempt: u32) -> Duration {
+    let doubled = FIRST_RETRY.saturating_mul(1 << attempt.saturating_sub(1).min(5));
+    doubled.min(LAST_RETRY).mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+/// Runs the connection until the app drops its command sender.
+pub async fn run(
+    address: String,
+    mut nick: String,
+    events: mpsc::Sender<NetEvent>,
+    mut commands: mpsc::Receiver<NetCommand>,
+) {
+    let mut attempt = 1;
+    loop {
+        if events.send(NetEvent::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        let outcome = match timeout(NETWORK_TIMEOUT, TcpStream::connect(&address)).await {
+            Ok(Ok(stream)) => session(stream, &mut nick, &events, &mut commands).await,
+            Ok(Err(error)) => Outcome::Lost(format!("could not connect to {address}: {error}")),
+            Err(_) => Outcome::Lost(format!("no answer from {address}")),
+        };
+        let reason = match outcome {
+            Outcome::AppGone => return,
+            Outcome::Lost(reason) => reason,
+            Outcome::LostAfterJoining(reason) => {
+                attempt = 1;
+                reason
+            }
+        };
+        let retry_in = retry_delay(attempt);
+        if events
+            .send(NetEvent::Disconnected { reason, retry_in })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // Wait out the delay; commands meanwhile (there should be none: the
+        // app holds messages while offline) are dropped, except that the
+        // app going away ends the task.
+        let wake = Instant::now() + retry_in;
+        loop {
+            tokio::select! {
+                () = sleep_until(wake) => break,
+                command = commands.recv() => if command.is_none() { return },
+            }
+        }
+        attempt += 1;
+    }
+}
+
+enum Outcome {
+    /// The app dropped its end: stop.
+    AppGone,
+    /// The connection ended before a welcome.
+    Lost(String),
+    /// The connection ended after a welcome (so backoff starts over).
+    LostAfterJoining(String),
+}
+
+async fn session(
+    stream: TcpStream,
+    nick: &mut String,
+    events: &mpsc::Sender<NetEvent>,
+    commands: &mut mpsc::Receiver<NetCommand>,
+) -> Outcome {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut lines = FramedRead::new(read, LineCodec::new(MAX_SERVER_LINE));
+    if let Err(reason) = send(&mut write, &ClientMsg::Hello { nick: nick.clone() }).await {
+        return Outcome::Lost(reason);
+    }
+    let mut joined = false;
+    let lost = |joined: bool, reason: String| {
+        if joined {
+            Outcome::LostAfterJoining(reason)
+        } else {
+            Outcome::Lost(reason)
+        }
+    };
+    let mut last_heard = Instant::now();
+    let mut pinged = false;
+    loop {
+        let quiet_until = last_heard + if pinged { DEAD_AFTER } else { PING_AFTER };
+        tokio::select! {
+            frame = lines.next() => {
+                let line = match frame {
+                    Some(Ok(Frame::Line(line))) => line,
+                    Some(Ok(Frame::TooLong)) => continue,
+                    Some(Err(error)) => return lost(joined, format!("connection error: {error}")),
+                    None => return lost(joined, "the server closed the connection".to_owned()),
+                };
+                last_heard = Instant::now();
+                pinged = false;
+                // A line that is not a message this version understands is
+                // skipped: the protocol promises forward compatibility.
+                let Ok(msg) = ServerMsg::parse(&line) else { continue };
+                let news = match msg {
+                    ServerMsg::Welcome { nick: granted, users } if !joined => {
+                        joined = true;
+                        nick.clone_from(&granted);
+                        NetEvent::Connected { nick: granted, users }
+                    }
+                    ServerMsg::Error { code: ErrorCode::NickTaken | ErrorCode::NickInvalid, message } if !joined => {
+                        NetEvent::NickRejected { message }
+                    }
+                    ServerMsg::Greeting { .. } => continue,
+                    other if joined => NetEvent::Server(other),
+                    ServerMsg::Error { message, .. } => return Outcome::Lost(message),
+                    _ => continue,
+                };
+                if events.send(news).await.is_err() {
+                    return Outcome::AppGone;
+                }
+            }
+            command = commands.recv() => {
+                let msg = match command {
+                    None => return Outcome::AppGone,
+                    Some(NetCommand::Hello(wanted)) => {
+                        nick.clone_from(&wanted);
+                        ClientMsg::Hello { nick: wanted }
+                    }
+                    Some(NetCommand::Send(msg)) => msg,
+                };
+                let quitting = matches!(msg, ClientMsg::Quit { .. });
+                if let Err(reason) = send(&mut write, &msg).await {
+                    return lost(joined, reason);
+                }
+                if quitting {
+                    let _ = write.shutdown().await;
+                    return Outcome::AppGone;
+                }
+            }
+            () = sleep_until(quiet_until) => {
+                if pinged {
+                    return lost(joined, "the server stopped answering".to_owned());
+                }
+                pinged = true;
+                if let Err(reason) = send(&mut write, &ClientMsg::Ping {}).await {
+                    return lost(joined, reason);
+                }
+            }
+        }
+    }
+}
+
+async fn send(write: &mut OwnedWriteHalf, msg: &ClientMsg) -> Result<(), String> {
+    match timeout(NETWORK_TIMEOUT, write.write_all(&msg.to_line())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("write failed: {error}")),
+        Err(_) => Err("the server is not reading".to_owned()),
+    }
+}

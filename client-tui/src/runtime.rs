@@ -1,0 +1,124 @@
+//! The run loop: one `select!` over terminal input, network news, the app's
+//! timer and signals. Each event goes through `App::update`; the screen is
+//! redrawn once per burst, after everything already waiting was applied.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{Event as TerminalEvent, EventStream};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::app::{App, Effect};
+use crate::event::{Event, NetCommand, NetEvent};
+use crate::{terminal, ui};
+
+/// Network events applied before a redraw at most; at 1,000 messages a
+/// second this still redraws many times a second.
+const MAX_EVENTS_PER_FRAME: usize = 1024;
+
+/// Runs until the user quits. Returns when the app asks to quit or the
+/// terminal's input ends.
+pub async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    mut app: App,
+    mut news: mpsc::Receiver<NetEvent>,
+    commands: mpsc::Sender<NetCommand>,
+) -> anyhow::Result<()> {
+    let mut input = EventStream::new();
+    let mut signals = Signals::new()?;
+    loop {
+        terminal.draw(|frame| ui::draw(&app, frame))?;
+        let wake = app.next_tick(Instant::now());
+        let event = tokio::select! {
+            read = input.next() => match read {
+                Some(Ok(read)) => match translate(read) {
+                    Some(event) => event,
+                    None => continue,
+                },
+                Some(Err(error)) => return Err(error.into()),
+                None => Event::Terminate,
+            },
+            Some(update) = news.recv() => Event::Net(update),
+            () = sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => Event::Tick,
+            () = signals.next() => Event::Terminate,
+        };
+        if apply(&mut app, event, &commands) {
+            return Ok(());
+        }
+        for _ in 0..MAX_EVENTS_PER_FRAME {
+            let Ok(update) = news.try_recv() else { break };
+            if apply(&mut app, Event::Net(update), &commands) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Updates the app and carries out its effects; true means quit.
+fn apply(app: &mut App, event: Event, commands: &mpsc::Sender<NetCommand>) -> bool {
+    let mut quit = false;
+    for effect in app.update(event, Instant::now()) {
+        match effect {
+            // The app paces what it sends (a few a second), so this queue
+            // has room; if the connection task is gone the app hears of it.
+            Effect::Send(msg) => {
+                let _ = commands.try_send(NetCommand::Send(msg));
+            }
+            Effect::Hello(nick) => {
+                let _ = commands.try_send(NetCommand::Hello(nick));
+            }
+            Effect::Bell => terminal::bell(),
+            Effect::Quit => quit = true,
+        }
+    }
+    quit
+}
+
+fn translate(event: TerminalEvent) -> Option<Event> {
+    match event {
+        TerminalEvent::Key(key) => Some(Event::Key(key)),
+        TerminalEvent::Paste(text) => Some(Event::Paste(text)),
+        TerminalEvent::Mouse(mouse) => Some(Event::Mouse(mouse)),
+        TerminalEvent::Resize(columns, rows) => Some(Event::Resize(columns, rows)),
+        TerminalEvent::FocusGained | TerminalEvent::FocusLost => None,
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}
+
+/// SIGTERM and SIGHUP (the terminal window closed) as one stream.
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                terminate: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
+}

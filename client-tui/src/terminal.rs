@@ -1,0 +1,53 @@
+//! Entering full-screen mode, and leaving it on every path out: a normal
+//! quit, an error (the guard's `Drop`), and a panic (the hook). SIGTERM and
+//! SIGHUP become an ordinary quit in the run loop, so they take the normal
+//! path too.
+
+use std::io::{self, Write, stdout};
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
+use ratatui::crossterm::execute;
+
+/// The terminal in full-screen mode; dropping it restores the terminal.
+#[derive(Debug)]
+pub struct FullScreen {
+    /// The ratatui terminal to draw on.
+    pub terminal: DefaultTerminal,
+}
+
+/// Raw mode, the alternate screen (both by `ratatui::try_init`), bracketed
+/// paste and mouse capture. The panic hook undoes the last two before
+/// ratatui's own hook undoes the first two, so a panic leaves a usable shell.
+pub fn enter() -> io::Result<FullScreen> {
+    let terminal = ratatui::try_init()?;
+    let ratatui_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = undo_extras();
+        ratatui_hook(info);
+    }));
+    // Build the guard before the fallible step, so a failure still restores.
+    let full_screen = FullScreen { terminal };
+    execute!(stdout(), EnableBracketedPaste, EnableMouseCapture)?;
+    Ok(full_screen)
+}
+
+/// Rings the terminal bell.
+pub fn bell() {
+    let mut out = stdout();
+    let _ = out.write_all(b"\x07");
+    let _ = out.flush();
+}
+
+fn undo_extras() -> io::Result<()> {
+    execute!(stdout(), DisableBracketedPaste, DisableMouseCapture)
+}
+
+impl Drop for FullScreen {
+    fn drop(&mut self) {
+        let _ = undo_extras();
+        ratatui::restore();
+    }
+}

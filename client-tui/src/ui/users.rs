@@ -1,0 +1,28 @@
+//! The user list (F2).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::nick_colour;
+use crate::app::App;
+
+pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let lines: Vec<Line<'_>> = app
+        .users
+        .iter()
+        .map(|nick| {
+            let mut style = Style::new().fg(nick_colour(nick));
+            if nick.eq_ignore_ascii_case(&app.nick) {
+                style = style.add_modifier(Modifier::BOLD);
+            }
+            Line::styled(nick.as_str(), style)
+        })
+        .collect();
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .title(format!(" People ({}) ", app.users.len()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,47 @@
+//! Answering LAN discovery probes on UDP, at the TCP listener's address.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lanchat_shared::discovery::{DiscoveryReply, is_probe};
+use tokio::net::UdpSocket;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::Shared;
+use crate::throttle::TokenBucket;
+
+/// Replies per second across all askers: plenty for a LAN, useless for a flood.
+const REPLIES_PER_SEC: f64 = 50.0;
+
+/// Answers probes until shutdown. Replies are smaller than probes (see
+/// `lanchat_shared::discovery`) and rate-limited, so this cannot be turned
+/// against anyone.
+pub(crate) async fn answer_probes(socket: UdpSocket, shared: Arc<Shared>, tcp_port: u16) {
+    // Random per run, so clients can tell one server heard twice from two.
+    let id = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
+    let mut bucket = TokenBucket::new(REPLIES_PER_SEC, REPLIES_PER_SEC as u32, Instant::now());
+    let mut datagram = [0_u8; 512];
+    loop {
+        let received = tokio::select! {
+            received = socket.recv_from(&mut datagram) => received,
+            () = shared.shutdown.cancelled() => return,
+        };
+        let (length, asker) = match received {
+            Ok(received) => received,
+            Err(error) => {
+                debug!(%error, "discovery receive failed");
+                continue;
+            }
+        };
+        if !is_probe(&datagram[..length]) || !bucket.try_take(Instant::now()) {
+            continue;
+        }
+        let users = shared.room.users().len();
+        let reply = DiscoveryReply::new(&shared.config.server_name, tcp_port, users, id);
+        if let Err(error) = socket.send_to(&reply.to_datagram(), asker).await {
+            debug!(%error, %asker, "discovery reply failed");
+        }
+    }
+}
