@@ -543,3 +543,6 @@ fn clock_time(unix_millis: u64) -> String {
         .and_then(|ms| Local.timestamp_millis_opt(ms).single())
         .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
 }
+
+#[cfg(test)]
+mod tests;

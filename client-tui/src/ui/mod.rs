@@ -48,3 +48,6 @@ pub fn nick_colour(nick: &str) -> Color {
         });
     NICK_COLOURS[(hash % NICK_COLOURS.len() as u64) as usize]
 }
+
+#[cfg(test)]
+mod tests;

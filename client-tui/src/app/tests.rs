@@ -1,0 +1,375 @@
+//! `App::update` driven by events, as the run loop would, without a
+//! terminal or a network.
+
+use std::time::Duration;
+
+use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use tokio::time::Instant;
+
+use super::*;
+use crate::event::{Event, NetEvent};
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ctrl(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn online_app() -> (App, Instant) {
+    let now = Instant::now();
+    let mut app = App::new("server:7878".into(), "alice".into(), (80, 24), now);
+    app.update(
+        Event::Net(NetEvent::Connected {
+            nick: "alice".into(),
+            users: vec!["alice".into(), "bob".into()],
+        }),
+        now,
+    );
+    (app, now)
+}
+
+fn type_text(app: &mut App, text: &str, now: Instant) {
+    for c in text.chars() {
+        app.update(key(KeyCode::Char(c)), now);
+    }
+}
+
+fn say(text: &str) -> Effect {
+    Effect::Send(ClientMsg::Say { text: text.into() })
+}
+
+fn message(id: u64, from: &str, text: &str) -> Event {
+    Event::Net(NetEvent::Server(ServerMsg::Message {
+        id,
+        ts: 0,
+        from: from.into(),
+        text: text.into(),
+    }))
+}
+
+fn last_text(app: &App) -> String {
+    match app.scrollback.visible(200, 1).first() {
+        Some(crate::scrollback::VisibleRow::Text { text, .. }) => (*text).to_owned(),
+        other => panic!("expected a text row, got {other:?}"),
+    }
+}
+
+#[test]
+fn enter_sends_the_typed_line_and_clears_the_input() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "hi bob", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), vec![say("hi bob")]);
+    assert!(app.input.is_empty());
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![],
+        "an empty line sends nothing"
+    );
+}
+
+#[test]
+fn ctrl_c_clears_a_line_then_quits_and_ctrl_d_quits_only_when_empty() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "draft", now);
+    assert_eq!(app.update(ctrl('d'), now), vec![]);
+    assert_eq!(app.update(ctrl('c'), now), vec![]);
+    assert!(app.input.is_empty());
+    let quit = vec![Effect::Send(ClientMsg::Quit { reason: None }), Effect::Quit];
+    assert_eq!(app.update(ctrl('c'), now), quit);
+    assert_eq!(app.update(ctrl('d'), now), quit);
+}
+
+#[test]
+fn over_and_quit_leave_cleanly_but_game_over_is_a_message() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "over", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![Effect::Send(ClientMsg::Quit { reason: None }), Effect::Quit]
+    );
+    type_text(&mut app, "/quit see you", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![
+            Effect::Send(ClientMsg::Quit {
+                reason: Some("see you".into())
+            }),
+            Effect::Quit
+        ]
+    );
+    type_text(&mut app, "game over", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), vec![say("game over")]);
+}
+
+#[test]
+fn help_and_clear_are_local_and_other_commands_go_to_the_server() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "/help", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
+    let shown: Vec<String> = app
+        .scrollback
+        .visible(400, 10)
+        .iter()
+        .filter_map(|row| match row {
+            crate::scrollback::VisibleRow::Text { text, .. } => Some((*text).to_owned()),
+            crate::scrollback::VisibleRow::Marker => None,
+        })
+        .collect();
+    assert!(
+        shown.iter().any(|l| l.contains("PageUp")) && shown.iter().any(|l| l.contains("/quit")),
+        "{shown:?}"
+    );
+    type_text(&mut app, "/clear", now);
+    app.update(key(KeyCode::Enter), now);
+    assert!(app.scrollback.is_empty());
+    type_text(&mut app, "/who", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), vec![say("/who")]);
+}
+
+#[test]
+fn a_text_over_the_limit_is_refused_and_kept_in_the_input() {
+    let (mut app, now) = online_app();
+    app.update(Event::Paste("x".repeat(2001)), now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
+    assert_eq!(app.input.text().len(), 2001, "nothing lost");
+    assert!(last_text(&app).contains("2000"));
+}
+
+#[test]
+fn a_multi_line_paste_asks_before_sending_several_messages() {
+    let (mut app, now) = online_app();
+    app.update(Event::Paste("one\ntwo\n\nthree\n".into()), now);
+    assert_eq!(
+        app.prompt,
+        Some(Prompt::ConfirmPaste(vec![
+            "one".into(),
+            "two".into(),
+            "three".into()
+        ]))
+    );
+    assert_eq!(
+        app.update(key(KeyCode::Char('y')), now),
+        vec![say("one"), say("two"), say("three")]
+    );
+    assert_eq!(app.prompt, None);
+
+    app.update(Event::Paste("a\nb".into()), now);
+    assert_eq!(app.update(key(KeyCode::Esc), now), vec![]);
+    assert_eq!(
+        app.input.text(),
+        "a b",
+        "declined: kept in the input as one line"
+    );
+
+    let (mut app, now) = online_app();
+    app.update(Event::Paste("single line".into()), now);
+    assert_eq!(app.input.text(), "single line");
+    assert_eq!(app.prompt, None);
+}
+
+#[test]
+fn sending_is_paced_to_the_servers_default_rate() {
+    let (mut app, now) = online_app();
+    app.update(
+        Event::Paste((0..8).map(|i| format!("m{i}\n")).collect()),
+        now,
+    );
+    let sent = app.update(key(KeyCode::Char('y')), now);
+    assert_eq!(sent.len(), 5, "the burst");
+    assert_eq!(app.outbox_len(), 3);
+    let next = app.next_tick(now).expect("a tick is due for the rest");
+    assert!(next > now && next <= now + Duration::from_millis(500));
+    assert_eq!(app.update(Event::Tick, next), vec![say("m5")]);
+    assert_eq!(
+        app.update(Event::Tick, next + Duration::from_secs(10)),
+        vec![say("m6"), say("m7")]
+    );
+    assert_eq!(app.next_tick(next), None);
+}
+
+#[test]
+fn messages_typed_offline_are_sent_on_reconnect() {
+    let (mut app, now) = online_app();
+    app.update(
+        Event::Net(NetEvent::Disconnected {
+            reason: "gone".into(),
+            retry_in: Duration::from_secs(1),
+        }),
+        now,
+    );
+    assert!(matches!(app.connection, Connection::Offline { .. }));
+    type_text(&mut app, "still here", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
+    assert_eq!(app.outbox_len(), 1);
+    let back = Event::Net(NetEvent::Connected {
+        nick: "alice".into(),
+        users: vec!["alice".into()],
+    });
+    assert_eq!(app.update(back, now), vec![say("still here")]);
+    assert_eq!(app.outbox_len(), 0);
+}
+
+#[test]
+fn unconfirmed_messages_are_reported_when_the_connection_drops() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "first", now);
+    app.update(key(KeyCode::Enter), now);
+    type_text(&mut app, "second", now);
+    app.update(key(KeyCode::Enter), now);
+    app.update(message(1, "alice", "first"), now);
+    app.update(
+        Event::Net(NetEvent::Disconnected {
+            reason: "reset".into(),
+            retry_in: Duration::from_secs(1),
+        }),
+        now,
+    );
+    assert_eq!(
+        last_text(&app),
+        "Not confirmed before the connection dropped: second"
+    );
+    app.update(key(KeyCode::Up), now);
+    assert_eq!(
+        app.input.text(),
+        "second",
+        "and it is in the history to send again"
+    );
+}
+
+#[test]
+fn a_mention_rings_the_bell_and_is_marked_but_not_our_own_lines() {
+    let (mut app, now) = online_app();
+    assert_eq!(
+        app.update(message(1, "bob", "hey Alice, look"), now),
+        vec![Effect::Bell]
+    );
+    assert_eq!(
+        app.update(message(2, "bob", "malice aforethought"), now),
+        vec![]
+    );
+    assert_eq!(app.update(message(3, "alice", "alice here"), now), vec![]);
+    app.bell_on_mention = false;
+    assert_eq!(app.update(message(4, "bob", "alice?"), now), vec![]);
+    assert!(mentions("@alice: hi", "alice"));
+    assert!(!mentions("alice_b", "alice"));
+}
+
+#[test]
+fn everything_from_the_network_is_sanitised_again() {
+    let (mut app, now) = online_app();
+    app.update(
+        message(1, "b\u{1b}[31mob", "\u{1b}]0;owned\u{7}hi\u{202e}"),
+        now,
+    );
+    match app.scrollback.visible(80, 1).first() {
+        Some(crate::scrollback::VisibleRow::Text { entry, text, .. }) => {
+            assert_eq!(*text, "hi");
+            assert!(
+                matches!(&entry.kind, crate::scrollback::EntryKind::Chat { from, .. } if from == "bob")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_nickname_asks_for_another_in_the_input_line() {
+    let now = Instant::now();
+    let mut app = App::new("s".into(), "alice".into(), (80, 24), now);
+    app.update(
+        Event::Net(NetEvent::NickRejected {
+            message: "The nickname alice is taken; try another.".into(),
+        }),
+        now,
+    );
+    assert_eq!(app.prompt, Some(Prompt::ChooseNick));
+    type_text(&mut app, "bad nick", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![],
+        "checked locally first"
+    );
+    app.input.clear();
+    type_text(&mut app, "alice2", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![Effect::Hello("alice2".into())]
+    );
+    app.update(
+        Event::Net(NetEvent::Connected {
+            nick: "alice2".into(),
+            users: vec!["alice2".into()],
+        }),
+        now,
+    );
+    assert_eq!(app.prompt, None);
+    assert_eq!(app.nick, "alice2");
+}
+
+#[test]
+fn join_and_leave_keep_the_user_list_and_tab_completes_from_it() {
+    let (mut app, now) = online_app();
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::Join {
+            nick: "carol".into(),
+        })),
+        now,
+    );
+    assert_eq!(app.users, vec!["alice", "bob", "carol"]);
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::Leave {
+            nick: "bob".into(),
+            reason: "quit".into(),
+        })),
+        now,
+    );
+    assert_eq!(app.users, vec!["alice", "carol"]);
+    type_text(&mut app, "ca", now);
+    app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.input.text(), "carol: ");
+}
+
+#[test]
+fn scrolling_up_counts_unread_until_back_to_live() {
+    let (mut app, now) = online_app();
+    app.update(Event::Resize(40, 8), now);
+    for i in 0..30 {
+        app.update(message(i, "bob", &format!("line {i}")), now);
+    }
+    app.update(key(KeyCode::PageUp), now);
+    assert!(!app.scrollback.is_live());
+    app.update(message(99, "bob", "while away"), now);
+    app.update(message(100, "bob", "and again"), now);
+    assert_eq!(app.scrollback.unread(), 2);
+    app.update(
+        Event::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollUp,
+            column: 0,
+            row: 0,
+            modifiers: KeyModifiers::NONE,
+        }),
+        now,
+    );
+    app.update(
+        Event::Key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL)),
+        now,
+    );
+    assert!(app.scrollback.is_live());
+    assert_eq!(app.scrollback.unread(), 0);
+}
+
+#[test]
+fn server_refusals_are_shown_with_the_text_that_was_not_sent() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "too fast", now);
+    app.update(key(KeyCode::Enter), now);
+    let refusal = ServerMsg::error(ErrorCode::RateLimited, "You are sending too fast.");
+    app.update(Event::Net(NetEvent::Server(refusal)), now);
+    assert_eq!(
+        last_text(&app),
+        "You are sending too fast. Not sent: too fast"
+    );
+}
