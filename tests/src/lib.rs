@@ -53,9 +53,15 @@ impl TestServer {
 
     /// Starts a server with `config`.
     pub async fn with_config(config: Config) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        TestServer::on_port(0, config).await
+    }
+
+    /// Starts a server on 127.0.0.1:`port` (0 for any free port), e.g. to
+    /// restart one where its clients expect it.
+    pub async fn on_port(port: u16, config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

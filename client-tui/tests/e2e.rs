@@ -1,0 +1,303 @@
+//! The real `lanchat` binary in a pseudo-terminal against a real server:
+//! what a person sees and types. The screen is read through a VT100
+//! emulator; every wait polls it against a deadline.
+
+#![allow(clippy::panic)] // A test fails by panicking.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lanchat_tests::{TestClient, TestServer, relaxed_config};
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `lanchat` running in a pseudo-terminal.
+struct Tui {
+    screen: Arc<Mutex<vt100::Parser>>,
+    keys: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Tui {
+    fn start(args: &[&str]) -> Tui {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_lanchat"));
+        command.args(args);
+        command.env("TERM", "xterm-256color");
+        let child = pty.slave.spawn_command(command).expect("start lanchat");
+        drop(pty.slave);
+        let mut output = pty.master.try_clone_reader().expect("pty reader");
+        let keys = pty.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
+        let feed = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buffer = [0_u8; 8192];
+            while let Ok(read) = output.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                feed.lock().expect("screen lock").process(&buffer[..read]);
+            }
+        });
+        Tui {
+            screen,
+            keys,
+            child,
+            _master: pty.master,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().expect("screen lock").screen().contents()
+    }
+
+    fn alternate_screen(&self) -> bool {
+        self.screen
+            .lock()
+            .expect("screen lock")
+            .screen()
+            .alternate_screen()
+    }
+
+    /// Waits until the screen satisfies `test`, or fails showing the screen.
+    async fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) {
+        self.wait_for_state(what, |parser| test(&parser.screen().contents()))
+            .await;
+    }
+
+    /// Waits until the emulator's state satisfies `test`.
+    async fn wait_for_state(&self, what: &str, test: impl Fn(&vt100::Parser) -> bool) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if test(&self.screen.lock().expect("screen lock")) {
+                return;
+            }
+            let screen = self.contents();
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_for_text(&self, text: &str) {
+        self.wait_for(text, |screen| screen.contains(text)).await;
+    }
+
+    fn type_keys(&mut self, keys: &str) {
+        self.keys.write_all(keys.as_bytes()).expect("type");
+        self.keys.flush().expect("flush");
+    }
+
+    /// Waits for the process to exit; returns whether it succeeded.
+    async fn wait_exit(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.success();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "lanchat did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_through_the_real_terminal_client_and_quit_cleanly() {
+    let server = TestServer::start().await;
+    let mut other = server.join("other").await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+
+    tui.wait_for_text("Connected to").await;
+    assert!(tui.alternate_screen(), "full screen while running");
+    assert_eq!(
+        other.recv().await,
+        lanchat_shared::ServerMsg::Join {
+            nick: "tester".into()
+        }
+    );
+
+    other.say("hello from the other side").await;
+    tui.wait_for_text("<other> hello from the other side").await;
+
+    tui.type_keys("typed in the tui, 你好\r");
+    loop {
+        let (_, from, text) = other.recv_chat().await;
+        if from == "tester" {
+            assert_eq!(text, "typed in the tui, 你好");
+            break;
+        }
+    }
+    tui.wait_for_text("<tester> typed in the tui").await;
+
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await, "lanchat exits with success");
+    assert_eq!(other.expect_leave("tester").await, "quit");
+    tui.wait_for_state("the alternate screen to be left", |parser| {
+        !parser.screen().alternate_screen()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_comes_back_by_itself_when_the_server_restarts() {
+    let first = TestServer::start().await;
+    let port = first.addr().port();
+    let address = first.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+
+    first.shutdown().await;
+    tui.wait_for_text("offline").await;
+    // Typed while offline: kept and sent once the server is back.
+    tui.type_keys("said while the server was down\r");
+    tui.wait_for_text("1 unsent").await;
+
+    let second = TestServer::on_port(port, relaxed_config()).await;
+    let mut other = TestClient::join(second.addr(), "other").await;
+    tui.wait_for("a second connection", |screen| {
+        screen.matches("Connected to").count() >= 2
+    })
+    .await;
+    let (_, from, text) = other.recv_chat().await;
+    assert_eq!(
+        (from.as_str(), text.as_str()),
+        ("tester", "said while the server was down")
+    );
+
+    other.say("welcome back").await;
+    tui.wait_for_text("<other> welcome back").await;
+    tui.type_keys("\x03"); // Ctrl-C on an empty line quits.
+    assert!(tui.wait_exit().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_nickname_is_replaced_inside_the_ui() {
+    let server = TestServer::start().await;
+    let _tester = server.join("tester").await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("nickname>").await;
+    tui.type_keys("tester2\r");
+    tui.wait_for_text("Connected to").await;
+    tui.wait_for_text("tester2>").await;
+    tui.type_keys("over\r");
+    assert!(tui.wait_exit().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_server_flag_the_client_finds_one_on_the_lan() {
+    let server = TestServer::start().await;
+    let mut other = server.join("other").await;
+    let port = server.addr().port().to_string();
+    // Probing loopback only: tests never broadcast.
+    let mut tui = Tui::start(&["--port", &port, "--probe", "127.0.0.1", "--nick", "finder"]);
+    tui.wait_for_text("Connected to").await;
+    assert_eq!(
+        other.recv().await,
+        lanchat_shared::ServerMsg::Join {
+            nick: "finder".into()
+        }
+    );
+    tui.type_keys("\x04"); // Ctrl-D on an empty line quits.
+    assert!(tui.wait_exit().await);
+}
+
+/// A port nothing listens on (UDP or TCP) at the moment of asking.
+fn unused_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("address").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_nobody_answers_declining_to_host_ends_with_a_way_forward() {
+    let port = unused_port().to_string();
+    let mut tui = Tui::start(&[
+        "--port",
+        &port,
+        "--probe",
+        "127.0.0.1",
+        "--discovery-ms",
+        "200",
+    ]);
+    tui.wait_for_text("No lanchat server answered").await;
+    tui.type_keys("n\r");
+    assert!(!tui.wait_exit().await, "exits with failure");
+    tui.wait_for_text("--server HOST:PORT").await;
+    assert!(!tui.alternate_screen(), "never went full screen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_nobody_answers_the_user_can_host_and_others_join() {
+    let port = unused_port();
+    let mut tui = Tui::start(&[
+        "--port",
+        &port.to_string(),
+        "--probe",
+        "127.0.0.1",
+        "--discovery-ms",
+        "200",
+        "--nick",
+        "host",
+    ]);
+    tui.wait_for_text("Host a room here").await;
+    tui.type_keys("\r"); // Enter means yes.
+    tui.wait_for_text("You are hosting this room").await;
+    tui.wait_for_text("Connected to").await;
+    let mut guest = TestClient::join(([127, 0, 0, 1], port).into(), "guest").await;
+    tui.wait_for_text("guest joined").await;
+    guest.say("nice room").await;
+    tui.wait_for_text("<guest> nice room").await;
+
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+    // The hosted room closes with its host, gracefully.
+    let rest = guest.expect_closed().await;
+    assert!(
+        rest.iter().any(|line| line.contains("shutting down")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restores_the_terminal_and_quits_cleanly() {
+    let server = TestServer::start().await;
+    let mut other = server.join("other").await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+    other.recv().await; // tester's join
+
+    let pid = tui.child.process_id().expect("a pid").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    assert!(tui.wait_exit().await, "a signal is an ordinary quit");
+    tui.wait_for_state("the alternate screen to be left", |parser| {
+        !parser.screen().alternate_screen()
+    })
+    .await;
+    assert_eq!(other.expect_leave("tester").await, "quit");
+}
