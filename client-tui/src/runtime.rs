@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
-use ratatui::crossterm::event::{Event as TerminalEvent, EventStream};
+use ratatui::crossterm::event::{
+    Event as TerminalEvent, EventStream, KeyEventKind, MouseEventKind,
+};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
@@ -78,9 +80,16 @@ fn apply(app: &mut App, event: Event, commands: &mpsc::Sender<NetCommand>) -> bo
 
 fn translate(event: TerminalEvent) -> Option<Event> {
     match event {
+        TerminalEvent::Key(key) if key.kind == KeyEventKind::Release => None,
         TerminalEvent::Key(key) => Some(Event::Key(key)),
         TerminalEvent::Paste(text) => Some(Event::Paste(text)),
-        TerminalEvent::Mouse(mouse) => Some(Event::Mouse(mouse)),
+        // Mouse capture reports every movement; only the wheel means
+        // anything here, and ignoring the rest saves a redraw per twitch.
+        TerminalEvent::Mouse(mouse) => matches!(
+            mouse.kind,
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+        )
+        .then_some(Event::Mouse(mouse)),
         TerminalEvent::Resize(columns, rows) => Some(Event::Resize(columns, rows)),
         TerminalEvent::FocusGained | TerminalEvent::FocusLost => None,
     }
