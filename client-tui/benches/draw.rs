@@ -31,12 +31,12 @@ fn message(id: u64) -> Event {
         _ => format!("message number {id} 🎉"),
     };
     let from = ["alice", "bob", "carol", "dave"][(id % 4) as usize].to_owned();
-    Event::Net(NetEvent::Server(ServerMsg::Message {
+    Event::Net(NetEvent::Server(ServerMsg::chat(
         id,
-        ts: 1_795_000_000_000,
+        1_795_000_000_000,
         from,
         text,
-    }))
+    )))
 }
 
 fn app_with(messages: usize) -> App {

@@ -330,7 +330,7 @@ impl App {
             "/clear" => self.scrollback.clear(),
             _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
                 if self.connection == Connection::Online {
-                    effects.push(Effect::Send(ClientMsg::Say { text: line }));
+                    effects.push(Effect::Send(ClientMsg::say(line)));
                 } else {
                     self.notice(
                         EntryKind::Error,
@@ -374,7 +374,7 @@ impl App {
             };
             self.send_tokens -= 1.0;
             self.unconfirmed.push_back(text.clone());
-            effects.push(Effect::Send(ClientMsg::Say { text }));
+            effects.push(Effect::Send(ClientMsg::say(text)));
         }
     }
 
@@ -457,7 +457,7 @@ impl App {
                     text,
                 });
             }
-            ServerMsg::Join { nick } => {
+            ServerMsg::Join { nick, .. } => {
                 let nick = clean_nick(&nick);
                 if !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick)) {
                     self.users.push(nick.clone());
@@ -465,7 +465,7 @@ impl App {
                 }
                 self.notice(EntryKind::Presence, format!("{nick} joined"));
             }
-            ServerMsg::Leave { nick, reason } => {
+            ServerMsg::Leave { nick, reason, .. } => {
                 let nick = clean_nick(&nick);
                 self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
                 self.notice(
@@ -486,7 +486,21 @@ impl App {
                 }
                 self.notice(EntryKind::Error, text);
             }
-            ServerMsg::Greeting { .. }
+            ServerMsg::Nick { old, new } => {
+                let (old, new) = (clean_nick(&old), clean_nick(&new));
+                for user in &mut self.users {
+                    if user.eq_ignore_ascii_case(&old) {
+                        user.clone_from(&new);
+                    }
+                }
+                sort_users(&mut self.users);
+                if self.nick.eq_ignore_ascii_case(&old) {
+                    self.nick.clone_from(&new);
+                }
+                self.notice(EntryKind::Presence, format!("{old} is now known as {new}"));
+            }
+            ServerMsg::HistoryEnd {}
+            | ServerMsg::Greeting { .. }
             | ServerMsg::Welcome { .. }
             | ServerMsg::Pong {}
             | ServerMsg::Unknown => {}

@@ -104,7 +104,16 @@ async fn session(
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut lines = FramedRead::new(read, LineCodec::new(MAX_SERVER_LINE));
-    if let Err(reason) = send(&mut write, &ClientMsg::Hello { nick: nick.clone() }).await {
+    if let Err(reason) = send(
+        &mut write,
+        &ClientMsg::Hello {
+            nick: nick.clone(),
+            since: None,
+            session: None,
+        },
+    )
+    .await
+    {
         return Outcome::Lost(reason);
     }
     let mut joined = false;
@@ -133,7 +142,7 @@ async fn session(
                 // skipped: the protocol promises forward compatibility.
                 let Ok(msg) = ServerMsg::parse(&line) else { continue };
                 let news = match msg {
-                    ServerMsg::Welcome { nick: granted, users } if !joined => {
+                    ServerMsg::Welcome { nick: granted, users, .. } if !joined => {
                         joined = true;
                         nick.clone_from(&granted);
                         NetEvent::Connected { nick: granted, users }
@@ -155,7 +164,7 @@ async fn session(
                     None => return Outcome::AppGone,
                     Some(NetCommand::Hello(wanted)) => {
                         nick.clone_from(&wanted);
-                        ClientMsg::Hello { nick: wanted }
+                        ClientMsg::Hello { nick: wanted, since: None, session: None }
                     }
                     Some(NetCommand::Send(msg)) => msg,
                 };

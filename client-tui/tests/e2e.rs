@@ -133,7 +133,8 @@ async fn chat_through_the_real_terminal_client_and_quit_cleanly() {
     assert_eq!(
         other.recv().await,
         lanchat_shared::ServerMsg::Join {
-            nick: "tester".into()
+            nick: "tester".into(),
+            room: Some("lobby".into())
         }
     );
 
@@ -216,7 +217,8 @@ async fn without_a_server_flag_the_client_finds_one_on_the_lan() {
     assert_eq!(
         other.recv().await,
         lanchat_shared::ServerMsg::Join {
-            nick: "finder".into()
+            nick: "finder".into(),
+            room: Some("lobby".into())
         }
     );
     tui.type_keys("\x04"); // Ctrl-D on an empty line quits.

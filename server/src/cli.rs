@@ -10,6 +10,7 @@ use clap::builder::TypedValueParser;
 use lanchat_shared::limits::{DEFAULT_PORT, MAX_LINE_BYTES, MAX_TEXT_CHARS};
 
 use crate::Config;
+use crate::store::{DbLocation, Retention};
 
 /// A LAN chat server: newline-delimited JSON (or plain text for nc/telnet) over TCP.
 #[derive(Debug, Parser)]
@@ -84,6 +85,27 @@ pub struct Args {
     /// Do not answer LAN discovery probes (UDP on the same port).
     #[arg(long, env = "LANCHAT_NO_DISCOVERY")]
     pub no_discovery: bool,
+
+    /// Message database file, or :memory: to keep nothing across restarts
+    /// [default: $XDG_DATA_HOME/lanchat/history.db or ~/.local/share/lanchat/history.db].
+    #[arg(long, env = "LANCHAT_DB")]
+    pub db: Option<String>,
+
+    /// Messages per room replayed to a client on arrival.
+    #[arg(long, env = "LANCHAT_HISTORY", default_value_t = Config::default().history_len)]
+    pub history: usize,
+
+    /// Keep at most this many messages (0 = no limit).
+    #[arg(long, env = "LANCHAT_RETAIN_MESSAGES", default_value_t = 1_000_000)]
+    pub retain_messages: u64,
+
+    /// Drop messages older than this many days (0 = keep forever).
+    #[arg(long, env = "LANCHAT_RETAIN_DAYS", default_value_t = 0)]
+    pub retain_days: u64,
+
+    /// Rooms one client may be in at once.
+    #[arg(long, env = "LANCHAT_MAX_ROOMS", default_value_t = Config::default().max_rooms_per_client)]
+    pub max_rooms: usize,
 }
 
 impl Args {
@@ -126,6 +148,17 @@ impl Args {
             keepalive: Duration::from_secs(self.keepalive),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             discovery: !self.no_discovery,
+            db: self
+                .db
+                .as_deref()
+                .map_or_else(DbLocation::default_file, DbLocation::parse),
+            history_len: self.history,
+            resume_limit: Config::default().resume_limit,
+            retention: Retention {
+                max_messages: (self.retain_messages > 0).then_some(self.retain_messages),
+                max_days: (self.retain_days > 0).then_some(self.retain_days),
+            },
+            max_rooms_per_client: self.max_rooms.max(1),
         })
     }
 }

@@ -15,6 +15,20 @@ pub(crate) enum Said<'a> {
     Who,
     /// `/help`: list commands.
     Help,
+    /// `/join room`.
+    Join(&'a str),
+    /// `/part [room]`.
+    Part(Option<&'a str>),
+    /// `/rooms`: list rooms.
+    Rooms,
+    /// `/msg nick text`: a direct message.
+    Msg { to: &'a str, text: &'a str },
+    /// `/me text`: an action.
+    Me(&'a str),
+    /// `/nick new`.
+    Nick(&'a str),
+    /// A known command used wrongly; the text is its usage.
+    Usage(&'static str),
     /// Any other `/word`.
     Unknown(&'a str),
 }
@@ -39,16 +53,37 @@ pub(crate) fn classify(text: &str) -> Said<'_> {
         "quit" | "exit" => Said::Quit((!rest.is_empty()).then_some(rest)),
         "who" | "names" => Said::Who,
         "help" => Said::Help,
+        "rooms" | "list" => Said::Rooms,
+        "join" if !rest.is_empty() => Said::Join(rest),
+        "join" => Said::Usage("/join ROOM"),
+        "part" | "leave" => Said::Part((!rest.is_empty()).then_some(rest)),
+        "me" if !rest.is_empty() => Said::Me(rest),
+        "me" => Said::Usage("/me ACTION"),
+        "nick" if !rest.is_empty() && !rest.contains(char::is_whitespace) => Said::Nick(rest),
+        "nick" => Said::Usage("/nick NEWNAME"),
+        "msg" | "query" => match rest.split_once(char::is_whitespace) {
+            Some((to, text)) if !text.trim().is_empty() => Said::Msg {
+                to,
+                text: text.trim(),
+            },
+            _ => Said::Usage("/msg NICK TEXT"),
+        },
         _ => Said::Unknown(word),
     }
 }
 
 /// The `/help` reply.
 pub(crate) const HELP: &str = "Commands:\n\
-/who           list who is here\n\
-/help          show this help\n\
-/quit [reason] leave (typing over on its own line also leaves)\n\
-//text         send a message that starts with /";
+/who            list who is in this room\n\
+/rooms          list rooms\n\
+/join ROOM      join (or create) a room\n\
+/part [ROOM]    leave a room (this one by default)\n\
+/msg NICK TEXT  a direct message only NICK sees\n\
+/me ACTION      say what you are doing\n\
+/nick NEWNAME   change your nickname\n\
+/help           show this help\n\
+/quit [reason]  leave (typing over on its own line also leaves)\n\
+//text          send a message that starts with /";
 
 #[cfg(test)]
 mod tests {

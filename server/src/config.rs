@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use lanchat_shared::limits::{MAX_LINE_BYTES, MAX_TEXT_CHARS};
 
+use crate::store::{DbLocation, Retention};
+
 /// The server's settings. [`Config::default`] holds the safe defaults that
 /// `lanchat-server` uses when no flag is given; `docs/PROTOCOL.md` lists the
 /// same numbers for client authors.
@@ -47,6 +49,20 @@ pub struct Config {
     pub keepalive: Duration,
     /// Answer LAN discovery probes on UDP at the listener's address and port.
     pub discovery: bool,
+    /// Where messages are kept. The library's default is memory (nothing
+    /// outlives the process); `lanchat-server` defaults to a file in the
+    /// user's data directory.
+    pub db: DbLocation,
+    /// Messages of each room (and of one's direct messages) replayed on
+    /// arrival and when joining a room.
+    pub history_len: usize,
+    /// Most messages one resume (`hello` with `since`) replays; the rest is
+    /// reported as a gap.
+    pub resume_limit: usize,
+    /// How much history is kept.
+    pub retention: Retention,
+    /// Rooms one client may be in at once.
+    pub max_rooms_per_client: usize,
     /// How long a graceful shutdown waits for clients to receive what is
     /// queued before the server exits anyway.
     pub shutdown_grace: Duration,
@@ -70,6 +86,14 @@ impl Default for Config {
             keepalive: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             discovery: true,
+            db: DbLocation::Memory,
+            history_len: 50,
+            resume_limit: 5000,
+            retention: Retention {
+                max_messages: Some(1_000_000),
+                max_days: None,
+            },
+            max_rooms_per_client: 32,
         }
     }
 }

@@ -3,15 +3,18 @@
 //! This task reads and interprets; [`crate::writer`] writes. They share a
 //! bounded queue (reader to writer) and an `abort` token that either side
 //! cancels when it fails, so neither can outlive the other or block it.
-//! Whatever ends a connection, the client's [`Membership`] is dropped here,
-//! after the writer has finished, which frees the nickname and tells the
-//! others exactly once.
+//! Messages go to the store, which publishes them once committed; the
+//! reader never waits for a commit. Whatever ends a connection, the
+//! client's [`Membership`] is dropped here, after the writer has finished,
+//! which frees the nickname and tells the rooms exactly once.
 
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use lanchat_shared::protocol::line_as_text;
-use lanchat_shared::{ClientMsg, ErrorCode, Frame, LineCodec, Nick, ServerMsg, sanitize_text};
+use lanchat_shared::{
+    ClientMsg, ErrorCode, Frame, LineCodec, Nick, RoomName, ServerMsg, sanitize_text,
+};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
@@ -21,22 +24,26 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::commands::{HELP, Said, classify};
+use crate::hub::{Membership, Refusal, unix_millis};
 use crate::render::Encoding;
-use crate::room::Membership;
+use crate::store::{Appended, Done, HistoryQuery, NewMessage, SessionRecord, Target};
 use crate::throttle::{BadLineWindow, TokenBucket};
 use crate::writer::{self, Outgoing, WriterContext, WriterEnd};
 use crate::{Config, Shared};
 
 /// Replies queued for one client before it counts as not reading. Replies
-/// are small and one per line read, so only a client that sends without
-/// ever reading fills this.
+/// are small and few per line read, so only a client that sends without
+/// ever reading fills this; a history replay is sent as one item.
 const REPLY_QUEUE_LEN: usize = 64;
 
 /// Longest quit reason or echoed command word, in characters; these come
 /// from the client and are shown to others, so they are bounded too.
 const MAX_ECHO_CHARS: usize = 100;
 
-/// Why a client left, as the others are told in the `leave` event.
+/// Longest `client_id`; it is stored with the message.
+const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// Why a client left, as the rooms are told in the `leave` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LeaveReason {
     Quit(Option<String>),
@@ -46,6 +53,9 @@ enum LeaveReason {
     SlowConsumer,
     TooManyErrors,
     Shutdown,
+    /// The session was reclaimed by a newer connection, which now holds
+    /// the nickname: nobody is told anything.
+    Reclaimed,
 }
 
 impl LeaveReason {
@@ -59,6 +69,7 @@ impl LeaveReason {
             LeaveReason::SlowConsumer => "too slow to keep up".to_owned(),
             LeaveReason::TooManyErrors => "too many bad requests".to_owned(),
             LeaveReason::Shutdown => "server shutting down".to_owned(),
+            LeaveReason::Reclaimed => "reconnected".to_owned(),
         }
     }
 }
@@ -85,25 +96,28 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         shared: &shared,
         outgoing,
         abort,
+        kicked: CancellationToken::new(),
         encoding: None,
         member: None,
+        current_room: RoomName::lobby(),
+        session_token: String::new(),
         bucket: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
         bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
     };
-    let greeting = greeting(config);
     let lines = FramedRead::new(read_half, LineCodec::new(config.max_line_bytes));
-    let reader_reason = match session.reply(greeting) {
+    let reader_reason = match session.reply(greeting(config)) {
         Next::Read => session.read_lines(lines).await,
         Next::End(reason) => Some(reason),
     };
 
-    // Let the writer finish what is queued before the others hear we left.
+    // Let the writer finish what is queued before the rooms hear we left.
     let Session {
         member, outgoing, ..
     } = session;
     drop(outgoing);
     let writer_end = writer.await.unwrap_or(WriterEnd::Lost);
     let reason = match (reader_reason, writer_end) {
+        (Some(LeaveReason::Reclaimed), _) => LeaveReason::Reclaimed,
         (_, WriterEnd::SlowConsumer) => LeaveReason::SlowConsumer,
         (Some(reason), _) => reason,
         (None, WriterEnd::Shutdown) => LeaveReason::Shutdown,
@@ -136,6 +150,14 @@ enum Next {
     End(LeaveReason),
 }
 
+/// Where a `say` goes, before it is checked.
+struct SayRequest {
+    text: String,
+    room: Option<String>,
+    to: Option<String>,
+    client_id: Option<String>,
+}
+
 /// The reading half's state.
 struct Session<'a> {
     shared: &'a Shared,
@@ -144,12 +166,19 @@ struct Session<'a> {
     /// Cancelled by the writer when it fails, or by us when the writer
     /// cannot keep up with our replies.
     abort: CancellationToken,
+    /// Cancelled when a newer connection reclaims this session.
+    kicked: CancellationToken,
     /// Chosen by the first non-blank line: `{` means JSON, anything else
     /// plain text. A nickname can never start with `{`, so a JSON client
     /// with a typo gets a `bad_request` instead of a plain-text session.
     encoding: Option<Encoding>,
     /// Present once `hello` succeeded.
     member: Option<Membership>,
+    /// Where plain-text lines (and `/me`, `/who`, `/part` without a room)
+    /// go: the room joined last, the lobby at first.
+    current_room: RoomName,
+    /// This session's token, once joined.
+    session_token: String,
     bucket: TokenBucket,
     bad_lines: BadLineWindow,
 }
@@ -163,10 +192,12 @@ impl Session<'_> {
     ) -> Option<LeaveReason> {
         let hello_deadline = Instant::now() + self.shared.config.hello_timeout;
         loop {
+            let kicked = self.kicked.clone();
             let frame = tokio::select! {
                 biased;
                 () = self.abort.cancelled() => return None,
                 () = self.shared.shutdown.cancelled() => return Some(LeaveReason::Shutdown),
+                () = kicked.cancelled() => return Some(LeaveReason::Reclaimed),
                 () = sleep_until(hello_deadline), if self.member.is_none() => {
                     let timeout = ServerMsg::error(
                         ErrorCode::HelloTimeout,
@@ -183,7 +214,7 @@ impl Session<'_> {
                     debug!(%error, "read failed");
                     Next::End(LeaveReason::Lost)
                 }
-                Some(Ok(frame)) => self.on_frame(frame),
+                Some(Ok(frame)) => self.on_frame(frame).await,
             };
             if let Next::End(reason) = next {
                 return Some(reason);
@@ -191,7 +222,7 @@ impl Session<'_> {
         }
     }
 
-    fn on_frame(&mut self, frame: Frame) -> Next {
+    async fn on_frame(&mut self, frame: Frame) -> Next {
         let line = match frame {
             Frame::TooLong => {
                 let max = self.shared.config.max_line_bytes;
@@ -221,43 +252,79 @@ impl Session<'_> {
             });
         match encoding {
             Encoding::Json => match ClientMsg::parse(&line) {
-                Ok(msg) => self.on_message(msg),
+                Ok(msg) => self.on_message(msg).await,
                 Err(error) => self.bad_line(ErrorCode::BadRequest, error.to_string()),
             },
-            Encoding::PlainText if self.member.is_some() => self.on_text(text),
+            Encoding::PlainText if self.member.is_some() => {
+                let say = SayRequest {
+                    text: text.to_owned(),
+                    room: None,
+                    to: None,
+                    client_id: None,
+                };
+                self.on_say(say).await
+            }
             Encoding::PlainText => match classify(text) {
                 // Before a nickname, only "/quit" is a command: "over" is a
                 // legal nickname.
                 Said::Quit(_) if text.trim_start().starts_with('/') => {
                     Next::End(LeaveReason::Quit(None))
                 }
-                _ => self.hello(text.trim()),
+                _ => self.hello(text.trim(), None, None).await,
             },
         }
     }
 
-    fn on_message(&mut self, msg: ClientMsg) -> Next {
-        match msg {
-            ClientMsg::Hello { nick } => match &self.member {
+    async fn on_message(&mut self, msg: ClientMsg) -> Next {
+        if let ClientMsg::Hello {
+            nick,
+            since,
+            session,
+        } = msg
+        {
+            return match &self.member {
                 Some(member) => {
                     let message = format!("You already joined as {}.", member.nick());
                     self.bad_line(ErrorCode::BadRequest, message)
                 }
-                None => self.hello(&nick),
-            },
-            ClientMsg::Say { .. } if self.member.is_none() => {
-                let message = "Send {\"type\":\"hello\",\"nick\":\"NAME\"} before anything else.";
-                self.bad_line(ErrorCode::BadRequest, message.to_owned())
-            }
-            ClientMsg::Say { text } => self.on_text(&text),
+                None => self.hello(&nick, since, session).await,
+            };
+        }
+        match msg {
+            ClientMsg::Ping {} => self.reply(ServerMsg::Pong {}),
             ClientMsg::Quit { reason } => {
                 Next::End(LeaveReason::Quit(reason.as_deref().and_then(echo)))
             }
-            ClientMsg::Ping {} => self.reply(ServerMsg::Pong {}),
+            _ if self.member.is_none() => {
+                let message = "Send {\"type\":\"hello\",\"nick\":\"NAME\"} before anything else.";
+                self.bad_line(ErrorCode::BadRequest, message.to_owned())
+            }
+            ClientMsg::Say {
+                text,
+                room,
+                to,
+                client_id,
+            } => {
+                self.on_say(SayRequest {
+                    text,
+                    room,
+                    to,
+                    client_id,
+                })
+                .await
+            }
+            ClientMsg::JoinRoom { room } => self.join_room(&room).await,
+            ClientMsg::PartRoom { room } => self.part_room(Some(&room)),
+            ClientMsg::Hello { .. } => Next::Read,
         }
     }
 
-    fn hello(&mut self, candidate: &str) -> Next {
+    async fn hello(
+        &mut self,
+        candidate: &str,
+        since: Option<u64>,
+        session: Option<String>,
+    ) -> Next {
         let nick = match Nick::parse(candidate) {
             Ok(nick) => nick,
             Err(error) => {
@@ -265,7 +332,22 @@ impl Session<'_> {
                 return self.reply(ServerMsg::error(ErrorCode::NickInvalid, message));
             }
         };
-        let joined = match self.shared.room.join(nick.clone()) {
+        // A known session brings back its rooms (and may reclaim a ghost
+        // connection's nickname); an unknown or foreign token is ignored.
+        let mut rooms = vec![RoomName::lobby()];
+        let mut reclaim = None;
+        if let Some(token) = session.filter(|t| t.len() <= 64)
+            && let Ok(Some(record)) = self.shared.store.load_session(token.clone()).await
+            && record.nick.eq_ignore_ascii_case(nick.as_str())
+        {
+            rooms = record
+                .rooms
+                .iter()
+                .filter_map(|r| RoomName::parse(r).ok())
+                .collect();
+            reclaim = Some(token);
+        }
+        let joined = match self.shared.hub.join(nick.clone(), &rooms, reclaim) {
             Ok(joined) => joined,
             Err(_taken) => {
                 let message = format!("The nickname {nick} is taken; try another.");
@@ -273,33 +355,97 @@ impl Session<'_> {
             }
         };
         info!(%nick, "joined");
+        let config = &self.shared.config;
+        let query = HistoryQuery {
+            rooms: rooms.iter().map(RoomName::to_string).collect(),
+            nick_key: nick.folded(),
+            after: since,
+            up_to: joined.up_to,
+            tail: config.history_len,
+            resume_limit: config.resume_limit,
+            include_direct: true,
+        };
+        self.kicked = joined.kicked;
+        self.session_token = joined.session.clone();
+        let view = joined.membership.view();
         self.member = Some(joined.membership);
+        let history = self.shared.store.history(query).await;
+        let (messages, gap, trouble) = match history {
+            Ok(history) => (history.messages, history.gap, None),
+            Err(error) => (Vec::new(), true, Some(error)),
+        };
         let encoding = self.encoding.unwrap_or(Encoding::Json);
         let welcome = ServerMsg::Welcome {
             nick: nick.to_string(),
             users: joined.users,
+            rooms: view.rooms(),
+            session: Some(joined.session),
+            gap: gap.then_some(true),
         };
-        // The welcome goes first, then room events: the writer takes both
-        // from one queue, in order.
-        match self.reply(welcome) {
-            Next::Read => self.send(Outgoing::Subscribe(joined.events, encoding)),
-            end => end,
+        // Welcome, history, history_end, then live events: the writer takes
+        // them from one queue, in order, and the subscription was taken at
+        // the same instant as `up_to`, so nothing is missed or doubled.
+        let mut replay = encoding.encode(&welcome).to_vec();
+        for message in &messages {
+            replay.extend_from_slice(&encoding.encode(&message.to_server_msg()));
         }
+        if let Some(error) = trouble {
+            let message = format!("History is unavailable right now: {error}");
+            replay.extend_from_slice(
+                &encoding.encode(&ServerMsg::error(ErrorCode::StoreUnavailable, message)),
+            );
+        }
+        replay.extend_from_slice(&encoding.encode(&ServerMsg::HistoryEnd {}));
+        if let Next::End(reason) = self.send(Outgoing::Line(replay.into())) {
+            return Next::End(reason);
+        }
+        self.save_session();
+        self.send(Outgoing::Subscribe(joined.events, encoding, view))
     }
 
     /// Chat text from a joined client: a command, leaving, or a message.
-    fn on_text(&mut self, text: &str) -> Next {
-        let Some(member) = &self.member else {
-            return Next::Read;
-        };
-        match classify(text) {
+    async fn on_say(&mut self, say: SayRequest) -> Next {
+        match classify(&say.text) {
             Said::Quit(reason) => Next::End(LeaveReason::Quit(reason.and_then(echo))),
             Said::Who => {
-                let users = self.shared.room.users();
-                let text = format!("Here now ({}): {}", users.len(), users.join(", "));
+                let room = say
+                    .room
+                    .as_deref()
+                    .unwrap_or(self.current_room.as_str())
+                    .to_owned();
+                let users = self.shared.hub.users(&room);
+                let text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
                 self.reply(ServerMsg::info(text))
             }
             Said::Help => self.reply(ServerMsg::info(HELP)),
+            Said::Rooms => {
+                let mine = self
+                    .member
+                    .as_ref()
+                    .map(|m| m.view().rooms())
+                    .unwrap_or_default();
+                let list: Vec<String> = self
+                    .shared
+                    .hub
+                    .rooms()
+                    .into_iter()
+                    .map(|(name, count)| {
+                        let star = if mine.contains(&name) { "*" } else { "" };
+                        format!("#{name}{star} ({count})")
+                    })
+                    .collect();
+                self.reply(ServerMsg::info(format!(
+                    "Rooms (* = yours): {}",
+                    list.join(", ")
+                )))
+            }
+            Said::Join(room) => self.join_room(room).await,
+            Said::Part(room) => self.part_room(room),
+            Said::Nick(new) => self.rename(new),
+            Said::Usage(usage) => self.reply(ServerMsg::error(
+                ErrorCode::BadRequest,
+                format!("Usage: {usage}"),
+            )),
             Said::Unknown(word) => {
                 let word = echo(word).unwrap_or_default();
                 let message = format!(
@@ -307,23 +453,229 @@ impl Session<'_> {
                 );
                 self.reply(ServerMsg::error(ErrorCode::UnknownCommand, message))
             }
+            Said::Msg { to, text } => {
+                let (to, text) = (to.to_owned(), text.to_owned());
+                self.post(text, None, Some(to), say.client_id, false).await
+            }
+            Said::Me(action) => {
+                let action = action.to_owned();
+                self.post(action, say.room, say.to, say.client_id, true)
+                    .await
+            }
             Said::Text(text) => {
-                let clean = sanitize_text(text);
-                let length = clean.chars().count();
-                let max = self.shared.config.max_text_chars;
-                if clean.trim().is_empty() {
-                    let message = "The message is empty once control characters are removed; nothing was sent.";
-                    return self.reply(ServerMsg::error(ErrorCode::BadRequest, message));
+                let text = text.to_owned();
+                self.post(text, say.room, say.to, say.client_id, false)
+                    .await
+            }
+        }
+    }
+
+    /// Checks a message and hands it to the store, which publishes it once
+    /// committed. Refusals are answered here; store failures and duplicate
+    /// `client_id`s are answered when the store is done.
+    async fn post(
+        &mut self,
+        text: String,
+        room: Option<String>,
+        to: Option<String>,
+        client_id: Option<String>,
+        action: bool,
+    ) -> Next {
+        let Some(member) = &self.member else {
+            return Next::Read;
+        };
+        if client_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > MAX_CLIENT_ID_LEN)
+        {
+            let message = format!("A client_id has 1 to {MAX_CLIENT_ID_LEN} bytes.");
+            return self.bad_line(ErrorCode::BadRequest, message);
+        }
+        let target = match (to, room) {
+            (Some(to), _) => match self.shared.hub.online(&to) {
+                Some(spelled) => Target::Direct(spelled),
+                None => {
+                    let who = echo(&to).unwrap_or_default();
+                    return self.reply(ServerMsg::error(
+                        ErrorCode::NoSuchUser,
+                        format!("Nobody called {who} is here."),
+                    ));
                 }
-                if length > max {
-                    let message = format!(
-                        "Messages are limited to {max} characters; yours had {length}. Nothing was sent."
-                    );
-                    return self.reply(ServerMsg::error(ErrorCode::TextTooLong, message));
+            },
+            (None, room) => {
+                let room = match room.as_deref().map(RoomName::parse) {
+                    None => self.default_room(),
+                    Some(Ok(room)) => room,
+                    Some(Err(error)) => {
+                        return self
+                            .reply(ServerMsg::error(ErrorCode::RoomInvalid, error.to_string()));
+                    }
+                };
+                if !member.view().in_room(room.as_str()) {
+                    let message = format!("You are not in #{room}; /join {room} first.");
+                    return self.reply(ServerMsg::error(ErrorCode::NotInRoom, message));
                 }
-                member.say(clean);
+                Target::Room(room.to_string())
+            }
+        };
+        let clean = sanitize_text(&text);
+        let length = clean.chars().count();
+        let max = self.shared.config.max_text_chars;
+        if clean.trim().is_empty() {
+            let message =
+                "The message is empty once control characters are removed; nothing was sent.";
+            return self.reply(ServerMsg::error(ErrorCode::BadRequest, message));
+        }
+        if length > max {
+            let message = format!(
+                "Messages are limited to {max} characters; yours had {length}. Nothing was sent."
+            );
+            return self.reply(ServerMsg::error(ErrorCode::TextTooLong, message));
+        }
+        let message = NewMessage {
+            ts: unix_millis(),
+            from: member.nick(),
+            target,
+            text: clean,
+            action,
+            client_id,
+        };
+        let replies = self.outgoing.clone();
+        let encoding = self.encoding.unwrap_or(Encoding::Json);
+        let done: Done = Box::new(move |outcome| {
+            let answer = match outcome {
+                // Published to everyone, the sender included: that is the echo.
+                Ok(Appended::New(_)) => return,
+                // Already stored: the sender gets the original again, nobody else.
+                Ok(Appended::Duplicate(original)) => original.to_server_msg(),
+                Err(error) => {
+                    let message =
+                        format!("The message could not be stored, so it was not sent: {error}");
+                    ServerMsg::error(ErrorCode::StoreUnavailable, message)
+                }
+            };
+            let _ = replies.try_send(Outgoing::Line(encoding.encode(&answer)));
+        });
+        self.shared.store.append(message, done).await;
+        Next::Read
+    }
+
+    /// The room a message without one goes to: the lobby for JSON clients
+    /// (the protocol's default), the room joined last in plain text.
+    fn default_room(&self) -> RoomName {
+        match self.encoding {
+            Some(Encoding::PlainText) => self.current_room.clone(),
+            _ => RoomName::lobby(),
+        }
+    }
+
+    async fn join_room(&mut self, room: &str) -> Next {
+        let Some(member) = &self.member else {
+            return Next::Read;
+        };
+        let room = match RoomName::parse(room) {
+            Ok(room) => room,
+            Err(error) => {
+                return self.reply(ServerMsg::error(ErrorCode::RoomInvalid, error.to_string()));
+            }
+        };
+        let max_rooms = self.shared.config.max_rooms_per_client;
+        match member.join_room(&room, max_rooms) {
+            Err(_) => {
+                let message = format!("You are in {max_rooms} rooms already; /part one first.");
+                return self.reply(ServerMsg::error(ErrorCode::TooManyRooms, message));
+            }
+            Ok(false) => {}
+            Ok(true) => {
+                self.save_session();
+                // The room's recent history, then history_end with the room.
+                // Live messages of the room may arrive meanwhile; order by id.
+                let query = HistoryQuery {
+                    rooms: vec![room.to_string()],
+                    nick_key: String::new(),
+                    after: None,
+                    up_to: self.shared.hub.last_published(),
+                    tail: self.shared.config.history_len,
+                    resume_limit: self.shared.config.resume_limit,
+                    include_direct: false,
+                };
+                let encoding = self.encoding.unwrap_or(Encoding::Json);
+                let mut replay = Vec::new();
+                if let Ok(history) = self.shared.store.history(query).await {
+                    for message in &history.messages {
+                        replay.extend_from_slice(&encoding.encode(&message.to_server_msg()));
+                    }
+                }
+                replay.extend_from_slice(&encoding.encode(&ServerMsg::HistoryEnd {}));
+                if let Next::End(reason) = self.send(Outgoing::Line(replay.into())) {
+                    return Next::End(reason);
+                }
+            }
+        }
+        self.current_room = room.clone();
+        self.reply(ServerMsg::info(format!(
+            "You are in #{room}. Lines you type go there."
+        )))
+    }
+
+    fn part_room(&mut self, room: Option<&str>) -> Next {
+        let Some(member) = &self.member else {
+            return Next::Read;
+        };
+        let room = match room.map(RoomName::parse) {
+            None => self.current_room.clone(),
+            Some(Ok(room)) => room,
+            Some(Err(error)) => {
+                return self.reply(ServerMsg::error(ErrorCode::RoomInvalid, error.to_string()));
+            }
+        };
+        if member.part_room(&room) == Err(Refusal::NotInRoom) {
+            return self.reply(ServerMsg::error(
+                ErrorCode::NotInRoom,
+                format!("You are not in #{room}."),
+            ));
+        }
+        self.save_session();
+        if self.current_room == room {
+            self.current_room = RoomName::lobby();
+        }
+        self.reply(ServerMsg::info(format!("You left #{room}.")))
+    }
+
+    fn rename(&mut self, wanted: &str) -> Next {
+        let Some(member) = &self.member else {
+            return Next::Read;
+        };
+        let new = match Nick::parse(wanted) {
+            Ok(new) => new,
+            Err(error) => {
+                return self.reply(ServerMsg::error(
+                    ErrorCode::NickInvalid,
+                    format!("{error}."),
+                ));
+            }
+        };
+        match member.rename(new.clone()) {
+            Ok(old) => {
+                info!(%old, %new, "renamed");
+                self.save_session();
                 Next::Read
             }
+            Err(_) => self.reply(ServerMsg::error(
+                ErrorCode::NickTaken,
+                format!("The nickname {new} is taken."),
+            )),
+        }
+    }
+
+    /// Remembers the session's nickname and rooms for a later reclaim.
+    fn save_session(&self) {
+        if let Some(member) = &self.member {
+            self.shared.store.save_session(SessionRecord {
+                token: self.session_token.clone(),
+                nick: member.nick(),
+                rooms: member.view().rooms(),
+            });
         }
     }
 

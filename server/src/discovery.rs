@@ -38,7 +38,7 @@ pub(crate) async fn answer_probes(socket: UdpSocket, shared: Arc<Shared>, tcp_po
         if !is_probe(&datagram[..length]) || !bucket.try_take(Instant::now()) {
             continue;
         }
-        let users = shared.room.users().len();
+        let users = shared.hub.users(lanchat_shared::room_name::LOBBY).len();
         let reply = DiscoveryReply::new(&shared.config.server_name, tcp_port, users, id);
         if let Err(error) = socket.send_to(&reply.to_datagram(), asker).await {
             debug!(%error, %asker, "discovery reply failed");

@@ -11,7 +11,9 @@
 //! - `connection`: one client's reading half: greeting, hello, lines, leaving.
 //! - `writer`: one client's writing half: batching, deadlines, slow consumers.
 //! - `discovery`: answers LAN discovery probes on UDP.
-//! - `room`: membership, message ids and the broadcast fan-out.
+//! - `hub`: members, rooms, direct messages and the broadcast fan-out.
+//! - [`store`]: the storage seam and its SQLite implementation; the store
+//!   thread groups commits and publishes committed messages in id order.
 //! - `commands`, `render`, `throttle`: slash commands, plain-text lines,
 //!   flood control.
 
@@ -22,9 +24,10 @@ mod commands;
 pub mod config;
 mod connection;
 mod discovery;
+mod hub;
 mod listener;
 mod render;
-mod room;
+pub mod store;
 mod throttle;
 mod writer;
 
@@ -38,13 +41,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::room::Room;
+use crate::hub::Hub;
+use crate::store::{SqliteStore, StoreHandle};
 
 /// What every connection task shares.
 #[derive(Debug)]
 struct Shared {
     config: Config,
-    room: Arc<Room>,
+    hub: Arc<Hub>,
+    store: StoreHandle,
     /// Cancelled once, when shutdown begins; every task watches it.
     shutdown: CancellationToken,
 }
@@ -58,8 +63,24 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // A database that cannot be opened is a clear error before anything
+    // is accepted, never a panic later.
+    let mut store = SqliteStore::open(&config.db)
+        .map_err(|error| anyhow::anyhow!("message database: {error}"))?;
+    let hub = Hub::new(config.queue_len);
+    hub.set_last_published(
+        store::Store::last_id(&mut store)
+            .map_err(|error| anyhow::anyhow!("message database: {error}"))?,
+    );
+    let publisher = Arc::clone(&hub);
+    let (store, store_thread) = store::spawn(
+        Box::new(store),
+        Box::new(move |stored| publisher.publish_message(stored)),
+        config.retention,
+    )?;
     let shared = Arc::new(Shared {
-        room: Room::new(config.queue_len),
+        hub,
+        store,
         config,
         shutdown: CancellationToken::new(),
     });
@@ -96,5 +117,9 @@ pub async fn run(
             "some clients did not close within the grace period"
         );
     }
+    // The store thread ends once every handle is gone; wait for it so the
+    // last commits are on disk before `run` returns.
+    drop(shared);
+    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
     Ok(())
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use chrono::{Local, TimeZone};
 use lanchat_shared::ServerMsg;
 
-use crate::room::RoomEvent;
+use crate::hub::HubEvent;
 
 /// The two ways a connection can speak, chosen by its first line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl Encoding {
     }
 
     /// Encodes a room event; JSON clients share the bytes made at publish time.
-    pub(crate) fn encode_event(self, event: &RoomEvent) -> Bytes {
+    pub(crate) fn encode_event(self, event: &HubEvent) -> Bytes {
         match self {
             Encoding::Json => event.json.clone(),
             Encoding::PlainText => Bytes::from(plain_text(&event.msg)),
@@ -38,12 +38,34 @@ impl Encoding {
 /// sanitised or validated before it got here, so the lines are safe to print.
 fn plain_text(msg: &ServerMsg) -> String {
     match msg {
-        ServerMsg::Message { ts, from, text, .. } => {
-            format!("[{}] <{from}> {text}\n", clock_time(*ts))
+        ServerMsg::Message {
+            ts,
+            from,
+            text,
+            room,
+            to,
+            action,
+            ..
+        } => {
+            let place = match (room.as_deref(), to) {
+                (_, Some(to)) => format!("[to {to}] "),
+                (Some(room), None) if room != lanchat_shared::room_name::LOBBY => {
+                    format!("#{room} ")
+                }
+                _ => String::new(),
+            };
+            match action {
+                Some(true) => format!("[{}] {place}* {from} {text}\n", clock_time(*ts)),
+                _ => format!("[{}] {place}<{from}> {text}\n", clock_time(*ts)),
+            }
         }
-        ServerMsg::Join { nick } => format!("* {nick} joined\n"),
-        ServerMsg::Leave { nick, reason } => format!("* {nick} left ({reason})\n"),
-        ServerMsg::Welcome { nick, users } => format!(
+        ServerMsg::Join { nick, room } => format!("* {nick} joined{}\n", in_room(room.as_deref())),
+        ServerMsg::Leave { nick, reason, room } => {
+            format!("* {nick} left{} ({reason})\n", in_room(room.as_deref()))
+        }
+        ServerMsg::Nick { old, new } => format!("* {old} is now known as {new}\n"),
+        ServerMsg::HistoryEnd {} => String::new(),
+        ServerMsg::Welcome { nick, users, .. } => format!(
             "-- Welcome, {nick}! Here now ({}): {}\n\
              -- Type a message and press Enter. /help lists commands; /quit or over leaves.\n",
             users.len(),
@@ -55,6 +77,14 @@ fn plain_text(msg: &ServerMsg) -> String {
         ServerMsg::Error { code, message } => format!("!! {message} ({})\n", code.as_str()),
         ServerMsg::Pong {} => "-- pong\n".to_owned(),
         ServerMsg::Unknown => String::new(),
+    }
+}
+
+/// ` #room` for rooms other than the lobby, which needs no mention.
+fn in_room(room: Option<&str>) -> String {
+    match room {
+        Some(room) if room != lanchat_shared::room_name::LOBBY => format!(" #{room}"),
+        _ => String::new(),
     }
 }
 
@@ -75,31 +105,53 @@ mod tests {
         String::from_utf8(Encoding::PlainText.encode(msg).to_vec()).unwrap()
     }
 
-    #[test]
-    fn plain_text_lines_read_like_a_chat_log() {
-        let msg = ServerMsg::Message {
+    fn message(room: Option<&str>, to: Option<&str>, action: bool) -> ServerMsg {
+        ServerMsg::Message {
             id: 1,
             ts: 0,
-            from: "alice".into(),
+            from: "bob".into(),
             text: "hi".into(),
-        };
-        let line = plain(&msg);
+            room: room.map(str::to_owned),
+            to: to.map(str::to_owned),
+            action: action.then_some(true),
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn plain_text_lines_read_like_a_chat_log() {
+        let line = plain(&ServerMsg::chat(1, 0, "alice", "hi"));
         assert!(
             line.starts_with('[') && line.ends_with("] <alice> hi\n"),
             "{line:?}"
         );
         assert_eq!(line.len(), "[12:04] <alice> hi\n".len());
-        assert_eq!(
-            plain(&ServerMsg::Join { nick: "bob".into() }),
-            "* bob joined\n"
+        assert!(
+            plain(&message(Some("lobby"), None, false)).ends_with("] <bob> hi\n"),
+            "the lobby goes unsaid"
         );
+        assert!(plain(&message(Some("dev"), None, false)).ends_with("] #dev <bob> hi\n"));
+        assert!(plain(&message(Some("dev"), None, true)).ends_with("] #dev * bob hi\n"));
+        assert!(plain(&message(None, Some("alice"), false)).ends_with("] [to alice] <bob> hi\n"));
+        let join = ServerMsg::Join {
+            nick: "bob".into(),
+            room: Some("lobby".into()),
+        };
+        assert_eq!(plain(&join), "* bob joined\n");
+        let leave = ServerMsg::Leave {
+            nick: "bob".into(),
+            reason: "quit".into(),
+            room: Some("dev".into()),
+        };
+        assert_eq!(plain(&leave), "* bob left #dev (quit)\n");
         assert_eq!(
-            plain(&ServerMsg::Leave {
-                nick: "bob".into(),
-                reason: "quit".into()
+            plain(&ServerMsg::Nick {
+                old: "a".into(),
+                new: "b".into()
             }),
-            "* bob left (quit)\n"
+            "* a is now known as b\n"
         );
+        assert_eq!(plain(&ServerMsg::HistoryEnd {}), "");
         assert_eq!(plain(&ServerMsg::info("a\nb")), "-- a\n-- b\n");
         assert_eq!(
             plain(&ServerMsg::error(ErrorCode::NickTaken, "Taken.")),
@@ -109,7 +161,10 @@ mod tests {
 
     #[test]
     fn json_is_the_protocol_line() {
-        let msg = ServerMsg::Join { nick: "bob".into() };
+        let msg = ServerMsg::Join {
+            nick: "bob".into(),
+            room: None,
+        };
         assert_eq!(Encoding::Json.encode(&msg), msg.to_line());
     }
 }

@@ -20,8 +20,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
+use crate::hub::{HubEvent, MemberView};
 use crate::render::Encoding;
-use crate::room::RoomEvent;
 
 /// Stop adding to a batch past this size; a slow reader then gets its data
 /// in reasonable pieces and the buffer stays small.
@@ -39,8 +39,13 @@ const FAREWELL_TIMEOUT: Duration = Duration::from_millis(500);
 pub(crate) enum Outgoing {
     /// Bytes for this client only, already encoded.
     Line(Bytes),
-    /// The client has joined: from now on forward room events, encoded so.
-    Subscribe(broadcast::Receiver<Arc<RoomEvent>>, Encoding),
+    /// The client has joined: from now on forward the events its view
+    /// wants, encoded so.
+    Subscribe(
+        broadcast::Receiver<Arc<HubEvent>>,
+        Encoding,
+        Arc<MemberView>,
+    ),
 }
 
 /// How the writer ended.
@@ -79,6 +84,7 @@ pub(crate) async fn run(
         queue,
         queue_open: true,
         events: None,
+        view: None,
         encoding: Encoding::Json,
         batch: Vec::new(),
         written: 0,
@@ -97,7 +103,9 @@ struct Writer {
     queue: mpsc::Receiver<Outgoing>,
     /// False once the reader has dropped its sender.
     queue_open: bool,
-    events: Option<broadcast::Receiver<Arc<RoomEvent>>>,
+    events: Option<broadcast::Receiver<Arc<HubEvent>>>,
+    /// Which events are for this client.
+    view: Option<Arc<MemberView>>,
     encoding: Encoding,
     /// Bytes waiting to be written; reused between batches.
     batch: Vec<u8>,
@@ -126,7 +134,7 @@ impl Writer {
                     None => self.queue_open = false,
                 },
                 event = next_event(&mut self.events) => match event {
-                    Ok(event) => self.batch.extend_from_slice(&self.encoding.encode_event(&event)),
+                    Ok(event) => self.take_event(&event),
                     Err(RecvError::Lagged(missed)) => return self.fell_behind(missed).await,
                     // The room is gone: only at shutdown, which is handled above.
                     Err(RecvError::Closed) => self.events = None,
@@ -154,10 +162,23 @@ impl Writer {
     fn accept(&mut self, item: Outgoing) {
         match item {
             Outgoing::Line(bytes) => self.batch.extend_from_slice(&bytes),
-            Outgoing::Subscribe(events, encoding) => {
+            Outgoing::Subscribe(events, encoding, view) => {
                 self.events = Some(events);
                 self.encoding = encoding;
+                self.view = Some(view);
             }
+        }
+    }
+
+    /// Adds an event to the batch if it is for this client.
+    fn take_event(&mut self, event: &HubEvent) {
+        if self
+            .view
+            .as_ref()
+            .is_some_and(|view| view.wants(&event.audience))
+        {
+            self.batch
+                .extend_from_slice(&self.encoding.encode_event(event));
         }
     }
 
@@ -176,9 +197,7 @@ impl Writer {
                 break;
             };
             match events.try_recv() {
-                Ok(event) => self
-                    .batch
-                    .extend_from_slice(&self.encoding.encode_event(&event)),
+                Ok(event) => self.take_event(&event),
                 Err(TryRecvError::Lagged(missed)) => return Err(missed),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
@@ -241,11 +260,8 @@ impl Writer {
         while let Ok(item) = self.queue.try_recv() {
             self.accept(item);
         }
-        if let Some(events) = self.events.as_mut() {
-            while let Ok(event) = events.try_recv() {
-                self.batch
-                    .extend_from_slice(&self.encoding.encode_event(&event));
-            }
+        while let Some(Ok(event)) = self.events.as_mut().map(broadcast::Receiver::try_recv) {
+            self.take_event(&event);
         }
         let notice = ServerMsg::info("The server is shutting down. Goodbye!");
         self.batch.extend_from_slice(&self.encoding.encode(&notice));
@@ -257,8 +273,8 @@ impl Writer {
 
 /// The next room event, or never if the client has not joined yet.
 async fn next_event(
-    events: &mut Option<broadcast::Receiver<Arc<RoomEvent>>>,
-) -> Result<Arc<RoomEvent>, RecvError> {
+    events: &mut Option<broadcast::Receiver<Arc<HubEvent>>>,
+) -> Result<Arc<HubEvent>, RecvError> {
     match events {
         Some(events) => events.recv().await,
         None => std::future::pending().await,
@@ -268,11 +284,12 @@ async fn next_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lanchat_shared::Nick;
+    use lanchat_shared::{Nick, RoomName};
     use tokio::io::AsyncBufReadExt;
     use tokio::net::{TcpListener, TcpStream};
 
-    use crate::room::Room;
+    use crate::hub::{Hub, Joined};
+    use crate::store::{StoredMessage, Target};
 
     /// A connected pair: the server's write half and the client's reader.
     async fn socket_pair() -> (OwnedWriteHalf, tokio::io::BufReader<TcpStream>) {
@@ -287,25 +304,48 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_client_a_whole_ring_behind_is_told_and_its_reader_stopped() {
-        let room = Room::new(4);
-        let laggard = room.join(Nick::parse("laggard").unwrap()).unwrap();
-        let talker = room.join(Nick::parse("talker").unwrap()).unwrap();
-        for n in 0..10 {
-            talker.membership.say(format!("message {n}"));
-        }
-        let (sink, mut client) = socket_pair().await;
-        let (queue_in, queue) = mpsc::channel(4);
-        queue_in
-            .try_send(Outgoing::Subscribe(laggard.events, Encoding::Json))
-            .unwrap();
+    fn join(hub: &Arc<Hub>, nick: &str) -> Joined {
+        hub.join(Nick::parse(nick).unwrap(), &[RoomName::lobby()], None)
+            .unwrap()
+    }
+
+    fn publish(hub: &Hub, id: u64, from: &str, target: Target) {
+        hub.publish_message(&StoredMessage {
+            id,
+            ts: 0,
+            from: from.into(),
+            target,
+            text: format!("m{id}"),
+            action: false,
+            client_id: None,
+        });
+    }
+
+    fn context() -> (WriterContext, CancellationToken) {
         let abort = CancellationToken::new();
         let context = WriterContext {
             abort: abort.clone(),
             shutdown: CancellationToken::new(),
             write_timeout: Duration::from_secs(5),
         };
+        (context, abort)
+    }
+
+    #[tokio::test]
+    async fn a_client_a_whole_ring_behind_is_told_and_its_reader_stopped() {
+        let hub = Hub::new(4);
+        let laggard = join(&hub, "laggard");
+        let _talker = join(&hub, "talker");
+        for id in 1..=10 {
+            publish(&hub, id, "talker", Target::Room("lobby".into()));
+        }
+        let (sink, mut client) = socket_pair().await;
+        let (queue_in, queue) = mpsc::channel(4);
+        let view = laggard.membership.view();
+        queue_in
+            .try_send(Outgoing::Subscribe(laggard.events, Encoding::Json, view))
+            .unwrap();
+        let (context, abort) = context();
 
         let end = run(sink, queue, context).await;
 
@@ -324,26 +364,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_goes_out_in_order_and_the_writer_drains_when_the_reader_ends() {
-        let room = Room::new(64);
-        let reader_side = room.join(Nick::parse("reader").unwrap()).unwrap();
+    async fn a_burst_goes_out_in_order_filtered_by_audience_and_drains_at_the_end() {
+        let hub = Hub::new(64);
+        let reader = join(&hub, "reader");
+        let _other = join(&hub, "other");
         let (sink, mut client) = socket_pair().await;
         let (queue_in, queue) = mpsc::channel(4);
         queue_in
             .try_send(Outgoing::Line(ServerMsg::info("first").to_line()))
             .unwrap();
+        let view = reader.membership.view();
         queue_in
-            .try_send(Outgoing::Subscribe(reader_side.events, Encoding::PlainText))
+            .try_send(Outgoing::Subscribe(
+                reader.events,
+                Encoding::PlainText,
+                view,
+            ))
             .unwrap();
-        for n in 0..20 {
-            reader_side.membership.say(format!("m{n}"));
+        for id in 1..=20 {
+            let target = match id % 4 {
+                0 => Target::Room("elsewhere".into()),
+                1 => Target::Direct("other".into()),
+                _ => Target::Room("lobby".into()),
+            };
+            publish(&hub, id, "other", target);
         }
         drop(queue_in);
-        let context = WriterContext {
-            abort: CancellationToken::new(),
-            shutdown: CancellationToken::new(),
-            write_timeout: Duration::from_secs(5),
-        };
+        let (context, _) = context();
 
         assert_eq!(run(sink, queue, context).await, WriterEnd::Drained);
 
@@ -356,9 +403,17 @@ mod tests {
             lines[0].contains("\"first\""),
             "the reply is JSON: no Subscribe yet"
         );
-        let texts: Vec<String> = (0..20).map(|n| format!("<reader> m{n}")).collect();
-        assert_eq!(lines.len(), 21, "{lines:?}");
-        for (line, text) in lines[1..].iter().zip(&texts) {
+        let expected: Vec<String> = (1..=20_u64)
+            .filter(|id| id % 4 == 2 || id % 4 == 3)
+            .map(|id| format!("<other> m{id}"))
+            .collect();
+        assert_eq!(lines[1], "* other joined");
+        assert_eq!(
+            lines.len(),
+            2 + expected.len(),
+            "no other room, no one else's DM: {lines:?}"
+        );
+        for (line, text) in lines[2..].iter().zip(&expected) {
             assert!(line.ends_with(text.as_str()), "{line} ends with {text}");
         }
     }

@@ -30,6 +30,8 @@ impl RunningServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .env("RUST_LOG", "info")
+            // Tests that do not test persistence keep nothing on disk.
+            .env("LANCHAT_DB", ":memory:")
             .envs(vars.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -71,6 +73,7 @@ impl RunningServer {
         let hello = format!("{{\"type\":\"hello\",\"nick\":\"{nick}\"}}\n");
         writer.write_all(hello.as_bytes()).await.expect("hello");
         assert!(read_line(&mut reader).await.contains("\"welcome\""));
+        while !read_line(&mut reader).await.contains("\"history_end\"") {}
         (reader, writer)
     }
 

@@ -5,6 +5,7 @@
 //!
 //! - [`limits`]: the protocol's fixed numbers (port, line length, text length).
 //! - [`nick`]: the validated [`Nick`] type; a `Nick` is always a legal nickname.
+//! - [`room_name`]: the validated [`RoomName`] type and the lobby.
 //! - [`protocol`]: [`ClientMsg`] (client to server) and [`ServerMsg`] (server
 //!   to client), the only types in the workspace that derive serde.
 //! - [`codec`]: [`LineCodec`], newline framing that never buffers more than one
@@ -23,9 +24,11 @@ pub mod discovery;
 pub mod limits;
 pub mod nick;
 pub mod protocol;
+pub mod room_name;
 pub mod sanitize;
 
 pub use codec::{Frame, LineCodec};
 pub use nick::{Nick, NickError};
 pub use protocol::{ClientMsg, ErrorCode, ParseError, ServerMsg};
+pub use room_name::{RoomName, RoomNameError};
 pub use sanitize::sanitize_text;

@@ -17,12 +17,41 @@ pub enum ClientMsg {
     Hello {
         /// The nickname wanted, checked by [`crate::Nick::parse`].
         nick: String,
+        /// Resume: replay every message after this id instead of the usual
+        /// tail of history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        /// The token from an earlier `welcome`: reclaims the nickname (closing
+        /// a ghost connection) and that session's rooms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
     },
-    /// Says `text` to the room, or runs it as a command when it starts with `/`.
-    /// Fields such as `from`, `id` or `ts` are ignored: the server stamps them.
+    /// Says `text` to a room (the lobby by default) or to one person, or
+    /// runs it as a command when it starts with `/`. Fields such as `from`,
+    /// `id` or `ts` are ignored: the server stamps them.
     Say {
         /// The message text, sanitised by the server before anyone sees it.
         text: String,
+        /// The room to say it in; `lobby` if absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// A nickname: a direct message only the sender and they see.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// A string the client makes unique; a retry with the same one is
+        /// stored once and answered with the first message's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// Joins (creating if needed) a room.
+    JoinRoom {
+        /// The room's name, checked by [`crate::RoomName::parse`].
+        room: String,
+    },
+    /// Leaves a room.
+    PartRoom {
+        /// The room's name.
+        room: String,
     },
     /// Ends the session cleanly.
     Quit {
@@ -37,7 +66,7 @@ pub enum ClientMsg {
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 4] = ["hello", "say", "quit", "ping"];
+pub const CLIENT_MSG_TYPES: [&str; 6] = ["hello", "say", "join_room", "part_room", "quit", "ping"];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
 /// `bad_request` error whose message is this type's `Display`.
@@ -59,7 +88,9 @@ pub enum ParseError {
     #[error("a message needs a \"type\" field holding a string")]
     MissingType,
     /// The `type` is not one the server knows.
-    #[error("unknown message type {0:?}; known types are hello, say, quit and ping")]
+    #[error(
+        "unknown message type {0:?}; known types are hello, say, join_room, part_room, quit and ping"
+    )]
     UnknownType(String),
     /// The `type` is known but a field is missing or has the wrong type.
     #[error("invalid {kind:?} message: {detail}")]
@@ -72,6 +103,16 @@ pub enum ParseError {
 }
 
 impl ClientMsg {
+    /// A plain `say` to the lobby.
+    pub fn say(text: impl Into<String>) -> ClientMsg {
+        ClientMsg::Say {
+            text: text.into(),
+            room: None,
+            to: None,
+            client_id: None,
+        }
+    }
+
     /// Reads one line (without its line ending) as a client message, with an
     /// error that names the problem precisely enough to fix it.
     ///
@@ -126,14 +167,25 @@ pub enum ServerMsg {
         /// Instructions for a person reading the raw line in `nc`.
         text: String,
     },
-    /// Answers a good `hello`: the client is now in the room.
+    /// Answers a good `hello`: the client is now in the room(s). History
+    /// follows, then `history_end`, then live traffic.
     Welcome {
         /// The nickname granted, as spelled in the `hello`.
         nick: String,
-        /// Everyone in the room, the new client included, sorted ignoring case.
+        /// Everyone in the lobby, the new client included, sorted ignoring case.
         users: Vec<String>,
+        /// The rooms the client is in.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rooms: Vec<String>,
+        /// Token to present in a later `hello` to reclaim this session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        /// True if a resume could not replay everything asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gap: Option<bool>,
     },
-    /// Something somebody said; sent to everyone, the sender included.
+    /// Something somebody said; sent to everyone in its room (or to the two
+    /// people of a direct message), the sender included.
     Message {
         /// Server-assigned, strictly increasing; everyone sees the same order.
         id: u64,
@@ -143,19 +195,47 @@ pub enum ServerMsg {
         from: String,
         /// The sanitised text.
         text: String,
+        /// The room it was said in (absent for a direct message).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The recipient of a direct message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// True for a `/me` action.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<bool>,
+        /// The sender's `client_id`, if it gave one, so it can match the
+        /// echo (or a retry's answer) to what it sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
-    /// Somebody arrived; sent to everyone else.
+    /// Somebody arrived in a room; sent to everyone else in it.
     Join {
         /// Who arrived.
         nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
-    /// Somebody left, whatever the way; sent to everyone else.
+    /// Somebody left a room, whatever the way; sent to everyone else in it.
     Leave {
         /// Who left.
         nick: String,
         /// Why, for people to read (e.g. "quit", "connection lost").
         reason: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
+    /// Somebody changed nickname; sent to everyone sharing a room with them.
+    Nick {
+        /// The old nickname.
+        old: String,
+        /// The new one.
+        new: String,
+    },
+    /// The replay after `welcome` (or a room join) is complete.
+    HistoryEnd {},
     /// Words for this client only: command replies, notices.
     Info {
         /// The text; may hold several lines separated by `\n`.
@@ -188,12 +268,25 @@ impl ServerMsg {
         serde_json::from_slice(line)
     }
 
-    /// Shorthand for an [`ServerMsg::Error`] with its code's standard wording
-    /// extended by `detail`.
+    /// Shorthand for an [`ServerMsg::Error`].
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
         ServerMsg::Error {
             code,
             message: message.into(),
+        }
+    }
+
+    /// Shorthand for a lobby message without extras (v1's shape).
+    pub fn chat(id: u64, ts: u64, from: impl Into<String>, text: impl Into<String>) -> ServerMsg {
+        ServerMsg::Message {
+            id,
+            ts,
+            from: from.into(),
+            text: text.into(),
+            room: None,
+            to: None,
+            action: None,
+            client_id: None,
         }
     }
 
@@ -232,6 +325,17 @@ pub enum ErrorCode {
     ServerFull,
     /// This address has too many connections open; the connection closes.
     TooManyConnections,
+    /// A room name breaks the room rules.
+    RoomInvalid,
+    /// The client is not in that room.
+    NotInRoom,
+    /// The client is in as many rooms as allowed.
+    TooManyRooms,
+    /// Nobody by that nickname is here (direct messages, `/nick` clashes use
+    /// `nick_taken`).
+    NoSuchUser,
+    /// The message store failed; the message was not stored or sent.
+    StoreUnavailable,
     /// A code this version does not know; clients must treat it as an error
     /// and show its message.
     #[serde(other)]
@@ -254,6 +358,11 @@ impl ErrorCode {
             ErrorCode::TooManyErrors => "too_many_errors",
             ErrorCode::ServerFull => "server_full",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::RoomInvalid => "room_invalid",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::NoSuchUser => "no_such_user",
+            ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -284,12 +393,14 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"hello","nick":"alice"}"#),
             Ok(ClientMsg::Hello {
-                nick: "alice".into()
+                nick: "alice".into(),
+                since: None,
+                session: None
             })
         );
         assert_eq!(
             parse(r#"{"type":"say","text":"hi"}"#),
-            Ok(ClientMsg::Say { text: "hi".into() })
+            Ok(ClientMsg::say("hi"))
         );
         assert_eq!(
             parse(r#"{"type":"quit"}"#),
@@ -301,7 +412,7 @@ mod tests {
     #[test]
     fn ignores_fields_a_client_has_no_say_over() {
         let spoofed = r#"{"type":"say","text":"hi","from":"bob","id":1,"ts":2,"extra":[1,{}]}"#;
-        assert_eq!(parse(spoofed), Ok(ClientMsg::Say { text: "hi".into() }));
+        assert_eq!(parse(spoofed), Ok(ClientMsg::say("hi")));
     }
 
     #[test]
@@ -347,26 +458,49 @@ mod tests {
                 ServerMsg::Welcome {
                     nick: "alice".into(),
                     users: vec!["alice".into(), "bob".into()],
+                    rooms: vec![],
+                    session: None,
+                    gap: None,
                 },
                 r#"{"type":"welcome","nick":"alice","users":["alice","bob"]}"#,
             ),
             (
-                ServerMsg::Message {
-                    id: 7,
-                    ts: 1700000000000,
-                    from: "alice".into(),
-                    text: "hi".into(),
-                },
+                ServerMsg::chat(7, 1700000000000, "alice", "hi"),
                 r#"{"type":"message","id":7,"ts":1700000000000,"from":"alice","text":"hi"}"#,
             ),
             (
-                ServerMsg::Join { nick: "bob".into() },
+                ServerMsg::Message {
+                    id: 8,
+                    ts: 1,
+                    from: "alice".into(),
+                    text: "waves".into(),
+                    room: Some("dev".into()),
+                    to: None,
+                    action: Some(true),
+                    client_id: None,
+                },
+                r#"{"type":"message","id":8,"ts":1,"from":"alice","text":"waves","room":"dev","action":true}"#,
+            ),
+            (
+                ServerMsg::Nick {
+                    old: "a".into(),
+                    new: "b".into(),
+                },
+                r#"{"type":"nick","old":"a","new":"b"}"#,
+            ),
+            (ServerMsg::HistoryEnd {}, r#"{"type":"history_end"}"#),
+            (
+                ServerMsg::Join {
+                    nick: "bob".into(),
+                    room: None,
+                },
                 r#"{"type":"join","nick":"bob"}"#,
             ),
             (
                 ServerMsg::Leave {
                     nick: "bob".into(),
                     reason: "quit".into(),
+                    room: None,
                 },
                 r#"{"type":"leave","nick":"bob","reason":"quit"}"#,
             ),
@@ -412,10 +546,13 @@ mod tests {
     fn clients_tolerate_what_a_newer_server_adds() {
         let newer = br#"{"type":"reaction","emoji":"x"}"#;
         assert_eq!(ServerMsg::parse(newer).unwrap(), ServerMsg::Unknown);
-        let extra = br#"{"type":"join","nick":"bob","room":"dev"}"#;
+        let extra = br#"{"type":"join","nick":"bob","mood":"happy"}"#;
         assert_eq!(
             ServerMsg::parse(extra).unwrap(),
-            ServerMsg::Join { nick: "bob".into() }
+            ServerMsg::Join {
+                nick: "bob".into(),
+                room: None
+            }
         );
         let code = br#"{"type":"error","code":"brand_new","message":"m"}"#;
         assert_eq!(
@@ -426,8 +563,30 @@ mod tests {
 
     fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
         prop_oneof![
-            any::<String>().prop_map(|nick| ClientMsg::Hello { nick }),
-            any::<String>().prop_map(|text| ClientMsg::Say { text }),
+            (
+                any::<String>(),
+                any::<Option<u64>>(),
+                any::<Option<String>>()
+            )
+                .prop_map(|(nick, since, session)| ClientMsg::Hello {
+                    nick,
+                    since,
+                    session
+                }),
+            (
+                any::<String>(),
+                any::<Option<String>>(),
+                any::<Option<String>>(),
+                any::<Option<String>>()
+            )
+                .prop_map(|(text, room, to, client_id)| ClientMsg::Say {
+                    text,
+                    room,
+                    to,
+                    client_id
+                }),
+            any::<String>().prop_map(|room| ClientMsg::JoinRoom { room }),
+            any::<String>().prop_map(|room| ClientMsg::PartRoom { room }),
             proptest::option::of(any::<String>()).prop_map(|reason| ClientMsg::Quit { reason }),
             Just(ClientMsg::Ping {}),
         ]
@@ -454,8 +613,8 @@ mod tests {
         }
 
         #[test]
-        fn server_messages_round_trip(id: u64, ts: u64, from in "[a-z]{1,16}", text: String) {
-            let msg = ServerMsg::Message { id, ts, from, text };
+        fn server_messages_round_trip(id: u64, ts: u64, from in "[a-z]{1,16}", text: String, room: Option<String>) {
+            let msg = ServerMsg::Message { id, ts, from, text, room, to: None, action: None, client_id: None };
             let line = msg.to_line();
             prop_assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
             prop_assert_eq!(ServerMsg::parse(&line).unwrap(), msg);

@@ -113,7 +113,8 @@ impl TestServer {
         assert_eq!(
             a.recv().await,
             ServerMsg::Join {
-                nick: second.to_owned()
+                nick: second.to_owned(),
+                room: Some("lobby".to_owned())
             }
         );
         (a, b)
@@ -133,6 +134,8 @@ pub struct TestClient {
     writer: OwnedWriteHalf,
     /// The nickname this client joined as, once it has.
     pub nick: String,
+    /// The history replayed when it joined.
+    pub history: Vec<ServerMsg>,
 }
 
 impl TestClient {
@@ -168,6 +171,7 @@ impl TestClient {
             reader: BufReader::new(read),
             writer,
             nick: String::new(),
+            history: Vec::new(),
         }
     }
 
@@ -179,6 +183,7 @@ impl TestClient {
             ServerMsg::Welcome {
                 nick: granted,
                 users,
+                ..
             } => {
                 assert_eq!(granted, nick);
                 assert!(users.contains(&granted), "{users:?} includes the newcomer");
@@ -186,23 +191,36 @@ impl TestClient {
             other => panic!("expected a welcome for {nick}, got {other:?}"),
         }
         client.nick = nick.to_owned();
+        client.history = client.read_history().await;
         client
+    }
+
+    /// Reads the replay that follows a welcome (or a room join), up to and
+    /// including `history_end`; returns the messages.
+    pub async fn read_history(&mut self) -> Vec<ServerMsg> {
+        let mut history = Vec::new();
+        loop {
+            match self.recv().await {
+                ServerMsg::HistoryEnd {} => return history,
+                msg @ ServerMsg::Message { .. } => history.push(msg),
+                other => panic!("{}: expected history, got {other:?}", self.nick),
+            }
+        }
     }
 
     /// Sends a hello for `nick`.
     pub async fn hello(&mut self, nick: &str) {
         self.send(&ClientMsg::Hello {
             nick: nick.to_owned(),
+            since: None,
+            session: None,
         })
         .await;
     }
 
     /// Sends a say.
     pub async fn say(&mut self, text: &str) {
-        self.send(&ClientMsg::Say {
-            text: text.to_owned(),
-        })
-        .await;
+        self.send(&ClientMsg::say(text)).await;
     }
 
     /// Sends one protocol message.
@@ -345,7 +363,9 @@ impl TestClient {
     pub async fn expect_leave(&mut self, nick: &str) -> String {
         loop {
             match self.recv().await {
-                ServerMsg::Leave { nick: who, reason } if who == nick => return reason,
+                ServerMsg::Leave {
+                    nick: who, reason, ..
+                } if who == nick => return reason,
                 ServerMsg::Leave { .. } | ServerMsg::Join { .. } | ServerMsg::Message { .. } => {}
                 other => panic!("{}: expected {nick} to leave, got {other:?}", self.nick),
             }

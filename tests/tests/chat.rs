@@ -10,12 +10,26 @@ async fn a_message_reaches_everyone_with_the_sender_echo() {
     let server = TestServer::start().await;
     let mut alice = server.join("alice").await;
     let mut bob = server.join("bob").await;
-    assert_eq!(alice.recv().await, ServerMsg::Join { nick: "bob".into() });
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Join {
+            nick: "bob".into(),
+            room: Some("lobby".into())
+        }
+    );
 
     alice.say("hi bob").await;
     for client in [&mut alice, &mut bob] {
         match client.recv().await {
-            ServerMsg::Message { id, ts, from, text } => {
+            ServerMsg::Message {
+                id,
+                ts,
+                from,
+                text,
+                room,
+                ..
+            } => {
+                assert_eq!(room.as_deref(), Some("lobby"));
                 assert_eq!((from.as_str(), text.as_str()), ("alice", "hi bob"));
                 assert!(id >= 1);
                 assert!(ts > 1_600_000_000_000, "ts is Unix milliseconds: {ts}");
@@ -32,13 +46,23 @@ async fn welcome_lists_everyone_present() {
     let _alice = server.join("Alice").await;
     let mut bob = TestClient::connect(server.addr()).await;
     bob.hello("bob").await;
-    assert_eq!(
-        bob.recv().await,
+    match bob.recv().await {
         ServerMsg::Welcome {
-            nick: "bob".into(),
-            users: vec!["Alice".into(), "bob".into(), "carol".into()],
+            nick,
+            users,
+            rooms,
+            session,
+            gap,
+        } => {
+            assert_eq!(nick, "bob");
+            assert_eq!(users, vec!["Alice", "bob", "carol"]);
+            assert_eq!(rooms, vec!["lobby"]);
+            assert_eq!(session.map(|s| s.len()), Some(32), "a 128-bit token in hex");
+            assert_eq!(gap, None);
         }
-    );
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    assert_eq!(bob.recv().await, ServerMsg::HistoryEnd {});
 }
 
 #[tokio::test]
@@ -133,8 +157,8 @@ async fn two_messages_in_one_write_are_two_messages() {
     let server = TestServer::start().await;
     let mut alice = server.join("alice").await;
     let both = [
-        ClientMsg::Say { text: "one".into() }.to_line(),
-        ClientMsg::Say { text: "two".into() }.to_line(),
+        ClientMsg::say("one").to_line(),
+        ClientMsg::say("two").to_line(),
     ]
     .concat();
     alice.send_raw(&both).await;
@@ -146,10 +170,7 @@ async fn two_messages_in_one_write_are_two_messages() {
 async fn a_message_split_into_single_bytes_is_one_message() {
     let server = TestServer::start().await;
     let mut alice = server.join("alice").await;
-    let line = ClientMsg::Say {
-        text: "slowly, 慢慢地".into(),
-    }
-    .to_line();
+    let line = ClientMsg::say("slowly, 慢慢地").to_line();
     for byte in line.iter() {
         alice.send_raw(&[*byte]).await;
     }
@@ -291,7 +312,8 @@ async fn ping_is_answered_before_and_after_hello() {
     let mut client = TestClient::connect(server.addr()).await;
     client.expect_alive().await;
     client.hello("pinger").await;
-    client.recv().await;
+    assert!(matches!(client.recv().await, ServerMsg::Welcome { .. }));
+    assert!(client.read_history().await.is_empty());
     client.expect_alive().await;
 }
 

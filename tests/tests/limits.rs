@@ -28,7 +28,9 @@ async fn a_client_that_never_reads_is_cut_off_and_slows_nobody_down() {
             match bob.recv().await {
                 ServerMsg::Message { text, .. } if text == "done" => return (ids, sloth_left),
                 ServerMsg::Message { id, .. } => ids.push(id),
-                ServerMsg::Leave { nick, reason } if nick == "sloth" => sloth_left = Some(reason),
+                ServerMsg::Leave { nick, reason, .. } if nick == "sloth" => {
+                    sloth_left = Some(reason)
+                }
                 other => panic!("bob got {other:?}"),
             }
         }
@@ -49,7 +51,9 @@ async fn a_client_that_never_reads_is_cut_off_and_slows_nobody_down() {
                     echoed.push(id);
                     break;
                 }
-                ServerMsg::Leave { nick, reason } if nick == "sloth" => sloth_reason = Some(reason),
+                ServerMsg::Leave { nick, reason, .. } if nick == "sloth" => {
+                    sloth_reason = Some(reason)
+                }
                 other => panic!("alice got {other:?}"),
             }
         }

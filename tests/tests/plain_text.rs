@@ -30,7 +30,8 @@ async fn a_plain_text_client_chats_with_json_clients() {
     assert_eq!(
         json.recv().await,
         ServerMsg::Join {
-            nick: "netcat".into()
+            nick: "netcat".into(),
+            room: Some("lobby".into())
         }
     );
 
@@ -50,7 +51,10 @@ async fn a_plain_text_client_chats_with_json_clients() {
     assert!(plain.recv_line().await.ends_with("<netcat> hi from nc"));
 
     plain.send_line("/who").await;
-    assert_eq!(plain.recv_line().await, "-- Here now (2): jason, netcat");
+    assert_eq!(
+        plain.recv_line().await,
+        "-- Here in #lobby (2): jason, netcat"
+    );
     plain.send_line("/nope").await;
     let error = plain.recv_line().await;
     assert!(

@@ -38,16 +38,11 @@ fn type_text(app: &mut App, text: &str, now: Instant) {
 }
 
 fn say(text: &str) -> Effect {
-    Effect::Send(ClientMsg::Say { text: text.into() })
+    Effect::Send(ClientMsg::say(text))
 }
 
 fn message(id: u64, from: &str, text: &str) -> Event {
-    Event::Net(NetEvent::Server(ServerMsg::Message {
-        id,
-        ts: 0,
-        from: from.into(),
-        text: text.into(),
-    }))
+    Event::Net(NetEvent::Server(ServerMsg::chat(id, 0, from, text)))
 }
 
 fn last_text(app: &App) -> String {
@@ -315,6 +310,7 @@ fn join_and_leave_keep_the_user_list_and_tab_completes_from_it() {
     app.update(
         Event::Net(NetEvent::Server(ServerMsg::Join {
             nick: "carol".into(),
+            room: None,
         })),
         now,
     );
@@ -323,6 +319,7 @@ fn join_and_leave_keep_the_user_list_and_tab_completes_from_it() {
         Event::Net(NetEvent::Server(ServerMsg::Leave {
             nick: "bob".into(),
             reason: "quit".into(),
+            room: None,
         })),
         now,
     );

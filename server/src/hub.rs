@@ -1,0 +1,506 @@
+//! The hub: who is connected, who is in which room, and the one broadcast
+//! fan-out of everything that happens.
+//!
+//! Every event (message, join, leave, nick change) is published while
+//! holding one lock, so every subscriber receives events in the same order,
+//! and messages (published by the store thread after their commit, in id
+//! order) appear in strictly increasing id order. Each event is serialised
+//! to JSON once; every JSON client's writer shares those bytes.
+//!
+//! The fan-out is a `tokio::sync::broadcast` ring of `queue_len` events.
+//! Publishing never waits for a subscriber: a client that stops reading
+//! cannot slow anybody down, and the memory it can pin is the ring itself.
+//! Each event names its audience (a room, the two people of a direct
+//! message, the rooms of someone renamed); each writer checks it against
+//! its client's [`MemberView`] and skips what is not for it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use lanchat_shared::{Nick, RoomName, ServerMsg};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{StoredMessage, Target};
+
+/// One event as every subscriber receives it.
+#[derive(Debug)]
+pub(crate) struct HubEvent {
+    /// The event itself, for encodings other than JSON.
+    pub(crate) msg: ServerMsg,
+    /// `msg` as one JSON line, made once for every JSON client.
+    pub(crate) json: Bytes,
+    /// Who may see it.
+    pub(crate) audience: Audience,
+}
+
+/// Who an event is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// Members of this room.
+    Room(String),
+    /// The two people of a direct message (case-folded nicknames).
+    Direct { from: String, to: String },
+    /// Members of any of these rooms.
+    Rooms(Vec<String>),
+}
+
+/// What a connection's writer needs to filter events: its client's current
+/// nickname and rooms. Changed by the hub under its lock.
+#[derive(Debug)]
+pub(crate) struct MemberView {
+    state: Mutex<ViewState>,
+}
+
+#[derive(Debug, Clone)]
+struct ViewState {
+    nick_key: String,
+    rooms: HashSet<String>,
+}
+
+impl MemberView {
+    fn new(nick_key: String, rooms: &[RoomName]) -> MemberView {
+        MemberView {
+            state: Mutex::new(ViewState {
+                nick_key,
+                rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ViewState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True if this client should receive an event for `audience`.
+    pub(crate) fn wants(&self, audience: &Audience) -> bool {
+        let view = self.lock();
+        match audience {
+            Audience::Room(room) => view.rooms.contains(room),
+            Audience::Direct { from, to } => *from == view.nick_key || *to == view.nick_key,
+            Audience::Rooms(rooms) => rooms.iter().any(|r| view.rooms.contains(r)),
+        }
+    }
+
+    /// True if the client is in `room`.
+    pub(crate) fn in_room(&self, room: &str) -> bool {
+        self.lock().rooms.contains(room)
+    }
+
+    /// The client's rooms, sorted.
+    pub(crate) fn rooms(&self) -> Vec<String> {
+        let mut rooms: Vec<String> = self.lock().rooms.iter().cloned().collect();
+        rooms.sort();
+        rooms
+    }
+}
+
+/// The shared state of the chat.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    state: Mutex<HubState>,
+    events: broadcast::Sender<Arc<HubEvent>>,
+}
+
+#[derive(Debug)]
+struct HubState {
+    /// Connected members by case-folded nickname.
+    members: HashMap<String, Member>,
+    /// Room name to the case-folded nicknames in it. A room exists while
+    /// someone is in it, except the lobby, which always exists.
+    rooms: BTreeMap<String, BTreeSet<String>>,
+    /// The id of the last message published; history up to it is in the
+    /// store, everything after it will come through the ring.
+    last_published: u64,
+    /// Tells memberships apart when a session moves to a new connection.
+    next_connection: u64,
+}
+
+#[derive(Debug)]
+struct Member {
+    nick: Nick,
+    view: Arc<MemberView>,
+    connection: u64,
+    session: String,
+    /// Cancelled to close this connection when its session is reclaimed.
+    kick: CancellationToken,
+}
+
+/// A client's place in the hub. While it exists the nickname is taken;
+/// dropping it frees the nickname and tells the rooms, so a nickname can
+/// never outlive its connection — unless the session moved to a newer
+/// connection, which then owns it.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    hub: Arc<Hub>,
+    view: Arc<MemberView>,
+    connection: u64,
+    leave_reason: String,
+}
+
+/// What a successful join hands the new member.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    pub(crate) membership: Membership,
+    /// Everyone in the lobby, sorted ignoring case.
+    pub(crate) users: Vec<String>,
+    /// Events after this join.
+    pub(crate) events: broadcast::Receiver<Arc<HubEvent>>,
+    /// Messages up to this id are history; later ones arrive as events.
+    pub(crate) up_to: u64,
+    /// The session token (new, or the one presented).
+    pub(crate) session: String,
+    /// Cancelled if a later connection reclaims this session.
+    pub(crate) kicked: CancellationToken,
+}
+
+/// Why a hub operation was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    NickTaken,
+    NotInRoom,
+    TooManyRooms,
+}
+
+impl Hub {
+    pub(crate) fn new(queue_len: usize) -> Arc<Hub> {
+        let (events, _) = broadcast::channel(queue_len.max(1));
+        let mut rooms = BTreeMap::new();
+        rooms.insert(RoomName::lobby().to_string(), BTreeSet::new());
+        Arc::new(Hub {
+            state: Mutex::new(HubState {
+                members: HashMap::new(),
+                rooms,
+                last_published: 0,
+                next_connection: 0,
+            }),
+            events,
+        })
+    }
+
+    /// Starts where the store left off, so ids seen before a restart count.
+    pub(crate) fn set_last_published(&self, id: u64) {
+        self.lock().last_published = id;
+    }
+
+    /// Joins `nick` to `rooms`. If the nickname is held by a connection of
+    /// the same `session`, that connection is closed and this one takes its
+    /// place without anyone seeing a leave and a join (a ghost reclaimed).
+    pub(crate) fn join(
+        self: &Arc<Hub>,
+        nick: Nick,
+        rooms: &[RoomName],
+        session: Option<String>,
+    ) -> Result<Joined, Refusal> {
+        let mut state = self.lock();
+        let key = nick.folded();
+        let reclaimed = match (state.members.get(&key), &session) {
+            (Some(held), Some(token)) if held.session == *token => state.members.remove(&key),
+            (Some(_), _) => return Err(Refusal::NickTaken),
+            (None, _) => None,
+        };
+        if let Some(ghost) = &reclaimed {
+            ghost.kick.cancel();
+        }
+        let session = session.unwrap_or_else(new_session_token);
+        let view = Arc::new(MemberView::new(key.clone(), rooms));
+        state.next_connection += 1;
+        let connection = state.next_connection;
+        let kick = CancellationToken::new();
+        for room in rooms {
+            let members = state.rooms.entry(room.to_string()).or_default();
+            if members.insert(key.clone()) {
+                self.publish(
+                    Audience::Room(room.to_string()),
+                    ServerMsg::Join {
+                        nick: nick.to_string(),
+                        room: Some(room.to_string()),
+                    },
+                );
+            }
+        }
+        // A reclaimed ghost may have been in rooms the session no longer lists.
+        if let Some(ghost) = reclaimed {
+            for room in ghost.view.rooms() {
+                if !rooms.iter().any(|r| r.as_str() == room) {
+                    self.leave_room_locked(&mut state, &key, &nick, &room, "parted");
+                }
+            }
+        }
+        state.members.insert(
+            key,
+            Member {
+                nick,
+                view: Arc::clone(&view),
+                connection,
+                session: session.clone(),
+                kick: kick.clone(),
+            },
+        );
+        // Subscribing under the lock, after publishing, means the newcomer
+        // sees neither its own joins nor a gap before the next event.
+        let events = self.events.subscribe();
+        let users = room_users(&state, RoomName::lobby().as_str());
+        let up_to = state.last_published;
+        drop(state);
+        Ok(Joined {
+            membership: Membership {
+                hub: Arc::clone(self),
+                view,
+                connection,
+                leave_reason: "connection closed".to_owned(),
+            },
+            users,
+            events,
+            up_to,
+            session,
+            kicked: kick,
+        })
+    }
+
+    /// Publishes a stored message. Called by the store thread after commit,
+    /// in id order.
+    pub(crate) fn publish_message(&self, stored: &StoredMessage) {
+        let mut state = self.lock();
+        state.last_published = state.last_published.max(stored.id);
+        let audience = match &stored.target {
+            Target::Room(room) => Audience::Room(room.clone()),
+            Target::Direct(to) => Audience::Direct {
+                from: stored.from.to_ascii_lowercase(),
+                to: to.to_ascii_lowercase(),
+            },
+        };
+        self.publish(audience, stored.to_server_msg());
+    }
+
+    /// The id of the last published message.
+    pub(crate) fn last_published(&self) -> u64 {
+        self.lock().last_published
+    }
+
+    /// Everyone in `room`, sorted ignoring case.
+    pub(crate) fn users(&self, room: &str) -> Vec<String> {
+        room_users(&self.lock(), room)
+    }
+
+    /// Every room with its head count.
+    pub(crate) fn rooms(&self) -> Vec<(String, usize)> {
+        self.lock()
+            .rooms
+            .iter()
+            .map(|(name, members)| (name.clone(), members.len()))
+            .collect()
+    }
+
+    /// The nickname as spelled by whoever holds it now, if anyone does.
+    pub(crate) fn online(&self, nick: &str) -> Option<String> {
+        self.lock()
+            .members
+            .get(&nick.to_ascii_lowercase())
+            .map(|m| m.nick.to_string())
+    }
+
+    fn publish(&self, audience: Audience, msg: ServerMsg) {
+        let json = msg.to_line();
+        // An error only means nobody is subscribed, which is fine.
+        let _ = self.events.send(Arc::new(HubEvent {
+            msg,
+            json,
+            audience,
+        }));
+    }
+
+    fn leave_room_locked(
+        &self,
+        state: &mut HubState,
+        key: &str,
+        nick: &Nick,
+        room: &str,
+        reason: &str,
+    ) {
+        if let Some(members) = state.rooms.get_mut(room) {
+            members.remove(key);
+            if members.is_empty() && room != RoomName::lobby().as_str() {
+                state.rooms.remove(room);
+            }
+        }
+        self.publish(
+            Audience::Room(room.to_owned()),
+            ServerMsg::Leave {
+                nick: nick.to_string(),
+                reason: reason.to_owned(),
+                room: Some(room.to_owned()),
+            },
+        );
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // No code panics while holding this lock, so a poisoned lock still
+        // holds consistent state; carrying on beats taking the chat down.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Membership {
+    /// The member's current nickname.
+    pub(crate) fn nick(&self) -> String {
+        let key = self.view.lock().nick_key.clone();
+        self.hub
+            .lock()
+            .members
+            .get(&key)
+            .map_or(key, |m| m.nick.to_string())
+    }
+
+    /// The view the writer filters with.
+    pub(crate) fn view(&self) -> Arc<MemberView> {
+        Arc::clone(&self.view)
+    }
+
+    /// Joins a room; false if already in it.
+    pub(crate) fn join_room(&self, room: &RoomName, max_rooms: usize) -> Result<bool, Refusal> {
+        let mut state = self.hub.lock();
+        let key = self.view.lock().nick_key.clone();
+        let Some(member) = state
+            .members
+            .get(&key)
+            .filter(|m| m.connection == self.connection)
+        else {
+            return Ok(false);
+        };
+        let nick = member.nick.clone();
+        if self.view.in_room(room.as_str()) {
+            return Ok(false);
+        }
+        if self.view.lock().rooms.len() >= max_rooms {
+            return Err(Refusal::TooManyRooms);
+        }
+        state.rooms.entry(room.to_string()).or_default().insert(key);
+        self.view.lock().rooms.insert(room.to_string());
+        self.hub.publish(
+            Audience::Room(room.to_string()),
+            ServerMsg::Join {
+                nick: nick.to_string(),
+                room: Some(room.to_string()),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Leaves a room.
+    pub(crate) fn part_room(&self, room: &RoomName) -> Result<(), Refusal> {
+        let mut state = self.hub.lock();
+        let key = self.view.lock().nick_key.clone();
+        let Some(nick) = state
+            .members
+            .get(&key)
+            .filter(|m| m.connection == self.connection)
+            .map(|m| m.nick.clone())
+        else {
+            return Err(Refusal::NotInRoom);
+        };
+        if !self.view.lock().rooms.remove(room.as_str()) {
+            return Err(Refusal::NotInRoom);
+        }
+        self.hub
+            .leave_room_locked(&mut state, &key, &nick, room.as_str(), "parted");
+        Ok(())
+    }
+
+    /// Takes a new nickname; everyone sharing a room hears of it.
+    pub(crate) fn rename(&self, new: Nick) -> Result<String, Refusal> {
+        let mut state = self.hub.lock();
+        let old_key = self.view.lock().nick_key.clone();
+        let new_key = new.folded();
+        if new_key != old_key && state.members.contains_key(&new_key) {
+            return Err(Refusal::NickTaken);
+        }
+        let Some(mut member) = state
+            .members
+            .remove(&old_key)
+            .filter(|m| m.connection == self.connection)
+        else {
+            return Err(Refusal::NickTaken);
+        };
+        let old = std::mem::replace(&mut member.nick, new.clone());
+        let rooms = self.view.rooms();
+        for room in &rooms {
+            if let Some(members) = state.rooms.get_mut(room) {
+                members.remove(&old_key);
+                members.insert(new_key.clone());
+            }
+        }
+        self.view.lock().nick_key = new_key.clone();
+        state.members.insert(new_key, member);
+        self.hub.publish(
+            Audience::Rooms(rooms),
+            ServerMsg::Nick {
+                old: old.to_string(),
+                new: new.to_string(),
+            },
+        );
+        Ok(old.to_string())
+    }
+
+    /// Sets the reason the rooms will see when this membership ends.
+    pub(crate) fn set_leave_reason(&mut self, reason: String) {
+        self.leave_reason = reason;
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let mut state = self.hub.lock();
+        let key = self.view.lock().nick_key.clone();
+        // A session reclaimed by a newer connection belongs to it now.
+        let owned = state
+            .members
+            .get(&key)
+            .is_some_and(|m| m.connection == self.connection);
+        if !owned {
+            return;
+        }
+        let Some(member) = state.members.remove(&key) else {
+            return;
+        };
+        for room in self.view.rooms() {
+            self.hub
+                .leave_room_locked(&mut state, &key, &member.nick, &room, &self.leave_reason);
+        }
+    }
+}
+
+fn room_users(state: &HubState, room: &str) -> Vec<String> {
+    let mut nicks: Vec<String> = state
+        .rooms
+        .get(room)
+        .into_iter()
+        .flatten()
+        .filter_map(|key| state.members.get(key).map(|m| m.nick.to_string()))
+        .collect();
+    nicks.sort_by_key(|n| n.to_ascii_lowercase());
+    nicks
+}
+
+/// 128 random bits as hex: a session token is a secret that reclaims a
+/// nickname, so it must not be guessable.
+fn new_session_token() -> String {
+    let mut bytes = [0_u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // The OS random source failing is not something to serve through;
+        // fall back to a per-process random hash rather than a constant.
+        use std::hash::BuildHasher;
+        let fallback = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
+        bytes[..8].copy_from_slice(&fallback.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,379 @@
+//! Where messages live: the [`Store`] seam and the thread that owns it.
+//!
+//! The rest of the server never touches the database. It talks to a
+//! [`StoreHandle`], which sends requests to one store thread. That thread
+//! owns the [`Store`] (SQLite today; a shared log such as Redis Streams
+//! could implement the same trait), groups every append waiting at that
+//! moment into one transaction, and only after the commit publishes the
+//! messages (in id order) and answers the senders. So an echo always means
+//! "committed", and thousands of messages a second cost a few commits.
+
+mod sqlite;
+
+use std::path::PathBuf;
+use std::thread;
+
+use lanchat_shared::ServerMsg;
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+pub use sqlite::SqliteStore;
+
+/// Appends taken into one transaction at most.
+const MAX_BATCH: usize = 1024;
+/// Requests waiting for the store thread; senders wait when it is full,
+/// which slows the senders, never the readers of the room.
+const QUEUE_LEN: usize = 4096;
+
+/// Where the database is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbLocation {
+    /// Nothing is kept across restarts (`--db :memory:`).
+    Memory,
+    /// A SQLite file, created if missing.
+    File(PathBuf),
+}
+
+impl DbLocation {
+    /// `:memory:` means memory; anything else is a file path.
+    pub fn parse(spec: &str) -> DbLocation {
+        if spec == ":memory:" {
+            DbLocation::Memory
+        } else {
+            DbLocation::File(PathBuf::from(spec))
+        }
+    }
+
+    /// The default file: `$XDG_DATA_HOME/lanchat/history.db`, falling back
+    /// to `~/.local/share/lanchat/history.db`, or memory if neither exists.
+    pub fn default_file() -> DbLocation {
+        let data_home = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+            });
+        match data_home {
+            Some(dir) => DbLocation::File(dir.join("lanchat").join("history.db")),
+            None => DbLocation::Memory,
+        }
+    }
+}
+
+/// How much history is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many messages (the newest).
+    pub max_messages: Option<u64>,
+    /// Drop messages older than this many days.
+    pub max_days: Option<u64>,
+}
+
+/// Who a message is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Everyone in this room.
+    Room(String),
+    /// Only the sender and this nickname.
+    Direct(String),
+}
+
+/// A message to store, as the connection hands it over.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Server time in Unix milliseconds.
+    pub ts: u64,
+    /// The sender's nickname.
+    pub from: String,
+    /// Room or recipient.
+    pub target: Target,
+    /// Sanitised text.
+    pub text: String,
+    /// A `/me` action.
+    pub action: bool,
+    /// The sender's idempotency key, if it gave one.
+    pub client_id: Option<String>,
+}
+
+/// A message as stored, with its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Strictly increasing across the whole server, never reused.
+    pub id: u64,
+    /// Server time in Unix milliseconds.
+    pub ts: u64,
+    /// The sender.
+    pub from: String,
+    /// Room or recipient.
+    pub target: Target,
+    /// The text.
+    pub text: String,
+    /// A `/me` action.
+    pub action: bool,
+    /// The sender's idempotency key, if it gave one.
+    pub client_id: Option<String>,
+}
+
+impl StoredMessage {
+    /// The `message` event clients receive.
+    pub fn to_server_msg(&self) -> ServerMsg {
+        let (room, to) = match &self.target {
+            Target::Room(room) => (Some(room.clone()), None),
+            Target::Direct(to) => (None, Some(to.clone())),
+        };
+        ServerMsg::Message {
+            id: self.id,
+            ts: self.ts,
+            from: self.from.clone(),
+            text: self.text.clone(),
+            room,
+            to,
+            action: self.action.then_some(true),
+            client_id: self.client_id.clone(),
+        }
+    }
+}
+
+/// The outcome of an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now; it has been published.
+    New(StoredMessage),
+    /// The same sender already stored this `client_id`: here is that message.
+    Duplicate(StoredMessage),
+}
+
+/// What to replay to a client.
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    /// Rooms the client is in.
+    pub rooms: Vec<String>,
+    /// The client's case-folded nickname, for its direct messages.
+    pub nick_key: String,
+    /// `Some(n)`: everything after id `n` (a resume). `None`: the last
+    /// `tail` messages of each room and of the direct messages.
+    pub after: Option<u64>,
+    /// Nothing newer than this id: the client receives newer messages live.
+    pub up_to: u64,
+    /// Messages per room (and for direct messages) on arrival.
+    pub tail: usize,
+    /// Most messages a resume replays; beyond that it is a gap.
+    pub resume_limit: usize,
+    /// Include the client's direct messages (not when joining one room).
+    pub include_direct: bool,
+}
+
+/// A replay, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// The messages, in id order.
+    pub messages: Vec<StoredMessage>,
+    /// True if some of what was asked for is no longer stored (or was
+    /// more than one request may replay).
+    pub gap: bool,
+}
+
+/// A session: what a reconnecting client gets back with its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The secret token.
+    pub token: String,
+    /// The nickname it holds.
+    pub nick: String,
+    /// The rooms it is in.
+    pub rooms: Vec<String>,
+}
+
+/// Something went wrong in the database. The message is for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// The seam between the server and its storage. Implementations are used
+/// from one thread at a time and may block.
+pub trait Store: Send + 'static {
+    /// Stores `batch` in one transaction, assigning ids in order. A message
+    /// whose (sender, `client_id`) is already stored is not stored again.
+    fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError>;
+    /// Reads what a client should be replayed.
+    fn history(&mut self, query: &HistoryQuery) -> Result<History, StoreError>;
+    /// The highest id ever assigned (0 if none).
+    fn last_id(&mut self) -> Result<u64, StoreError>;
+    /// Creates or updates a session.
+    fn save_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Looks a session up by token.
+    fn load_session(&mut self, token: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Applies the retention policy; returns how many messages were dropped.
+    fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError>;
+}
+
+/// Called by the store thread, after each commit, for every new message in
+/// id order.
+pub type Publish = Box<dyn FnMut(&StoredMessage) + Send>;
+
+/// What to do once an append is committed (or has failed). Runs on the
+/// store thread, so it must be quick: typically a `try_send` to a writer.
+pub type Done = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
+
+enum Request {
+    Append(NewMessage, Done),
+    History(HistoryQuery, oneshot::Sender<Result<History, StoreError>>),
+    SaveSession(SessionRecord),
+    LoadSession(
+        String,
+        oneshot::Sender<Result<Option<SessionRecord>, StoreError>>,
+    ),
+}
+
+/// A cheap, clonable way to reach the store thread.
+#[derive(Clone, Debug)]
+pub struct StoreHandle {
+    requests: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store request")
+    }
+}
+
+/// Appends between retention passes.
+const PRUNE_EVERY: u64 = 1000;
+
+/// Starts the store thread. It runs until every handle is dropped, then
+/// finishes what was asked of it; join the returned thread to wait.
+pub fn spawn(
+    mut store: Box<dyn Store>,
+    mut publish: Publish,
+    retention: Retention,
+) -> std::io::Result<(StoreHandle, thread::JoinHandle<()>)> {
+    let (requests, mut inbox) = mpsc::channel::<Request>(QUEUE_LEN);
+    let thread = thread::Builder::new().name("lanchat-store".into());
+    let worker = move || {
+        let mut since_prune = 0_u64;
+        let prune = |store: &mut Box<dyn Store>| {
+            if let Err(error) = store.prune(retention, crate::hub::unix_millis()) {
+                warn!(%error, "could not apply the retention policy");
+            }
+        };
+        prune(&mut store);
+        let mut pending: Option<Request> = None;
+        loop {
+            let Some(first) = pending.take().or_else(|| inbox.blocking_recv()) else {
+                return;
+            };
+            let Request::Append(message, reply) = first else {
+                serve_other(&mut store, first);
+                continue;
+            };
+            // Group commit: take every append already waiting.
+            let mut batch = vec![message];
+            let mut replies = vec![reply];
+            while batch.len() < MAX_BATCH {
+                match inbox.try_recv() {
+                    Ok(Request::Append(message, reply)) => {
+                        batch.push(message);
+                        replies.push(reply);
+                    }
+                    Ok(other) => {
+                        pending = Some(other);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            match store.append(&batch) {
+                Ok(outcomes) => {
+                    for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                        if let Appended::New(stored) = &outcome {
+                            publish(stored);
+                        }
+                        reply(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, count = batch.len(), "messages could not be stored; refusing them");
+                    for reply in replies {
+                        reply(Err(error.clone()));
+                    }
+                }
+            }
+            since_prune += batch.len() as u64;
+            if since_prune >= PRUNE_EVERY {
+                since_prune = 0;
+                prune(&mut store);
+            }
+        }
+    };
+    let join = thread.spawn(worker)?;
+    Ok((StoreHandle { requests }, join))
+}
+
+fn serve_other(store: &mut Box<dyn Store>, request: Request) {
+    match request {
+        Request::Append(..) => {}
+        Request::History(query, reply) => {
+            let _ = reply.send(store.history(&query));
+        }
+        Request::SaveSession(session) => {
+            if let Err(error) = store.save_session(&session) {
+                warn!(%error, "could not save a session");
+            }
+        }
+        Request::LoadSession(token, reply) => {
+            let _ = reply.send(store.load_session(&token));
+        }
+    }
+}
+
+impl StoreHandle {
+    /// Queues a message for storing; `done` runs once it is committed (and
+    /// published) or has failed. Waits only if the store's queue is full.
+    /// Requests are handled in order, so one client's messages keep theirs.
+    pub async fn append(&self, message: NewMessage, done: Done) {
+        if let Err(mpsc::error::SendError(Request::Append(_, done))) =
+            self.requests.send(Request::Append(message, done)).await
+        {
+            done(Err(StoreError("the message store has stopped".to_owned())));
+        }
+    }
+
+    /// Stores a message and waits for the outcome.
+    pub async fn append_and_wait(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let done: Done = Box::new(move |outcome| {
+            let _ = reply.send(outcome);
+        });
+        self.append(message, done).await;
+        answer
+            .await
+            .map_err(|_| StoreError("the message store has stopped".to_owned()))?
+    }
+
+    /// Reads a replay.
+    pub async fn history(&self, query: HistoryQuery) -> Result<History, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Request::History(query, reply), answer).await?
+    }
+
+    /// Looks a session up.
+    pub async fn load_session(&self, token: String) -> Result<Option<SessionRecord>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Request::LoadSession(token, reply), answer).await?
+    }
+
+    /// Saves a session in the background; failures are logged.
+    pub fn save_session(&self, session: SessionRecord) {
+        let _ = self.requests.try_send(Request::SaveSession(session));
+    }
+
+    async fn ask<T>(
+        &self,
+        request: Request,
+        answer: oneshot::Receiver<T>,
+    ) -> Result<T, StoreError> {
+        let gone = || StoreError("the message store has stopped".to_owned());
+        self.requests.send(request).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())
+    }
+}
