@@ -41,6 +41,9 @@ pub(crate) struct HubEvent {
 pub(crate) enum Audience {
     /// Members of this room.
     Room(String),
+    /// Members of this room but one (case-folded nickname): a join is news
+    /// to everyone but the joiner.
+    RoomExcept { room: String, except: String },
     /// The two people of a direct message (case-folded nicknames).
     Direct { from: String, to: String },
     /// Members of any of these rooms.
@@ -79,6 +82,9 @@ impl MemberView {
         let view = self.lock();
         match audience {
             Audience::Room(room) => view.rooms.contains(room),
+            Audience::RoomExcept { room, except } => {
+                view.rooms.contains(room) && *except != view.nick_key
+            }
             Audience::Direct { from, to } => *from == view.nick_key || *to == view.nick_key,
             Audience::Rooms(rooms) => rooms.iter().any(|r| view.rooms.contains(r)),
         }
@@ -213,7 +219,10 @@ impl Hub {
             let members = state.rooms.entry(room.to_string()).or_default();
             if members.insert(key.clone()) {
                 self.publish(
-                    Audience::Room(room.to_string()),
+                    Audience::RoomExcept {
+                        room: room.to_string(),
+                        except: key.clone(),
+                    },
                     ServerMsg::Join {
                         nick: nick.to_string(),
                         room: Some(room.to_string()),
@@ -377,15 +386,24 @@ impl Membership {
         if self.view.lock().rooms.len() >= max_rooms {
             return Err(Refusal::TooManyRooms);
         }
-        state.rooms.entry(room.to_string()).or_default().insert(key);
-        self.view.lock().rooms.insert(room.to_string());
+        state
+            .rooms
+            .entry(room.to_string())
+            .or_default()
+            .insert(key.clone());
+        // The joiner is told by the answer to its request, the others by
+        // this event.
         self.hub.publish(
-            Audience::Room(room.to_string()),
+            Audience::RoomExcept {
+                room: room.to_string(),
+                except: key.clone(),
+            },
             ServerMsg::Join {
                 nick: nick.to_string(),
                 room: Some(room.to_string()),
             },
         );
+        self.view.lock().rooms.insert(room.to_string());
         Ok(true)
     }
 

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::{Child, Command};
@@ -24,11 +25,21 @@ impl RunningServer {
         RunningServer::start_with_env(&[]).await
     }
 
+    /// Starts the server with extra flags after the usual ones.
+    async fn start_with_args(args: &[&str]) -> RunningServer {
+        RunningServer::launch(args, &[]).await
+    }
+
     /// Starts the server with extra environment variables, the way the
     /// systemd unit configures it.
     async fn start_with_env(vars: &[(&str, &str)]) -> RunningServer {
+        RunningServer::launch(&[], vars).await
+    }
+
+    async fn launch(args: &[&str], vars: &[(&str, &str)]) -> RunningServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
             .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
             .env("RUST_LOG", "info")
             // Tests that do not test persistence keep nothing on disk.
             .env("LANCHAT_DB", ":memory:")
@@ -221,4 +232,101 @@ async fn settings_can_come_from_the_environment() {
     let mut second = BufReader::new(stream.into_split().0);
     let refusal = read_line(&mut second).await;
     assert!(refusal.contains("too_many_connections"), "{refusal}");
+}
+
+#[tokio::test]
+async fn after_kill_9_every_echoed_message_is_in_the_history_in_order() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("history.db");
+    let db = db.to_str().expect("a UTF-8 path");
+    let flags = [
+        "--db",
+        db,
+        "--rate",
+        "100000",
+        "--burst",
+        "100000",
+        "--history",
+        "5000",
+    ];
+    let mut server = RunningServer::start_with_args(&flags).await;
+    let (mut reader, mut writer) = server.join("sender").await;
+
+    // Send a burst without waiting, read echoes as they come, and kill the
+    // server partway through.
+    let burst: String = (0..2000)
+        .map(|i| format!("{{\"type\":\"say\",\"text\":\"burst {i}\"}}\n"))
+        .collect();
+    let sending = tokio::spawn(async move {
+        let _ = writer.write_all(burst.as_bytes()).await;
+        writer
+    });
+    let mut echoed: Vec<(u64, String)> = Vec::new();
+    while echoed.len() < 300 {
+        let line = read_line(&mut reader).await;
+        let msg: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        if msg["type"] == "message" {
+            echoed.push((
+                msg["id"].as_u64().expect("id"),
+                msg["text"].as_str().expect("text").to_owned(),
+            ));
+        }
+    }
+    server.child.start_kill().expect("SIGKILL");
+    let _ = server.child.wait().await;
+    // Echoes already in flight when the server died were committed too.
+    loop {
+        let mut line = String::new();
+        match tokio::time::timeout(TIMEOUT, reader.read_line(&mut line)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {
+                if let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line)
+                    && msg["type"] == "message"
+                {
+                    echoed.push((
+                        msg["id"].as_u64().expect("id"),
+                        msg["text"].as_str().expect("text").to_owned(),
+                    ));
+                }
+            }
+            Err(_) => panic!("the dead server's socket never closed"),
+        }
+    }
+    drop(sending);
+
+    let server = RunningServer::start_with_args(&flags).await;
+    let stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    let (read, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    read_line(&mut reader).await;
+    writer
+        .write_all(b"{\"type\":\"hello\",\"nick\":\"auditor\",\"since\":0}\n")
+        .await
+        .expect("hello");
+    let mut stored: Vec<(u64, String)> = Vec::new();
+    loop {
+        let line = read_line(&mut reader).await;
+        let msg: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        match msg["type"].as_str() {
+            Some("history_end") => break,
+            Some("message") => stored.push((
+                msg["id"].as_u64().expect("id"),
+                msg["text"].as_str().expect("text").to_owned(),
+            )),
+            _ => {}
+        }
+    }
+    assert!(
+        stored.len() >= echoed.len(),
+        "{} stored, {} echoed",
+        stored.len(),
+        echoed.len()
+    );
+    assert_eq!(
+        &stored[..echoed.len()],
+        &echoed[..],
+        "every echoed message, in order, with its id"
+    );
 }

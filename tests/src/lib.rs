@@ -24,6 +24,33 @@ use tokio::task::JoinHandle;
 /// small and busy; a passing test never waits this long.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The session token and the id of a message, read from server messages.
+pub fn session_of(welcome: &ServerMsg) -> String {
+    match welcome {
+        ServerMsg::Welcome {
+            session: Some(token),
+            ..
+        } => token.clone(),
+        other => panic!("expected a welcome with a session, got {other:?}"),
+    }
+}
+
+/// The id of a `message`.
+pub fn id_of(msg: &ServerMsg) -> u64 {
+    match msg {
+        ServerMsg::Message { id, .. } => *id,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// The text of a `message`.
+pub fn text_of(msg: &ServerMsg) -> &str {
+    match msg {
+        ServerMsg::Message { text, .. } => text,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
 /// Settings for tests that are not about flood control: the rate limit is
 /// out of the way and so are per-address caps (every test client is
 /// 127.0.0.1).
@@ -206,6 +233,78 @@ impl TestClient {
                 other => panic!("{}: expected history, got {other:?}", self.nick),
             }
         }
+    }
+
+    /// Says hello with a resume point and a session token, expects the
+    /// welcome and reads the replay; returns (welcome, replayed messages).
+    pub async fn rejoin(
+        addr: SocketAddr,
+        nick: &str,
+        since: Option<u64>,
+        session: Option<String>,
+    ) -> (TestClient, ServerMsg, Vec<ServerMsg>) {
+        let mut client = TestClient::connect(addr).await;
+        client
+            .send(&ClientMsg::Hello {
+                nick: nick.to_owned(),
+                since,
+                session,
+            })
+            .await;
+        let welcome = client.recv().await;
+        assert!(
+            matches!(welcome, ServerMsg::Welcome { .. }),
+            "expected a welcome, got {welcome:?}"
+        );
+        client.nick = nick.to_owned();
+        let history = client.read_history().await;
+        (client, welcome, history)
+    }
+
+    /// Sends a say to a room, or to a person, with an optional client id.
+    pub async fn say_to(
+        &mut self,
+        room: Option<&str>,
+        to: Option<&str>,
+        text: &str,
+        client_id: Option<&str>,
+    ) {
+        let msg = ClientMsg::Say {
+            text: text.to_owned(),
+            room: room.map(str::to_owned),
+            to: to.map(str::to_owned),
+            client_id: client_id.map(str::to_owned),
+        };
+        self.send(&msg).await;
+    }
+
+    /// Joins a room and reads its replay; returns the replayed messages.
+    pub async fn join_room(&mut self, room: &str) -> Vec<ServerMsg> {
+        self.send(&ClientMsg::JoinRoom {
+            room: room.to_owned(),
+        })
+        .await;
+        let mut history = Vec::new();
+        loop {
+            match self.recv().await {
+                ServerMsg::HistoryEnd {} => break,
+                msg @ ServerMsg::Message { .. } => history.push(msg),
+                // Others coming and going meanwhile are not part of the replay.
+                ServerMsg::Join { .. } | ServerMsg::Leave { .. } => {}
+                other => panic!(
+                    "{}: expected the replay of #{room}, got {other:?}",
+                    self.nick
+                ),
+            }
+        }
+        match self.recv().await {
+            ServerMsg::Info { text } => assert!(text.contains(room), "{text}"),
+            other => panic!(
+                "{}: expected the join confirmation, got {other:?}",
+                self.nick
+            ),
+        }
+        history
     }
 
     /// Sends a hello for `nick`.

@@ -1,0 +1,242 @@
+//! History that survives: restarts, resumes, retries and ghosts, over a
+//! real SQLite file.
+
+#![allow(clippy::panic)] // A test fails by panicking.
+
+use lanchat_server::Config;
+use lanchat_server::store::{DbLocation, Retention};
+use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
+use lanchat_tests::{TestClient, TestServer, id_of, relaxed_config, session_of, text_of};
+
+fn on_disk(dir: &tempfile::TempDir) -> Config {
+    Config {
+        db: DbLocation::File(dir.path().join("history.db")),
+        ..relaxed_config()
+    }
+}
+
+#[tokio::test]
+async fn messages_sent_before_a_graceful_restart_are_history_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let port = server.addr().port();
+    let mut alice = server.join("alice").await;
+    let mut sent = Vec::new();
+    for text in ["one", "two", "three"] {
+        alice.say(text).await;
+        sent.push(alice.recv_chat().await);
+    }
+    server.shutdown().await;
+
+    let server = TestServer::on_port(port, on_disk(&dir)).await;
+    let bob = server.join("bob").await;
+    let replayed: Vec<(u64, String, String)> = bob
+        .history
+        .iter()
+        .map(|m| match m {
+            ServerMsg::Message { id, from, text, .. } => (*id, from.clone(), text.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(replayed, sent, "same ids, same order");
+    // Ids keep increasing across the restart.
+    let mut bob = bob;
+    bob.say("after").await;
+    assert!(bob.recv_chat().await.0 > sent[2].0);
+}
+
+#[tokio::test]
+async fn a_resume_replays_exactly_what_was_missed_once() {
+    let server = TestServer::start().await;
+    let (mut alice, welcome, _) = TestClient::rejoin(server.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    let mut bob = server.join("bob").await;
+    alice.recv().await; // bob's join
+    bob.say("seen by alice").await;
+    let last_seen = alice.recv_chat().await.0;
+    alice.say("/quit").await;
+    alice.expect_closed().await;
+    bob.recv_chat().await;
+
+    let mut missed = Vec::new();
+    for i in 0..4 {
+        bob.say(&format!("missed {i}")).await;
+        missed.push(bob.recv_chat().await);
+    }
+    let (mut alice, welcome, replay) =
+        TestClient::rejoin(server.addr(), "alice", Some(last_seen), Some(session)).await;
+    assert!(
+        matches!(welcome, ServerMsg::Welcome { gap: None, .. }),
+        "{welcome:?}"
+    );
+    let replayed: Vec<(u64, &str)> = replay.iter().map(|m| (id_of(m), text_of(m))).collect();
+    let expected: Vec<(u64, &str)> = missed
+        .iter()
+        .map(|(id, _, text)| (*id, text.as_str()))
+        .collect();
+    assert_eq!(replayed, expected);
+    // Live traffic continues after the replay, nothing twice.
+    bob.say("live again").await;
+    assert_eq!(alice.recv_chat().await.2, "live again");
+}
+
+#[tokio::test]
+async fn a_retried_client_id_is_stored_once_and_answered_with_the_same_id() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    alice.say_to(None, None, "exactly once", Some("c-1")).await;
+    let first = alice.recv().await;
+    assert!(
+        matches!(&first, ServerMsg::Message { client_id: Some(c), .. } if c == "c-1"),
+        "{first:?}"
+    );
+    assert_eq!(bob.recv_chat().await.2, "exactly once");
+
+    alice.say_to(None, None, "exactly once", Some("c-1")).await;
+    let retry = alice.recv().await;
+    assert_eq!(
+        id_of(&retry),
+        id_of(&first),
+        "the same message, the same id"
+    );
+    bob.expect_alive().await; // and bob saw no second copy
+
+    let newcomer = TestClient::join(server.addr(), "carol").await;
+    assert_eq!(
+        newcomer.history.len(),
+        1,
+        "stored once: {:?}",
+        newcomer.history
+    );
+}
+
+#[tokio::test]
+async fn a_session_token_reclaims_a_ghost_and_its_rooms() {
+    let server = TestServer::start().await;
+    let (mut ghost, welcome, _) = TestClient::rejoin(server.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    ghost.join_room("dev").await;
+    let mut bob = server.join("bob").await;
+    ghost.recv().await; // bob's join
+
+    // Without the token the nickname is still taken.
+    let mut impostor = TestClient::connect(server.addr()).await;
+    impostor.hello("alice").await;
+    impostor.expect_error(ErrorCode::NickTaken).await;
+    // With it, the new connection takes over at once; the ghost is closed.
+    let (mut alice, welcome, _) =
+        TestClient::rejoin(server.addr(), "alice", None, Some(session.clone())).await;
+    match &welcome {
+        ServerMsg::Welcome {
+            rooms,
+            session: again,
+            ..
+        } => {
+            assert_eq!(rooms, &vec!["dev".to_owned(), "lobby".to_owned()]);
+            assert_eq!(again.as_ref(), Some(&session));
+        }
+        other => panic!("{other:?}"),
+    }
+    ghost.expect_closed().await;
+    // Nobody saw alice leave and come back.
+    bob.expect_alive().await;
+    bob.say("still there, alice?").await;
+    assert_eq!(alice.recv_chat().await.2, "still there, alice?");
+    alice.say_to(Some("dev"), None, "back in #dev", None).await;
+    assert_eq!(alice.recv_chat().await.2, "back in #dev");
+}
+
+#[tokio::test]
+async fn a_bad_since_is_a_clear_error_or_an_empty_replay() {
+    let server = TestServer::start().await;
+    let mut client = TestClient::connect(server.addr()).await;
+    for bad in [
+        r#"{"type":"hello","nick":"x","since":-1}"#,
+        r#"{"type":"hello","nick":"x","since":"abc"}"#,
+        r#"{"type":"hello","nick":"x","since":1.5}"#,
+    ] {
+        client.send_line(bad).await;
+        let message = client.expect_error(ErrorCode::BadRequest).await;
+        assert!(
+            message.contains("since") || message.contains("invalid"),
+            "{message}"
+        );
+    }
+    client
+        .send(&ClientMsg::Hello {
+            nick: "x".into(),
+            since: Some(u64::MAX),
+            session: None,
+        })
+        .await;
+    assert!(matches!(
+        client.recv().await,
+        ServerMsg::Welcome { gap: None, .. }
+    ));
+    assert!(
+        client.read_history().await.is_empty(),
+        "from the future: nothing to replay"
+    );
+    // A made-up session token is ignored, not an error.
+    let (_, welcome, _) =
+        TestClient::rejoin(server.addr(), "y", None, Some("not-a-session".into())).await;
+    assert_ne!(session_of(&welcome), "not-a-session");
+}
+
+#[tokio::test]
+async fn a_resume_past_what_retention_kept_says_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = || Config {
+        retention: Retention {
+            max_messages: Some(3),
+            max_days: None,
+        },
+        ..on_disk(&dir)
+    };
+    let server = TestServer::with_config(small()).await;
+    let port = server.addr().port();
+    let mut alice = server.join("alice").await;
+    for i in 0..10 {
+        alice.say(&format!("m{i}")).await;
+        alice.recv_chat().await;
+    }
+    server.shutdown().await;
+    // Retention runs at start: only the newest three remain.
+    let server = TestServer::on_port(port, small()).await;
+    let (_, welcome, replay) = TestClient::rejoin(server.addr(), "bob", Some(0), None).await;
+    assert!(
+        matches!(
+            welcome,
+            ServerMsg::Welcome {
+                gap: Some(true),
+                ..
+            }
+        ),
+        "{welcome:?}"
+    );
+    assert_eq!(
+        replay.iter().map(text_of).collect::<Vec<_>>(),
+        vec!["m7", "m8", "m9"]
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_database_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    std::fs::write(
+        &path,
+        b"this is not a database, just some text that is long enough",
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config {
+        db: DbLocation::File(path),
+        ..relaxed_config()
+    };
+    let error = lanchat_server::run(listener, config, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("message database"), "{error}");
+    assert!(error.to_string().contains("not a database"), "{error}");
+}

@@ -1,0 +1,219 @@
+//! Rooms, direct messages, actions and nickname changes.
+
+#![allow(clippy::panic)] // A test fails by panicking.
+
+use lanchat_server::Config;
+use lanchat_shared::{ErrorCode, ServerMsg};
+use lanchat_tests::{TestClient, TestServer, id_of, relaxed_config, text_of};
+
+#[tokio::test]
+async fn members_of_a_room_only_receive_that_rooms_traffic() {
+    let server = TestServer::start().await;
+    let mut alice = server.join("alice").await;
+    let mut bob = server.join("bob").await;
+    let mut carol = server.join("carol").await;
+    alice.join_room("dev").await;
+    bob.join_room("dev").await;
+    // Alice hears bob arrive in #dev.
+    loop {
+        match alice.recv().await {
+            ServerMsg::Join { nick, room } if nick == "bob" && room.as_deref() == Some("dev") => {
+                break;
+            }
+            ServerMsg::Join { .. } => {}
+            other => panic!("alice got {other:?}"),
+        }
+    }
+    alice.say_to(Some("dev"), None, "dev talk", None).await;
+    for client in [&mut alice, &mut bob] {
+        match client.recv().await {
+            ServerMsg::Message {
+                from, text, room, ..
+            } => {
+                assert_eq!(
+                    (from.as_str(), text.as_str(), room.as_deref()),
+                    ("alice", "dev talk", Some("dev"))
+                );
+            }
+            other => panic!("expected the #dev message, got {other:?}"),
+        }
+    }
+    // Carol, in the lobby only, sees nothing of #dev: the next thing she
+    // receives is the answer to her own /who.
+    carol.say("/who").await;
+    loop {
+        match carol.recv().await {
+            ServerMsg::Info { text } => {
+                assert!(text.contains("#lobby"), "{text}");
+                break;
+            }
+            ServerMsg::Join { room, .. } => assert_eq!(room.as_deref(), Some("lobby")),
+            other => panic!("carol must not see #dev traffic, got {other:?}"),
+        }
+    }
+    // A room one is not in is refused, not silently dropped.
+    carol.say_to(Some("dev"), None, "let me in", None).await;
+    carol.expect_error(ErrorCode::NotInRoom).await;
+    carol.say_to(Some("Not A Room"), None, "x", None).await;
+    carol.expect_error(ErrorCode::RoomInvalid).await;
+}
+
+#[tokio::test]
+async fn a_direct_message_reaches_exactly_the_two_people_live_and_in_history() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    let mut carol = server.join("carol").await;
+    alice.recv().await; // carol's join
+    bob.recv().await; // carol's join
+    alice
+        .say_to(None, Some("bob"), "just between us", None)
+        .await;
+    for client in [&mut alice, &mut bob] {
+        match client.recv().await {
+            ServerMsg::Message {
+                from,
+                to,
+                room,
+                text,
+                ..
+            } => {
+                assert_eq!(
+                    (from.as_str(), to.as_deref(), room, text.as_str()),
+                    ("alice", Some("bob"), None, "just between us")
+                );
+            }
+            other => panic!("expected the DM, got {other:?}"),
+        }
+    }
+    carol.expect_alive().await;
+    alice.say("/msg bob the command form works too").await;
+    assert_eq!(text_of(&bob.recv().await), "the command form works too");
+    assert_eq!(text_of(&alice.recv().await), "the command form works too");
+    carol.expect_alive().await;
+
+    // In history: bob sees his DMs when he comes back; a newcomer does not.
+    let dave = server.join("dave").await;
+    assert!(dave.history.is_empty(), "{:?}", dave.history);
+    bob.say("/quit").await;
+    bob.expect_closed().await;
+    let bob_again = TestClient::join(server.addr(), "bob").await;
+    let texts: Vec<&str> = bob_again.history.iter().map(text_of).collect();
+    assert_eq!(texts, vec!["just between us", "the command form works too"]);
+    carol.say("/quit").await;
+    carol.expect_closed().await;
+    let carol_again = TestClient::join(server.addr(), "carol").await;
+    assert!(carol_again.history.is_empty(), "{:?}", carol_again.history);
+
+    // Nobody by that name: a clear error.
+    alice.say_to(None, Some("nobody"), "hello?", None).await;
+    loop {
+        match alice.recv().await {
+            ServerMsg::Error { code, .. } => {
+                assert_eq!(code, ErrorCode::NoSuchUser);
+                break;
+            }
+            ServerMsg::Join { .. } | ServerMsg::Leave { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn me_is_an_action_and_nick_tells_everyone_who_shares_a_room() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    let mut loner = server.join("loner").await;
+    alice.recv().await;
+    bob.recv().await;
+    loner.say("/part lobby").await;
+    loner.recv().await; // "You left #lobby."
+    loner.join_room("quiet").await;
+    // Everyone in the lobby sees loner leave it.
+    assert!(matches!(alice.recv().await, ServerMsg::Leave { .. }));
+    assert!(matches!(bob.recv().await, ServerMsg::Leave { .. }));
+
+    alice.say("/me waves").await;
+    match bob.recv().await {
+        ServerMsg::Message {
+            from, text, action, ..
+        } => {
+            assert_eq!(
+                (from.as_str(), text.as_str(), action),
+                ("alice", "waves", Some(true))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    alice.recv().await;
+
+    alice.say("/nick alicia").await;
+    let renamed = ServerMsg::Nick {
+        old: "alice".into(),
+        new: "alicia".into(),
+    };
+    assert_eq!(bob.recv().await, renamed);
+    assert_eq!(alice.recv().await, renamed);
+    loner.expect_alive().await;
+    // The new name is taken now, and the old one is free.
+    let mut taker = TestClient::connect(server.addr()).await;
+    taker.hello("ALICIA").await;
+    taker.expect_error(ErrorCode::NickTaken).await;
+    taker.hello("alice").await;
+    assert!(matches!(taker.recv().await, ServerMsg::Welcome { .. }));
+    assert_eq!(
+        bob.recv().await,
+        ServerMsg::Join {
+            nick: "alice".into(),
+            room: Some("lobby".into())
+        }
+    );
+    bob.say("/nick alicia").await;
+    bob.expect_error(ErrorCode::NickTaken).await;
+}
+
+#[tokio::test]
+async fn history_on_arrival_is_exactly_the_last_n_in_order() {
+    let config = Config {
+        history_len: 5,
+        ..relaxed_config()
+    };
+    let server = TestServer::with_config(config).await;
+    let mut alice = server.join("alice").await;
+    for i in 0..8 {
+        alice.say(&format!("m{i}")).await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(alice.recv_chat().await.0);
+    }
+    let bob = server.join("bob").await;
+    let texts: Vec<&str> = bob.history.iter().map(text_of).collect();
+    assert_eq!(texts, vec!["m3", "m4", "m5", "m6", "m7"]);
+    let replayed: Vec<u64> = bob.history.iter().map(id_of).collect();
+    assert_eq!(replayed, ids[3..].to_vec(), "with their original ids");
+}
+
+#[tokio::test]
+async fn joining_a_room_replays_its_recent_history() {
+    let server = TestServer::start().await;
+    let mut alice = server.join("alice").await;
+    alice.join_room("dev").await;
+    alice
+        .say_to(Some("dev"), None, "before bob came", None)
+        .await;
+    alice.recv_chat().await;
+    let mut bob = server.join("bob").await;
+    let replay = bob.join_room("dev").await;
+    assert_eq!(
+        replay.iter().map(text_of).collect::<Vec<_>>(),
+        vec!["before bob came"]
+    );
+    bob.say("/rooms").await;
+    match bob.recv().await {
+        ServerMsg::Info { text } => assert!(
+            text.contains("#dev* (2)") && text.contains("#lobby* (2)"),
+            "{text}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
