@@ -46,6 +46,8 @@ fn app_with(messages: usize) -> App {
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
+            rooms: vec!["lobby".into()],
+            gap: false,
         }),
         now,
     );
@@ -128,6 +130,6 @@ fn main() {
     println!(
         "{:<58} {:>12}",
         "entries held after the burst (cap 100,000)",
-        app.scrollback.len()
+        app.scrollback().len()
     );
 }

@@ -5,18 +5,19 @@
 //! terminal or the network, so every behaviour here is tested without
 //! either; drawing reads `&App` and cannot change it.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::{Local, TimeZone};
 use lanchat_shared::limits::MAX_TEXT_CHARS;
-use lanchat_shared::{ClientMsg, ErrorCode, Nick, ServerMsg, sanitize_text};
+use lanchat_shared::{ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, sanitize_text};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::Rect;
 use tokio::time::Instant;
 
+use crate::buffers::{BufferName, Buffers};
 use crate::event::{Event, NetEvent};
 use crate::input::{Edit, Input};
 use crate::layout::areas;
@@ -29,16 +30,21 @@ const SEND_BURST: f64 = 5.0;
 const SEND_RATE: f64 = 2.0;
 /// Rows moved by one turn of the mouse wheel.
 const WHEEL_ROWS: usize = 3;
+/// Message ids remembered to drop a line shown twice (a replay overlapping
+/// what was already on screen, or the answer to a resend).
+const SEEN_IDS: usize = 200_000;
 
 /// The `/help` text: the client's keys and commands, and the server's.
 pub const HELP: &str = "Keys: Enter send · Up/Down history · Tab complete a nickname · \
 PageUp/PageDown scroll half a page · Shift-Up/Down scroll a line · mouse wheel scrolls · \
-Ctrl-End (or End on an empty line) back to live · F2 user list · Ctrl-A/E start/end · \
+Ctrl-End (or End on an empty line) back to live · Alt-1..9 show buffer 1-9 · \
+Ctrl-N/Ctrl-P next/previous buffer · F2 user list · Ctrl-A/E start/end · \
 Ctrl-W/U/K delete word/to start/to end · Ctrl-Left/Right move by word · \
 Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line\n\
-Commands: /who list people · /clear clear the screen · /help this help · \
-/quit [reason] or over leave · //text send a line starting with / · \
-other /commands go to the server";
+Commands: /join ROOM open a room · /part [ROOM] leave it · /msg NICK TEXT a direct message · \
+/query NICK open direct messages · /close close this buffer · /me ACTION · /nick NEWNAME · \
+/who · /rooms · /clear clear this buffer · /help · /quit [reason] or over to leave · \
+//text send a line starting with /";
 
 /// What the run loop must do after an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +85,15 @@ pub enum Prompt {
     ConfirmPaste(Vec<String>),
 }
 
+/// A message on its way: typed, maybe sent, not yet echoed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pending {
+    text: String,
+    target: BufferName,
+    /// Unique per message, so a resend after a reconnect is stored once.
+    client_id: String,
+}
+
 /// Everything the client knows.
 #[derive(Debug)]
 pub struct App {
@@ -88,10 +103,10 @@ pub struct App {
     pub nick: String,
     /// Connection state.
     pub connection: Connection,
-    /// Who is in the room, sorted ignoring case.
+    /// Who is in the lobby, sorted ignoring case.
     pub users: Vec<String>,
-    /// The conversation.
-    pub scrollback: Scrollback,
+    /// The conversations: rooms and direct messages.
+    pub buffers: Buffers,
     /// The line being typed.
     pub input: Input,
     /// Whether the user list is shown (F2).
@@ -106,12 +121,18 @@ pub struct App {
     /// depends on nothing but `&App`.
     pub now: Instant,
     /// Messages typed but not yet sent: while offline, or paced.
-    outbox: VecDeque<String>,
+    outbox: VecDeque<Pending>,
     /// Messages sent whose echo has not come back yet.
-    unconfirmed: VecDeque<String>,
+    unconfirmed: VecDeque<Pending>,
     /// Tokens for paced sending, and when they were last topped up.
     send_tokens: f64,
     tokens_at: Instant,
+    /// Ids of messages already shown, oldest first, to show none twice.
+    seen: HashSet<u64>,
+    seen_order: VecDeque<u64>,
+    /// Makes client ids unique: a random prefix per run and a counter.
+    client_id_prefix: u64,
+    sent_count: u64,
 }
 
 impl App {
@@ -122,7 +143,7 @@ impl App {
             nick,
             connection: Connection::Connecting { attempt: 1 },
             users: Vec::new(),
-            scrollback: Scrollback::default(),
+            buffers: Buffers::default(),
             input: Input::default(),
             show_users: false,
             bell_on_mention: true,
@@ -133,7 +154,20 @@ impl App {
             unconfirmed: VecDeque::new(),
             send_tokens: SEND_BURST,
             tokens_at: now,
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+            client_id_prefix: fastrand::u64(..),
+            sent_count: 0,
         }
+    }
+
+    /// The conversation being shown.
+    pub fn scrollback(&self) -> &Scrollback {
+        &self.buffers.active().scrollback
+    }
+
+    fn scrollback_mut(&mut self) -> &mut Scrollback {
+        &mut self.buffers.active_mut().scrollback
     }
 
     /// Messages typed but not sent yet.
@@ -188,6 +222,7 @@ impl App {
     fn on_key(&mut self, key: KeyEvent, now: Instant, effects: &mut Vec<Effect>) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
         if let Some(Prompt::ConfirmPaste(_)) = &self.prompt {
             self.on_paste_answer(key, now, effects);
             return;
@@ -209,18 +244,24 @@ impl App {
                 }
                 return;
             }
+            KeyCode::Char(digit @ '1'..='9') if alt => {
+                let index = digit as usize - '1' as usize;
+                return self.buffers.show(index);
+            }
+            KeyCode::Char('n') if ctrl => return self.buffers.cycle(true),
+            KeyCode::Char('p') if ctrl => return self.buffers.cycle(false),
             KeyCode::Enter => return self.submit(now, effects),
             KeyCode::Tab => return self.input.complete(&self.users),
             KeyCode::F(2) => {
                 self.show_users = !self.show_users;
                 return;
             }
-            KeyCode::PageUp => return self.scrollback.scroll_up(half_page, width, height),
-            KeyCode::PageDown => return self.scrollback.scroll_down(half_page, width),
-            KeyCode::Up if shift => return self.scrollback.scroll_up(1, width, height),
-            KeyCode::Down if shift => return self.scrollback.scroll_down(1, width),
-            KeyCode::End if ctrl => return self.scrollback.go_live(),
-            KeyCode::End if self.input.is_empty() => return self.scrollback.go_live(),
+            KeyCode::PageUp => return self.scrollback_mut().scroll_up(half_page, width, height),
+            KeyCode::PageDown => return self.scrollback_mut().scroll_down(half_page, width),
+            KeyCode::Up if shift => return self.scrollback_mut().scroll_up(1, width, height),
+            KeyCode::Down if shift => return self.scrollback_mut().scroll_down(1, width),
+            KeyCode::End if ctrl => return self.scrollback_mut().go_live(),
+            KeyCode::End if self.input.is_empty() => return self.scrollback_mut().go_live(),
             KeyCode::Char('a') if ctrl => Edit::Home,
             KeyCode::Char('e') if ctrl => Edit::End,
             KeyCode::Char('w') if ctrl => Edit::DeleteWordBack,
@@ -228,9 +269,7 @@ impl App {
             KeyCode::Char('k') if ctrl => Edit::DeleteToEnd,
             KeyCode::Left if ctrl => Edit::WordLeft,
             KeyCode::Right if ctrl => Edit::WordRight,
-            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
-                Edit::Insert(c.to_string())
-            }
+            KeyCode::Char(c) if !ctrl && !alt => Edit::Insert(c.to_string()),
             KeyCode::Backspace => Edit::DeleteBack,
             KeyCode::Delete => Edit::DeleteForward,
             KeyCode::Left => Edit::Left,
@@ -247,8 +286,8 @@ impl App {
     fn on_mouse(&mut self, mouse: MouseEvent) {
         let (width, height) = self.scrollback_size();
         match mouse.kind {
-            MouseEventKind::ScrollUp => self.scrollback.scroll_up(WHEEL_ROWS, width, height),
-            MouseEventKind::ScrollDown => self.scrollback.scroll_down(WHEEL_ROWS, width),
+            MouseEventKind::ScrollUp => self.scrollback_mut().scroll_up(WHEEL_ROWS, width, height),
+            MouseEventKind::ScrollDown => self.scrollback_mut().scroll_down(WHEEL_ROWS, width),
             _ => {}
         }
     }
@@ -274,8 +313,9 @@ impl App {
         };
         match key.code {
             KeyCode::Enter | KeyCode::Char('y' | 'Y') => {
+                let target = self.buffers.active().name.clone();
                 for line in lines {
-                    self.send_text(line, now, effects);
+                    self.send_text(line, target.clone(), now, effects);
                 }
             }
             KeyCode::Esc | KeyCode::Char('n' | 'N') => {
@@ -315,40 +355,121 @@ impl App {
             return;
         }
         let line = self.input.take_line();
-        let command = trimmed
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let trimmed = line.trim().to_owned();
+        let (command, argument) = trimmed
+            .split_once(char::is_whitespace)
+            .unwrap_or((&trimmed, ""));
+        let command = command.to_ascii_lowercase();
+        let argument = argument.trim().to_owned();
+        let here = self.buffers.active().name.clone();
         match command.as_str() {
             "over" if trimmed == "over" => self.quit(None, effects),
-            "/quit" | "/exit" => {
-                let reason = trimmed[command.len()..].trim();
-                self.quit((!reason.is_empty()).then(|| reason.to_owned()), effects);
-            }
+            "/quit" | "/exit" => self.quit((!argument.is_empty()).then_some(argument), effects),
             "/help" => self.notice(EntryKind::Info, HELP.to_owned()),
-            "/clear" => self.scrollback.clear(),
-            _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
-                if self.connection == Connection::Online {
-                    effects.push(Effect::Send(ClientMsg::say(line)));
-                } else {
-                    self.notice(
-                        EntryKind::Error,
-                        "Not connected; commands need the server.".to_owned(),
+            "/clear" => self.scrollback_mut().clear(),
+            "/join" => match RoomName::parse(&argument) {
+                Ok(room) => {
+                    let index = self.buffers.open(BufferName::Room(room.to_string()));
+                    self.buffers.show(index);
+                    self.send_command(
+                        ClientMsg::JoinRoom {
+                            room: room.to_string(),
+                        },
+                        effects,
                     );
                 }
+                Err(error) => self.notice(EntryKind::Error, format!("{error}.")),
+            },
+            "/part" | "/close" => {
+                let target = match (argument.is_empty(), &here) {
+                    (true, _) => here.clone(),
+                    (false, _) => BufferName::Room(argument.trim_start_matches('#').to_owned()),
+                };
+                if let BufferName::Room(room) = &target {
+                    self.send_command(ClientMsg::PartRoom { room: room.clone() }, effects);
+                }
+                self.buffers.close(&target);
+            }
+            "/query" | "/msg" => match argument.split_once(char::is_whitespace) {
+                _ if Nick::parse(argument.split_whitespace().next().unwrap_or_default())
+                    .is_err() =>
+                {
+                    self.notice(
+                        EntryKind::Error,
+                        format!(
+                            "Usage: {command} NICK{}",
+                            if command == "/msg" { " TEXT" } else { "" }
+                        ),
+                    );
+                }
+                Some((nick, text)) if command == "/msg" => {
+                    let target = BufferName::Direct(nick.to_owned());
+                    let index = self.buffers.open(target.clone());
+                    self.buffers.show(index);
+                    self.send_text(text.trim().to_owned(), target, now, effects);
+                }
+                _ => {
+                    let nick = argument
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let index = self.buffers.open(BufferName::Direct(nick));
+                    self.buffers.show(index);
+                }
+            },
+            _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
+                // The server's commands (/me, /nick, /who, /rooms, …) apply
+                // to the buffer they are typed in.
+                let (room, to) = match &here {
+                    BufferName::Room(room) => (Some(room.clone()), None),
+                    BufferName::Direct(nick) => (None, Some(nick.clone())),
+                };
+                self.send_command(
+                    ClientMsg::Say {
+                        text: line,
+                        room,
+                        to,
+                        client_id: None,
+                    },
+                    effects,
+                );
             }
             _ => {
-                self.scrollback.clear_marker();
-                self.scrollback.go_live();
-                self.send_text(line, now, effects);
+                self.scrollback_mut().clear_marker();
+                self.scrollback_mut().go_live();
+                self.send_text(line, here, now, effects);
             }
         }
     }
 
+    /// Sends a command now, or says why it cannot go.
+    fn send_command(&mut self, msg: ClientMsg, effects: &mut Vec<Effect>) {
+        if self.connection == Connection::Online {
+            effects.push(Effect::Send(msg));
+        } else {
+            self.notice(
+                EntryKind::Error,
+                "Not connected; commands need the server.".to_owned(),
+            );
+        }
+    }
+
     /// Queues a message and sends what the pacing allows.
-    fn send_text(&mut self, text: String, now: Instant, effects: &mut Vec<Effect>) {
-        self.outbox.push_back(text);
+    fn send_text(
+        &mut self,
+        text: String,
+        target: BufferName,
+        now: Instant,
+        effects: &mut Vec<Effect>,
+    ) {
+        self.sent_count += 1;
+        let client_id = format!("{:016x}-{}", self.client_id_prefix, self.sent_count);
+        self.outbox.push_back(Pending {
+            text,
+            target,
+            client_id,
+        });
         if self.connection != Connection::Online {
             let waiting = self.outbox.len();
             self.notice(
@@ -369,12 +490,22 @@ impl App {
         self.send_tokens = (self.send_tokens + elapsed * SEND_RATE).min(SEND_BURST);
         self.tokens_at = now;
         while self.send_tokens >= 1.0 {
-            let Some(text) = self.outbox.pop_front() else {
+            let Some(pending) = self.outbox.pop_front() else {
                 break;
             };
             self.send_tokens -= 1.0;
-            self.unconfirmed.push_back(text.clone());
-            effects.push(Effect::Send(ClientMsg::say(text)));
+            let (room, to) = match &pending.target {
+                BufferName::Room(room) => (Some(room.clone()), None),
+                BufferName::Direct(nick) => (None, Some(nick.clone())),
+            };
+            let msg = ClientMsg::Say {
+                text: pending.text.clone(),
+                room,
+                to,
+                client_id: Some(pending.client_id.clone()),
+            };
+            self.unconfirmed.push_back(pending);
+            effects.push(Effect::Send(msg));
         }
     }
 
@@ -390,12 +521,20 @@ impl App {
             NetEvent::Connecting { attempt } => {
                 self.connection = Connection::Connecting { attempt }
             }
-            NetEvent::Connected { nick, users } => {
+            NetEvent::Connected {
+                nick,
+                users,
+                rooms,
+                gap,
+            } => {
                 self.connection = Connection::Online;
                 self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
                 self.nick = clean_nick(&nick);
                 self.users = users.iter().map(|u| clean_nick(u)).collect();
                 sort_users(&mut self.users);
+                for room in rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
+                    self.buffers.open(BufferName::Room(room.to_string()));
+                }
                 let here = self.users.join(", ");
                 let text = format!(
                     "Connected to {} as {}. Here now ({}): {here}",
@@ -404,6 +543,12 @@ impl App {
                     self.users.len()
                 );
                 self.notice(EntryKind::Presence, text);
+                if gap {
+                    self.notice(
+                        EntryKind::Error,
+                        "Some messages from while you were away are no longer stored.".to_owned(),
+                    );
+                }
                 self.flush_outbox(now, effects);
             }
             NetEvent::NickRejected { message } => {
@@ -426,13 +571,20 @@ impl App {
                 );
                 self.notice(EntryKind::Presence, text);
                 // Sent but not echoed: the server may or may not have them.
-                // Say so rather than resend and risk saying them twice; they
-                // are in the input history (Up) to send again.
-                for text in std::mem::take(&mut self.unconfirmed) {
+                // They go out again, first, with the same client ids, so the
+                // server stores each once whichever is the case.
+                let resend = std::mem::take(&mut self.unconfirmed);
+                if !resend.is_empty() {
+                    let count = resend.len();
                     self.notice(
-                        EntryKind::Error,
-                        format!("Not confirmed before the connection dropped: {text}"),
+                        EntryKind::Info,
+                        format!(
+                            "{count} message(s) not yet confirmed will be sent again (never twice)."
+                        ),
                     );
+                }
+                for pending in resend.into_iter().rev() {
+                    self.outbox.push_front(pending);
                 }
             }
         }
@@ -440,51 +592,86 @@ impl App {
 
     fn on_server(&mut self, msg: ServerMsg, effects: &mut Vec<Effect>) {
         match msg {
-            ServerMsg::Message { ts, from, text, .. } => {
+            ServerMsg::Message {
+                id,
+                ts,
+                from,
+                text,
+                room,
+                to,
+                action,
+                client_id,
+            } => {
                 let from = clean_nick(&from);
-                let text = sanitize_text(&text);
                 let own = from.eq_ignore_ascii_case(&self.nick);
                 if own {
-                    self.unconfirmed.pop_front();
+                    match &client_id {
+                        Some(client_id) => {
+                            self.unconfirmed.retain(|p| p.client_id != *client_id);
+                            self.outbox.retain(|p| p.client_id != *client_id);
+                        }
+                        // A server that does not echo client ids answers in
+                        // order: the oldest message in flight is this one.
+                        None => {
+                            self.unconfirmed.pop_front();
+                        }
+                    }
                 }
+                if !self.first_sight(id) {
+                    return;
+                }
+                let text = sanitize_text(&text);
                 let mention = !own && mentions(&text, &self.nick);
                 if mention && self.bell_on_mention {
                     effects.push(Effect::Bell);
                 }
-                self.scrollback.push(Entry {
-                    time: clock_time(ts),
-                    kind: EntryKind::Chat { from, own, mention },
-                    text,
-                });
+                let buffer = match (to, room) {
+                    (Some(to), _) => {
+                        BufferName::Direct(if own { clean_nick(&to) } else { from.clone() })
+                    }
+                    (None, Some(room)) => BufferName::Room(clean_nick(&room)),
+                    (None, None) => BufferName::lobby(),
+                };
+                let (kind, text) = if action == Some(true) {
+                    (EntryKind::Presence, format!("{from} {text}"))
+                } else {
+                    (EntryKind::Chat { from, own, mention }, text)
+                };
+                let index = self.buffers.open(buffer);
+                self.buffers.push(
+                    index,
+                    Entry {
+                        time: clock_time(ts),
+                        kind,
+                        text,
+                    },
+                    mention,
+                );
             }
-            ServerMsg::Join { nick, .. } => {
+            ServerMsg::Join { nick, room } => {
                 let nick = clean_nick(&nick);
-                if !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick)) {
+                let room =
+                    room.map_or_else(BufferName::lobby, |r| BufferName::Room(clean_nick(&r)));
+                if room == BufferName::lobby()
+                    && !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick))
+                {
                     self.users.push(nick.clone());
                     sort_users(&mut self.users);
                 }
-                self.notice(EntryKind::Presence, format!("{nick} joined"));
+                self.notice_in(room, EntryKind::Presence, format!("{nick} joined"));
             }
-            ServerMsg::Leave { nick, reason, .. } => {
+            ServerMsg::Leave { nick, reason, room } => {
                 let nick = clean_nick(&nick);
-                self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
-                self.notice(
+                let room =
+                    room.map_or_else(BufferName::lobby, |r| BufferName::Room(clean_nick(&r)));
+                if room == BufferName::lobby() {
+                    self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
+                }
+                self.notice_in(
+                    room,
                     EntryKind::Presence,
                     format!("{nick} left ({})", sanitize_text(&reason)),
                 );
-            }
-            ServerMsg::Info { text } => {
-                for line in text.lines() {
-                    self.notice(EntryKind::Info, sanitize_text(line));
-                }
-            }
-            ServerMsg::Error { code, message } => {
-                let refused_text = matches!(code, ErrorCode::RateLimited | ErrorCode::TextTooLong);
-                let mut text = sanitize_text(&message);
-                if refused_text && let Some(unsent) = self.unconfirmed.pop_front() {
-                    text = format!("{text} Not sent: {unsent}");
-                }
-                self.notice(EntryKind::Error, text);
             }
             ServerMsg::Nick { old, new } => {
                 let (old, new) = (clean_nick(&old), clean_nick(&new));
@@ -499,6 +686,19 @@ impl App {
                 }
                 self.notice(EntryKind::Presence, format!("{old} is now known as {new}"));
             }
+            ServerMsg::Info { text } => {
+                for line in text.lines() {
+                    self.notice(EntryKind::Info, sanitize_text(line));
+                }
+            }
+            ServerMsg::Error { code, message } => {
+                let refused_text = matches!(code, ErrorCode::RateLimited | ErrorCode::TextTooLong);
+                let mut text = sanitize_text(&message);
+                if refused_text && let Some(unsent) = self.unconfirmed.pop_front() {
+                    text = format!("{text} Not sent: {}", unsent.text);
+                }
+                self.notice(EntryKind::Error, text);
+            }
             ServerMsg::HistoryEnd {}
             | ServerMsg::Greeting { .. }
             | ServerMsg::Welcome { .. }
@@ -507,16 +707,45 @@ impl App {
         }
     }
 
-    /// Adds a line of our own (or a server notice) to the scrollback, one
-    /// entry per line of `text`.
+    /// Records a message id; false if it was shown already.
+    fn first_sight(&mut self, id: u64) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.seen_order.push_back(id);
+        if self.seen_order.len() > SEEN_IDS
+            && let Some(oldest) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        true
+    }
+
+    /// Adds a line of our own (or a server notice) to the buffer being
+    /// shown, one entry per line of `text`.
     fn notice(&mut self, kind: EntryKind, text: String) {
+        let here = self.buffers.active_index();
+        self.push_lines(here, kind, text);
+    }
+
+    /// Adds lines to the buffer for `name` (opening it if needed).
+    fn notice_in(&mut self, name: BufferName, kind: EntryKind, text: String) {
+        let index = self.buffers.open(name);
+        self.push_lines(index, kind, text);
+    }
+
+    fn push_lines(&mut self, index: usize, kind: EntryKind, text: String) {
         let time = Local::now().format("%H:%M").to_string();
         for line in text.lines() {
-            self.scrollback.push(Entry {
-                time: time.clone(),
-                kind: kind.clone(),
-                text: line.to_owned(),
-            });
+            self.buffers.push(
+                index,
+                Entry {
+                    time: time.clone(),
+                    kind: kind.clone(),
+                    text: line.to_owned(),
+                },
+                false,
+            );
         }
     }
 }

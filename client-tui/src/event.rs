@@ -37,12 +37,18 @@ pub enum NetEvent {
         /// How many tries so far.
         attempt: u32,
     },
-    /// Joined: the server granted `nick`; `users` are present.
+    /// Joined: the server granted `nick`; `users` are present. History
+    /// follows as ordinary messages.
     Connected {
         /// The nickname in use.
         nick: String,
-        /// Who is in the room.
+        /// Who is in the lobby.
         users: Vec<String>,
+        /// The rooms this session is in.
+        rooms: Vec<String>,
+        /// True if the server could not replay everything since the last
+        /// message this client saw.
+        gap: bool,
     },
     /// The nickname was refused; the user must pick another.
     NickRejected {

@@ -1,6 +1,7 @@
 //! lanchat's terminal client.
 //!
 //! - [`app`]: all state and the one `update` that changes it.
+//! - [`buffers`]: one conversation per room or person, with unread counts.
 //! - [`event`]: the closed set of things that can happen.
 //! - [`input`], [`scrollback`], [`wrap`]: the editing line, the
 //!   conversation, display-width wrapping.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod buffers;
 pub mod cli;
 pub mod discovery;
 pub mod event;

@@ -39,6 +39,23 @@ pub fn retry_delay(attempt: u32) -> Duration {
     doubled.min(LAST_RETRY).mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
+/// What a reconnect presents so the server can resume: the session token
+/// (nickname and rooms back, a ghost connection closed) and the last
+/// message id seen (everything after it replayed, nothing twice).
+#[derive(Debug, Default)]
+struct Resume {
+    session: Option<String>,
+    last_id: Option<u64>,
+}
+
+impl Resume {
+    fn saw(&mut self, msg: &ServerMsg) {
+        if let ServerMsg::Message { id, .. } = msg {
+            self.last_id = Some(self.last_id.map_or(*id, |last| last.max(*id)));
+        }
+    }
+}
+
 /// Runs the connection until the app drops its command sender.
 pub async fn run(
     address: String,
@@ -47,12 +64,13 @@ pub async fn run(
     mut commands: mpsc::Receiver<NetCommand>,
 ) {
     let mut attempt = 1;
+    let mut resume = Resume::default();
     loop {
         if events.send(NetEvent::Connecting { attempt }).await.is_err() {
             return;
         }
         let outcome = match timeout(NETWORK_TIMEOUT, TcpStream::connect(&address)).await {
-            Ok(Ok(stream)) => session(stream, &mut nick, &events, &mut commands).await,
+            Ok(Ok(stream)) => session(stream, &mut nick, &mut resume, &events, &mut commands).await,
             Ok(Err(error)) => Outcome::Lost(format!("could not connect to {address}: {error}")),
             Err(_) => Outcome::Lost(format!("no answer from {address}")),
         };
@@ -98,22 +116,19 @@ enum Outcome {
 async fn session(
     stream: TcpStream,
     nick: &mut String,
+    resume: &mut Resume,
     events: &mpsc::Sender<NetEvent>,
     commands: &mut mpsc::Receiver<NetCommand>,
 ) -> Outcome {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut lines = FramedRead::new(read, LineCodec::new(MAX_SERVER_LINE));
-    if let Err(reason) = send(
-        &mut write,
-        &ClientMsg::Hello {
-            nick: nick.clone(),
-            since: None,
-            session: None,
-        },
-    )
-    .await
-    {
+    let hello = ClientMsg::Hello {
+        nick: nick.clone(),
+        since: resume.last_id,
+        session: resume.session.clone(),
+    };
+    if let Err(reason) = send(&mut write, &hello).await {
         return Outcome::Lost(reason);
     }
     let mut joined = false;
@@ -142,16 +157,20 @@ async fn session(
                 // skipped: the protocol promises forward compatibility.
                 let Ok(msg) = ServerMsg::parse(&line) else { continue };
                 let news = match msg {
-                    ServerMsg::Welcome { nick: granted, users, .. } if !joined => {
+                    ServerMsg::Welcome { nick: granted, users, rooms, session, gap } if !joined => {
                         joined = true;
                         nick.clone_from(&granted);
-                        NetEvent::Connected { nick: granted, users }
+                        resume.session = session;
+                        NetEvent::Connected { nick: granted, users, rooms, gap: gap == Some(true) }
                     }
                     ServerMsg::Error { code: ErrorCode::NickTaken | ErrorCode::NickInvalid, message } if !joined => {
                         NetEvent::NickRejected { message }
                     }
                     ServerMsg::Greeting { .. } => continue,
-                    other if joined => NetEvent::Server(other),
+                    other if joined => {
+                        resume.saw(&other);
+                        NetEvent::Server(other)
+                    }
                     ServerMsg::Error { message, .. } => return Outcome::Lost(message),
                     _ => continue,
                 };
@@ -164,7 +183,8 @@ async fn session(
                     None => return Outcome::AppGone,
                     Some(NetCommand::Hello(wanted)) => {
                         nick.clone_from(&wanted);
-                        ClientMsg::Hello { nick: wanted, since: None, session: None }
+                        // The session belongs to the refused nickname.
+                        ClientMsg::Hello { nick: wanted, since: resume.last_id, session: None }
                     }
                     Some(NetCommand::Send(msg)) => msg,
                 };

@@ -165,6 +165,14 @@ impl Scrollback {
         }
     }
 
+    /// Adds an entry the user has not seen (it arrived in a buffer that is
+    /// not shown): the "new messages" marker goes before the first such.
+    pub fn push_unseen(&mut self, entry: Entry) {
+        let id = self.first_id + self.entries.len() as u64;
+        self.marker.get_or_insert(id);
+        self.push(entry);
+    }
+
     /// Number of entries held.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -303,3 +303,45 @@ async fn sigterm_restores_the_terminal_and_quits_cleanly() {
     .await;
     assert_eq!(other.expect_leave("tester").await, "quit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_a_server_restart_no_line_is_lost_or_shown_twice() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let on_disk = || lanchat_server::Config {
+        db: lanchat_server::store::DbLocation::File(dir.path().join("history.db")),
+        ..relaxed_config()
+    };
+    let first = TestServer::with_config(on_disk()).await;
+    let port = first.addr().port();
+    let address = first.addr().to_string();
+    let mut other = first.join("other").await;
+    other.say("said before the restart").await;
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    // The history replay on arrival shows it once.
+    tui.wait_for_text("said before the restart").await;
+    drop(other);
+    first.shutdown().await;
+    tui.wait_for_text("offline").await;
+
+    let second = TestServer::on_port(port, on_disk()).await;
+    tui.wait_for("a second connection", |screen| {
+        screen.matches("Connected to").count() >= 2
+    })
+    .await;
+    let mut other = TestClient::join(second.addr(), "other").await;
+    other.say("said after the restart").await;
+    tui.wait_for_text("said after the restart").await;
+    let screen = tui.contents();
+    assert_eq!(
+        screen.matches("said before the restart").count(),
+        1,
+        "{screen}"
+    );
+    assert_eq!(
+        screen.matches("said after the restart").count(),
+        1,
+        "{screen}"
+    );
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+}

@@ -25,6 +25,8 @@ fn online_app() -> (App, Instant) {
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
+            rooms: vec!["lobby".into()],
+            gap: false,
         }),
         now,
     );
@@ -37,8 +39,31 @@ fn type_text(app: &mut App, text: &str, now: Instant) {
     }
 }
 
-fn say(text: &str) -> Effect {
-    Effect::Send(ClientMsg::say(text))
+/// The texts of the says among `effects`, checking each carries a room
+/// and a client id as the client always sends them.
+fn said(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Send(ClientMsg::Say {
+                text,
+                room,
+                to,
+                client_id,
+            }) => {
+                assert!(
+                    room.is_some() || to.is_some(),
+                    "a say names its room or person"
+                );
+                assert!(
+                    client_id.is_some() || text.starts_with('/'),
+                    "a message carries a client id"
+                );
+                Some(text.clone())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn message(id: u64, from: &str, text: &str) -> Event {
@@ -46,7 +71,7 @@ fn message(id: u64, from: &str, text: &str) -> Event {
 }
 
 fn last_text(app: &App) -> String {
-    match app.scrollback.visible(200, 1).first() {
+    match app.scrollback().visible(200, 1).first() {
         Some(crate::scrollback::VisibleRow::Text { text, .. }) => (*text).to_owned(),
         other => panic!("expected a text row, got {other:?}"),
     }
@@ -56,7 +81,7 @@ fn last_text(app: &App) -> String {
 fn enter_sends_the_typed_line_and_clears_the_input() {
     let (mut app, now) = online_app();
     type_text(&mut app, "hi bob", now);
-    assert_eq!(app.update(key(KeyCode::Enter), now), vec![say("hi bob")]);
+    assert_eq!(said(&app.update(key(KeyCode::Enter), now)), vec!["hi bob"]);
     assert!(app.input.is_empty());
     assert_eq!(
         app.update(key(KeyCode::Enter), now),
@@ -96,7 +121,10 @@ fn over_and_quit_leave_cleanly_but_game_over_is_a_message() {
         ]
     );
     type_text(&mut app, "game over", now);
-    assert_eq!(app.update(key(KeyCode::Enter), now), vec![say("game over")]);
+    assert_eq!(
+        said(&app.update(key(KeyCode::Enter), now)),
+        vec!["game over"]
+    );
 }
 
 #[test]
@@ -105,7 +133,7 @@ fn help_and_clear_are_local_and_other_commands_go_to_the_server() {
     type_text(&mut app, "/help", now);
     assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
     let shown: Vec<String> = app
-        .scrollback
+        .scrollback()
         .visible(400, 10)
         .iter()
         .filter_map(|row| match row {
@@ -119,9 +147,9 @@ fn help_and_clear_are_local_and_other_commands_go_to_the_server() {
     );
     type_text(&mut app, "/clear", now);
     app.update(key(KeyCode::Enter), now);
-    assert!(app.scrollback.is_empty());
+    assert!(app.scrollback().is_empty());
     type_text(&mut app, "/who", now);
-    assert_eq!(app.update(key(KeyCode::Enter), now), vec![say("/who")]);
+    assert_eq!(said(&app.update(key(KeyCode::Enter), now)), vec!["/who"]);
 }
 
 #[test]
@@ -146,8 +174,8 @@ fn a_multi_line_paste_asks_before_sending_several_messages() {
         ]))
     );
     assert_eq!(
-        app.update(key(KeyCode::Char('y')), now),
-        vec![say("one"), say("two"), say("three")]
+        said(&app.update(key(KeyCode::Char('y')), now)),
+        vec!["one", "two", "three"]
     );
     assert_eq!(app.prompt, None);
 
@@ -177,10 +205,10 @@ fn sending_is_paced_to_the_servers_default_rate() {
     assert_eq!(app.outbox_len(), 3);
     let next = app.next_tick(now).expect("a tick is due for the rest");
     assert!(next > now && next <= now + Duration::from_millis(500));
-    assert_eq!(app.update(Event::Tick, next), vec![say("m5")]);
+    assert_eq!(said(&app.update(Event::Tick, next)), vec!["m5"]);
     assert_eq!(
-        app.update(Event::Tick, next + Duration::from_secs(10)),
-        vec![say("m6"), say("m7")]
+        said(&app.update(Event::Tick, next + Duration::from_secs(10))),
+        vec!["m6", "m7"]
     );
     assert_eq!(app.next_tick(next), None);
 }
@@ -202,19 +230,42 @@ fn messages_typed_offline_are_sent_on_reconnect() {
     let back = Event::Net(NetEvent::Connected {
         nick: "alice".into(),
         users: vec!["alice".into()],
+        rooms: vec!["lobby".into()],
+        gap: false,
     });
-    assert_eq!(app.update(back, now), vec![say("still here")]);
+    assert_eq!(said(&app.update(back, now)), vec!["still here"]);
     assert_eq!(app.outbox_len(), 0);
 }
 
 #[test]
-fn unconfirmed_messages_are_reported_when_the_connection_drops() {
+fn unconfirmed_messages_are_sent_again_with_the_same_client_id_after_a_drop() {
     let (mut app, now) = online_app();
     type_text(&mut app, "first", now);
-    app.update(key(KeyCode::Enter), now);
+    let first = app.update(key(KeyCode::Enter), now);
     type_text(&mut app, "second", now);
-    app.update(key(KeyCode::Enter), now);
-    app.update(message(1, "alice", "first"), now);
+    let second = app.update(key(KeyCode::Enter), now);
+    let client_id = |effects: &[Effect]| match effects {
+        [
+            Effect::Send(ClientMsg::Say {
+                client_id: Some(id),
+                ..
+            }),
+        ] => id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (first_id, second_id) = (client_id(&first), client_id(&second));
+    assert_ne!(first_id, second_id);
+    let echo = ServerMsg::Message {
+        id: 1,
+        ts: 0,
+        from: "alice".into(),
+        text: "first".into(),
+        room: Some("lobby".into()),
+        to: None,
+        action: None,
+        client_id: Some(first_id),
+    };
+    app.update(Event::Net(NetEvent::Server(echo)), now);
     app.update(
         Event::Net(NetEvent::Disconnected {
             reason: "reset".into(),
@@ -224,14 +275,110 @@ fn unconfirmed_messages_are_reported_when_the_connection_drops() {
     );
     assert_eq!(
         last_text(&app),
-        "Not confirmed before the connection dropped: second"
+        "1 message(s) not yet confirmed will be sent again (never twice)."
     );
-    app.update(key(KeyCode::Up), now);
+    assert_eq!(app.outbox_len(), 1);
+    let back = Event::Net(NetEvent::Connected {
+        nick: "alice".into(),
+        users: vec!["alice".into()],
+        rooms: vec!["lobby".into()],
+        gap: false,
+    });
+    let resent = app.update(back, now);
     assert_eq!(
-        app.input.text(),
-        "second",
-        "and it is in the history to send again"
+        client_id(&resent),
+        second_id,
+        "the same id, so the server stores it once"
     );
+}
+
+#[test]
+fn a_message_already_shown_is_not_shown_again() {
+    let (mut app, now) = online_app();
+    app.update(message(7, "bob", "once"), now);
+    app.update(message(7, "bob", "once"), now);
+    let rows = app.scrollback().visible(80, 10);
+    let count = rows
+        .iter()
+        .filter(
+            |r| matches!(r, crate::scrollback::VisibleRow::Text { text, .. } if *text == "once"),
+        )
+        .count();
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
+    let (mut app, now) = online_app();
+    let in_room = |id, room: &str, text: &str| {
+        Event::Net(NetEvent::Server(ServerMsg::Message {
+            id,
+            ts: 0,
+            from: "bob".into(),
+            text: text.into(),
+            room: Some(room.into()),
+            to: None,
+            action: None,
+            client_id: None,
+        }))
+    };
+    app.update(in_room(1, "dev", "in dev"), now);
+    app.update(in_room(2, "dev", "alice: look"), now);
+    let direct = ServerMsg::Message {
+        id: 3,
+        ts: 0,
+        from: "bob".into(),
+        text: "psst".into(),
+        room: None,
+        to: Some("alice".into()),
+        action: None,
+        client_id: None,
+    };
+    app.update(Event::Net(NetEvent::Server(direct)), now);
+    let labels: Vec<String> = app.buffers.all().iter().map(|b| b.name.label()).collect();
+    assert_eq!(labels, vec!["lobby", "#dev", "@bob"]);
+    assert_eq!(
+        (app.buffers.all()[1].unread, app.buffers.all()[1].mentions),
+        (2, 1)
+    );
+    assert_eq!(app.buffers.all()[2].unread, 1);
+
+    // Alt-2 shows #dev; what is typed there goes to #dev.
+    app.update(
+        Event::Key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT)),
+        now,
+    );
+    assert_eq!(app.buffers.active().name.label(), "#dev");
+    assert_eq!(app.buffers.active().unread, 0);
+    type_text(&mut app, "reply", now);
+    match app.update(key(KeyCode::Enter), now).as_slice() {
+        [Effect::Send(ClientMsg::Say { room, to: None, .. })] => {
+            assert_eq!(room.as_deref(), Some("dev"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Ctrl-N moves on to @bob; a reply there is a direct message.
+    app.update(ctrl('n'), now);
+    type_text(&mut app, "hi bob", now);
+    match app.update(key(KeyCode::Enter), now).as_slice() {
+        [Effect::Send(ClientMsg::Say { to, room: None, .. })] => {
+            assert_eq!(to.as_deref(), Some("bob"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // /join opens and shows a buffer; /part closes it.
+    type_text(&mut app, "/join ops", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![Effect::Send(ClientMsg::JoinRoom { room: "ops".into() })]
+    );
+    assert_eq!(app.buffers.active().name.label(), "#ops");
+    type_text(&mut app, "/part", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now),
+        vec![Effect::Send(ClientMsg::PartRoom { room: "ops".into() })]
+    );
+    assert_eq!(app.buffers.all().len(), 3);
 }
 
 #[test]
@@ -259,7 +406,7 @@ fn everything_from_the_network_is_sanitised_again() {
         message(1, "b\u{1b}[31mob", "\u{1b}]0;owned\u{7}hi\u{202e}"),
         now,
     );
-    match app.scrollback.visible(80, 1).first() {
+    match app.scrollback().visible(80, 1).first() {
         Some(crate::scrollback::VisibleRow::Text { entry, text, .. }) => {
             assert_eq!(*text, "hi");
             assert!(
@@ -297,6 +444,8 @@ fn a_refused_nickname_asks_for_another_in_the_input_line() {
         Event::Net(NetEvent::Connected {
             nick: "alice2".into(),
             users: vec!["alice2".into()],
+            rooms: vec!["lobby".into()],
+            gap: false,
         }),
         now,
     );
@@ -337,10 +486,10 @@ fn scrolling_up_counts_unread_until_back_to_live() {
         app.update(message(i, "bob", &format!("line {i}")), now);
     }
     app.update(key(KeyCode::PageUp), now);
-    assert!(!app.scrollback.is_live());
+    assert!(!app.scrollback().is_live());
     app.update(message(99, "bob", "while away"), now);
     app.update(message(100, "bob", "and again"), now);
-    assert_eq!(app.scrollback.unread(), 2);
+    assert_eq!(app.scrollback().unread(), 2);
     app.update(
         Event::Mouse(MouseEvent {
             kind: MouseEventKind::ScrollUp,
@@ -354,8 +503,8 @@ fn scrolling_up_counts_unread_until_back_to_live() {
         Event::Key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL)),
         now,
     );
-    assert!(app.scrollback.is_live());
-    assert_eq!(app.scrollback.unread(), 0);
+    assert!(app.scrollback().is_live());
+    assert_eq!(app.scrollback().unread(), 0);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::scrollback::{Entry, EntryKind, VisibleRow};
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let width = usize::from(area.width);
-    let rows = app.scrollback.visible(width, usize::from(area.height));
+    let rows = app.scrollback().visible(width, usize::from(area.height));
     // Bottom-aligned, like a terminal: a short conversation sits just above
     // the status bar.
     let padding = usize::from(area.height).saturating_sub(rows.len());

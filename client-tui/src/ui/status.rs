@@ -41,6 +41,15 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             keep: 2,
         },
     ];
+    // With more than one conversation, list them: the shown one in
+    // brackets, others with their unread count and a ! for mentions.
+    if app.buffers.all().len() > 1 {
+        left.push(Part {
+            text: buffer_list(app),
+            style: bar.fg(Color::LightCyan),
+            keep: 5,
+        });
+    }
     let mut right = Vec::new();
     if app.outbox_len() > 0 {
         right.push(Span::styled(
@@ -48,8 +57,8 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             bar.fg(Color::Yellow),
         ));
     }
-    if !app.scrollback.is_live() {
-        let more = format!(" -- MORE ({} new) -- ", app.scrollback.unread());
+    if !app.scrollback().is_live() {
+        let more = format!(" -- MORE ({} new) -- ", app.scrollback().unread());
         right.push(Span::styled(
             more,
             bar.fg(Color::Yellow).add_modifier(Modifier::BOLD),
@@ -96,6 +105,25 @@ fn connection_part(app: &App, bar: Style) -> Part {
         style: bar.fg(colour),
         keep: 4,
     }
+}
+
+fn buffer_list(app: &App) -> String {
+    let active = app.buffers.active_index();
+    app.buffers
+        .all()
+        .iter()
+        .enumerate()
+        .map(|(index, buffer)| {
+            let label = format!("{}:{}", index + 1, buffer.name.label());
+            match (index == active, buffer.unread, buffer.mentions) {
+                (true, _, _) => format!("[{label}]"),
+                (false, 0, _) => label,
+                (false, unread, 0) => format!("{label}({unread})"),
+                (false, unread, _) => format!("{label}({unread}!)"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn people(count: usize) -> String {

@@ -26,7 +26,7 @@ fn app(width: u16, height: u16) -> App {
 fn chat(app: &mut App, time: &str, from: &str, text: &str) {
     let own = from == app.nick;
     let mention = !own && crate::app::mentions(text, &app.nick);
-    app.scrollback.push(Entry {
+    app.buffers.active_mut().scrollback.push(Entry {
         time: time.into(),
         kind: EntryKind::Chat {
             from: from.into(),
@@ -38,7 +38,7 @@ fn chat(app: &mut App, time: &str, from: &str, text: &str) {
 }
 
 fn line(app: &mut App, kind: EntryKind, text: &str) {
-    app.scrollback.push(Entry {
+    app.buffers.active_mut().scrollback.push(Entry {
         time: "12:00".into(),
         kind,
         text: text.into(),
@@ -183,12 +183,12 @@ fn offline_with_a_countdown_and_unsent_messages() {
         }),
         now,
     );
-    app.scrollback.clear();
+    app.buffers.active_mut().scrollback.clear();
     app.update(Event::Paste("hello?".into()), now);
     app.update(
         Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
         now,
     );
-    app.scrollback.clear();
+    app.buffers.active_mut().scrollback.clear();
     insta::assert_snapshot!(render(&app));
 }
