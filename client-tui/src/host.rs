@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lanchat_server::Config;
+use lanchat_server::store::DbLocation;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,6 +33,7 @@ pub async fn host(port: u16, nick: &str) -> anyhow::Result<Hosted> {
     let port = listener.local_addr()?.port();
     let config = Config {
         server_name: format!("{nick}'s room"),
+        db: hosted_db(port),
         ..Config::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
@@ -46,6 +48,18 @@ impl Hosted {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(6), self.task).await;
+    }
+}
+
+/// A hosted room keeps its history in its own file per port, next to (never
+/// shared with) a dedicated server's: two servers on one database would mix
+/// their ids.
+fn hosted_db(port: u16) -> DbLocation {
+    match DbLocation::default_file() {
+        DbLocation::File(path) => {
+            DbLocation::File(path.with_file_name(format!("hosted-{port}.db")))
+        }
+        DbLocation::Memory => DbLocation::Memory,
     }
 }
 

@@ -19,6 +19,7 @@ struct Tui {
     keys: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     _master: Box<dyn MasterPty + Send>,
+    _data: tempfile::TempDir,
 }
 
 impl Tui {
@@ -34,6 +35,9 @@ impl Tui {
         let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_lanchat"));
         command.args(args);
         command.env("TERM", "xterm-256color");
+        // A hosted room writes its database under the data directory.
+        let data = tempfile::tempdir().expect("temporary data directory");
+        command.env("XDG_DATA_HOME", data.path());
         let child = pty.slave.spawn_command(command).expect("start lanchat");
         drop(pty.slave);
         let mut output = pty.master.try_clone_reader().expect("pty reader");
@@ -54,6 +58,7 @@ impl Tui {
             keys,
             child,
             _master: pty.master,
+            _data: data,
         }
     }
 

@@ -154,6 +154,11 @@ impl Writer {
                 Err(WriteFailure::Aborted) => return self.cut_off(NOT_READING).await,
             }
             if !self.queue_open {
+                // At shutdown the reader stops first and closes the queue;
+                // the farewell is still owed.
+                if context.shutdown.is_cancelled() {
+                    return self.flush_for_shutdown(context).await;
+                }
                 return WriterEnd::Drained;
             }
         }

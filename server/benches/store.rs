@@ -1,0 +1,123 @@
+//! How grouped commits pay off: many senders appending at once through the
+//! store thread, on a real SQLite file, counting transactions.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // A benchmark, not network-facing code.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use lanchat_server::store::{
+    self, Appended, DbLocation, History, HistoryQuery, NewMessage, Retention, SessionRecord,
+    SqliteStore, Store, StoreError, Target,
+};
+
+/// Delegates to SQLite and counts `append` calls: one call, one transaction.
+struct Counting {
+    inner: SqliteStore,
+    transactions: Arc<AtomicU64>,
+}
+
+impl Store for Counting {
+    fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.inner.append(batch)
+    }
+    fn history(&mut self, query: &HistoryQuery) -> Result<History, StoreError> {
+        self.inner.history(query)
+    }
+    fn last_id(&mut self) -> Result<u64, StoreError> {
+        self.inner.last_id()
+    }
+    fn save_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.inner.save_session(session)
+    }
+    fn load_session(&mut self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.load_session(token)
+    }
+    fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
+        self.inner.prune(retention, now_ms)
+    }
+}
+
+fn message(sender: usize, n: usize) -> NewMessage {
+    NewMessage {
+        ts: 1_795_000_000_000,
+        from: format!("user{sender}"),
+        target: Target::Room("lobby".into()),
+        text: format!(
+            "message {n} from sender {sender}, about a hundred bytes of text to look like chat ....."
+        ),
+        action: false,
+        client_id: Some(format!("{sender}-{n}")),
+    }
+}
+
+/// `senders` tasks each store `each` messages, every one waiting for its
+/// commit before the next (as a careful client waits for its echo).
+async fn run(senders: usize, each: usize) -> (f64, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&DbLocation::File(dir.path().join("bench.db"))).unwrap();
+    let transactions = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: sqlite,
+        transactions: Arc::clone(&transactions),
+    };
+    let published = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&published);
+    let retention = Retention {
+        max_messages: None,
+        max_days: None,
+    };
+    let (handle, thread) = store::spawn(
+        Box::new(counting),
+        Box::new(move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }),
+        retention,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..senders)
+        .map(|sender| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                for n in 0..each {
+                    handle.append_and_wait(message(sender, n)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    drop(handle);
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(published.load(Ordering::Relaxed), (senders * each) as u64);
+    (
+        seconds,
+        transactions.load(Ordering::Relaxed),
+        (senders * each) as u64,
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    println!("lanchat store benchmark (SQLite file, WAL, synchronous=NORMAL, one store thread)");
+    println!(
+        "{:>8} {:>10} {:>10} {:>14} {:>14} {:>16}",
+        "senders", "messages", "seconds", "messages/s", "transactions", "messages/commit"
+    );
+    for (senders, each) in [(1, 2000), (10, 1000), (100, 200), (1000, 20)] {
+        let (seconds, transactions, messages) = run(senders, each).await;
+        println!(
+            "{senders:>8} {messages:>10} {seconds:>10.3} {:>14.0} {transactions:>14} {:>16.1}",
+            messages as f64 / seconds,
+            messages as f64 / transactions as f64
+        );
+    }
+}
