@@ -350,3 +350,28 @@ async fn across_a_server_restart_no_line_is_lost_or_shown_twice() {
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_client_sees_the_conversation_once() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut other = server.join("other").await;
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+    tui.type_keys("first life\r");
+    tui.wait_for_text("<tester> first life").await;
+    other.say("reply to the first life").await;
+    tui.wait_for_text("reply to the first life").await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+
+    let tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("reply to the first life").await;
+    let screen = tui.contents();
+    assert_eq!(screen.matches("<tester> first life").count(), 1, "{screen}");
+    assert_eq!(
+        screen.matches("reply to the first life").count(),
+        1,
+        "{screen}"
+    );
+}

@@ -192,3 +192,25 @@ fn offline_with_a_countdown_and_unsent_messages() {
     app.buffers.active_mut().scrollback.clear();
     insta::assert_snapshot!(render(&app));
 }
+
+#[test]
+fn buffers_are_listed_with_unread_and_mention_counts() {
+    use crate::buffers::BufferName;
+    let mut app = app(80, 6);
+    chat(&mut app, "12:07", "bob", "in the lobby");
+    let dev = app.buffers.open(BufferName::Room("dev".into()));
+    let entry = |text: &str| Entry {
+        time: "12:08".into(),
+        kind: EntryKind::Chat {
+            from: "carol".into(),
+            own: false,
+            mention: false,
+        },
+        text: text.into(),
+    };
+    app.buffers.push(dev, entry("one"), false);
+    app.buffers.push(dev, entry("two"), false);
+    let bob = app.buffers.open(BufferName::Direct("bob".into()));
+    app.buffers.push(bob, entry("alice?"), true);
+    insta::assert_snapshot!(render(&app));
+}

@@ -377,3 +377,107 @@ impl StoreHandle {
         answer.await.map_err(|_| gone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store whose disk has gone away: every write fails.
+    struct Broken;
+
+    impl Store for Broken {
+        fn append(&mut self, _: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+            Err(StoreError("disk I/O error".into()))
+        }
+        fn history(&mut self, _: &HistoryQuery) -> Result<History, StoreError> {
+            Err(StoreError("disk I/O error".into()))
+        }
+        fn last_id(&mut self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn save_session(&mut self, _: &SessionRecord) -> Result<(), StoreError> {
+            Err(StoreError("disk I/O error".into()))
+        }
+        fn load_session(&mut self, _: &str) -> Result<Option<SessionRecord>, StoreError> {
+            Ok(None)
+        }
+        fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn message(text: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            ts: 1,
+            from: "alice".into(),
+            target: Target::Room("lobby".into()),
+            text: text.into(),
+            action: false,
+            client_id: client_id.map(str::to_owned),
+        }
+    }
+
+    const KEEP_ALL: Retention = Retention {
+        max_messages: None,
+        max_days: None,
+    };
+
+    #[tokio::test]
+    async fn a_failing_store_refuses_messages_and_publishes_nothing() {
+        let published = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&published);
+        let publish: Publish = Box::new(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        let (store, thread) = spawn(Box::new(Broken), publish, KEEP_ALL).unwrap();
+        let outcome = store.append_and_wait(message("lost?", None)).await;
+        assert_eq!(outcome, Err(StoreError("disk I/O error".into())));
+        assert_eq!(
+            published.load(Ordering::Relaxed),
+            0,
+            "refused, never published"
+        );
+        drop(store);
+        thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn appends_are_published_in_id_order_and_duplicates_only_answered() {
+        let sqlite = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&published);
+        let publish: Publish = Box::new(move |stored| log.lock().unwrap().push(stored.id));
+        let (store, thread) = spawn(Box::new(sqlite), publish, KEEP_ALL).unwrap();
+        let senders: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .append_and_wait(message(&format!("m{i}"), Some(&format!("c{i}"))))
+                        .await
+                })
+            })
+            .collect();
+        for sender in senders {
+            assert!(matches!(sender.await.unwrap(), Ok(Appended::New(_))));
+        }
+        let again = store
+            .append_and_wait(message("m3 again", Some("c3")))
+            .await
+            .unwrap();
+        match again {
+            Appended::Duplicate(original) => assert_eq!(original.text, "m3"),
+            other => panic!("{other:?}"),
+        }
+        drop(store);
+        thread.join().unwrap();
+        let ids = published.lock().unwrap().clone();
+        assert_eq!(
+            ids,
+            (1..=20).collect::<Vec<u64>>(),
+            "each once, in id order"
+        );
+    }
+}
