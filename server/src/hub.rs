@@ -274,10 +274,10 @@ impl Hub {
     pub(crate) fn publish_message(&self, stored: &StoredMessage) {
         let mut state = self.lock();
         state.last_published = state.last_published.max(stored.id);
-        let audience = match &stored.target {
+        let audience = match &stored.message.target {
             Target::Room(room) => Audience::Room(room.clone()),
             Target::Direct(to) => Audience::Direct {
-                from: stored.from.to_ascii_lowercase(),
+                from: stored.message.from.to_ascii_lowercase(),
                 to: to.to_ascii_lowercase(),
             },
         };

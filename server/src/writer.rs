@@ -294,7 +294,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use crate::hub::{Hub, Joined};
-    use crate::store::{StoredMessage, Target};
+    use crate::store::{NewMessage, StoredMessage, Target};
 
     /// A connected pair: the server's write half and the client's reader.
     async fn socket_pair() -> (OwnedWriteHalf, tokio::io::BufReader<TcpStream>) {
@@ -317,12 +317,14 @@ mod tests {
     fn publish(hub: &Hub, id: u64, from: &str, target: Target) {
         hub.publish_message(&StoredMessage {
             id,
-            ts: 0,
-            from: from.into(),
-            target,
-            text: format!("m{id}"),
-            action: false,
-            client_id: None,
+            message: NewMessage {
+                ts: 0,
+                from: from.into(),
+                target,
+                text: format!("m{id}"),
+                action: false,
+                client_id: None,
+            },
         });
     }
 

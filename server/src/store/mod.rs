@@ -79,7 +79,7 @@ pub enum Target {
 }
 
 /// A message to store, as the connection hands it over.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMessage {
     /// Server time in Unix milliseconds.
     pub ts: u64,
@@ -95,41 +95,32 @@ pub struct NewMessage {
     pub client_id: Option<String>,
 }
 
-/// A message as stored, with its id.
+/// A message as stored: what was sent, and the id the store gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMessage {
     /// Strictly increasing across the whole server, never reused.
     pub id: u64,
-    /// Server time in Unix milliseconds.
-    pub ts: u64,
-    /// The sender.
-    pub from: String,
-    /// Room or recipient.
-    pub target: Target,
-    /// The text.
-    pub text: String,
-    /// A `/me` action.
-    pub action: bool,
-    /// The sender's idempotency key, if it gave one.
-    pub client_id: Option<String>,
+    /// The message as it was handed to the store.
+    pub message: NewMessage,
 }
 
 impl StoredMessage {
     /// The `message` event clients receive.
     pub fn to_server_msg(&self) -> ServerMsg {
-        let (room, to) = match &self.target {
+        let message = &self.message;
+        let (room, to) = match &message.target {
             Target::Room(room) => (Some(room.clone()), None),
             Target::Direct(to) => (None, Some(to.clone())),
         };
         ServerMsg::Message {
             id: self.id,
-            ts: self.ts,
-            from: self.from.clone(),
-            text: self.text.clone(),
+            ts: message.ts,
+            from: message.from.clone(),
+            text: message.text.clone(),
             room,
             to,
-            action: self.action.then_some(true),
-            client_id: self.client_id.clone(),
+            action: message.action.then_some(true),
+            client_id: message.client_id.clone(),
         }
     }
 }
@@ -468,7 +459,7 @@ mod tests {
             .await
             .unwrap();
         match again {
-            Appended::Duplicate(original) => assert_eq!(original.text, "m3"),
+            Appended::Duplicate(original) => assert_eq!(original.message.text, "m3"),
             other => panic!("{other:?}"),
         }
         drop(store);

@@ -150,12 +150,14 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     };
     Ok(StoredMessage {
         id: to_u64(row.get(0)?),
-        ts: to_u64(row.get(1)?),
-        from: row.get(2)?,
-        target,
-        text: row.get(5)?,
-        action: row.get::<_, i64>(6)? != 0,
-        client_id: row.get(7)?,
+        message: NewMessage {
+            ts: to_u64(row.get(1)?),
+            from: row.get(2)?,
+            target,
+            text: row.get(5)?,
+            action: row.get::<_, i64>(6)? != 0,
+            client_id: row.get(7)?,
+        },
     })
 }
 
@@ -213,12 +215,7 @@ impl Store for SqliteStore {
                     .map_err(failed("cannot store messages"))?;
                 outcomes.push(Appended::New(StoredMessage {
                     id: to_u64(id),
-                    ts: message.ts,
-                    from: message.from.clone(),
-                    target: message.target.clone(),
-                    text: message.text.clone(),
-                    action: message.action,
-                    client_id: message.client_id.clone(),
+                    message: message.clone(),
                 }));
             }
         }
