@@ -240,3 +240,15 @@ async fn a_damaged_database_is_a_clear_error_at_start() {
     assert!(error.to_string().contains("message database"), "{error}");
     assert!(error.to_string().contains("not a database"), "{error}");
 }
+
+#[tokio::test]
+async fn an_unusable_database_location_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config { db: DbLocation::File(blocker.join("history.db")), ..relaxed_config() };
+    let error = lanchat_server::run(listener, config, std::future::pending()).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("message database") && text.contains("not-a-directory"), "{text}");
+}
