@@ -247,8 +247,16 @@ async fn an_unusable_database_location_is_a_clear_error_at_start() {
     let blocker = dir.path().join("not-a-directory");
     std::fs::write(&blocker, b"a file where a directory should be").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config { db: DbLocation::File(blocker.join("history.db")), ..relaxed_config() };
-    let error = lanchat_server::run(listener, config, std::future::pending()).await.unwrap_err();
+    let config = Config {
+        db: DbLocation::File(blocker.join("history.db")),
+        ..relaxed_config()
+    };
+    let error = lanchat_server::run(listener, config, std::future::pending())
+        .await
+        .unwrap_err();
     let text = error.to_string();
-    assert!(text.contains("message database") && text.contains("not-a-directory"), "{text}");
+    assert!(
+        text.contains("message database") && text.contains("not-a-directory"),
+        "{text}"
+    );
 }

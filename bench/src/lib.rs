@@ -1,0 +1,488 @@
+//! `lanchat-bench`: opens N real TCP clients against a running server, has
+//! S of them send at an aggregate rate R paced by the clock, and has every
+//! client read continuously.
+//!
+//! Each payload carries its *intended* send time, so a stall anywhere (in
+//! the generator, the kernel or the server) shows up as latency instead of
+//! silently lowering the rate. Latency is measured at every receiver into
+//! HDR histograms. Only deliveries to clients other than the sender count,
+//! because IRC does not echo a message to its sender and lanchat does.
+//!
+//! The same workload runs against lanchat (JSON lines) and IRC (for ngircd).
+
+#![forbid(unsafe_code)]
+
+pub mod procfs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::{sleep, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::procfs::ProcessSample;
+
+/// The protocol the generator speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// lanchat's JSON lines.
+    Lanchat,
+    /// IRC, all clients in one channel.
+    Irc,
+}
+
+/// One benchmark run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The server.
+    pub server: SocketAddr,
+    /// What it speaks.
+    pub protocol: Protocol,
+    /// Clients connected.
+    pub clients: usize,
+    /// Of those, how many send (the first `senders`).
+    pub senders: usize,
+    /// Messages per second, all senders together.
+    pub rate: f64,
+    /// Measured time.
+    pub duration: Duration,
+    /// Unmeasured time before it.
+    pub warmup: Duration,
+    /// How long to wait after the last send for deliveries in flight.
+    pub drain: Duration,
+    /// Payload length in bytes.
+    pub text_bytes: usize,
+    /// Clients that connect and never read (the last ones).
+    pub non_readers: usize,
+    /// Only connect and hold the connections (memory per connection).
+    pub idle: bool,
+    /// The server's process id, for CPU, memory and syscalls from /proc.
+    pub server_pid: Option<u32>,
+    /// Print a progress line every second on standard error.
+    pub progress: bool,
+    /// Nickname prefix, so parallel runs do not collide.
+    pub nick_prefix: String,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Messages sent during the measured time.
+    pub sent: u64,
+    /// Deliveries that should have happened (to every reading client but
+    /// the sender).
+    pub expected: u64,
+    /// Deliveries that did happen.
+    pub received: u64,
+    /// Deliveries per second of measured time.
+    pub deliveries_per_sec: f64,
+    /// Latency percentiles and maximum, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Largest.
+    pub max_us: u64,
+    /// Time to connect and join every client.
+    pub connect_secs: f64,
+    /// Server CPU during the measured time, percent of one core.
+    pub server_cpu_pct: Option<f64>,
+    /// Server resident memory at the end, KiB.
+    pub server_rss_kib: Option<u64>,
+    /// Server memory per connection (idle runs), bytes.
+    pub rss_per_connection: Option<f64>,
+    /// Write system calls per delivery during the measured time.
+    pub writes_per_delivery: Option<f64>,
+}
+
+impl Report {
+    /// Deliveries that never arrived.
+    pub fn missing(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+
+    /// The report as JSON, for scripts.
+    pub fn to_json(&self, label: &str, protocol: Protocol, options: &Options) -> serde_json::Value {
+        serde_json::json!({
+            "workload": label,
+            "protocol": format!("{protocol:?}").to_lowercase(),
+            "clients": options.clients,
+            "senders": options.senders,
+            "rate": options.rate,
+            "sent": self.sent,
+            "expected": self.expected,
+            "received": self.received,
+            "missing": self.missing(),
+            "deliveries_per_sec": self.deliveries_per_sec,
+            "p50_us": self.p50_us,
+            "p99_us": self.p99_us,
+            "p999_us": self.p999_us,
+            "max_us": self.max_us,
+            "connect_secs": self.connect_secs,
+            "server_cpu_pct": self.server_cpu_pct,
+            "server_rss_kib": self.server_rss_kib,
+            "rss_per_connection": self.rss_per_connection,
+            "writes_per_delivery": self.writes_per_delivery,
+        })
+    }
+}
+
+/// One connected client.
+struct Client {
+    reader: BufReader<OwnedReadHalf>,
+    writer: Arc<Mutex<OwnedWriteHalf>>,
+}
+
+/// Connects and joins at most this many clients at once, so the server's
+/// accept backlog is not the thing being measured.
+const CONNECTING_AT_ONCE: usize = 200;
+/// Longest a connect and join may take.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one benchmark.
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    if options.senders > options.clients
+        || options.non_readers >= options.clients.max(1) && !options.idle
+    {
+        bail!("need senders <= clients and at least one reading client");
+    }
+    let baseline = options
+        .server_pid
+        .and_then(|pid| ProcessSample::read(pid).ok());
+    let connect_start = Instant::now();
+    let clients = connect_all(options).await?;
+    let connect_secs = connect_start.elapsed().as_secs_f64();
+    let mut report = Report {
+        connect_secs,
+        ..Report::default()
+    };
+
+    if options.idle {
+        // Let the server settle, then weigh it.
+        sleep(Duration::from_secs(2)).await;
+        if let (Some(pid), Some(before)) = (options.server_pid, baseline) {
+            let after = ProcessSample::read(pid)?;
+            report.server_rss_kib = Some(after.rss_kib);
+            let grown = after.rss_kib.saturating_sub(before.rss_kib) as f64 * 1024.0;
+            report.rss_per_connection = Some(grown / options.clients as f64);
+        }
+        drop(clients);
+        return Ok(report);
+    }
+
+    let epoch = Instant::now();
+    let stop = CancellationToken::new();
+    let warmup_end_ns = options.warmup.as_nanos() as u64 + START_DELAY.as_nanos() as u64;
+    let readers_count = options.clients - options.non_readers;
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::with_capacity(options.senders);
+    let mut reading = Vec::new();
+    let mut held = Vec::new();
+    for (index, client) in clients.into_iter().enumerate() {
+        if index < options.senders {
+            writers.push(Arc::clone(&client.writer));
+        }
+        if index < readers_count {
+            let stop = stop.clone();
+            let progress = Arc::clone(&progress);
+            let protocol = options.protocol;
+            let histogram = latency_histogram()?;
+            reading.push(tokio::spawn(read_deliveries(
+                client,
+                index,
+                protocol,
+                epoch,
+                warmup_end_ns,
+                stop,
+                progress,
+                histogram,
+            )));
+        } else {
+            held.push(client);
+        }
+    }
+
+    let sample_start = Arc::new(std::sync::Mutex::new(None));
+    let pacing = tokio::spawn(send_paced(
+        options.clone(),
+        writers,
+        epoch,
+        Arc::clone(&sample_start),
+    ));
+    if options.progress {
+        let progress = Arc::clone(&progress);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = sleep(Duration::from_secs(1)) => {
+                        eprint!("\r{:>5.1} s  {:>12} deliveries ", start.elapsed().as_secs_f64(), progress.load(Ordering::Relaxed));
+                    }
+                }
+            }
+            eprintln!();
+        });
+    }
+    let sent = pacing.await.context("the pacing task failed")??;
+    let end_sample = options
+        .server_pid
+        .and_then(|pid| ProcessSample::read(pid).ok());
+    sleep(options.drain).await;
+    stop.cancel();
+
+    let mut latency = latency_histogram()?;
+    for reader in reading {
+        let (received, histogram) = reader.await.context("a reader failed")?;
+        report.received += received;
+        latency.add(histogram).context("merging histograms")?;
+    }
+    drop(held);
+    report.sent = sent;
+    report.expected = sent * (readers_count as u64 - 1);
+    report.deliveries_per_sec = report.received as f64 / options.duration.as_secs_f64();
+    report.p50_us = latency.value_at_quantile(0.5);
+    report.p99_us = latency.value_at_quantile(0.99);
+    report.p999_us = latency.value_at_quantile(0.999);
+    report.max_us = latency.max();
+    let start_sample = *sample_start
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let (Some(start), Some(end)) = (start_sample, end_sample) {
+        let seconds = options.duration.as_secs_f64();
+        report.server_cpu_pct = Some(end.cpu_seconds_since(&start) / seconds * 100.0);
+        report.server_rss_kib = Some(end.rss_kib);
+        if let (Some(before), Some(after)) = (start.write_syscalls, end.write_syscalls)
+            && report.received > 0
+        {
+            report.writes_per_delivery =
+                Some(after.saturating_sub(before) as f64 / report.received as f64);
+        }
+    }
+    Ok(report)
+}
+
+/// Sending starts this long after the clients are ready.
+const START_DELAY: Duration = Duration::from_millis(200);
+
+async fn connect_all(options: &Options) -> anyhow::Result<Vec<Client>> {
+    let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    let joins: Vec<_> = (0..options.clients)
+        .map(|index| {
+            let gate = Arc::clone(&gate);
+            let nick = format!("{}{index}", options.nick_prefix);
+            let (server, protocol) = (options.server, options.protocol);
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                timeout(JOIN_TIMEOUT, connect(server, protocol, &nick))
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("client {nick}: no welcome within {JOIN_TIMEOUT:?}")
+                    })?
+            })
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(options.clients);
+    for join in joins {
+        clients.push(join.await.context("a connecting task failed")??);
+    }
+    Ok(clients)
+}
+
+async fn connect(server: SocketAddr, protocol: Protocol, nick: &str) -> anyhow::Result<Client> {
+    let stream = TcpStream::connect(server)
+        .await
+        .with_context(|| format!("connecting {nick}"))?;
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, read);
+    let mut line = String::new();
+    match protocol {
+        Protocol::Lanchat => {
+            write
+                .write_all(format!("{{\"type\":\"hello\",\"nick\":\"{nick}\"}}\n").as_bytes())
+                .await?;
+            wait_for(
+                &mut reader,
+                &mut line,
+                |l| l.contains("\"history_end\""),
+                nick,
+            )
+            .await?;
+        }
+        Protocol::Irc => {
+            write
+                .write_all(format!("NICK {nick}\r\nUSER {nick} 0 * :bench\r\n").as_bytes())
+                .await?;
+            wait_for(&mut reader, &mut line, |l| l.contains(" 001 "), nick).await?;
+            write.write_all(b"JOIN #bench\r\n").await?;
+            wait_for(&mut reader, &mut line, |l| l.contains(" 366 "), nick).await?;
+        }
+    }
+    Ok(Client {
+        reader,
+        writer: Arc::new(Mutex::new(write)),
+    })
+}
+
+async fn wait_for(
+    reader: &mut BufReader<OwnedReadHalf>,
+    line: &mut String,
+    done: impl Fn(&str) -> bool,
+    nick: &str,
+) -> anyhow::Result<()> {
+    loop {
+        line.clear();
+        if reader.read_line(line).await? == 0 {
+            bail!("{nick}: the server closed the connection while joining: last line {line:?}");
+        }
+        if line.contains("\"error\"") || line.starts_with("ERROR") {
+            bail!("{nick}: refused: {}", line.trim());
+        }
+        if done(line) {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends `rate` messages a second for warm-up plus duration, round-robin
+/// over the senders, each stamped with its intended send time. Returns how
+/// many were sent in the measured time.
+async fn send_paced(
+    options: Options,
+    writers: Vec<Arc<Mutex<OwnedWriteHalf>>>,
+    epoch: Instant,
+    sample_start: Arc<std::sync::Mutex<Option<ProcessSample>>>,
+) -> anyhow::Result<u64> {
+    let start = epoch + START_DELAY;
+    let warmup_end = start + options.warmup;
+    let total = ((options.warmup + options.duration).as_secs_f64() * options.rate) as u64;
+    let interval = 1.0 / options.rate;
+    let padding = "x".repeat(options.text_bytes.saturating_sub(24));
+    let mut measured = 0;
+    let mut sampled = false;
+    for k in 0..total {
+        let intended = start + Duration::from_secs_f64(k as f64 * interval);
+        if intended > Instant::now() {
+            sleep_until(intended.into()).await;
+        }
+        if !sampled && intended >= warmup_end {
+            sampled = true;
+            if let Some(pid) = options.server_pid {
+                *sample_start
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    ProcessSample::read(pid).ok();
+            }
+        }
+        let sender = (k as usize) % writers.len().max(1);
+        let stamp = (intended - epoch).as_nanos();
+        let text = format!("t={stamp} s={sender} {padding}");
+        let line = match options.protocol {
+            Protocol::Lanchat => format!("{{\"type\":\"say\",\"text\":\"{text}\"}}\n"),
+            Protocol::Irc => format!("PRIVMSG #bench :{text}\r\n"),
+        };
+        let Some(writer) = writers.get(sender) else {
+            break;
+        };
+        writer
+            .lock()
+            .await
+            .write_all(line.as_bytes())
+            .await
+            .context("sending")?;
+        if intended >= warmup_end {
+            measured += 1;
+        }
+    }
+    Ok(measured)
+}
+
+/// Reads until stopped; returns (deliveries counted, their latencies).
+#[allow(clippy::too_many_arguments)] // One task's whole world, passed once.
+async fn read_deliveries(
+    mut client: Client,
+    index: usize,
+    protocol: Protocol,
+    epoch: Instant,
+    warmup_end_ns: u64,
+    stop: CancellationToken,
+    progress: Arc<AtomicU64>,
+    mut histogram: Histogram<u64>,
+) -> (u64, Histogram<u64>) {
+    let mut received = 0;
+    let mut line = Vec::with_capacity(512);
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            () = stop.cancelled() => break,
+            read = client.reader.read_until(b'\n', &mut line) => read,
+        };
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if protocol == Protocol::Irc && line.starts_with(b"PING") {
+            let pong = [b"PONG".as_slice(), &line[4..]].concat();
+            let _ = client.writer.lock().await.write_all(&pong).await;
+            continue;
+        }
+        let Some((sent_ns, sender)) = parse_stamp(&line) else {
+            continue;
+        };
+        // Deliveries to the sender itself (lanchat's echo) do not count.
+        if sender == index || sent_ns < warmup_end_ns {
+            continue;
+        }
+        let now_ns = epoch.elapsed().as_nanos() as u64;
+        let _ = histogram.record((now_ns.saturating_sub(sent_ns) / 1000).max(1));
+        received += 1;
+        progress.fetch_add(1, Ordering::Relaxed);
+    }
+    (received, histogram)
+}
+
+/// Latencies from 1 µs to 60 s with three significant digits.
+fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("creating a latency histogram")
+}
+
+/// Finds `t=<ns> s=<sender>` in a delivered line.
+pub fn parse_stamp(line: &[u8]) -> Option<(u64, usize)> {
+    let at = line.windows(2).position(|w| w == b"t=")?;
+    let rest = &line[at + 2..];
+    let (sent, rest) = leading_number(rest)?;
+    let rest = rest.strip_prefix(b" s=")?;
+    let (sender, _) = leading_number(rest)?;
+    Some((sent, usize::try_from(sender).ok()?))
+}
+
+fn leading_number(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let number = std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()?;
+    Some((number, &bytes[digits..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_found_in_both_protocols() {
+        let json = br#"{"type":"message","id":3,"ts":1,"from":"b2","text":"t=123456 s=2 xxxx","room":"lobby"}"#;
+        assert_eq!(parse_stamp(json), Some((123_456, 2)));
+        let irc = b":b2!~b2@localhost PRIVMSG #bench :t=99 s=0 xx\r\n";
+        assert_eq!(parse_stamp(irc), Some((99, 0)));
+        assert_eq!(parse_stamp(b":server 001 b1 :Welcome"), None);
+    }
+}

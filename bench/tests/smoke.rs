@@ -1,0 +1,34 @@
+//! The benchmark, tiny, against a real in-process server: a smoke test that
+//! it runs and counts correctly. No timing is asserted.
+
+use std::time::Duration;
+
+use lanchat_bench::{Options, Protocol, run};
+use lanchat_tests::{TestServer, relaxed_config};
+
+#[tokio::test]
+async fn a_tiny_run_delivers_every_message_to_every_other_client() {
+    let server = TestServer::with_config(relaxed_config()).await;
+    let options = Options {
+        server: server.addr(),
+        protocol: Protocol::Lanchat,
+        clients: 4,
+        senders: 2,
+        rate: 50.0,
+        duration: Duration::from_secs(1),
+        warmup: Duration::from_millis(200),
+        drain: Duration::from_millis(500),
+        text_bytes: 100,
+        non_readers: 0,
+        idle: false,
+        server_pid: Some(std::process::id()),
+        progress: false,
+        nick_prefix: "smoke".into(),
+    };
+    let report = run(&options).await.expect("the run completes");
+    assert_eq!(report.sent, 50, "one second at 50 msg/s");
+    assert_eq!(report.expected, 50 * 3, "each to the three other clients");
+    assert_eq!(report.received, report.expected, "nothing missing");
+    assert!(report.p50_us > 0 && report.max_us >= report.p99_us);
+    assert!(report.server_rss_kib.is_some());
+}
