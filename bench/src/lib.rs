@@ -373,9 +373,7 @@ async fn send_paced(
     let mut sampled = false;
     for k in 0..total {
         let intended = start + Duration::from_secs_f64(k as f64 * interval);
-        if intended > Instant::now() {
-            sleep_until(intended.into()).await;
-        }
+        wait_until(intended).await;
         if !sampled && intended >= warmup_end {
             sampled = true;
             if let Some(pid) = options.server_pid {
@@ -406,6 +404,22 @@ async fn send_paced(
         }
     }
     Ok(measured)
+}
+
+/// Waits until `instant` precisely: tokio's timer has millisecond
+/// granularity, which would add up to a millisecond to every measured
+/// latency, so the last millisecond is spent yielding (readers on this
+/// thread keep running; the generator has a core of its own).
+async fn wait_until(instant: Instant) {
+    let coarse = instant
+        .checked_sub(Duration::from_millis(1))
+        .unwrap_or(instant);
+    if coarse > Instant::now() {
+        sleep_until(coarse.into()).await;
+    }
+    while Instant::now() < instant {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Reads until stopped; returns (deliveries counted, their latencies).

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs workloads W1-W6 against lanchat-server and ngircd side by side on
+# this machine and prints both servers' figures and the ratios.
+#
+#   bench/compare.sh                 # every workload, 3 runs each (median)
+#   RUNS=1 DURATION=3 bench/compare.sh W2 W5
+#
+# lanchat-server runs with its defaults except: the per-client rate limit
+# (--rate/--burst, raised for the senders), the connection caps
+# (--max-connections/--max-connections-per-ip: every client comes from
+# 127.0.0.1) and LAN discovery (off). History is on, in a SQLite file.
+# ngircd runs with bench/ngircd.conf. With two or more cores the server is
+# pinned to core 0 and the load generator to core 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+WORKLOADS=("$@")
+[ ${#WORKLOADS[@]} -eq 0 ] && WORKLOADS=(W1 W2 W3 W4 W5 W6)
+
+if ! command -v ngircd >/dev/null 2>&1; then
+    echo "Installing ngircd from Debian..." >&2
+    apt-get update -qq && apt-get install -y -qq ngircd >/dev/null
+fi
+cargo build --release -q -p lanchat-server -p lanchat-bench
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0); BENCH_PIN=(taskset -c 1); else SERVER_PIN=(); BENCH_PIN=(); fi
+
+work=$(mktemp -d)
+results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$results"
+trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+wait_for_port() {
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "server on port $1 did not come up" >&2
+    return 1
+}
+
+start_server() { # $1 = lanchat|irc
+    if [ "$1" = lanchat ]; then
+        rm -f "$work"/history.db*
+        "${SERVER_PIN[@]}" target/release/lanchat-server --bind 127.0.0.1 --port 7979 \
+            --db "$work/history.db" --rate 1000000 --burst 1000000 \
+            --max-connections 20000 --max-connections-per-ip 20000 --no-discovery 2>"$work/server.log" &
+        server_pid=$!
+        wait_for_port 7979
+    else
+        "${SERVER_PIN[@]}" ngircd --nodaemon --config bench/ngircd.conf >"$work/server.log" 2>&1 &
+        server_pid=$!
+        wait_for_port 6667
+    fi
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+workload_args() { # the shape of each workload
+    case "$1" in
+        W1) echo "--idle --clients 10000" ;;
+        W2) echo "--clients 100 --senders 100 --rate 15000" ;;
+        W3) echo "--clients 1000 --senders 100 --rate 1000" ;;
+        W4) echo "--clients 10000 --senders 50 --rate 50" ;;
+        W5) echo "--clients 100 --senders 10 --rate 100" ;;
+        W6) echo "--clients 1000 --senders 100 --rate 1000 --non-readers 10" ;;
+    esac
+}
+
+for workload in "${WORKLOADS[@]}"; do
+    for protocol in lanchat irc; do
+        port=7979; [ "$protocol" = irc ] && port=6667
+        for run in $(seq 1 "$RUNS"); do
+            echo "== $workload $protocol run $run" >&2
+            start_server "$protocol"
+            # shellcheck disable=SC2046
+            if "${BENCH_PIN[@]}" target/release/lanchat-bench --server "127.0.0.1:$port" --protocol "$protocol" \
+                --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
+                --label "$workload" --json $(workload_args "$workload") >>"$results/runs.jsonl" 2>"$work/bench.err"; then
+                :
+            else
+                echo "   failed: $(tail -n 1 "$work/bench.err")" >&2
+                echo "{\"workload\":\"$workload\",\"protocol\":\"$protocol\",\"failed\":true}" >>"$results/runs.jsonl"
+            fi
+            stop_server
+        done
+    done
+done
+
+python3 bench/summarize.py "$results/runs.jsonl" "$results/plot.svg" | tee "$results/summary.txt"
+echo "Results: $results" >&2

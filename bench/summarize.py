@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Medians per workload and server from lanchat-bench --json lines, the
+ratios between the servers, and an SVG plot of deliveries/s and p99
+against client count. Standard library only.
+
+    python3 bench/summarize.py runs.jsonl plot.svg
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+FIELDS = ["deliveries_per_sec", "p50_us", "p99_us", "p999_us", "max_us", "missing",
+          "connect_secs", "server_cpu_pct", "server_rss_kib", "rss_per_connection", "writes_per_delivery"]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def load(path):
+    runs = defaultdict(list)
+    with open(path) as lines:
+        for line in lines:
+            line = line.strip()
+            if line:
+                run = json.loads(line)
+                runs[(run["workload"], run["protocol"])].append(run)
+    return runs
+
+
+def summarize(runs):
+    table = {}
+    for key, group in runs.items():
+        ok = [r for r in group if not r.get("failed")]
+        row = {"runs": len(group), "failed": len(group) - len(ok)}
+        for field in FIELDS:
+            row[field] = median([r.get(field) for r in ok])
+        row["clients"] = ok[0]["clients"] if ok else None
+        table[key] = row
+    return table
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def print_table(table):
+    workloads = sorted({w for w, _ in table})
+    print(f"{'workload':<9}{'server':<9}{'runs':>5}{'deliv/s':>13}{'p50 µs':>9}{'p99 µs':>10}{'p99.9 µs':>10}"
+          f"{'missing':>10}{'CPU %':>7}{'RSS KiB':>10}{'B/conn':>9}{'writes/dlv':>11}")
+    for workload in workloads:
+        for server in ("lanchat", "irc"):
+            row = table.get((workload, server))
+            if not row:
+                continue
+            name = "lanchat" if server == "lanchat" else "ngircd"
+            runs = f"{row['runs'] - row['failed']}/{row['runs']}"
+            print(f"{workload:<9}{name:<9}{runs:>5}{fmt(row['deliveries_per_sec']):>13}{fmt(row['p50_us']):>9}"
+                  f"{fmt(row['p99_us']):>10}{fmt(row['p999_us']):>10}{fmt(row['missing']):>10}"
+                  f"{fmt(row['server_cpu_pct']):>7}{fmt(row['server_rss_kib']):>10}"
+                  f"{fmt(row['rss_per_connection']):>9}{fmt(row['writes_per_delivery'], 3):>11}")
+    print()
+    print("ratios lanchat / ngircd (deliveries/s: higher is better; p99 and memory: lower is better)")
+    for workload in workloads:
+        ours, theirs = table.get((workload, "lanchat")), table.get((workload, "irc"))
+        if not ours or not theirs:
+            continue
+        parts = []
+        for field, label in (("deliveries_per_sec", "deliveries/s"), ("p99_us", "p99"), ("rss_per_connection", "RSS/conn")):
+            a, b = ours.get(field), theirs.get(field)
+            if a is not None and b:
+                parts.append(f"{label} x{a / b:.2f}")
+        print(f"  {workload}: " + (", ".join(parts) if parts else "not comparable (a server failed)"))
+
+
+def plot(table, path):
+    points = {}
+    for (workload, server), row in table.items():
+        if workload == "W1" or row["deliveries_per_sec"] is None:
+            continue
+        points.setdefault(server, []).append((row["clients"], row["deliveries_per_sec"], row["p99_us"], workload))
+    width, height, pad = 720, 320, 60
+    clients = sorted({p[0] for ps in points.values() for p in ps}) or [1]
+    xs = {c: pad + i * (width / 2 - 2 * pad) / max(1, len(clients) - 1) for i, c in enumerate(clients)}
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    colours = {"lanchat": "#1f77b4", "irc": "#d62728"}
+    for panel, (index, title) in enumerate(((1, "deliveries/s"), (2, "p99 latency (µs, log)"))):
+        x0 = panel * width / 2
+        values = [p[index] for ps in points.values() for p in ps if p[index]]
+        top = max(values) if values else 1
+        import math
+        def y(v):
+            if not v:
+                return height - pad
+            if index == 2:
+                return height - pad - (math.log10(v) / max(1e-9, math.log10(top * 1.2))) * (height - 2 * pad)
+            return height - pad - v / (top * 1.1) * (height - 2 * pad)
+        svg.append(f'<text x="{x0 + width / 4}" y="20" text-anchor="middle" font-size="13">{title}</text>')
+        svg.append(f'<line x1="{x0 + pad}" y1="{height - pad}" x2="{x0 + width / 2 - pad}" y2="{height - pad}" stroke="black"/>')
+        svg.append(f'<line x1="{x0 + pad}" y1="{pad}" x2="{x0 + pad}" y2="{height - pad}" stroke="black"/>')
+        svg.append(f'<text x="{x0 + pad - 4}" y="{pad}" text-anchor="end">{top:,.0f}</text>')
+        for c, x in xs.items():
+            svg.append(f'<text x="{x0 + x}" y="{height - pad + 16}" text-anchor="middle">{c} clients</text>')
+        for server, ps in points.items():
+            for c, d, p99, workload in ps:
+                v = (d, p99)[index - 1]
+                svg.append(f'<circle cx="{x0 + xs[c]}" cy="{y(v):.1f}" r="4" fill="{colours.get(server, "gray")}"/>')
+                svg.append(f'<text x="{x0 + xs[c] + 6}" y="{y(v) - 4:.1f}" fill="{colours.get(server, "gray")}">{workload}</text>')
+    svg.append(f'<text x="{pad}" y="{height - 10}" fill="{colours["lanchat"]}">● lanchat</text>')
+    svg.append(f'<text x="{pad + 80}" y="{height - 10}" fill="{colours["irc"]}">● ngircd</text>')
+    svg.append("</svg>")
+    with open(path, "w") as out:
+        out.write("\n".join(svg))
+
+
+def main():
+    table = summarize(load(sys.argv[1]))
+    print_table(table)
+    if len(sys.argv) > 2:
+        plot(table, sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
