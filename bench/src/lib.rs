@@ -158,8 +158,20 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let baseline = options
         .server_pid
         .and_then(|pid| ProcessSample::read(pid).ok());
+    // Every client starts reading the moment it has joined, as a real one
+    // does: the join announcements of ten thousand clients are a lot of
+    // traffic, and a client that did not read them would be cut off as a
+    // slow consumer.
+    let epoch = Instant::now();
+    let readers_count = options.clients - options.non_readers;
+    let shared = Arc::new(ReaderShared {
+        epoch,
+        warmup_end_ns: AtomicU64::new(u64::MAX),
+        stop: CancellationToken::new(),
+        progress: AtomicU64::new(0),
+    });
     let connect_start = Instant::now();
-    let clients = connect_all(options).await?;
+    let (writers, reading, held) = connect_all(options, readers_count, &shared).await?;
     let connect_secs = connect_start.elapsed().as_secs_f64();
     let mut report = Report {
         connect_secs,
@@ -175,59 +187,34 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             let grown = after.rss_kib.saturating_sub(before.rss_kib) as f64 * 1024.0;
             report.rss_per_connection = Some(grown / options.clients as f64);
         }
-        drop(clients);
+        shared.stop.cancel();
+        drop(held);
         return Ok(report);
     }
 
-    let epoch = Instant::now();
-    let stop = CancellationToken::new();
-    let warmup_end_ns = options.warmup.as_nanos() as u64 + START_DELAY.as_nanos() as u64;
-    let readers_count = options.clients - options.non_readers;
-    let progress = Arc::new(AtomicU64::new(0));
-    let mut writers = Vec::with_capacity(options.senders);
-    let mut reading = Vec::new();
-    let mut held = Vec::new();
-    for (index, client) in clients.into_iter().enumerate() {
-        if index < options.senders {
-            writers.push(Arc::clone(&client.writer));
-        }
-        if index < readers_count {
-            let stop = stop.clone();
-            let progress = Arc::clone(&progress);
-            let protocol = options.protocol;
-            let histogram = latency_histogram()?;
-            reading.push(tokio::spawn(read_deliveries(
-                client,
-                index,
-                protocol,
-                epoch,
-                warmup_end_ns,
-                stop,
-                progress,
-                histogram,
-            )));
-        } else {
-            held.push(client);
-        }
-    }
-
+    let started = epoch.elapsed() + START_DELAY;
+    let warmup_end = started + options.warmup;
+    shared
+        .warmup_end_ns
+        .store(warmup_end.as_nanos() as u64, Ordering::Relaxed);
     let sample_start = Arc::new(std::sync::Mutex::new(None));
     let pacing = tokio::spawn(send_paced(
         options.clone(),
         writers,
         epoch,
+        started,
         Arc::clone(&sample_start),
     ));
     if options.progress {
-        let progress = Arc::clone(&progress);
-        let stop = stop.clone();
+        let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let start = Instant::now();
             loop {
                 tokio::select! {
-                    () = stop.cancelled() => break,
+                    () = shared.stop.cancelled() => break,
                     () = sleep(Duration::from_secs(1)) => {
-                        eprint!("\r{:>5.1} s  {:>12} deliveries ", start.elapsed().as_secs_f64(), progress.load(Ordering::Relaxed));
+                        let done = shared.progress.load(Ordering::Relaxed);
+                        eprint!("\r{:>5.1} s  {done:>12} deliveries ", start.elapsed().as_secs_f64());
                     }
                 }
             }
@@ -239,7 +226,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         .server_pid
         .and_then(|pid| ProcessSample::read(pid).ok());
     sleep(options.drain).await;
-    stop.cancel();
+    shared.stop.cancel();
 
     let mut latency = latency_histogram()?;
     for reader in reading {
@@ -275,28 +262,73 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
 /// Sending starts this long after the clients are ready.
 const START_DELAY: Duration = Duration::from_millis(200);
 
-async fn connect_all(options: &Options) -> anyhow::Result<Vec<Client>> {
+/// What every reader shares.
+struct ReaderShared {
+    /// Stamps are nanoseconds since this instant.
+    epoch: Instant,
+    /// Deliveries sent before this (ns since `epoch`) are warm-up.
+    warmup_end_ns: AtomicU64,
+    /// Cancelled to end the run.
+    stop: CancellationToken,
+    /// Deliveries counted so far, for the progress line.
+    progress: AtomicU64,
+}
+
+type Readers = Vec<tokio::task::JoinHandle<(u64, Histogram<u64>)>>;
+type Writers = Vec<Arc<Mutex<OwnedWriteHalf>>>;
+
+/// Connects every client, starting each reader as soon as its client has
+/// joined. Returns the senders' write halves, the readers, and the clients
+/// that never read.
+async fn connect_all(
+    options: &Options,
+    readers_count: usize,
+    shared: &Arc<ReaderShared>,
+) -> anyhow::Result<(Writers, Readers, Vec<Client>)> {
     let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     let joins: Vec<_> = (0..options.clients)
         .map(|index| {
             let gate = Arc::clone(&gate);
             let nick = format!("{}{index}", options.nick_prefix);
             let (server, protocol) = (options.server, options.protocol);
+            let shared = Arc::clone(shared);
+            let reads = index < readers_count;
             tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                timeout(JOIN_TIMEOUT, connect(server, protocol, &nick))
-                    .await
-                    .map_err(|_| {
-                        anyhow::anyhow!("client {nick}: no welcome within {JOIN_TIMEOUT:?}")
-                    })?
+                let client = {
+                    let _permit = gate.acquire_owned().await;
+                    timeout(JOIN_TIMEOUT, connect(server, protocol, &nick))
+                        .await
+                        .map_err(|_| {
+                            anyhow::anyhow!("client {nick}: no welcome within {JOIN_TIMEOUT:?}")
+                        })??
+                };
+                let writer = Arc::clone(&client.writer);
+                if !reads {
+                    return Ok::<_, anyhow::Error>((writer, None, Some(client)));
+                }
+                let reader = tokio::spawn(read_deliveries(
+                    client,
+                    index,
+                    protocol,
+                    shared,
+                    latency_histogram()?,
+                ));
+                Ok((writer, Some(reader), None))
             })
         })
         .collect();
-    let mut clients = Vec::with_capacity(options.clients);
-    for join in joins {
-        clients.push(join.await.context("a connecting task failed")??);
+    let mut writers = Vec::with_capacity(options.senders);
+    let mut readers = Vec::with_capacity(readers_count);
+    let mut held = Vec::new();
+    for (index, join) in joins.into_iter().enumerate() {
+        let (writer, reader, client) = join.await.context("a connecting task failed")??;
+        if index < options.senders {
+            writers.push(writer);
+        }
+        readers.extend(reader);
+        held.extend(client);
     }
-    Ok(clients)
+    Ok((writers, readers, held))
 }
 
 async fn connect(server: SocketAddr, protocol: Protocol, nick: &str) -> anyhow::Result<Client> {
@@ -360,11 +392,12 @@ async fn wait_for(
 /// many were sent in the measured time.
 async fn send_paced(
     options: Options,
-    writers: Vec<Arc<Mutex<OwnedWriteHalf>>>,
+    writers: Writers,
     epoch: Instant,
+    started: Duration,
     sample_start: Arc<std::sync::Mutex<Option<ProcessSample>>>,
 ) -> anyhow::Result<u64> {
-    let start = epoch + START_DELAY;
+    let start = epoch + started;
     let warmup_end = start + options.warmup;
     let total = ((options.warmup + options.duration).as_secs_f64() * options.rate) as u64;
     let interval = 1.0 / options.rate;
@@ -423,15 +456,11 @@ async fn wait_until(instant: Instant) {
 }
 
 /// Reads until stopped; returns (deliveries counted, their latencies).
-#[allow(clippy::too_many_arguments)] // One task's whole world, passed once.
 async fn read_deliveries(
     mut client: Client,
     index: usize,
     protocol: Protocol,
-    epoch: Instant,
-    warmup_end_ns: u64,
-    stop: CancellationToken,
-    progress: Arc<AtomicU64>,
+    shared: Arc<ReaderShared>,
     mut histogram: Histogram<u64>,
 ) -> (u64, Histogram<u64>) {
     let mut received = 0;
@@ -439,7 +468,7 @@ async fn read_deliveries(
     loop {
         line.clear();
         let read = tokio::select! {
-            () = stop.cancelled() => break,
+            () = shared.stop.cancelled() => break,
             read = client.reader.read_until(b'\n', &mut line) => read,
         };
         match read {
@@ -455,13 +484,13 @@ async fn read_deliveries(
             continue;
         };
         // Deliveries to the sender itself (lanchat's echo) do not count.
-        if sender == index || sent_ns < warmup_end_ns {
+        if sender == index || sent_ns < shared.warmup_end_ns.load(Ordering::Relaxed) {
             continue;
         }
-        let now_ns = epoch.elapsed().as_nanos() as u64;
+        let now_ns = shared.epoch.elapsed().as_nanos() as u64;
         let _ = histogram.record((now_ns.saturating_sub(sent_ns) / 1000).max(1));
         received += 1;
-        progress.fetch_add(1, Ordering::Relaxed);
+        shared.progress.fetch_add(1, Ordering::Relaxed);
     }
     (received, histogram)
 }

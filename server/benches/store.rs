@@ -71,8 +71,8 @@ async fn run(senders: usize, each: usize) -> (f64, u64, u64) {
     };
     let (handle, thread) = store::spawn(
         Box::new(counting),
-        Box::new(move |_| {
-            seen.fetch_add(1, Ordering::Relaxed);
+        Box::new(move |stored: &[store::StoredMessage]| {
+            seen.fetch_add(stored.len() as u64, Ordering::Relaxed);
         }),
         retention,
     )

@@ -40,6 +40,9 @@ const REPLY_QUEUE_LEN: usize = 64;
 /// from the client and are shown to others, so they are bounded too.
 const MAX_ECHO_CHARS: usize = 100;
 
+/// Initial read buffer per connection, in bytes.
+const READ_BUFFER_START: usize = 1024;
+
 /// Longest `client_id`; it is stored with the message.
 const MAX_CLIENT_ID_LEN: usize = 64;
 
@@ -104,7 +107,10 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         bucket: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
         bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
     };
-    let lines = FramedRead::new(read_half, LineCodec::new(config.max_line_bytes));
+    // Start small: most lines are short and an idle connection should cost
+    // little. The buffer grows as far as a line needs.
+    let codec = LineCodec::new(config.max_line_bytes);
+    let lines = FramedRead::with_capacity(read_half, codec, READ_BUFFER_START);
     let reader_reason = match session.reply(greeting(config)) {
         Next::Read => session.read_lines(lines).await,
         Next::End(reason) => Some(reason),

@@ -75,7 +75,7 @@ pub async fn run(
     let publisher = Arc::clone(&hub);
     let (store, store_thread) = store::spawn(
         Box::new(store),
-        Box::new(move |stored| publisher.publish_message(stored)),
+        Box::new(move |stored| publisher.publish_messages(stored)),
         config.retention,
     )?;
     let shared = Arc::new(Shared {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use chrono::{Local, TimeZone};
 use lanchat_shared::ServerMsg;
 
-use crate::hub::HubEvent;
+use crate::hub::EventItem;
 
 /// The two ways a connection can speak, chosen by its first line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,11 +24,11 @@ impl Encoding {
         }
     }
 
-    /// Encodes a room event; JSON clients share the bytes made at publish time.
-    pub(crate) fn encode_event(self, event: &HubEvent) -> Bytes {
+    /// Encodes an event; JSON clients share the bytes made at publish time.
+    pub(crate) fn encode_item(self, item: &EventItem) -> Bytes {
         match self {
-            Encoding::Json => event.json.clone(),
-            Encoding::PlainText => Bytes::from(plain_text(&event.msg)),
+            Encoding::Json => item.json.clone(),
+            Encoding::PlainText => Bytes::from(plain_text(&item.msg)),
         }
     }
 }

@@ -27,6 +27,10 @@ use crate::render::Encoding;
 /// in reasonable pieces and the buffer stays small.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
+/// Batch buffers up to this size are kept between writes; larger ones are
+/// freed, so ten thousand idle clients do not each hold a burst's buffer.
+const RETAINED_BATCH_BYTES: usize = 4 * 1024;
+
 /// Said to a client whose replies piled up because it did not read them.
 const NOT_READING: &str = "You were not reading fast enough; disconnecting.";
 
@@ -145,7 +149,13 @@ impl Writer {
             }
             let deadline = Instant::now() + context.write_timeout;
             match self.write_batch(deadline, &context.abort).await {
-                Ok(()) => {}
+                Ok(()) => {
+                    // A burst grows the buffer; an idle connection should
+                    // not keep it. Small ones are kept for reuse.
+                    if self.batch.capacity() > RETAINED_BATCH_BYTES {
+                        self.batch = Vec::new();
+                    }
+                }
                 Err(WriteFailure::Lost) => return WriterEnd::Lost,
                 Err(WriteFailure::TimedOut) => {
                     let message = "Nothing was read from the server for too long; disconnecting.";
@@ -175,16 +185,13 @@ impl Writer {
         }
     }
 
-    /// Adds an event to the batch if it is for this client.
+    /// Adds what of an event is for this client to the batch.
     fn take_event(&mut self, event: &HubEvent) {
-        if self
-            .view
-            .as_ref()
-            .is_some_and(|view| view.wants(&event.audience))
-        {
-            self.batch
-                .extend_from_slice(&self.encoding.encode_event(event));
-        }
+        let Some(view) = &self.view else { return };
+        let (encoding, batch) = (self.encoding, &mut self.batch);
+        view.for_each_wanted(event, |item| {
+            batch.extend_from_slice(&encoding.encode_item(item))
+        });
     }
 
     /// Appends whatever else is ready without waiting. Fails with the number
@@ -315,7 +322,7 @@ mod tests {
     }
 
     fn publish(hub: &Hub, id: u64, from: &str, target: Target) {
-        hub.publish_message(&StoredMessage {
+        hub.publish_messages(&[StoredMessage {
             id,
             message: NewMessage {
                 ts: 0,
@@ -325,7 +332,7 @@ mod tests {
                 action: false,
                 client_id: None,
             },
-        });
+        }]);
     }
 
     fn context() -> (WriterContext, CancellationToken) {

@@ -19,8 +19,10 @@ use tracing::warn;
 
 pub use sqlite::SqliteStore;
 
-/// Appends taken into one transaction at most.
-const MAX_BATCH: usize = 1024;
+/// Appends taken into one transaction at most. A commit's messages are
+/// published as one event in the hub's ring, so this also bounds what one
+/// ring slot holds (the ring keeps at most `queue_len` times this many).
+const MAX_BATCH: usize = 256;
 /// Requests waiting for the store thread; senders wait when it is full,
 /// which slows the senders, never the readers of the room.
 const QUEUE_LEN: usize = 4096;
@@ -198,9 +200,9 @@ pub trait Store: Send + 'static {
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError>;
 }
 
-/// Called by the store thread, after each commit, for every new message in
-/// id order.
-pub type Publish = Box<dyn FnMut(&StoredMessage) + Send>;
+/// Called by the store thread after each commit with that commit's new
+/// messages, in id order.
+pub type Publish = Box<dyn FnMut(&[StoredMessage]) + Send>;
 
 /// What to do once an append is committed (or has failed). Runs on the
 /// store thread, so it must be quick: typically a `try_send` to a writer.
@@ -275,10 +277,15 @@ pub fn spawn(
             }
             match store.append(&batch) {
                 Ok(outcomes) => {
+                    let new: Vec<StoredMessage> = outcomes
+                        .iter()
+                        .filter_map(|outcome| match outcome {
+                            Appended::New(stored) => Some(stored.clone()),
+                            Appended::Duplicate(_) => None,
+                        })
+                        .collect();
+                    publish(&new);
                     for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                        if let Appended::New(stored) = &outcome {
-                            publish(stored);
-                        }
                         reply(Ok(outcome));
                     }
                 }
@@ -419,8 +426,8 @@ mod tests {
     async fn a_failing_store_refuses_messages_and_publishes_nothing() {
         let published = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&published);
-        let publish: Publish = Box::new(move |_| {
-            count.fetch_add(1, Ordering::Relaxed);
+        let publish: Publish = Box::new(move |stored| {
+            count.fetch_add(stored.len(), Ordering::Relaxed);
         });
         let (store, thread) = spawn(Box::new(Broken), publish, KEEP_ALL).unwrap();
         let outcome = store.append_and_wait(message("lost?", None)).await;
@@ -439,7 +446,8 @@ mod tests {
         let sqlite = SqliteStore::open(&DbLocation::Memory).unwrap();
         let published = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = Arc::clone(&published);
-        let publish: Publish = Box::new(move |stored| log.lock().unwrap().push(stored.id));
+        let publish: Publish =
+            Box::new(move |stored| log.lock().unwrap().extend(stored.iter().map(|s| s.id)));
         let (store, thread) = spawn(Box::new(sqlite), publish, KEEP_ALL).unwrap();
         let senders: Vec<_> = (0..20)
             .map(|i| {
