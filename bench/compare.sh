@@ -82,12 +82,12 @@ for workload in "${WORKLOADS[@]}"; do
             echo "== $workload $protocol run $run" >&2
             start_server "$protocol"
             # shellcheck disable=SC2046
-            if "${BENCH_PIN[@]}" target/release/lanchat-bench --server "127.0.0.1:$port" --protocol "$protocol" \
+            if RUST_BACKTRACE=0 "${BENCH_PIN[@]}" target/release/lanchat-bench --server "127.0.0.1:$port" --protocol "$protocol" \
                 --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
                 --label "$workload" --json $(workload_args "$workload") >>"$results/runs.jsonl" 2>"$work/bench.err"; then
                 :
             else
-                echo "   failed: $(tail -n 1 "$work/bench.err")" >&2
+                echo "   failed: $(grep -m1 -E '^Error|error' "$work/bench.err" || tail -n 1 "$work/bench.err")" >&2
                 echo "{\"workload\":\"$workload\",\"protocol\":\"$protocol\",\"failed\":true}" >>"$results/runs.jsonl"
             fi
             stop_server

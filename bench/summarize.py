@@ -107,10 +107,15 @@ def plot(table, path):
         for c, x in xs.items():
             svg.append(f'<text x="{x0 + x}" y="{height - pad + 16}" text-anchor="middle">{c} clients</text>')
         for server, ps in points.items():
+            # Side by side, so equal values stay visible; W6 sits on W3.
+            shift = -7 if server == "lanchat" else 7
             for c, d, p99, workload in ps:
                 v = (d, p99)[index - 1]
-                svg.append(f'<circle cx="{x0 + xs[c]}" cy="{y(v):.1f}" r="4" fill="{colours.get(server, "gray")}"/>')
-                svg.append(f'<text x="{x0 + xs[c] + 6}" y="{y(v) - 4:.1f}" fill="{colours.get(server, "gray")}">{workload}</text>')
+                cx = x0 + xs[c] + shift
+                label_dy = 14 if workload == "W6" else -4
+                colour = colours.get(server, "gray")
+                svg.append(f'<circle cx="{cx}" cy="{y(v):.1f}" r="4" fill="{colour}"/>')
+                svg.append(f'<text x="{cx + 6}" y="{y(v) + label_dy:.1f}" fill="{colour}">{workload}</text>')
     svg.append(f'<text x="{pad}" y="{height - 10}" fill="{colours["lanchat"]}">● lanchat</text>')
     svg.append(f'<text x="{pad + 80}" y="{height - 10}" fill="{colours["irc"]}">● ngircd</text>')
     svg.append("</svg>")
