@@ -87,14 +87,12 @@ async fn main() -> anyhow::Result<()> {
         "{} against {} ({:?}): {} clients, {} senders, {} msg/s",
         args.label, args.server, args.protocol, args.clients, args.senders, args.rate
     );
+    let rss = report
+        .server_rss_kib
+        .map_or("n/a".to_owned(), |v| format!("{v} KiB"));
     println!("  connect time           {:.2} s", report.connect_secs);
     if args.idle {
-        println!(
-            "  server RSS             {}",
-            report
-                .server_rss_kib
-                .map_or("n/a".to_owned(), |v| format!("{v} KiB"))
-        );
+        println!("  server RSS             {rss}");
         println!(
             "  RSS per connection     {}",
             optional(report.rss_per_connection, " bytes")
@@ -117,12 +115,7 @@ async fn main() -> anyhow::Result<()> {
         "  server CPU             {}",
         optional(report.server_cpu_pct, " %")
     );
-    println!(
-        "  server RSS             {}",
-        report
-            .server_rss_kib
-            .map_or("n/a".to_owned(), |v| format!("{v} KiB"))
-    );
+    println!("  server RSS             {rss}");
     println!(
         "  writes per delivery    {}",
         optional(report.writes_per_delivery, "")

@@ -232,19 +232,7 @@ impl Hub {
         let connection = state.next_connection;
         let kick = CancellationToken::new();
         for room in rooms {
-            let members = state.rooms.entry(room.to_string()).or_default();
-            if members.insert(key.clone()) {
-                self.publish(
-                    Audience::RoomExcept {
-                        room: room.to_string(),
-                        except: key.clone(),
-                    },
-                    ServerMsg::Join {
-                        nick: nick.to_string(),
-                        room: Some(room.to_string()),
-                    },
-                );
-            }
+            self.enter_room_locked(&mut state, &key, &nick, room.as_str());
         }
         // A reclaimed ghost may have been in rooms the session no longer lists.
         if let Some(ghost) = reclaimed {
@@ -354,6 +342,27 @@ impl Hub {
         let _ = self.events.send(Arc::new(HubEvent { items }));
     }
 
+    /// Puts `key` in `room` and, if it was not there already, tells the
+    /// room's other members. The twin of `leave_room_locked`.
+    fn enter_room_locked(&self, state: &mut HubState, key: &str, nick: &Nick, room: &str) {
+        if state
+            .rooms
+            .entry(room.to_owned())
+            .or_default()
+            .insert(key.to_owned())
+        {
+            let audience = Audience::RoomExcept {
+                room: room.to_owned(),
+                except: key.to_owned(),
+            };
+            let join = ServerMsg::Join {
+                nick: nick.to_string(),
+                room: Some(room.to_owned()),
+            };
+            self.publish(audience, join);
+        }
+    }
+
     fn leave_room_locked(
         &self,
         state: &mut HubState,
@@ -419,23 +428,10 @@ impl Membership {
         if self.view.lock().rooms.len() >= max_rooms {
             return Err(Refusal::TooManyRooms);
         }
-        state
-            .rooms
-            .entry(room.to_string())
-            .or_default()
-            .insert(key.clone());
         // The joiner is told by the answer to its request, the others by
-        // this event.
-        self.hub.publish(
-            Audience::RoomExcept {
-                room: room.to_string(),
-                except: key.clone(),
-            },
-            ServerMsg::Join {
-                nick: nick.to_string(),
-                room: Some(room.to_string()),
-            },
-        );
+        // the join event.
+        self.hub
+            .enter_room_locked(&mut state, &key, &nick, room.as_str());
         self.view.lock().rooms.insert(room.to_string());
         Ok(true)
     }
