@@ -197,12 +197,18 @@ impl Session<'_> {
         mut lines: FramedRead<OwnedReadHalf, LineCodec>,
     ) -> Option<LeaveReason> {
         let hello_deadline = Instant::now() + self.shared.config.hello_timeout;
+        // Made once, not per line: see the writer's loop.
+        let abort = self.abort.clone();
+        let shutdown = self.shared.shutdown.clone();
+        let aborted = abort.cancelled();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(aborted, shutting_down);
         loop {
             let kicked = self.kicked.clone();
             let frame = tokio::select! {
                 biased;
-                () = self.abort.cancelled() => return None,
-                () = self.shared.shutdown.cancelled() => return Some(LeaveReason::Shutdown),
+                () = &mut aborted => return None,
+                () = &mut shutting_down => return Some(LeaveReason::Shutdown),
                 () = kicked.cancelled() => return Some(LeaveReason::Reclaimed),
                 () = sleep_until(hello_deadline), if self.member.is_none() => {
                     let timeout = ServerMsg::error(
