@@ -49,11 +49,6 @@ impl LineCodec {
             discarding: false,
         }
     }
-
-    /// The longest line this codec passes up.
-    pub fn max_line_bytes(&self) -> usize {
-        self.max_line_bytes
-    }
 }
 
 impl Decoder for LineCodec {

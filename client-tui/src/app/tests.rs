@@ -18,6 +18,17 @@ fn ctrl(c: char) -> Event {
     Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
 }
 
+/// The server's welcome as the connection task reports it: `nick` alone
+/// in the lobby.
+fn connected(nick: &str) -> NetEvent {
+    NetEvent::Connected {
+        nick: nick.into(),
+        users: vec![nick.into()],
+        rooms: vec!["lobby".into()],
+        gap: false,
+    }
+}
+
 fn online_app() -> (App, Instant) {
     let now = Instant::now();
     let mut app = App::new("server:7878".into(), "alice".into(), (80, 24), now);
@@ -227,12 +238,7 @@ fn messages_typed_offline_are_sent_on_reconnect() {
     type_text(&mut app, "still here", now);
     assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
     assert_eq!(app.outbox_len(), 1);
-    let back = Event::Net(NetEvent::Connected {
-        nick: "alice".into(),
-        users: vec!["alice".into()],
-        rooms: vec!["lobby".into()],
-        gap: false,
-    });
+    let back = Event::Net(connected("alice"));
     assert_eq!(said(&app.update(back, now)), vec!["still here"]);
     assert_eq!(app.outbox_len(), 0);
 }
@@ -278,12 +284,7 @@ fn unconfirmed_messages_are_sent_again_with_the_same_client_id_after_a_drop() {
         "1 message(s) not yet confirmed will be sent again (never twice)."
     );
     assert_eq!(app.outbox_len(), 1);
-    let back = Event::Net(NetEvent::Connected {
-        nick: "alice".into(),
-        users: vec!["alice".into()],
-        rooms: vec!["lobby".into()],
-        gap: false,
-    });
+    let back = Event::Net(connected("alice"));
     let resent = app.update(back, now);
     assert_eq!(
         client_id(&resent),
@@ -440,15 +441,7 @@ fn a_refused_nickname_asks_for_another_in_the_input_line() {
         app.update(key(KeyCode::Enter), now),
         vec![Effect::Hello("alice2".into())]
     );
-    app.update(
-        Event::Net(NetEvent::Connected {
-            nick: "alice2".into(),
-            users: vec!["alice2".into()],
-            rooms: vec!["lobby".into()],
-            gap: false,
-        }),
-        now,
-    );
+    app.update(Event::Net(connected("alice2")), now);
     assert_eq!(app.prompt, None);
     assert_eq!(app.nick, "alice2");
 }
