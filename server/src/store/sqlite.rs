@@ -1,13 +1,14 @@
 //! The SQLite implementation of [`Store`]: one file in WAL mode, one schema
 //! with numbered migrations (`PRAGMA user_version`).
 //!
-//! Schema (migration 1):
+//! Schema (after migration 2):
 //! - `messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts, sender, sender_key,
 //!   room, recipient, recipient_key, text, action, client_id)`: `room` is set
 //!   for room messages, `recipient` for direct ones. AUTOINCREMENT keeps ids
 //!   from ever being reused, even after retention empties the table.
-//!   Indexes: `(room, id)`, `(sender_key, id)`, `(recipient_key, id)`, and
-//!   a unique `(sender_key, client_id)` for idempotent sends.
+//!   Indexes: `(room, id)` for room messages, `(sender_key, id)` and
+//!   `(recipient_key, id)` for direct messages only (migration 2), and a
+//!   unique `(sender_key, client_id)` for idempotent sends.
 //! - `sessions(token PRIMARY KEY, nick, rooms, last_seen)`.
 //! - `meta(key PRIMARY KEY, value)`: `pruned_through`, the highest id
 //!   retention has removed, to tell a resuming client about a gap.
@@ -20,13 +21,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
     Appended, DbLocation, History, HistoryQuery, NewMessage, Retention, SessionRecord, Store,
     StoreError, StoredMessage, Target,
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -54,7 +56,23 @@ CREATE TABLE sessions (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
+/// Migration 2 narrows the sender index to direct messages, the only query
+/// that reads it. Over every message it cost a page write per distinct
+/// sender in each commit (the senders' entries lie on different b-tree
+/// leaves), which with 100 busy senders was most of the WAL's traffic.
+const MIGRATION_2: &str = "
+DROP INDEX messages_by_sender;
+CREATE INDEX messages_direct_by_sender ON messages(sender_key, id) WHERE room IS NULL;
+";
+
 const COLUMNS: &str = "id, ts, sender, room, recipient, text, action, client_id";
+
+/// The newest direct messages to or from `?1` up to id `?2`, at most `?3`.
+/// `room IS NULL` is repeated in both branches so that each can use its
+/// partial index (SQLite plans the branches of an OR one by one).
+const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2
+    AND ((room IS NULL AND sender_key = ?1) OR (room IS NULL AND recipient_key = ?1))
+    ORDER BY id DESC LIMIT ?3";
 
 /// Sessions unused for this long are forgotten at the next retention pass.
 const SESSION_DAYS: u64 = 30;
@@ -62,6 +80,10 @@ const SESSION_DAYS: u64 = 30;
 /// A message database in SQLite.
 #[derive(Debug)]
 pub struct SqliteStore {
+    // Held for its `Drop`. Declared, so dropped, before `db`: the checkpoint
+    // thread's connection
+    // must close first, leaving the final checkpoint to `db`.
+    _checkpointer: Option<Checkpointer>,
     db: Connection,
 }
 
@@ -74,7 +96,14 @@ impl SqliteStore {
     /// — an unwritable directory, a file that is not a database, one locked
     /// by another process, one from a newer lanchat — is a clear error.
     pub fn open(location: &DbLocation) -> Result<SqliteStore, StoreError> {
-        let db = match location {
+        SqliteStore::open_with(location, CheckpointLimits::default())
+    }
+
+    fn open_with(
+        location: &DbLocation,
+        limits: CheckpointLimits,
+    ) -> Result<SqliteStore, StoreError> {
+        let mut db = match location {
             DbLocation::Memory => Connection::open_in_memory(),
             DbLocation::File(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -93,7 +122,19 @@ impl SqliteStore {
             .map_err(failed("cannot use the database"))?;
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(failed("cannot configure the database"))?;
-        let mut store = SqliteStore { db };
+        let checkpointer = match location {
+            DbLocation::Memory => None,
+            DbLocation::File(path) => {
+                // When the log starts over, its file shrinks back to this.
+                db.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)
+                    .map_err(failed("cannot configure the database"))?;
+                Some(Checkpointer::start(&mut db, path, limits)?)
+            }
+        };
+        let mut store = SqliteStore {
+            _checkpointer: checkpointer,
+            db,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -108,11 +149,14 @@ impl SqliteStore {
                 "the database has schema version {version}, newer than this lanchat understands ({SCHEMA_VERSION})"
             )));
         }
-        if version < 1 {
+        for (to_version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2)] {
+            if version >= to_version {
+                continue;
+            }
             let tx = self.db.transaction().map_err(failed("cannot migrate"))?;
-            tx.execute_batch(MIGRATION_1)
-                .map_err(failed("cannot create the schema"))?;
-            tx.pragma_update(None, "user_version", 1)
+            tx.execute_batch(migration)
+                .map_err(failed("cannot migrate the schema"))?;
+            tx.pragma_update(None, "user_version", to_version)
                 .map_err(failed("cannot migrate"))?;
             tx.commit().map_err(failed("cannot migrate"))?;
         }
@@ -251,10 +295,7 @@ impl Store for SqliteStore {
                 }
                 let mut direct = self
                     .db
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM messages WHERE room IS NULL AND id <= ?2
-                         AND (sender_key = ?1 OR recipient_key = ?1) ORDER BY id DESC LIMIT ?3"
-                    ))
+                    .prepare_cached(&format!("SELECT {COLUMNS} {DIRECT_TAIL}"))
                     .map_err(&read)?;
                 let rows = direct
                     .query_map(params![query.nick_key, up_to, tail], read_message)
@@ -348,30 +389,47 @@ impl Store for SqliteStore {
     }
 
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
+        // Both thresholds are found by walking the rowid b-tree from one
+        // end, never by scanning the table: this runs every thousand
+        // appends, and an `ORDER BY id DESC LIMIT 1 OFFSET keep` over a
+        // large table was a tenth of the server's CPU under load.
         let doing = failed("cannot apply retention");
         let mut threshold: Option<i64> = None;
         if let Some(keep) = retention.max_messages {
-            let id: Option<i64> = self
+            // Ids are assigned without gaps (AUTOINCREMENT, one writer, and
+            // a failed transaction rolls its ids back), so everything at or
+            // below `newest - keep` is exactly what falls outside the newest
+            // `keep`. Were there ever a gap, fewer would be kept, never more.
+            let newest: Option<i64> = self
+                .db
+                .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
+                .map_err(&doing)?;
+            let id = newest
+                .map(|newest| newest.saturating_sub(to_i64(keep)))
+                .filter(|&id| id > 0);
+            threshold = threshold.max(id);
+        }
+        if let Some(days) = retention.max_days {
+            // Timestamps grow with ids (the server stamps both), so the
+            // first message young enough to keep ends the walk; everything
+            // before it goes. If there is none, everything goes.
+            let cutoff = to_i64(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
+            let first_kept: Option<i64> = self
                 .db
                 .query_row(
-                    "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1",
-                    params![to_i64(keep)],
+                    "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
+                    params![cutoff],
                     |row| row.get(0),
                 )
                 .optional()
                 .map_err(&doing)?;
-            threshold = threshold.max(id);
-        }
-        if let Some(days) = retention.max_days {
-            let cutoff = to_i64(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
-            let id: Option<i64> = self
-                .db
-                .query_row(
-                    "SELECT MAX(id) FROM messages WHERE ts < ?1",
-                    params![cutoff],
-                    |row| row.get(0),
-                )
-                .map_err(&doing)?;
+            let id = match first_kept {
+                Some(first_kept) => Some(first_kept - 1).filter(|&id| id > 0),
+                None => self
+                    .db
+                    .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
+                    .map_err(&doing)?,
+            };
             threshold = threshold.max(id);
         }
         let session_cutoff = to_i64(now_ms.saturating_sub(SESSION_DAYS * 86_400_000));
@@ -388,6 +446,10 @@ impl Store for SqliteStore {
         let deleted = tx
             .execute("DELETE FROM messages WHERE id <= ?1", params![threshold])
             .map_err(&doing)?;
+        if deleted == 0 {
+            // Nothing to remove: no commit, so no write to the WAL.
+            return Ok(0);
+        }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('pruned_through', ?1)
              ON CONFLICT(key) DO UPDATE SET value = MAX(value, ?1)",
@@ -396,5 +458,272 @@ impl Store for SqliteStore {
         .map_err(&doing)?;
         tx.commit().map_err(&doing)?;
         Ok(deleted as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_MS: u64 = 86_400_000;
+
+    fn store_with(timestamps: &[u64]) -> SqliteStore {
+        let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let batch: Vec<NewMessage> = timestamps
+            .iter()
+            .map(|&ts| NewMessage {
+                ts,
+                from: "alice".into(),
+                target: Target::Room("lobby".into()),
+                text: format!("at {ts}"),
+                action: false,
+                client_id: None,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        store
+    }
+
+    fn ids(store: &mut SqliteStore) -> Vec<u64> {
+        let query = HistoryQuery {
+            rooms: vec!["lobby".into()],
+            nick_key: "alice".into(),
+            after: Some(0),
+            up_to: u64::MAX,
+            tail: 0,
+            resume_limit: 1000,
+            include_direct: false,
+        };
+        let history = store.history(&query).unwrap();
+        history.messages.iter().map(|m| m.id).collect()
+    }
+
+    fn query_plan(store: &SqliteStore, sql: &str) -> String {
+        let mut plan = store
+            .db
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let details = plan
+            .query_map(params!["alice", 10, 50], |row| row.get::<_, String>(3))
+            .unwrap();
+        details.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn direct_history_reads_the_direct_message_indexes() {
+        let store = store_with(&[1]);
+        let plan = query_plan(&store, &format!("SELECT {COLUMNS} {DIRECT_TAIL}"));
+        assert!(
+            plan.contains("messages_direct_by_sender") && plan.contains("messages_by_recipient"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(MIGRATION_1).unwrap();
+            db.execute(
+                "INSERT INTO messages (ts, sender, sender_key, room, text) VALUES (1, 'Al', 'al', 'lobby', 'old')",
+                [],
+            )
+            .unwrap();
+            db.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let mut store = SqliteStore::open(&DbLocation::File(path)).unwrap();
+        let version: i64 = store
+            .db
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: Vec<String> = store
+            .db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'messages_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            indexes,
+            [
+                "messages_by_client_id",
+                "messages_by_recipient",
+                "messages_by_room",
+                "messages_direct_by_sender"
+            ]
+        );
+        assert_eq!(ids(&mut store), vec![1]);
+        assert_eq!(store.last_id().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_lanchat_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let error = SqliteStore::open(&DbLocation::File(path)).unwrap_err();
+        assert!(error.0.contains("newer than this lanchat"), "{error}");
+    }
+
+    #[test]
+    fn retention_by_count_keeps_exactly_the_newest() {
+        let mut store = store_with(&[1; 10]);
+        let keep_four = Retention {
+            max_messages: Some(4),
+            max_days: None,
+        };
+        assert_eq!(store.prune(keep_four, 2).unwrap(), 6);
+        assert_eq!(ids(&mut store), vec![7, 8, 9, 10]);
+        assert_eq!(
+            store.prune(keep_four, 2).unwrap(),
+            0,
+            "nothing more to drop"
+        );
+        assert_eq!(ids(&mut store), vec![7, 8, 9, 10]);
+        assert_eq!(store.pruned_through().unwrap(), 6);
+    }
+
+    #[test]
+    fn retention_by_count_leaves_a_smaller_table_alone() {
+        let mut store = store_with(&[1; 3]);
+        let keep_four = Retention {
+            max_messages: Some(4),
+            max_days: None,
+        };
+        assert_eq!(store.prune(keep_four, 2).unwrap(), 0);
+        assert_eq!(ids(&mut store), vec![1, 2, 3]);
+        assert_eq!(store.pruned_through().unwrap(), 0);
+    }
+
+    #[test]
+    fn retention_by_age_drops_what_is_older_than_the_cutoff() {
+        let now = 10 * DAY_MS;
+        let mut store = store_with(&[DAY_MS, 2 * DAY_MS, 8 * DAY_MS + 1, 9 * DAY_MS, now]);
+        let two_days = Retention {
+            max_messages: None,
+            max_days: Some(2),
+        };
+        assert_eq!(store.prune(two_days, now).unwrap(), 2);
+        assert_eq!(ids(&mut store), vec![3, 4, 5]);
+        // Much later, everything has aged out.
+        assert_eq!(store.prune(two_days, now + 5 * DAY_MS).unwrap(), 3);
+        assert_eq!(ids(&mut store), Vec::<u64>::new());
+        assert_eq!(store.pruned_through().unwrap(), 5);
+    }
+
+    #[test]
+    fn the_stricter_of_count_and_age_wins() {
+        let now = 10 * DAY_MS;
+        let mut store = store_with(&[DAY_MS, 9 * DAY_MS, 9 * DAY_MS, 9 * DAY_MS, now]);
+        let both = Retention {
+            max_messages: Some(2),
+            max_days: Some(2),
+        };
+        assert_eq!(store.prune(both, now).unwrap(), 3);
+        assert_eq!(ids(&mut store), vec![4, 5]);
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use std::ffi::c_int;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Commits `count` messages one transaction at a time, as the store
+    /// thread does under light load: every commit adds pages to the log.
+    fn commit_one_by_one(store: &mut SqliteStore, count: usize) {
+        for i in 0..count {
+            let message = NewMessage {
+                ts: 1,
+                from: format!("sender{}", i % 50),
+                target: Target::Room("lobby".into()),
+                text: "x".repeat(200),
+                action: false,
+                client_id: Some(format!("c{i}")),
+            };
+            store.append(&[message]).unwrap();
+        }
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    fn wal_of(path: &Path) -> PathBuf {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        PathBuf::from(wal)
+    }
+
+    #[test]
+    fn the_background_thread_copies_the_log_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let limits = CheckpointLimits {
+            background_pages: 10,
+            writer_pages: c_int::MAX,
+        };
+        let mut store = SqliteStore::open_with(&DbLocation::File(path.clone()), limits).unwrap();
+        let empty = file_len(&path);
+        commit_one_by_one(&mut store, 200);
+        // Only a checkpoint writes the messages into the database file;
+        // until then they are in the log alone.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while file_len(&path) <= empty {
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint within 20 s ({empty} bytes)"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn the_writer_bounds_the_log_when_the_background_does_not_keep_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        // The background thread is never asked: only the writer's own
+        // checkpoints keep the log from growing.
+        let limits = CheckpointLimits {
+            background_pages: c_int::MAX,
+            writer_pages: 100,
+        };
+        let mut store = SqliteStore::open_with(&DbLocation::File(path.clone()), limits).unwrap();
+        commit_one_by_one(&mut store, 1000);
+        let page_size: i64 = store
+            .db
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .unwrap();
+        let page_size = page_size as u64;
+        // A commit here adds a handful of pages; without the writer's
+        // checkpoints the log would hold several thousand.
+        let bound = (100 + 50) * (page_size + 24) + 32;
+        let wal = file_len(&wal_of(&path));
+        assert!(wal > 0 && wal <= bound, "log of {wal} bytes, bound {bound}");
+    }
+
+    #[test]
+    fn closing_the_store_leaves_everything_in_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let mut store = SqliteStore::open(&DbLocation::File(path.clone())).unwrap();
+        commit_one_by_one(&mut store, 20);
+        drop(store);
+        assert!(
+            !wal_of(&path).exists(),
+            "the last connection to close checkpoints and removes the log"
+        );
+        let mut reopened = SqliteStore::open(&DbLocation::File(path)).unwrap();
+        assert_eq!(reopened.last_id().unwrap(), 20);
     }
 }
