@@ -4,6 +4,7 @@
 #
 #   bench/compare.sh                 # every workload, 3 runs each (median)
 #   RUNS=1 DURATION=3 bench/compare.sh W2 W5
+#   SERVERS=lanchat bench/compare.sh W3   # one server only
 #
 # lanchat-server runs with its defaults except: the per-client rate limit
 # (--rate/--burst, raised for the senders), the connection caps
@@ -17,12 +18,18 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
+read -r -a SERVERS <<<"${SERVERS:-lanchat irc}"
 WORKLOADS=("$@")
 [ ${#WORKLOADS[@]} -eq 0 ] && WORKLOADS=(W1 W2 W3 W4 W5 W6)
 
-if ! command -v ngircd >/dev/null 2>&1; then
-    echo "Installing ngircd from Debian..." >&2
-    apt-get update -qq && apt-get install -y -qq ngircd >/dev/null
+# ngircd is the daemon compared against; ss (iproute2) counts the TCP
+# segments each server sends.
+missing=()
+command -v ngircd >/dev/null 2>&1 || missing+=(ngircd)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing ${missing[*]} from Debian..." >&2
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cargo build --release -q -p lanchat-server -p lanchat-bench
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -76,7 +83,7 @@ workload_args() { # the shape of each workload
 }
 
 for workload in "${WORKLOADS[@]}"; do
-    for protocol in lanchat irc; do
+    for protocol in "${SERVERS[@]}"; do
         port=7979; [ "$protocol" = irc ] && port=6667
         for run in $(seq 1 "$RUNS"); do
             echo "== $workload $protocol run $run" >&2

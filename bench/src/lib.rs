@@ -100,8 +100,10 @@ pub struct Report {
     pub server_rss_kib: Option<u64>,
     /// Server memory per connection (idle runs), bytes.
     pub rss_per_connection: Option<f64>,
-    /// Write system calls per delivery during the measured time.
-    pub writes_per_delivery: Option<f64>,
+    /// TCP data segments the server sent per delivery, from the start of
+    /// sending to the end of the run (warm-up included): its socket
+    /// writes, on loopback. `None` without `ss`.
+    pub segments_per_delivery: Option<f64>,
 }
 
 impl Report {
@@ -131,7 +133,7 @@ impl Report {
             "server_cpu_pct": self.server_cpu_pct,
             "server_rss_kib": self.server_rss_kib,
             "rss_per_connection": self.rss_per_connection,
-            "writes_per_delivery": self.writes_per_delivery,
+            "segments_per_delivery": self.segments_per_delivery,
         })
     }
 }
@@ -169,6 +171,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         warmup_end_ns: AtomicU64::new(u64::MAX),
         stop: CancellationToken::new(),
         progress: AtomicU64::new(0),
+        all_deliveries: AtomicU64::new(0),
     });
     let connect_start = Instant::now();
     let (writers, reading, held) = connect_all(options, readers_count, &shared).await?;
@@ -192,6 +195,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         return Ok(report);
     }
 
+    // Sampled before sending starts and after it ends, never during: `ss`
+    // over ten thousand sockets takes a while on the generator's core.
+    let segments_before = procfs::data_segments_sent(options.server.port());
     let started = epoch.elapsed() + START_DELAY;
     let warmup_end = started + options.warmup;
     shared
@@ -226,6 +232,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         .server_pid
         .and_then(|pid| ProcessSample::read(pid).ok());
     sleep(options.drain).await;
+    let segments_after = procfs::data_segments_sent(options.server.port());
     shared.stop.cancel();
 
     let mut latency = latency_histogram()?;
@@ -249,12 +256,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         let seconds = options.duration.as_secs_f64();
         report.server_cpu_pct = Some(end.cpu_seconds_since(&start) / seconds * 100.0);
         report.server_rss_kib = Some(end.rss_kib);
-        if let (Some(before), Some(after)) = (start.write_syscalls, end.write_syscalls)
-            && report.received > 0
-        {
-            report.writes_per_delivery =
-                Some(after.saturating_sub(before) as f64 / report.received as f64);
-        }
+    }
+    let all_deliveries = shared.all_deliveries.load(Ordering::Relaxed);
+    if let (Some(before), Some(after)) = (segments_before, segments_after)
+        && all_deliveries > 0
+    {
+        report.segments_per_delivery =
+            Some(after.saturating_sub(before) as f64 / all_deliveries as f64);
     }
     Ok(report)
 }
@@ -272,6 +280,9 @@ struct ReaderShared {
     stop: CancellationToken,
     /// Deliveries counted so far, for the progress line.
     progress: AtomicU64,
+    /// Every delivery of a stamped message to a client other than its
+    /// sender, warm-up included.
+    all_deliveries: AtomicU64,
 }
 
 type Readers = Vec<tokio::task::JoinHandle<(u64, Histogram<u64>)>>;
@@ -484,7 +495,11 @@ async fn read_deliveries(
             continue;
         };
         // Deliveries to the sender itself (lanchat's echo) do not count.
-        if sender == index || sent_ns < shared.warmup_end_ns.load(Ordering::Relaxed) {
+        if sender == index {
+            continue;
+        }
+        shared.all_deliveries.fetch_add(1, Ordering::Relaxed);
+        if sent_ns < shared.warmup_end_ns.load(Ordering::Relaxed) {
             continue;
         }
         let now_ns = shared.epoch.elapsed().as_nanos() as u64;

@@ -117,8 +117,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  server RSS             {rss}");
     println!(
-        "  writes per delivery    {}",
-        optional(report.writes_per_delivery, "")
+        "  segments per delivery  {}",
+        report
+            .segments_per_delivery
+            .map_or("n/a".to_owned(), |v| format!("{v:.4}"))
     );
     Ok(())
 }
