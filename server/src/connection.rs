@@ -10,21 +10,19 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use lanchat_shared::protocol::line_as_text;
 use lanchat_shared::{
     ClientMsg, ErrorCode, Frame, LineCodec, Nick, RoomName, ServerMsg, sanitize_text,
 };
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::commands::{HELP, Said, classify};
 use crate::hub::{Membership, Refusal, unix_millis};
+use crate::line_reader::LineReader;
 use crate::render::Encoding;
 use crate::store::{Appended, Done, HistoryQuery, NewMessage, SessionRecord, Target};
 use crate::throttle::{BadLineWindow, TokenBucket};
@@ -39,9 +37,6 @@ const REPLY_QUEUE_LEN: usize = 64;
 /// Longest quit reason or echoed command word, in characters; these come
 /// from the client and are shown to others, so they are bounded too.
 const MAX_ECHO_CHARS: usize = 100;
-
-/// Initial read buffer per connection, in bytes.
-const READ_BUFFER_START: usize = 1024;
 
 /// Longest `client_id`; it is stored with the message.
 const MAX_CLIENT_ID_LEN: usize = 64;
@@ -107,10 +102,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         bucket: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
         bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
     };
-    // Start small: most lines are short and an idle connection should cost
-    // little. The buffer grows as far as a line needs.
-    let codec = LineCodec::new(config.max_line_bytes);
-    let lines = FramedRead::with_capacity(read_half, codec, READ_BUFFER_START);
+    let lines = LineReader::new(read_half, LineCodec::new(config.max_line_bytes));
     let reader_reason = match session.reply(greeting(config)) {
         Next::Read => session.read_lines(lines).await,
         Next::End(reason) => Some(reason),
@@ -192,10 +184,7 @@ struct Session<'a> {
 impl Session<'_> {
     /// Reads until the client leaves or something ends the connection.
     /// Returns `None` when the writer aborted; it knows why.
-    async fn read_lines(
-        &mut self,
-        mut lines: FramedRead<OwnedReadHalf, LineCodec>,
-    ) -> Option<LeaveReason> {
+    async fn read_lines(&mut self, mut lines: LineReader) -> Option<LeaveReason> {
         let hello_deadline = Instant::now() + self.shared.config.hello_timeout;
         // Made once, not per line: see the writer's loop.
         let abort = self.abort.clone();
@@ -226,7 +215,12 @@ impl Session<'_> {
                     debug!(%error, "read failed");
                     Next::End(LeaveReason::Lost)
                 }
-                Some(Ok(frame)) => self.on_frame(frame).await,
+                // Boxed: handling a line (a hello with its history, a
+                // message for the store) is the largest state this future
+                // has, about 1.4 KiB, and without the box every idle
+                // connection would hold that space. One allocation per line
+                // is small next to the line's read and parse.
+                Some(Ok(frame)) => Box::pin(self.on_frame(frame)).await,
             };
             if let Next::End(reason) = next {
                 return Some(reason);

@@ -25,6 +25,7 @@ pub mod config;
 mod connection;
 mod discovery;
 mod hub;
+mod line_reader;
 mod listener;
 mod render;
 pub mod store;
