@@ -96,6 +96,10 @@ for workload in "${WORKLOADS[@]}"; do
             else
                 echo "   failed: $(grep -m1 -E '^Error|error' "$work/bench.err" || tail -n 1 "$work/bench.err")" >&2
                 echo "{\"workload\":\"$workload\",\"protocol\":\"$protocol\",\"failed\":true}" >>"$results/runs.jsonl"
+                # A failure (a server that cannot take the load) repeats; the
+                # remaining runs of this pair would only cost time.
+                stop_server
+                break
             fi
             stop_server
         done
