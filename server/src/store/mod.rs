@@ -29,8 +29,10 @@ const MAX_BATCH: usize = 256;
 /// coming. A commit costs far more than a row (W2: about 4,300 commits a
 /// second of 3 messages each without it, 1,300 of 10 with it), and on a busy core
 /// every commit also means a thread switch. At 500 µs W2's p99 fell from
-/// 12.9 to 6.3 ms (medians of 3); 1 ms was no better. A message after a
-/// quiet spell is committed at once.
+/// 12.9 to 6.3 ms (medians of 3); 1 ms was no better. Pacing applies only
+/// while the last commit held more than one message — that is, while
+/// several clients are talking at once: a message after a quiet spell, or
+/// from a lone client waiting for each echo, is committed at once.
 const MIN_COMMIT_INTERVAL: Duration = Duration::from_micros(500);
 /// Requests waiting for the store thread; senders wait when it is full,
 /// which slows the senders, never the readers of the room.
@@ -260,7 +262,8 @@ pub fn spawn(
         };
         prune(&mut store);
         let mut pending: Option<Request> = None;
-        let mut last_commit: Option<Instant> = None;
+        // When the last commit started, and how many messages it held.
+        let mut last_commit: Option<(Instant, usize)> = None;
         loop {
             let Some(first) = pending.take().or_else(|| inbox.blocking_recv()) else {
                 return;
@@ -269,14 +272,11 @@ pub fn spawn(
                 serve_other(&mut store, first);
                 continue;
             };
-            // Pace commits: while messages keep coming, let them gather
-            // for what is left of the interval.
-            if let Some(since) = last_commit.map(|at| at.elapsed())
-                && since < MIN_COMMIT_INTERVAL
-            {
-                thread::sleep(MIN_COMMIT_INTERVAL - since);
+            let delay = pacing_delay(last_commit, Instant::now());
+            if !delay.is_zero() {
+                thread::sleep(delay);
             }
-            last_commit = Some(Instant::now());
+            let started = Instant::now();
             // Group commit: take every append already waiting.
             let mut batch = vec![message];
             let mut replies = vec![reply];
@@ -293,6 +293,7 @@ pub fn spawn(
                     Err(_) => break,
                 }
             }
+            last_commit = Some((started, batch.len()));
             match store.append(&batch) {
                 Ok(outcomes) => {
                     let new: Vec<StoredMessage> = outcomes
@@ -323,6 +324,18 @@ pub fn spawn(
     };
     let join = thread.spawn(worker)?;
     Ok((StoreHandle { requests }, join))
+}
+
+/// How long to let messages gather before the next commit: what is left of
+/// [`MIN_COMMIT_INTERVAL`] when the last commit (started at the instant
+/// given, with that many messages) held several, nothing otherwise.
+fn pacing_delay(last_commit: Option<(Instant, usize)>, now: Instant) -> Duration {
+    match last_commit {
+        Some((started, size)) if size > 1 => {
+            MIN_COMMIT_INTERVAL.saturating_sub(now.saturating_duration_since(started))
+        }
+        _ => Duration::ZERO,
+    }
 }
 
 fn serve_other(store: &mut Box<dyn Store>, request: Request) {
@@ -439,6 +452,28 @@ mod tests {
         max_messages: None,
         max_days: None,
     };
+
+    #[test]
+    fn commits_are_paced_only_while_several_clients_talk() {
+        let now = Instant::now();
+        let micros = Duration::from_micros;
+        assert_eq!(pacing_delay(None, now), Duration::ZERO, "first commit");
+        assert_eq!(
+            pacing_delay(Some((now, 1)), now),
+            Duration::ZERO,
+            "a lone message, as from one client waiting for each echo"
+        );
+        assert_eq!(pacing_delay(Some((now, 3)), now), MIN_COMMIT_INTERVAL);
+        assert_eq!(
+            pacing_delay(Some((now, 3)), now + micros(200)),
+            MIN_COMMIT_INTERVAL - micros(200)
+        );
+        assert_eq!(
+            pacing_delay(Some((now, 3)), now + Duration::from_secs(1)),
+            Duration::ZERO,
+            "after a quiet spell"
+        );
+    }
 
     #[tokio::test]
     async fn a_failing_store_refuses_messages_and_publishes_nothing() {
