@@ -64,7 +64,7 @@ pub struct Options {
     pub non_readers: usize,
     /// Only connect and hold the connections (memory per connection).
     pub idle: bool,
-    /// The server's process id, for CPU, memory and syscalls from /proc.
+    /// The server's process id, for CPU and memory from /proc.
     pub server_pid: Option<u32>,
     /// Print a progress line every second on standard error.
     pub progress: bool,

@@ -42,7 +42,7 @@ struct Args {
     /// Only connect and hold the connections, to weigh them.
     #[arg(long)]
     idle: bool,
-    /// The server's pid, for CPU, memory and write syscalls from /proc.
+    /// The server's pid, for CPU and memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
     /// A name for this run in the report.

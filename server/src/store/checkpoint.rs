@@ -18,7 +18,7 @@
 
 use std::ffi::c_int;
 use std::path::Path;
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -49,6 +49,7 @@ impl Default for CheckpointLimits {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Signal {
     Checkpoint,
     Stop,
@@ -88,20 +89,7 @@ impl Checkpointer {
         let (signals, inbox) = mpsc::sync_channel::<Signal>(1);
         let thread = thread::Builder::new()
             .name("lanchat-checkpoint".into())
-            .spawn(move || {
-                while let Ok(Signal::Checkpoint) = inbox.recv() {
-                    let outcome =
-                        background.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
-                    // Requests that came in meanwhile were for pages this
-                    // checkpoint has just copied; answering them at once
-                    // would keep a checkpoint running at every moment, and
-                    // the log only starts over when none is.
-                    while let Ok(Signal::Checkpoint) = inbox.try_recv() {}
-                    if let Err(error) = outcome {
-                        warn!(%error, "a background checkpoint failed; the next commit asks again");
-                    }
-                }
-            })
+            .spawn(move || checkpoint_when_asked(&background, &inbox))
             .map_err(|error| StoreError(format!("cannot start the checkpoint thread: {error}")))?;
         let nudge = signals.clone();
         writer
@@ -126,6 +114,27 @@ impl Checkpointer {
     }
 }
 
+/// The checkpoint thread's loop: one passive checkpoint per request, until
+/// told to stop.
+fn checkpoint_when_asked(background: &Connection, inbox: &Receiver<Signal>) {
+    while let Ok(Signal::Checkpoint) = inbox.recv() {
+        if let Err(error) = background.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            warn!(%error, "a background checkpoint failed; the next commit asks again");
+        }
+        // Requests that came in meanwhile were for pages this checkpoint
+        // has just copied; answering them at once would keep a checkpoint
+        // running at every moment, and the log only starts over when none
+        // is. A stop among them still stops.
+        loop {
+            match inbox.try_recv() {
+                Ok(Signal::Checkpoint) => {}
+                Ok(Signal::Stop) | Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+    }
+}
+
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         // Waits only for a checkpoint in progress to finish.
@@ -133,5 +142,43 @@ impl Drop for Checkpointer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the thread's loop on `signals` and says whether it returned
+    /// within ten seconds.
+    fn returns_after(signals: &[Signal]) -> bool {
+        let (send, inbox) = mpsc::sync_channel(signals.len());
+        for signal in signals {
+            send.try_send(*signal).unwrap();
+        }
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let connection = Connection::open_in_memory().unwrap();
+            checkpoint_when_asked(&connection, &inbox);
+            let _ = done.send(());
+        });
+        let returned = finished.recv_timeout(Duration::from_secs(10)).is_ok();
+        // Held until here: a loop that missed its stop would otherwise see
+        // the channel close and return anyway.
+        drop(send);
+        returned
+    }
+
+    #[test]
+    fn a_stop_is_obeyed_even_among_the_requests_skipped_after_a_checkpoint() {
+        assert!(returns_after(&[Signal::Stop]));
+        assert!(returns_after(&[Signal::Checkpoint, Signal::Stop]));
+        // The second request is skipped (the first checkpoint covered it);
+        // the stop right behind it must not be skipped with it.
+        assert!(returns_after(&[
+            Signal::Checkpoint,
+            Signal::Checkpoint,
+            Signal::Stop
+        ]));
     }
 }
