@@ -106,6 +106,14 @@ pub(crate) async fn run(
     end
 }
 
+/// Appends to a batch, giving an empty one its starting size first.
+fn add_to_batch(batch: &mut Vec<u8>, bytes: &[u8]) {
+    if batch.capacity() == 0 {
+        batch.reserve(BATCH_START_BYTES.max(bytes.len()));
+    }
+    batch.extend_from_slice(bytes);
+}
+
 struct Writer {
     sink: OwnedWriteHalf,
     queue: mpsc::Receiver<Outgoing>,
@@ -178,9 +186,8 @@ impl Writer {
     }
 
     fn accept(&mut self, item: Outgoing) {
-        self.batch.reserve(BATCH_START_BYTES);
         match item {
-            Outgoing::Line(bytes) => self.batch.extend_from_slice(&bytes),
+            Outgoing::Line(bytes) => add_to_batch(&mut self.batch, &bytes),
             Outgoing::Subscribe(events, encoding, view) => {
                 self.events = Some(events);
                 self.encoding = encoding;
@@ -192,10 +199,9 @@ impl Writer {
     /// Adds what of an event is for this client to the batch.
     fn take_event(&mut self, event: &HubEvent) {
         let Some(view) = &self.view else { return };
-        self.batch.reserve(BATCH_START_BYTES);
         let (encoding, batch) = (self.encoding, &mut self.batch);
         view.for_each_wanted(event, |item| {
-            batch.extend_from_slice(&encoding.encode_item(item))
+            add_to_batch(batch, &encoding.encode_item(item))
         });
     }
 
