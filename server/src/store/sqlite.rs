@@ -394,22 +394,20 @@ impl Store for SqliteStore {
         // appends, and an `ORDER BY id DESC LIMIT 1 OFFSET keep` over a
         // large table was a tenth of the server's CPU under load.
         let doing = failed("cannot apply retention");
+        let newest: Option<i64> = self
+            .db
+            .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
+            .map_err(&doing)?;
         let mut threshold: Option<i64> = None;
-        if let Some(keep) = retention.max_messages {
+        if let (Some(keep), Some(newest)) = (retention.max_messages, newest) {
             // Ids are assigned without gaps (AUTOINCREMENT, one writer, and
             // a failed transaction rolls its ids back), so everything at or
             // below `newest - keep` is exactly what falls outside the newest
             // `keep`. Were there ever a gap, fewer would be kept, never more.
-            let newest: Option<i64> = self
-                .db
-                .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
-                .map_err(&doing)?;
-            let id = newest
-                .map(|newest| newest.saturating_sub(to_i64(keep)))
-                .filter(|&id| id > 0);
+            let id = Some(newest.saturating_sub(to_i64(keep))).filter(|&id| id > 0);
             threshold = threshold.max(id);
         }
-        if let Some(days) = retention.max_days {
+        if let (Some(days), Some(newest)) = (retention.max_days, newest) {
             // Timestamps grow with ids (the server stamps both), so the
             // first message young enough to keep ends the walk; everything
             // before it goes. If there is none, everything goes.
@@ -425,10 +423,7 @@ impl Store for SqliteStore {
                 .map_err(&doing)?;
             let id = match first_kept {
                 Some(first_kept) => Some(first_kept - 1).filter(|&id| id > 0),
-                None => self
-                    .db
-                    .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
-                    .map_err(&doing)?,
+                None => Some(newest),
             };
             threshold = threshold.max(id);
         }
