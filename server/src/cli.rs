@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use clap::builder::TypedValueParser;
+use lanchat_shared::Rate;
 use lanchat_shared::limits::{DEFAULT_PORT, MAX_LINE_BYTES, MAX_TEXT_CHARS};
 
 use crate::Config;
@@ -47,11 +48,11 @@ pub struct Args {
     pub max_text_chars: usize,
 
     /// Lines per second each client may send once its burst is spent.
-    #[arg(long, env = "LANCHAT_RATE", default_value_t = Config::default().rate_per_sec)]
+    #[arg(long, env = "LANCHAT_RATE", default_value_t = Config::default().rate.per_sec)]
     pub rate: f64,
 
     /// Lines each client may send back to back.
-    #[arg(long, env = "LANCHAT_BURST", default_value_t = Config::default().rate_burst)]
+    #[arg(long, env = "LANCHAT_BURST", default_value_t = Config::default().rate.burst)]
     pub burst: u32,
 
     /// Bad lines within --bad-line-window after which a client is disconnected.
@@ -138,8 +139,10 @@ impl Args {
             max_connections_per_ip: self.max_connections_per_ip,
             max_line_bytes: self.max_line_bytes,
             max_text_chars: self.max_text_chars,
-            rate_per_sec: self.rate,
-            rate_burst: self.burst,
+            rate: Rate {
+                per_sec: self.rate,
+                burst: self.burst,
+            },
             max_bad_lines: self.max_bad_lines.max(1),
             bad_line_window: Duration::from_secs(self.bad_line_window),
             hello_timeout: Duration::from_secs(self.hello_timeout),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use lanchat_shared::limits::{MAX_LINE_BYTES, MAX_TEXT_CHARS};
+use lanchat_shared::{DEFAULT_RATE, Rate};
 
 use crate::store::{DbLocation, Retention};
 
@@ -23,10 +24,10 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// Longest message text after sanitising (at most [`MAX_TEXT_CHARS`]).
     pub max_text_chars: usize,
-    /// Lines a client may send per second once its burst is spent.
-    pub rate_per_sec: f64,
-    /// Lines a client may send back to back before the rate applies.
-    pub rate_burst: u32,
+    /// Lines a client may send: a burst back to back, then so many a
+    /// second. The default, [`DEFAULT_RATE`], is also what the client
+    /// paces itself to.
+    pub rate: Rate,
     /// Bad lines (`bad_request`, `line_too_long`) within `bad_line_window`
     /// after which the connection is closed with `too_many_errors`.
     pub max_bad_lines: usize,
@@ -76,8 +77,7 @@ impl Default for Config {
             max_connections_per_ip: 32,
             max_line_bytes: MAX_LINE_BYTES,
             max_text_chars: MAX_TEXT_CHARS,
-            rate_per_sec: 2.0,
-            rate_burst: 5,
+            rate: DEFAULT_RATE,
             max_bad_lines: 10,
             bad_line_window: Duration::from_secs(60),
             hello_timeout: Duration::from_secs(60),

@@ -10,9 +10,10 @@
 
 use std::sync::Arc;
 
+use lanchat_shared::command::{self, Command, Scope};
 use lanchat_shared::protocol::line_as_text;
 use lanchat_shared::{
-    ClientMsg, ErrorCode, Frame, LineCodec, Nick, RoomName, ServerMsg, sanitize_text,
+    ClientMsg, ErrorCode, Frame, LineCodec, Nick, RoomName, ServerMsg, TokenBucket, sanitize_text,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -20,12 +21,11 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::commands::{HELP, Said, classify};
 use crate::hub::{Membership, Refusal, unix_millis};
 use crate::line_reader::LineReader;
 use crate::render::Encoding;
 use crate::store::{Appended, Done, HistoryQuery, NewMessage, SessionRecord, Target};
-use crate::throttle::{BadLineWindow, TokenBucket};
+use crate::throttle::BadLineWindow;
 use crate::writer::{self, Outgoing, WriterContext, WriterEnd};
 use crate::{Config, Shared};
 
@@ -99,7 +99,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         member: None,
         current_room: RoomName::lobby(),
         session_token: String::new(),
-        bucket: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
+        bucket: TokenBucket::new(config.rate, now.into_std()),
         bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
     };
     let lines = LineReader::new(read_half, LineCodec::new(config.max_line_bytes));
@@ -241,7 +241,7 @@ impl Session<'_> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Next::Read;
         }
-        if !self.bucket.try_take(Instant::now()) {
+        if !self.bucket.try_take(std::time::Instant::now()) {
             let message = "You are sending too fast; that line was not delivered. Wait a moment.";
             return self.reply(ServerMsg::error(ErrorCode::RateLimited, message));
         }
@@ -270,10 +270,10 @@ impl Session<'_> {
                 };
                 self.on_say(say).await
             }
-            Encoding::PlainText => match classify(text) {
+            Encoding::PlainText => match command::parse(text) {
                 // Before a nickname, only "/quit" is a command: "over" is a
                 // legal nickname.
-                Said::Quit(_) if text.trim_start().starts_with('/') => {
+                Command::Quit(_) if text.trim_start().starts_with('/') => {
                     Next::End(LeaveReason::Quit(None))
                 }
                 _ => self.hello(text.trim(), None, None).await,
@@ -411,9 +411,9 @@ impl Session<'_> {
 
     /// Chat text from a joined client: a command, leaving, or a message.
     async fn on_say(&mut self, say: SayRequest) -> Next {
-        match classify(&say.text) {
-            Said::Quit(reason) => Next::End(LeaveReason::Quit(reason.and_then(echo))),
-            Said::Who => {
+        match command::parse(&say.text) {
+            Command::Quit(reason) => Next::End(LeaveReason::Quit(reason.and_then(echo))),
+            Command::Who => {
                 let room = say
                     .room
                     .as_deref()
@@ -423,8 +423,8 @@ impl Session<'_> {
                 let text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
                 self.reply(ServerMsg::info(text))
             }
-            Said::Help => self.reply(ServerMsg::info(HELP)),
-            Said::Rooms => {
+            Command::Help => self.reply(ServerMsg::info(help_text())),
+            Command::Rooms => {
                 let mine = self
                     .member
                     .as_ref()
@@ -445,35 +445,48 @@ impl Session<'_> {
                     list.join(", ")
                 )))
             }
-            Said::Join(room) => self.join_room(room).await,
-            Said::Part(room) => self.part_room(room),
-            Said::Nick(new) => self.rename(new),
-            Said::Usage(usage) => self.reply(ServerMsg::error(
+            Command::Join(room) => self.join_room(room).await,
+            Command::Part(room) => self.part_room(room),
+            Command::Nick(new) => self.rename(new),
+            Command::Usage(spec) => self.reply(ServerMsg::error(
                 ErrorCode::BadRequest,
-                format!("Usage: {usage}"),
+                format!("Usage: {}", spec.usage()),
             )),
-            Said::Unknown(word) => {
-                let word = echo(word).unwrap_or_default();
-                let message = format!(
-                    "Unknown command /{word}. /help lists commands; start with // to send a line beginning with /."
-                );
-                self.reply(ServerMsg::error(ErrorCode::UnknownCommand, message))
-            }
-            Said::Msg { to, text } => {
+            // The full-screen client's own commands mean nothing here.
+            Command::Clear => self.unknown_command("clear"),
+            Command::Close(_) => self.unknown_command("close"),
+            Command::Query { text: None, .. } => self.reply(ServerMsg::error(
+                ErrorCode::BadRequest,
+                "Usage: /msg NICK TEXT",
+            )),
+            Command::Unknown(word) => self.unknown_command(word),
+            Command::Msg { to, text }
+            | Command::Query {
+                to,
+                text: Some(text),
+            } => {
                 let (to, text) = (to.to_owned(), text.to_owned());
                 self.post(text, None, Some(to), say.client_id, false).await
             }
-            Said::Me(action) => {
+            Command::Me(action) => {
                 let action = action.to_owned();
                 self.post(action, say.room, say.to, say.client_id, true)
                     .await
             }
-            Said::Text(text) => {
+            Command::Text(text) => {
                 let text = text.to_owned();
                 self.post(text, say.room, say.to, say.client_id, false)
                     .await
             }
         }
+    }
+
+    fn unknown_command(&mut self, word: &str) -> Next {
+        let word = echo(word).unwrap_or_default();
+        let message = format!(
+            "Unknown command /{word}. /help lists commands; start with // to send a line beginning with /."
+        );
+        self.reply(ServerMsg::error(ErrorCode::UnknownCommand, message))
     }
 
     /// Checks a message and hands it to the store, which publishes it once
@@ -713,6 +726,16 @@ impl Session<'_> {
             Err(mpsc::error::TrySendError::Closed(_)) => Next::End(LeaveReason::Lost),
         }
     }
+}
+
+/// The `/help` reply: the commands the server carries out.
+fn help_text() -> String {
+    let mut text = "Commands:".to_owned();
+    for line in command::help_lines(Scope::Server) {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
 }
 
 /// Client words that will be shown back (quit reasons, command names):

@@ -2,18 +2,20 @@
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use lanchat_shared::discovery::{DiscoveryReply, is_probe};
+use lanchat_shared::{Rate, TokenBucket};
 use tokio::net::UdpSocket;
-use tokio::time::Instant;
 use tracing::debug;
 
 use crate::Shared;
-use crate::throttle::TokenBucket;
 
-/// Replies per second across all askers: plenty for a LAN, useless for a flood.
-const REPLIES_PER_SEC: f64 = 50.0;
+/// Replies across all askers: plenty for a LAN, useless for a flood.
+const REPLIES: Rate = Rate {
+    per_sec: 50.0,
+    burst: 50,
+};
 
 /// Answers probes until shutdown. Replies are smaller than probes (see
 /// `lanchat_shared::discovery`) and rate-limited, so this cannot be turned
@@ -21,7 +23,7 @@ const REPLIES_PER_SEC: f64 = 50.0;
 pub(crate) async fn answer_probes(socket: UdpSocket, shared: Arc<Shared>, tcp_port: u16) {
     // Random per run, so clients can tell one server heard twice from two.
     let id = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
-    let mut bucket = TokenBucket::new(REPLIES_PER_SEC, REPLIES_PER_SEC as u32, Instant::now());
+    let mut bucket = TokenBucket::new(REPLIES, Instant::now());
     let mut datagram = [0_u8; 512];
     loop {
         let received = tokio::select! {

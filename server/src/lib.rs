@@ -14,13 +14,11 @@
 //! - `hub`: members, rooms, direct messages and the broadcast fan-out.
 //! - [`store`]: the storage seam and its SQLite implementation; the store
 //!   thread groups commits and publishes committed messages in id order.
-//! - `commands`, `render`, `throttle`: slash commands, plain-text lines,
-//!   flood control.
+//! - `render`, `throttle`: plain-text lines, bad-line counting.
 
 #![forbid(unsafe_code)]
 
 mod cli;
-mod commands;
 pub mod config;
 mod connection;
 mod discovery;

@@ -1,8 +1,8 @@
 //! How server messages look on the wire for each kind of client.
 
 use bytes::Bytes;
-use chrono::{Local, TimeZone};
 use lanchat_shared::ServerMsg;
+use lanchat_shared::clock::clock_time;
 
 use crate::hub::EventItem;
 
@@ -86,14 +86,6 @@ fn in_room(room: Option<&str>) -> String {
         Some(room) if room != lanchat_shared::room_name::LOBBY => format!(" #{room}"),
         _ => String::new(),
     }
-}
-
-/// `HH:MM` in the server's local time zone.
-fn clock_time(unix_millis: u64) -> String {
-    i64::try_from(unix_millis)
-        .ok()
-        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
-        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
 }
 
 #[cfg(test)]

@@ -1,46 +1,11 @@
-//! Per-connection flood control: a token bucket for every line and a window
-//! of recent bad lines.
+//! A window of recent bad lines, after too many of which a connection is
+//! closed. (The token bucket for every line is `lanchat_shared::rate`'s,
+//! which the client paces itself with.)
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-/// A token bucket: `burst` lines back to back, then `per_sec` lines a second.
-#[derive(Debug)]
-pub(crate) struct TokenBucket {
-    capacity: f64,
-    per_sec: f64,
-    tokens: f64,
-    refilled_at: Instant,
-}
-
-impl TokenBucket {
-    pub(crate) fn new(per_sec: f64, burst: u32, now: Instant) -> TokenBucket {
-        let capacity = f64::from(burst.max(1));
-        TokenBucket {
-            capacity,
-            per_sec: per_sec.max(0.0),
-            tokens: capacity,
-            refilled_at: now,
-        }
-    }
-
-    /// Takes one token if there is one; false means the line is refused.
-    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now
-            .saturating_duration_since(self.refilled_at)
-            .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
-        self.refilled_at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// Counts bad lines in a sliding window; holds at most `max` instants.
 #[derive(Debug)]
@@ -78,19 +43,6 @@ impl BadLineWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_allows_the_burst_then_the_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(2.0, 5, start);
-        assert_eq!((0..5).filter(|_| bucket.try_take(start)).count(), 5);
-        assert!(!bucket.try_take(start));
-        assert!(bucket.try_take(start + Duration::from_millis(500)));
-        assert!(!bucket.try_take(start + Duration::from_millis(500)));
-        // A long pause refills to the burst, not beyond.
-        let later = start + Duration::from_secs(3600);
-        assert_eq!((0..10).filter(|_| bucket.try_take(later)).count(), 5);
-    }
 
     #[test]
     fn bad_lines_trip_only_within_the_window() {

@@ -11,6 +11,11 @@
 //! - [`codec`]: [`LineCodec`], newline framing that never buffers more than one
 //!   maximum-length line and reports an over-long line as an item, not an error.
 //! - [`discovery`]: the UDP datagrams that find servers on the LAN.
+//! - [`command`]: the chat commands (names, arguments, help) and
+//!   [`command::parse`], used by the server and the client alike.
+//! - [`rate`]: the [`TokenBucket`] and [`DEFAULT_RATE`] with which the server
+//!   refuses floods and the client paces itself.
+//! - [`clock`]: how a message's timestamp is shown.
 //! - [`sanitize`]: [`sanitize_text`], which removes everything that could drive
 //!   a terminal from message text.
 //!
@@ -19,16 +24,20 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod codec;
+pub mod command;
 pub mod discovery;
 pub mod limits;
 pub mod nick;
 pub mod protocol;
+pub mod rate;
 pub mod room_name;
 pub mod sanitize;
 
 pub use codec::{Frame, LineCodec};
 pub use nick::{Nick, NickError};
 pub use protocol::{ClientMsg, ErrorCode, ParseError, ServerMsg};
+pub use rate::{DEFAULT_RATE, Rate, TokenBucket};
 pub use room_name::{RoomName, RoomNameError};
 pub use sanitize::sanitize_text;

@@ -88,9 +88,7 @@ pub enum ParseError {
     #[error("a message needs a \"type\" field holding a string")]
     MissingType,
     /// The `type` is not one the server knows.
-    #[error(
-        "unknown message type {0:?}; known types are hello, say, join_room, part_room, quit and ping"
-    )]
+    #[error("unknown message type {0:?}; known types are {known}", known = known_types())]
     UnknownType(String),
     /// The `type` is known but a field is missing or has the wrong type.
     #[error("invalid {kind:?} message: {detail}")]
@@ -100,6 +98,15 @@ pub enum ParseError {
         /// What serde found wrong, e.g. "missing field `text`".
         detail: String,
     },
+}
+
+/// [`CLIENT_MSG_TYPES`] as a sentence: "hello, say, ... and ping".
+fn known_types() -> String {
+    match CLIENT_MSG_TYPES.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 impl ClientMsg {
@@ -122,8 +129,12 @@ impl ClientMsg {
     pub fn parse(line: &[u8]) -> Result<ClientMsg, ParseError> {
         let text = line_as_text(line)?;
         // The common case, a good line, is parsed once, straight into the
-        // type; only a bad line pays for the diagnosis below.
-        if let Ok(msg) = serde_json::from_str::<ClientMsg>(text) {
+        // type; only a bad line pays for the diagnosis below. serde reads
+        // an internally tagged enum from a JSON array too (`["say","hi"]`),
+        // so only an object may take the short way.
+        if text.trim_start().starts_with('{')
+            && let Ok(msg) = serde_json::from_str::<ClientMsg>(text)
+        {
             return Ok(msg);
         }
         let value: Value =
@@ -301,76 +312,74 @@ impl ServerMsg {
     }
 }
 
-/// Every error code of protocol v1. The snake_case names are the contract;
-/// `docs/PROTOCOL.md` says when each is sent and whether the connection stays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The nickname is already in use (ignoring case); try another.
-    NickTaken,
-    /// The nickname breaks the nickname rules; try another.
-    NickInvalid,
-    /// A line was longer than the server's line limit; it was discarded.
-    LineTooLong,
-    /// A message text was longer than the text limit after sanitising.
-    TextTooLong,
-    /// The client sent faster than its rate limit; the line was refused.
-    RateLimited,
-    /// The line could not be understood; the message says why.
-    BadRequest,
-    /// A `/command` the server does not know.
-    UnknownCommand,
-    /// The client fell too far behind reading and is being disconnected.
-    SlowConsumer,
-    /// No successful `hello` arrived in time; the connection closes.
-    HelloTimeout,
-    /// Too many bad lines in a short time; the connection closes.
-    TooManyErrors,
-    /// The server is at its connection limit; the connection closes.
-    ServerFull,
-    /// This address has too many connections open; the connection closes.
-    TooManyConnections,
-    /// A room name breaks the room rules.
-    RoomInvalid,
-    /// The client is not in that room.
-    NotInRoom,
-    /// The client is in as many rooms as allowed.
-    TooManyRooms,
-    /// Nobody by that nickname is here (direct messages, `/nick` clashes use
-    /// `nick_taken`).
-    NoSuchUser,
-    /// The message store failed; the message was not stored or sent.
-    StoreUnavailable,
-    /// A code this version does not know; clients must treat it as an error
-    /// and show its message.
-    #[serde(other)]
-    Unknown,
+/// Defines [`ErrorCode`] from one list: each code's doc, variant and wire
+/// name are written once, and [`ErrorCode::ALL`] and [`ErrorCode::as_str`]
+/// are made from the same list, so neither can miss a code.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $wire:literal,)*) => {
+        /// Every error code of protocol v1. The snake_case names are the
+        /// contract; `docs/PROTOCOL.md` says when each is sent and whether
+        /// the connection stays.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* #[serde(rename = $wire)] $variant,)*
+            /// A code this version does not know; clients must treat it as
+            /// an error and show its message.
+            #[serde(other, rename = "unknown")]
+            Unknown,
+        }
+
+        impl ErrorCode {
+            /// Every code a server sends, in the order of the protocol document.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $wire,)*
+                    ErrorCode::Unknown => "unknown",
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::NickTaken => "nick_taken",
-            ErrorCode::NickInvalid => "nick_invalid",
-            ErrorCode::LineTooLong => "line_too_long",
-            ErrorCode::TextTooLong => "text_too_long",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::UnknownCommand => "unknown_command",
-            ErrorCode::SlowConsumer => "slow_consumer",
-            ErrorCode::HelloTimeout => "hello_timeout",
-            ErrorCode::TooManyErrors => "too_many_errors",
-            ErrorCode::ServerFull => "server_full",
-            ErrorCode::TooManyConnections => "too_many_connections",
-            ErrorCode::RoomInvalid => "room_invalid",
-            ErrorCode::NotInRoom => "not_in_room",
-            ErrorCode::TooManyRooms => "too_many_rooms",
-            ErrorCode::NoSuchUser => "no_such_user",
-            ErrorCode::StoreUnavailable => "store_unavailable",
-            ErrorCode::Unknown => "unknown",
-        }
-    }
+error_codes! {
+    /// The nickname is already in use (ignoring case); try another.
+    NickTaken => "nick_taken",
+    /// The nickname breaks the nickname rules; try another.
+    NickInvalid => "nick_invalid",
+    /// A line was longer than the server's line limit; it was discarded.
+    LineTooLong => "line_too_long",
+    /// A message text was longer than the text limit after sanitising.
+    TextTooLong => "text_too_long",
+    /// The client sent faster than its rate limit; the line was refused.
+    RateLimited => "rate_limited",
+    /// The line could not be understood; the message says why.
+    BadRequest => "bad_request",
+    /// A `/command` the server does not know.
+    UnknownCommand => "unknown_command",
+    /// The client fell too far behind reading and is being disconnected.
+    SlowConsumer => "slow_consumer",
+    /// No successful `hello` arrived in time; the connection closes.
+    HelloTimeout => "hello_timeout",
+    /// Too many bad lines in a short time; the connection closes.
+    TooManyErrors => "too_many_errors",
+    /// The server is at its connection limit; the connection closes.
+    ServerFull => "server_full",
+    /// This address has too many connections open; the connection closes.
+    TooManyConnections => "too_many_connections",
+    /// A room name breaks the room rules.
+    RoomInvalid => "room_invalid",
+    /// The client is not in that room.
+    NotInRoom => "not_in_room",
+    /// The client is in as many rooms as allowed.
+    TooManyRooms => "too_many_rooms",
+    /// Nobody by that nickname is here (direct messages, `/nick` clashes use
+    /// `nick_taken`).
+    NoSuchUser => "no_such_user",
+    /// The message store failed; the message was not stored or sent.
+    StoreUnavailable => "store_unavailable",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -429,6 +438,12 @@ mod tests {
         );
         assert!(matches!(parse("{nope"), Err(ParseError::InvalidJson(_))));
         assert_eq!(parse("[1,2]"), Err(ParseError::NotAnObject));
+        assert_eq!(
+            parse(r#"["say","hi"]"#),
+            Err(ParseError::NotAnObject),
+            "an array is not a message, even one serde could read as one"
+        );
+        assert_eq!(parse(r#" ["hello","alice"]"#), Err(ParseError::NotAnObject));
         assert_eq!(parse("\"hello\""), Err(ParseError::NotAnObject));
         assert_eq!(parse(r#"{"nick":"a"}"#), Err(ParseError::MissingType));
         assert_eq!(parse(r#"{"type":7}"#), Err(ParseError::MissingType));
@@ -527,24 +542,30 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        use ErrorCode::*;
-        for code in [
-            NickTaken,
-            NickInvalid,
-            LineTooLong,
-            TextTooLong,
-            RateLimited,
-            BadRequest,
-            UnknownCommand,
-            SlowConsumer,
-            HelloTimeout,
-            TooManyErrors,
-            ServerFull,
-            TooManyConnections,
-        ] {
+        assert_eq!(ErrorCode::ALL.len(), 17);
+        for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&wire).unwrap(), code);
+            assert_ne!(code, ErrorCode::Unknown);
         }
+        assert_eq!(ErrorCode::Unknown.as_str(), "unknown");
+    }
+
+    #[test]
+    fn every_documented_client_type_is_understood() {
+        for kind in CLIENT_MSG_TYPES {
+            let line = format!(r#"{{"type":"{kind}"}}"#);
+            assert!(
+                !matches!(parse(&line), Err(ParseError::UnknownType(_))),
+                "{kind}"
+            );
+        }
+        let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
+        assert!(
+            unknown.ends_with("known types are hello, say, join_room, part_room, quit and ping"),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -612,6 +633,8 @@ mod tests {
         #[test]
         fn client_messages_round_trip(msg in any_client_msg()) {
             let line = msg.to_line();
+            let fields: Value = serde_json::from_slice(&line).unwrap();
+            prop_assert!(CLIENT_MSG_TYPES.contains(&fields["type"].as_str().unwrap_or_default()));
             prop_assert_eq!(line.last(), Some(&b'\n'));
             prop_assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
             prop_assert_eq!(ClientMsg::parse(&line[..line.len() - 1]), Ok(msg));

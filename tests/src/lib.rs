@@ -56,8 +56,10 @@ pub fn text_of(msg: &ServerMsg) -> &str {
 /// 127.0.0.1).
 pub fn relaxed_config() -> Config {
     Config {
-        rate_per_sec: 1_000_000.0,
-        rate_burst: 1_000_000,
+        rate: lanchat_shared::Rate {
+            per_sec: 1_000_000.0,
+            burst: 1_000_000,
+        },
         max_connections_per_ip: 10_000,
         max_connections: 10_000,
         ..Config::default()

@@ -47,6 +47,20 @@ const BAD_LINES: &[(&[u8], ErrorCode, &str)] = &[
 ];
 
 #[tokio::test]
+async fn an_array_is_not_a_message_even_one_shaped_like_a_say() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    // serde alone reads this as a `say` to the lobby.
+    alice.send_raw(b"[\"say\",\"hi\"]\n").await;
+    let message = alice.expect_error(ErrorCode::BadRequest).await;
+    assert!(message.contains("object"), "{message}");
+    alice.expect_alive().await;
+    // Nothing was said: the next message bob sees is alice's next one.
+    alice.say("said once").await;
+    assert_eq!(bob.recv_chat().await.2, "said once");
+}
+
+#[tokio::test]
 async fn every_kind_of_bad_line_gets_a_bad_request_and_the_connection_survives() {
     let server = TestServer::start().await;
     let (mut alice, mut bob) = server.join_two("alice", "bob").await;
@@ -184,8 +198,10 @@ async fn a_message_of_only_control_characters_is_refused() {
 async fn flooding_is_refused_with_rate_limited_never_dropped_silently() {
     // A refill too slow to matter during the test, so the count is exact.
     let config = Config {
-        rate_per_sec: 0.001,
-        rate_burst: 5,
+        rate: lanchat_shared::Rate {
+            per_sec: 0.001,
+            burst: 5,
+        },
         ..relaxed_config()
     };
     let server = TestServer::with_config(config).await;
