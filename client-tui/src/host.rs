@@ -5,8 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::Context;
-use lanchat_server::Config;
-use lanchat_server::store::DbLocation;
+use lanchat_server::{Config, DbLocation, Server};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -17,10 +16,12 @@ pub struct Hosted {
     /// The TCP (and discovery) port.
     pub port: u16,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 /// Starts a server on 0.0.0.0:`port`, named after its host's nickname.
+/// Everything that can fail at start (the port, the database) fails here,
+/// before the room is announced, with a message for the person hosting.
 pub async fn host(port: u16, nick: &str) -> anyhow::Result<Hosted> {
     let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
         Ok(listener) => listener,
@@ -36,8 +37,15 @@ pub async fn host(port: u16, nick: &str) -> anyhow::Result<Hosted> {
         db: hosted_db(port),
         ..Config::default()
     };
+    let server = tokio::task::spawn_blocking(move || Server::open(config))
+        .await
+        .context("could not open the room")?
+        .context(
+            "could not open the room's history; set XDG_DATA_HOME to a writable directory, \
+             or join a room hosted elsewhere with --server",
+        )?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(lanchat_server::run(listener, config, async {
+    let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
     Ok(Hosted { port, stop, task })

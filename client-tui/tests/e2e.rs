@@ -313,7 +313,7 @@ async fn sigterm_restores_the_terminal_and_quits_cleanly() {
 async fn across_a_server_restart_no_line_is_lost_or_shown_twice() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let on_disk = || lanchat_server::Config {
-        db: lanchat_server::store::DbLocation::File(dir.path().join("history.db")),
+        db: lanchat_server::DbLocation::File(dir.path().join("history.db")),
         ..relaxed_config()
     };
     let first = TestServer::with_config(on_disk()).await;

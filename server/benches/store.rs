@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use lanchat_server::domain::{Clock, MessageKind, SessionToken};
 use lanchat_server::store::{
-    self, Appended, DbLocation, History, HistoryQuery, NewMessage, Retention, SessionRecord,
-    SqliteStore, Store, StoreError, Target,
+    self, Appended, DbLocation, History, NewMessage, RecentQuery, Retention, SessionRecord,
+    SinceQuery, SqliteStore, Store, StoreError, Target,
 };
 
 /// Delegates to SQLite and counts `append` calls: one call, one transaction.
@@ -23,16 +24,19 @@ impl Store for Counting {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.inner.append(batch)
     }
-    fn history(&mut self, query: &HistoryQuery) -> Result<History, StoreError> {
-        self.inner.history(query)
+    fn recent(&mut self, query: &RecentQuery) -> Result<History, StoreError> {
+        self.inner.recent(query)
+    }
+    fn since(&mut self, query: &SinceQuery) -> Result<History, StoreError> {
+        self.inner.since(query)
     }
     fn last_id(&mut self) -> Result<u64, StoreError> {
         self.inner.last_id()
     }
-    fn save_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
-        self.inner.save_session(session)
+    fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError> {
+        self.inner.save_session(session, now_ms)
     }
-    fn load_session(&mut self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
+    fn load_session(&mut self, token: &SessionToken) -> Result<Option<SessionRecord>, StoreError> {
         self.inner.load_session(token)
     }
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
@@ -48,7 +52,7 @@ fn message(sender: usize, n: usize) -> NewMessage {
         text: format!(
             "message {n} from sender {sender}, about a hundred bytes of text to look like chat ....."
         ),
-        action: false,
+        kind: MessageKind::Text,
         client_id: Some(format!("{sender}-{n}")),
     }
 }
@@ -75,6 +79,7 @@ async fn run(senders: usize, each: usize) -> (f64, u64, u64) {
             seen.fetch_add(stored.len() as u64, Ordering::Relaxed);
         }),
         retention,
+        Clock::system(),
     )
     .unwrap();
     let start = Instant::now();

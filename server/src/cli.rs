@@ -6,14 +6,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use clap::Parser;
-use clap::builder::TypedValueParser;
 use lanchat_shared::Rate;
-use lanchat_shared::limits::{DEFAULT_PORT, MAX_LINE_BYTES, MAX_TEXT_CHARS};
+use lanchat_shared::limits::DEFAULT_PORT;
 
 use crate::Config;
-use crate::store::{DbLocation, Retention};
+use crate::config::{ConfigError, DbLocation, Retention};
 
 /// A LAN chat server: newline-delimited JSON (or plain text for nc/telnet) over TCP.
+///
+/// Every default is [`Config::default`]'s, read from there.
 #[derive(Debug, Parser)]
 #[command(name = "lanchat-server", version, about)]
 pub struct Args {
@@ -26,7 +27,7 @@ pub struct Args {
     pub port: u16,
 
     /// Name shown in the greeting.
-    #[arg(long, env = "LANCHAT_NAME", default_value = "lanchat")]
+    #[arg(long, env = "LANCHAT_NAME", default_value_t = Config::default().server_name)]
     pub name: String,
 
     /// Most connections served at once.
@@ -37,14 +38,12 @@ pub struct Args {
     #[arg(long, env = "LANCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
     pub max_connections_per_ip: usize,
 
-    /// Longest line accepted, in bytes without the line ending.
-    #[arg(long, env = "LANCHAT_MAX_LINE_BYTES", default_value_t = MAX_LINE_BYTES,
-          value_parser = clap::value_parser!(u16).range(64..=MAX_LINE_BYTES as i64).map(usize::from))]
+    /// Longest line accepted, in bytes without the line ending (64 to 8192).
+    #[arg(long, env = "LANCHAT_MAX_LINE_BYTES", default_value_t = Config::default().max_line_bytes)]
     pub max_line_bytes: usize,
 
-    /// Longest message text, in characters after sanitising.
-    #[arg(long, env = "LANCHAT_MAX_TEXT_CHARS", default_value_t = MAX_TEXT_CHARS,
-          value_parser = clap::value_parser!(u16).range(1..=MAX_TEXT_CHARS as i64).map(usize::from))]
+    /// Longest message text, in characters after sanitising (at most 2000).
+    #[arg(long, env = "LANCHAT_MAX_TEXT_CHARS", default_value_t = Config::default().max_text_chars)]
     pub max_text_chars: usize,
 
     /// Lines per second each client may send once its burst is spent.
@@ -60,15 +59,15 @@ pub struct Args {
     pub max_bad_lines: usize,
 
     /// Window, in seconds, over which bad lines are counted.
-    #[arg(long, env = "LANCHAT_BAD_LINE_WINDOW", default_value_t = 60)]
+    #[arg(long, env = "LANCHAT_BAD_LINE_WINDOW", default_value_t = Config::default().bad_line_window.as_secs())]
     pub bad_line_window: u64,
 
     /// Seconds a new connection has to send a good hello.
-    #[arg(long, env = "LANCHAT_HELLO_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = "LANCHAT_HELLO_TIMEOUT", default_value_t = Config::default().hello_timeout.as_secs())]
     pub hello_timeout: u64,
 
     /// Seconds a write to one client may block before it is cut off as a slow consumer.
-    #[arg(long, env = "LANCHAT_WRITE_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "LANCHAT_WRITE_TIMEOUT", default_value_t = Config::default().write_timeout.as_secs())]
     pub write_timeout: u64,
 
     /// Room events a client may fall behind before it is cut off as a slow consumer.
@@ -76,11 +75,11 @@ pub struct Args {
     pub queue_len: usize,
 
     /// Idle seconds before TCP keepalive probes; dead peers are dropped within about twice this.
-    #[arg(long, env = "LANCHAT_KEEPALIVE", default_value_t = 30)]
+    #[arg(long, env = "LANCHAT_KEEPALIVE", default_value_t = Config::default().keepalive.as_secs())]
     pub keepalive: u64,
 
     /// Seconds a graceful shutdown waits for clients to receive what is queued.
-    #[arg(long, env = "LANCHAT_SHUTDOWN_GRACE", default_value_t = 5)]
+    #[arg(long, env = "LANCHAT_SHUTDOWN_GRACE", default_value_t = Config::default().shutdown_grace.as_secs())]
     pub shutdown_grace: u64,
 
     /// Do not answer LAN discovery probes (UDP on the same port).
@@ -96,12 +95,16 @@ pub struct Args {
     #[arg(long, env = "LANCHAT_HISTORY", default_value_t = Config::default().history_len)]
     pub history: usize,
 
+    /// Most messages one resume (a hello with `since`) replays; the rest is reported as a gap.
+    #[arg(long, env = "LANCHAT_RESUME_LIMIT", default_value_t = Config::default().resume_limit)]
+    pub resume_limit: usize,
+
     /// Keep at most this many messages (0 = no limit).
-    #[arg(long, env = "LANCHAT_RETAIN_MESSAGES", default_value_t = 1_000_000)]
+    #[arg(long, env = "LANCHAT_RETAIN_MESSAGES", default_value_t = Config::default().retention.max_messages.unwrap_or(0))]
     pub retain_messages: u64,
 
     /// Drop messages older than this many days (0 = keep forever).
-    #[arg(long, env = "LANCHAT_RETAIN_DAYS", default_value_t = 0)]
+    #[arg(long, env = "LANCHAT_RETAIN_DAYS", default_value_t = Config::default().retention.max_days.unwrap_or(0))]
     pub retain_days: u64,
 
     /// Rooms one client may be in at once.
@@ -115,25 +118,11 @@ impl Args {
         SocketAddr::new(self.bind, self.port)
     }
 
-    /// The server settings these flags describe. Fails on a setting that
-    /// would make the server unusable rather than starting half-broken.
-    pub fn config(&self) -> anyhow::Result<Config> {
-        anyhow::ensure!(
-            self.rate.is_finite() && self.rate > 0.0,
-            "--rate must be a positive number"
-        );
-        anyhow::ensure!(self.burst > 0, "--burst must be at least 1");
-        anyhow::ensure!(
-            self.max_connections > 0,
-            "--max-connections must be at least 1"
-        );
-        anyhow::ensure!(
-            self.max_connections_per_ip > 0,
-            "--max-connections-per-ip must be at least 1"
-        );
-        anyhow::ensure!(self.queue_len > 0, "--queue-len must be at least 1");
-        anyhow::ensure!(self.keepalive > 0, "--keepalive must be at least 1 second");
-        Ok(Config {
+    /// The server settings these flags describe, checked by
+    /// [`Config::validate`]: a setting that would make the server unusable
+    /// fails here rather than starting half-broken.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let config = Config {
             server_name: self.name.clone(),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
@@ -156,13 +145,15 @@ impl Args {
                 .as_deref()
                 .map_or_else(DbLocation::default_file, DbLocation::parse),
             history_len: self.history,
-            resume_limit: Config::default().resume_limit,
+            resume_limit: self.resume_limit,
             retention: Retention {
                 max_messages: (self.retain_messages > 0).then_some(self.retain_messages),
                 max_days: (self.retain_days > 0).then_some(self.retain_days),
             },
             max_rooms_per_client: self.max_rooms.max(1),
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -171,25 +162,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_match_the_library_defaults() {
-        let args = Args::try_parse_from(["lanchat-server"]).unwrap();
+    fn defaults_are_the_library_defaults() {
+        let args = Args::try_parse_from(["lanchat-server", "--db", ":memory:"]).unwrap();
         let config = args.config().unwrap();
         let default = Config::default();
         assert_eq!(args.listen_addr(), "0.0.0.0:7878".parse().unwrap());
-        assert_eq!(config.max_line_bytes, default.max_line_bytes);
-        assert_eq!(config.max_text_chars, default.max_text_chars);
-        assert_eq!(config.hello_timeout, default.hello_timeout);
-        assert_eq!(config.write_timeout, default.write_timeout);
-        assert_eq!(config.keepalive, default.keepalive);
-        assert_eq!(config.bad_line_window, default.bad_line_window);
-        assert_eq!(config.shutdown_grace, default.shutdown_grace);
+        // Every field but the database, whose default differs on purpose
+        // (the library keeps nothing; the binary keeps a file).
+        assert_eq!(format!("{config:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn the_resume_limit_has_a_flag() {
+        let args = Args::try_parse_from(["lanchat-server", "--resume-limit", "10"]).unwrap();
+        assert_eq!(args.config().unwrap().resume_limit, 10);
     }
 
     #[test]
     fn limits_cannot_be_raised_past_the_protocol() {
-        assert!(Args::try_parse_from(["lanchat-server", "--max-line-bytes", "9000"]).is_err());
-        assert!(Args::try_parse_from(["lanchat-server", "--max-text-chars", "2001"]).is_err());
-        let zero_rate = Args::try_parse_from(["lanchat-server", "--rate", "0"]).unwrap();
-        assert!(zero_rate.config().is_err());
+        for flags in [
+            ["--max-line-bytes", "9000"],
+            ["--max-text-chars", "2001"],
+            ["--rate", "0"],
+            ["--queue-len", "0"],
+        ] {
+            let args = Args::try_parse_from(["lanchat-server", flags[0], flags[1]]).unwrap();
+            let error = args.config().unwrap_err();
+            assert!(error.to_string().contains(flags[0]), "{error}");
+        }
     }
 }

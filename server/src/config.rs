@@ -1,11 +1,11 @@
-//! Every limit the server enforces, in one struct.
+//! Every limit the server enforces, in one struct, with the check that
+//! they make a usable server.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lanchat_shared::limits::{MAX_LINE_BYTES, MAX_TEXT_CHARS};
 use lanchat_shared::{DEFAULT_RATE, Rate};
-
-use crate::store::{DbLocation, Retention};
 
 /// The server's settings. [`Config::default`] holds the safe defaults that
 /// `lanchat-server` uses when no flag is given; `docs/PROTOCOL.md` lists the
@@ -69,6 +69,120 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
+/// A setting that would make the server unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} (--{flag}) {problem}")]
+pub struct ConfigError {
+    /// The [`Config`] field.
+    pub setting: &'static str,
+    /// The `lanchat-server` flag that sets it.
+    pub flag: &'static str,
+    /// What is wrong, e.g. "must be at least 1".
+    pub problem: String,
+}
+
+impl Config {
+    /// Checks that these settings make a server that can serve anyone:
+    /// limits of at least one, and no limit beyond the protocol's.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |setting, flag, problem: &str| {
+            Err(ConfigError {
+                setting,
+                flag,
+                problem: problem.to_owned(),
+            })
+        };
+        if !(self.rate.per_sec.is_finite() && self.rate.per_sec > 0.0) {
+            return fail("rate.per_sec", "rate", "must be a positive number");
+        }
+        let at_least_one = [
+            (self.rate.burst as usize, "rate.burst", "burst"),
+            (self.max_connections, "max_connections", "max-connections"),
+            (
+                self.max_connections_per_ip,
+                "max_connections_per_ip",
+                "max-connections-per-ip",
+            ),
+            (self.queue_len, "queue_len", "queue-len"),
+            (self.max_bad_lines, "max_bad_lines", "max-bad-lines"),
+            (
+                self.max_rooms_per_client,
+                "max_rooms_per_client",
+                "max-rooms",
+            ),
+            (self.max_text_chars, "max_text_chars", "max-text-chars"),
+        ];
+        for (value, setting, flag) in at_least_one {
+            if value == 0 {
+                return fail(setting, flag, "must be at least 1");
+            }
+        }
+        if self.keepalive.is_zero() {
+            return fail("keepalive", "keepalive", "must be at least 1 second");
+        }
+        if self.write_timeout.is_zero() {
+            return fail(
+                "write_timeout",
+                "write-timeout",
+                "must be at least 1 second",
+            );
+        }
+        if !(64..=MAX_LINE_BYTES).contains(&self.max_line_bytes) {
+            let problem = format!("must be from 64 to {MAX_LINE_BYTES} bytes");
+            return fail("max_line_bytes", "max-line-bytes", &problem);
+        }
+        if self.max_text_chars > MAX_TEXT_CHARS {
+            let problem = format!("must be at most {MAX_TEXT_CHARS} characters");
+            return fail("max_text_chars", "max-text-chars", &problem);
+        }
+        Ok(())
+    }
+}
+
+/// Where the database is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbLocation {
+    /// Nothing is kept across restarts (`--db :memory:`).
+    Memory,
+    /// A SQLite file, created if missing.
+    File(PathBuf),
+}
+
+impl DbLocation {
+    /// `:memory:` means memory; anything else is a file path.
+    pub fn parse(spec: &str) -> DbLocation {
+        if spec == ":memory:" {
+            DbLocation::Memory
+        } else {
+            DbLocation::File(PathBuf::from(spec))
+        }
+    }
+
+    /// The default file: `$XDG_DATA_HOME/lanchat/history.db`, falling back
+    /// to `~/.local/share/lanchat/history.db`, or memory if neither exists.
+    pub fn default_file() -> DbLocation {
+        let data_home = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+            });
+        match data_home {
+            Some(dir) => DbLocation::File(dir.join("lanchat").join("history.db")),
+            None => DbLocation::Memory,
+        }
+    }
+}
+
+/// How much history is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many messages (the newest).
+    pub max_messages: Option<u64>,
+    /// Drop messages older than this many days.
+    pub max_days: Option<u64>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -95,5 +209,41 @@ impl Default for Config {
             },
             max_rooms_per_client: 32,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_unusable_setting_is_named_with_its_flag() {
+        let config = Config {
+            queue_len: 0,
+            ..Config::default()
+        };
+        let error = config.validate().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "queue_len (--queue-len) must be at least 1"
+        );
+        let config = Config {
+            rate: Rate {
+                per_sec: f64::NAN,
+                burst: 5,
+            },
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().flag, "rate");
+        let config = Config {
+            max_line_bytes: MAX_LINE_BYTES + 1,
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().setting, "max_line_bytes");
     }
 }

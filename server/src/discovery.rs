@@ -9,7 +9,7 @@ use lanchat_shared::{Rate, TokenBucket};
 use tokio::net::UdpSocket;
 use tracing::debug;
 
-use crate::Shared;
+use crate::state::Shared;
 
 /// Replies across all askers: plenty for a LAN, useless for a flood.
 const REPLIES: Rate = Rate {

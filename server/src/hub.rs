@@ -16,14 +16,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use lanchat_shared::{Nick, RoomName, ServerMsg};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{StoredMessage, Target};
+use crate::domain::{NickKey, SessionToken, StoredMessage, Target};
+use crate::store::Publish;
 
 /// What every subscriber receives from the ring: one event, or every
 /// message of one commit. Publishing a commit's messages together wakes
@@ -51,11 +51,11 @@ pub(crate) struct EventItem {
 pub(crate) enum Audience {
     /// Members of this room.
     Room(String),
-    /// Members of this room but one (case-folded nickname): a join is news
-    /// to everyone but the joiner.
-    RoomExcept { room: String, except: String },
-    /// The two people of a direct message (case-folded nicknames).
-    Direct { from: String, to: String },
+    /// Members of this room but one: a join is news to everyone but the
+    /// joiner.
+    RoomExcept { room: String, except: NickKey },
+    /// The two people of a direct message.
+    Direct { from: NickKey, to: NickKey },
     /// Members of any of these rooms.
     Rooms(Vec<String>),
 }
@@ -69,12 +69,12 @@ pub(crate) struct MemberView {
 
 #[derive(Debug, Clone)]
 struct ViewState {
-    nick_key: String,
+    nick_key: NickKey,
     rooms: HashSet<String>,
 }
 
 impl MemberView {
-    fn new(nick_key: String, rooms: &[RoomName]) -> MemberView {
+    fn new(nick_key: NickKey, rooms: &[RoomName]) -> MemberView {
         MemberView {
             state: Mutex::new(ViewState {
                 nick_key,
@@ -128,11 +128,11 @@ pub(crate) struct Hub {
 
 #[derive(Debug)]
 struct HubState {
-    /// Connected members by case-folded nickname.
-    members: HashMap<String, Member>,
-    /// Room name to the case-folded nicknames in it. A room exists while
-    /// someone is in it, except the lobby, which always exists.
-    rooms: BTreeMap<String, BTreeSet<String>>,
+    /// Connected members by nickname.
+    members: HashMap<NickKey, Member>,
+    /// Room name to the nicknames in it. A room exists while someone is
+    /// in it, except the lobby, which always exists.
+    rooms: BTreeMap<String, BTreeSet<NickKey>>,
     /// The id of the last message published; history up to it is in the
     /// store, everything after it will come through the ring.
     last_published: u64,
@@ -145,7 +145,7 @@ struct Member {
     nick: Nick,
     view: Arc<MemberView>,
     connection: u64,
-    session: String,
+    session: SessionToken,
     /// Cancelled to close this connection when its session is reclaimed.
     kick: CancellationToken,
 }
@@ -173,7 +173,7 @@ pub(crate) struct Joined {
     /// Messages up to this id are history; later ones arrive as events.
     pub(crate) up_to: u64,
     /// The session token (new, or the one presented).
-    pub(crate) session: String,
+    pub(crate) session: SessionToken,
     /// Cancelled if a later connection reclaims this session.
     pub(crate) kicked: CancellationToken,
 }
@@ -181,9 +181,25 @@ pub(crate) struct Joined {
 /// Why a hub operation was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
+    /// Someone else holds the nickname.
     NickTaken,
+    /// The member is not in that room.
     NotInRoom,
+    /// The member is in as many rooms as allowed.
     TooManyRooms,
+    /// A newer connection reclaimed this member's session: this
+    /// membership speaks for nobody any more, and its connection is
+    /// being closed.
+    Reclaimed,
+}
+
+/// What joining a room did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RoomEntry {
+    /// The member entered the room; its others were told.
+    Entered,
+    /// The member was in the room already; nothing changed.
+    AlreadyThere,
 }
 
 impl Hub {
@@ -207,26 +223,26 @@ impl Hub {
         self.lock().last_published = id;
     }
 
-    /// Joins `nick` to `rooms`. If the nickname is held by a connection of
-    /// the same `session`, that connection is closed and this one takes its
+    /// Joins `nick` to `rooms` under `session` (a new token, or one the
+    /// client presented). If the nickname is held by a connection of the
+    /// same session, that connection is closed and this one takes its
     /// place without anyone seeing a leave and a join (a ghost reclaimed).
     pub(crate) fn join(
         self: &Arc<Hub>,
         nick: Nick,
         rooms: &[RoomName],
-        session: Option<String>,
+        session: SessionToken,
     ) -> Result<Joined, Refusal> {
         let mut state = self.lock();
-        let key = nick.folded();
-        let reclaimed = match (state.members.get(&key), &session) {
-            (Some(held), Some(token)) if held.session == *token => state.members.remove(&key),
-            (Some(_), _) => return Err(Refusal::NickTaken),
-            (None, _) => None,
+        let key = NickKey::from(&nick);
+        let reclaimed = match state.members.get(&key) {
+            Some(held) if held.session == session => state.members.remove(&key),
+            Some(_) => return Err(Refusal::NickTaken),
+            None => None,
         };
         if let Some(ghost) = &reclaimed {
             ghost.kick.cancel();
         }
-        let session = session.unwrap_or_else(new_session_token);
         let view = Arc::new(MemberView::new(key.clone(), rooms));
         state.next_connection += 1;
         let connection = state.next_connection;
@@ -234,13 +250,8 @@ impl Hub {
         for room in rooms {
             self.enter_room_locked(&mut state, &key, &nick, room.as_str());
         }
-        // A reclaimed ghost may have been in rooms the session no longer lists.
         if let Some(ghost) = reclaimed {
-            for room in ghost.view.rooms() {
-                if !rooms.iter().any(|r| r.as_str() == room) {
-                    self.leave_room_locked(&mut state, &key, &nick, &room, "parted");
-                }
-            }
+            self.leave_rooms_left_behind(&mut state, &ghost, rooms);
         }
         state.members.insert(
             key,
@@ -273,6 +284,17 @@ impl Hub {
         })
     }
 
+    /// A reclaimed ghost may have been in rooms the session no longer
+    /// lists: its nickname leaves them.
+    fn leave_rooms_left_behind(&self, state: &mut HubState, ghost: &Member, rooms: &[RoomName]) {
+        let key = NickKey::from(&ghost.nick);
+        for room in ghost.view.rooms() {
+            if !rooms.iter().any(|r| r.as_str() == room) {
+                self.leave_room_locked(state, &key, &ghost.nick, &room, "parted");
+            }
+        }
+    }
+
     /// Publishes the messages of one commit, in id order, as one event.
     /// Called by the store thread after the commit.
     pub(crate) fn publish_messages(&self, stored: &[StoredMessage]) {
@@ -287,8 +309,8 @@ impl Hub {
                 let audience = match &stored.message.target {
                     Target::Room(room) => Audience::Room(room.clone()),
                     Target::Direct(to) => Audience::Direct {
-                        from: stored.message.from.to_ascii_lowercase(),
-                        to: to.to_ascii_lowercase(),
+                        from: stored.message.sender_key(),
+                        to: NickKey::of(to),
                     },
                 };
                 let msg = stored.to_server_msg();
@@ -327,7 +349,7 @@ impl Hub {
     pub(crate) fn online(&self, nick: &str) -> Option<String> {
         self.lock()
             .members
-            .get(&nick.to_ascii_lowercase())
+            .get(&NickKey::of(nick))
             .map(|m| m.nick.to_string())
     }
 
@@ -344,16 +366,16 @@ impl Hub {
 
     /// Puts `key` in `room` and, if it was not there already, tells the
     /// room's other members. The twin of `leave_room_locked`.
-    fn enter_room_locked(&self, state: &mut HubState, key: &str, nick: &Nick, room: &str) {
+    fn enter_room_locked(&self, state: &mut HubState, key: &NickKey, nick: &Nick, room: &str) {
         if state
             .rooms
             .entry(room.to_owned())
             .or_default()
-            .insert(key.to_owned())
+            .insert(key.clone())
         {
             let audience = Audience::RoomExcept {
                 room: room.to_owned(),
-                except: key.to_owned(),
+                except: key.clone(),
             };
             let join = ServerMsg::Join {
                 nick: nick.to_string(),
@@ -366,7 +388,7 @@ impl Hub {
     fn leave_room_locked(
         &self,
         state: &mut HubState,
-        key: &str,
+        key: &NickKey,
         nick: &Nick,
         room: &str,
         reason: &str,
@@ -402,7 +424,7 @@ impl Membership {
             .lock()
             .members
             .get(&key)
-            .map_or(key, |m| m.nick.to_string())
+            .map_or_else(|| key.to_string(), |m| m.nick.to_string())
     }
 
     /// The view the writer filters with.
@@ -410,20 +432,17 @@ impl Membership {
         Arc::clone(&self.view)
     }
 
-    /// Joins a room; false if already in it.
-    pub(crate) fn join_room(&self, room: &RoomName, max_rooms: usize) -> Result<bool, Refusal> {
+    /// Joins a room.
+    pub(crate) fn join_room(
+        &self,
+        room: &RoomName,
+        max_rooms: usize,
+    ) -> Result<RoomEntry, Refusal> {
         let mut state = self.hub.lock();
         let key = self.view.lock().nick_key.clone();
-        let Some(member) = state
-            .members
-            .get(&key)
-            .filter(|m| m.connection == self.connection)
-        else {
-            return Ok(false);
-        };
-        let nick = member.nick.clone();
+        let nick = self.owned_nick(&state, &key)?;
         if self.view.in_room(room.as_str()) {
-            return Ok(false);
+            return Ok(RoomEntry::AlreadyThere);
         }
         if self.view.lock().rooms.len() >= max_rooms {
             return Err(Refusal::TooManyRooms);
@@ -433,21 +452,14 @@ impl Membership {
         self.hub
             .enter_room_locked(&mut state, &key, &nick, room.as_str());
         self.view.lock().rooms.insert(room.to_string());
-        Ok(true)
+        Ok(RoomEntry::Entered)
     }
 
     /// Leaves a room.
     pub(crate) fn part_room(&self, room: &RoomName) -> Result<(), Refusal> {
         let mut state = self.hub.lock();
         let key = self.view.lock().nick_key.clone();
-        let Some(nick) = state
-            .members
-            .get(&key)
-            .filter(|m| m.connection == self.connection)
-            .map(|m| m.nick.clone())
-        else {
-            return Err(Refusal::NotInRoom);
-        };
+        let nick = self.owned_nick(&state, &key)?;
         if !self.view.lock().rooms.remove(room.as_str()) {
             return Err(Refusal::NotInRoom);
         }
@@ -460,16 +472,13 @@ impl Membership {
     pub(crate) fn rename(&self, new: Nick) -> Result<String, Refusal> {
         let mut state = self.hub.lock();
         let old_key = self.view.lock().nick_key.clone();
-        let new_key = new.folded();
+        let new_key = NickKey::from(&new);
+        self.owned_nick(&state, &old_key)?;
         if new_key != old_key && state.members.contains_key(&new_key) {
             return Err(Refusal::NickTaken);
         }
-        let Some(mut member) = state
-            .members
-            .remove(&old_key)
-            .filter(|m| m.connection == self.connection)
-        else {
-            return Err(Refusal::NickTaken);
+        let Some(mut member) = state.members.remove(&old_key) else {
+            return Err(Refusal::Reclaimed);
         };
         let old = std::mem::replace(&mut member.nick, new.clone());
         let rooms = self.view.rooms();
@@ -489,6 +498,17 @@ impl Membership {
             },
         );
         Ok(old.to_string())
+    }
+
+    /// The nickname, if this membership still holds its entry in the hub:
+    /// a newer connection may have reclaimed the session.
+    fn owned_nick(&self, state: &HubState, key: &NickKey) -> Result<Nick, Refusal> {
+        state
+            .members
+            .get(key)
+            .filter(|m| m.connection == self.connection)
+            .map(|m| m.nick.clone())
+            .ok_or(Refusal::Reclaimed)
     }
 
     /// Sets the reason the rooms will see when this membership ends.
@@ -531,23 +551,85 @@ fn room_users(state: &HubState, room: &str) -> Vec<String> {
     nicks
 }
 
-/// 128 random bits as hex: a session token is a secret that reclaims a
-/// nickname, so it must not be guessable.
-fn new_session_token() -> String {
-    let mut bytes = [0_u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // The OS random source failing is not something to serve through;
-        // fall back to a per-process random hash rather than a constant.
-        use std::hash::BuildHasher;
-        let fallback = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
-        bytes[..8].copy_from_slice(&fallback.to_le_bytes());
+/// The store thread publishes each commit straight into the hub.
+impl Publish for Arc<Hub> {
+    fn publish_committed(&mut self, committed: &[StoredMessage]) {
+        self.publish_messages(committed);
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Now, in Unix milliseconds.
-pub(crate) fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    fn token() -> SessionToken {
+        SessionToken::generate().unwrap()
+    }
+
+    /// `alice` joined, then her session reclaimed by a newer connection.
+    fn reclaimed_membership(hub: &Arc<Hub>) -> (Membership, Joined) {
+        let session = token();
+        let ghost = hub
+            .join(nick("alice"), &[RoomName::lobby()], session.clone())
+            .unwrap();
+        let newer = hub
+            .join(nick("alice"), &[RoomName::lobby()], session)
+            .unwrap();
+        assert!(ghost.kicked.is_cancelled(), "the ghost is told to close");
+        (ghost.membership, newer)
+    }
+
+    #[test]
+    fn a_reclaimed_membership_is_told_so_not_that_a_nickname_is_taken() {
+        let hub = Hub::new(16);
+        let (ghost, _newer) = reclaimed_membership(&hub);
+        assert_eq!(ghost.rename(nick("alicia")), Err(Refusal::Reclaimed));
+        let dev = RoomName::parse("dev").unwrap();
+        assert_eq!(ghost.join_room(&dev, 8), Err(Refusal::Reclaimed));
+        assert_eq!(ghost.part_room(&RoomName::lobby()), Err(Refusal::Reclaimed));
+        assert_eq!(hub.users("dev"), Vec::<String>::new(), "nothing changed");
+    }
+
+    #[test]
+    fn joining_a_room_says_whether_it_was_entered() {
+        let hub = Hub::new(16);
+        let alice = hub
+            .join(nick("alice"), &[RoomName::lobby()], token())
+            .unwrap();
+        let dev = RoomName::parse("dev").unwrap();
+        assert_eq!(alice.membership.join_room(&dev, 8), Ok(RoomEntry::Entered));
+        assert_eq!(
+            alice.membership.join_room(&dev, 8),
+            Ok(RoomEntry::AlreadyThere)
+        );
+        let ops = RoomName::parse("ops").unwrap();
+        assert_eq!(
+            alice.membership.join_room(&ops, 2),
+            Err(Refusal::TooManyRooms)
+        );
+    }
+
+    #[test]
+    fn a_taken_nickname_is_refused_whatever_its_case() {
+        let hub = Hub::new(16);
+        let _alice = hub
+            .join(nick("alice"), &[RoomName::lobby()], token())
+            .unwrap();
+        let bob = hub
+            .join(nick("bob"), &[RoomName::lobby()], token())
+            .unwrap();
+        assert!(matches!(
+            hub.join(nick("ALICE"), &[RoomName::lobby()], token()),
+            Err(Refusal::NickTaken)
+        ));
+        assert_eq!(
+            bob.membership.rename(nick("Alice")),
+            Err(Refusal::NickTaken)
+        );
+        assert_eq!(bob.membership.rename(nick("Bobby")), Ok("bob".to_owned()));
+    }
 }

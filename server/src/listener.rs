@@ -13,8 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::Config;
 use crate::connection;
-use crate::{Config, Shared};
+use crate::state::Shared;
 
 /// Pause after a failed `accept` (typically EMFILE: out of file descriptors)
 /// so the loop does not spin while the condition lasts.

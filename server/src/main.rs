@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use clap::Parser;
-use lanchat_server::Args;
+use clap::{CommandFactory, Parser};
+use lanchat_server::{Args, Server};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -19,12 +19,20 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = args.config()?;
+    // A setting the server cannot run with is a usage error, reported as
+    // clap reports a malformed flag (exit status 2).
+    let config = args.config().unwrap_or_else(|error| {
+        Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, error)
+            .exit()
+    });
+    let server = Server::open(config)?;
     let addr = args.listen_addr();
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
-    lanchat_server::run(listener, config, shutdown_signal()).await
+    server.serve(listener, shutdown_signal()).await;
+    Ok(())
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (systemd, docker, kill).

@@ -20,18 +20,16 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
+use crate::dialect::{Dialect, JSON};
 use crate::hub::{HubEvent, MemberView};
-use crate::render::Encoding;
 
 /// Stop adding to a batch past this size; a slow reader then gets its data
 /// in reasonable pieces and the buffer stays small.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// A batch buffer starts this large, so a typical burst is gathered without
-/// growing it step by step. Every buffer is freed once written: an idle
-/// connection then holds none (W1: 7,200–7,700 bytes per connection over
-/// three runs, against 8,200 when buffers up to 1 KiB were kept), and a
-/// busy one pays one
+/// growing it step by step. Every buffer is freed once written, so an idle
+/// connection holds none (docs/BENCHMARKS.md, W1), and a busy one pays one
 /// allocation per write, small next to the write itself.
 const BATCH_START_BYTES: usize = 4096;
 
@@ -48,12 +46,15 @@ pub(crate) enum Outgoing {
     /// Bytes for this client only, already encoded.
     Line(Bytes),
     /// The client has joined: from now on forward the events its view
-    /// wants, encoded so.
-    Subscribe(
-        broadcast::Receiver<Arc<HubEvent>>,
-        Encoding,
-        Arc<MemberView>,
-    ),
+    /// wants, in its dialect.
+    Subscribe {
+        /// The hub's ring, from the instant the client joined.
+        events: broadcast::Receiver<Arc<HubEvent>>,
+        /// How the client is spoken to.
+        dialect: &'static dyn Dialect,
+        /// What the client may see.
+        view: Arc<MemberView>,
+    },
 }
 
 /// How the writer ended.
@@ -93,7 +94,7 @@ pub(crate) async fn run(
         queue_open: true,
         events: None,
         view: None,
-        encoding: Encoding::Json,
+        dialect: &JSON,
         batch: Vec::new(),
         written: 0,
     };
@@ -106,12 +107,11 @@ pub(crate) async fn run(
     end
 }
 
-/// Appends to a batch, giving an empty one its starting size first.
-fn add_to_batch(batch: &mut Vec<u8>, bytes: &[u8]) {
+/// Gives an empty batch its starting size, before the first bytes for it.
+fn start_batch(batch: &mut Vec<u8>, first_len: usize) {
     if batch.capacity() == 0 {
-        batch.reserve(BATCH_START_BYTES.max(bytes.len()));
+        batch.reserve(BATCH_START_BYTES.max(first_len));
     }
-    batch.extend_from_slice(bytes);
 }
 
 struct Writer {
@@ -122,7 +122,9 @@ struct Writer {
     events: Option<broadcast::Receiver<Arc<HubEvent>>>,
     /// Which events are for this client.
     view: Option<Arc<MemberView>>,
-    encoding: Encoding,
+    /// How to render what is sent; JSON until the client has joined (the
+    /// reader renders its own replies).
+    dialect: &'static dyn Dialect,
     /// Bytes waiting to be written; reused between batches.
     batch: Vec<u8>,
     /// How much of `batch` has reached the socket. Kept outside the write
@@ -187,10 +189,17 @@ impl Writer {
 
     fn accept(&mut self, item: Outgoing) {
         match item {
-            Outgoing::Line(bytes) => add_to_batch(&mut self.batch, &bytes),
-            Outgoing::Subscribe(events, encoding, view) => {
+            Outgoing::Line(bytes) => {
+                start_batch(&mut self.batch, bytes.len());
+                self.batch.extend_from_slice(&bytes);
+            }
+            Outgoing::Subscribe {
+                events,
+                dialect,
+                view,
+            } => {
                 self.events = Some(events);
-                self.encoding = encoding;
+                self.dialect = dialect;
                 self.view = Some(view);
             }
         }
@@ -199,9 +208,10 @@ impl Writer {
     /// Adds what of an event is for this client to the batch.
     fn take_event(&mut self, event: &HubEvent) {
         let Some(view) = &self.view else { return };
-        let (encoding, batch) = (self.encoding, &mut self.batch);
+        let (dialect, batch) = (self.dialect, &mut self.batch);
         view.for_each_wanted(event, |item| {
-            add_to_batch(batch, &encoding.encode_item(item))
+            start_batch(batch, item.json.len());
+            dialect.render_event(item, batch);
         });
     }
 
@@ -270,7 +280,7 @@ impl Writer {
             farewell.push(b'\n');
         }
         let error = ServerMsg::error(ErrorCode::SlowConsumer, message);
-        farewell.extend_from_slice(&self.encoding.encode(&error));
+        self.dialect.render(&error, &mut farewell);
         self.batch = farewell;
         let _ = self
             .write_batch(Instant::now() + FAREWELL_TIMEOUT, &CancellationToken::new())
@@ -287,7 +297,7 @@ impl Writer {
             self.take_event(&event);
         }
         let notice = ServerMsg::info("The server is shutting down. Goodbye!");
-        self.batch.extend_from_slice(&self.encoding.encode(&notice));
+        self.dialect.render(&notice, &mut self.batch);
         let deadline = Instant::now() + context.write_timeout.min(FAREWELL_TIMEOUT * 4);
         let _ = self.write_batch(deadline, &context.abort).await;
         WriterEnd::Shutdown
@@ -311,8 +321,9 @@ mod tests {
     use tokio::io::AsyncBufReadExt;
     use tokio::net::{TcpListener, TcpStream};
 
+    use crate::dialect::PLAIN_TEXT;
+    use crate::domain::{MessageKind, NewMessage, SessionToken, StoredMessage, Target};
     use crate::hub::{Hub, Joined};
-    use crate::store::{NewMessage, StoredMessage, Target};
 
     /// A connected pair: the server's write half and the client's reader.
     async fn socket_pair() -> (OwnedWriteHalf, tokio::io::BufReader<TcpStream>) {
@@ -328,7 +339,8 @@ mod tests {
     }
 
     fn join(hub: &Arc<Hub>, nick: &str) -> Joined {
-        hub.join(Nick::parse(nick).unwrap(), &[RoomName::lobby()], None)
+        let token = SessionToken::generate().unwrap();
+        hub.join(Nick::parse(nick).unwrap(), &[RoomName::lobby()], token)
             .unwrap()
     }
 
@@ -340,7 +352,7 @@ mod tests {
                 from: from.into(),
                 target,
                 text: format!("m{id}"),
-                action: false,
+                kind: MessageKind::Text,
                 client_id: None,
             },
         }]);
@@ -368,7 +380,11 @@ mod tests {
         let (queue_in, queue) = mpsc::channel(4);
         let view = laggard.membership.view();
         queue_in
-            .try_send(Outgoing::Subscribe(laggard.events, Encoding::Json, view))
+            .try_send(Outgoing::Subscribe {
+                events: laggard.events,
+                dialect: &JSON,
+                view,
+            })
             .unwrap();
         let (context, abort) = context();
 
@@ -400,11 +416,11 @@ mod tests {
             .unwrap();
         let view = reader.membership.view();
         queue_in
-            .try_send(Outgoing::Subscribe(
-                reader.events,
-                Encoding::PlainText,
+            .try_send(Outgoing::Subscribe {
+                events: reader.events,
+                dialect: &PLAIN_TEXT,
                 view,
-            ))
+            })
             .unwrap();
         for id in 1..=20 {
             let target = match id % 4 {

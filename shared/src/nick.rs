@@ -57,12 +57,6 @@ impl Nick {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The key under which nicknames are unique: `Alice` and `alice` are the
-    /// same person as far as the server is concerned.
-    pub fn folded(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
 impl fmt::Display for Nick {
@@ -106,13 +100,5 @@ mod tests {
         for reserved in ["server", "SYSTEM", "Server"] {
             assert!(matches!(Nick::parse(reserved), Err(NickError::Reserved(_))));
         }
-    }
-
-    #[test]
-    fn folding_ignores_case_only() {
-        let a = Nick::parse("Alice").unwrap();
-        let b = Nick::parse("aLICE").unwrap();
-        assert_eq!(a.folded(), b.folded());
-        assert_ne!(a, b);
     }
 }

@@ -380,6 +380,10 @@ error_codes! {
     NoSuchUser => "no_such_user",
     /// The message store failed; the message was not stored or sent.
     StoreUnavailable => "store_unavailable",
+    /// Something failed inside the server, through no fault of the client
+    /// (its random source, say); the request was not carried out. Try
+    /// again later.
+    ServerError => "server_error",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -542,7 +546,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 17);
+        assert_eq!(ErrorCode::ALL.len(), 18);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lanchat_server::Config;
+use lanchat_server::{Config, Server};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -92,15 +92,11 @@ impl TestServer {
             .await
             .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
+        let server = Server::open(config).expect("server opened");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            lanchat_server::run(listener, config, shutdown)
-                .await
-                .expect("server ran");
-        });
+        let task = tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
         TestServer {
             addr,
             stop: Some(stop),

@@ -4,7 +4,7 @@
 #![allow(clippy::panic)] // A test fails by panicking.
 
 use lanchat_server::Config;
-use lanchat_server::store::{DbLocation, Retention};
+use lanchat_server::{DbLocation, Retention, Server};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
 use lanchat_tests::{TestClient, TestServer, id_of, relaxed_config, session_of, text_of};
 
@@ -229,14 +229,11 @@ async fn a_damaged_database_is_a_clear_error_at_start() {
         b"this is not a database, just some text that is long enough",
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         db: DbLocation::File(path),
         ..relaxed_config()
     };
-    let error = lanchat_server::run(listener, config, std::future::pending())
-        .await
-        .unwrap_err();
+    let error = Server::open(config).unwrap_err();
     assert!(error.to_string().contains("message database"), "{error}");
     assert!(error.to_string().contains("not a database"), "{error}");
 }
@@ -246,14 +243,11 @@ async fn an_unusable_database_location_is_a_clear_error_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-directory");
     std::fs::write(&blocker, b"a file where a directory should be").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         db: DbLocation::File(blocker.join("history.db")),
         ..relaxed_config()
     };
-    let error = lanchat_server::run(listener, config, std::future::pending())
-        .await
-        .unwrap_err();
+    let error = Server::open(config).unwrap_err();
     let text = error.to_string();
     assert!(
         text.contains("message database") && text.contains("not-a-directory"),

@@ -74,7 +74,7 @@ impl Checkpointer {
         limits: CheckpointLimits,
     ) -> Result<Checkpointer, StoreError> {
         let failed =
-            |error: rusqlite::Error| StoreError(format!("cannot set up checkpoints: {error}"));
+            |error: rusqlite::Error| StoreError::caused_by("cannot set up checkpoints", error);
         let background = Connection::open(path).map_err(failed)?;
         background
             .busy_timeout(Duration::from_secs(2))
@@ -90,7 +90,7 @@ impl Checkpointer {
         let thread = thread::Builder::new()
             .name("lanchat-checkpoint".into())
             .spawn(move || checkpoint_when_asked(&background, &inbox))
-            .map_err(|error| StoreError(format!("cannot start the checkpoint thread: {error}")))?;
+            .map_err(|error| StoreError::caused_by("cannot start the checkpoint thread", error))?;
         let nudge = signals.clone();
         writer
             .wal_hook(Some(move |wal: &mut Wal, pages: c_int| {

@@ -23,8 +23,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
-    Appended, DbLocation, History, HistoryQuery, NewMessage, Retention, SessionRecord, Store,
-    StoreError, StoredMessage, Target,
+    Appended, DbLocation, History, MessageKind, NewMessage, NickKey, RecentQuery, Retention,
+    SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target,
 };
 
 /// The schema version this code writes.
@@ -88,7 +88,7 @@ pub struct SqliteStore {
 }
 
 fn failed(doing: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |error| StoreError(format!("{doing}: {error}"))
+    move |error| StoreError::caused_by(doing, error)
 }
 
 impl SqliteStore {
@@ -107,8 +107,9 @@ impl SqliteStore {
             DbLocation::Memory => Connection::open_in_memory(),
             DbLocation::File(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::caused_by(format!("cannot create {}", dir.display()), e)
+                    })?;
                 }
                 Connection::open(path)
             }
@@ -145,7 +146,7 @@ impl SqliteStore {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(failed("cannot read the schema version"))?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError(format!(
+            return Err(StoreError::new(format!(
                 "the database has schema version {version}, newer than this lanchat understands ({SCHEMA_VERSION})"
             )));
         }
@@ -199,7 +200,10 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
             from: row.get(2)?,
             target,
             text: row.get(5)?,
-            action: row.get::<_, i64>(6)? != 0,
+            kind: match row.get::<_, i64>(6)? {
+                0 => MessageKind::Text,
+                _ => MessageKind::Action,
+            },
             client_id: row.get(7)?,
         },
     })
@@ -225,10 +229,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(failed("cannot store messages"))?;
             for message in batch {
-                let sender_key = message.from.to_ascii_lowercase();
+                let sender_key = message.sender_key();
                 if let Some(client_id) = &message.client_id {
                     let existing = find
-                        .query_row(params![sender_key, client_id], read_message)
+                        .query_row(params![sender_key.as_str(), client_id], read_message)
                         .optional()
                         .map_err(failed("cannot store messages"))?;
                     if let Some(existing) = existing {
@@ -240,18 +244,18 @@ impl Store for SqliteStore {
                     Target::Room(room) => (Some(room.as_str()), None),
                     Target::Direct(to) => (None, Some(to.as_str())),
                 };
-                let recipient_key = recipient.map(str::to_ascii_lowercase);
+                let recipient_key = recipient.map(|to| NickKey::of(to).to_string());
                 let id: i64 = insert
                     .query_row(
                         params![
                             to_i64(message.ts),
                             message.from,
-                            sender_key,
+                            sender_key.as_str(),
                             room,
                             recipient,
                             recipient_key,
                             message.text,
-                            i64::from(message.action),
+                            i64::from(message.kind == MessageKind::Action),
                             message.client_id,
                         ],
                         |row| row.get(0),
@@ -267,73 +271,74 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
-    fn history(&mut self, query: &HistoryQuery) -> Result<History, StoreError> {
+    fn recent(&mut self, query: &RecentQuery) -> Result<History, StoreError> {
         let up_to = to_i64(query.up_to);
-        let mut messages = Vec::new();
-        let mut gap = false;
+        let tail = i64::try_from(query.per_room).unwrap_or(i64::MAX);
         let read = failed("cannot read history");
-        match query.after {
-            None => {
-                let tail = i64::try_from(query.tail).unwrap_or(i64::MAX);
-                let mut by_room = self
-                    .db
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3"
-                    ))
-                    .map_err(&read)?;
-                for room in &query.rooms {
-                    let rows = by_room
-                        .query_map(params![room, up_to, tail], read_message)
-                        .map_err(&read)?;
-                    for row in rows {
-                        messages.push(row.map_err(&read)?);
-                    }
-                }
-                if !query.include_direct {
-                    messages.sort_by_key(|m| m.id);
-                    return Ok(History { messages, gap });
-                }
-                let mut direct = self
-                    .db
-                    .prepare_cached(&format!("SELECT {COLUMNS} {DIRECT_TAIL}"))
-                    .map_err(&read)?;
-                let rows = direct
-                    .query_map(params![query.nick_key, up_to, tail], read_message)
-                    .map_err(&read)?;
-                for row in rows {
-                    messages.push(row.map_err(&read)?);
-                }
+        let mut messages = Vec::new();
+        let mut by_room = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3"
+            ))
+            .map_err(&read)?;
+        for room in &query.rooms {
+            let rows = by_room
+                .query_map(params![room, up_to, tail], read_message)
+                .map_err(&read)?;
+            for row in rows {
+                messages.push(row.map_err(&read)?);
             }
-            Some(after) => {
-                gap = after < self.pruned_through()?;
-                let placeholders = vec!["?"; query.rooms.len()].join(", ");
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM messages WHERE id > ? AND id <= ?
-                     AND (room IN ({placeholders}) OR (room IS NULL AND (sender_key = ? OR recipient_key = ?)))
-                     ORDER BY id DESC LIMIT ?"
-                );
-                let limit = i64::try_from(query.resume_limit.saturating_add(1)).unwrap_or(i64::MAX);
-                let mut values: Vec<rusqlite::types::Value> =
-                    vec![to_i64(after).into(), up_to.into()];
-                values.extend(query.rooms.iter().map(|r| r.clone().into()));
-                values.push(query.nick_key.clone().into());
-                values.push(query.nick_key.clone().into());
-                values.push(limit.into());
-                let mut statement = self.db.prepare(&sql).map_err(&read)?;
-                let rows = statement
-                    .query_map(params_from_iter(values), read_message)
-                    .map_err(&read)?;
-                for row in rows {
-                    messages.push(row.map_err(&read)?);
-                }
-                if messages.len() > query.resume_limit {
-                    messages.truncate(query.resume_limit);
-                    gap = true;
-                }
+        }
+        if let Some(reader) = &query.direct_of {
+            let mut direct = self
+                .db
+                .prepare_cached(&format!("SELECT {COLUMNS} {DIRECT_TAIL}"))
+                .map_err(&read)?;
+            let rows = direct
+                .query_map(params![reader.as_str(), up_to, tail], read_message)
+                .map_err(&read)?;
+            for row in rows {
+                messages.push(row.map_err(&read)?);
             }
         }
         messages.sort_by_key(|m| m.id);
         messages.dedup_by_key(|m| m.id);
+        Ok(History {
+            messages,
+            gap: false,
+        })
+    }
+
+    fn since(&mut self, query: &SinceQuery) -> Result<History, StoreError> {
+        let read = failed("cannot read history");
+        let mut gap = query.after < self.pruned_through()?;
+        let placeholders = vec!["?"; query.rooms.len()].join(", ");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE id > ? AND id <= ?
+             AND (room IN ({placeholders}) OR (room IS NULL AND (sender_key = ? OR recipient_key = ?)))
+             ORDER BY id DESC LIMIT ?"
+        );
+        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![to_i64(query.after).into(), to_i64(query.up_to).into()];
+        values.extend(query.rooms.iter().map(|r| r.clone().into()));
+        values.push(query.reader.to_string().into());
+        values.push(query.reader.to_string().into());
+        values.push(limit.into());
+        let mut statement = self.db.prepare(&sql).map_err(&read)?;
+        let rows = statement
+            .query_map(params_from_iter(values), read_message)
+            .map_err(&read)?;
+        let mut messages = Vec::new();
+        for row in rows {
+            messages.push(row.map_err(&read)?);
+        }
+        if messages.len() > query.limit {
+            messages.truncate(query.limit);
+            gap = true;
+        }
+        messages.sort_by_key(|m| m.id);
         Ok(History { messages, gap })
     }
 
@@ -350,31 +355,31 @@ impl Store for SqliteStore {
         Ok(id.map_or(0, to_u64))
     }
 
-    fn save_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+    fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError> {
         self.db
             .execute(
                 "INSERT INTO sessions (token, nick, rooms, last_seen) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(token) DO UPDATE SET nick = ?2, rooms = ?3, last_seen = ?4",
                 params![
-                    session.token,
+                    session.token.as_str(),
                     session.nick,
                     session.rooms.join(","),
-                    to_i64(crate::hub::unix_millis())
+                    to_i64(now_ms)
                 ],
             )
             .map_err(failed("cannot save the session"))?;
         Ok(())
     }
 
-    fn load_session(&mut self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
+    fn load_session(&mut self, token: &SessionToken) -> Result<Option<SessionRecord>, StoreError> {
         self.db
             .query_row(
                 "SELECT nick, rooms FROM sessions WHERE token = ?1",
-                params![token],
+                params![token.as_str()],
                 |row| {
                     let rooms: String = row.get(1)?;
                     Ok(SessionRecord {
-                        token: token.to_owned(),
+                        token: token.clone(),
                         nick: row.get(0)?,
                         rooms: rooms
                             .split(',')
@@ -389,44 +394,7 @@ impl Store for SqliteStore {
     }
 
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
-        // Both thresholds are found by walking the rowid b-tree from one
-        // end, never by scanning the table: this runs every thousand
-        // appends, and an `ORDER BY id DESC LIMIT 1 OFFSET keep` over a
-        // large table was a tenth of the server's CPU under load.
         let doing = failed("cannot apply retention");
-        let newest: Option<i64> = self
-            .db
-            .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
-            .map_err(&doing)?;
-        let mut threshold: Option<i64> = None;
-        if let (Some(keep), Some(newest)) = (retention.max_messages, newest) {
-            // Ids are assigned without gaps (AUTOINCREMENT, one writer, and
-            // a failed transaction rolls its ids back), so everything at or
-            // below `newest - keep` is exactly what falls outside the newest
-            // `keep`. Were there ever a gap, fewer would be kept, never more.
-            let id = Some(newest.saturating_sub(to_i64(keep))).filter(|&id| id > 0);
-            threshold = threshold.max(id);
-        }
-        if let (Some(days), Some(newest)) = (retention.max_days, newest) {
-            // Timestamps grow with ids (the server stamps both), so the
-            // first message young enough to keep ends the walk; everything
-            // before it goes. If there is none, everything goes.
-            let cutoff = to_i64(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
-            let first_kept: Option<i64> = self
-                .db
-                .query_row(
-                    "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
-                    params![cutoff],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(&doing)?;
-            let id = match first_kept {
-                Some(first_kept) => Some(first_kept - 1).filter(|&id| id > 0),
-                None => Some(newest),
-            };
-            threshold = threshold.max(id);
-        }
         let session_cutoff = to_i64(now_ms.saturating_sub(SESSION_DAYS * 86_400_000));
         self.db
             .execute(
@@ -434,7 +402,7 @@ impl Store for SqliteStore {
                 params![session_cutoff],
             )
             .map_err(&doing)?;
-        let Some(threshold) = threshold else {
+        let Some(threshold) = self.prune_threshold(retention, now_ms)? else {
             return Ok(0);
         };
         let tx = self.db.transaction().map_err(&doing)?;
@@ -456,6 +424,58 @@ impl Store for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The highest id that retention removes, if any: the stricter of the
+    /// count and the age limit. Both are found by walking the rowid b-tree
+    /// from one end, never by scanning the table: this runs every thousand
+    /// appends, and an `ORDER BY id DESC LIMIT 1 OFFSET keep` over a large
+    /// table was a tenth of the server's CPU under load.
+    fn prune_threshold(
+        &self,
+        retention: Retention,
+        now_ms: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        let doing = failed("cannot apply retention");
+        let newest: Option<i64> = self
+            .db
+            .query_row("SELECT MAX(id) FROM messages", [], |row| row.get(0))
+            .map_err(&doing)?;
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        let mut threshold: Option<i64> = None;
+        if let Some(keep) = retention.max_messages {
+            // Ids are assigned without gaps (AUTOINCREMENT, one writer, and
+            // a failed transaction rolls its ids back), so everything at or
+            // below `newest - keep` is exactly what falls outside the newest
+            // `keep`. Were there ever a gap, fewer would be kept, never more.
+            let id = Some(newest.saturating_sub(to_i64(keep))).filter(|&id| id > 0);
+            threshold = threshold.max(id);
+        }
+        if let Some(days) = retention.max_days {
+            // Timestamps grow with ids (the server stamps both), so the
+            // first message young enough to keep ends the walk; everything
+            // before it goes. If there is none, everything goes.
+            let cutoff = to_i64(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
+            let first_kept: Option<i64> = self
+                .db
+                .query_row(
+                    "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
+                    params![cutoff],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(&doing)?;
+            let id = match first_kept {
+                Some(first_kept) => Some(first_kept - 1).filter(|&id| id > 0),
+                None => Some(newest),
+            };
+            threshold = threshold.max(id);
+        }
+        Ok(threshold)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,7 +491,7 @@ mod tests {
                 from: "alice".into(),
                 target: Target::Room("lobby".into()),
                 text: format!("at {ts}"),
-                action: false,
+                kind: MessageKind::Text,
                 client_id: None,
             })
             .collect();
@@ -480,16 +500,14 @@ mod tests {
     }
 
     fn ids(store: &mut SqliteStore) -> Vec<u64> {
-        let query = HistoryQuery {
+        let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            nick_key: "alice".into(),
-            after: Some(0),
+            reader: NickKey::of("alice"),
+            after: 0,
             up_to: u64::MAX,
-            tail: 0,
-            resume_limit: 1000,
-            include_direct: false,
+            limit: 1000,
         };
-        let history = store.history(&query).unwrap();
+        let history = store.since(&query).unwrap();
         history.messages.iter().map(|m| m.id).collect()
     }
 
@@ -564,7 +582,10 @@ mod tests {
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let error = SqliteStore::open(&DbLocation::File(path)).unwrap_err();
-        assert!(error.0.contains("newer than this lanchat"), "{error}");
+        assert!(
+            error.to_string().contains("newer than this lanchat"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -643,7 +664,7 @@ mod checkpoint_tests {
                 from: format!("sender{}", i % 50),
                 target: Target::Room("lobby".into()),
                 text: "x".repeat(200),
-                action: false,
+                kind: MessageKind::Text,
                 client_id: Some(format!("c{i}")),
             };
             store.append(&[message]).unwrap();

@@ -1,35 +1,50 @@
-//! How server messages look on the wire for each kind of client.
+//! The plain-text dialect, for `nc`, `telnet` and five-line scripts: the
+//! first line is a nickname, every line after it is chat text (commands
+//! included), and what the server says reads like a chat log.
 
-use bytes::Bytes;
 use lanchat_shared::ServerMsg;
 use lanchat_shared::clock::clock_time;
+use lanchat_shared::command::{self, Command};
 
-use crate::hub::EventItem;
+use super::{DefaultRoom, Dialect};
+use crate::request::{BadLine, Hello, Request, Say, Stage};
 
-/// The two ways a connection can speak, chosen by its first line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Encoding {
-    /// One JSON object per line: the protocol proper.
-    Json,
-    /// Readable lines for `nc`, `telnet` and five-line scripts.
-    PlainText,
-}
+/// The plain-text dialect.
+pub(crate) const PLAIN_TEXT: PlainText = PlainText;
 
-impl Encoding {
-    /// Encodes a message meant for this client only.
-    pub(crate) fn encode(self, msg: &ServerMsg) -> Bytes {
-        match self {
-            Encoding::Json => msg.to_line(),
-            Encoding::PlainText => Bytes::from(plain_text(msg)),
-        }
+/// See the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainText;
+
+impl Dialect for PlainText {
+    fn name(&self) -> &'static str {
+        "plain text"
     }
 
-    /// Encodes an event; JSON clients share the bytes made at publish time.
-    pub(crate) fn encode_item(self, item: &EventItem) -> Bytes {
-        match self {
-            Encoding::Json => item.json.clone(),
-            Encoding::PlainText => Bytes::from(plain_text(&item.msg)),
-        }
+    fn parse(&self, line: &str, stage: Stage) -> Result<Request, BadLine> {
+        Ok(match stage {
+            Stage::Joined => Request::Say(Say::text(line)),
+            // Before a nickname, only "/quit" is a command: "over" is a
+            // legal nickname.
+            Stage::Greeting => match command::parse(line) {
+                Command::Quit(_) if line.trim_start().starts_with('/') => {
+                    Request::Quit { reason: None }
+                }
+                _ => Request::Hello(Hello {
+                    nick: line.trim().to_owned(),
+                    since: None,
+                    session: None,
+                }),
+            },
+        })
+    }
+
+    fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>) {
+        out.extend_from_slice(plain_text(msg).as_bytes());
+    }
+
+    fn unaddressed_text_goes_to(&self) -> DefaultRoom {
+        DefaultRoom::Current
     }
 }
 
@@ -94,7 +109,9 @@ mod tests {
     use lanchat_shared::ErrorCode;
 
     fn plain(msg: &ServerMsg) -> String {
-        String::from_utf8(Encoding::PlainText.encode(msg).to_vec()).unwrap()
+        let mut out = Vec::new();
+        PLAIN_TEXT.render(msg, &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     fn message(room: Option<&str>, to: Option<&str>, action: bool) -> ServerMsg {
@@ -152,11 +169,28 @@ mod tests {
     }
 
     #[test]
-    fn json_is_the_protocol_line() {
-        let msg = ServerMsg::Join {
-            nick: "bob".into(),
-            room: None,
-        };
-        assert_eq!(Encoding::Json.encode(&msg), msg.to_line());
+    fn a_line_is_a_nickname_before_joining_and_chat_after() {
+        let hello = PLAIN_TEXT.parse("  alice ", Stage::Greeting);
+        assert_eq!(
+            hello,
+            Ok(Request::Hello(Hello {
+                nick: "alice".into(),
+                since: None,
+                session: None,
+            }))
+        );
+        assert_eq!(
+            PLAIN_TEXT.parse("/quit", Stage::Greeting),
+            Ok(Request::Quit { reason: None })
+        );
+        // "over" is a legal nickname; it only means leaving once joined.
+        assert!(matches!(
+            PLAIN_TEXT.parse("over", Stage::Greeting),
+            Ok(Request::Hello(_))
+        ));
+        assert_eq!(
+            PLAIN_TEXT.parse("over", Stage::Joined),
+            Ok(Request::Say(Say::text("over")))
+        );
     }
 }

@@ -1,0 +1,104 @@
+//! The JSON dialect: one `ClientMsg` or `ServerMsg` object per line, as
+//! `docs/PROTOCOL.md` and `lanchat_shared::protocol` define it.
+
+use lanchat_shared::{ClientMsg, ServerMsg};
+
+use super::{DefaultRoom, Dialect};
+use crate::hub::EventItem;
+use crate::request::{BadLine, Hello, Request, Say, Stage};
+
+/// The JSON dialect.
+pub(crate) const JSON: Json = Json;
+
+/// See the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Json;
+
+/// A line whose first non-blank character opens an object.
+pub(super) fn looks_like_json(line: &str) -> bool {
+    line.trim_start().starts_with('{')
+}
+
+impl Dialect for Json {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn parse(&self, line: &str, _stage: Stage) -> Result<Request, BadLine> {
+        let msg = ClientMsg::parse(line.as_bytes()).map_err(|e| BadLine::request(e.to_string()))?;
+        Ok(match msg {
+            ClientMsg::Hello {
+                nick,
+                since,
+                session,
+            } => Request::Hello(Hello {
+                nick,
+                since,
+                session,
+            }),
+            ClientMsg::Say {
+                text,
+                room,
+                to,
+                client_id,
+            } => Request::Say(Say {
+                text,
+                room,
+                to,
+                client_id,
+            }),
+            ClientMsg::JoinRoom { room } => Request::JoinRoom { room },
+            ClientMsg::PartRoom { room } => Request::PartRoom { room },
+            ClientMsg::Quit { reason } => Request::Quit { reason },
+            ClientMsg::Ping {} => Request::Ping,
+        })
+    }
+
+    fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>) {
+        out.extend_from_slice(&msg.to_line());
+    }
+
+    fn render_event(&self, item: &EventItem, out: &mut Vec<u8>) {
+        out.extend_from_slice(&item.json);
+    }
+
+    fn unaddressed_text_goes_to(&self) -> DefaultRoom {
+        DefaultRoom::Lobby
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_message_becomes_its_request() {
+        let say = JSON.parse(r#"{"type":"say","text":"hi","room":"dev"}"#, Stage::Joined);
+        assert_eq!(
+            say,
+            Ok(Request::Say(Say {
+                room: Some("dev".into()),
+                ..Say::text("hi")
+            }))
+        );
+        assert_eq!(
+            JSON.parse(r#"{"type":"ping"}"#, Stage::Greeting),
+            Ok(Request::Ping)
+        );
+        let bad = JSON
+            .parse(r#"{"type":"shell"}"#, Stage::Joined)
+            .unwrap_err();
+        assert!(bad.message.contains("unknown message type"), "{bad:?}");
+    }
+
+    #[test]
+    fn json_is_the_protocol_line() {
+        let msg = ServerMsg::Join {
+            nick: "bob".into(),
+            room: None,
+        };
+        let mut out = Vec::new();
+        JSON.render(&msg, &mut out);
+        assert_eq!(out, msg.to_line());
+    }
+}

@@ -1,0 +1,105 @@
+//! How a session is spelled on the wire: a [`Dialect`] reads a line into a
+//! core [`Request`] and renders what the server says into bytes. The
+//! session never looks at the wire form, so a dialect is one file here and
+//! one line in [`for_first_line`].
+//!
+//! JSON is the protocol proper; plain text is for `nc`, `telnet` and
+//! five-line scripts. Both are chosen by a connection's first line on the
+//! main port. An IRC dialect, with its own registration and numerics,
+//! would render one event into several lines, which is why rendering
+//! appends to a buffer rather than returning one line.
+
+mod json;
+mod plain;
+
+use std::fmt;
+
+use lanchat_shared::ServerMsg;
+
+use crate::hub::EventItem;
+use crate::request::{BadLine, Request, Stage};
+
+pub(crate) use json::JSON;
+pub(crate) use plain::PLAIN_TEXT;
+
+/// One way of speaking to the server.
+pub(crate) trait Dialect: Send + Sync + 'static {
+    /// The dialect's name, for logs.
+    fn name(&self) -> &'static str;
+
+    /// Reads one line (checked to be UTF-8 without NUL, not blank) into a
+    /// request. `stage` says whether the client has joined yet.
+    fn parse(&self, line: &str, stage: Stage) -> Result<Request, BadLine>;
+
+    /// Appends `msg`, meant for this client only, in this dialect.
+    fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>);
+
+    /// Appends a published event. JSON clients share the bytes made once
+    /// at publish time; other dialects render the event themselves.
+    fn render_event(&self, item: &EventItem, out: &mut Vec<u8>) {
+        self.render(&item.msg, out);
+    }
+
+    /// Where chat text that names no room goes.
+    fn unaddressed_text_goes_to(&self) -> DefaultRoom;
+}
+
+impl fmt::Debug for dyn Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where chat text that names no room goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DefaultRoom {
+    /// The lobby: the JSON protocol's documented default.
+    Lobby,
+    /// The room the client joined last, as in an IRC window.
+    Current,
+}
+
+/// A dialect chosen by how a connection's first line looks.
+struct ByFirstLine {
+    /// True for a first line in this dialect.
+    matches: fn(&str) -> bool,
+    dialect: &'static dyn Dialect,
+}
+
+/// The dialects told apart by their first line, tried in order; a line
+/// none of them matches is plain text.
+const BY_FIRST_LINE: &[ByFirstLine] = &[ByFirstLine {
+    matches: json::looks_like_json,
+    dialect: &JSON,
+}];
+
+/// What a connection speaks, by its first non-blank line: `{` means JSON
+/// (no nickname can start with `{`, so a JSON client with a typo gets a
+/// `bad_request` rather than a plain-text session), anything else plain
+/// text.
+pub(crate) fn for_first_line(line: &str) -> &'static dyn Dialect {
+    BY_FIRST_LINE
+        .iter()
+        .find(|choice| (choice.matches)(line))
+        .map_or(&PLAIN_TEXT, |choice| choice.dialect)
+}
+
+/// Renders one message into a buffer of its own.
+pub(crate) fn render_alone(dialect: &dyn Dialect, msg: &ServerMsg) -> bytes::Bytes {
+    let mut out = Vec::new();
+    dialect.render(msg, &mut out);
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_picks_the_dialect() {
+        assert_eq!(for_first_line("{\"type\":\"hello\"}").name(), "json");
+        assert_eq!(for_first_line("  {").name(), "json");
+        assert_eq!(for_first_line("alice").name(), "plain text");
+        assert_eq!(for_first_line("[\"hello\"]").name(), "plain text");
+    }
+}

@@ -1,0 +1,97 @@
+//! What a client can ask of the server, whatever dialect it speaks: the
+//! session core's requests. A dialect turns a line into one of these (or a
+//! [`BadLine`]); the session carries it out.
+
+use lanchat_shared::ErrorCode;
+
+/// One thing a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Join the chat under a nickname.
+    Hello(Hello),
+    /// Chat text: a message, or a command when it starts with `/`.
+    Say(Say),
+    /// Enter (or create) a room.
+    JoinRoom {
+        /// The room's name, unchecked.
+        room: String,
+    },
+    /// Leave a room.
+    PartRoom {
+        /// The room's name, unchecked.
+        room: String,
+    },
+    /// Leave the chat.
+    Quit {
+        /// Words for the others, unchecked.
+        reason: Option<String>,
+    },
+    /// Is the server still there?
+    Ping,
+}
+
+/// The request to join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hello {
+    /// The nickname wanted, unchecked.
+    pub(crate) nick: String,
+    /// Resume: replay what came after this id.
+    pub(crate) since: Option<u64>,
+    /// A session token from an earlier welcome.
+    pub(crate) session: Option<String>,
+}
+
+/// Chat text and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Say {
+    /// The text as sent.
+    pub(crate) text: String,
+    /// The room named, if any.
+    pub(crate) room: Option<String>,
+    /// The person named, for a direct message.
+    pub(crate) to: Option<String>,
+    /// The client's idempotency key.
+    pub(crate) client_id: Option<String>,
+}
+
+impl Say {
+    /// Text with nowhere named: it goes where the dialect says such text goes.
+    pub(crate) fn text(text: impl Into<String>) -> Say {
+        Say {
+            text: text.into(),
+            room: None,
+            to: None,
+            client_id: None,
+        }
+    }
+}
+
+/// Where a connection is in its life, as far as reading a line goes: plain
+/// text reads a nickname first and chat text after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Not joined yet.
+    Greeting,
+    /// Joined under a nickname.
+    Joined,
+}
+
+/// A line that is no request: the error to answer it with. Bad lines are
+/// counted; too many close the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadLine {
+    /// The error code.
+    pub(crate) code: ErrorCode,
+    /// What was wrong, for people.
+    pub(crate) message: String,
+}
+
+impl BadLine {
+    /// A `bad_request` saying `message`.
+    pub(crate) fn request(message: impl Into<String>) -> BadLine {
+        BadLine {
+            code: ErrorCode::BadRequest,
+            message: message.into(),
+        }
+    }
+}

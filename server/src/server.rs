@@ -1,0 +1,131 @@
+//! Opening a server and serving it: [`Server::open`] does everything that
+//! can fail at start, [`Server::serve`] runs the chat on a bound listener
+//! until the caller's shutdown future resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::{Config, ConfigError};
+use crate::domain::{Clock, NoRandomness, SessionToken};
+use crate::hub::Hub;
+use crate::state::Shared;
+use crate::store::{self, SqliteStore, Store, StoreError};
+use crate::{discovery, listener};
+
+/// A chat server, opened and ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    /// Joined after serving, so everything acknowledged is on disk when
+    /// [`Server::serve`] returns.
+    store_thread: JoinHandle<()>,
+}
+
+/// Why a server could not be opened. Each is something the person
+/// starting it can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A setting would make the server unusable.
+    #[error("invalid setting: {0}")]
+    Config(#[from] ConfigError),
+    /// The message database cannot be opened or read.
+    #[error("message database: {0}")]
+    Database(#[from] StoreError),
+    /// Session tokens cannot be made secret.
+    #[error("cannot make session tokens: {0}")]
+    Randomness(#[from] NoRandomness),
+    /// The store thread could not be started.
+    #[error("cannot start the store thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+impl Server {
+    /// Checks `config`, opens the database, reads the last message id and
+    /// starts the store thread. Blocks while the database opens, which is
+    /// quick unless the disk is not.
+    pub fn open(config: Config) -> Result<Server, OpenError> {
+        config.validate()?;
+        // Every hello needs a secret token; a machine that cannot make one
+        // cannot serve anybody safely.
+        SessionToken::generate()?;
+        let mut sqlite = SqliteStore::open(&config.db)?;
+        let hub = Hub::new(config.queue_len);
+        hub.set_last_published(sqlite.last_id()?);
+        let clock = Clock::system();
+        let (store, store_thread) = store::spawn(
+            Box::new(sqlite),
+            Box::new(Arc::clone(&hub)),
+            config.retention,
+            clock,
+        )?;
+        let shared = Arc::new(Shared {
+            config,
+            hub,
+            store,
+            clock,
+            shutdown: CancellationToken::new(),
+        });
+        Ok(Server {
+            shared,
+            store_thread,
+        })
+    }
+
+    /// Serves the chat on `listener` until `shutdown` completes, then
+    /// shuts down gracefully: it stops accepting, every client is sent
+    /// what was already queued for it and a notice, and `serve` returns
+    /// once all connections have closed or `config.shutdown_grace` has
+    /// passed, and the last commits are on disk.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let Server {
+            shared,
+            store_thread,
+        } = self;
+        let tracker = TaskTracker::new();
+        if let Ok(addr) = listener.local_addr() {
+            info!(%addr, "lanchat-server listening");
+            if shared.config.discovery {
+                offer_discovery(&shared, &tracker, addr).await;
+            }
+        }
+        // Dropping the accept loop at shutdown drops the listener: new
+        // connection attempts are refused from that moment on.
+        tokio::select! {
+            () = listener::accept_loop(listener, Arc::clone(&shared), tracker.clone()) => {}
+            () = shutdown => {}
+        }
+        info!("shutting down");
+        shared.shutdown.cancel();
+        tracker.close();
+        let grace = shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            let still_open = tracker.len();
+            warn!(
+                still_open,
+                "some clients did not close within the grace period"
+            );
+        }
+        // The store thread ends once every handle is gone; wait for it so
+        // the last commits are on disk before `serve` returns.
+        drop(shared);
+        let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    }
+}
+
+/// Answers LAN discovery on UDP at the listener's address. Discovery is a
+/// convenience: failing to offer it is logged, not fatal.
+async fn offer_discovery(shared: &Arc<Shared>, tracker: &TaskTracker, addr: std::net::SocketAddr) {
+    match UdpSocket::bind(addr).await {
+        Ok(socket) => {
+            let shared = Arc::clone(shared);
+            tracker.spawn(discovery::answer_probes(socket, shared, addr.port()));
+        }
+        Err(error) => warn!(%error, "LAN discovery is off: could not bind UDP {addr}"),
+    }
+}

@@ -1,0 +1,108 @@
+//! Joining: a nickname, maybe a session to reclaim, the subscription to
+//! the room's events, and the replay that comes before them.
+
+use lanchat_shared::{ErrorCode, Nick, RoomName, ServerMsg};
+use tracing::{info, warn};
+
+use super::{Context, Member, Next, replay};
+use crate::domain::{NickKey, SessionToken};
+use crate::request::Hello;
+use crate::writer::Outgoing;
+
+/// The greeting every connection gets before it says anything.
+pub(crate) fn greeting(server_name: &str) -> ServerMsg {
+    ServerMsg::Greeting {
+        server: "lanchat".to_owned(),
+        version: lanchat_shared::limits::PROTOCOL_VERSION,
+        text: format!(
+            "Welcome to {server_name}, a lanchat server (protocol v1). Type a nickname and press Enter to chat in plain text, \
+             or send {{\"type\":\"hello\",\"nick\":\"NAME\"}} as one line for JSON."
+        ),
+    }
+}
+
+/// Joins the client: the welcome, the replay and `history_end` are queued
+/// and the writer subscribed, in that order. Returns the member and what
+/// to do next (the queue may have been full), or, if the hello was
+/// refused, what to do next after the refusal was answered.
+pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member, Next), Next> {
+    let nick = match Nick::parse(&hello.nick) {
+        Ok(nick) => nick,
+        Err(error) => {
+            let message = format!("{error}; try another nickname.");
+            return Err(ctx.refuse(ErrorCode::NickInvalid, message));
+        }
+    };
+    let Some((token, rooms)) = session_for(ctx, &nick, hello.session).await else {
+        let message = "The server cannot make a session token right now; try again later.";
+        return Err(ctx.refuse(ErrorCode::ServerError, message));
+    };
+    let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token) {
+        Ok(joined) => joined,
+        Err(_taken) => {
+            let message = format!("The nickname {nick} is taken; try another.");
+            return Err(ctx.refuse(ErrorCode::NickTaken, message));
+        }
+    };
+    info!(%nick, "joined");
+    let view = joined.membership.view();
+    let member = Member {
+        membership: joined.membership,
+        token: joined.session,
+        current_room: RoomName::lobby(),
+        reclaimed: joined.kicked,
+    };
+    let reader = NickKey::from(&nick);
+    let history = replay::on_arrival(ctx, &rooms, reader, hello.since, joined.up_to).await;
+    let welcome = ServerMsg::Welcome {
+        nick: nick.to_string(),
+        users: joined.users,
+        rooms: view.rooms(),
+        session: Some(member.token.as_str().to_owned()),
+        gap: replay::has_gap(&history).then_some(true),
+    };
+    // Welcome, history, history_end, then live events: the writer takes
+    // them from one queue, in order, and the subscription was taken at
+    // the same instant as `up_to`, so nothing is missed or doubled.
+    let replay = replay::render(ctx.dialect(), Some(&welcome), &history);
+    if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
+        return Ok((member, end));
+    }
+    ctx.save_session(&member);
+    let subscribe = Outgoing::Subscribe {
+        events: joined.events,
+        dialect: ctx.dialect(),
+        view,
+    };
+    let next = ctx.send(subscribe);
+    Ok((member, next))
+}
+
+/// The session to join under, and its rooms: a known session of this
+/// nickname brings back its rooms (and may reclaim a ghost connection's
+/// nickname); an unknown or foreign token is ignored and a new session
+/// made. `None` if a new token cannot be made.
+async fn session_for(
+    ctx: &Context<'_>,
+    nick: &Nick,
+    presented: Option<String>,
+) -> Option<(SessionToken, Vec<RoomName>)> {
+    if let Some(token) = presented.and_then(SessionToken::presented)
+        && let Ok(Some(record)) = ctx.shared.store.load_session(token.clone()).await
+        && NickKey::of(&record.nick) == NickKey::from(nick)
+    {
+        let rooms = record
+            .rooms
+            .iter()
+            .filter_map(|room| RoomName::parse(room).ok())
+            .collect();
+        return Some((token, rooms));
+    }
+    match SessionToken::generate() {
+        Ok(token) => Some((token, vec![RoomName::lobby()])),
+        Err(error) => {
+            warn!(%error, "refusing a hello: no session token can be made");
+            None
+        }
+    }
+}

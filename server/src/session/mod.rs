@@ -1,0 +1,243 @@
+//! The session core: what a connection can do once a dialect has read its
+//! line into a [`Request`](crate::request::Request), one family of
+//! requests per file.
+//!
+//! - [`hello`]: joining (nickname, session reclaim, subscription, replay).
+//! - [`say`]: chat text — a command, or a message for the store.
+//! - [`rooms`]: joining and leaving rooms.
+//! - [`nick`]: changing nickname.
+//! - [`queries`]: `/who`, `/rooms`, `/help`.
+//! - [`replay`]: history as a client is shown it, for hello, join and resume.
+//!
+//! A connection is in one of two phases ([`Phase`]): greeting (a deadline,
+//! no member) or joined ([`Member`]). Handlers that need a member take
+//! one, so none can run before `hello`.
+
+pub(crate) mod hello;
+pub(crate) mod nick;
+pub(crate) mod queries;
+pub(crate) mod replay;
+pub(crate) mod rooms;
+pub(crate) mod say;
+
+use lanchat_shared::{ErrorCode, RoomName, ServerMsg, TokenBucket, sanitize_text};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::dialect::{self, Dialect, JSON};
+use crate::domain::SessionToken;
+use crate::hub::Membership;
+use crate::request::Stage;
+use crate::state::Shared;
+use crate::store::SessionRecord;
+use crate::throttle::BadLineWindow;
+use crate::writer::Outgoing;
+
+/// Longest quit reason or echoed command word, in characters; these come
+/// from the client and are shown to others, so they are bounded too.
+const MAX_ECHO_CHARS: usize = 100;
+
+/// Whether to keep reading after handling a line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next line.
+    Read,
+    /// Close the connection, for this reason.
+    End(LeaveReason),
+}
+
+/// Why a client left, as the rooms are told in the `leave` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LeaveReason {
+    Quit(Option<String>),
+    Closed,
+    Lost,
+    HelloTimeout,
+    SlowConsumer,
+    TooManyErrors,
+    Shutdown,
+    /// The session was reclaimed by a newer connection, which now holds
+    /// the nickname: nobody is told anything.
+    Reclaimed,
+}
+
+impl LeaveReason {
+    /// The reason in words, as the `leave` event carries it.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            LeaveReason::Quit(None) => "quit".to_owned(),
+            LeaveReason::Quit(Some(words)) => format!("quit: {words}"),
+            LeaveReason::Closed => "connection closed".to_owned(),
+            LeaveReason::Lost => "connection lost".to_owned(),
+            LeaveReason::HelloTimeout => "no hello in time".to_owned(),
+            LeaveReason::SlowConsumer => "too slow to keep up".to_owned(),
+            LeaveReason::TooManyErrors => "too many bad requests".to_owned(),
+            LeaveReason::Shutdown => "server shutting down".to_owned(),
+            LeaveReason::Reclaimed => "reconnected".to_owned(),
+        }
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Connected, no nickname yet.
+    Greeting {
+        /// When the connection is closed if no `hello` has succeeded.
+        deadline: Instant,
+    },
+    /// Joined.
+    Joined(Member),
+}
+
+impl Phase {
+    /// The stage a dialect reads the next line in.
+    pub(crate) fn stage(&self) -> Stage {
+        match self {
+            Phase::Greeting { .. } => Stage::Greeting,
+            Phase::Joined(_) => Stage::Joined,
+        }
+    }
+}
+
+/// A joined client: its place in the hub and what its session remembers.
+#[derive(Debug)]
+pub(crate) struct Member {
+    /// Holds the nickname and the rooms; dropping it tells the rooms.
+    pub(crate) membership: Membership,
+    /// This session's token, for a later reclaim.
+    pub(crate) token: SessionToken,
+    /// Where plain-text lines (and `/me`, `/who`, `/part` without a room)
+    /// go: the room joined last, the lobby at first.
+    pub(crate) current_room: RoomName,
+    /// Cancelled when a newer connection reclaims this session.
+    pub(crate) reclaimed: CancellationToken,
+}
+
+impl Member {
+    /// What a later reclaim gets back: the nickname and the rooms.
+    fn record(&self) -> SessionRecord {
+        SessionRecord {
+            token: self.token.clone(),
+            nick: self.membership.nick(),
+            rooms: self.membership.view().rooms(),
+        }
+    }
+}
+
+/// Everything a handler needs besides the member: the server, the way to
+/// this client's writer, the dialect, and flood control.
+#[derive(Debug)]
+pub(crate) struct Context<'a> {
+    /// The running chat.
+    pub(crate) shared: &'a Shared,
+    /// Replies for this client only, to the writer.
+    outgoing: mpsc::Sender<Outgoing>,
+    /// Cancelled by the writer when it fails, or by us when the writer
+    /// cannot keep up with our replies.
+    abort: CancellationToken,
+    /// Chosen by the first non-blank line; until then, JSON (the greeting
+    /// is JSON).
+    dialect: Option<&'static dyn Dialect>,
+    /// Lines per second.
+    bucket: TokenBucket,
+    /// Bad lines per window.
+    bad_lines: BadLineWindow,
+}
+
+impl<'a> Context<'a> {
+    /// A new connection's context.
+    pub(crate) fn new(
+        shared: &'a Shared,
+        outgoing: mpsc::Sender<Outgoing>,
+        abort: CancellationToken,
+    ) -> Context<'a> {
+        let config = &shared.config;
+        Context {
+            shared,
+            outgoing,
+            abort,
+            dialect: None,
+            bucket: TokenBucket::new(config.rate, std::time::Instant::now()),
+            bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
+        }
+    }
+
+    /// The token that stops this connection's reader (see `abort`).
+    pub(crate) fn abort_token(&self) -> CancellationToken {
+        self.abort.clone()
+    }
+
+    /// The dialect of this connection, choosing it by `line` if this is
+    /// the first line.
+    pub(crate) fn dialect_for(&mut self, line: &str) -> &'static dyn Dialect {
+        *self
+            .dialect
+            .get_or_insert_with(|| dialect::for_first_line(line))
+    }
+
+    /// The dialect replies are written in.
+    pub(crate) fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect.unwrap_or(&JSON)
+    }
+
+    /// Takes a token for one line; false means the line is refused.
+    pub(crate) fn take_line_token(&mut self) -> bool {
+        self.bucket.try_take(std::time::Instant::now())
+    }
+
+    /// Answers this client only.
+    pub(crate) fn reply(&mut self, msg: ServerMsg) -> Next {
+        let line = dialect::render_alone(self.dialect(), &msg);
+        self.send(Outgoing::Line(line))
+    }
+
+    /// Answers with an error.
+    pub(crate) fn refuse(&mut self, code: ErrorCode, message: impl Into<String>) -> Next {
+        self.reply(ServerMsg::error(code, message))
+    }
+
+    /// Answers a malformed line and counts it; too many close the connection.
+    pub(crate) fn bad_line(&mut self, code: ErrorCode, message: String) -> Next {
+        if self.bad_lines.record(Instant::now()) {
+            let message = "Too many bad requests; closing the connection.";
+            let _ = self.refuse(ErrorCode::TooManyErrors, message);
+            return Next::End(LeaveReason::TooManyErrors);
+        }
+        self.refuse(code, message)
+    }
+
+    /// Queues for the writer without ever waiting: a full queue means the
+    /// client is not reading its replies, and waiting for it would let a
+    /// non-reading client stall its own reader forever.
+    pub(crate) fn send(&mut self, item: Outgoing) -> Next {
+        match self.outgoing.try_send(item) {
+            Ok(()) => Next::Read,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.abort.cancel();
+                Next::End(LeaveReason::SlowConsumer)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Next::End(LeaveReason::Lost),
+        }
+    }
+
+    /// A second way to this client's writer, for answers that come later
+    /// (from the store thread).
+    pub(crate) fn replies(&self) -> mpsc::Sender<Outgoing> {
+        self.outgoing.clone()
+    }
+
+    /// Remembers the member's nickname and rooms for a later reclaim.
+    pub(crate) fn save_session(&self, member: &Member) {
+        self.shared.store.save_session(member.record());
+    }
+}
+
+/// Client words that will be shown back (quit reasons, command names):
+/// sanitised and shortened; `None` if nothing printable is left.
+pub(crate) fn echo(words: &str) -> Option<String> {
+    let clean: String = sanitize_text(words).chars().take(MAX_ECHO_CHARS).collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
+}

@@ -1,0 +1,29 @@
+//! Changing nickname.
+
+use lanchat_shared::{ErrorCode, Nick};
+use tracing::info;
+
+use super::{Context, LeaveReason, Member, Next};
+use crate::hub::Refusal;
+
+/// Takes the nickname `wanted`; everyone sharing a room hears of it (the
+/// client too, by the `nick` event).
+pub(crate) fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &str) -> Next {
+    let new = match Nick::parse(wanted) {
+        Ok(new) => new,
+        Err(error) => return ctx.refuse(ErrorCode::NickInvalid, format!("{error}.")),
+    };
+    match member.membership.rename(new.clone()) {
+        Ok(old) => {
+            info!(%old, %new, "renamed");
+            ctx.save_session(member);
+            Next::Read
+        }
+        Err(Refusal::NickTaken) => ctx.refuse(
+            ErrorCode::NickTaken,
+            format!("The nickname {new} is taken."),
+        ),
+        // A newer connection has this session; this one is being closed.
+        Err(_reclaimed) => Next::End(LeaveReason::Reclaimed),
+    }
+}

@@ -1,0 +1,59 @@
+//! Entering and leaving rooms.
+
+use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
+
+use super::{Context, LeaveReason, Member, Next, replay};
+use crate::hub::{Refusal, RoomEntry};
+use crate::writer::Outgoing;
+
+/// Enters `room` (creating it if needed) and makes it the current room.
+/// A room entered anew is followed by its recent history and
+/// `history_end`.
+pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str) -> Next {
+    let room = match RoomName::parse(room) {
+        Ok(room) => room,
+        Err(error) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
+    };
+    let max_rooms = ctx.shared.config.max_rooms_per_client;
+    match member.membership.join_room(&room, max_rooms) {
+        Err(Refusal::TooManyRooms) => {
+            let message = format!("You are in {max_rooms} rooms already; /part one first.");
+            return ctx.refuse(ErrorCode::TooManyRooms, message);
+        }
+        Err(_reclaimed) => return Next::End(LeaveReason::Reclaimed),
+        Ok(RoomEntry::AlreadyThere) => {}
+        Ok(RoomEntry::Entered) => {
+            ctx.save_session(member);
+            let history = replay::of_room(ctx, &room).await;
+            let replay = replay::render(ctx.dialect(), None, &history);
+            if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
+                return end;
+            }
+        }
+    }
+    member.current_room = room.clone();
+    ctx.reply(ServerMsg::info(format!(
+        "You are in #{room}. Lines you type go there."
+    )))
+}
+
+/// Leaves `room`, or the current room if none is named.
+pub(crate) fn part(ctx: &mut Context<'_>, member: &mut Member, room: Option<&str>) -> Next {
+    let room = match room.map(RoomName::parse) {
+        None => member.current_room.clone(),
+        Some(Ok(room)) => room,
+        Some(Err(error)) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
+    };
+    match member.membership.part_room(&room) {
+        Ok(()) => {}
+        Err(Refusal::NotInRoom) => {
+            return ctx.refuse(ErrorCode::NotInRoom, format!("You are not in #{room}."));
+        }
+        Err(_reclaimed) => return Next::End(LeaveReason::Reclaimed),
+    }
+    ctx.save_session(member);
+    if member.current_room == room {
+        member.current_room = RoomName::lobby();
+    }
+    ctx.reply(ServerMsg::info(format!("You left #{room}.")))
+}

@@ -1,0 +1,223 @@
+//! Chat text from a joined client: a command, leaving, or a message. A
+//! message is checked here and handed to the store, which publishes it
+//! once committed; the reader never waits for the commit.
+
+use lanchat_shared::command::{self, Command};
+use lanchat_shared::{ErrorCode, RoomName, ServerMsg, sanitize_text};
+use tokio::sync::mpsc;
+
+use super::{Context, LeaveReason, Member, Next, echo, nick, queries, rooms};
+use crate::dialect::{self, DefaultRoom, Dialect};
+use crate::domain::{MessageKind, NewMessage, Target};
+use crate::request::Say;
+use crate::store::{Appended, Completion, StoreError};
+use crate::writer::Outgoing;
+
+/// Longest `client_id`; it is stored with the message.
+const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// A message as the client asked for it, before it is checked.
+#[derive(Debug)]
+struct Post {
+    text: String,
+    /// The room named, if any.
+    room: Option<String>,
+    /// The person named, for a direct message.
+    to: Option<String>,
+    client_id: Option<String>,
+    kind: MessageKind,
+}
+
+/// Carries out chat text: the command it is, or the message.
+pub(crate) async fn say(ctx: &mut Context<'_>, member: &mut Member, say: Say) -> Next {
+    let post = |text: &str, kind| Post {
+        text: text.to_owned(),
+        room: say.room.clone(),
+        to: say.to.clone(),
+        client_id: say.client_id.clone(),
+        kind,
+    };
+    let command = command::parse(&say.text);
+    let post = match command {
+        Command::Text(text) => post(text, MessageKind::Text),
+        Command::Me(action) => post(action, MessageKind::Action),
+        Command::Msg { to, text }
+        | Command::Query {
+            to,
+            text: Some(text),
+        } => Post {
+            room: None,
+            to: Some(to.to_owned()),
+            ..post(text, MessageKind::Text)
+        },
+        other => return run_command(ctx, member, other, say.room.as_deref()).await,
+    };
+    send(ctx, member, post).await
+}
+
+/// Every command but the ones that post a message.
+async fn run_command(
+    ctx: &mut Context<'_>,
+    member: &mut Member,
+    command: Command<'_>,
+    room: Option<&str>,
+) -> Next {
+    match command {
+        Command::Quit(reason) => Next::End(LeaveReason::Quit(reason.and_then(echo))),
+        Command::Who => queries::who(ctx, member, room),
+        Command::Rooms => queries::rooms(ctx, member),
+        Command::Help => queries::help(ctx),
+        Command::Join(room) => rooms::join(ctx, member, room).await,
+        Command::Part(room) => rooms::part(ctx, member, room),
+        Command::Nick(new) => nick::rename(ctx, member, new),
+        Command::Usage(spec) => {
+            ctx.refuse(ErrorCode::BadRequest, format!("Usage: {}", spec.usage()))
+        }
+        Command::Query { text: None, .. } => {
+            ctx.refuse(ErrorCode::BadRequest, "Usage: /msg NICK TEXT")
+        }
+        // The full-screen client's own commands mean nothing here.
+        Command::Clear => unknown(ctx, "clear"),
+        Command::Close(_) => unknown(ctx, "close"),
+        Command::Unknown(word) => unknown(ctx, word),
+        Command::Text(_) | Command::Me(_) | Command::Msg { .. } | Command::Query { .. } => {
+            Next::Read
+        }
+    }
+}
+
+fn unknown(ctx: &mut Context<'_>, word: &str) -> Next {
+    let word = echo(word).unwrap_or_default();
+    let message = format!(
+        "Unknown command /{word}. /help lists commands; start with // to send a line beginning with /."
+    );
+    ctx.refuse(ErrorCode::UnknownCommand, message)
+}
+
+/// Checks a message and hands it to the store, which publishes it once
+/// committed. Refusals are answered here; store failures and duplicate
+/// `client_id`s are answered when the store is done.
+async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
+    if post
+        .client_id
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > MAX_CLIENT_ID_LEN)
+    {
+        let message = format!("A client_id has 1 to {MAX_CLIENT_ID_LEN} bytes.");
+        return ctx.bad_line(ErrorCode::BadRequest, message);
+    }
+    let target = match target(ctx, member, post.room, post.to) {
+        Ok(target) => target,
+        Err((code, message)) => return ctx.refuse(code, message),
+    };
+    let text = match checked_text(&post.text, ctx.shared.config.max_text_chars) {
+        Ok(text) => text,
+        Err((code, message)) => return ctx.refuse(code, message),
+    };
+    let message = NewMessage {
+        ts: ctx.shared.clock.now_millis(),
+        from: member.membership.nick(),
+        target,
+        text,
+        kind: post.kind,
+        client_id: post.client_id,
+    };
+    let answer = AnswerSender {
+        replies: ctx.replies(),
+        dialect: ctx.dialect(),
+    };
+    ctx.shared.store.append(message, Box::new(answer)).await;
+    Next::Read
+}
+
+/// Where a message goes: a person online, or a room the sender is in.
+fn target(
+    ctx: &Context<'_>,
+    member: &Member,
+    room: Option<String>,
+    to: Option<String>,
+) -> Result<Target, (ErrorCode, String)> {
+    if let Some(to) = to {
+        return match ctx.shared.hub.online(&to) {
+            Some(spelled) => Ok(Target::Direct(spelled)),
+            None => {
+                let who = echo(&to).unwrap_or_default();
+                Err((
+                    ErrorCode::NoSuchUser,
+                    format!("Nobody called {who} is here."),
+                ))
+            }
+        };
+    }
+    let room = match room.as_deref().map(RoomName::parse) {
+        None => match ctx.dialect().unaddressed_text_goes_to() {
+            DefaultRoom::Lobby => RoomName::lobby(),
+            DefaultRoom::Current => member.current_room.clone(),
+        },
+        Some(Ok(room)) => room,
+        Some(Err(error)) => return Err((ErrorCode::RoomInvalid, error.to_string())),
+    };
+    if !member.membership.view().in_room(room.as_str()) {
+        let message = format!("You are not in #{room}; /join {room} first.");
+        return Err((ErrorCode::NotInRoom, message));
+    }
+    Ok(Target::Room(room.to_string()))
+}
+
+/// The text as it will be stored: sanitised, not empty, not too long.
+fn checked_text(text: &str, max_chars: usize) -> Result<String, (ErrorCode, String)> {
+    let clean = sanitize_text(text);
+    if clean.trim().is_empty() {
+        let message = "The message is empty once control characters are removed; nothing was sent.";
+        return Err((ErrorCode::BadRequest, message.to_owned()));
+    }
+    let length = clean.chars().count();
+    if length > max_chars {
+        let message = format!(
+            "Messages are limited to {max_chars} characters; yours had {length}. Nothing was sent."
+        );
+        return Err((ErrorCode::TextTooLong, message));
+    }
+    Ok(clean)
+}
+
+/// Tells the sender what only it needs to hear once its append is done: a
+/// new message needs nothing (everyone, the sender included, gets it
+/// published: that is the echo), a duplicate `client_id` gets the original
+/// again, a failure gets `store_unavailable`.
+struct AnswerSender {
+    replies: mpsc::Sender<Outgoing>,
+    dialect: &'static dyn Dialect,
+}
+
+impl Completion for AnswerSender {
+    /// Runs on the store thread: renders and `try_send`s, never waits.
+    fn complete(self: Box<Self>, outcome: Result<Appended, StoreError>) {
+        let answer = match outcome {
+            Ok(Appended::New(_)) => return,
+            Ok(Appended::Duplicate(original)) => original.to_server_msg(),
+            Err(error) => {
+                let message =
+                    format!("The message could not be stored, so it was not sent: {error}");
+                ServerMsg::error(ErrorCode::StoreUnavailable, message)
+            }
+        };
+        let line = dialect::render_alone(self.dialect, &answer);
+        let _ = self.replies.try_send(Outgoing::Line(line));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_sanitised_and_bounded() {
+        assert_eq!(checked_text("hi\u{1b}[2J", 10), Ok("hi".to_owned()));
+        let (code, _) = checked_text("\u{7}\u{1b}", 10).unwrap_err();
+        assert_eq!(code, ErrorCode::BadRequest);
+        let (code, message) = checked_text("abcdef", 5).unwrap_err();
+        assert_eq!(code, ErrorCode::TextTooLong);
+        assert!(message.contains("yours had 6"), "{message}");
+    }
+}

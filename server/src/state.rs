@@ -1,0 +1,25 @@
+//! What every task of a running server shares.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Config;
+use crate::domain::Clock;
+use crate::hub::Hub;
+use crate::store::StoreHandle;
+
+/// The running chat, as every connection task sees it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The limits and settings, checked at open.
+    pub(crate) config: Config,
+    /// Who is here and the fan-out of everything that happens.
+    pub(crate) hub: Arc<Hub>,
+    /// The way to the store thread.
+    pub(crate) store: StoreHandle,
+    /// Where message timestamps come from.
+    pub(crate) clock: Clock,
+    /// Cancelled once, when shutdown begins; every task watches it.
+    pub(crate) shutdown: CancellationToken,
+}

@@ -1,0 +1,380 @@
+//! The store thread: the one owner of the [`Store`], which commits
+//! messages in groups and publishes each group once it is committed.
+//!
+//! One pass of [`StoreThread::run`] reads top to bottom: take the next
+//! request; if it is an append, wait out the pacing, take every append
+//! already waiting into one batch, commit it, publish what is new, and
+//! complete each append; now and then, apply retention.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::{
+    Appended, Completion, NewMessage, QUEUE_LEN, Request, Retention, Store, StoreHandle,
+    StoredMessage,
+};
+use crate::domain::Clock;
+
+/// Appends taken into one transaction at most. A commit's messages are
+/// published as one event in the hub's ring, so this also bounds what one
+/// ring slot holds (the ring keeps at most `queue_len` times this many).
+const MAX_BATCH: usize = 256;
+/// The shortest time between the starts of two commits while messages keep
+/// coming. A commit costs far more than a row, and on a busy core every
+/// commit also means a thread switch; docs/BENCHMARKS.md has the figures
+/// that chose 500 µs. Pacing applies only while the last commit held more
+/// than one message — that is, while several clients are talking at once:
+/// a message after a quiet spell, or from a lone client waiting for each
+/// echo, is committed at once.
+const MIN_COMMIT_INTERVAL: Duration = Duration::from_micros(500);
+/// Appends between retention passes.
+const PRUNE_EVERY: u64 = 1000;
+
+/// Where committed messages go: the hub, which fans them out.
+pub trait Publish: Send {
+    /// Takes the new messages of one commit, in id order.
+    fn publish_committed(&mut self, committed: &[StoredMessage]);
+}
+
+/// A closure publishes too (tests, benchmarks).
+impl<F: FnMut(&[StoredMessage]) + Send> Publish for F {
+    fn publish_committed(&mut self, committed: &[StoredMessage]) {
+        self(committed);
+    }
+}
+
+/// Starts the store thread. It runs until every handle is dropped, then
+/// finishes what was asked of it; join the returned thread to wait.
+pub fn spawn(
+    store: Box<dyn Store>,
+    publisher: Box<dyn Publish>,
+    retention: Retention,
+    clock: Clock,
+) -> std::io::Result<(StoreHandle, thread::JoinHandle<()>)> {
+    let (requests, inbox) = mpsc::channel::<Request>(QUEUE_LEN);
+    let store_thread = StoreThread {
+        store,
+        publisher,
+        inbox,
+        retention,
+        clock,
+        held_back: None,
+        last_commit: None,
+        since_prune: 0,
+    };
+    let join = thread::Builder::new()
+        .name("lanchat-store".into())
+        .spawn(move || store_thread.run())?;
+    Ok((StoreHandle { requests }, join))
+}
+
+/// The store thread's state.
+struct StoreThread {
+    store: Box<dyn Store>,
+    publisher: Box<dyn Publish>,
+    inbox: mpsc::Receiver<Request>,
+    retention: Retention,
+    clock: Clock,
+    /// A request that was not an append, met while gathering a batch; it
+    /// is served next, so requests keep their order.
+    held_back: Option<Request>,
+    /// When the last commit started, and how many messages it held.
+    last_commit: Option<(Instant, usize)>,
+    /// Appends since retention was last applied.
+    since_prune: u64,
+}
+
+/// One group commit: the messages and, in the same order, who to tell.
+struct Batch {
+    messages: Vec<NewMessage>,
+    completions: Vec<Box<dyn Completion>>,
+}
+
+impl StoreThread {
+    fn run(mut self) {
+        self.prune();
+        while let Some(request) = self.next_request() {
+            match request {
+                Request::Append(message, done) => {
+                    self.wait_for_pacing();
+                    let batch = self.take_batch(message, done);
+                    self.commit(batch);
+                }
+                other => self.serve(other),
+            }
+        }
+    }
+
+    fn next_request(&mut self) -> Option<Request> {
+        self.held_back.take().or_else(|| self.inbox.blocking_recv())
+    }
+
+    fn wait_for_pacing(&self) {
+        let delay = pacing_delay(self.last_commit, Instant::now());
+        if !delay.is_zero() {
+            thread::sleep(delay);
+        }
+    }
+
+    /// The first append and every append already waiting, up to [`MAX_BATCH`].
+    fn take_batch(&mut self, message: NewMessage, done: Box<dyn Completion>) -> Batch {
+        let mut batch = Batch {
+            messages: vec![message],
+            completions: vec![done],
+        };
+        while batch.messages.len() < MAX_BATCH {
+            match self.inbox.try_recv() {
+                Ok(Request::Append(message, done)) => {
+                    batch.messages.push(message);
+                    batch.completions.push(done);
+                }
+                Ok(other) => {
+                    self.held_back = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Commits, then publishes what is new, then completes each append:
+    /// so a sender hears of a duplicate or a failure only after everyone
+    /// has the messages that did go through.
+    fn commit(&mut self, batch: Batch) {
+        self.last_commit = Some((Instant::now(), batch.messages.len()));
+        match self.store.append(&batch.messages) {
+            Ok(outcomes) => {
+                let new: Vec<StoredMessage> = outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Appended::New(stored) => Some(stored.clone()),
+                        Appended::Duplicate(_) => None,
+                    })
+                    .collect();
+                self.publisher.publish_committed(&new);
+                for (outcome, done) in outcomes.into_iter().zip(batch.completions) {
+                    done.complete(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                let count = batch.messages.len();
+                warn!(%error, count, "messages could not be stored; refusing them");
+                for done in batch.completions {
+                    done.complete(Err(error.clone()));
+                }
+            }
+        }
+        self.since_prune += batch.messages.len() as u64;
+        if self.since_prune >= PRUNE_EVERY {
+            self.since_prune = 0;
+            self.prune();
+        }
+    }
+
+    /// Everything but an append: reads answered at once, session saves.
+    fn serve(&mut self, request: Request) {
+        match request {
+            Request::Append(message, done) => self.commit(Batch {
+                messages: vec![message],
+                completions: vec![done],
+            }),
+            Request::Recent(query, reply) => {
+                let _ = reply.send(self.store.recent(&query));
+            }
+            Request::Since(query, reply) => {
+                let _ = reply.send(self.store.since(&query));
+            }
+            Request::SaveSession(session) => {
+                let now = self.clock.now_millis();
+                if let Err(error) = self.store.save_session(&session, now) {
+                    warn!(%error, "could not save a session");
+                }
+            }
+            Request::LoadSession(token, reply) => {
+                let _ = reply.send(self.store.load_session(&token));
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        if let Err(error) = self.store.prune(self.retention, self.clock.now_millis()) {
+            warn!(%error, "could not apply the retention policy");
+        }
+    }
+}
+
+/// How long to let messages gather before the next commit: what is left of
+/// [`MIN_COMMIT_INTERVAL`] when the last commit (started at the instant
+/// given, with that many messages) held several, nothing otherwise.
+fn pacing_delay(last_commit: Option<(Instant, usize)>, now: Instant) -> Duration {
+    match last_commit {
+        Some((started, size)) if size > 1 => {
+            MIN_COMMIT_INTERVAL.saturating_sub(now.saturating_duration_since(started))
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::domain::{MessageKind, SessionToken, Target};
+    use crate::store::{
+        DbLocation, History, RecentQuery, SessionRecord, SinceQuery, SqliteStore, StoreError,
+    };
+
+    /// A store whose disk has gone away: every write fails.
+    struct Broken;
+
+    fn disk_error() -> StoreError {
+        StoreError::caused_by(
+            "cannot store messages",
+            std::io::Error::other("disk I/O error"),
+        )
+    }
+
+    impl Store for Broken {
+        fn append(&mut self, _: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+            Err(disk_error())
+        }
+        fn recent(&mut self, _: &RecentQuery) -> Result<History, StoreError> {
+            Err(disk_error())
+        }
+        fn since(&mut self, _: &SinceQuery) -> Result<History, StoreError> {
+            Err(disk_error())
+        }
+        fn last_id(&mut self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn save_session(&mut self, _: &SessionRecord, _: u64) -> Result<(), StoreError> {
+            Err(disk_error())
+        }
+        fn load_session(&mut self, _: &SessionToken) -> Result<Option<SessionRecord>, StoreError> {
+            Ok(None)
+        }
+        fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn message(text: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            ts: 1,
+            from: "alice".into(),
+            target: Target::Room("lobby".into()),
+            text: text.into(),
+            kind: MessageKind::Text,
+            client_id: client_id.map(str::to_owned),
+        }
+    }
+
+    const KEEP_ALL: Retention = Retention {
+        max_messages: None,
+        max_days: None,
+    };
+
+    #[test]
+    fn commits_are_paced_only_while_several_clients_talk() {
+        let now = Instant::now();
+        let micros = Duration::from_micros;
+        assert_eq!(pacing_delay(None, now), Duration::ZERO, "first commit");
+        assert_eq!(
+            pacing_delay(Some((now, 1)), now),
+            Duration::ZERO,
+            "a lone message, as from one client waiting for each echo"
+        );
+        assert_eq!(pacing_delay(Some((now, 3)), now), MIN_COMMIT_INTERVAL);
+        assert_eq!(
+            pacing_delay(Some((now, 3)), now + micros(200)),
+            MIN_COMMIT_INTERVAL - micros(200)
+        );
+        assert_eq!(
+            pacing_delay(Some((now, 3)), now + Duration::from_secs(1)),
+            Duration::ZERO,
+            "after a quiet spell"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_refuses_messages_keeping_the_cause_and_publishes_nothing() {
+        let published = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&published);
+        let publish = move |stored: &[StoredMessage]| {
+            count.fetch_add(stored.len(), Ordering::Relaxed);
+        };
+        let (store, thread) = spawn(
+            Box::new(Broken),
+            Box::new(publish),
+            KEEP_ALL,
+            Clock::system(),
+        )
+        .unwrap();
+        let error = store
+            .append_and_wait(message("lost?", None))
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "cannot store messages: disk I/O error");
+        let cause = std::error::Error::source(&error).expect("the cause is kept");
+        assert_eq!(cause.to_string(), "disk I/O error");
+        assert_eq!(
+            published.load(Ordering::Relaxed),
+            0,
+            "refused, never published"
+        );
+        drop(store);
+        thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn appends_are_published_in_id_order_and_duplicates_only_answered() {
+        let sqlite = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&published);
+        let publish = move |stored: &[StoredMessage]| {
+            log.lock().unwrap().extend(stored.iter().map(|s| s.id));
+        };
+        let (store, thread) = spawn(
+            Box::new(sqlite),
+            Box::new(publish),
+            KEEP_ALL,
+            Clock::system(),
+        )
+        .unwrap();
+        let senders: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .append_and_wait(message(&format!("m{i}"), Some(&format!("c{i}"))))
+                        .await
+                })
+            })
+            .collect();
+        for sender in senders {
+            assert!(matches!(sender.await.unwrap(), Ok(Appended::New(_))));
+        }
+        let again = store
+            .append_and_wait(message("m3 again", Some("c3")))
+            .await
+            .unwrap();
+        match again {
+            Appended::Duplicate(original) => assert_eq!(original.message.text, "m3"),
+            other => panic!("{other:?}"),
+        }
+        drop(store);
+        thread.join().unwrap();
+        let ids = published.lock().unwrap().clone();
+        assert_eq!(
+            ids,
+            (1..=20).collect::<Vec<u64>>(),
+            "each once, in id order"
+        );
+    }
+}
