@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use lanchat_client::app::App;
+use lanchat_client::app::{App, Now};
 use lanchat_client::event::{Event, NetEvent};
 use lanchat_client::ui;
 use lanchat_shared::ServerMsg;
@@ -40,7 +40,7 @@ fn message(id: u64) -> Event {
 }
 
 fn app_with(messages: usize) -> App {
-    let now = tokio::time::Instant::now();
+    let now = Now::read();
     let mut app = App::new("bench:7878".into(), "alice".into(), (WIDTH, HEIGHT), now);
     app.update(
         Event::Net(NetEvent::Connected {
@@ -77,7 +77,7 @@ fn main() {
     let fill = fill_start.elapsed();
 
     let live = time_draws(&app, &mut terminal, 500);
-    let now = tokio::time::Instant::now();
+    let now = Now::read();
     for _ in 0..2_000 {
         app.update(
             Event::Key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE)),

@@ -8,7 +8,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use chrono::{Local, TimeZone};
+use chrono::{DateTime, Local, TimeZone};
 use lanchat_shared::limits::MAX_TEXT_CHARS;
 use lanchat_shared::{ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, sanitize_text};
 use ratatui::crossterm::event::{
@@ -94,6 +94,28 @@ struct Pending {
     client_id: String,
 }
 
+/// When an event is handled. The run loop reads both clocks and passes
+/// them in; `update` never reads a clock, so what it does depends on its
+/// arguments alone and a test can choose the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic clock, for pacing, timers and the reconnect countdown.
+    pub instant: Instant,
+    /// The wall clock in local time, for the `HH:MM` on the client's own
+    /// notices.
+    pub wall: DateTime<Local>,
+}
+
+impl Now {
+    /// Reads both clocks: the run loop's view of the present.
+    pub fn read() -> Now {
+        Now {
+            instant: Instant::now(),
+            wall: Local::now(),
+        }
+    }
+}
+
 /// Everything the client knows.
 #[derive(Debug)]
 pub struct App {
@@ -118,8 +140,8 @@ pub struct App {
     /// Terminal size in columns and rows.
     pub size: (u16, u16),
     /// The time of the last update, so drawing (the reconnect countdown)
-    /// depends on nothing but `&App`.
-    pub now: Instant,
+    /// depends on nothing but `&App`, and notices get its wall time.
+    pub now: Now,
     /// Messages typed but not yet sent: while offline, or paced.
     outbox: VecDeque<Pending>,
     /// Messages sent whose echo has not come back yet.
@@ -137,7 +159,7 @@ pub struct App {
 
 impl App {
     /// A client about to connect to `server` as `nick`.
-    pub fn new(server: String, nick: String, size: (u16, u16), now: Instant) -> App {
+    pub fn new(server: String, nick: String, size: (u16, u16), now: Now) -> App {
         App {
             server,
             nick,
@@ -153,7 +175,7 @@ impl App {
             outbox: VecDeque::new(),
             unconfirmed: VecDeque::new(),
             send_tokens: SEND_BURST,
-            tokens_at: now,
+            tokens_at: now.instant,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             client_id_prefix: fastrand::u64(..),
@@ -192,9 +214,11 @@ impl App {
         }
     }
 
-    /// Reacts to one event. The only place state changes.
-    pub fn update(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+    /// Reacts to one event that happened at `now`. The only place state
+    /// changes.
+    pub fn update(&mut self, event: Event, now: Now) -> Vec<Effect> {
         self.now = now;
+        let now = now.instant;
         let mut effects = Vec::new();
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => {
@@ -735,7 +759,7 @@ impl App {
     }
 
     fn push_lines(&mut self, index: usize, kind: EntryKind, text: String) {
-        let time = Local::now().format("%H:%M").to_string();
+        let time = self.now.wall.format("%H:%M").to_string();
         for line in text.lines() {
             self.buffers.push(
                 index,

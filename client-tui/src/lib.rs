@@ -33,9 +33,8 @@ pub mod wrap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
-use crate::app::App;
+use crate::app::{App, Now};
 pub use crate::cli::Args;
 use crate::event::Event;
 
@@ -58,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut full_screen = terminal::enter()?;
     let size = full_screen.terminal.size()?;
-    let now = Instant::now();
+    let now = Now::read();
     let mut app = App::new(choice.address.clone(), nick, (size.width, size.height), now);
     app.bell_on_mention = !args.no_bell;
     for notice in choice.notices {

@@ -12,7 +12,7 @@ use ratatui::crossterm::event::{
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use crate::app::{App, Effect};
+use crate::app::{App, Effect, Now};
 use crate::event::{Event, NetCommand, NetEvent};
 use crate::{terminal, ui};
 
@@ -61,7 +61,7 @@ pub async fn event_loop(
 /// Updates the app and carries out its effects; true means quit.
 fn apply(app: &mut App, event: Event, commands: &mpsc::Sender<NetCommand>) -> bool {
     let mut quit = false;
-    for effect in app.update(event, Instant::now()) {
+    for effect in app.update(event, Now::read()) {
         match effect {
             // The app paces what it sends (a few a second), so this queue
             // has room; if the connection task is gone the app hears of it.

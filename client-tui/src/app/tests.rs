@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Local, TimeZone};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use tokio::time::Instant;
@@ -29,8 +30,30 @@ fn connected(nick: &str) -> NetEvent {
     }
 }
 
-fn online_app() -> (App, Instant) {
-    let now = Instant::now();
+/// `hour:minute` on a fixed day, local time, so stamps do not depend on
+/// when or where the tests run.
+fn local(hour: u32, minute: u32) -> DateTime<Local> {
+    Local
+        .with_ymd_and_hms(2025, 6, 2, hour, minute, 0)
+        .single()
+        .expect("a time that exists once")
+}
+
+/// A fixed moment: the monotonic clock as it is, the wall clock at noon.
+fn noon() -> Now {
+    Now {
+        instant: Instant::now(),
+        wall: local(12, 0),
+    }
+}
+
+/// `now` with its monotonic clock moved to `instant`.
+fn at(now: Now, instant: Instant) -> Now {
+    Now { instant, ..now }
+}
+
+fn online_app() -> (App, Now) {
+    let now = noon();
     let mut app = App::new("server:7878".into(), "alice".into(), (80, 24), now);
     app.update(
         Event::Net(NetEvent::Connected {
@@ -44,7 +67,7 @@ fn online_app() -> (App, Instant) {
     (app, now)
 }
 
-fn type_text(app: &mut App, text: &str, now: Instant) {
+fn type_text(app: &mut App, text: &str, now: Now) {
     for c in text.chars() {
         app.update(key(KeyCode::Char(c)), now);
     }
@@ -214,11 +237,13 @@ fn sending_is_paced_to_the_servers_default_rate() {
     let sent = app.update(key(KeyCode::Char('y')), now);
     assert_eq!(sent.len(), 5, "the burst");
     assert_eq!(app.outbox_len(), 3);
-    let next = app.next_tick(now).expect("a tick is due for the rest");
-    assert!(next > now && next <= now + Duration::from_millis(500));
-    assert_eq!(said(&app.update(Event::Tick, next)), vec!["m5"]);
+    let next = app
+        .next_tick(now.instant)
+        .expect("a tick is due for the rest");
+    assert!(next > now.instant && next <= now.instant + Duration::from_millis(500));
+    assert_eq!(said(&app.update(Event::Tick, at(now, next))), vec!["m5"]);
     assert_eq!(
-        said(&app.update(Event::Tick, next + Duration::from_secs(10))),
+        said(&app.update(Event::Tick, at(now, next + Duration::from_secs(10)))),
         vec!["m6", "m7"]
     );
     assert_eq!(app.next_tick(next), None);
@@ -420,7 +445,7 @@ fn everything_from_the_network_is_sanitised_again() {
 
 #[test]
 fn a_refused_nickname_asks_for_another_in_the_input_line() {
-    let now = Instant::now();
+    let now = noon();
     let mut app = App::new("s".into(), "alice".into(), (80, 24), now);
     app.update(
         Event::Net(NetEvent::NickRejected {
@@ -511,4 +536,36 @@ fn server_refusals_are_shown_with_the_text_that_was_not_sent() {
         last_text(&app),
         "You are sending too fast. Not sent: too fast"
     );
+}
+
+#[test]
+fn notices_are_stamped_with_the_wall_time_passed_to_update() {
+    let (mut app, now) = online_app();
+    let stamp = |app: &App| match app.scrollback().visible(200, 1).first() {
+        Some(crate::scrollback::VisibleRow::Text { entry, .. }) => entry.time.clone(),
+        other => panic!("expected a text row, got {other:?}"),
+    };
+    app.update(
+        Event::Notice("early".into()),
+        Now {
+            wall: local(3, 7),
+            ..now
+        },
+    );
+    assert_eq!(stamp(&app), "03:07");
+    app.update(
+        Event::Notice("late".into()),
+        Now {
+            wall: local(21, 59),
+            ..now
+        },
+    );
+    assert_eq!(stamp(&app), "21:59");
+    // A message keeps the time the server gave it, whatever the clock says.
+    let sent_at = local(8, 30).timestamp_millis() as u64;
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::chat(1, sent_at, "bob", "hi"))),
+        now,
+    );
+    assert_eq!(stamp(&app), "08:30");
 }

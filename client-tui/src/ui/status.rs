@@ -94,7 +94,7 @@ fn connection_part(app: &App, bar: Style) -> Part {
         }
         Connection::Offline { retry_at } => {
             let left = retry_at
-                .saturating_duration_since(app.now)
+                .saturating_duration_since(app.now.instant)
                 .as_secs_f64()
                 .ceil();
             (format!("✕ offline, retry in {left} s"), Color::LightRed)

@@ -5,9 +5,8 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio::time::Instant;
 
-use crate::app::{App, Connection, Prompt};
+use crate::app::{App, Connection, Now, Prompt};
 use crate::event::Event;
 use crate::scrollback::{Entry, EntryKind};
 
@@ -16,7 +15,7 @@ fn app(width: u16, height: u16) -> App {
         "192.168.1.20:7878".into(),
         "alice".into(),
         (width, height),
-        Instant::now(),
+        Now::read(),
     );
     app.connection = Connection::Online;
     app.users = vec!["alice".into(), "bob".into(), "carol".into()];
@@ -90,7 +89,7 @@ fn empty_room() {
 fn busy_room() {
     let mut app = app(60, 14);
     busy(&mut app);
-    app.update(Event::Paste("typing a reply".into()), Instant::now());
+    app.update(Event::Paste("typing a reply".into()), Now::read());
     insta::assert_snapshot!(render(&app));
 }
 
@@ -100,7 +99,7 @@ fn scrolled_up_with_more_and_the_new_messages_marker() {
     busy(&mut app);
     app.update(
         Event::Key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE)),
-        Instant::now(),
+        Now::read(),
     );
     chat(&mut app, "12:04", "bob", "new while scrolled up");
     chat(&mut app, "12:04", "carol", "and another");
@@ -131,7 +130,7 @@ fn wide_characters_wrap_by_display_width() {
         "carol",
         "emoji 👩‍👩‍👧 family 🎉🎉🎉🎉🎉🎉🎉🎉 party",
     );
-    app.update(Event::Paste("回复：好的".into()), Instant::now());
+    app.update(Event::Paste("回复：好的".into()), Now::read());
     insta::assert_snapshot!(render(&app));
 }
 
@@ -148,7 +147,7 @@ fn the_user_list() {
     busy(&mut app);
     app.update(
         Event::Key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE)),
-        Instant::now(),
+        Now::read(),
     );
     insta::assert_snapshot!(render(&app));
 }
@@ -175,7 +174,7 @@ fn prompts_replace_the_input_line() {
 #[test]
 fn offline_with_a_countdown_and_unsent_messages() {
     let mut app = app(70, 5);
-    let now = Instant::now();
+    let now = Now::read();
     app.update(
         Event::Net(crate::event::NetEvent::Disconnected {
             reason: "x".into(),
