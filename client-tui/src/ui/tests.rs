@@ -1,215 +1,258 @@
 //! What the screen looks like, as insta snapshots of a `TestBackend`.
-//! Entries are built with fixed times so the snapshots do not depend on the
-//! clock or the time zone.
+//! Every screen is reached the way the client reaches it, by feeding events
+//! through `App::update`; messages carry fixed server times and the wall
+//! clock is fixed at noon, so the snapshots do not depend on the clock or
+//! the time zone.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Local, TimeZone};
+use lanchat_shared::{ErrorCode, ServerMsg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tokio::time::Instant;
 
-use crate::app::{App, Connection, Now, Prompt};
-use crate::event::Event;
-use crate::scrollback::{Entry, EntryKind};
+use crate::app::{App, Now};
+use crate::event::{Event, NetEvent};
 
-fn app(width: u16, height: u16) -> App {
-    let mut app = App::new(
-        "192.168.1.20:7878".into(),
-        "alice".into(),
-        (width, height),
-        Now::read(),
-    );
-    app.connection = Connection::Online;
-    app.users = vec!["alice".into(), "bob".into(), "carol".into()];
-    app
+/// A client on a test screen, changed only through `App::update`.
+struct Screen {
+    app: App,
+    /// One moment for the whole test, so a countdown reads whole seconds.
+    now: Now,
+    /// The last message id used: the client shows each id only once.
+    next_id: u64,
 }
 
-fn chat(app: &mut App, time: &str, from: &str, text: &str) {
-    let own = from == app.nick;
-    let mention = !own && crate::app::mentions(text, &app.nick);
-    app.buffers.active_mut().scrollback.push(Entry {
-        time: time.into(),
-        kind: EntryKind::Chat {
-            from: from.into(),
-            own,
-            mention,
-        },
-        text: text.into(),
-    });
+/// `hour:minute` on a fixed day, local time.
+fn local(hour: u32, minute: u32) -> DateTime<Local> {
+    Local
+        .with_ymd_and_hms(2025, 6, 2, hour, minute, 0)
+        .single()
+        .expect("a time that exists once")
 }
 
-fn line(app: &mut App, kind: EntryKind, text: &str) {
-    app.buffers.active_mut().scrollback.push(Entry {
-        time: "12:00".into(),
-        kind,
-        text: text.into(),
-    });
+/// A server timestamp (Unix milliseconds) for 12:`minute` local time.
+fn at_noon_and(minute: u32) -> u64 {
+    local(12, minute).timestamp_millis() as u64
 }
 
-fn render(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
-    terminal.draw(|frame| super::draw(app, frame)).unwrap();
-    terminal.backend().to_string()
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn busy(app: &mut App) {
-    line(
-        app,
-        EntryKind::Presence,
-        "Connected to 192.168.1.20:7878 as alice. Here now (3): alice, bob, carol",
-    );
-    chat(app, "12:01", "bob", "morning all");
-    chat(
-        app,
-        "12:01",
+impl Screen {
+    /// A client of 192.168.1.20:7878 as alice, not yet connected.
+    fn starting(width: u16, height: u16) -> Screen {
+        let now = Now {
+            instant: Instant::now(),
+            wall: local(12, 0),
+        };
+        let app = App::new(
+            "192.168.1.20:7878".into(),
+            "alice".into(),
+            (width, height),
+            now,
+        );
+        Screen {
+            app,
+            now,
+            next_id: 0,
+        }
+    }
+
+    /// Welcomed into the lobby with `users`; the welcome notice is shown.
+    fn welcomed(width: u16, height: u16, users: &[&str]) -> Screen {
+        let mut screen = Screen::starting(width, height);
+        screen.net(NetEvent::Connected {
+            nick: "alice".into(),
+            users: users.iter().map(|&u| u.into()).collect(),
+            rooms: vec!["lobby".into()],
+            gap: false,
+        });
+        screen
+    }
+
+    /// Online with alice, bob and carol, the welcome notice cleared away
+    /// with `/clear` as a user would.
+    fn online(width: u16, height: u16) -> Screen {
+        let mut screen = Screen::welcomed(width, height, &["alice", "bob", "carol"]);
+        screen.type_line("/clear");
+        screen
+    }
+
+    fn event(&mut self, event: Event) {
+        self.app.update(event, self.now);
+    }
+
+    fn net(&mut self, news: NetEvent) {
+        self.event(Event::Net(news));
+    }
+
+    fn server(&mut self, msg: ServerMsg) {
+        self.net(NetEvent::Server(msg));
+    }
+
+    /// Enters `line` in the input line and presses Enter.
+    fn type_line(&mut self, line: &str) {
+        self.event(Event::Paste(line.into()));
+        self.event(key(KeyCode::Enter));
+    }
+
+    /// An id not used yet.
+    fn take_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// A lobby message at 12:`minute`.
+    fn chat(&mut self, minute: u32, from: &str, text: &str) {
+        let id = self.take_id();
+        self.server(ServerMsg::chat(id, at_noon_and(minute), from, text));
+    }
+
+    fn render(&self) -> String {
+        let (width, height) = self.app.size;
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| super::draw(&self.app, frame))
+            .unwrap();
+        terminal.backend().to_string()
+    }
+}
+
+/// A lively lobby: the welcome, chat, dave arriving, a `/who` answer and a
+/// refusal from the server.
+fn busy(width: u16, height: u16) -> Screen {
+    let mut screen = Screen::welcomed(width, height, &["alice", "bob", "carol"]);
+    screen.chat(1, "bob", "morning all");
+    screen.chat(
+        1,
         "carol",
         "has anyone seen the build break on the release branch? it fails in the linker step",
     );
-    chat(app, "12:02", "alice", "looking at it now");
-    line(app, EntryKind::Presence, "dave joined");
-    line(
-        app,
-        EntryKind::Info,
-        "Here now (4): alice, bob, carol, dave",
-    );
-    line(
-        app,
-        EntryKind::Error,
+    screen.chat(2, "alice", "looking at it now");
+    screen.server(ServerMsg::Join {
+        nick: "dave".into(),
+        room: None,
+    });
+    screen.server(ServerMsg::info("Here now (4): alice, bob, carol, dave"));
+    screen.server(ServerMsg::error(
+        ErrorCode::RateLimited,
         "You are sending too fast; that line was not delivered.",
-    );
-    chat(app, "12:03", "dave", "hi!");
+    ));
+    screen.chat(3, "dave", "hi!");
+    screen
 }
 
 #[test]
 fn empty_room() {
-    let mut app = app(60, 8);
-    app.users = vec!["alice".into()];
-    insta::assert_snapshot!(render(&app));
+    let mut screen = Screen::welcomed(60, 8, &["alice"]);
+    screen.type_line("/clear");
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn busy_room() {
-    let mut app = app(60, 14);
-    busy(&mut app);
-    app.update(Event::Paste("typing a reply".into()), Now::read());
-    insta::assert_snapshot!(render(&app));
+    let mut screen = busy(60, 14);
+    screen.event(Event::Paste("typing a reply".into()));
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn scrolled_up_with_more_and_the_new_messages_marker() {
-    let mut app = app(60, 8);
-    busy(&mut app);
-    app.update(
-        Event::Key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE)),
-        Now::read(),
-    );
-    chat(&mut app, "12:04", "bob", "new while scrolled up");
-    chat(&mut app, "12:04", "carol", "and another");
-    insta::assert_snapshot!(render(&app));
+    let mut screen = busy(60, 8);
+    screen.event(key(KeyCode::PageUp));
+    screen.chat(4, "bob", "new while scrolled up");
+    screen.chat(4, "carol", "and another");
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn a_mention_stands_out() {
-    let mut app = app(60, 6);
-    chat(&mut app, "12:05", "bob", "alice: can you review my change?");
-    chat(&mut app, "12:05", "carol", "not a mention: malice");
-    let screen = render(&app);
+    let mut screen = Screen::online(60, 6);
+    screen.chat(5, "bob", "alice: can you review my change?");
+    screen.chat(5, "carol", "not a mention: malice");
+    let screen = screen.render();
     insta::assert_snapshot!(screen);
 }
 
 #[test]
 fn wide_characters_wrap_by_display_width() {
-    let mut app = app(40, 8);
-    chat(
-        &mut app,
-        "12:06",
+    let mut screen = Screen::online(40, 8);
+    screen.chat(
+        6,
         "bob",
         "你好，世界！这是一条很长的中文消息，用来测试换行是否正确。",
     );
-    chat(
-        &mut app,
-        "12:06",
-        "carol",
-        "emoji 👩‍👩‍👧 family 🎉🎉🎉🎉🎉🎉🎉🎉 party",
-    );
-    app.update(Event::Paste("回复：好的".into()), Now::read());
-    insta::assert_snapshot!(render(&app));
+    screen.chat(6, "carol", "emoji 👩‍👩‍👧 family 🎉🎉🎉🎉🎉🎉🎉🎉 party");
+    screen.event(Event::Paste("回复：好的".into()));
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn a_tiny_terminal_still_draws() {
-    let mut app = app(20, 5);
-    busy(&mut app);
-    insta::assert_snapshot!(render(&app));
+    let screen = busy(20, 5);
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn the_user_list() {
-    let mut app = app(60, 8);
-    busy(&mut app);
-    app.update(
-        Event::Key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE)),
-        Now::read(),
-    );
-    insta::assert_snapshot!(render(&app));
+    let mut screen = busy(60, 8);
+    screen.event(key(KeyCode::F(2)));
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn prompts_replace_the_input_line() {
-    let mut app = app(60, 5);
-    app.prompt = Some(Prompt::ChooseNick);
-    app.connection = Connection::Connecting { attempt: 1 };
-    line(
-        &mut app,
-        EntryKind::Error,
-        "The nickname alice is taken; try another.",
-    );
-    let nick = render(&app);
-    app.prompt = Some(Prompt::ConfirmPaste(vec![
-        "a".into(),
-        "b".into(),
-        "c".into(),
-    ]));
-    insta::assert_snapshot!(format!("{nick}\n{}", render(&app)));
+    // Back from a drop, the nickname has been taken meanwhile.
+    let mut screen = Screen::welcomed(60, 5, &["alice", "bob", "carol"]);
+    screen.net(NetEvent::Disconnected {
+        reason: "connection reset".into(),
+        retry_in: Duration::from_secs(1),
+    });
+    screen.net(NetEvent::Connecting { attempt: 1 });
+    screen.type_line("/clear");
+    screen.net(NetEvent::NickRejected {
+        message: "The nickname alice is taken; try another.".into(),
+    });
+    let nick = screen.render();
+    screen.event(Event::Paste("a\nb\nc".into()));
+    insta::assert_snapshot!(format!("{nick}\n{}", screen.render()));
 }
 
 #[test]
 fn offline_with_a_countdown_and_unsent_messages() {
-    let mut app = app(70, 5);
-    let now = Now::read();
-    app.update(
-        Event::Net(crate::event::NetEvent::Disconnected {
-            reason: "x".into(),
-            retry_in: std::time::Duration::from_secs(8),
-        }),
-        now,
-    );
-    app.buffers.active_mut().scrollback.clear();
-    app.update(Event::Paste("hello?".into()), now);
-    app.update(
-        Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
-        now,
-    );
-    app.buffers.active_mut().scrollback.clear();
-    insta::assert_snapshot!(render(&app));
+    let mut screen = Screen::online(70, 5);
+    screen.net(NetEvent::Disconnected {
+        reason: "x".into(),
+        retry_in: Duration::from_secs(8),
+    });
+    screen.type_line("hello?");
+    screen.type_line("/clear");
+    insta::assert_snapshot!(screen.render());
 }
 
 #[test]
 fn buffers_are_listed_with_unread_and_mention_counts() {
-    use crate::buffers::BufferName;
-    let mut app = app(80, 6);
-    chat(&mut app, "12:07", "bob", "in the lobby");
-    let dev = app.buffers.open(BufferName::Room("dev".into()));
-    let entry = |text: &str| Entry {
-        time: "12:08".into(),
-        kind: EntryKind::Chat {
-            from: "carol".into(),
-            own: false,
-            mention: false,
-        },
-        text: text.into(),
+    let mut screen = Screen::online(80, 6);
+    screen.chat(7, "bob", "in the lobby");
+    let mut elsewhere = |from: &str, text: &str, room: Option<&str>, to: Option<&str>| {
+        let id = screen.take_id();
+        screen.server(ServerMsg::Message {
+            id,
+            ts: at_noon_and(8),
+            from: from.into(),
+            text: text.into(),
+            room: room.map(str::to_owned),
+            to: to.map(str::to_owned),
+            action: None,
+            client_id: None,
+        });
     };
-    app.buffers.push(dev, entry("one"), false);
-    app.buffers.push(dev, entry("two"), false);
-    let bob = app.buffers.open(BufferName::Direct("bob".into()));
-    app.buffers.push(bob, entry("alice?"), true);
-    insta::assert_snapshot!(render(&app));
+    elsewhere("carol", "one", Some("dev"), None);
+    elsewhere("carol", "two", Some("dev"), None);
+    elsewhere("bob", "alice?", None, Some("alice"));
+    insta::assert_snapshot!(screen.render());
 }
