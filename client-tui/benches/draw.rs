@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use lanchat_client::app::{App, Now};
+use lanchat_client::app::{App, AppOptions, Now};
 use lanchat_client::event::{Event, NetEvent};
 use lanchat_client::ui;
 use lanchat_shared::ServerMsg;
@@ -41,7 +41,12 @@ fn message(id: u64) -> Event {
 
 fn app_with(messages: usize) -> App {
     let now = Now::read();
-    let mut app = App::new("bench:7878".into(), "alice".into(), (WIDTH, HEIGHT), now);
+    let options = AppOptions {
+        server: "bench:7878".into(),
+        nick: "alice".into(),
+        bell_on_mention: true,
+    };
+    let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),

@@ -88,7 +88,9 @@ pub enum Prompt {
 /// A message on its way: typed, maybe sent, not yet echoed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pending {
+    /// What to say, as typed.
     text: String,
+    /// Where to say it: the buffer it was typed in.
     target: BufferName,
     /// Unique per message, so a resend after a reconnect is stored once.
     client_id: String,
@@ -116,50 +118,89 @@ impl Now {
     }
 }
 
-/// Everything the client knows.
+/// What the client is told when it starts, from the command line; none of
+/// it changes by itself afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppOptions {
+    /// `host:port` of the server, shown in the status bar.
+    pub server: String,
+    /// The nickname to ask for first.
+    pub nick: String,
+    /// Whether a mention rings the terminal bell (`--no-bell` turns it
+    /// off, for people who find bells rude).
+    pub bell_on_mention: bool,
+}
+
+/// Everything the client knows. The fields are private: only
+/// [`App::update`] changes them, and drawing reads them through the
+/// accessors below.
 #[derive(Debug)]
 pub struct App {
-    /// `host:port` of the server, for the status bar.
-    pub server: String,
-    /// The nickname in use (or wanted, before joining).
-    pub nick: String,
-    /// Connection state.
-    pub connection: Connection,
-    /// Who is in the lobby, sorted ignoring case.
-    pub users: Vec<String>,
-    /// The conversations: rooms and direct messages.
-    pub buffers: Buffers,
-    /// The line being typed.
-    pub input: Input,
-    /// Whether the user list is shown (F2).
-    pub show_users: bool,
-    /// Ring the bell when someone mentions us.
-    pub bell_on_mention: bool,
-    /// A question the input line is asking, if any.
-    pub prompt: Option<Prompt>,
-    /// Terminal size in columns and rows.
-    pub size: (u16, u16),
-    /// The time of the last update, so drawing (the reconnect countdown)
-    /// depends on nothing but `&App`, and notices get its wall time.
-    pub now: Now,
-    /// Messages typed but not yet sent: while offline, or paced.
+    /// `host:port` of the server, so the status bar says where we are.
+    server: String,
+    /// The nickname in use once joined, or the one asked for before: the
+    /// input line shows it, and mentions and our own echoes are matched
+    /// against it.
+    nick: String,
+    /// Online, dialling or waiting to retry: whether messages go out now or
+    /// wait in the outbox, and what the status bar says.
+    connection: Connection,
+    /// Who is in the lobby, sorted ignoring case, for the user list, the
+    /// head count and Tab completion.
+    users: Vec<String>,
+    /// The conversations (rooms and direct messages), each with its own
+    /// scrollback and unread counts, and which one is shown.
+    buffers: Buffers,
+    /// The line being typed, with its cursor and history.
+    input: Input,
+    /// Whether the user list is shown (F2); it takes width from the
+    /// scrollback, so scrolling needs to know.
+    show_users: bool,
+    /// Whether a mention rings the bell; set once, from [`AppOptions`].
+    bell_on_mention: bool,
+    /// A question the input line is asking instead of taking a message;
+    /// while there is one, Enter (or y/n) answers it.
+    prompt: Option<Prompt>,
+    /// The terminal's columns and rows, so paging and the layout need not
+    /// ask the terminal.
+    size: (u16, u16),
+    /// When the last update happened: drawing reads the instant (the
+    /// reconnect countdown) so it depends on nothing but `&App`, and
+    /// notices are stamped with its wall time.
+    now: Now,
+    /// Messages typed but not yet sent, oldest first: held while offline,
+    /// or waiting for the pacing to allow them.
     outbox: VecDeque<Pending>,
-    /// Messages sent whose echo has not come back yet.
+    /// Messages sent whose echo has not come back yet, oldest first: after
+    /// a drop they go out again, and a refusal names the first of them.
     unconfirmed: VecDeque<Pending>,
-    /// Tokens for paced sending, and when they were last topped up.
+    /// Messages that may be sent right now (a token bucket), so we never
+    /// outpace the server's default rate and have a line refused.
     send_tokens: f64,
+    /// When `send_tokens` was last topped up, to add what accrued since.
     tokens_at: Instant,
-    /// Ids of messages already shown, oldest first, to show none twice.
+    /// Ids of messages already shown, so a replay overlapping the screen
+    /// or the echo of a resend is not shown twice.
     seen: HashSet<u64>,
+    /// The same ids, oldest first, so `seen` forgets the oldest beyond
+    /// `SEEN_IDS` and stays bounded.
     seen_order: VecDeque<u64>,
-    /// Makes client ids unique: a random prefix per run and a counter.
+    /// A random prefix per run for client ids, so an id from an earlier
+    /// run that the server still remembers is never reused.
     client_id_prefix: u64,
+    /// Messages queued so far in this run: the counter half of a client id.
     sent_count: u64,
 }
 
 impl App {
-    /// A client about to connect to `server` as `nick`.
-    pub fn new(server: String, nick: String, size: (u16, u16), now: Now) -> App {
+    /// A client about to connect, as `options` say, on a terminal of `size`
+    /// columns and rows.
+    pub fn new(options: AppOptions, size: (u16, u16), now: Now) -> App {
+        let AppOptions {
+            server,
+            nick,
+            bell_on_mention,
+        } = options;
         App {
             server,
             nick,
@@ -168,7 +209,7 @@ impl App {
             buffers: Buffers::default(),
             input: Input::default(),
             show_users: false,
-            bell_on_mention: true,
+            bell_on_mention,
             prompt: None,
             size,
             now,
@@ -181,6 +222,56 @@ impl App {
             client_id_prefix: fastrand::u64(..),
             sent_count: 0,
         }
+    }
+
+    /// `host:port` of the server.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The nickname in use, or the one asked for before joining.
+    pub fn nick(&self) -> &str {
+        &self.nick
+    }
+
+    /// The state of the connection.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Who is in the lobby, sorted ignoring case.
+    pub fn users(&self) -> &[String] {
+        &self.users
+    }
+
+    /// The conversations, and which one is shown.
+    pub fn buffers(&self) -> &Buffers {
+        &self.buffers
+    }
+
+    /// The line being typed.
+    pub fn input(&self) -> &Input {
+        &self.input
+    }
+
+    /// Whether the user list is shown.
+    pub fn users_shown(&self) -> bool {
+        self.show_users
+    }
+
+    /// The question the input line is asking, if any.
+    pub fn prompt(&self) -> Option<&Prompt> {
+        self.prompt.as_ref()
+    }
+
+    /// The terminal's size in columns and rows.
+    pub fn size(&self) -> (u16, u16) {
+        self.size
+    }
+
+    /// When the last update happened, on the monotonic clock.
+    pub fn now(&self) -> Instant {
+        self.now.instant
     }
 
     /// The conversation being shown.

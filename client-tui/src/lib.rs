@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::app::{App, Now};
+use crate::app::{App, AppOptions, Now};
 pub use crate::cli::Args;
 use crate::event::Event;
 
@@ -58,8 +58,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut full_screen = terminal::enter()?;
     let size = full_screen.terminal.size()?;
     let now = Now::read();
-    let mut app = App::new(choice.address.clone(), nick, (size.width, size.height), now);
-    app.bell_on_mention = !args.no_bell;
+    let options = AppOptions {
+        server: choice.address.clone(),
+        nick,
+        bell_on_mention: !args.no_bell,
+    };
+    let mut app = App::new(options, (size.width, size.height), now);
     for notice in choice.notices {
         app.update(Event::Notice(notice), now);
     }

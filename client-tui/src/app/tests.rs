@@ -52,9 +52,23 @@ fn at(now: Now, instant: Instant) -> Now {
     Now { instant, ..now }
 }
 
+/// How alice starts: the bell on, as without `--no-bell`.
+fn alice() -> AppOptions {
+    AppOptions {
+        server: "server:7878".into(),
+        nick: "alice".into(),
+        bell_on_mention: true,
+    }
+}
+
 fn online_app() -> (App, Now) {
+    online_app_with(alice())
+}
+
+/// Alice, started with `options`, welcomed into the lobby with bob.
+fn online_app_with(options: AppOptions) -> (App, Now) {
     let now = noon();
-    let mut app = App::new("server:7878".into(), "alice".into(), (80, 24), now);
+    let mut app = App::new(options, (80, 24), now);
     app.update(
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
@@ -116,7 +130,7 @@ fn enter_sends_the_typed_line_and_clears_the_input() {
     let (mut app, now) = online_app();
     type_text(&mut app, "hi bob", now);
     assert_eq!(said(&app.update(key(KeyCode::Enter), now)), vec!["hi bob"]);
-    assert!(app.input.is_empty());
+    assert!(app.input().is_empty());
     assert_eq!(
         app.update(key(KeyCode::Enter), now),
         vec![],
@@ -130,7 +144,7 @@ fn ctrl_c_clears_a_line_then_quits_and_ctrl_d_quits_only_when_empty() {
     type_text(&mut app, "draft", now);
     assert_eq!(app.update(ctrl('d'), now), vec![]);
     assert_eq!(app.update(ctrl('c'), now), vec![]);
-    assert!(app.input.is_empty());
+    assert!(app.input().is_empty());
     let quit = vec![Effect::Send(ClientMsg::Quit { reason: None }), Effect::Quit];
     assert_eq!(app.update(ctrl('c'), now), quit);
     assert_eq!(app.update(ctrl('d'), now), quit);
@@ -191,7 +205,7 @@ fn a_text_over_the_limit_is_refused_and_kept_in_the_input() {
     let (mut app, now) = online_app();
     app.update(Event::Paste("x".repeat(2001)), now);
     assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
-    assert_eq!(app.input.text().len(), 2001, "nothing lost");
+    assert_eq!(app.input().text().len(), 2001, "nothing lost");
     assert!(last_text(&app).contains("2000"));
 }
 
@@ -200,8 +214,8 @@ fn a_multi_line_paste_asks_before_sending_several_messages() {
     let (mut app, now) = online_app();
     app.update(Event::Paste("one\ntwo\n\nthree\n".into()), now);
     assert_eq!(
-        app.prompt,
-        Some(Prompt::ConfirmPaste(vec![
+        app.prompt(),
+        Some(&Prompt::ConfirmPaste(vec![
             "one".into(),
             "two".into(),
             "three".into()
@@ -211,20 +225,20 @@ fn a_multi_line_paste_asks_before_sending_several_messages() {
         said(&app.update(key(KeyCode::Char('y')), now)),
         vec!["one", "two", "three"]
     );
-    assert_eq!(app.prompt, None);
+    assert_eq!(app.prompt(), None);
 
     app.update(Event::Paste("a\nb".into()), now);
     assert_eq!(app.update(key(KeyCode::Esc), now), vec![]);
     assert_eq!(
-        app.input.text(),
+        app.input().text(),
         "a b",
         "declined: kept in the input as one line"
     );
 
     let (mut app, now) = online_app();
     app.update(Event::Paste("single line".into()), now);
-    assert_eq!(app.input.text(), "single line");
-    assert_eq!(app.prompt, None);
+    assert_eq!(app.input().text(), "single line");
+    assert_eq!(app.prompt(), None);
 }
 
 #[test]
@@ -259,7 +273,7 @@ fn messages_typed_offline_are_sent_on_reconnect() {
         }),
         now,
     );
-    assert!(matches!(app.connection, Connection::Offline { .. }));
+    assert!(matches!(app.connection(), Connection::Offline { .. }));
     type_text(&mut app, "still here", now);
     assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
     assert_eq!(app.outbox_len(), 1);
@@ -361,21 +375,24 @@ fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
         client_id: None,
     };
     app.update(Event::Net(NetEvent::Server(direct)), now);
-    let labels: Vec<String> = app.buffers.all().iter().map(|b| b.name.label()).collect();
+    let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
     assert_eq!(labels, vec!["lobby", "#dev", "@bob"]);
     assert_eq!(
-        (app.buffers.all()[1].unread, app.buffers.all()[1].mentions),
+        (
+            app.buffers().all()[1].unread,
+            app.buffers().all()[1].mentions
+        ),
         (2, 1)
     );
-    assert_eq!(app.buffers.all()[2].unread, 1);
+    assert_eq!(app.buffers().all()[2].unread, 1);
 
     // Alt-2 shows #dev; what is typed there goes to #dev.
     app.update(
         Event::Key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT)),
         now,
     );
-    assert_eq!(app.buffers.active().name.label(), "#dev");
-    assert_eq!(app.buffers.active().unread, 0);
+    assert_eq!(app.buffers().active().name.label(), "#dev");
+    assert_eq!(app.buffers().active().unread, 0);
     type_text(&mut app, "reply", now);
     match app.update(key(KeyCode::Enter), now).as_slice() {
         [Effect::Send(ClientMsg::Say { room, to: None, .. })] => {
@@ -398,13 +415,13 @@ fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
         app.update(key(KeyCode::Enter), now),
         vec![Effect::Send(ClientMsg::JoinRoom { room: "ops".into() })]
     );
-    assert_eq!(app.buffers.active().name.label(), "#ops");
+    assert_eq!(app.buffers().active().name.label(), "#ops");
     type_text(&mut app, "/part", now);
     assert_eq!(
         app.update(key(KeyCode::Enter), now),
         vec![Effect::Send(ClientMsg::PartRoom { room: "ops".into() })]
     );
-    assert_eq!(app.buffers.all().len(), 3);
+    assert_eq!(app.buffers().all().len(), 3);
 }
 
 #[test]
@@ -419,8 +436,23 @@ fn a_mention_rings_the_bell_and_is_marked_but_not_our_own_lines() {
         vec![]
     );
     assert_eq!(app.update(message(3, "alice", "alice here"), now), vec![]);
-    app.bell_on_mention = false;
-    assert_eq!(app.update(message(4, "bob", "alice?"), now), vec![]);
+
+    let (mut quiet, now) = online_app_with(AppOptions {
+        bell_on_mention: false,
+        ..alice()
+    });
+    assert_eq!(
+        quiet.update(message(4, "bob", "alice?"), now),
+        vec![],
+        "--no-bell"
+    );
+    match quiet.scrollback().visible(80, 1).first() {
+        Some(crate::scrollback::VisibleRow::Text { entry, .. }) => assert!(
+            matches!(entry.kind, EntryKind::Chat { mention: true, .. }),
+            "still marked without the bell"
+        ),
+        other => panic!("{other:?}"),
+    }
     assert!(mentions("@alice: hi", "alice"));
     assert!(!mentions("alice_b", "alice"));
 }
@@ -446,29 +478,29 @@ fn everything_from_the_network_is_sanitised_again() {
 #[test]
 fn a_refused_nickname_asks_for_another_in_the_input_line() {
     let now = noon();
-    let mut app = App::new("s".into(), "alice".into(), (80, 24), now);
+    let mut app = App::new(alice(), (80, 24), now);
     app.update(
         Event::Net(NetEvent::NickRejected {
             message: "The nickname alice is taken; try another.".into(),
         }),
         now,
     );
-    assert_eq!(app.prompt, Some(Prompt::ChooseNick));
+    assert_eq!(app.prompt(), Some(&Prompt::ChooseNick));
     type_text(&mut app, "bad nick", now);
     assert_eq!(
         app.update(key(KeyCode::Enter), now),
         vec![],
         "checked locally first"
     );
-    app.input.clear();
+    app.update(ctrl('c'), now);
     type_text(&mut app, "alice2", now);
     assert_eq!(
         app.update(key(KeyCode::Enter), now),
         vec![Effect::Hello("alice2".into())]
     );
     app.update(Event::Net(connected("alice2")), now);
-    assert_eq!(app.prompt, None);
-    assert_eq!(app.nick, "alice2");
+    assert_eq!(app.prompt(), None);
+    assert_eq!(app.nick(), "alice2");
 }
 
 #[test]
@@ -481,7 +513,7 @@ fn join_and_leave_keep_the_user_list_and_tab_completes_from_it() {
         })),
         now,
     );
-    assert_eq!(app.users, vec!["alice", "bob", "carol"]);
+    assert_eq!(app.users(), ["alice", "bob", "carol"]);
     app.update(
         Event::Net(NetEvent::Server(ServerMsg::Leave {
             nick: "bob".into(),
@@ -490,10 +522,10 @@ fn join_and_leave_keep_the_user_list_and_tab_completes_from_it() {
         })),
         now,
     );
-    assert_eq!(app.users, vec!["alice", "carol"]);
+    assert_eq!(app.users(), ["alice", "carol"]);
     type_text(&mut app, "ca", now);
     app.update(key(KeyCode::Tab), now);
-    assert_eq!(app.input.text(), "carol: ");
+    assert_eq!(app.input().text(), "carol: ");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::app::{App, Prompt};
 use crate::wrap::display_width;
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let (label, label_style) = match &app.prompt {
+    let (label, label_style) = match app.prompt() {
         Some(Prompt::ChooseNick) => ("nickname> ".to_owned(), Style::new().fg(Color::Yellow)),
         Some(Prompt::ConfirmPaste(lines)) => {
             let question = format!(
@@ -26,14 +26,17 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             frame.render_widget(Paragraph::new(line), area);
             return;
         }
-        None => (format!("{}> ", app.nick), Style::new().fg(Color::DarkGray)),
+        None => (
+            format!("{}> ", app.nick()),
+            Style::new().fg(Color::DarkGray),
+        ),
     };
     let label_width = display_width(&label);
     let room = usize::from(area.width)
         .saturating_sub(label_width + 1)
         .max(1);
-    let text = app.input.text();
-    let cursor = app.input.cursor_column();
+    let text = app.input().text();
+    let cursor = app.input().cursor_column();
     // Skip whole graphemes from the left until the cursor fits.
     let mut skipped_width = 0;
     let mut skipped_bytes = 0;

@@ -14,7 +14,7 @@ use crate::layout::areas;
 
 /// Draws the whole screen.
 pub fn draw(app: &App, frame: &mut Frame<'_>) {
-    let areas = areas(frame.area(), app.show_users);
+    let areas = areas(frame.area(), app.users_shown());
     scrollback::draw(app, frame, areas.scrollback);
     if let Some(area) = areas.users {
         users::draw(app, frame, area);

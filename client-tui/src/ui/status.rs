@@ -25,25 +25,25 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let bar = Style::new().bg(Color::Blue).fg(Color::White);
     let mut left = vec![
         Part {
-            text: app.server.clone(),
+            text: app.server().to_owned(),
             style: bar,
             keep: 1,
         },
         Part {
-            text: app.nick.clone(),
+            text: app.nick().to_owned(),
             style: bar.add_modifier(Modifier::BOLD),
             keep: 3,
         },
         connection_part(app, bar),
         Part {
-            text: people(app.users.len()),
+            text: people(app.users().len()),
             style: bar,
             keep: 2,
         },
     ];
     // With more than one conversation, list them: the shown one in
     // brackets, others with their unread count and a ! for mentions.
-    if app.buffers.all().len() > 1 {
+    if app.buffers().all().len() > 1 {
         left.push(Part {
             text: buffer_list(app),
             style: bar.fg(Color::LightCyan),
@@ -86,7 +86,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
 }
 
 fn connection_part(app: &App, bar: Style) -> Part {
-    let (text, colour) = match &app.connection {
+    let (text, colour) = match app.connection() {
         Connection::Online => ("● online".to_owned(), Color::LightGreen),
         Connection::Connecting { attempt: 1 } => ("○ connecting…".to_owned(), Color::Yellow),
         Connection::Connecting { attempt } => {
@@ -94,7 +94,7 @@ fn connection_part(app: &App, bar: Style) -> Part {
         }
         Connection::Offline { retry_at } => {
             let left = retry_at
-                .saturating_duration_since(app.now.instant)
+                .saturating_duration_since(app.now())
                 .as_secs_f64()
                 .ceil();
             (format!("✕ offline, retry in {left} s"), Color::LightRed)
@@ -108,8 +108,8 @@ fn connection_part(app: &App, bar: Style) -> Part {
 }
 
 fn buffer_list(app: &App) -> String {
-    let active = app.buffers.active_index();
-    app.buffers
+    let active = app.buffers().active_index();
+    app.buffers()
         .all()
         .iter()
         .enumerate()

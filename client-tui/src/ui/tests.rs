@@ -13,7 +13,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tokio::time::Instant;
 
-use crate::app::{App, Now};
+use crate::app::{App, AppOptions, Now};
 use crate::event::{Event, NetEvent};
 
 /// A client on a test screen, changed only through `App::update`.
@@ -49,12 +49,12 @@ impl Screen {
             instant: Instant::now(),
             wall: local(12, 0),
         };
-        let app = App::new(
-            "192.168.1.20:7878".into(),
-            "alice".into(),
-            (width, height),
-            now,
-        );
+        let options = AppOptions {
+            server: "192.168.1.20:7878".into(),
+            nick: "alice".into(),
+            bell_on_mention: true,
+        };
+        let app = App::new(options, (width, height), now);
         Screen {
             app,
             now,
@@ -113,7 +113,7 @@ impl Screen {
     }
 
     fn render(&self) -> String {
-        let (width, height) = self.app.size;
+        let (width, height) = self.app.size();
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
         terminal
             .draw(|frame| super::draw(&self.app, frame))

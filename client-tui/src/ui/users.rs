@@ -11,11 +11,11 @@ use crate::app::App;
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let lines: Vec<Line<'_>> = app
-        .users
+        .users()
         .iter()
         .map(|nick| {
             let mut style = Style::new().fg(nick_colour(nick));
-            if nick.eq_ignore_ascii_case(&app.nick) {
+            if nick.eq_ignore_ascii_case(app.nick()) {
                 style = style.add_modifier(Modifier::BOLD);
             }
             Line::styled(nick.as_str(), style)
@@ -23,6 +23,6 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .collect();
     let block = Block::new()
         .borders(Borders::LEFT)
-        .title(format!(" People ({}) ", app.users.len()));
+        .title(format!(" People ({}) ", app.users().len()));
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
