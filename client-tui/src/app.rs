@@ -85,6 +85,27 @@ pub enum Prompt {
     ConfirmPaste(Vec<String>),
 }
 
+/// A message from the server, taken apart once so `on_message` reads its
+/// parts by name.
+struct Said {
+    /// The server's id for it, to show it once.
+    id: u64,
+    /// When the server accepted it, in Unix milliseconds.
+    ts: u64,
+    /// Who said it, as the server stamped it.
+    from: String,
+    /// What was said.
+    text: String,
+    /// The room it was said in, if not a direct message.
+    room: Option<String>,
+    /// The recipient of a direct message.
+    to: Option<String>,
+    /// Whether it is a `/me` action.
+    action: bool,
+    /// Our own `client_id` coming back, if it is our message.
+    client_id: Option<String>,
+}
+
 /// A message on its way: typed, maybe sent, not yet echoed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pending {
@@ -642,22 +663,7 @@ impl App {
                 rooms,
                 gap,
             } => {
-                self.connection = Connection::Online;
-                self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
-                self.nick = clean_nick(&nick);
-                self.users = users.iter().map(|u| clean_nick(u)).collect();
-                sort_users(&mut self.users);
-                for room in rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
-                    self.buffers.open(BufferName::Room(room.to_string()));
-                }
-                let here = self.users.join(", ");
-                let text = format!(
-                    "Connected to {} as {}. Here now ({}): {here}",
-                    self.server,
-                    self.nick,
-                    self.users.len()
-                );
-                self.notice(EntryKind::Presence, text);
+                self.on_connected(&nick, &users, &rooms);
                 if gap {
                     self.notice(
                         EntryKind::Error,
@@ -666,42 +672,70 @@ impl App {
                 }
                 self.flush_outbox(now, effects);
             }
-            NetEvent::NickRejected { message } => {
-                self.prompt = Some(Prompt::ChooseNick);
-                let text = format!(
-                    "{} Type another nickname and press Enter.",
-                    sanitize_text(&message)
-                );
-                self.notice(EntryKind::Error, text);
-            }
+            NetEvent::NickRejected { message } => self.on_nick_rejected(&message),
             NetEvent::Server(msg) => self.on_server(msg, effects),
             NetEvent::Disconnected { reason, retry_in } => {
-                self.connection = Connection::Offline {
-                    retry_at: now + retry_in,
-                };
-                let seconds = retry_in.as_secs_f64().ceil();
-                let text = format!(
-                    "Disconnected: {}. Reconnecting in {seconds} s.",
-                    sanitize_text(&reason)
-                );
-                self.notice(EntryKind::Presence, text);
-                // Sent but not echoed: the server may or may not have them.
-                // They go out again, first, with the same client ids, so the
-                // server stores each once whichever is the case.
-                let resend = std::mem::take(&mut self.unconfirmed);
-                if !resend.is_empty() {
-                    let count = resend.len();
-                    self.notice(
-                        EntryKind::Info,
-                        format!(
-                            "{count} message(s) not yet confirmed will be sent again (never twice)."
-                        ),
-                    );
-                }
-                for pending in resend.into_iter().rev() {
-                    self.outbox.push_front(pending);
-                }
+                self.on_disconnected(&reason, retry_in, now)
             }
+        }
+    }
+
+    /// Welcomed: online under the nickname granted, with the users and
+    /// rooms the server lists.
+    fn on_connected(&mut self, nick: &str, users: &[String], rooms: &[String]) {
+        self.connection = Connection::Online;
+        self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
+        self.nick = clean_nick(nick);
+        self.users = users.iter().map(|u| clean_nick(u)).collect();
+        sort_users(&mut self.users);
+        for room in rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
+            self.buffers.open(BufferName::Room(room.to_string()));
+        }
+        let here = self.users.join(", ");
+        let text = format!(
+            "Connected to {} as {}. Here now ({}): {here}",
+            self.server,
+            self.nick,
+            self.users.len()
+        );
+        self.notice(EntryKind::Presence, text);
+    }
+
+    /// The server refused the nickname: the input line asks for another.
+    fn on_nick_rejected(&mut self, message: &str) {
+        self.prompt = Some(Prompt::ChooseNick);
+        let text = format!(
+            "{} Type another nickname and press Enter.",
+            sanitize_text(message)
+        );
+        self.notice(EntryKind::Error, text);
+    }
+
+    /// The connection is gone; the connection task retries after
+    /// `retry_in`.
+    fn on_disconnected(&mut self, reason: &str, retry_in: Duration, now: Instant) {
+        self.connection = Connection::Offline {
+            retry_at: now + retry_in,
+        };
+        let seconds = retry_in.as_secs_f64().ceil();
+        let text = format!(
+            "Disconnected: {}. Reconnecting in {seconds} s.",
+            sanitize_text(reason)
+        );
+        self.notice(EntryKind::Presence, text);
+        // Sent but not echoed: the server may or may not have them. They go
+        // out again, first, with the same client ids, so the server stores
+        // each once whichever is the case.
+        let resend = std::mem::take(&mut self.unconfirmed);
+        if !resend.is_empty() {
+            let count = resend.len();
+            self.notice(
+                EntryKind::Info,
+                format!("{count} message(s) not yet confirmed will be sent again (never twice)."),
+            );
+        }
+        for pending in resend.into_iter().rev() {
+            self.outbox.push_front(pending);
         }
     }
 
@@ -717,109 +751,137 @@ impl App {
                 action,
                 client_id,
             } => {
-                let from = clean_nick(&from);
-                let own = from.eq_ignore_ascii_case(&self.nick);
-                if own {
-                    match &client_id {
-                        Some(client_id) => {
-                            self.unconfirmed.retain(|p| p.client_id != *client_id);
-                            self.outbox.retain(|p| p.client_id != *client_id);
-                        }
-                        // A server that does not echo client ids answers in
-                        // order: the oldest message in flight is this one.
-                        None => {
-                            self.unconfirmed.pop_front();
-                        }
-                    }
-                }
-                if !self.first_sight(id) {
-                    return;
-                }
-                let text = sanitize_text(&text);
-                let mention = !own && mentions(&text, &self.nick);
-                if mention && self.bell_on_mention {
-                    effects.push(Effect::Bell);
-                }
-                let buffer = match (to, room) {
-                    (Some(to), _) => {
-                        BufferName::Direct(if own { clean_nick(&to) } else { from.clone() })
-                    }
-                    (None, Some(room)) => BufferName::Room(clean_nick(&room)),
-                    (None, None) => BufferName::lobby(),
-                };
-                let (kind, text) = if action == Some(true) {
-                    (EntryKind::Presence, format!("{from} {text}"))
-                } else {
-                    (EntryKind::Chat { from, own, mention }, text)
-                };
-                let index = self.buffers.open(buffer);
-                self.buffers.push(
-                    index,
-                    Entry {
-                        time: clock_time(ts),
-                        kind,
-                        text,
-                    },
-                    mention,
-                );
-            }
-            ServerMsg::Join { nick, room } => {
-                let nick = clean_nick(&nick);
-                let room =
-                    room.map_or_else(BufferName::lobby, |r| BufferName::Room(clean_nick(&r)));
-                if room == BufferName::lobby()
-                    && !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick))
-                {
-                    self.users.push(nick.clone());
-                    sort_users(&mut self.users);
-                }
-                self.notice_in(room, EntryKind::Presence, format!("{nick} joined"));
-            }
-            ServerMsg::Leave { nick, reason, room } => {
-                let nick = clean_nick(&nick);
-                let room =
-                    room.map_or_else(BufferName::lobby, |r| BufferName::Room(clean_nick(&r)));
-                if room == BufferName::lobby() {
-                    self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
-                }
-                self.notice_in(
+                let said = Said {
+                    id,
+                    ts,
+                    from,
+                    text,
                     room,
-                    EntryKind::Presence,
-                    format!("{nick} left ({})", sanitize_text(&reason)),
-                );
+                    to,
+                    action: action == Some(true),
+                    client_id,
+                };
+                self.on_message(said, effects)
             }
-            ServerMsg::Nick { old, new } => {
-                let (old, new) = (clean_nick(&old), clean_nick(&new));
-                for user in &mut self.users {
-                    if user.eq_ignore_ascii_case(&old) {
-                        user.clone_from(&new);
-                    }
-                }
-                sort_users(&mut self.users);
-                if self.nick.eq_ignore_ascii_case(&old) {
-                    self.nick.clone_from(&new);
-                }
-                self.notice(EntryKind::Presence, format!("{old} is now known as {new}"));
+            ServerMsg::Join { nick, room } => self.on_join(&nick, room.as_deref()),
+            ServerMsg::Leave { nick, reason, room } => {
+                self.on_leave(&nick, &reason, room.as_deref())
             }
-            ServerMsg::Info { text } => {
-                for line in text.lines() {
-                    self.notice(EntryKind::Info, sanitize_text(line));
-                }
-            }
-            ServerMsg::Error { code, message } => {
-                let refused_text = matches!(code, ErrorCode::RateLimited | ErrorCode::TextTooLong);
-                let mut text = sanitize_text(&message);
-                if refused_text && let Some(unsent) = self.unconfirmed.pop_front() {
-                    text = format!("{text} Not sent: {}", unsent.text);
-                }
-                self.notice(EntryKind::Error, text);
-            }
+            ServerMsg::Nick { old, new } => self.on_nick(&old, &new),
+            ServerMsg::Info { text } => self.on_info(&text),
+            ServerMsg::Error { code, message } => self.on_error(code, &message),
             ServerMsg::HistoryEnd {}
             | ServerMsg::Greeting { .. }
             | ServerMsg::Welcome { .. }
             | ServerMsg::Pong {}
             | ServerMsg::Unknown => {}
         }
+    }
+
+    /// Something somebody said (maybe us): shown once, in its buffer,
+    /// ringing the bell if it mentions us.
+    fn on_message(&mut self, said: Said, effects: &mut Vec<Effect>) {
+        let from = clean_nick(&said.from);
+        let own = from.eq_ignore_ascii_case(&self.nick);
+        if own {
+            self.confirm(said.client_id.as_deref());
+        }
+        if !self.first_sight(said.id) {
+            return;
+        }
+        let text = sanitize_text(&said.text);
+        let mention = !own && mentions(&text, &self.nick);
+        if mention && self.bell_on_mention {
+            effects.push(Effect::Bell);
+        }
+        let buffer = match (said.to, said.room) {
+            (Some(to), _) => BufferName::Direct(if own { clean_nick(&to) } else { from.clone() }),
+            (None, Some(room)) => BufferName::Room(clean_nick(&room)),
+            (None, None) => BufferName::lobby(),
+        };
+        let (kind, text) = if said.action {
+            (EntryKind::Presence, format!("{from} {text}"))
+        } else {
+            (EntryKind::Chat { from, own, mention }, text)
+        };
+        let index = self.buffers.open(buffer);
+        let entry = Entry {
+            time: clock_time(said.ts),
+            kind,
+            text,
+        };
+        self.buffers.push(index, entry, mention);
+    }
+
+    /// Our own message came back: it is no longer in flight.
+    fn confirm(&mut self, client_id: Option<&str>) {
+        match client_id {
+            Some(client_id) => {
+                self.unconfirmed.retain(|p| p.client_id != client_id);
+                self.outbox.retain(|p| p.client_id != client_id);
+            }
+            // A server that does not echo client ids answers in order: the
+            // oldest message in flight is this one.
+            None => {
+                self.unconfirmed.pop_front();
+            }
+        }
+    }
+
+    /// Somebody arrived in a room (`None`: the lobby, whose people we list).
+    fn on_join(&mut self, nick: &str, room: Option<&str>) {
+        let nick = clean_nick(nick);
+        let room = room_buffer(room);
+        if room == BufferName::lobby() && !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick))
+        {
+            self.users.push(nick.clone());
+            sort_users(&mut self.users);
+        }
+        self.notice_in(room, EntryKind::Presence, format!("{nick} joined"));
+    }
+
+    /// Somebody left a room (`None`: the lobby).
+    fn on_leave(&mut self, nick: &str, reason: &str, room: Option<&str>) {
+        let nick = clean_nick(nick);
+        let room = room_buffer(room);
+        if room == BufferName::lobby() {
+            self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
+        }
+        let text = format!("{nick} left ({})", sanitize_text(reason));
+        self.notice_in(room, EntryKind::Presence, text);
+    }
+
+    /// Somebody changed nickname, maybe us.
+    fn on_nick(&mut self, old: &str, new: &str) {
+        let (old, new) = (clean_nick(old), clean_nick(new));
+        for user in &mut self.users {
+            if user.eq_ignore_ascii_case(&old) {
+                user.clone_from(&new);
+            }
+        }
+        sort_users(&mut self.users);
+        if self.nick.eq_ignore_ascii_case(&old) {
+            self.nick.clone_from(&new);
+        }
+        self.notice(EntryKind::Presence, format!("{old} is now known as {new}"));
+    }
+
+    /// Words for us alone (command replies): one notice per line.
+    fn on_info(&mut self, text: &str) {
+        for line in text.lines() {
+            self.notice(EntryKind::Info, sanitize_text(line));
+        }
+    }
+
+    /// A refusal. One that refuses a text names the text, so nothing is
+    /// lost without the user knowing.
+    fn on_error(&mut self, code: ErrorCode, message: &str) {
+        let refused_text = matches!(code, ErrorCode::RateLimited | ErrorCode::TextTooLong);
+        let mut text = sanitize_text(message);
+        if refused_text && let Some(unsent) = self.unconfirmed.pop_front() {
+            text = format!("{text} Not sent: {}", unsent.text);
+        }
+        self.notice(EntryKind::Error, text);
     }
 
     /// Records a message id; false if it was shown already.
@@ -873,6 +935,11 @@ fn clean_nick(nick: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .take(32)
         .collect()
+}
+
+/// The buffer of a room named by the network (`None`: the lobby).
+fn room_buffer(room: Option<&str>) -> BufferName {
+    room.map_or_else(BufferName::lobby, |r| BufferName::Room(clean_nick(r)))
 }
 
 fn sort_users(users: &mut [String]) {
