@@ -201,6 +201,117 @@ fn help_and_clear_are_local_and_other_commands_go_to_the_server() {
 }
 
 #[test]
+fn msg_and_query_open_direct_messages_and_say_how_to_use_them() {
+    let (mut app, now) = online_app();
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line, now);
+        app.update(key(KeyCode::Enter), now)
+    };
+    match enter(&mut app, "/msg bob   hello there").as_slice() {
+        [
+            Effect::Send(ClientMsg::Say {
+                text,
+                room: None,
+                to: Some(to),
+                client_id: Some(_),
+            }),
+        ] => assert_eq!((text.as_str(), to.as_str()), ("hello there", "bob")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.buffers().active().name.label(), "@bob");
+    assert_eq!(
+        enter(&mut app, "/QUERY carol"),
+        vec![],
+        "opened, nothing sent"
+    );
+    assert_eq!(app.buffers().active().name.label(), "@carol");
+    assert_eq!(enter(&mut app, "/msg dave"), vec![], "no text: like /query");
+    assert_eq!(app.buffers().active().name.label(), "@dave");
+    assert_eq!(enter(&mut app, "/msg"), vec![]);
+    assert_eq!(last_text(&app), "Usage: /msg NICK TEXT");
+    assert!(app.input().is_empty(), "a mistake is not kept in the input");
+    assert_eq!(enter(&mut app, "/query bad!nick"), vec![]);
+    assert_eq!(last_text(&app), "Usage: /query NICK");
+    // /close in a direct buffer closes it and tells the server nothing.
+    assert_eq!(enter(&mut app, "/close"), vec![]);
+    let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
+    assert_eq!(labels, vec!["lobby", "@bob", "@carol"]);
+}
+
+#[test]
+fn join_and_part_name_rooms_and_a_bad_name_is_explained() {
+    let (mut app, now) = online_app();
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line, now);
+        app.update(key(KeyCode::Enter), now)
+    };
+    assert_eq!(enter(&mut app, "/join Not A Room"), vec![]);
+    assert!(
+        last_text(&app).starts_with("a room name has 1 to"),
+        "{}",
+        last_text(&app)
+    );
+    assert_eq!(
+        enter(&mut app, "/join dev"),
+        vec![Effect::Send(ClientMsg::JoinRoom { room: "dev".into() })]
+    );
+    app.update(ctrl('n'), now);
+    assert_eq!(app.buffers().active().name.label(), "lobby");
+    assert_eq!(
+        enter(&mut app, "/part #dev"),
+        vec![Effect::Send(ClientMsg::PartRoom { room: "dev".into() })],
+        "a room named from another buffer"
+    );
+    assert_eq!(app.buffers().all().len(), 1);
+}
+
+#[test]
+fn server_commands_go_as_typed_and_a_double_slash_is_text() {
+    let (mut app, now) = online_app();
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line, now);
+        app.update(key(KeyCode::Enter), now)
+    };
+    assert_eq!(
+        enter(&mut app, "/me waves "),
+        vec![Effect::Send(ClientMsg::Say {
+            text: "/me waves ".into(),
+            room: Some("lobby".into()),
+            to: None,
+            client_id: None,
+        })]
+    );
+    match enter(&mut app, "//etc/hosts is a file").as_slice() {
+        [
+            Effect::Send(ClientMsg::Say {
+                text,
+                client_id: Some(_),
+                ..
+            }),
+        ] => assert_eq!(text, "//etc/hosts is a file"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        enter(&mut app, "/EXIT bye now"),
+        vec![
+            Effect::Send(ClientMsg::Quit {
+                reason: Some("bye now".into())
+            }),
+            Effect::Quit
+        ]
+    );
+    app.update(
+        Event::Net(NetEvent::Disconnected {
+            reason: "gone".into(),
+            retry_in: Duration::from_secs(1),
+        }),
+        now,
+    );
+    assert_eq!(enter(&mut app, "/who"), vec![]);
+    assert_eq!(last_text(&app), "Not connected; commands need the server.");
+}
+
+#[test]
 fn a_text_over_the_limit_is_refused_and_kept_in_the_input() {
     let (mut app, now) = online_app();
     app.update(Event::Paste("x".repeat(2001)), now);
