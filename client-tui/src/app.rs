@@ -462,121 +462,102 @@ impl App {
         }
     }
 
+    /// Enter: answers the nickname prompt, or acts on the typed line.
     fn submit(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         if self.prompt == Some(Prompt::ChooseNick) {
-            let wanted = self.input.text().trim().to_owned();
-            match Nick::parse(&wanted) {
-                Ok(_) => {
-                    self.input.clear();
-                    self.nick = wanted.clone();
-                    effects.push(Effect::Hello(wanted));
-                }
-                Err(error) => {
-                    self.notice(EntryKind::Error, format!("{error}. Try another nickname."))
-                }
+            return self.submit_nick(effects);
+        }
+        if let Some(line) = self.take_line() {
+            self.dispatch(ClientCommand::parse(line), now, effects);
+        }
+    }
+
+    /// The line is a new nickname: tried if valid, explained if not.
+    fn submit_nick(&mut self, effects: &mut Vec<Effect>) {
+        let wanted = self.input.text().trim().to_owned();
+        match Nick::parse(&wanted) {
+            Ok(_) => {
+                self.input.clear();
+                self.nick = wanted.clone();
+                effects.push(Effect::Hello(wanted));
             }
-            return;
+            Err(error) => self.notice(EntryKind::Error, format!("{error}. Try another nickname.")),
         }
-        let line = self.input.text().to_owned();
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            return;
+    }
+
+    /// Takes the typed line out of the input, unless it is blank or too
+    /// long; a line too long stays, to be shortened, with a notice why.
+    fn take_line(&mut self) -> Option<String> {
+        let line = self.input.text();
+        if line.trim().is_empty() {
+            return None;
         }
-        let length = sanitize_text(&line).chars().count();
+        let length = sanitize_text(line).chars().count();
         if length > MAX_TEXT_CHARS {
-            // Refused before sending, and left in the input to shorten.
             let message =
                 format!("That is {length} characters; messages are limited to {MAX_TEXT_CHARS}.");
             self.notice(EntryKind::Error, message);
-            return;
+            return None;
         }
-        let line = self.input.take_line();
-        let trimmed = line.trim().to_owned();
-        let (command, argument) = trimmed
-            .split_once(char::is_whitespace)
-            .unwrap_or((&trimmed, ""));
-        let command = command.to_ascii_lowercase();
-        let argument = argument.trim().to_owned();
+        Some(self.input.take_line())
+    }
+
+    /// Carries out what the user typed, in the buffer being shown.
+    fn dispatch(&mut self, command: ClientCommand, now: Instant, effects: &mut Vec<Effect>) {
         let here = self.buffers.active().name.clone();
-        match command.as_str() {
-            "over" if trimmed == "over" => self.quit(None, effects),
-            "/quit" | "/exit" => self.quit((!argument.is_empty()).then_some(argument), effects),
-            "/help" => self.notice(EntryKind::Info, HELP.to_owned()),
-            "/clear" => self.scrollback_mut().clear(),
-            "/join" => match RoomName::parse(&argument) {
-                Ok(room) => {
-                    let index = self.buffers.open(BufferName::Room(room.to_string()));
-                    self.buffers.show(index);
-                    self.send_command(
-                        ClientMsg::JoinRoom {
-                            room: room.to_string(),
-                        },
-                        effects,
-                    );
-                }
-                Err(error) => self.notice(EntryKind::Error, format!("{error}.")),
-            },
-            "/part" | "/close" => {
-                let target = match (argument.is_empty(), &here) {
-                    (true, _) => here.clone(),
-                    (false, _) => BufferName::Room(argument.trim_start_matches('#').to_owned()),
-                };
-                if let BufferName::Room(room) = &target {
-                    self.send_command(ClientMsg::PartRoom { room: room.clone() }, effects);
-                }
-                self.buffers.close(&target);
+        match command {
+            ClientCommand::Quit(reason) => self.quit(reason, effects),
+            ClientCommand::Help => self.notice(EntryKind::Info, HELP.to_owned()),
+            ClientCommand::Clear => self.scrollback_mut().clear(),
+            ClientCommand::Join(room) => {
+                self.show_buffer(BufferName::Room(room.to_string()));
+                let room = room.to_string();
+                self.send_command(ClientMsg::JoinRoom { room }, effects);
             }
-            "/query" | "/msg" => match argument.split_once(char::is_whitespace) {
-                _ if Nick::parse(argument.split_whitespace().next().unwrap_or_default())
-                    .is_err() =>
-                {
-                    self.notice(
-                        EntryKind::Error,
-                        format!(
-                            "Usage: {command} NICK{}",
-                            if command == "/msg" { " TEXT" } else { "" }
-                        ),
-                    );
-                }
-                Some((nick, text)) if command == "/msg" => {
-                    let target = BufferName::Direct(nick.to_owned());
-                    let index = self.buffers.open(target.clone());
-                    self.buffers.show(index);
-                    self.send_text(text.trim().to_owned(), target, now, effects);
-                }
-                _ => {
-                    let nick = argument
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let index = self.buffers.open(BufferName::Direct(nick));
-                    self.buffers.show(index);
-                }
-            },
-            _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
+            ClientCommand::Part(room) => self.part(room.map_or(here, BufferName::Room), effects),
+            ClientCommand::Query(nick) => self.show_buffer(BufferName::Direct(nick)),
+            ClientCommand::Msg { nick, text } => {
+                let target = BufferName::Direct(nick);
+                self.show_buffer(target.clone());
+                self.send_text(text, target, now, effects);
+            }
+            ClientCommand::Mistake(explanation) => self.notice(EntryKind::Error, explanation),
+            ClientCommand::Server(line) => {
                 // The server's commands (/me, /nick, /who, /rooms, …) apply
                 // to the buffer they are typed in.
-                let (room, to) = match &here {
-                    BufferName::Room(room) => (Some(room.clone()), None),
-                    BufferName::Direct(nick) => (None, Some(nick.clone())),
+                let (room, to) = route(&here);
+                let msg = ClientMsg::Say {
+                    text: line,
+                    room,
+                    to,
+                    client_id: None,
                 };
-                self.send_command(
-                    ClientMsg::Say {
-                        text: line,
-                        room,
-                        to,
-                        client_id: None,
-                    },
-                    effects,
-                );
+                self.send_command(msg, effects);
             }
-            _ => {
-                self.scrollback_mut().clear_marker();
-                self.scrollback_mut().go_live();
-                self.send_text(line, here, now, effects);
-            }
+            ClientCommand::Say(line) => self.say(line, here, now, effects),
         }
+    }
+
+    /// Opens the buffer for `name` if needed, and shows it.
+    fn show_buffer(&mut self, name: BufferName) {
+        let index = self.buffers.open(name);
+        self.buffers.show(index);
+    }
+
+    /// Closes a buffer; a room is left on the server too.
+    fn part(&mut self, target: BufferName, effects: &mut Vec<Effect>) {
+        if let BufferName::Room(room) = &target {
+            self.send_command(ClientMsg::PartRoom { room: room.clone() }, effects);
+        }
+        self.buffers.close(&target);
+    }
+
+    /// Plain text typed in buffer `here`: said there, and the view jumps
+    /// back to the newest line to show it.
+    fn say(&mut self, line: String, here: BufferName, now: Instant, effects: &mut Vec<Effect>) {
+        self.scrollback_mut().clear_marker();
+        self.scrollback_mut().go_live();
+        self.send_text(line, here, now, effects);
     }
 
     /// Sends a command now, or says why it cannot go.
@@ -630,10 +611,7 @@ impl App {
                 break;
             };
             self.send_tokens -= 1.0;
-            let (room, to) = match &pending.target {
-                BufferName::Room(room) => (Some(room.clone()), None),
-                BufferName::Direct(nick) => (None, Some(nick.clone())),
-            };
+            let (room, to) = route(&pending.target);
             let msg = ClientMsg::Say {
                 text: pending.text.clone(),
                 room,
@@ -924,6 +902,95 @@ impl App {
                 false,
             );
         }
+    }
+}
+
+/// A line typed in the input, as the client understands it: parsed by one
+/// function, carried out by `App::dispatch`. Commands the client does not know
+/// go to the server as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClientCommand {
+    /// `over` alone, `/quit [reason]` or `/exit [reason]`: leave.
+    Quit(Option<String>),
+    /// `/help`: the keys and commands.
+    Help,
+    /// `/clear`: empty the buffer being shown.
+    Clear,
+    /// `/join ROOM`: open a room and show it.
+    Join(RoomName),
+    /// `/part [ROOM]` or `/close [ROOM]`: close a buffer, leaving the room;
+    /// `None` means the one being shown.
+    Part(Option<String>),
+    /// `/query NICK`, or `/msg NICK` without text: show direct messages.
+    Query(String),
+    /// `/msg NICK TEXT`: a direct message.
+    Msg {
+        /// Whom to write to.
+        nick: String,
+        /// What to say.
+        text: String,
+    },
+    /// A command typed wrong: the notice that says how to use it.
+    Mistake(String),
+    /// Any other `/command` (`/me`, `/nick`, `/who`, …): the server's,
+    /// sent as typed.
+    Server(String),
+    /// Text to say, `//text` included (the server takes off one slash).
+    Say(String),
+}
+
+impl ClientCommand {
+    /// What `line` asks for. The first word is matched ignoring case.
+    fn parse(line: String) -> ClientCommand {
+        let trimmed = line.trim();
+        let (word, argument) = trimmed
+            .split_once(char::is_whitespace)
+            .unwrap_or((trimmed, ""));
+        let argument = argument.trim();
+        match word.to_ascii_lowercase().as_str() {
+            "over" if trimmed == "over" => ClientCommand::Quit(None),
+            "/quit" | "/exit" => {
+                ClientCommand::Quit((!argument.is_empty()).then(|| argument.to_owned()))
+            }
+            "/help" => ClientCommand::Help,
+            "/clear" => ClientCommand::Clear,
+            "/join" => match RoomName::parse(argument) {
+                Ok(room) => ClientCommand::Join(room),
+                Err(error) => ClientCommand::Mistake(format!("{error}.")),
+            },
+            "/part" | "/close" => ClientCommand::Part(
+                (!argument.is_empty()).then(|| argument.trim_start_matches('#').to_owned()),
+            ),
+            command @ ("/query" | "/msg") => ClientCommand::parse_direct(command, argument),
+            _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
+                ClientCommand::Server(line)
+            }
+            _ => ClientCommand::Say(line),
+        }
+    }
+
+    /// `/query NICK` or `/msg NICK [TEXT]`; `command` is one of the two.
+    fn parse_direct(command: &str, argument: &str) -> ClientCommand {
+        let nick = argument.split_whitespace().next().unwrap_or_default();
+        if Nick::parse(nick).is_err() {
+            let text = if command == "/msg" { " TEXT" } else { "" };
+            return ClientCommand::Mistake(format!("Usage: {command} NICK{text}"));
+        }
+        match argument.split_once(char::is_whitespace) {
+            Some((nick, text)) if command == "/msg" => ClientCommand::Msg {
+                nick: nick.to_owned(),
+                text: text.trim().to_owned(),
+            },
+            _ => ClientCommand::Query(nick.to_owned()),
+        }
+    }
+}
+
+/// Where a message for `buffer` goes: a room, or a person.
+fn route(buffer: &BufferName) -> (Option<String>, Option<String>) {
+    match buffer {
+        BufferName::Room(room) => (Some(room.clone()), None),
+        BufferName::Direct(nick) => (None, Some(nick.clone())),
     }
 }
 
