@@ -356,67 +356,57 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent, now: Instant, effects: &mut Vec<Effect>) {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
-        let alt = key.modifiers.contains(KeyModifiers::ALT);
         if let Some(Prompt::ConfirmPaste(_)) = &self.prompt {
             self.on_paste_answer(key, now, effects);
             return;
         }
-        let (width, height) = self.scrollback_size();
-        let half_page = (height / 2).max(1);
-        let edit = match key.code {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
             KeyCode::Char('c') if ctrl => {
                 if self.input.is_empty() {
                     self.quit(None, effects);
                 } else {
                     self.input.clear();
                 }
-                return;
             }
             KeyCode::Char('d') if ctrl => {
                 if self.input.is_empty() {
                     self.quit(None, effects);
                 }
-                return;
             }
             KeyCode::Char(digit @ '1'..='9') if alt => {
                 let index = digit as usize - '1' as usize;
-                return self.buffers.show(index);
+                self.buffers.show(index);
             }
-            KeyCode::Char('n') if ctrl => return self.buffers.cycle(true),
-            KeyCode::Char('p') if ctrl => return self.buffers.cycle(false),
-            KeyCode::Enter => return self.submit(now, effects),
-            KeyCode::Tab => return self.input.complete(&self.users),
-            KeyCode::F(2) => {
-                self.show_users = !self.show_users;
-                return;
+            KeyCode::Char('n') if ctrl => self.buffers.cycle(true),
+            KeyCode::Char('p') if ctrl => self.buffers.cycle(false),
+            KeyCode::Enter => self.submit(now, effects),
+            KeyCode::Tab => self.input.complete(&self.users),
+            KeyCode::F(2) => self.show_users = !self.show_users,
+            _ => self.on_scroll_or_edit_key(key),
+        }
+    }
+
+    /// Keys that move the view, then keys that edit the line.
+    fn on_scroll_or_edit_key(&mut self, key: KeyEvent) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        let (width, height) = self.scrollback_size();
+        let half_page = (height / 2).max(1);
+        match key.code {
+            KeyCode::PageUp => self.scrollback_mut().scroll_up(half_page, width, height),
+            KeyCode::PageDown => self.scrollback_mut().scroll_down(half_page, width),
+            KeyCode::Up if shift => self.scrollback_mut().scroll_up(1, width, height),
+            KeyCode::Down if shift => self.scrollback_mut().scroll_down(1, width),
+            KeyCode::End if ctrl => self.scrollback_mut().go_live(),
+            KeyCode::End if self.input.is_empty() => self.scrollback_mut().go_live(),
+            _ => {
+                if let Some(edit) = edit_for(key) {
+                    self.input.apply(edit);
+                }
             }
-            KeyCode::PageUp => return self.scrollback_mut().scroll_up(half_page, width, height),
-            KeyCode::PageDown => return self.scrollback_mut().scroll_down(half_page, width),
-            KeyCode::Up if shift => return self.scrollback_mut().scroll_up(1, width, height),
-            KeyCode::Down if shift => return self.scrollback_mut().scroll_down(1, width),
-            KeyCode::End if ctrl => return self.scrollback_mut().go_live(),
-            KeyCode::End if self.input.is_empty() => return self.scrollback_mut().go_live(),
-            KeyCode::Char('a') if ctrl => Edit::Home,
-            KeyCode::Char('e') if ctrl => Edit::End,
-            KeyCode::Char('w') if ctrl => Edit::DeleteWordBack,
-            KeyCode::Char('u') if ctrl => Edit::DeleteToStart,
-            KeyCode::Char('k') if ctrl => Edit::DeleteToEnd,
-            KeyCode::Left if ctrl => Edit::WordLeft,
-            KeyCode::Right if ctrl => Edit::WordRight,
-            KeyCode::Char(c) if !ctrl && !alt => Edit::Insert(c.to_string()),
-            KeyCode::Backspace => Edit::DeleteBack,
-            KeyCode::Delete => Edit::DeleteForward,
-            KeyCode::Left => Edit::Left,
-            KeyCode::Right => Edit::Right,
-            KeyCode::Home => Edit::Home,
-            KeyCode::End => Edit::End,
-            KeyCode::Up => Edit::HistoryBack,
-            KeyCode::Down => Edit::HistoryForward,
-            _ => return,
-        };
-        self.input.apply(edit);
+        }
     }
 
     fn on_mouse(&mut self, mouse: MouseEvent) {
@@ -984,6 +974,32 @@ impl ClientCommand {
             _ => ClientCommand::Query(nick.to_owned()),
         }
     }
+}
+
+/// What a key does to the input line, if anything.
+fn edit_for(key: KeyEvent) -> Option<Edit> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let edit = match key.code {
+        KeyCode::Char('a') if ctrl => Edit::Home,
+        KeyCode::Char('e') if ctrl => Edit::End,
+        KeyCode::Char('w') if ctrl => Edit::DeleteWordBack,
+        KeyCode::Char('u') if ctrl => Edit::DeleteToStart,
+        KeyCode::Char('k') if ctrl => Edit::DeleteToEnd,
+        KeyCode::Left if ctrl => Edit::WordLeft,
+        KeyCode::Right if ctrl => Edit::WordRight,
+        KeyCode::Char(c) if !ctrl && !alt => Edit::Insert(c.to_string()),
+        KeyCode::Backspace => Edit::DeleteBack,
+        KeyCode::Delete => Edit::DeleteForward,
+        KeyCode::Left => Edit::Left,
+        KeyCode::Right => Edit::Right,
+        KeyCode::Home => Edit::Home,
+        KeyCode::End => Edit::End,
+        KeyCode::Up => Edit::HistoryBack,
+        KeyCode::Down => Edit::HistoryForward,
+        _ => return None,
+    };
+    Some(edit)
 }
 
 /// Where a message for `buffer` goes: a room, or a person.
