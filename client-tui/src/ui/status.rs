@@ -23,6 +23,31 @@ struct Part {
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let bar = Style::new().bg(Color::Blue).fg(Color::White);
+    let mut left = left_parts(app, bar);
+    let right = right_spans(app, bar);
+    let right_width: usize = right.iter().map(|s| display_width(&s.content)).sum();
+    let room = usize::from(area.width).saturating_sub(right_width);
+    while left.len() > 1 && joined_width(&left) > room {
+        if let Some(weakest) = (0..left.len()).min_by_key(|&i| left[i].keep) {
+            left.remove(weakest);
+        }
+    }
+    let mut spans = vec![Span::styled(" ", bar)];
+    for (index, part) in left.into_iter().enumerate() {
+        if index > 0 {
+            spans.push(Span::styled(SEPARATOR, bar));
+        }
+        spans.push(Span::styled(part.text, part.style));
+    }
+    let [left_area, right_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right_width as u16)])
+            .areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), left_area);
+    frame.render_widget(Paragraph::new(Line::from(right)).style(bar), right_area);
+}
+
+/// Where we are and who with: dropped from the weakest when space is short.
+fn left_parts(app: &App, bar: Style) -> Vec<Part> {
     let mut left = vec![
         Part {
             text: app.server().to_owned(),
@@ -50,6 +75,12 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             keep: 5,
         });
     }
+    left
+}
+
+/// What the user may need to act on: unsent messages, and `MORE` while
+/// scrolled up. Always shown.
+fn right_spans(app: &App, bar: Style) -> Vec<Span<'static>> {
     let mut right = Vec::new();
     if app.outbox_len() > 0 {
         right.push(Span::styled(
@@ -64,25 +95,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             bar.fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ));
     }
-    let right_width: usize = right.iter().map(|s| display_width(&s.content)).sum();
-    let room = usize::from(area.width).saturating_sub(right_width);
-    while left.len() > 1 && joined_width(&left) > room {
-        if let Some(weakest) = (0..left.len()).min_by_key(|&i| left[i].keep) {
-            left.remove(weakest);
-        }
-    }
-    let mut spans = vec![Span::styled(" ", bar)];
-    for (index, part) in left.into_iter().enumerate() {
-        if index > 0 {
-            spans.push(Span::styled(SEPARATOR, bar));
-        }
-        spans.push(Span::styled(part.text, part.style));
-    }
-    let [left_area, right_area] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right_width as u16)])
-            .areas(area);
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), left_area);
-    frame.render_widget(Paragraph::new(Line::from(right)).style(bar), right_area);
+    right
 }
 
 fn connection_part(app: &App, bar: Style) -> Part {
