@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use lanchat_shared::{ClientMsg, ErrorCode, Frame, LineCodec, ServerMsg};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
@@ -44,7 +44,10 @@ pub fn retry_delay(attempt: u32) -> Duration {
 /// message id seen (everything after it replayed, nothing twice).
 #[derive(Debug, Default)]
 struct Resume {
+    /// The token from the last welcome, to reclaim the nickname and rooms.
     session: Option<String>,
+    /// The newest message id seen, so the server replays only what came
+    /// after it.
     last_id: Option<u64>,
 }
 
@@ -113,6 +116,96 @@ enum Outcome {
     LostAfterJoining(String),
 }
 
+/// What one line from the server means for the session.
+enum Heard {
+    /// News for the app.
+    News(NetEvent),
+    /// Nothing the app needs: the greeting, or a line this version does
+    /// not use.
+    Nothing,
+    /// The server refused the hello for a reason a new nickname cannot
+    /// fix: this connection is over.
+    Refused(String),
+}
+
+/// One connection's state, from the hello to its end.
+struct Session<'a> {
+    /// The nickname asked for, then the spelling the server granted; kept
+    /// across connections so a reconnect asks for the same one.
+    nick: &'a mut String,
+    /// What the next hello presents to resume, updated as messages arrive.
+    resume: &'a mut Resume,
+    /// Whether the welcome came: a loss after it starts the backoff over.
+    joined: bool,
+}
+
+impl Session<'_> {
+    /// The end of this connection, for `reason`.
+    fn lost(&self, reason: String) -> Outcome {
+        if self.joined {
+            Outcome::LostAfterJoining(reason)
+        } else {
+            Outcome::Lost(reason)
+        }
+    }
+
+    /// Reads one line from the server.
+    fn hear(&mut self, line: &[u8]) -> Heard {
+        // A line that is not a message this version understands is skipped:
+        // the protocol promises forward compatibility.
+        let Ok(msg) = ServerMsg::parse(line) else {
+            return Heard::Nothing;
+        };
+        match msg {
+            ServerMsg::Welcome {
+                nick: granted,
+                users,
+                rooms,
+                session,
+                gap,
+            } if !self.joined => {
+                self.joined = true;
+                self.nick.clone_from(&granted);
+                self.resume.session = session;
+                Heard::News(NetEvent::Connected {
+                    nick: granted,
+                    users,
+                    rooms,
+                    gap: gap == Some(true),
+                })
+            }
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken | ErrorCode::NickInvalid,
+                message,
+            } if !self.joined => Heard::News(NetEvent::NickRejected { message }),
+            ServerMsg::Greeting { .. } => Heard::Nothing,
+            other if self.joined => {
+                self.resume.saw(&other);
+                Heard::News(NetEvent::Server(other))
+            }
+            ServerMsg::Error { message, .. } => Heard::Refused(message),
+            _ => Heard::Nothing,
+        }
+    }
+
+    /// The message to write for a command from the app.
+    fn outgoing(&mut self, command: NetCommand) -> ClientMsg {
+        match command {
+            NetCommand::Hello(wanted) => {
+                self.nick.clone_from(&wanted);
+                // The session belongs to the refused nickname.
+                ClientMsg::Hello {
+                    nick: wanted,
+                    since: self.resume.last_id,
+                    session: None,
+                }
+            }
+            NetCommand::Send(msg) => msg,
+        }
+    }
+}
+
+/// One connection: hello, then relay until it ends.
 async fn session(
     stream: TcpStream,
     nick: &mut String,
@@ -122,7 +215,7 @@ async fn session(
 ) -> Outcome {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut lines = FramedRead::new(read, LineCodec::new(MAX_SERVER_LINE));
+    let lines = FramedRead::new(read, LineCodec::new(MAX_SERVER_LINE));
     let hello = ClientMsg::Hello {
         nick: nick.clone(),
         since: resume.last_id,
@@ -131,14 +224,23 @@ async fn session(
     if let Err(reason) = send(&mut write, &hello).await {
         return Outcome::Lost(reason);
     }
-    let mut joined = false;
-    let lost = |joined: bool, reason: String| {
-        if joined {
-            Outcome::LostAfterJoining(reason)
-        } else {
-            Outcome::Lost(reason)
-        }
+    let session = Session {
+        nick,
+        resume,
+        joined: false,
     };
+    relay(session, lines, write, events, commands).await
+}
+
+/// Relays lines both ways until the connection or the app ends, pinging a
+/// server that has gone quiet.
+async fn relay(
+    mut session: Session<'_>,
+    mut lines: FramedRead<OwnedReadHalf, LineCodec>,
+    mut write: OwnedWriteHalf,
+    events: &mpsc::Sender<NetEvent>,
+    commands: &mut mpsc::Receiver<NetCommand>,
+) -> Outcome {
     let mut last_heard = Instant::now();
     let mut pinged = false;
     loop {
@@ -148,49 +250,25 @@ async fn session(
                 let line = match frame {
                     Some(Ok(Frame::Line(line))) => line,
                     Some(Ok(Frame::TooLong)) => continue,
-                    Some(Err(error)) => return lost(joined, format!("connection error: {error}")),
-                    None => return lost(joined, "the server closed the connection".to_owned()),
+                    Some(Err(error)) => return session.lost(format!("connection error: {error}")),
+                    None => return session.lost("the server closed the connection".to_owned()),
                 };
                 last_heard = Instant::now();
                 pinged = false;
-                // A line that is not a message this version understands is
-                // skipped: the protocol promises forward compatibility.
-                let Ok(msg) = ServerMsg::parse(&line) else { continue };
-                let news = match msg {
-                    ServerMsg::Welcome { nick: granted, users, rooms, session, gap } if !joined => {
-                        joined = true;
-                        nick.clone_from(&granted);
-                        resume.session = session;
-                        NetEvent::Connected { nick: granted, users, rooms, gap: gap == Some(true) }
-                    }
-                    ServerMsg::Error { code: ErrorCode::NickTaken | ErrorCode::NickInvalid, message } if !joined => {
-                        NetEvent::NickRejected { message }
-                    }
-                    ServerMsg::Greeting { .. } => continue,
-                    other if joined => {
-                        resume.saw(&other);
-                        NetEvent::Server(other)
-                    }
-                    ServerMsg::Error { message, .. } => return Outcome::Lost(message),
-                    _ => continue,
-                };
-                if events.send(news).await.is_err() {
-                    return Outcome::AppGone;
+                match session.hear(&line) {
+                    Heard::News(news) => if events.send(news).await.is_err() {
+                        return Outcome::AppGone;
+                    },
+                    Heard::Nothing => {}
+                    Heard::Refused(message) => return Outcome::Lost(message),
                 }
             }
             command = commands.recv() => {
-                let msg = match command {
-                    None => return Outcome::AppGone,
-                    Some(NetCommand::Hello(wanted)) => {
-                        nick.clone_from(&wanted);
-                        // The session belongs to the refused nickname.
-                        ClientMsg::Hello { nick: wanted, since: resume.last_id, session: None }
-                    }
-                    Some(NetCommand::Send(msg)) => msg,
-                };
+                let Some(command) = command else { return Outcome::AppGone };
+                let msg = session.outgoing(command);
                 let quitting = matches!(msg, ClientMsg::Quit { .. });
                 if let Err(reason) = send(&mut write, &msg).await {
-                    return lost(joined, reason);
+                    return session.lost(reason);
                 }
                 if quitting {
                     let _ = write.shutdown().await;
@@ -199,11 +277,11 @@ async fn session(
             }
             () = sleep_until(quiet_until) => {
                 if pinged {
-                    return lost(joined, "the server stopped answering".to_owned());
+                    return session.lost("the server stopped answering".to_owned());
                 }
                 pinged = true;
                 if let Err(reason) = send(&mut write, &ClientMsg::Ping {}).await {
-                    return lost(joined, reason);
+                    return session.lost(reason);
                 }
             }
         }
@@ -215,5 +293,70 @@ async fn send(write: &mut OwnedWriteHalf, msg: &ClientMsg) -> Result<(), String>
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(format!("write failed: {error}")),
         Err(_) => Err("the server is not reading".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn welcome(session: &str) -> ServerMsg {
+        ServerMsg::Welcome {
+            nick: "Alice".into(),
+            users: vec!["Alice".into()],
+            rooms: vec!["lobby".into()],
+            session: Some(session.into()),
+            gap: None,
+        }
+    }
+
+    #[test]
+    fn before_the_welcome_only_a_nickname_refusal_reaches_the_app() {
+        let (mut nick, mut resume) = ("alice".to_owned(), Resume::default());
+        let mut session = Session {
+            nick: &mut nick,
+            resume: &mut resume,
+            joined: false,
+        };
+        let early = ServerMsg::chat(1, 0, "bob", "too early").to_line();
+        assert!(matches!(session.hear(&early), Heard::Nothing));
+        let taken = ServerMsg::error(ErrorCode::NickTaken, "taken").to_line();
+        assert!(matches!(
+            session.hear(&taken),
+            Heard::News(NetEvent::NickRejected { .. })
+        ));
+        let full = ServerMsg::error(ErrorCode::ServerFull, "full").to_line();
+        assert!(matches!(session.hear(&full), Heard::Refused(m) if m == "full"));
+        assert!(matches!(session.hear(b"not json"), Heard::Nothing));
+    }
+
+    #[test]
+    fn after_the_welcome_messages_are_relayed_and_remembered_for_resuming() {
+        let (mut nick, mut resume) = ("alice".to_owned(), Resume::default());
+        let mut session = Session {
+            nick: &mut nick,
+            resume: &mut resume,
+            joined: false,
+        };
+        assert!(matches!(
+            session.hear(&welcome("token").to_line()),
+            Heard::News(NetEvent::Connected { .. })
+        ));
+        for id in [7, 9, 8] {
+            let line = ServerMsg::chat(id, 0, "bob", "hi").to_line();
+            assert!(matches!(
+                session.hear(&line),
+                Heard::News(NetEvent::Server(_))
+            ));
+        }
+        assert!(matches!(
+            session.lost("gone".into()),
+            Outcome::LostAfterJoining(_)
+        ));
+        assert_eq!(nick, "Alice", "the spelling granted");
+        assert_eq!(
+            (resume.session.as_deref(), resume.last_id),
+            (Some("token"), Some(9))
+        );
     }
 }
