@@ -1,9 +1,11 @@
 //! The client's state and the one function that changes it.
 //!
-//! [`App::update`] takes an [`Event`] and returns [`Effect`]s for the run
+//! [`App::update`] takes an [`Event`] and the moment it happened ([`Now`],
+//! read from the clocks by the run loop) and returns [`Effect`]s for the run
 //! loop to carry out (send, ring the bell, quit). It never touches the
-//! terminal or the network, so every behaviour here is tested without
-//! either; drawing reads `&App` and cannot change it.
+//! terminal, the network or a clock, so every behaviour here is tested
+//! without them. `App`'s fields are private, so nothing else can change it;
+//! drawing reads `&App` through its accessors.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -85,38 +87,6 @@ pub enum Prompt {
     ConfirmPaste(Vec<String>),
 }
 
-/// A message from the server, taken apart once so `on_message` reads its
-/// parts by name.
-struct Said {
-    /// The server's id for it, to show it once.
-    id: u64,
-    /// When the server accepted it, in Unix milliseconds.
-    ts: u64,
-    /// Who said it, as the server stamped it.
-    from: String,
-    /// What was said.
-    text: String,
-    /// The room it was said in, if not a direct message.
-    room: Option<String>,
-    /// The recipient of a direct message.
-    to: Option<String>,
-    /// Whether it is a `/me` action.
-    action: bool,
-    /// Our own `client_id` coming back, if it is our message.
-    client_id: Option<String>,
-}
-
-/// A message on its way: typed, maybe sent, not yet echoed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pending {
-    /// What to say, as typed.
-    text: String,
-    /// Where to say it: the buffer it was typed in.
-    target: BufferName,
-    /// Unique per message, so a resend after a reconnect is stored once.
-    client_id: String,
-}
-
 /// When an event is handled. The run loop reads both clocks and passes
 /// them in; `update` never reads a clock, so what it does depends on its
 /// arguments alone and a test can choose the time.
@@ -127,16 +97,6 @@ pub struct Now {
     /// The wall clock in local time, for the `HH:MM` on the client's own
     /// notices.
     pub wall: DateTime<Local>,
-}
-
-impl Now {
-    /// Reads both clocks: the run loop's view of the present.
-    pub fn read() -> Now {
-        Now {
-            instant: Instant::now(),
-            wall: Local::now(),
-        }
-    }
 }
 
 /// What the client is told when it starts, from the command line; none of
@@ -211,6 +171,82 @@ pub struct App {
     client_id_prefix: u64,
     /// Messages queued so far in this run: the counter half of a client id.
     sent_count: u64,
+}
+
+/// A message from the server, taken apart once so `on_message` reads its
+/// parts by name.
+struct Said {
+    /// The server's id for it, to show it once.
+    id: u64,
+    /// When the server accepted it, in Unix milliseconds.
+    ts: u64,
+    /// Who said it, as the server stamped it.
+    from: String,
+    /// What was said.
+    text: String,
+    /// The room it was said in, if not a direct message.
+    room: Option<String>,
+    /// The recipient of a direct message.
+    to: Option<String>,
+    /// Whether it is a `/me` action.
+    action: bool,
+    /// Our own `client_id` coming back, if it is our message.
+    client_id: Option<String>,
+}
+
+/// A message on its way: typed, maybe sent, not yet echoed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pending {
+    /// What to say, as typed.
+    text: String,
+    /// Where to say it: the buffer it was typed in.
+    target: BufferName,
+    /// Unique per message, so a resend after a reconnect is stored once.
+    client_id: String,
+}
+
+/// A line typed in the input, as the client understands it: parsed by one
+/// function, carried out by `App::dispatch`. Commands the client does not
+/// know go to the server as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClientCommand {
+    /// `over` alone, `/quit [reason]` or `/exit [reason]`: leave.
+    Quit(Option<String>),
+    /// `/help`: the keys and commands.
+    Help,
+    /// `/clear`: empty the buffer being shown.
+    Clear,
+    /// `/join ROOM`: open a room and show it.
+    Join(RoomName),
+    /// `/part [ROOM]` or `/close [ROOM]`: close a buffer, leaving the room;
+    /// `None` means the one being shown.
+    Part(Option<String>),
+    /// `/query NICK`, or `/msg NICK` without text: show direct messages.
+    Query(String),
+    /// `/msg NICK TEXT`: a direct message.
+    Msg {
+        /// Whom to write to.
+        nick: String,
+        /// What to say.
+        text: String,
+    },
+    /// A command typed wrong: the notice that says how to use it.
+    Mistake(String),
+    /// Any other `/command` (`/me`, `/nick`, `/who`, …): the server's,
+    /// sent as typed.
+    Server(String),
+    /// Text to say, `//text` included (the server takes off one slash).
+    Say(String),
+}
+
+impl Now {
+    /// Reads both clocks: the run loop's view of the present.
+    pub fn read() -> Now {
+        Now {
+            instant: Instant::now(),
+            wall: Local::now(),
+        }
+    }
 }
 
 impl App {
@@ -893,40 +929,6 @@ impl App {
             );
         }
     }
-}
-
-/// A line typed in the input, as the client understands it: parsed by one
-/// function, carried out by `App::dispatch`. Commands the client does not know
-/// go to the server as typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ClientCommand {
-    /// `over` alone, `/quit [reason]` or `/exit [reason]`: leave.
-    Quit(Option<String>),
-    /// `/help`: the keys and commands.
-    Help,
-    /// `/clear`: empty the buffer being shown.
-    Clear,
-    /// `/join ROOM`: open a room and show it.
-    Join(RoomName),
-    /// `/part [ROOM]` or `/close [ROOM]`: close a buffer, leaving the room;
-    /// `None` means the one being shown.
-    Part(Option<String>),
-    /// `/query NICK`, or `/msg NICK` without text: show direct messages.
-    Query(String),
-    /// `/msg NICK TEXT`: a direct message.
-    Msg {
-        /// Whom to write to.
-        nick: String,
-        /// What to say.
-        text: String,
-    },
-    /// A command typed wrong: the notice that says how to use it.
-    Mistake(String),
-    /// Any other `/command` (`/me`, `/nick`, `/who`, …): the server's,
-    /// sent as typed.
-    Server(String),
-    /// Text to say, `//text` included (the server takes off one slash).
-    Say(String),
 }
 
 impl ClientCommand {
