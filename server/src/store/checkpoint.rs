@@ -4,10 +4,9 @@
 //! copies the log back into the database — a checkpoint, with two fsyncs —
 //! inside whichever commit takes the log past 1,000 pages. Under load that
 //! put a pause of milliseconds into the message path many times a second
-//! (W2: 20 checkpoints a second; p99 5.7 ms with checkpoints switched off
-//! entirely against 10–15 ms with them in the commit). So a thread of its
-//! own, with a connection of its own, runs *passive* checkpoints, which never
-//! stop the writer (W2 p99 6.9 ms, median of 3; docs/BENCHMARKS.md).
+//! (docs/BENCHMARKS.md has the figures). So a thread of its own, with a
+//! connection of its own, runs *passive* checkpoints, which never stop the
+//! writer.
 //!
 //! A passive checkpoint copies what was committed before it began, and the
 //! log starts over at the next commit only if the checkpoint has caught up
