@@ -217,3 +217,36 @@ async fn joining_a_room_replays_its_recent_history() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_commands_come_from_one_table_and_client_commands_are_not_the_servers() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    // `/query` with text is a direct message, as IRC users expect.
+    alice.say("/query bob psst").await;
+    for client in [&mut alice, &mut bob] {
+        match client.recv().await {
+            ServerMsg::Message { to, text, .. } => {
+                assert_eq!((to.as_deref(), text.as_str()), (Some("bob"), "psst"));
+            }
+            other => panic!("expected the direct message, got {other:?}"),
+        }
+    }
+    // The full-screen client's own commands mean nothing to the server.
+    alice.say("/clear").await;
+    let message = alice.expect_error(ErrorCode::UnknownCommand).await;
+    assert!(message.contains("/clear"), "{message}");
+    // `/help` lists what the server does, aligned as the table makes it.
+    alice.say("/help").await;
+    match alice.recv().await {
+        ServerMsg::Info { text } => {
+            assert!(text.starts_with("Commands:\n"), "{text}");
+            assert!(
+                text.contains("\n/join ROOM      join (or create) a room\n"),
+                "{text}"
+            );
+            assert!(!text.contains("/clear"), "{text}");
+        }
+        other => panic!("expected the help, got {other:?}"),
+    }
+}
