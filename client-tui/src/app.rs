@@ -10,7 +10,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use chrono::{DateTime, Local, TimeZone};
+use chrono::{DateTime, Local};
+use lanchat_shared::clock::clock_time;
 use lanchat_shared::limits::MAX_TEXT_CHARS;
 use lanchat_shared::{ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, sanitize_text};
 use ratatui::crossterm::event::{
@@ -19,7 +20,7 @@ use ratatui::crossterm::event::{
 use ratatui::layout::Rect;
 use tokio::time::Instant;
 
-use crate::buffers::{BufferName, Buffers};
+use crate::buffers::{BufferName, Buffers, Direction};
 use crate::event::{Event, NetEvent};
 use crate::input::{Edit, Input};
 use crate::layout::areas;
@@ -415,8 +416,8 @@ impl App {
                 let index = digit as usize - '1' as usize;
                 self.buffers.show(index);
             }
-            KeyCode::Char('n') if ctrl => self.buffers.cycle(true),
-            KeyCode::Char('p') if ctrl => self.buffers.cycle(false),
+            KeyCode::Char('n') if ctrl => self.buffers.cycle(Direction::Next),
+            KeyCode::Char('p') if ctrl => self.buffers.cycle(Direction::Previous),
             KeyCode::Enter => self.submit(now, effects),
             KeyCode::Tab => self.input.complete(&self.users),
             KeyCode::F(2) => self.show_users = !self.show_users,
@@ -1044,14 +1045,6 @@ pub fn mentions(text: &str, nick: &str) -> bool {
         let after = text[start + nick.len()..].chars().next();
         !before.is_some_and(is_word) && !after.is_some_and(is_word)
     })
-}
-
-/// `HH:MM` in local time for a Unix-millisecond timestamp.
-fn clock_time(unix_millis: u64) -> String {
-    i64::try_from(unix_millis)
-        .ok()
-        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
-        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
 }
 
 #[cfg(test)]

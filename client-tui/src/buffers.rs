@@ -38,6 +38,15 @@ impl BufferName {
     }
 }
 
+/// Which way [`Buffers::cycle`] moves through the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The buffer after the shown one (Ctrl-N).
+    Next,
+    /// The buffer before the shown one (Ctrl-P).
+    Previous,
+}
+
 /// One conversation.
 #[derive(Debug)]
 pub struct Buffer {
@@ -119,13 +128,12 @@ impl Buffers {
         }
     }
 
-    /// Shows the next (`step` 1) or previous (`step` -1) buffer, wrapping.
-    pub fn cycle(&mut self, forward: bool) {
+    /// Shows the next or previous buffer, wrapping around the ends.
+    pub fn cycle(&mut self, direction: Direction) {
         let count = self.list.len();
-        let next = if forward {
-            (self.active + 1) % count
-        } else {
-            (self.active + count - 1) % count
+        let next = match direction {
+            Direction::Next => (self.active + 1) % count,
+            Direction::Previous => (self.active + count - 1) % count,
         };
         self.show(next);
     }
@@ -208,9 +216,9 @@ mod tests {
             bob,
             "nicknames ignore case"
         );
-        buffers.cycle(false);
+        buffers.cycle(Direction::Previous);
         assert_eq!(buffers.active().name.label(), "@Bob");
-        buffers.cycle(true);
+        buffers.cycle(Direction::Next);
         assert_eq!(buffers.active().name.label(), "lobby");
         buffers.show(bob);
         buffers.close(&BufferName::Direct("bob".into()));
