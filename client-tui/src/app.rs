@@ -13,7 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use lanchat_shared::clock::clock_time;
 use lanchat_shared::limits::MAX_TEXT_CHARS;
-use lanchat_shared::{ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, sanitize_text};
+use lanchat_shared::{
+    ClientMsg, DEFAULT_RATE, ErrorCode, Nick, RoomName, ServerMsg, TokenBucket, sanitize_text,
+};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
 };
@@ -26,11 +28,6 @@ use crate::input::{Edit, Input};
 use crate::layout::areas;
 use crate::scrollback::{Entry, EntryKind, Scrollback};
 
-/// Messages sent back to back before pacing starts; the server's default
-/// burst, so a default server never has to refuse one of ours.
-const SEND_BURST: f64 = 5.0;
-/// Messages per second after the burst; the server's default rate.
-const SEND_RATE: f64 = 2.0;
 /// Rows moved by one turn of the mouse wheel.
 const WHEEL_ROWS: usize = 3;
 /// Message ids remembered to drop a line shown twice (a replay overlapping
@@ -156,11 +153,10 @@ pub struct App {
     /// Messages sent whose echo has not come back yet, oldest first: after
     /// a drop they go out again, and a refusal names the first of them.
     unconfirmed: VecDeque<Pending>,
-    /// Messages that may be sent right now (a token bucket), so we never
-    /// outpace the server's default rate and have a line refused.
-    send_tokens: f64,
-    /// When `send_tokens` was last topped up, to add what accrued since.
-    tokens_at: Instant,
+    /// The server's own bucket at its default rate, so we never outpace
+    /// a default server and have a line refused. It runs on the standard
+    /// library's instants; ours are tokio's, converted at the edge.
+    send_bucket: TokenBucket,
     /// Ids of messages already shown, so a replay overlapping the screen
     /// or the echo of a resend is not shown twice.
     seen: HashSet<u64>,
@@ -273,8 +269,7 @@ impl App {
             now,
             outbox: VecDeque::new(),
             unconfirmed: VecDeque::new(),
-            send_tokens: SEND_BURST,
-            tokens_at: now.instant,
+            send_bucket: TokenBucket::new(DEFAULT_RATE, now.instant.into_std()),
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             client_id_prefix: fastrand::u64(..),
@@ -350,10 +345,10 @@ impl App {
     /// send, or the next second of a reconnect countdown.
     pub fn next_tick(&self, now: Instant) -> Option<Instant> {
         match self.connection {
-            Connection::Online if !self.outbox.is_empty() => {
-                let missing = (1.0 - self.send_tokens).max(0.0);
-                Some(self.tokens_at + Duration::from_secs_f64(missing / SEND_RATE))
-            }
+            Connection::Online if !self.outbox.is_empty() => self
+                .send_bucket
+                .next_token_at(now.into_std())
+                .map(Instant::from_std),
             Connection::Offline { retry_at } if retry_at > now => {
                 let left = retry_at - now;
                 let fraction = left.as_nanos() % 1_000_000_000;
@@ -630,14 +625,11 @@ impl App {
         if self.connection != Connection::Online {
             return;
         }
-        let elapsed = now.saturating_duration_since(self.tokens_at).as_secs_f64();
-        self.send_tokens = (self.send_tokens + elapsed * SEND_RATE).min(SEND_BURST);
-        self.tokens_at = now;
-        while self.send_tokens >= 1.0 {
+        // A token is taken only for a message that is waiting.
+        while !self.outbox.is_empty() && self.send_bucket.try_take(now.into_std()) {
             let Some(pending) = self.outbox.pop_front() else {
                 break;
             };
-            self.send_tokens -= 1.0;
             let (room, to) = route(&pending.target);
             let msg = ClientMsg::Say {
                 text: pending.text.clone(),
