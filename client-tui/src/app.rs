@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Local};
 use lanchat_shared::clock::clock_time;
+use lanchat_shared::command::{self, Command, CommandSpec, Scope};
 use lanchat_shared::limits::MAX_TEXT_CHARS;
 use lanchat_shared::{
     ClientMsg, DEFAULT_RATE, ErrorCode, Nick, RoomName, ServerMsg, TokenBucket, sanitize_text,
@@ -34,17 +35,14 @@ const WHEEL_ROWS: usize = 3;
 /// what was already on screen, or the answer to a resend).
 const SEEN_IDS: usize = 200_000;
 
-/// The `/help` text: the client's keys and commands, and the server's.
-pub const HELP: &str = "Keys: Enter send · Up/Down history · Tab complete a nickname · \
+/// The keys part of `/help`, written by hand: keys are not commands, so
+/// the shared table does not know them.
+const KEYS_HELP: &str = "Keys: Enter send · Up/Down history · Tab complete a nickname · \
 PageUp/PageDown scroll half a page · Shift-Up/Down scroll a line · mouse wheel scrolls · \
 Ctrl-End (or End on an empty line) back to live · Alt-1..9 show buffer 1-9 · \
 Ctrl-N/Ctrl-P next/previous buffer · F2 user list · Ctrl-A/E start/end · \
 Ctrl-W/U/K delete word/to start/to end · Ctrl-Left/Right move by word · \
-Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line\n\
-Commands: /join ROOM open a room · /part [ROOM] leave it · /msg NICK TEXT a direct message · \
-/query NICK open direct messages · /close close this buffer · /me ACTION · /nick NEWNAME · \
-/who · /rooms · /clear clear this buffer · /help · /quit [reason] or over to leave · \
-//text send a line starting with /";
+Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line";
 
 /// What the run loop must do after an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,9 +200,10 @@ struct Pending {
     client_id: String,
 }
 
-/// A line typed in the input, as the client understands it: parsed by one
-/// function, carried out by `App::dispatch`. Commands the client does not
-/// know go to the server as typed.
+/// A line typed in the input, as the client understands it: read by the
+/// shared parser in `ClientCommand::parse`, carried out by `App::dispatch`.
+/// The server's commands, and words nobody knows, go to the server as
+/// typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ClientCommand {
     /// `over` alone, `/quit [reason]` or `/exit [reason]`: leave.
@@ -215,12 +214,13 @@ enum ClientCommand {
     Clear,
     /// `/join ROOM`: open a room and show it.
     Join(RoomName),
-    /// `/part [ROOM]` or `/close [ROOM]`: close a buffer, leaving the room;
-    /// `None` means the one being shown.
+    /// `/part [ROOM]`, `/leave [ROOM]` or `/close [ROOM]`: close a buffer,
+    /// leaving the room; `None` means the one being shown.
     Part(Option<String>),
     /// `/query NICK`, or `/msg NICK` without text: show direct messages.
     Query(String),
-    /// `/msg NICK TEXT`: a direct message.
+    /// `/msg NICK TEXT` or `/query NICK TEXT`: show direct messages and
+    /// send one.
     Msg {
         /// Whom to write to.
         nick: String,
@@ -229,8 +229,8 @@ enum ClientCommand {
     },
     /// A command typed wrong: the notice that says how to use it.
     Mistake(String),
-    /// Any other `/command` (`/me`, `/nick`, `/who`, …): the server's,
-    /// sent as typed.
+    /// The server's commands (`/me`, `/nick`, `/who`, `/rooms`) and any
+    /// unknown `/word`, which the server answers: sent as typed.
     Server(String),
     /// Text to say, `//text` included (the server takes off one slash).
     Say(String),
@@ -529,7 +529,7 @@ impl App {
         let here = self.buffers.active().name.clone();
         match command {
             ClientCommand::Quit(reason) => self.quit(reason, effects),
-            ClientCommand::Help => self.notice(EntryKind::Info, HELP.to_owned()),
+            ClientCommand::Help => self.notice(EntryKind::Info, help_text()),
             ClientCommand::Clear => self.scrollback_mut().clear(),
             ClientCommand::Join(room) => {
                 self.show_buffer(BufferName::Room(room.to_string()));
@@ -925,50 +925,84 @@ impl App {
 }
 
 impl ClientCommand {
-    /// What `line` asks for. The first word is matched ignoring case.
+    /// What `line` asks for, read by the shared parser, so the client and
+    /// the server agree on every command word, alias and argument.
     fn parse(line: String) -> ClientCommand {
-        let trimmed = line.trim();
-        let (word, argument) = trimmed
-            .split_once(char::is_whitespace)
-            .unwrap_or((trimmed, ""));
-        let argument = argument.trim();
-        match word.to_ascii_lowercase().as_str() {
-            "over" if trimmed == "over" => ClientCommand::Quit(None),
-            "/quit" | "/exit" => {
-                ClientCommand::Quit((!argument.is_empty()).then(|| argument.to_owned()))
-            }
-            "/help" => ClientCommand::Help,
-            "/clear" => ClientCommand::Clear,
-            "/join" => match RoomName::parse(argument) {
+        match command::parse(&line) {
+            Command::Quit(reason) => ClientCommand::Quit(reason.map(str::to_owned)),
+            Command::Help => ClientCommand::Help,
+            Command::Clear => ClientCommand::Clear,
+            Command::Join(room) => match RoomName::parse(room) {
                 Ok(room) => ClientCommand::Join(room),
                 Err(error) => ClientCommand::Mistake(format!("{error}.")),
             },
-            "/part" | "/close" => ClientCommand::Part(
-                (!argument.is_empty()).then(|| argument.trim_start_matches('#').to_owned()),
-            ),
-            command @ ("/query" | "/msg") => ClientCommand::parse_direct(command, argument),
-            _ if trimmed.starts_with('/') && !trimmed.starts_with("//") => {
-                ClientCommand::Server(line)
+            Command::Part(room) | Command::Close(room) => {
+                ClientCommand::Part(room.map(|room| room.trim_start_matches('#').to_owned()))
             }
-            _ => ClientCommand::Say(line),
+            Command::Msg { to, text } => ClientCommand::direct("msg", to, Some(text)),
+            Command::Query { to, text } => ClientCommand::direct("query", to, text),
+            // `/msg NICK` without text opens the conversation, as `/query`
+            // does, rather than only saying how to use it.
+            Command::Usage(spec) if spec.name == "msg" => {
+                match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    [_, nick] => ClientCommand::direct("msg", nick, None),
+                    _ => ClientCommand::usage(spec),
+                }
+            }
+            Command::Usage(spec) => ClientCommand::usage(spec),
+            // The server's own commands, and words it will call unknown,
+            // go as typed; they apply to the buffer they are typed in.
+            Command::Who
+            | Command::Rooms
+            | Command::Me(_)
+            | Command::Nick(_)
+            | Command::Unknown(_) => ClientCommand::Server(line),
+            // As typed: the server takes one slash off `//text` itself.
+            Command::Text(_) => ClientCommand::Say(line),
         }
     }
 
-    /// `/query NICK` or `/msg NICK [TEXT]`; `command` is one of the two.
-    fn parse_direct(command: &str, argument: &str) -> ClientCommand {
-        let nick = argument.split_whitespace().next().unwrap_or_default();
+    /// `/msg` or `/query` (`name`) to `nick`: the conversation with `nick`,
+    /// and `text` said there if there is any.
+    fn direct(name: &str, nick: &str, text: Option<&str>) -> ClientCommand {
         if Nick::parse(nick).is_err() {
-            let text = if command == "/msg" { " TEXT" } else { "" };
-            return ClientCommand::Mistake(format!("Usage: {command} NICK{text}"));
+            return ClientCommand::usage_of(name);
         }
-        match argument.split_once(char::is_whitespace) {
-            Some((nick, text)) if command == "/msg" => ClientCommand::Msg {
+        match text {
+            Some(text) => ClientCommand::Msg {
                 nick: nick.to_owned(),
-                text: text.trim().to_owned(),
+                text: text.to_owned(),
             },
-            _ => ClientCommand::Query(nick.to_owned()),
+            None => ClientCommand::Query(nick.to_owned()),
         }
     }
+
+    /// How to use a command typed wrongly, from the shared table.
+    fn usage(spec: &CommandSpec) -> ClientCommand {
+        ClientCommand::Mistake(format!("Usage: {}", spec.usage()))
+    }
+
+    /// How to use the command called `name`.
+    fn usage_of(name: &str) -> ClientCommand {
+        match command::find(name) {
+            Some(spec) => ClientCommand::usage(spec),
+            // Only names from the table are asked for, so this is not
+            // reached; it still says something true if it ever is.
+            None => ClientCommand::Mistake(format!("/{name} is not a command.")),
+        }
+    }
+}
+
+/// The `/help` text: the keys, then every command in the shared table (the
+/// client's own and the server's), one per line, so a command added to
+/// the table is listed here too.
+pub fn help_text() -> String {
+    let mut text = format!("{KEYS_HELP}\nCommands:");
+    for line in command::help_lines(Scope::Client) {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
 }
 
 /// What a key does to the input line, if anything.

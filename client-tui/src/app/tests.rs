@@ -182,7 +182,7 @@ fn help_and_clear_are_local_and_other_commands_go_to_the_server() {
     assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
     let shown: Vec<String> = app
         .scrollback()
-        .visible(400, 10)
+        .visible(400, 40)
         .iter()
         .filter_map(|row| match row {
             crate::scrollback::VisibleRow::Text { text, .. } => Some((*text).to_owned()),
@@ -231,11 +231,98 @@ fn msg_and_query_open_direct_messages_and_say_how_to_use_them() {
     assert_eq!(last_text(&app), "Usage: /msg NICK TEXT");
     assert!(app.input().is_empty(), "a mistake is not kept in the input");
     assert_eq!(enter(&mut app, "/query bad!nick"), vec![]);
-    assert_eq!(last_text(&app), "Usage: /query NICK");
+    assert_eq!(last_text(&app), "Usage: /query NICK [TEXT]");
     // /close in a direct buffer closes it and tells the server nothing.
     assert_eq!(enter(&mut app, "/close"), vec![]);
     let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
     assert_eq!(labels, vec!["lobby", "@bob", "@carol"]);
+}
+
+#[test]
+fn query_with_text_opens_the_conversation_and_sends_the_text() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "/query bob  are you there? ", now);
+    match app.update(key(KeyCode::Enter), now).as_slice() {
+        [
+            Effect::Send(ClientMsg::Say {
+                text,
+                room: None,
+                to: Some(to),
+                client_id: Some(_),
+            }),
+        ] => assert_eq!((text.as_str(), to.as_str()), ("are you there?", "bob")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.buffers().active().name.label(), "@bob");
+}
+
+#[test]
+fn leave_closes_the_buffer_and_parts_the_room_as_part_does() {
+    let (mut app, now) = online_app();
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line, now);
+        app.update(key(KeyCode::Enter), now)
+    };
+    enter(&mut app, "/join dev");
+    enter(&mut app, "/join ops");
+    assert_eq!(
+        enter(&mut app, "/LEAVE"),
+        vec![Effect::Send(ClientMsg::PartRoom { room: "ops".into() })]
+    );
+    assert_eq!(
+        enter(&mut app, "/leave #dev"),
+        vec![Effect::Send(ClientMsg::PartRoom { room: "dev".into() })]
+    );
+    let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
+    assert_eq!(labels, vec!["lobby"]);
+}
+
+#[test]
+fn a_server_command_used_wrongly_is_explained_here_from_the_shared_table() {
+    let (mut app, now) = online_app();
+    let enter = |app: &mut App, line: &str| {
+        type_text(app, line, now);
+        app.update(key(KeyCode::Enter), now)
+    };
+    for (line, usage) in [
+        ("/me", "Usage: /me ACTION"),
+        ("/nick two words", "Usage: /nick NEWNAME"),
+        ("/join", "Usage: /join ROOM"),
+        ("/msg bad!nick hello", "Usage: /msg NICK TEXT"),
+    ] {
+        assert_eq!(enter(&mut app, line), vec![], "{line}: nothing sent");
+        assert_eq!(last_text(&app), usage, "{line}");
+    }
+    // A word nobody knows goes to the server, which answers unknown_command.
+    assert_eq!(
+        said(&enter(&mut app, "/frobnicate now")),
+        vec!["/frobnicate now"]
+    );
+    // As on the server, a command starts the line: after a space it is text.
+    match enter(&mut app, " /who").as_slice() {
+        [
+            Effect::Send(ClientMsg::Say {
+                text,
+                client_id: Some(_),
+                ..
+            }),
+        ] => assert_eq!(text, " /who"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_help_lists_every_command_in_the_shared_table() {
+    let help = help_text();
+    assert!(help.starts_with("Keys: Enter send"), "{help}");
+    for spec in lanchat_shared::command::COMMANDS {
+        assert!(
+            help.lines()
+                .any(|line| line.starts_with(&spec.usage()) && line.ends_with(spec.help)),
+            "/{} is missing from the help:\n{help}",
+            spec.name
+        );
+    }
 }
 
 #[test]
