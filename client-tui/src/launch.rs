@@ -32,12 +32,21 @@ pub async fn choose(args: &Args, nick: &str) -> anyhow::Result<Choice> {
         return start_hosting(args.port, nick).await;
     }
     if let Some(server) = &args.server {
-        return Ok(Choice {
-            address: with_default_port(server),
-            hosted: None,
-            notices: Vec::new(),
-        });
+        return Ok(Choice::joining(with_default_port(server)));
     }
+    match search(args).await.as_slice() {
+        [] => offer_to_host(args.port, nick).await,
+        [only] => {
+            eprintln!("Found {}. Joining…", describe(only));
+            Ok(Choice::joining(only.address.to_string()))
+        }
+        several => pick(several).await,
+    }
+}
+
+/// Looks for servers on the LAN (or at `--probe`), saying so; a search
+/// that cannot run finds nothing.
+async fn search(args: &Args) -> Vec<Found> {
     let targets: Vec<SocketAddr> = if args.probe.is_empty() {
         default_targets(args.port)
     } else {
@@ -50,53 +59,51 @@ pub async fn choose(args: &Args, nick: &str) -> anyhow::Result<Choice> {
         "Looking for lanchat servers on the local network (port {})…",
         args.port
     );
-    let found = match discover(&targets, Duration::from_millis(args.discovery_ms)).await {
+    match discover(&targets, Duration::from_millis(args.discovery_ms)).await {
         Ok(found) => found,
         Err(problem) => {
             eprintln!("LAN discovery did not work: {problem}.");
             Vec::new()
         }
-    };
-    match found.as_slice() {
-        [] => {
-            let question = format!(
-                "No lanchat server answered. Host a room here on port {} so others can join? [Y/n] ",
-                args.port
-            );
-            match ask(&question).await? {
-                Some(answer)
-                    if answer.is_empty()
-                        || answer.eq_ignore_ascii_case("y")
-                        || answer.eq_ignore_ascii_case("yes") =>
-                {
-                    start_hosting(args.port, nick).await
-                }
-                _ => anyhow::bail!("no lanchat server found. {WAY_FORWARD}"),
-            }
-        }
-        [only] => {
-            eprintln!("Found {}. Joining…", describe(only));
-            Ok(joining(only))
-        }
-        several => {
-            for (number, server) in several.iter().enumerate() {
-                eprintln!("  {}. {}", number + 1, describe(server));
-            }
-            let question = format!("Join which? [1-{}, Enter for 1] ", several.len());
-            let Some(answer) = ask(&question).await? else {
-                anyhow::bail!("several servers answered and none was chosen. {WAY_FORWARD}");
-            };
-            let index = if answer.is_empty() {
-                1
-            } else {
-                answer.parse::<usize>().unwrap_or(0)
-            };
-            match several.get(index.wrapping_sub(1)) {
-                Some(server) => Ok(joining(server)),
-                None => anyhow::bail!("{answer:?} is not one of the servers listed. {WAY_FORWARD}"),
-            }
-        }
     }
+}
+
+/// Nobody answered: hosts a room here if the user says yes (Enter alone
+/// means yes).
+async fn offer_to_host(port: u16, nick: &str) -> anyhow::Result<Choice> {
+    let question = format!(
+        "No lanchat server answered. Host a room here on port {port} so others can join? [Y/n] "
+    );
+    match ask(&question).await? {
+        Some(answer) if is_yes(&answer) => start_hosting(port, nick).await,
+        _ => anyhow::bail!("no lanchat server found. {WAY_FORWARD}"),
+    }
+}
+
+/// Several servers answered: the user picks one by number (Enter alone
+/// means the first).
+async fn pick(several: &[Found]) -> anyhow::Result<Choice> {
+    for (number, server) in several.iter().enumerate() {
+        eprintln!("  {}. {}", number + 1, describe(server));
+    }
+    let question = format!("Join which? [1-{}, Enter for 1] ", several.len());
+    let Some(answer) = ask(&question).await? else {
+        anyhow::bail!("several servers answered and none was chosen. {WAY_FORWARD}");
+    };
+    let index = if answer.is_empty() {
+        1
+    } else {
+        answer.parse::<usize>().unwrap_or(0)
+    };
+    match several.get(index.wrapping_sub(1)) {
+        Some(server) => Ok(Choice::joining(server.address.to_string())),
+        None => anyhow::bail!("{answer:?} is not one of the servers listed. {WAY_FORWARD}"),
+    }
+}
+
+/// An empty answer, `y` or `yes` (any case).
+fn is_yes(answer: &str) -> bool {
+    answer.is_empty() || answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes")
 }
 
 fn describe(server: &Found) -> String {
@@ -108,11 +115,14 @@ fn describe(server: &Found) -> String {
     format!("{} at {} ({people})", server.name, server.address)
 }
 
-fn joining(server: &Found) -> Choice {
-    Choice {
-        address: server.address.to_string(),
-        hosted: None,
-        notices: Vec::new(),
+impl Choice {
+    /// Joining a server somebody else runs.
+    fn joining(address: String) -> Choice {
+        Choice {
+            address,
+            hosted: None,
+            notices: Vec::new(),
+        }
     }
 }
 
