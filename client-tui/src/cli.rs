@@ -17,7 +17,8 @@ pub struct Args {
     #[arg(long, short)]
     pub nick: Option<String>,
 
-    /// Host a chat room on this machine (0.0.0.0, --port) and join it.
+    /// Host a chat room on this machine (0.0.0.0, --port) and join it
+    /// (in builds with the default `host` feature).
     #[arg(long, conflicts_with = "server")]
     pub host: bool,
 

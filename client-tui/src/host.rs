@@ -1,5 +1,6 @@
 //! Hosting a room in-process: the server crate is a library, so the first
-//! person on a LAN can be the server too.
+//! person on a LAN can be the server too. Only in builds with the `host`
+//! feature (the default).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

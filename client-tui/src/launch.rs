@@ -1,7 +1,8 @@
 //! Before full-screen mode: deciding which server to join. `--server` says
 //! so; `--host` hosts; otherwise the LAN is searched and the user asked, in
 //! plain lines on the terminal, which makes the answers easy to read and the
-//! prompts easy to script.
+//! prompts easy to script. A build without the `host` feature says, where
+//! it would host, that it cannot and how to get one that can.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -9,7 +10,10 @@ use std::time::Duration;
 
 use crate::cli::{Args, with_default_port};
 use crate::discovery::{Found, default_targets, discover};
-use crate::host::{Hosted, host, lan_addresses};
+#[cfg(feature = "host")]
+pub use crate::host::Hosted;
+#[cfg(feature = "host")]
+use crate::host::{host, lan_addresses};
 
 /// The server to join, and the room this process hosts, if it does.
 #[derive(Debug)]
@@ -22,20 +26,42 @@ pub struct Choice {
     pub notices: Vec<String>,
 }
 
+/// What a build without the `host` feature hosts: nothing. No value of
+/// this type exists, so [`Choice::hosted`] is always `None` there, and the
+/// code that stops a room is written once for both builds.
+#[cfg(not(feature = "host"))]
+#[derive(Debug)]
+pub enum Hosted {}
+
+#[cfg(not(feature = "host"))]
+impl Hosted {
+    /// Never called: there is no room to stop.
+    pub async fn stop(self) {
+        match self {}
+    }
+}
+
 /// The way forward when no server can be found, said in every dead end.
+#[cfg(feature = "host")]
 const WAY_FORWARD: &str =
     "Join a server with `lanchat --server HOST:PORT`, or host one with `lanchat --host`.";
+/// The way forward when no server can be found, in a build that cannot
+/// host: the other way forward is a different build.
+#[cfg(not(feature = "host"))]
+const WAY_FORWARD: &str = "Join a server with `lanchat --server HOST:PORT`. This build of \
+lanchat cannot host a room: it was built without the default `host` feature; build it with \
+the default features (`cargo build --release -p lanchat`) to host one.";
 
 /// Works out where to connect, hosting or asking as needed.
 pub async fn choose(args: &Args, nick: &str) -> anyhow::Result<Choice> {
     if args.host {
-        return start_hosting(args.port, nick).await;
+        return start_hosting(args, nick).await;
     }
     if let Some(server) = &args.server {
         return Ok(Choice::joining(with_default_port(server)));
     }
     match search(args).await.as_slice() {
-        [] => offer_to_host(args.port, nick).await,
+        [] => offer_to_host(args, nick).await,
         [only] => {
             eprintln!("Found {}. Joining…", describe(only));
             Ok(Choice::joining(only.address.to_string()))
@@ -69,13 +95,17 @@ async fn search(args: &Args) -> Vec<Found> {
 }
 
 /// Nobody answered: hosts a room here if the user says yes (Enter alone
-/// means yes).
-async fn offer_to_host(port: u16, nick: &str) -> anyhow::Result<Choice> {
+/// means yes). A build that cannot host does not ask.
+async fn offer_to_host(args: &Args, nick: &str) -> anyhow::Result<Choice> {
+    if !cfg!(feature = "host") {
+        anyhow::bail!("no lanchat server found. {WAY_FORWARD}");
+    }
     let question = format!(
-        "No lanchat server answered. Host a room here on port {port} so others can join? [Y/n] "
+        "No lanchat server answered. Host a room here on port {} so others can join? [Y/n] ",
+        args.port
     );
     match ask(&question).await? {
-        Some(answer) if is_yes(&answer) => start_hosting(port, nick).await,
+        Some(answer) if is_yes(&answer) => start_hosting(args, nick).await,
         _ => anyhow::bail!("no lanchat server found. {WAY_FORWARD}"),
     }
 }
@@ -126,8 +156,11 @@ impl Choice {
     }
 }
 
-async fn start_hosting(port: u16, nick: &str) -> anyhow::Result<Choice> {
-    let hosted = host(port, nick).await?;
+/// Hosts a room here (`--port`) and joins it, with the notices
+/// that say how others can join.
+#[cfg(feature = "host")]
+async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
+    let hosted = host(args.port, nick).await?;
     let port = hosted.port;
     let addresses = lan_addresses(port);
     let mut notices = vec![format!(
@@ -148,6 +181,16 @@ async fn start_hosting(port: u16, nick: &str) -> anyhow::Result<Choice> {
         hosted: Some(hosted),
         notices,
     })
+}
+
+/// `--host` in a build that cannot host: says so, and how to get one.
+#[cfg(not(feature = "host"))]
+async fn start_hosting(_: &Args, _: &str) -> anyhow::Result<Choice> {
+    anyhow::bail!(
+        "this build of lanchat cannot host a room: it was built without the default `host` \
+         feature. Build it with the default features (`cargo build --release -p lanchat`) to \
+         host, or join a room hosted elsewhere with `lanchat --server HOST:PORT`."
+    )
 }
 
 /// Asks a question on the terminal; `None` when nobody can answer (no

@@ -7,8 +7,9 @@
 //!   conversation, display-width wrapping.
 //! - [`ui`] and [`layout`]: drawing, a pure function of `&App`.
 //! - [`net`]: the connection task (dial, hello, relay, reconnect).
-//! - [`discovery`], [`host`], `launch`: finding a server on the LAN, or
-//!   hosting one in-process, before full-screen mode starts.
+//! - [`discovery`], `host`, `launch`: finding a server on the LAN, or
+//!   hosting one in-process (with the default `host` feature), before
+//!   full-screen mode starts.
 //! - `terminal`, `runtime`: entering and always leaving full-screen mode,
 //!   and the event loop.
 
@@ -19,6 +20,7 @@ pub mod buffers;
 pub mod cli;
 pub mod discovery;
 pub mod event;
+#[cfg(feature = "host")]
 pub mod host;
 pub mod input;
 mod launch;

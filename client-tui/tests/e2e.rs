@@ -236,6 +236,7 @@ fn unused_port() -> u16 {
     socket.local_addr().expect("address").port()
 }
 
+#[cfg(feature = "host")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_nobody_answers_declining_to_host_ends_with_a_way_forward() {
     let port = unused_port().to_string();
@@ -254,6 +255,7 @@ async fn when_nobody_answers_declining_to_host_ends_with_a_way_forward() {
     assert!(!tui.alternate_screen(), "never went full screen");
 }
 
+#[cfg(feature = "host")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_nobody_answers_the_user_can_host_and_others_join() {
     let port = unused_port();
@@ -284,6 +286,34 @@ async fn when_nobody_answers_the_user_can_host_and_others_join() {
         rest.iter().any(|line| line.contains("shutting down")),
         "{rest:?}"
     );
+}
+
+#[cfg(not(feature = "host"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_without_hosting_says_so_and_how_to_get_one() {
+    let mut tui = Tui::start(&["--host", "--port", "0"]);
+    assert!(!tui.wait_exit().await, "exits with failure");
+    tui.wait_for_text("cannot host").await;
+    tui.wait_for_text("default features").await;
+    assert!(!tui.alternate_screen(), "never went full screen");
+
+    let port = unused_port().to_string();
+    let args = [
+        "--port",
+        &port,
+        "--probe",
+        "127.0.0.1",
+        "--discovery-ms",
+        "200",
+    ];
+    let mut tui = Tui::start(&args);
+    assert!(
+        !tui.wait_exit().await,
+        "nothing to offer: exits with failure"
+    );
+    tui.wait_for_text("--server HOST:PORT").await;
+    tui.wait_for_text("cannot host").await;
+    assert!(!tui.contents().contains("[Y/n]"), "{}", tui.contents());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
