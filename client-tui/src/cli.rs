@@ -22,6 +22,12 @@ pub struct Args {
     #[arg(long, conflicts_with = "server")]
     pub host: bool,
 
+    /// Where a room hosted here keeps its history: a SQLite file, or
+    /// `:memory:` to keep nothing [default: hosted-PORT.db next to the
+    /// server's default history.db].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<String>,
+
     /// Port to host on, and to look for servers on.
     #[arg(long, short, default_value_t = DEFAULT_PORT)]
     pub port: u16,

@@ -11,6 +11,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// What to say when the room's database cannot be opened: the ways out.
+const OPEN_HINT: &str = "could not open the room's history; keep it elsewhere with --db PATH \
+     (or keep none with --db :memory:), set XDG_DATA_HOME to a writable directory, \
+     or join a room hosted elsewhere with --server";
+
 /// A server running inside this process.
 #[derive(Debug)]
 pub struct Hosted {
@@ -20,31 +25,20 @@ pub struct Hosted {
     task: JoinHandle<()>,
 }
 
-/// Starts a server on 0.0.0.0:`port`, named after its host's nickname.
+/// Starts a server on 0.0.0.0:`port`, named after its host's nickname,
+/// keeping its history at `db` (as `--db` spells it) or in its own file.
 /// Everything that can fail at start (the port, the database) fails here,
-/// before the room is announced, with a message for the person hosting.
-pub async fn host(port: u16, nick: &str) -> anyhow::Result<Hosted> {
-    let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
-        Ok(listener) => listener,
-        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
-            "port {port} is already in use here. If lanchat is already hosting on this machine, \
-             join it with `lanchat --server 127.0.0.1:{port}`; or host on another port with `--port`."
-        ),
-        Err(error) => return Err(error).context(format!("could not listen on port {port}")),
-    };
+/// before the room is announced or the screen changes, with a message for
+/// the person hosting.
+pub async fn host(port: u16, nick: &str, db: Option<&str>) -> anyhow::Result<Hosted> {
+    let listener = listen(port).await?;
     let port = listener.local_addr()?.port();
     let config = Config {
         server_name: format!("{nick}'s room"),
-        db: hosted_db(port),
+        db: db.map_or_else(|| hosted_db(port), DbLocation::parse),
         ..Config::default()
     };
-    let server = tokio::task::spawn_blocking(move || Server::open(config))
-        .await
-        .context("could not open the room")?
-        .context(
-            "could not open the room's history; set XDG_DATA_HOME to a writable directory, \
-             or join a room hosted elsewhere with --server",
-        )?;
+    let server = open(config).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
@@ -58,6 +52,45 @@ impl Hosted {
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(6), self.task).await;
     }
+}
+
+/// Binds the room's port, explaining the usual reason it is taken.
+async fn listen(port: u16) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
+        Ok(listener) => Ok(listener),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "port {port} is already in use here. If lanchat is already hosting on this machine, \
+             join it with `lanchat --server 127.0.0.1:{port}`; or host on another port with `--port`."
+        ),
+        Err(error) => Err(error).context(format!("could not listen on port {port}")),
+    }
+}
+
+/// Opens the server (settings, database, store thread) off the async
+/// threads, since opening a database blocks.
+async fn open(config: Config) -> anyhow::Result<Server> {
+    tokio::task::spawn_blocking(move || Server::open(config))
+        .await
+        .context("could not open the room")?
+        .map_err(|error| anyhow::anyhow!(said_once(&error)))
+        .context(OPEN_HINT)
+}
+
+/// An error and its causes as one line, each cause said once: the server's
+/// errors already put their causes in their own text, and printing the
+/// chain as well would say them two or three times.
+fn said_once(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = next.source();
+    }
+    line
 }
 
 /// A hosted room keeps its history in its own file per port, next to (never
@@ -86,4 +119,28 @@ pub fn lan_addresses(port: u16) -> Vec<String> {
             std::net::IpAddr::V6(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unusable_database_is_named_once_with_the_ways_out() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "not a directory").expect("write a file");
+        let config = Config {
+            db: DbLocation::File(file.join("lanchat").join("hosted-1.db")),
+            ..Config::default()
+        };
+        let error = match open(config).await {
+            Ok(_) => panic!("a database below a file opened"),
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.contains("--db PATH"), "{error}");
+        assert!(error.contains("message database"), "{error}");
+        let cause = std::io::Error::from_raw_os_error(20).to_string();
+        assert_eq!(error.matches(&cause).count(), 1, "{error}");
+    }
 }

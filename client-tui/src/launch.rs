@@ -156,11 +156,11 @@ impl Choice {
     }
 }
 
-/// Hosts a room here (`--port`) and joins it, with the notices
+/// Hosts a room here (`--port`, `--db`) and joins it, with the notices
 /// that say how others can join.
 #[cfg(feature = "host")]
 async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
-    let hosted = host(args.port, nick).await?;
+    let hosted = host(args.port, nick, args.db.as_deref()).await?;
     let port = hosted.port;
     let addresses = lan_addresses(port);
     let mut notices = vec![format!(

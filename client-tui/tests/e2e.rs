@@ -5,6 +5,7 @@
 #![allow(clippy::panic)] // A test fails by panicking.
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +25,12 @@ struct Tui {
 
 impl Tui {
     fn start(args: &[&str]) -> Tui {
+        Tui::start_with_env(args, &[])
+    }
+
+    /// Starts lanchat with `args`, its data directory a fresh temporary
+    /// one unless `env` sets `XDG_DATA_HOME` (or anything else) itself.
+    fn start_with_env(args: &[&str], env: &[(&str, &Path)]) -> Tui {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 24,
@@ -38,6 +45,12 @@ impl Tui {
         // A hosted room writes its database under the data directory.
         let data = tempfile::tempdir().expect("temporary data directory");
         command.env("XDG_DATA_HOME", data.path());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        // portable-pty starts in $HOME unless told otherwise, and a test may
+        // point HOME at something that is not a directory.
+        command.cwd(data.path());
         let child = pty.slave.spawn_command(command).expect("start lanchat");
         drop(pty.slave);
         let mut output = pty.master.try_clone_reader().expect("pty reader");
@@ -286,6 +299,52 @@ async fn when_nobody_answers_the_user_can_host_and_others_join() {
         rest.iter().any(|line| line.contains("shutting down")),
         "{rest:?}"
     );
+}
+
+/// A regular file, and a path below it where no directory can be made.
+#[cfg(feature = "host")]
+fn below_a_file(dir: &tempfile::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").expect("write a file");
+    let below = file.join("data");
+    (file, below)
+}
+
+#[cfg(feature = "host")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosting_with_an_unusable_data_directory_says_so_and_stops() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (file, below) = below_a_file(&dir);
+    let mut tui = Tui::start_with_env(
+        &["--host", "--port", "0", "--nick", "host"],
+        &[("XDG_DATA_HOME", &below), ("HOME", &file)],
+    );
+    assert!(!tui.wait_exit().await, "exits by itself, with failure");
+    tui.wait_for_text("could not open the room's history").await;
+    let screen = tui.contents();
+    assert!(screen.contains("message database"), "{screen}");
+    assert!(screen.contains("--db"), "the hint names --db: {screen}");
+    assert!(!screen.contains("refused"), "never dialled: {screen}");
+    assert!(!tui.alternate_screen(), "never went full screen");
+}
+
+#[cfg(feature = "host")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosting_with_a_database_in_memory_needs_no_data_directory() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (file, below) = below_a_file(&dir);
+    let mut tui = Tui::start_with_env(
+        &[
+            "--host", "--port", "0", "--db", ":memory:", "--nick", "host",
+        ],
+        &[("XDG_DATA_HOME", &below), ("HOME", &file)],
+    );
+    tui.wait_for_text("You are hosting this room").await;
+    tui.wait_for_text("Connected to").await;
+    tui.type_keys("kept nowhere\r");
+    tui.wait_for_text("<host> kept nowhere").await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
 }
 
 #[cfg(not(feature = "host"))]
