@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use lanchat_server::{Config, DbLocation, Server};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+use crate::warnings;
 
 /// What to say when the room's database cannot be opened: the ways out.
 const OPEN_HINT: &str = "could not open the room's history; keep it elsewhere with --db PATH \
@@ -21,6 +23,9 @@ const OPEN_HINT: &str = "could not open the room's history; keep it elsewhere wi
 pub struct Hosted {
     /// The TCP (and discovery) port.
     pub port: u16,
+    /// The server's warnings as lines for the scrollback, for the run loop
+    /// to take; `None` if this process already had a tracing subscriber.
+    pub warnings: Option<mpsc::Receiver<String>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -33,6 +38,8 @@ pub struct Hosted {
 pub async fn host(port: u16, nick: &str, db: Option<&str>) -> anyhow::Result<Hosted> {
     let listener = listen(port).await?;
     let port = listener.local_addr()?.port();
+    // Installed before the server opens, so its first warnings are seen.
+    let warnings = warnings::install();
     let config = Config {
         server_name: format!("{nick}'s room"),
         db: db.map_or_else(|| hosted_db(port), DbLocation::parse),
@@ -43,7 +50,12 @@ pub async fn host(port: u16, nick: &str, db: Option<&str>) -> anyhow::Result<Hos
     let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
-    Ok(Hosted { port, stop, task })
+    Ok(Hosted {
+        port,
+        warnings,
+        stop,
+        task,
+    })
 }
 
 impl Hosted {

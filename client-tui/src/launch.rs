@@ -8,6 +8,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 use crate::cli::{Args, with_default_port};
 use crate::discovery::{Found, default_targets, discover};
 #[cfg(feature = "host")]
@@ -24,6 +26,8 @@ pub struct Choice {
     pub hosted: Option<Hosted>,
     /// Lines to show in the scrollback at start.
     pub notices: Vec<String>,
+    /// The hosted server's warnings, to show as they come.
+    pub warnings: Option<mpsc::Receiver<String>>,
 }
 
 /// What a build without the `host` feature hosts: nothing. No value of
@@ -152,6 +156,7 @@ impl Choice {
             address,
             hosted: None,
             notices: Vec::new(),
+            warnings: None,
         }
     }
 }
@@ -160,7 +165,7 @@ impl Choice {
 /// that say how others can join.
 #[cfg(feature = "host")]
 async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
-    let hosted = host(args.port, nick, args.db.as_deref()).await?;
+    let mut hosted = host(args.port, nick, args.db.as_deref()).await?;
     let port = hosted.port;
     let addresses = lan_addresses(port);
     let mut notices = vec![format!(
@@ -178,6 +183,7 @@ async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
     }
     Ok(Choice {
         address: format!("127.0.0.1:{port}"),
+        warnings: hosted.warnings.take(),
         hosted: Some(hosted),
         notices,
     })

@@ -9,7 +9,8 @@
 //! - [`net`]: the connection task (dial, hello, relay, reconnect).
 //! - [`discovery`], `host`, `launch`: finding a server on the LAN, or
 //!   hosting one in-process (with the default `host` feature), before
-//!   full-screen mode starts.
+//!   full-screen mode starts; `warnings` brings the hosted server's
+//!   warnings to the screen.
 //! - `terminal`, `runtime`: entering and always leaving full-screen mode,
 //!   and the event loop.
 
@@ -30,6 +31,8 @@ mod runtime;
 pub mod scrollback;
 mod terminal;
 pub mod ui;
+#[cfg(feature = "host")]
+pub mod warnings;
 pub mod wrap;
 
 use std::time::Duration;
@@ -69,7 +72,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for notice in choice.notices {
         app.update(Event::Notice(notice), now);
     }
-    let result = runtime::event_loop(&mut full_screen.terminal, app, news, commands).await;
+    let sources = runtime::Sources {
+        news,
+        warnings: choice.warnings,
+    };
+    let result = runtime::event_loop(&mut full_screen.terminal, app, sources, commands).await;
     drop(full_screen);
 
     // The connection task writes the quit and ends; give it a moment.

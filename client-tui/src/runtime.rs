@@ -1,6 +1,7 @@
-//! The run loop: one `select!` over terminal input, network news, the app's
-//! timer and signals. Each event goes through `App::update`; the screen is
-//! redrawn once per burst, after everything already waiting was applied.
+//! The run loop: one `select!` over terminal input, network news, the
+//! hosted server's warnings, the app's timer and signals. Each event goes
+//! through `App::update`; the screen is redrawn once per burst, after
+//! everything already waiting was applied.
 
 use std::time::Duration;
 
@@ -20,14 +21,27 @@ use crate::{terminal, ui};
 /// second this still redraws many times a second.
 const MAX_EVENTS_PER_FRAME: usize = 1024;
 
+/// What the loop hears besides the terminal and signals.
+#[derive(Debug)]
+pub struct Sources {
+    /// News from the connection task.
+    pub news: mpsc::Receiver<NetEvent>,
+    /// The hosted server's warnings, when this process hosts.
+    pub warnings: Option<mpsc::Receiver<String>>,
+}
+
 /// Runs until the user quits. Returns when the app asks to quit or the
 /// terminal's input ends.
 pub async fn event_loop(
     terminal: &mut DefaultTerminal,
     mut app: App,
-    mut news: mpsc::Receiver<NetEvent>,
+    sources: Sources,
     commands: mpsc::Sender<NetCommand>,
 ) -> anyhow::Result<()> {
+    let Sources {
+        mut news,
+        mut warnings,
+    } = sources;
     let mut input = EventStream::new();
     let mut signals = Signals::new()?;
     loop {
@@ -43,6 +57,7 @@ pub async fn event_loop(
                 None => Event::Terminate,
             },
             Some(update) = news.recv() => Event::Net(update),
+            text = next_warning(&mut warnings) => Event::Notice(text),
             () = sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => Event::Tick,
             () = signals.next() => Event::Terminate,
         };
@@ -93,6 +108,18 @@ fn translate(event: TerminalEvent) -> Option<Event> {
         TerminalEvent::Resize(columns, rows) => Some(Event::Resize(columns, rows)),
         TerminalEvent::FocusGained | TerminalEvent::FocusLost => None,
     }
+}
+
+/// The next warning from the hosted server; never, if there is no hosted
+/// server or its channel has closed.
+async fn next_warning(warnings: &mut Option<mpsc::Receiver<String>>) -> String {
+    if let Some(receiver) = warnings
+        && let Some(text) = receiver.recv().await
+    {
+        return text;
+    }
+    *warnings = None;
+    std::future::pending().await
 }
 
 fn far_future() -> Instant {

@@ -347,6 +347,21 @@ async fn hosting_with_a_database_in_memory_needs_no_data_directory() {
     assert!(tui.wait_exit().await);
 }
 
+#[cfg(feature = "host")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosted_servers_warnings_appear_in_the_scrollback() {
+    // Something else holds the UDP port, so the hosted room cannot offer
+    // LAN discovery: the server warns and carries on.
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind UDP");
+    let port = udp.local_addr().expect("address").port().to_string();
+    let mut tui = Tui::start(&["--host", "--port", &port, "--db", ":memory:"]);
+    tui.wait_for_text("Connected to").await;
+    tui.wait_for_text("Hosted room warning: LAN discovery is off")
+        .await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+}
+
 #[cfg(not(feature = "host"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_without_hosting_says_so_and_how_to_get_one() {
