@@ -301,24 +301,23 @@ async fn when_nobody_answers_the_user_can_host_and_others_join() {
     );
 }
 
-/// A regular file, and a path below it where no directory can be made.
+/// Starts lanchat with `args` where no data directory can be made: HOME is
+/// a regular file and XDG_DATA_HOME is below it. The directory returned
+/// holds that file; keep it until lanchat is done.
 #[cfg(feature = "host")]
-fn below_a_file(dir: &tempfile::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+fn start_without_a_data_directory(args: &[&str]) -> (Tui, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a directory").expect("write a file");
     let below = file.join("data");
-    (file, below)
+    let tui = Tui::start_with_env(args, &[("XDG_DATA_HOME", &below), ("HOME", &file)]);
+    (tui, dir)
 }
 
 #[cfg(feature = "host")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosting_with_an_unusable_data_directory_says_so_and_stops() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let (file, below) = below_a_file(&dir);
-    let mut tui = Tui::start_with_env(
-        &["--host", "--port", "0", "--nick", "host"],
-        &[("XDG_DATA_HOME", &below), ("HOME", &file)],
-    );
+    let (mut tui, _dir) = start_without_a_data_directory(&["--host", "--port", "0"]);
     assert!(!tui.wait_exit().await, "exits by itself, with failure");
     tui.wait_for_text("could not open the room's history").await;
     let screen = tui.contents();
@@ -331,14 +330,10 @@ async fn hosting_with_an_unusable_data_directory_says_so_and_stops() {
 #[cfg(feature = "host")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosting_with_a_database_in_memory_needs_no_data_directory() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let (file, below) = below_a_file(&dir);
-    let mut tui = Tui::start_with_env(
-        &[
-            "--host", "--port", "0", "--db", ":memory:", "--nick", "host",
-        ],
-        &[("XDG_DATA_HOME", &below), ("HOME", &file)],
-    );
+    let args = [
+        "--host", "--port", "0", "--db", ":memory:", "--nick", "host",
+    ];
+    let (mut tui, _dir) = start_without_a_data_directory(&args);
     tui.wait_for_text("You are hosting this room").await;
     tui.wait_for_text("Connected to").await;
     tui.type_keys("kept nowhere\r");
