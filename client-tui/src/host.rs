@@ -84,25 +84,8 @@ async fn open(config: Config) -> anyhow::Result<Server> {
     tokio::task::spawn_blocking(move || Server::open(config))
         .await
         .context("could not open the room")?
-        .map_err(|error| anyhow::anyhow!(said_once(&error)))
+        .map_err(anyhow::Error::from)
         .context(OPEN_HINT)
-}
-
-/// An error and its causes as one line, each cause said once: the server's
-/// errors already put their causes in their own text, and printing the
-/// chain as well would say them two or three times.
-fn said_once(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        let text = next.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = next.source();
-    }
-    line
 }
 
 /// A hosted room keeps its history in its own file per port, next to (never

@@ -28,20 +28,21 @@ pub struct Server {
 }
 
 /// Why a server could not be opened. Each is something the person
-/// starting it can act on.
+/// starting it can act on. The message says what could not be done; the
+/// source says why (print the whole chain, as `anyhow` does).
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// A setting would make the server unusable.
-    #[error("invalid setting: {0}")]
+    #[error("invalid setting")]
     Config(#[from] ConfigError),
     /// The message database cannot be opened or read.
-    #[error("message database: {0}")]
+    #[error("cannot open the message database")]
     Database(#[from] StoreError),
     /// Session tokens cannot be made secret.
-    #[error("cannot make session tokens: {0}")]
+    #[error("cannot make session tokens")]
     Randomness(#[from] NoRandomness),
     /// The store thread could not be started.
-    #[error("cannot start the store thread: {0}")]
+    #[error("cannot start the store thread")]
     Thread(#[from] std::io::Error),
 }
 

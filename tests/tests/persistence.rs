@@ -233,9 +233,9 @@ async fn a_damaged_database_is_a_clear_error_at_start() {
         db: DbLocation::File(path),
         ..relaxed_config()
     };
-    let error = Server::open(config).unwrap_err();
-    assert!(error.to_string().contains("message database"), "{error}");
-    assert!(error.to_string().contains("not a database"), "{error}");
+    let error = explained(&Server::open(config).unwrap_err());
+    assert!(error.contains("message database"), "{error}");
+    assert!(error.contains("not a database"), "{error}");
 }
 
 #[tokio::test]
@@ -247,10 +247,21 @@ async fn an_unusable_database_location_is_a_clear_error_at_start() {
         db: DbLocation::File(blocker.join("history.db")),
         ..relaxed_config()
     };
-    let error = Server::open(config).unwrap_err();
-    let text = error.to_string();
+    let text = explained(&Server::open(config).unwrap_err());
     assert!(
         text.contains("message database") && text.contains("not-a-directory"),
         "{text}"
     );
+}
+
+/// An error and its causes, as `anyhow` prints them with `{:#}`.
+fn explained(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

@@ -81,7 +81,7 @@ pub(crate) fn render(
             }
         }
         Err(error) => {
-            let message = format!("History is unavailable right now: {error}");
+            let message = format!("History is unavailable right now: {}", error.explained());
             dialect.render(
                 &ServerMsg::error(ErrorCode::StoreUnavailable, message),
                 &mut out,

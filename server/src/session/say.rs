@@ -197,8 +197,10 @@ impl Completion for AnswerSender {
             Ok(Appended::New(_)) => return,
             Ok(Appended::Duplicate(original)) => original.to_server_msg(),
             Err(error) => {
-                let message =
-                    format!("The message could not be stored, so it was not sent: {error}");
+                let message = format!(
+                    "The message could not be stored, so it was not sent: {}",
+                    error.explained()
+                );
                 ServerMsg::error(ErrorCode::StoreUnavailable, message)
             }
         };

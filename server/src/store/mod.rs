@@ -87,9 +87,11 @@ pub struct SessionRecord {
 }
 
 /// Something went wrong in the database: what we were doing, in words for
-/// people, and the underlying error as the source.
+/// people, and the underlying error as the source. Its `Display` is the
+/// first alone, as is the custom for errors with a source;
+/// [`StoreError::explained`] says both.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{doing}{}", .source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+#[error("{doing}")]
 pub struct StoreError {
     doing: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
@@ -112,6 +114,15 @@ impl StoreError {
         StoreError {
             doing: what.into(),
             source: None,
+        }
+    }
+
+    /// What failed and why, for people: "cannot store messages: disk I/O
+    /// error".
+    pub fn explained(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{}: {source}", self.doing),
+            None => self.doing.clone(),
         }
     }
 

@@ -162,7 +162,11 @@ impl StoreThread {
             }
             Err(error) => {
                 let count = batch.messages.len();
-                warn!(%error, count, "messages could not be stored; refusing them");
+                let explained = error.explained();
+                warn!(
+                    error = explained,
+                    count, "messages could not be stored; refusing them"
+                );
                 for done in batch.completions {
                     done.complete(Err(error.clone()));
                 }
@@ -191,7 +195,7 @@ impl StoreThread {
             Request::SaveSession(session) => {
                 let now = self.clock.now_millis();
                 if let Err(error) = self.store.save_session(&session, now) {
-                    warn!(%error, "could not save a session");
+                    warn!(error = error.explained(), "could not save a session");
                 }
             }
             Request::LoadSession(token, reply) => {
@@ -202,7 +206,10 @@ impl StoreThread {
 
     fn prune(&mut self) {
         if let Err(error) = self.store.prune(self.retention, self.clock.now_millis()) {
-            warn!(%error, "could not apply the retention policy");
+            warn!(
+                error = error.explained(),
+                "could not apply the retention policy"
+            );
         }
     }
 }
@@ -320,7 +327,8 @@ mod tests {
             .append_and_wait(message("lost?", None))
             .await
             .unwrap_err();
-        assert_eq!(error.to_string(), "cannot store messages: disk I/O error");
+        assert_eq!(error.to_string(), "cannot store messages");
+        assert_eq!(error.explained(), "cannot store messages: disk I/O error");
         let cause = std::error::Error::source(&error).expect("the cause is kept");
         assert_eq!(cause.to_string(), "disk I/O error");
         assert_eq!(
