@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 /// A server ignores datagrams shorter than this.
 pub const MIN_PROBE_BYTES: usize = 256;
 
-/// Longest server name put in a reply, in characters, which keeps every
-/// reply well under [`MIN_PROBE_BYTES`].
-pub const MAX_NAME_CHARS: usize = 48;
+/// Most bytes a server name takes in a reply, as JSON (escapes included).
+/// The rest of a reply takes at most 110 bytes (every number at its
+/// largest), so every reply stays under [`MIN_PROBE_BYTES`]; a count of
+/// characters would not, since one character can take up to 6 bytes.
+pub const MAX_NAME_BYTES: usize = 120;
 
 /// The probe a client sends: a JSON object with `type` `discover`, padded
 /// with spaces to [`MIN_PROBE_BYTES`].
@@ -39,7 +41,8 @@ pub struct DiscoveryReply {
     /// Always `"here"`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The server's name (its `--name`), at most [`MAX_NAME_CHARS`].
+    /// The server's name (its `--name`), sanitised, at most
+    /// [`MAX_NAME_BYTES`] as JSON.
     pub name: String,
     /// The TCP port to connect to, at the address the reply came from.
     pub port: u16,
@@ -53,11 +56,12 @@ pub struct DiscoveryReply {
 }
 
 impl DiscoveryReply {
-    /// A reply, with the name cut to [`MAX_NAME_CHARS`].
+    /// A reply, with the name sanitised (a client shows it) and cut to
+    /// [`MAX_NAME_BYTES`].
     pub fn new(name: &str, port: u16, users: usize, id: u64) -> DiscoveryReply {
         DiscoveryReply {
             kind: "here".to_owned(),
-            name: name.chars().take(MAX_NAME_CHARS).collect(),
+            name: within_budget(&crate::sanitize_text(name)),
             port,
             users,
             version: crate::limits::PROTOCOL_VERSION,
@@ -65,7 +69,8 @@ impl DiscoveryReply {
         }
     }
 
-    /// The reply as one datagram.
+    /// The reply as one datagram. Serialising these fields cannot fail; an
+    /// empty datagram is never sent.
     pub fn to_datagram(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -76,6 +81,22 @@ impl DiscoveryReply {
             .ok()
             .filter(|reply| reply.kind == "here")
     }
+}
+
+/// The longest start of `name` whose JSON form fits [`MAX_NAME_BYTES`].
+fn within_budget(name: &str) -> String {
+    let mut used = 0;
+    let mut kept = String::new();
+    for c in name.chars() {
+        // The JSON string of one character, less its two quotes.
+        let cost = serde_json::to_string(&c).map_or(6, |json| json.len() - 2);
+        if used + cost > MAX_NAME_BYTES {
+            break;
+        }
+        used += cost;
+        kept.push(c);
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -93,9 +114,26 @@ mod tests {
 
     #[test]
     fn a_reply_is_always_smaller_than_a_probe() {
-        let longest = DiscoveryReply::new(&"é".repeat(500), u16::MAX, usize::MAX, u64::MAX);
-        assert!(longest.to_datagram().len() < MIN_PROBE_BYTES);
-        assert_eq!(DiscoveryReply::parse(&longest.to_datagram()), Some(longest));
+        // Two bytes a character, four, escaped quotes, and escapes that
+        // would take six bytes each if the controls were kept.
+        for name in [
+            "é".repeat(500),
+            "😀".repeat(48),
+            "\"\\".repeat(100),
+            "\u{1}\u{7f}x".repeat(100),
+        ] {
+            let longest = DiscoveryReply::new(&name, u16::MAX, usize::MAX, u64::MAX);
+            let datagram = longest.to_datagram();
+            assert!(datagram.len() < MIN_PROBE_BYTES, "{} bytes", datagram.len());
+            assert_eq!(DiscoveryReply::parse(&datagram), Some(longest));
+        }
         assert_eq!(DiscoveryReply::parse(&probe()), None);
+    }
+
+    #[test]
+    fn a_name_is_sanitised_and_kept_whole_when_it_fits() {
+        let reply = DiscoveryReply::new("attic \u{1b}[31mred", 7878, 1, 1);
+        assert_eq!(reply.name, "attic red");
+        assert_eq!(DiscoveryReply::new("ok", 1, 1, 1).name, "ok");
     }
 }
