@@ -72,6 +72,13 @@ fn refuse(stream: &TcpStream, code: ErrorCode) {
 /// Turns off Nagle (chat lines are small and latency matters) and turns on
 /// TCP keepalive so a peer that vanished without a FIN is noticed and its
 /// nickname freed.
+///
+/// Keepalive probes start only on an idle connection: while data we sent
+/// is unacknowledged (a peer that vanished mid-conversation), the kernel
+/// retransmits instead, for about fifteen minutes. `TCP_USER_TIMEOUT`
+/// bounds that too: a connection whose data stays unacknowledged for twice
+/// `keepalive` is closed, so either way the nickname is free within about
+/// twice `keepalive`.
 pub(crate) fn configure_socket(stream: &TcpStream, config: &Config) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let interval = (config.keepalive / 3).max(Duration::from_secs(1));
@@ -79,7 +86,11 @@ pub(crate) fn configure_socket(stream: &TcpStream, config: &Config) -> io::Resul
         .with_time(config.keepalive)
         .with_interval(interval)
         .with_retries(3);
-    SockRef::from(stream).set_tcp_keepalive(&keepalive)
+    let socket = SockRef::from(stream);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(config.keepalive.saturating_mul(2)))?;
+    Ok(())
 }
 
 /// The total and per-address connection caps.
@@ -180,7 +191,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn accepted_sockets_get_keepalive_and_nodelay() {
+    async fn accepted_sockets_get_keepalive_a_user_timeout_and_nodelay() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let _client = TcpStream::connect(addr).await.unwrap();
@@ -199,6 +210,12 @@ mod tests {
         assert_eq!(
             socket.tcp_keepalive_interval().unwrap(),
             Duration::from_secs(14)
+        );
+        // Unacknowledged data gives up after twice the keepalive time too.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert_eq!(
+            socket.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(84))
         );
         assert!(server_side.nodelay().unwrap());
     }
