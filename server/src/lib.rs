@@ -24,6 +24,7 @@
 //!   thread groups commits and publishes committed messages in id order.
 //! - `domain`: nickname keys, messages, session tokens, the clock.
 //! - `discovery`: answers LAN discovery probes on UDP.
+//! - `open_files`: the open-file limit and the connection cap that fits it.
 //! - `line_reader`, `throttle`, `state`: lines from a socket, bad-line
 //!   counting, what every task shares.
 
@@ -37,6 +38,7 @@ mod discovery;
 mod hub;
 mod line_reader;
 mod listener;
+mod open_files;
 mod request;
 mod server;
 mod session;

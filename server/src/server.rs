@@ -16,7 +16,7 @@ use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
 use crate::state::Shared;
 use crate::store::{self, SqliteStore, Store, StoreError};
-use crate::{discovery, listener};
+use crate::{discovery, listener, open_files};
 
 /// A chat server, opened and ready to serve.
 #[derive(Debug)]
@@ -47,11 +47,13 @@ pub enum OpenError {
 }
 
 impl Server {
-    /// Checks `config`, opens the database, reads the last message id and
-    /// starts the store thread. Blocks while the database opens, which is
+    /// Checks `config`, fits the connection cap to the open-file limit
+    /// (raising the soft limit first), opens the database, reads the last
+    /// message id and starts the store thread. Blocks while the database opens, which is
     /// quick unless the disk is not.
-    pub fn open(config: Config) -> Result<Server, OpenError> {
+    pub fn open(mut config: Config) -> Result<Server, OpenError> {
         config.validate()?;
+        config.max_connections = open_files::fit_connections(config.max_connections);
         // Every hello needs a secret token; a machine that cannot make one
         // cannot serve anybody safely.
         SessionToken::generate()?;

@@ -37,7 +37,29 @@ impl RunningServer {
     }
 
     async fn launch(args: &[&str], vars: &[(&str, &str)]) -> RunningServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanchat-server"))
+        let command = Command::new(env!("CARGO_BIN_EXE_lanchat-server"));
+        RunningServer::launch_as(command, args, vars).await.0
+    }
+
+    /// Starts the server with at most `open_files` open files (soft and
+    /// hard limit, as `ulimit -n` sets them); returns it with what it
+    /// logged before it listened.
+    async fn start_with_open_files(open_files: u32, args: &[&str]) -> (RunningServer, String) {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            &format!("ulimit -n {open_files} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_lanchat-server"),
+        ]);
+        RunningServer::launch_as(command, args, &[]).await
+    }
+
+    async fn launch_as(
+        mut command: Command,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> (RunningServer, String) {
+        let mut child = command
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .args(args)
             .env("RUST_LOG", "info")
@@ -50,12 +72,15 @@ impl RunningServer {
             .expect("start lanchat-server");
         let stderr = child.stderr.take().expect("piped stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let mut early_log = String::new();
         let port = tokio::time::timeout(TIMEOUT, async {
             while let Some(line) = lines.next_line().await.expect("read log") {
                 if let Some((_, addr)) = line.split_once("listening addr=") {
                     let port = addr.trim().rsplit(':').next().expect("addr has a port");
                     return port.parse::<u16>().expect("numeric port");
                 }
+                early_log.push_str(&line);
+                early_log.push('\n');
             }
             panic!("the server exited before logging its address");
         })
@@ -63,7 +88,7 @@ impl RunningServer {
         .expect("the server logs its address");
         // Keep draining the log so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        RunningServer { child, port }
+        (RunningServer { child, port }, early_log)
     }
 
     /// Connects and reads the greeting line.
@@ -329,4 +354,35 @@ async fn after_kill_9_every_echoed_message_is_in_the_history_in_order() {
         &echoed[..],
         "every echoed message, in order, with its id"
     );
+}
+
+#[tokio::test]
+async fn beyond_the_open_file_limit_every_client_is_told_server_full() {
+    // 128 open files leave room for 64 connections besides the server's
+    // own; the default --max-connections (1024) does not fit, and before
+    // the cap was fitted, clients past the limit got no answer at all.
+    let (server, log) =
+        RunningServer::start_with_open_files(128, &["--max-connections-per-ip", "1000"]).await;
+    assert!(
+        log.contains("open-file limit allows fewer connections"),
+        "{log}"
+    );
+    let mut held = Vec::new();
+    let (mut greeted, mut full) = (0, 0);
+    for _ in 0..140 {
+        let stream = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .expect("connect");
+        let (read, writer) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        let line = read_line(&mut reader).await;
+        if line.contains("\"greeting\"") {
+            greeted += 1;
+        } else {
+            assert!(line.contains("\"server_full\""), "{line}");
+            full += 1;
+        }
+        held.push((reader, writer));
+    }
+    assert_eq!((greeted, full), (64, 76));
 }
