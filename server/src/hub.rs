@@ -56,8 +56,10 @@ pub(crate) enum Audience {
     RoomExcept { room: String, except: NickKey },
     /// The two people of a direct message.
     Direct { from: NickKey, to: NickKey },
-    /// Members of any of these rooms.
-    Rooms(Vec<String>),
+    /// Someone renamed: members of any of their rooms, and they themselves
+    /// (by their new nickname), so a rename is confirmed even to someone in
+    /// no room.
+    Renamed { rooms: Vec<String>, new: NickKey },
 }
 
 /// What a connection's writer needs to filter events: its client's current
@@ -98,7 +100,9 @@ impl MemberView {
                     view.rooms.contains(room) && *except != view.nick_key
                 }
                 Audience::Direct { from, to } => *from == view.nick_key || *to == view.nick_key,
-                Audience::Rooms(rooms) => rooms.iter().any(|r| view.rooms.contains(r)),
+                Audience::Renamed { rooms, new } => {
+                    *new == view.nick_key || rooms.iter().any(|r| view.rooms.contains(r))
+                }
             };
             if wanted {
                 take(item);
@@ -252,6 +256,12 @@ impl Hub {
         }
         if let Some(ghost) = reclaimed {
             self.leave_rooms_left_behind(&mut state, &ghost, rooms);
+            // The same person under another spelling (`casea` back as
+            // `CASEA`): the rooms are told, as they are of any rename.
+            if ghost.nick.as_str() != nick.as_str() {
+                let rooms = rooms.iter().map(RoomName::to_string).collect();
+                self.publish_rename(rooms, &ghost.nick, &nick);
+            }
         }
         state.members.insert(
             key,
@@ -362,6 +372,19 @@ impl Hub {
             audience,
         }];
         let _ = self.events.send(Arc::new(HubEvent { items }));
+    }
+
+    /// Tells everyone sharing a room with the renamed, and the renamed.
+    fn publish_rename(&self, rooms: Vec<String>, old: &Nick, new: &Nick) {
+        let audience = Audience::Renamed {
+            rooms,
+            new: NickKey::from(new),
+        };
+        let nick = ServerMsg::Nick {
+            old: old.to_string(),
+            new: new.to_string(),
+        };
+        self.publish(audience, nick);
     }
 
     /// Puts `key` in `room` and, if it was not there already, tells the
@@ -490,13 +513,7 @@ impl Membership {
         }
         self.view.lock().nick_key = new_key.clone();
         state.members.insert(new_key, member);
-        self.hub.publish(
-            Audience::Rooms(rooms),
-            ServerMsg::Nick {
-                old: old.to_string(),
-                new: new.to_string(),
-            },
-        );
+        self.hub.publish_rename(rooms, &old, &new);
         Ok(old.to_string())
     }
 

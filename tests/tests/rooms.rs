@@ -250,3 +250,45 @@ async fn the_commands_come_from_one_table_and_client_commands_are_not_the_server
         other => panic!("expected the help, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_rename_is_confirmed_to_whoever_asked_even_in_no_room() {
+    let server = TestServer::start().await;
+    let mut alice = server.join("alice").await;
+    alice
+        .send(&lanchat_shared::ClientMsg::PartRoom {
+            room: "lobby".into(),
+        })
+        .await;
+    assert!(matches!(alice.recv().await, ServerMsg::Info { .. }));
+    alice.say("/nick alicia").await;
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Nick {
+            old: "alice".into(),
+            new: "alicia".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_session_reclaimed_under_another_spelling_is_a_rename_for_the_rooms() {
+    let server = TestServer::start().await;
+    let (_ghost, welcome, _) = TestClient::rejoin(server.addr(), "casea", None, None).await;
+    let session = lanchat_tests::session_of(&welcome);
+    let mut bob = server.join("bob").await;
+    let (_back, welcome, _) = TestClient::rejoin(server.addr(), "CASEA", None, Some(session)).await;
+    assert!(matches!(welcome, ServerMsg::Welcome { nick, .. } if nick == "CASEA"));
+    assert_eq!(
+        bob.recv().await,
+        ServerMsg::Nick {
+            old: "casea".into(),
+            new: "CASEA".into()
+        }
+    );
+    bob.say("/who").await;
+    match bob.recv().await {
+        ServerMsg::Info { text } => assert!(text.ends_with("bob, CASEA"), "{text}"),
+        other => panic!("expected /who's answer, got {other:?}"),
+    }
+}
