@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use lanchat_server::domain::{Clock, MessageKind, SessionToken};
 use lanchat_server::store::{
-    self, Appended, DbLocation, History, NewMessage, RecentQuery, Retention, SessionRecord,
+    self, Appended, DbLocation, History, Kept, NewMessage, RecentQuery, Retention, SessionRecord,
     SinceQuery, SqliteStore, Store, StoreError, Target,
 };
 
@@ -24,11 +24,11 @@ impl Store for Counting {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.inner.append(batch)
     }
-    fn recent(&mut self, query: &RecentQuery) -> Result<History, StoreError> {
-        self.inner.recent(query)
+    fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
+        self.inner.recent(query, kept)
     }
-    fn since(&mut self, query: &SinceQuery) -> Result<History, StoreError> {
-        self.inner.since(query)
+    fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
+        self.inner.since(query, kept)
     }
     fn last_id(&mut self) -> Result<u64, StoreError> {
         self.inner.last_id()

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -91,6 +92,7 @@ impl Server {
             store_thread,
         } = self;
         let tracker = TaskTracker::new();
+        tracker.spawn(prune_on_a_timer(Arc::clone(&shared)));
         if let Ok(addr) = listener.local_addr() {
             info!(%addr, "lanchat-server listening");
             if shared.config.discovery {
@@ -118,6 +120,27 @@ impl Server {
         // the last commits are on disk before `serve` returns.
         drop(shared);
         let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    }
+}
+
+/// How often retention runs on a quiet server; a busy one also prunes
+/// every thousand appends. History queries never serve what retention no
+/// longer keeps in between, so this bounds only how long deleted messages
+/// take to leave the disk.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Asks the store for a retention pass every [`PRUNE_INTERVAL`] until
+/// shutdown.
+async fn prune_on_a_timer(shared: Arc<Shared>) {
+    let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once; the store pruned when it started.
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => shared.store.prune_soon(),
+            () = shared.shutdown.cancelled() => return,
+        }
     }
 }
 

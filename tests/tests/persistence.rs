@@ -221,6 +221,40 @@ async fn a_resume_past_what_retention_kept_says_gap() {
 }
 
 #[tokio::test]
+async fn a_running_server_serves_nothing_past_the_retention_limit() {
+    let server = TestServer::with_config(Config {
+        retention: Retention {
+            max_messages: Some(5),
+            max_days: None,
+        },
+        ..relaxed_config()
+    })
+    .await;
+    let mut alice = server.join("alice").await;
+    for i in 0..20 {
+        alice.say(&format!("m{i}")).await;
+        alice.recv_chat().await;
+    }
+    // No restart and far fewer than a thousand appends: retention has not
+    // deleted anything yet, and still only the newest five are served.
+    let newest: Vec<String> = (15..20).map(|i| format!("m{i}")).collect();
+    let bob = server.join("bob").await;
+    assert_eq!(bob.history.iter().map(text_of).collect::<Vec<_>>(), newest);
+    let (_, welcome, replay) = TestClient::rejoin(server.addr(), "carol", Some(0), None).await;
+    assert!(
+        matches!(
+            welcome,
+            ServerMsg::Welcome {
+                gap: Some(true),
+                ..
+            }
+        ),
+        "{welcome:?}"
+    );
+    assert_eq!(replay.iter().map(text_of).collect::<Vec<_>>(), newest);
+}
+
+#[tokio::test]
 async fn a_damaged_database_is_a_clear_error_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");

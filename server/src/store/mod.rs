@@ -65,6 +65,29 @@ pub struct SinceQuery {
     pub limit: usize,
 }
 
+/// What retention keeps at the moment of a query. History queries return
+/// nothing outside it, so a message past a limit is never served, even
+/// before the next pass of retention deletes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// Only the newest this many messages.
+    pub newest: Option<u64>,
+    /// Only messages stamped at or after this time (Unix milliseconds).
+    pub not_before_ms: Option<u64>,
+}
+
+impl Kept {
+    /// What `retention` keeps at `now_ms`.
+    pub fn at(retention: Retention, now_ms: u64) -> Kept {
+        Kept {
+            newest: retention.max_messages,
+            not_before_ms: retention
+                .max_days
+                .map(|days| now_ms.saturating_sub(days.saturating_mul(86_400_000))),
+        }
+    }
+}
+
 /// A replay, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
@@ -137,10 +160,12 @@ pub trait Store: Send + 'static {
     /// Stores `batch` in one transaction, assigning ids in order. A message
     /// whose (sender, `client_id`) is already stored is not stored again.
     fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError>;
-    /// The newest messages of rooms (and of someone's direct messages).
-    fn recent(&mut self, query: &RecentQuery) -> Result<History, StoreError>;
-    /// What a client missed since the last id it saw.
-    fn since(&mut self, query: &SinceQuery) -> Result<History, StoreError>;
+    /// The newest messages of rooms (and of someone's direct messages),
+    /// of those retention keeps.
+    fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError>;
+    /// What a client missed since the last id it saw, of what retention
+    /// keeps; what it does not keep is a gap.
+    fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError>;
     /// The highest id ever assigned (0 if none).
     fn last_id(&mut self) -> Result<u64, StoreError>;
     /// Creates or updates a session, used now (Unix milliseconds).
@@ -173,6 +198,9 @@ enum Request {
     Recent(RecentQuery, oneshot::Sender<Result<History, StoreError>>),
     Since(SinceQuery, oneshot::Sender<Result<History, StoreError>>),
     SaveSession(SessionRecord),
+    /// Apply retention now (the timer's request, so a quiet server prunes
+    /// too).
+    Prune,
     LoadSession(
         SessionToken,
         oneshot::Sender<Result<Option<SessionRecord>, StoreError>>,
@@ -230,6 +258,12 @@ impl StoreHandle {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.ask(Request::LoadSession(token, reply), answer).await?
+    }
+
+    /// Asks for a retention pass; skipped if the store is busy, since the
+    /// next append or the next tick will do.
+    pub fn prune_soon(&self) {
+        let _ = self.requests.try_send(Request::Prune);
     }
 
     /// Saves a session in the background; failures are logged.

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
-    Appended, DbLocation, History, MessageKind, NewMessage, NickKey, RecentQuery, Retention,
+    Appended, DbLocation, History, Kept, MessageKind, NewMessage, NickKey, RecentQuery, Retention,
     SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target,
 };
 
@@ -70,7 +70,7 @@ const COLUMNS: &str = "id, ts, sender, room, recipient, text, action, client_id"
 /// The newest direct messages to or from `?1` up to id `?2`, at most `?3`.
 /// `room IS NULL` is repeated in both branches so that each can use its
 /// partial index (SQLite plans the branches of an OR one by one).
-const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2
+const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2 AND id > ?4
     AND ((room IS NULL AND sender_key = ?1) OR (room IS NULL AND recipient_key = ?1))
     ORDER BY id DESC LIMIT ?3";
 
@@ -271,20 +271,22 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
-    fn recent(&mut self, query: &RecentQuery) -> Result<History, StoreError> {
+    fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
         let up_to = to_i64(query.up_to);
         let tail = i64::try_from(query.per_room).unwrap_or(i64::MAX);
+        let floor = self.threshold(kept)?.unwrap_or(0);
         let read = failed("cannot read history");
         let mut messages = Vec::new();
         let mut by_room = self
             .db
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3"
+                "SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id <= ?2 AND id > ?4
+                 ORDER BY id DESC LIMIT ?3"
             ))
             .map_err(&read)?;
         for room in &query.rooms {
             let rows = by_room
-                .query_map(params![room, up_to, tail], read_message)
+                .query_map(params![room, up_to, tail, floor], read_message)
                 .map_err(&read)?;
             for row in rows {
                 messages.push(row.map_err(&read)?);
@@ -296,7 +298,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!("SELECT {COLUMNS} {DIRECT_TAIL}"))
                 .map_err(&read)?;
             let rows = direct
-                .query_map(params![reader.as_str(), up_to, tail], read_message)
+                .query_map(params![reader.as_str(), up_to, tail, floor], read_message)
                 .map_err(&read)?;
             for row in rows {
                 messages.push(row.map_err(&read)?);
@@ -310,9 +312,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn since(&mut self, query: &SinceQuery) -> Result<History, StoreError> {
+    fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
         let read = failed("cannot read history");
-        let mut gap = query.after < self.pruned_through()?;
+        // Whatever retention no longer keeps after `after` is a gap, whether
+        // it is deleted already or not yet.
+        let floor = to_u64(self.threshold(kept)?.unwrap_or(0));
+        let mut gap = query.after < self.pruned_through()?.max(floor);
+        let after = query.after.max(floor);
         let placeholders = vec!["?"; query.rooms.len()].join(", ");
         let sql = format!(
             "SELECT {COLUMNS} FROM messages WHERE id > ? AND id <= ?
@@ -321,7 +327,7 @@ impl Store for SqliteStore {
         );
         let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
         let mut values: Vec<rusqlite::types::Value> =
-            vec![to_i64(query.after).into(), to_i64(query.up_to).into()];
+            vec![to_i64(after).into(), to_i64(query.up_to).into()];
         values.extend(query.rooms.iter().map(|r| r.clone().into()));
         values.push(query.reader.to_string().into());
         values.push(query.reader.to_string().into());
@@ -402,7 +408,7 @@ impl Store for SqliteStore {
                 params![session_cutoff],
             )
             .map_err(&doing)?;
-        let Some(threshold) = self.prune_threshold(retention, now_ms)? else {
+        let Some(threshold) = self.threshold(Kept::at(retention, now_ms))? else {
             return Ok(0);
         };
         let tx = self.db.transaction().map_err(&doing)?;
@@ -425,16 +431,14 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The highest id that retention removes, if any: the stricter of the
-    /// count and the age limit. Both are found by walking the rowid b-tree
-    /// from one end, never by scanning the table: this runs every thousand
-    /// appends, and an `ORDER BY id DESC LIMIT 1 OFFSET keep` over a large
-    /// table was a tenth of the server's CPU under load.
-    fn prune_threshold(
-        &self,
-        retention: Retention,
-        now_ms: u64,
-    ) -> Result<Option<i64>, StoreError> {
+    /// The highest id that retention does not keep, if any: the stricter of
+    /// the count and the age limit. Both are found by walking the rowid
+    /// b-tree from one end, never by scanning the table: this runs for
+    /// every history query and every thousand appends, and an `ORDER BY id
+    /// DESC LIMIT 1 OFFSET keep` over a large table was a tenth of the
+    /// server's CPU under load. The walk for the age limit passes only
+    /// messages older than it, which retention deletes at its next pass.
+    fn threshold(&self, kept: Kept) -> Result<Option<i64>, StoreError> {
         let doing = failed("cannot apply retention");
         let newest: Option<i64> = self
             .db
@@ -444,7 +448,7 @@ impl SqliteStore {
             return Ok(None);
         };
         let mut threshold: Option<i64> = None;
-        if let Some(keep) = retention.max_messages {
+        if let Some(keep) = kept.newest {
             // Ids are assigned without gaps (AUTOINCREMENT, one writer, and
             // a failed transaction rolls its ids back), so everything at or
             // below `newest - keep` is exactly what falls outside the newest
@@ -452,11 +456,11 @@ impl SqliteStore {
             let id = Some(newest.saturating_sub(to_i64(keep))).filter(|&id| id > 0);
             threshold = threshold.max(id);
         }
-        if let Some(days) = retention.max_days {
+        if let Some(cutoff) = kept.not_before_ms {
             // Timestamps grow with ids (the server stamps both), so the
             // first message young enough to keep ends the walk; everything
             // before it goes. If there is none, everything goes.
-            let cutoff = to_i64(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
+            let cutoff = to_i64(cutoff);
             let first_kept: Option<i64> = self
                 .db
                 .query_row(
@@ -507,7 +511,7 @@ mod tests {
             up_to: u64::MAX,
             limit: 1000,
         };
-        let history = store.since(&query).unwrap();
+        let history = store.since(&query, Kept::default()).unwrap();
         history.messages.iter().map(|m| m.id).collect()
     }
 
@@ -517,7 +521,7 @@ mod tests {
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap();
         let details = plan
-            .query_map(params!["alice", 10, 50], |row| row.get::<_, String>(3))
+            .query_map(params!["alice", 10, 50, 0], |row| row.get::<_, String>(3))
             .unwrap();
         details.map(Result::unwrap).collect::<Vec<_>>().join("; ")
     }
@@ -586,6 +590,62 @@ mod tests {
             error.to_string().contains("newer than this lanchat"),
             "{error}"
         );
+    }
+
+    fn recent_ids(store: &mut SqliteStore, kept: Kept) -> Vec<u64> {
+        let query = RecentQuery {
+            rooms: vec!["lobby".into()],
+            direct_of: Some(NickKey::of("alice")),
+            up_to: u64::MAX,
+            per_room: 50,
+        };
+        let history = store.recent(&query, kept).unwrap();
+        history.messages.iter().map(|m| m.id).collect()
+    }
+
+    fn since_ids(store: &mut SqliteStore, after: u64, kept: Kept) -> (Vec<u64>, bool) {
+        let query = SinceQuery {
+            rooms: vec!["lobby".into()],
+            reader: NickKey::of("alice"),
+            after,
+            up_to: u64::MAX,
+            limit: 1000,
+        };
+        let history = store.since(&query, kept).unwrap();
+        (history.messages.iter().map(|m| m.id).collect(), history.gap)
+    }
+
+    #[test]
+    fn history_serves_nothing_retention_does_not_keep_even_before_pruning() {
+        // Five messages ten days old, five of today; nothing pruned yet.
+        let now = 10 * DAY_MS;
+        let mut store = store_with(&[0, 0, 0, 0, 0, now, now, now, now, now]);
+        let one_day = Kept::at(
+            Retention {
+                max_messages: None,
+                max_days: Some(1),
+            },
+            now,
+        );
+        assert_eq!(recent_ids(&mut store, one_day), vec![6, 7, 8, 9, 10]);
+        assert_eq!(
+            since_ids(&mut store, 0, one_day),
+            (vec![6, 7, 8, 9, 10], true)
+        );
+        assert_eq!(since_ids(&mut store, 7, one_day), (vec![8, 9, 10], false));
+        let newest_three = Kept::at(
+            Retention {
+                max_messages: Some(3),
+                max_days: None,
+            },
+            now,
+        );
+        assert_eq!(recent_ids(&mut store, newest_three), vec![8, 9, 10]);
+        assert_eq!(
+            since_ids(&mut store, 2, newest_three),
+            (vec![8, 9, 10], true)
+        );
+        assert_eq!(recent_ids(&mut store, Kept::default()).len(), 10);
     }
 
     #[test]

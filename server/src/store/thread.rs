@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::{
-    Appended, Completion, NewMessage, QUEUE_LEN, Request, Retention, Store, StoreHandle,
+    Appended, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention, Store, StoreHandle,
     StoredMessage,
 };
 use crate::domain::Clock;
@@ -187,11 +187,12 @@ impl StoreThread {
                 completions: vec![done],
             }),
             Request::Recent(query, reply) => {
-                let _ = reply.send(self.store.recent(&query));
+                let _ = reply.send(self.store.recent(&query, self.kept()));
             }
             Request::Since(query, reply) => {
-                let _ = reply.send(self.store.since(&query));
+                let _ = reply.send(self.store.since(&query, self.kept()));
             }
+            Request::Prune => self.prune(),
             Request::SaveSession(session) => {
                 let now = self.clock.now_millis();
                 if let Err(error) = self.store.save_session(&session, now) {
@@ -202,6 +203,11 @@ impl StoreThread {
                 let _ = reply.send(self.store.load_session(&token));
             }
         }
+    }
+
+    /// What retention keeps now.
+    fn kept(&self) -> Kept {
+        Kept::at(self.retention, self.clock.now_millis())
     }
 
     fn prune(&mut self) {
@@ -234,7 +240,7 @@ mod tests {
 
     use crate::domain::{MessageKind, SessionToken, Target};
     use crate::store::{
-        DbLocation, History, RecentQuery, SessionRecord, SinceQuery, SqliteStore, StoreError,
+        DbLocation, History, Kept, RecentQuery, SessionRecord, SinceQuery, SqliteStore, StoreError,
     };
 
     /// A store whose disk has gone away: every write fails.
@@ -251,10 +257,10 @@ mod tests {
         fn append(&mut self, _: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
             Err(disk_error())
         }
-        fn recent(&mut self, _: &RecentQuery) -> Result<History, StoreError> {
+        fn recent(&mut self, _: &RecentQuery, _: Kept) -> Result<History, StoreError> {
             Err(disk_error())
         }
-        fn since(&mut self, _: &SinceQuery) -> Result<History, StoreError> {
+        fn since(&mut self, _: &SinceQuery, _: Kept) -> Result<History, StoreError> {
             Err(disk_error())
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {
@@ -269,6 +275,56 @@ mod tests {
         fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
             Ok(0)
         }
+    }
+
+    /// Counts retention passes; everything else as a broken disk.
+    struct CountingPrunes(Arc<AtomicUsize>);
+
+    impl Store for CountingPrunes {
+        fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+            Broken.append(batch)
+        }
+        fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
+            Broken.recent(query, kept)
+        }
+        fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
+            Broken.since(query, kept)
+        }
+        fn last_id(&mut self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn save_session(&mut self, session: &SessionRecord, now: u64) -> Result<(), StoreError> {
+            Broken.save_session(session, now)
+        }
+        fn load_session(
+            &mut self,
+            token: &SessionToken,
+        ) -> Result<Option<SessionRecord>, StoreError> {
+            Broken.load_session(token)
+        }
+        fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_runs_at_start_and_when_asked_without_any_append() {
+        let prunes = Arc::new(AtomicUsize::new(0));
+        let store = CountingPrunes(Arc::clone(&prunes));
+        let (handle, thread) = spawn(
+            Box::new(store),
+            Box::new(|_: &[StoredMessage]| {}),
+            KEEP_ALL,
+            Clock::system(),
+        )
+        .unwrap();
+        handle.prune_soon();
+        // Requests are served in order: once this is answered, so is the prune.
+        let _ = handle.load_session(SessionToken::generate().unwrap()).await;
+        assert_eq!(prunes.load(Ordering::Relaxed), 2, "at start, and asked");
+        drop(handle);
+        thread.join().unwrap();
     }
 
     fn message(text: &str, client_id: Option<&str>) -> NewMessage {
