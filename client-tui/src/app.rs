@@ -928,7 +928,10 @@ impl ClientCommand {
     /// What `line` asks for, read by the shared parser, so the client and
     /// the server agree on every command word, alias and argument.
     fn parse(line: String) -> ClientCommand {
-        match command::parse(&line) {
+        // A command still counts after a stray space: a ` /msg bob …`
+        // must never go to the room as text. Text keeps its spaces.
+        let typed = line.trim_start();
+        match command::parse(typed) {
             Command::Quit(reason) => ClientCommand::Quit(reason.map(str::to_owned)),
             Command::Help => ClientCommand::Help,
             Command::Clear => ClientCommand::Clear,
@@ -956,7 +959,7 @@ impl ClientCommand {
             | Command::Rooms
             | Command::Me(_)
             | Command::Nick(_)
-            | Command::Unknown(_) => ClientCommand::Server(line),
+            | Command::Unknown(_) => ClientCommand::Server(typed.to_owned()),
             // As typed: the server takes one slash off `//text` itself.
             Command::Text(_) => ClientCommand::Say(line),
         }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::Context;
-use lanchat_server::{Config, DbLocation, Server};
+use lanchat_server::{Config, DbLocation, OpenError, Server};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -81,11 +81,15 @@ async fn listen(port: u16) -> anyhow::Result<TcpListener> {
 /// Opens the server (settings, database, store thread) off the async
 /// threads, since opening a database blocks.
 async fn open(config: Config) -> anyhow::Result<Server> {
-    tokio::task::spawn_blocking(move || Server::open(config))
+    let opened = tokio::task::spawn_blocking(move || Server::open(config))
         .await
-        .context("could not open the room")?
-        .map_err(anyhow::Error::from)
-        .context(OPEN_HINT)
+        .context("could not open the room")?;
+    match opened {
+        Ok(server) => Ok(server),
+        // Only a database problem has the database's ways out.
+        Err(error @ OpenError::Database(_)) => Err(anyhow::Error::from(error).context(OPEN_HINT)),
+        Err(error) => Err(anyhow::Error::from(error).context("could not open the room")),
+    }
 }
 
 /// A hosted room keeps its history in its own file per port, next to (never

@@ -117,6 +117,13 @@ impl Config {
                 return fail(setting, flag, "must be at least 1");
             }
         }
+        if self.hello_timeout.is_zero() {
+            return fail(
+                "hello_timeout",
+                "hello-timeout",
+                "must be at least 1 second",
+            );
+        }
         if self.keepalive.is_zero() {
             return fail("keepalive", "keepalive", "must be at least 1 second");
         }
@@ -245,5 +252,10 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config.validate().unwrap_err().setting, "max_line_bytes");
+        let config = Config {
+            hello_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().flag, "hello-timeout");
     }
 }

@@ -236,9 +236,11 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
     command.unwrap_or(Command::Usage(spec))
 }
 
-/// The help for the commands in `scope`, one per line, arguments aligned:
-/// `/join ROOM      join (or create) a room`. The escape for a line that
-/// starts with a slash comes last.
+/// The help for the commands of `scope`, one per line, arguments aligned
+/// (`/join ROOM      join (or create) a room`): for the server, the ones
+/// it carries out; for the client, every command (it carries out its own
+/// and passes the server's on). The escape for a line that starts with a
+/// slash comes last.
 pub fn help_lines(scope: Scope) -> Vec<String> {
     let mut lines: Vec<(String, &str)> = COMMANDS
         .iter()

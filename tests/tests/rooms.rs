@@ -233,9 +233,13 @@ async fn the_commands_come_from_one_table_and_client_commands_are_not_the_server
         }
     }
     // The full-screen client's own commands mean nothing to the server.
-    alice.say("/clear").await;
+    alice.say("/CLEAR").await;
     let message = alice.expect_error(ErrorCode::UnknownCommand).await;
-    assert!(message.contains("/clear"), "{message}");
+    assert!(message.contains("/CLEAR"), "echoed as typed: {message}");
+    // Here `/query` is `/msg`, and says so when used wrongly.
+    alice.say("/query").await;
+    let message = alice.expect_error(ErrorCode::BadRequest).await;
+    assert_eq!(message, "Usage: /msg NICK TEXT");
     // `/help` lists what the server does, aligned as the table makes it.
     alice.say("/help").await;
     match alice.recv().await {

@@ -298,17 +298,18 @@ fn a_server_command_used_wrongly_is_explained_here_from_the_shared_table() {
         said(&enter(&mut app, "/frobnicate now")),
         vec!["/frobnicate now"]
     );
-    // As on the server, a command starts the line: after a space it is text.
-    match enter(&mut app, " /who").as_slice() {
-        [
-            Effect::Send(ClientMsg::Say {
-                text,
-                client_id: Some(_),
-                ..
-            }),
-        ] => assert_eq!(text, " /who"),
+    // A stray space before a command does not make it text: a direct
+    // message must never go to the room.
+    assert_eq!(said(&enter(&mut app, " /who")), vec!["/who"]);
+    match enter(&mut app, "  /msg bob secret").as_slice() {
+        [Effect::Send(ClientMsg::Say { text, to, room, .. })] => {
+            assert_eq!((text.as_str(), to.as_deref()), ("secret", Some("bob")));
+            assert_eq!(room, &None, "not to the room");
+        }
         other => panic!("{other:?}"),
     }
+    // Text keeps its spaces.
+    assert_eq!(said(&enter(&mut app, "  indented")), vec!["  indented"]);
 }
 
 #[test]

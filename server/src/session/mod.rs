@@ -182,7 +182,9 @@ impl<'a> Context<'a> {
         self.dialect.unwrap_or(&JSON)
     }
 
-    /// Takes a token for one line; false means the line is refused.
+    /// Takes a token for one line; false means the line is refused. The
+    /// shared bucket runs on the standard clock, not tokio's, so a test
+    /// that pauses tokio's time does not stop the refill.
     pub(crate) fn take_line_token(&mut self) -> bool {
         self.bucket.try_take(std::time::Instant::now())
     }

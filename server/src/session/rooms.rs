@@ -2,8 +2,11 @@
 
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
+use tracing::warn;
+
 use super::{Context, LeaveReason, Member, Next, replay};
 use crate::hub::{Refusal, RoomEntry};
+use crate::store::History;
 use crate::writer::Outgoing;
 
 /// Enters `room` (creating it if needed) and makes it the current room.
@@ -24,7 +27,12 @@ pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str)
         Ok(RoomEntry::AlreadyThere) => {}
         Ok(RoomEntry::Entered) => {
             ctx.save_session(member);
-            let history = replay::of_room(ctx, &room).await;
+            // A room's history that cannot be read is left out, not
+            // reported: the join itself succeeded (the protocol says so).
+            let history = replay::of_room(ctx, &room).await.or_else(|error| {
+                warn!(error = error.explained(), %room, "a room's history could not be read");
+                Ok(History::default())
+            });
             let replay = replay::render(ctx.dialect(), None, &history);
             if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
                 return end;

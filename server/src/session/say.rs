@@ -50,7 +50,7 @@ pub(crate) async fn say(ctx: &mut Context<'_>, member: &mut Member, say: Say) ->
             to: Some(to.to_owned()),
             ..post(text, MessageKind::Text)
         },
-        other => return run_command(ctx, member, other, say.room.as_deref()).await,
+        other => return run_command(ctx, member, other, &say).await,
     };
     send(ctx, member, post).await
 }
@@ -60,8 +60,9 @@ async fn run_command(
     ctx: &mut Context<'_>,
     member: &mut Member,
     command: Command<'_>,
-    room: Option<&str>,
+    say: &Say,
 ) -> Next {
+    let (text, room) = (say.text.as_str(), say.room.as_deref());
     match command {
         Command::Quit(reason) => Next::End(LeaveReason::Quit(reason.and_then(echo))),
         Command::Who => queries::who(ctx, member, room),
@@ -70,20 +71,30 @@ async fn run_command(
         Command::Join(room) => rooms::join(ctx, member, room).await,
         Command::Part(room) => rooms::part(ctx, member, room),
         Command::Nick(new) => nick::rename(ctx, member, new),
+        // The server takes `/query` only as `/msg`, so that is its usage.
+        Command::Query { text: None, .. } => msg_usage(ctx),
+        Command::Usage(spec) if spec.name == "query" => msg_usage(ctx),
         Command::Usage(spec) => {
             ctx.refuse(ErrorCode::BadRequest, format!("Usage: {}", spec.usage()))
         }
-        Command::Query { text: None, .. } => {
-            ctx.refuse(ErrorCode::BadRequest, "Usage: /msg NICK TEXT")
-        }
         // The full-screen client's own commands mean nothing here.
-        Command::Clear => unknown(ctx, "clear"),
-        Command::Close(_) => unknown(ctx, "close"),
+        Command::Clear | Command::Close(_) => unknown(ctx, typed_word(text)),
         Command::Unknown(word) => unknown(ctx, word),
         Command::Text(_) | Command::Me(_) | Command::Msg { .. } | Command::Query { .. } => {
             Next::Read
         }
     }
+}
+
+fn msg_usage(ctx: &mut Context<'_>) -> Next {
+    let usage = command::find("msg").map_or_else(String::new, |spec| spec.usage());
+    ctx.refuse(ErrorCode::BadRequest, format!("Usage: {usage}"))
+}
+
+/// The command word as the client typed it: `/CLEAR x` is `CLEAR`.
+fn typed_word(text: &str) -> &str {
+    let after_slash = text.strip_prefix('/').unwrap_or(text);
+    after_slash.split_whitespace().next().unwrap_or_default()
 }
 
 fn unknown(ctx: &mut Context<'_>, word: &str) -> Next {

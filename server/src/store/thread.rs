@@ -100,6 +100,7 @@ impl StoreThread {
             match request {
                 Request::Append(message, done) => {
                     self.wait_for_pacing();
+                    self.last_commit = Some((Instant::now(), 1));
                     let batch = self.take_batch(message, done);
                     self.commit(batch);
                 }
@@ -145,7 +146,12 @@ impl StoreThread {
     /// so a sender hears of a duplicate or a failure only after everyone
     /// has the messages that did go through.
     fn commit(&mut self, batch: Batch) {
-        self.last_commit = Some((Instant::now(), batch.messages.len()));
+        // The commit started when its batch began to gather (set by the
+        // caller); now it is known how many messages it holds.
+        let started = self
+            .last_commit
+            .map_or_else(Instant::now, |(started, _)| started);
+        self.last_commit = Some((started, batch.messages.len()));
         match self.store.append(&batch.messages) {
             Ok(outcomes) => {
                 let new: Vec<StoredMessage> = outcomes
