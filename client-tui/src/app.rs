@@ -161,11 +161,6 @@ pub struct App {
     /// The same ids, oldest first, so `seen` forgets the oldest beyond
     /// `SEEN_IDS` and stays bounded.
     seen_order: VecDeque<u64>,
-    /// A random prefix per run for client ids, so an id from an earlier
-    /// run that the server still remembers is never reused.
-    client_id_prefix: u64,
-    /// Messages queued so far in this run: the counter half of a client id.
-    sent_count: u64,
 }
 
 /// A message from the server, taken apart once so `on_message` reads its
@@ -272,8 +267,6 @@ impl App {
             send_bucket: TokenBucket::new(DEFAULT_RATE, now.instant.into_std()),
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
-            client_id_prefix: fastrand::u64(..),
-            sent_count: 0,
         }
     }
 
@@ -602,8 +595,7 @@ impl App {
         now: Instant,
         effects: &mut Vec<Effect>,
     ) {
-        self.sent_count += 1;
-        let client_id = format!("{:016x}-{}", self.client_id_prefix, self.sent_count);
+        let client_id = new_client_id();
         self.outbox.push_back(Pending {
             text,
             target,
@@ -1040,6 +1032,13 @@ fn route(buffer: &BufferName) -> (Option<String>, Option<String>) {
         BufferName::Room(room) => (Some(room.clone()), None),
         BufferName::Direct(nick) => (None, Some(nick.clone())),
     }
+}
+
+/// A client id: 128 random bits as hex, new for every message, so an id
+/// the server still remembers from an earlier run is never reused, and
+/// the ids say nothing about how many messages were sent between them.
+fn new_client_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
 }
 
 /// A nickname from the network, made safe to print even if a broken server

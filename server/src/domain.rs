@@ -93,9 +93,31 @@ pub struct StoredMessage {
     pub message: NewMessage,
 }
 
+/// Who a message is shown to: its `client_id` is the sender's business
+/// alone (it lets the sender match the echo to what it sent, and would let
+/// anyone else count what the sender sends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShownTo {
+    /// The sender: with its `client_id`.
+    Sender,
+    /// Anyone else: without.
+    Others,
+}
+
+impl ShownTo {
+    /// How `message` is shown to the person whose nickname is `reader`.
+    pub fn reader(reader: &NickKey, message: &NewMessage) -> ShownTo {
+        if message.sender_key() == *reader {
+            ShownTo::Sender
+        } else {
+            ShownTo::Others
+        }
+    }
+}
+
 impl StoredMessage {
-    /// The `message` event clients receive.
-    pub fn to_server_msg(&self) -> ServerMsg {
+    /// The `message` event as `shown_to` receives it.
+    pub fn to_server_msg(&self, shown_to: ShownTo) -> ServerMsg {
         let message = &self.message;
         let (room, to) = match &message.target {
             Target::Room(room) => (Some(room.clone()), None),
@@ -109,7 +131,10 @@ impl StoredMessage {
             room,
             to,
             action: (message.kind == MessageKind::Action).then_some(true),
-            client_id: message.client_id.clone(),
+            client_id: match shown_to {
+                ShownTo::Sender => message.client_id.clone(),
+                ShownTo::Others => None,
+            },
         }
     }
 }
@@ -231,7 +256,7 @@ mod tests {
                 client_id: None,
             },
         };
-        match stored.to_server_msg() {
+        match stored.to_server_msg(ShownTo::Sender) {
             ServerMsg::Message {
                 action, to, room, ..
             } => {

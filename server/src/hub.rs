@@ -22,7 +22,7 @@ use lanchat_shared::{Nick, RoomName, ServerMsg};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{NickKey, SessionToken, StoredMessage, Target};
+use crate::domain::{NickKey, SessionToken, ShownTo, StoredMessage, Target};
 use crate::store::Publish;
 
 /// What every subscriber receives from the ring: one event, or every
@@ -42,6 +42,10 @@ pub(crate) struct EventItem {
     pub(crate) msg: ServerMsg,
     /// `msg` as one JSON line, made once for every JSON client.
     pub(crate) json: Bytes,
+    /// For a message with a `client_id`: its sender, and the JSON line
+    /// with the `client_id`, which only the sender is shown (`msg` and
+    /// `json` are without it).
+    pub(crate) for_sender: Option<(NickKey, Bytes)>,
     /// Who may see it.
     pub(crate) audience: Audience,
 }
@@ -90,8 +94,13 @@ impl MemberView {
     }
 
     /// Calls `take` for each item of `event` meant for this client, in
-    /// order, looking at the view once for the whole event.
-    pub(crate) fn for_each_wanted(&self, event: &HubEvent, mut take: impl FnMut(&EventItem)) {
+    /// order, with whether the client sent it, looking at the view once for
+    /// the whole event.
+    pub(crate) fn for_each_wanted(
+        &self,
+        event: &HubEvent,
+        mut take: impl FnMut(&EventItem, ShownTo),
+    ) {
         let view = self.lock();
         for item in &event.items {
             let wanted = match &item.audience {
@@ -105,7 +114,11 @@ impl MemberView {
                 }
             };
             if wanted {
-                take(item);
+                let shown_to = match &item.for_sender {
+                    Some((sender, _)) if *sender == view.nick_key => ShownTo::Sender,
+                    _ => ShownTo::Others,
+                };
+                take(item, shown_to);
             }
         }
     }
@@ -323,10 +336,15 @@ impl Hub {
                         to: NickKey::of(to),
                     },
                 };
-                let msg = stored.to_server_msg();
+                let msg = stored.to_server_msg(ShownTo::Others);
+                let for_sender = stored.message.client_id.is_some().then(|| {
+                    let own = stored.to_server_msg(ShownTo::Sender).to_line();
+                    (stored.message.sender_key(), own)
+                });
                 EventItem {
                     json: msg.to_line(),
                     msg,
+                    for_sender,
                     audience,
                 }
             })
@@ -369,6 +387,7 @@ impl Hub {
         let items = vec![EventItem {
             msg,
             json,
+            for_sender: None,
             audience,
         }];
         let _ = self.events.send(Arc::new(HubEvent { items }));

@@ -209,9 +209,9 @@ impl Writer {
     fn take_event(&mut self, event: &HubEvent) {
         let Some(view) = &self.view else { return };
         let (dialect, batch) = (self.dialect, &mut self.batch);
-        view.for_each_wanted(event, |item| {
+        view.for_each_wanted(event, |item, shown_to| {
             start_batch(batch, item.json.len());
-            dialect.render_event(item, batch);
+            dialect.render_event(item, shown_to, batch);
         });
     }
 

@@ -299,3 +299,24 @@ fn explained(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[tokio::test]
+async fn a_client_id_is_shown_to_its_sender_alone_live_and_in_history() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    alice.say_to(None, None, "counted?", Some("secret-7")).await;
+    let client_id = |msg: &ServerMsg| match msg {
+        ServerMsg::Message { client_id, .. } => client_id.clone(),
+        other => panic!("expected a message, got {other:?}"),
+    };
+    assert_eq!(client_id(&alice.recv().await), Some("secret-7".into()));
+    assert_eq!(client_id(&bob.recv().await), None, "live, to someone else");
+    let carol = server.join("carol").await;
+    assert_eq!(
+        client_id(&carol.history[0]),
+        None,
+        "in someone else's history"
+    );
+    let (_, _, replay) = TestClient::rejoin(server.addr(), "alicia", Some(0), None).await;
+    assert!(replay.iter().all(|m| client_id(m).is_none()), "{replay:?}");
+}

@@ -499,6 +499,12 @@ fn unconfirmed_messages_are_sent_again_with_the_same_client_id_after_a_drop() {
     };
     let (first_id, second_id) = (client_id(&first), client_id(&second));
     assert_ne!(first_id, second_id);
+    // Random, not a prefix and a counter: nothing in them counts messages.
+    for id in [&first_id, &second_id] {
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    }
+    assert_ne!(first_id[..16], second_id[..16], "no shared prefix");
     let echo = ServerMsg::Message {
         id: 1,
         ts: 0,

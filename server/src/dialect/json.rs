@@ -4,6 +4,7 @@
 use lanchat_shared::{ClientMsg, ServerMsg};
 
 use super::{DefaultRoom, Dialect};
+use crate::domain::ShownTo;
 use crate::hub::EventItem;
 use crate::request::{BadLine, Hello, Request, Say, Stage};
 
@@ -58,8 +59,11 @@ impl Dialect for Json {
         out.extend_from_slice(&msg.to_line());
     }
 
-    fn render_event(&self, item: &EventItem, out: &mut Vec<u8>) {
-        out.extend_from_slice(&item.json);
+    fn render_event(&self, item: &EventItem, shown_to: ShownTo, out: &mut Vec<u8>) {
+        match (&item.for_sender, shown_to) {
+            (Some((_, own)), ShownTo::Sender) => out.extend_from_slice(own),
+            _ => out.extend_from_slice(&item.json),
+        }
     }
 
     fn unaddressed_text_goes_to(&self) -> DefaultRoom {

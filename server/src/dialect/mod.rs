@@ -21,6 +21,7 @@ use std::fmt;
 
 use lanchat_shared::ServerMsg;
 
+use crate::domain::ShownTo;
 use crate::hub::EventItem;
 use crate::request::{BadLine, Request, Stage};
 
@@ -39,9 +40,10 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Appends `msg`, meant for this client only, in this dialect.
     fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>);
 
-    /// Appends a published event. JSON clients share the bytes made once
-    /// at publish time; other dialects render the event themselves.
-    fn render_event(&self, item: &EventItem, out: &mut Vec<u8>) {
+    /// Appends a published event as `shown_to` sees it. JSON clients
+    /// share the bytes made once at publish time; other dialects render
+    /// the event themselves (and show no `client_id`).
+    fn render_event(&self, item: &EventItem, _shown_to: ShownTo, out: &mut Vec<u8>) {
         self.render(&item.msg, out);
     }
 

@@ -53,7 +53,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         reclaimed: joined.kicked,
     };
     let reader = NickKey::from(&nick);
-    let history = replay::on_arrival(ctx, &rooms, reader, hello.since, joined.up_to).await;
+    let history = replay::on_arrival(ctx, &rooms, &reader, hello.since, joined.up_to).await;
     let welcome = ServerMsg::Welcome {
         nick: nick.to_string(),
         users: joined.users,
@@ -64,7 +64,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     // Welcome, history, history_end, then live events: the writer takes
     // them from one queue, in order, and the subscription was taken at
     // the same instant as `up_to`, so nothing is missed or doubled.
-    let replay = replay::render(ctx.dialect(), Some(&welcome), &history);
+    let replay = replay::render(ctx.dialect(), &reader, Some(&welcome), &history);
     if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
         return Ok((member, end));
     }

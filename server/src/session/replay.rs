@@ -7,7 +7,7 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use super::Context;
 use crate::dialect::Dialect;
-use crate::domain::NickKey;
+use crate::domain::{NickKey, ShownTo};
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
 
 /// What an arriving client is replayed: everything after `since` (a
@@ -16,7 +16,7 @@ use crate::store::{History, RecentQuery, SinceQuery, StoreError};
 pub(crate) async fn on_arrival(
     ctx: &Context<'_>,
     rooms: &[RoomName],
-    reader: NickKey,
+    reader: &NickKey,
     since: Option<u64>,
     up_to: u64,
 ) -> Result<History, StoreError> {
@@ -26,7 +26,7 @@ pub(crate) async fn on_arrival(
         Some(after) => {
             let query = SinceQuery {
                 rooms,
-                reader,
+                reader: reader.clone(),
                 after,
                 up_to,
                 limit: config.resume_limit,
@@ -36,7 +36,7 @@ pub(crate) async fn on_arrival(
         None => {
             let query = RecentQuery {
                 rooms,
-                direct_of: Some(reader),
+                direct_of: Some(reader.clone()),
                 up_to,
                 per_room: config.history_len,
             };
@@ -62,11 +62,12 @@ pub(crate) fn has_gap(history: &Result<History, StoreError>) -> bool {
     history.as_ref().map_or(true, |history| history.gap)
 }
 
-/// One replay as the writer sends it: the opening message if any (a
-/// welcome), the messages, an error if history could not be read, and
-/// `history_end`.
+/// One replay for `reader`, as the writer sends it: the opening message if
+/// any (a welcome), the messages (with a `client_id` only on the reader's
+/// own), an error if history could not be read, and `history_end`.
 pub(crate) fn render(
     dialect: &dyn Dialect,
+    reader: &NickKey,
     opening: Option<&ServerMsg>,
     history: &Result<History, StoreError>,
 ) -> Bytes {
@@ -77,7 +78,8 @@ pub(crate) fn render(
     match history {
         Ok(history) => {
             for message in &history.messages {
-                dialect.render(&message.to_server_msg(), &mut out);
+                let shown_to = ShownTo::reader(reader, &message.message);
+                dialect.render(&message.to_server_msg(shown_to), &mut out);
             }
         }
         Err(error) => {
@@ -107,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_is_opening_messages_then_history_end() {
+    fn a_replay_is_opening_messages_then_history_end_with_client_ids_for_their_sender_only() {
         let stored = StoredMessage {
             id: 9,
             message: NewMessage {
@@ -116,7 +118,7 @@ mod tests {
                 target: Target::Room("lobby".into()),
                 text: "hi".into(),
                 kind: MessageKind::Text,
-                client_id: None,
+                client_id: Some("c1".into()),
             },
         };
         let history = Ok(History {
@@ -124,18 +126,39 @@ mod tests {
             gap: false,
         });
         let opening = ServerMsg::info("opening");
-        let replay = lines(&render(&JSON, Some(&opening), &history));
+        let for_alice = lines(&render(
+            &JSON,
+            &NickKey::of("alice"),
+            Some(&opening),
+            &history,
+        ));
         assert_eq!(
-            replay,
-            vec![opening, stored.to_server_msg(), ServerMsg::HistoryEnd {}]
+            for_alice,
+            vec![
+                opening,
+                stored.to_server_msg(ShownTo::Others),
+                ServerMsg::HistoryEnd {}
+            ]
         );
+        let for_bob = lines(&render(&JSON, &NickKey::of("Bob"), None, &history));
+        assert!(matches!(
+            &for_bob[0],
+            ServerMsg::Message { client_id: Some(id), .. } if id == "c1"
+        ));
+        assert!(matches!(
+            &for_alice[1],
+            ServerMsg::Message {
+                client_id: None,
+                ..
+            }
+        ));
         assert!(!has_gap(&history));
     }
 
     #[test]
     fn unreadable_history_is_said_and_counts_as_a_gap() {
         let history = Err(StoreError::new("disk gone"));
-        let replay = lines(&render(&JSON, None, &history));
+        let replay = lines(&render(&JSON, &NickKey::of("alice"), None, &history));
         assert!(matches!(
             &replay[0],
             ServerMsg::Error { code: ErrorCode::StoreUnavailable, message } if message.contains("disk gone")

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{Context, LeaveReason, Member, Next, echo, nick, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
-use crate::domain::{MessageKind, NewMessage, Target};
+use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
 use crate::request::Say;
 use crate::store::{Appended, Completion, StoreError};
 use crate::writer::Outgoing;
@@ -206,7 +206,7 @@ impl Completion for AnswerSender {
     fn complete(self: Box<Self>, outcome: Result<Appended, StoreError>) {
         let answer = match outcome {
             Ok(Appended::New(_)) => return,
-            Ok(Appended::Duplicate(original)) => original.to_server_msg(),
+            Ok(Appended::Duplicate(original)) => original.to_server_msg(ShownTo::Sender),
             Err(error) => {
                 let message = format!(
                     "The message could not be stored, so it was not sent: {}",
