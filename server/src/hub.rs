@@ -354,6 +354,19 @@ impl Hub {
         drop(state);
     }
 
+    /// The rooms of the connection that holds `nick` under `session`, if
+    /// one does: a ghost whose session a new connection may reclaim,
+    /// whether or not the session was ever stored.
+    pub(crate) fn live_session_rooms(
+        &self,
+        nick: &Nick,
+        session: &SessionToken,
+    ) -> Option<Vec<String>> {
+        let state = self.lock();
+        let member = state.members.get(&NickKey::from(nick))?;
+        (member.session == *session).then(|| member.view.rooms())
+    }
+
     /// The id of the last published message.
     pub(crate) fn last_published(&self) -> u64 {
         self.lock().last_published

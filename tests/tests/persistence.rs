@@ -320,3 +320,33 @@ async fn a_client_id_is_shown_to_its_sender_alone_live_and_in_history() {
     let (_, _, replay) = TestClient::rejoin(server.addr(), "alicia", Some(0), None).await;
     assert!(replay.iter().all(|m| client_id(m).is_none()), "{replay:?}");
 }
+
+/// How many sessions the database at `path` holds.
+fn stored_sessions(path: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(path).expect("open the database");
+    db.query_row("SELECT COUNT(*) FROM sessions", [], |row| row.get(0))
+        .expect("count the sessions")
+}
+
+#[tokio::test]
+async fn saying_hello_and_leaving_over_and_over_does_not_grow_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    for i in 0..50 {
+        let mut client = server.join(&format!("drive-by{i}")).await;
+        client.send(&ClientMsg::Quit { reason: None }).await;
+        client.expect_closed().await;
+    }
+    // A session worth reclaiming (it holds a room) is kept.
+    let (mut alice, welcome, _) = TestClient::rejoin(server.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    alice.join_room("dev").await;
+    server.shutdown().await;
+    assert_eq!(stored_sessions(&dir.path().join("history.db")), 1);
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let (_, welcome, _) = TestClient::rejoin(server.addr(), "alice", None, Some(session)).await;
+    match welcome {
+        ServerMsg::Welcome { rooms, .. } => assert_eq!(rooms, vec!["dev", "lobby"]),
+        other => panic!("{other:?}"),
+    }
+}

@@ -33,6 +33,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
             return Err(ctx.refuse(ErrorCode::NickInvalid, message));
         }
     };
+    let presented = hello.session.clone();
     let Some((token, rooms)) = session_for(ctx, &nick, hello.session).await else {
         let message = "The server cannot make a session token right now; try again later.";
         return Err(ctx.refuse(ErrorCode::ServerError, message));
@@ -46,11 +47,15 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     };
     info!(%nick, "joined");
     let view = joined.membership.view();
-    let member = Member {
+    // A session taken back (the token presented was accepted) may have a
+    // row already, which must follow what it holds from now on.
+    let reclaimed_session = presented.as_deref() == Some(joined.session.as_str());
+    let mut member = Member {
         membership: joined.membership,
         token: joined.session,
         current_room: RoomName::lobby(),
         reclaimed: joined.kicked,
+        stored: reclaimed_session,
     };
     let reader = NickKey::from(&nick);
     let history = replay::on_arrival(ctx, &rooms, &reader, hello.since, joined.up_to).await;
@@ -68,7 +73,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
         return Ok((member, end));
     }
-    ctx.save_session(&member);
+    ctx.save_session(&mut member);
     let subscribe = Outgoing::Subscribe {
         events: joined.events,
         dialect: ctx.dialect(),
@@ -78,21 +83,20 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     Ok((member, next))
 }
 
-/// The session to join under, and its rooms: a known session of this
-/// nickname brings back its rooms (and may reclaim a ghost connection's
-/// nickname); an unknown or foreign token is ignored and a new session
-/// made. `None` if a new token cannot be made.
+/// The session to join under, and its rooms: a session of this nickname
+/// that a connection still holds (a ghost) or that was stored brings back
+/// its rooms (and reclaims the ghost's nickname); an unknown or foreign
+/// token is ignored and a new session made. `None` if a new token cannot
+/// be made.
 async fn session_for(
     ctx: &Context<'_>,
     nick: &Nick,
     presented: Option<String>,
 ) -> Option<(SessionToken, Vec<RoomName>)> {
     if let Some(token) = presented.and_then(SessionToken::presented)
-        && let Ok(Some(record)) = ctx.shared.store.load_session(token.clone()).await
-        && NickKey::of(&record.nick) == NickKey::from(nick)
+        && let Some(rooms) = known_session_rooms(ctx, nick, &token).await
     {
-        let rooms = record
-            .rooms
+        let rooms = rooms
             .iter()
             .filter_map(|room| RoomName::parse(room).ok())
             .collect();
@@ -105,4 +109,19 @@ async fn session_for(
             None
         }
     }
+}
+
+/// The rooms of `nick`'s session `token`: from the connection that still
+/// holds it, else from the store (a session is stored once it holds more
+/// than the lobby, see `Context::save_session`).
+async fn known_session_rooms(
+    ctx: &Context<'_>,
+    nick: &Nick,
+    token: &SessionToken,
+) -> Option<Vec<String>> {
+    if let Some(rooms) = ctx.shared.hub.live_session_rooms(nick, token) {
+        return Some(rooms);
+    }
+    let record = ctx.shared.store.load_session(token.clone()).await.ok()??;
+    (NickKey::of(&record.nick) == NickKey::from(nick)).then_some(record.rooms)
 }

@@ -113,6 +113,8 @@ pub(crate) struct Member {
     pub(crate) current_room: RoomName,
     /// Cancelled when a newer connection reclaims this session.
     pub(crate) reclaimed: CancellationToken,
+    /// True once this session is in the store (see `Context::save_session`).
+    pub(crate) stored: bool,
 }
 
 impl Member {
@@ -230,9 +232,19 @@ impl<'a> Context<'a> {
         self.outgoing.clone()
     }
 
-    /// Remembers the member's nickname and rooms for a later reclaim.
-    pub(crate) fn save_session(&self, member: &Member) {
-        self.shared.store.save_session(member.record());
+    /// Remembers the member's nickname and rooms for a reclaim after the
+    /// connection is gone (a ghost that is still connected is reclaimed
+    /// from the hub). A session that holds nothing but the lobby is not
+    /// worth a row until it has one: a fresh session gives the same, and a
+    /// client that connects, says hello and leaves, over and over, must not
+    /// grow the database.
+    pub(crate) fn save_session(&self, member: &mut Member) {
+        let record = member.record();
+        let only_the_lobby = record.rooms == [RoomName::lobby().to_string()];
+        if member.stored || !only_the_lobby {
+            member.stored = true;
+            self.shared.store.save_session(record);
+        }
     }
 }
 

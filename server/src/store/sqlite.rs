@@ -1,7 +1,7 @@
 //! The SQLite implementation of [`Store`]: one file in WAL mode, one schema
 //! with numbered migrations (`PRAGMA user_version`).
 //!
-//! Schema (after migration 2):
+//! Schema (after migration 3):
 //! - `messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts, sender, sender_key,
 //!   room, recipient, recipient_key, text, action, client_id)`: `room` is set
 //!   for room messages, `recipient` for direct ones. AUTOINCREMENT keeps ids
@@ -9,7 +9,8 @@
 //!   Indexes: `(room, id)` for room messages, `(sender_key, id)` and
 //!   `(recipient_key, id)` for direct messages only (migration 2), and a
 //!   unique `(sender_key, client_id)` for idempotent sends.
-//! - `sessions(token PRIMARY KEY, nick, rooms, last_seen)`.
+//! - `sessions(token PRIMARY KEY, nick, rooms, last_seen)`, indexed by
+//!   `last_seen` (migration 3): kept a week, at most 100,000.
 //! - `meta(key PRIMARY KEY, value)`: `pruned_through`, the highest id
 //!   retention has removed, to tell a resuming client about a gap.
 //!
@@ -28,7 +29,7 @@ use super::{
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -65,6 +66,13 @@ DROP INDEX messages_by_sender;
 CREATE INDEX messages_direct_by_sender ON messages(sender_key, id) WHERE room IS NULL;
 ";
 
+/// Migration 3 indexes sessions by when they were last used, so that
+/// forgetting old ones and keeping at most [`MAX_SESSIONS`] walk the index
+/// instead of scanning the table.
+const MIGRATION_3: &str = "
+CREATE INDEX sessions_by_last_seen ON sessions(last_seen);
+";
+
 const COLUMNS: &str = "id, ts, sender, room, recipient, text, action, client_id";
 
 /// The newest direct messages to or from `?1` up to id `?2`, at most `?3`.
@@ -75,7 +83,14 @@ const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2 AND id > ?4
     ORDER BY id DESC LIMIT ?3";
 
 /// Sessions unused for this long are forgotten at the next retention pass.
-const SESSION_DAYS: u64 = 30;
+/// A week covers a laptop closed over a weekend and a holiday's return is
+/// only a fresh session (the rooms are joined again), never a lost message.
+const SESSION_DAYS: u64 = 7;
+
+/// Sessions kept at most, the most recently used; each is about a hundred
+/// bytes, so however many clients come and go, sessions take at most a few
+/// megabytes.
+const MAX_SESSIONS: u64 = 100_000;
 
 /// A message database in SQLite.
 #[derive(Debug)]
@@ -150,7 +165,7 @@ impl SqliteStore {
                 "the database has schema version {version}, newer than this lanchat understands ({SCHEMA_VERSION})"
             )));
         }
-        for (to_version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2)] {
+        for (to_version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)] {
             if version >= to_version {
                 continue;
             }
@@ -401,13 +416,7 @@ impl Store for SqliteStore {
 
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
         let doing = failed("cannot apply retention");
-        let session_cutoff = to_i64(now_ms.saturating_sub(SESSION_DAYS * 86_400_000));
-        self.db
-            .execute(
-                "DELETE FROM sessions WHERE last_seen < ?1",
-                params![session_cutoff],
-            )
-            .map_err(&doing)?;
+        self.forget_sessions(now_ms)?;
         let Some(threshold) = self.threshold(Kept::at(retention, now_ms))? else {
             return Ok(0);
         };
@@ -431,6 +440,24 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Forgets sessions unused for [`SESSION_DAYS`], and the least recently
+    /// used beyond [`MAX_SESSIONS`].
+    fn forget_sessions(&self, now_ms: u64) -> Result<(), StoreError> {
+        let doing = failed("cannot forget old sessions");
+        let cutoff = to_i64(now_ms.saturating_sub(SESSION_DAYS * 86_400_000));
+        self.db
+            .execute("DELETE FROM sessions WHERE last_seen < ?1", params![cutoff])
+            .map_err(&doing)?;
+        self.db
+            .execute(
+                "DELETE FROM sessions WHERE last_seen <
+                 (SELECT last_seen FROM sessions ORDER BY last_seen DESC LIMIT 1 OFFSET ?1)",
+                params![to_i64(MAX_SESSIONS - 1)],
+            )
+            .map_err(&doing)?;
+        Ok(())
+    }
+
     /// The highest id that retention does not keep, if any: the stricter of
     /// the count and the age limit. Both are found by walking the rowid
     /// b-tree from one end, never by scanning the table: this runs for
@@ -646,6 +673,44 @@ mod tests {
             (vec![8, 9, 10], true)
         );
         assert_eq!(recent_ids(&mut store, Kept::default()).len(), 10);
+    }
+
+    #[test]
+    fn sessions_are_forgotten_after_a_week_and_beyond_the_cap() {
+        let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let now = 30 * DAY_MS;
+        let tx = store.db.transaction().unwrap();
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO sessions (token, nick, rooms, last_seen) VALUES (?1, 'n', 'lobby', ?2)")
+                .unwrap();
+            insert
+                .execute(params!["a-month-ago", to_i64(DAY_MS)])
+                .unwrap();
+            for i in 0..MAX_SESSIONS + 5 {
+                insert
+                    .execute(params![format!("t{i}"), to_i64(now - 100_000 + i)])
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let keep_all = Retention {
+            max_messages: None,
+            max_days: None,
+        };
+        store.prune(keep_all, now).unwrap();
+        let count: i64 = store
+            .db
+            .query_row("SELECT COUNT(*) FROM sessions", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(count, to_i64(MAX_SESSIONS));
+        let token = |t: &str| SessionToken::presented(t.to_owned()).unwrap();
+        assert!(store.load_session(&token("a-month-ago")).unwrap().is_none());
+        assert!(
+            store.load_session(&token("t4")).unwrap().is_none(),
+            "least recent"
+        );
+        assert!(store.load_session(&token("t5")).unwrap().is_some());
     }
 
     #[test]
