@@ -54,6 +54,7 @@ fn message(sender: usize, n: usize) -> NewMessage {
         ),
         kind: MessageKind::Text,
         client_id: Some(format!("{sender}-{n}")),
+        origin: None,
     }
 }
 

@@ -110,7 +110,13 @@ impl Connection<'_> {
                 frame = lines.next() => frame,
             };
             let next = match frame {
-                None => Next::End(LeaveReason::Closed),
+                // A client may send its last lines and close its half at
+                // once (a script, `nc -q`): they are still published, and
+                // echoed, before it counts as gone.
+                None => {
+                    self.ctx.settle().await;
+                    Next::End(LeaveReason::Closed)
+                }
                 Some(Err(error)) => {
                     debug!(%error, "read failed");
                     Next::End(LeaveReason::Lost)
@@ -171,6 +177,7 @@ impl Connection<'_> {
         match (&mut self.phase, request) {
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
             (_, Request::Quit { reason }) => {
+                ctx.settle().await;
                 Next::End(LeaveReason::Quit(reason.as_deref().and_then(echo)))
             }
             (Phase::Greeting { .. }, Request::Hello(request)) => {
@@ -195,7 +202,7 @@ impl Connection<'_> {
                 rooms::join(ctx, member, &room).await
             }
             (Phase::Joined(member), Request::PartRoom { room }) => {
-                rooms::part(ctx, member, Some(&room))
+                rooms::part(ctx, member, Some(&room)).await
             }
         }
     }

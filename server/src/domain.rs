@@ -75,7 +75,16 @@ pub struct NewMessage {
     pub kind: MessageKind,
     /// The sender's idempotency key, if it gave one.
     pub client_id: Option<String>,
+    /// The connection that sent it, while the server runs (not stored):
+    /// that connection is shown the message, its echo, whatever rooms or
+    /// nickname it has by the time the message is published.
+    pub origin: Option<ConnectionId>,
 }
+
+/// One connection's place in the hub, told apart from every other for as
+/// long as the server runs (a reclaimed session gets a new one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionId(pub u64);
 
 impl NewMessage {
     /// The sender's key: a `client_id` is unique per sender.
@@ -254,6 +263,7 @@ mod tests {
                 text: "waves".into(),
                 kind: MessageKind::Action,
                 client_id: None,
+                origin: None,
             },
         };
         match stored.to_server_msg(ShownTo::Sender) {

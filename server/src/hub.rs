@@ -22,7 +22,7 @@ use lanchat_shared::{Nick, RoomName, ServerMsg};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{NickKey, SessionToken, ShownTo, StoredMessage, Target};
+use crate::domain::{ConnectionId, NickKey, SessionToken, ShownTo, StoredMessage, Target};
 use crate::store::Publish;
 
 /// What every subscriber receives from the ring: one event, or every
@@ -42,10 +42,12 @@ pub(crate) struct EventItem {
     pub(crate) msg: ServerMsg,
     /// `msg` as one JSON line, made once for every JSON client.
     pub(crate) json: Bytes,
-    /// For a message with a `client_id`: its sender, and the JSON line
-    /// with the `client_id`, which only the sender is shown (`msg` and
-    /// `json` are without it).
-    pub(crate) for_sender: Option<(NickKey, Bytes)>,
+    /// For a message: the connection that sent it, which is always shown
+    /// it (its echo), with `own_json`.
+    pub(crate) origin: Option<ConnectionId>,
+    /// For a message with a `client_id`: the JSON line with it, which only
+    /// the sender is shown (`msg` and `json` are without it).
+    pub(crate) own_json: Option<Bytes>,
     /// Who may see it.
     pub(crate) audience: Audience,
 }
@@ -70,6 +72,9 @@ pub(crate) enum Audience {
 /// nickname and rooms. Changed by the hub under its lock.
 #[derive(Debug)]
 pub(crate) struct MemberView {
+    /// The connection this view belongs to: its own messages are its
+    /// whatever its rooms and nickname.
+    connection: ConnectionId,
     state: Mutex<ViewState>,
 }
 
@@ -80,8 +85,9 @@ struct ViewState {
 }
 
 impl MemberView {
-    fn new(nick_key: NickKey, rooms: &[RoomName]) -> MemberView {
+    fn new(connection: ConnectionId, nick_key: NickKey, rooms: &[RoomName]) -> MemberView {
         MemberView {
+            connection,
             state: Mutex::new(ViewState {
                 nick_key,
                 rooms: rooms.iter().map(|r| r.to_string()).collect(),
@@ -113,12 +119,11 @@ impl MemberView {
                     *new == view.nick_key || rooms.iter().any(|r| view.rooms.contains(r))
                 }
             };
-            if wanted {
-                let shown_to = match &item.for_sender {
-                    Some((sender, _)) if *sender == view.nick_key => ShownTo::Sender,
-                    _ => ShownTo::Others,
-                };
-                take(item, shown_to);
+            let own = item.origin == Some(self.connection);
+            if own {
+                take(item, ShownTo::Sender);
+            } else if wanted {
+                take(item, ShownTo::Others);
             }
         }
     }
@@ -260,9 +265,13 @@ impl Hub {
         if let Some(ghost) = &reclaimed {
             ghost.kick.cancel();
         }
-        let view = Arc::new(MemberView::new(key.clone(), rooms));
         state.next_connection += 1;
         let connection = state.next_connection;
+        let view = Arc::new(MemberView::new(
+            ConnectionId(connection),
+            key.clone(),
+            rooms,
+        ));
         let kick = CancellationToken::new();
         for room in rooms {
             self.enter_room_locked(&mut state, &key, &nick, room.as_str());
@@ -337,14 +346,13 @@ impl Hub {
                     },
                 };
                 let msg = stored.to_server_msg(ShownTo::Others);
-                let for_sender = stored.message.client_id.is_some().then(|| {
-                    let own = stored.to_server_msg(ShownTo::Sender).to_line();
-                    (stored.message.sender_key(), own)
-                });
+                let own_json = (stored.message.client_id.is_some())
+                    .then(|| stored.to_server_msg(ShownTo::Sender).to_line());
                 EventItem {
                     json: msg.to_line(),
                     msg,
-                    for_sender,
+                    origin: stored.message.origin,
+                    own_json,
                     audience,
                 }
             })
@@ -400,7 +408,8 @@ impl Hub {
         let items = vec![EventItem {
             msg,
             json,
-            for_sender: None,
+            origin: None,
+            own_json: None,
             audience,
         }];
         let _ = self.events.send(Arc::new(HubEvent { items }));
@@ -480,6 +489,11 @@ impl Membership {
             .members
             .get(&key)
             .map_or_else(|| key.to_string(), |m| m.nick.to_string())
+    }
+
+    /// This membership's connection, to mark its messages with.
+    pub(crate) fn connection(&self) -> ConnectionId {
+        ConnectionId(self.connection)
     }
 
     /// The view the writer filters with.

@@ -354,6 +354,7 @@ mod tests {
                 text: format!("m{id}"),
                 kind: MessageKind::Text,
                 client_id: None,
+                origin: None,
             },
         }]);
     }

@@ -296,3 +296,67 @@ async fn a_session_reclaimed_under_another_spelling_is_a_rename_for_the_rooms() 
         other => panic!("expected /who's answer, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_message_is_echoed_and_ordered_before_a_part_that_follows_it_at_once() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    alice.join_room("dev").await;
+    bob.join_room("dev").await;
+    alice.recv().await; // bob's join of #dev
+    // Both lines in one write: the part is read before the say is stored.
+    alice
+        .send_raw(
+            b"{\"type\":\"say\",\"text\":\"bye all\",\"room\":\"dev\",\"client_id\":\"c1\"}\n\
+              {\"type\":\"part_room\",\"room\":\"dev\"}\n",
+        )
+        .await;
+    // The echo (a room event) and the answer to the part (a reply) travel
+    // apart, so only the events' order is fixed; both must come.
+    let (first, second) = (alice.recv().await, alice.recv().await);
+    let echo = [&first, &second]
+        .into_iter()
+        .find(|msg| matches!(msg, ServerMsg::Message { .. }))
+        .unwrap_or_else(|| panic!("no echo: {first:?}, {second:?}"));
+    assert!(matches!(
+        echo,
+        ServerMsg::Message { text, client_id: Some(id), .. } if text == "bye all" && id == "c1"
+    ));
+    assert!(
+        [&first, &second]
+            .iter()
+            .any(|msg| matches!(msg, ServerMsg::Info { text } if text.contains("left #dev"))),
+        "{first:?}, {second:?}"
+    );
+    assert_eq!(
+        text_of(&bob.recv().await),
+        "bye all",
+        "bob: the message first"
+    );
+    assert_eq!(bob.expect_leave("alice").await, "parted");
+}
+
+#[tokio::test]
+async fn a_direct_message_is_echoed_and_ordered_before_a_rename_that_follows_it_at_once() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    alice
+        .send_raw(
+            b"{\"type\":\"say\",\"text\":\"psst\",\"to\":\"bob\",\"client_id\":\"d1\"}\n\
+              {\"type\":\"say\",\"text\":\"/nick alicia\"}\n",
+        )
+        .await;
+    let renamed = ServerMsg::Nick {
+        old: "alice".into(),
+        new: "alicia".into(),
+    };
+    for client in [&mut alice, &mut bob] {
+        match client.recv().await {
+            ServerMsg::Message { from, text, .. } => {
+                assert_eq!((from.as_str(), text.as_str()), ("alice", "psst"));
+            }
+            other => panic!("the message first, under the old name; got {other:?}"),
+        }
+        assert_eq!(client.recv().await, renamed);
+    }
+}

@@ -60,8 +60,8 @@ impl Dialect for Json {
     }
 
     fn render_event(&self, item: &EventItem, shown_to: ShownTo, out: &mut Vec<u8>) {
-        match (&item.for_sender, shown_to) {
-            (Some((_, own)), ShownTo::Sender) => out.extend_from_slice(own),
+        match (&item.own_json, shown_to) {
+            (Some(own), ShownTo::Sender) => out.extend_from_slice(own),
             _ => out.extend_from_slice(&item.json),
         }
     }

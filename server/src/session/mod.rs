@@ -21,7 +21,7 @@ pub(crate) mod rooms;
 pub(crate) mod say;
 
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg, TokenBucket, sanitize_text};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +33,12 @@ use crate::state::Shared;
 use crate::store::SessionRecord;
 use crate::throttle::BadLineWindow;
 use crate::writer::Outgoing;
+
+/// Longest a client's part, rename or leave waits for its messages to be
+/// published first. A commit takes milliseconds; a store so slow that this
+/// runs out refuses or loses nothing, and the client is then told of the
+/// message after the change, as it was before this wait existed.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Longest quit reason or echoed command word, in characters; these come
 /// from the client and are shown to others, so they are bounded too.
@@ -146,6 +152,10 @@ pub(crate) struct Context<'a> {
     bucket: TokenBucket,
     /// Bad lines per window.
     bad_lines: BadLineWindow,
+    /// Resolves once this client's last message handed to the store is
+    /// done with (the store serves one client's requests in order, so all
+    /// earlier ones are too).
+    last_message: Option<oneshot::Receiver<()>>,
 }
 
 impl<'a> Context<'a> {
@@ -163,6 +173,26 @@ impl<'a> Context<'a> {
             dialect: None,
             bucket: TokenBucket::new(config.rate, std::time::Instant::now()),
             bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
+            last_message: None,
+        }
+    }
+
+    /// Notes a message handed to the store; `settling` resolves when it is
+    /// done with.
+    pub(crate) fn in_flight(&mut self, settling: oneshot::Receiver<()>) {
+        self.last_message = Some(settling);
+    }
+
+    /// Waits until this client's messages handed to the store are
+    /// published (or refused), at most [`SETTLE_TIMEOUT`]. Called before
+    /// anything that changes who sees them — leaving a room, a new
+    /// nickname, leaving the chat — so that what was said first is
+    /// published first, to the audience it was said to, the sender's echo
+    /// included. The reader waits only for its own messages, and only
+    /// then.
+    pub(crate) async fn settle(&mut self) {
+        if let Some(settling) = self.last_message.take() {
+            let _ = tokio::time::timeout(SETTLE_TIMEOUT, settling).await;
         }
     }
 

@@ -8,11 +8,14 @@ use crate::hub::Refusal;
 
 /// Takes the nickname `wanted`; everyone sharing a room hears of it (the
 /// client too, by the `nick` event).
-pub(crate) fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &str) -> Next {
+pub(crate) async fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &str) -> Next {
     let new = match Nick::parse(wanted) {
         Ok(new) => new,
         Err(error) => return ctx.refuse(ErrorCode::NickInvalid, format!("{error}.")),
     };
+    // Messages sent under the old nickname are published under it, echo
+    // included, before anyone hears of the new one.
+    ctx.settle().await;
     match member.membership.rename(new.clone()) {
         Ok(old) => {
             info!(%old, %new, "renamed");

@@ -119,6 +119,7 @@ mod tests {
                 text: "hi".into(),
                 kind: MessageKind::Text,
                 client_id: Some("c1".into()),
+                origin: None,
             },
         };
         let history = Ok(History {

@@ -48,12 +48,15 @@ pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str)
 }
 
 /// Leaves `room`, or the current room if none is named.
-pub(crate) fn part(ctx: &mut Context<'_>, member: &mut Member, room: Option<&str>) -> Next {
+pub(crate) async fn part(ctx: &mut Context<'_>, member: &mut Member, room: Option<&str>) -> Next {
     let room = match room.map(RoomName::parse) {
         None => member.current_room.clone(),
         Some(Ok(room)) => room,
         Some(Err(error)) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
     };
+    // What was said in the room before leaving it reaches the room, and
+    // the sender's echo reaches the sender, before the leave.
+    ctx.settle().await;
     match member.membership.part_room(&room) {
         Ok(()) => {}
         Err(Refusal::NotInRoom) => {

@@ -4,7 +4,7 @@
 
 use lanchat_shared::command::{self, Command};
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg, sanitize_text};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Context, LeaveReason, Member, Next, echo, nick, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
@@ -64,13 +64,16 @@ async fn run_command(
 ) -> Next {
     let (text, room) = (say.text.as_str(), say.room.as_deref());
     match command {
-        Command::Quit(reason) => Next::End(LeaveReason::Quit(reason.and_then(echo))),
+        Command::Quit(reason) => {
+            ctx.settle().await;
+            Next::End(LeaveReason::Quit(reason.and_then(echo)))
+        }
         Command::Who => queries::who(ctx, member, room),
         Command::Rooms => queries::rooms(ctx, member),
         Command::Help => queries::help(ctx),
         Command::Join(room) => rooms::join(ctx, member, room).await,
-        Command::Part(room) => rooms::part(ctx, member, room),
-        Command::Nick(new) => nick::rename(ctx, member, new),
+        Command::Part(room) => rooms::part(ctx, member, room).await,
+        Command::Nick(new) => nick::rename(ctx, member, new).await,
         // The server takes `/query` only as `/msg`, so that is its usage.
         Command::Query { text: None, .. } => msg_usage(ctx),
         Command::Usage(spec) if spec.name == "query" => msg_usage(ctx),
@@ -132,12 +135,16 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         text,
         kind: post.kind,
         client_id: post.client_id,
+        origin: Some(member.membership.connection()),
     };
+    let (settled, settling) = oneshot::channel();
     let answer = AnswerSender {
         replies: ctx.replies(),
         dialect: ctx.dialect(),
+        _settled: settled,
     };
     ctx.shared.store.append(message, Box::new(answer)).await;
+    ctx.in_flight(settling);
     Next::Read
 }
 
@@ -196,9 +203,13 @@ fn checked_text(text: &str, max_chars: usize) -> Result<String, (ErrorCode, Stri
 /// new message needs nothing (everyone, the sender included, gets it
 /// published: that is the echo), a duplicate `client_id` gets the original
 /// again, a failure gets `store_unavailable`.
+/// It also tells the session that the append is done (see
+/// `Context::settle`), by being dropped.
 struct AnswerSender {
     replies: mpsc::Sender<Outgoing>,
     dialect: &'static dyn Dialect,
+    /// Dropped once the append is done: published, refused or answered.
+    _settled: oneshot::Sender<()>,
 }
 
 impl Completion for AnswerSender {

@@ -220,6 +220,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
                 _ => MessageKind::Action,
             },
             client_id: row.get(7)?,
+            origin: None,
         },
     })
 }
@@ -524,6 +525,7 @@ mod tests {
                 text: format!("at {ts}"),
                 kind: MessageKind::Text,
                 client_id: None,
+                origin: None,
             })
             .collect();
         store.append(&batch).unwrap();
@@ -791,6 +793,7 @@ mod checkpoint_tests {
                 text: "x".repeat(200),
                 kind: MessageKind::Text,
                 client_id: Some(format!("c{i}")),
+                origin: None,
             };
             store.append(&[message]).unwrap();
         }

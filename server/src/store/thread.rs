@@ -341,6 +341,7 @@ mod tests {
             text: text.into(),
             kind: MessageKind::Text,
             client_id: client_id.map(str::to_owned),
+            origin: None,
         }
     }
 
