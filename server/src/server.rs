@@ -26,6 +26,8 @@ pub struct Server {
     /// Joined after serving, so everything acknowledged is on disk when
     /// [`Server::serve`] returns.
     store_thread: JoinHandle<()>,
+    /// The thread that answers history reads, for a database file.
+    history_thread: Option<JoinHandle<()>>,
 }
 
 /// Why a server could not be opened. Each is something the person
@@ -59,15 +61,25 @@ impl Server {
         // cannot serve anybody safely.
         SessionToken::generate()?;
         let mut sqlite = SqliteStore::open(&config.db)?;
+        let reader = SqliteStore::open_reader(&config.db)?;
         let hub = Hub::new(config.queue_len);
         hub.set_last_published(sqlite.last_id()?);
         let clock = Clock::system();
-        let (store, store_thread) = store::spawn(
+        let (mut store, store_thread) = store::spawn(
             Box::new(sqlite),
             Box::new(Arc::clone(&hub)),
             config.retention,
             clock,
         )?;
+        let history_thread = match reader {
+            Some(reader) => Some(store::spawn_history_reader(
+                &mut store,
+                Box::new(reader),
+                config.retention,
+                clock,
+            )?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             config,
             hub,
@@ -78,6 +90,7 @@ impl Server {
         Ok(Server {
             shared,
             store_thread,
+            history_thread,
         })
     }
 
@@ -90,6 +103,7 @@ impl Server {
         let Server {
             shared,
             store_thread,
+            history_thread,
         } = self;
         let tracker = TaskTracker::new();
         tracker.spawn(prune_on_a_timer(Arc::clone(&shared)));
@@ -119,7 +133,11 @@ impl Server {
         // The store thread ends once every handle is gone; wait for it so
         // the last commits are on disk before `serve` returns.
         drop(shared);
-        let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = store_thread.join();
+            history_thread.map(JoinHandle::join)
+        })
+        .await;
     }
 }
 

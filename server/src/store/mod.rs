@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::config::{DbLocation, Retention};
 pub use crate::domain::{MessageKind, NewMessage, NickKey, SessionToken, StoredMessage, Target};
 pub use sqlite::SqliteStore;
-pub use thread::{Publish, spawn};
+pub use thread::{Publish, spawn, spawn_history_reader};
 
 /// Requests waiting for the store thread; senders wait when it is full,
 /// which slows the senders, never the readers of the room.
@@ -213,10 +213,14 @@ impl std::fmt::Debug for Request {
     }
 }
 
-/// A cheap, clonable way to reach the store thread.
+/// A cheap, clonable way to reach the store thread (and the history
+/// thread, if there is one).
 #[derive(Clone, Debug)]
 pub struct StoreHandle {
     requests: mpsc::Sender<Request>,
+    /// Where history reads go: the history thread's queue, or the store
+    /// thread's when there is none (a database in memory).
+    reads: mpsc::Sender<Request>,
 }
 
 impl StoreHandle {
@@ -242,13 +246,13 @@ impl StoreHandle {
     /// Reads the newest messages of rooms.
     pub async fn recent(&self, query: RecentQuery) -> Result<History, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.ask(Request::Recent(query, reply), answer).await?
+        ask(&self.reads, Request::Recent(query, reply), answer).await?
     }
 
     /// Reads what a client missed.
     pub async fn since(&self, query: SinceQuery) -> Result<History, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.ask(Request::Since(query, reply), answer).await?
+        ask(&self.reads, Request::Since(query, reply), answer).await?
     }
 
     /// Looks a session up.
@@ -276,10 +280,19 @@ impl StoreHandle {
         request: Request,
         answer: oneshot::Receiver<T>,
     ) -> Result<T, StoreError> {
-        self.requests
-            .send(request)
-            .await
-            .map_err(|_| StoreError::stopped())?;
-        answer.await.map_err(|_| StoreError::stopped())
+        ask(&self.requests, request, answer).await
     }
+}
+
+/// Sends `request` to a thread's queue and waits for its answer.
+async fn ask<T>(
+    queue: &mpsc::Sender<Request>,
+    request: Request,
+    answer: oneshot::Receiver<T>,
+) -> Result<T, StoreError> {
+    queue
+        .send(request)
+        .await
+        .map_err(|_| StoreError::stopped())?;
+    answer.await.map_err(|_| StoreError::stopped())
 }

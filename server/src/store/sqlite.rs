@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
@@ -112,6 +112,24 @@ impl SqliteStore {
     /// by another process, one from a newer lanchat — is a clear error.
     pub fn open(location: &DbLocation) -> Result<SqliteStore, StoreError> {
         SqliteStore::open_with(location, CheckpointLimits::default())
+    }
+
+    /// A second connection to a database file that [`SqliteStore::open`]
+    /// has opened, for history reads alone: in WAL mode a reader never
+    /// waits for the writer, nor the writer for it. `None` for a database
+    /// in memory, which only its one connection can see.
+    pub fn open_reader(location: &DbLocation) -> Result<Option<SqliteStore>, StoreError> {
+        let DbLocation::File(path) = location else {
+            return Ok(None);
+        };
+        let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(failed("cannot open the database for reading"))?;
+        db.busy_timeout(Duration::from_secs(2))
+            .map_err(failed("cannot configure the database"))?;
+        Ok(Some(SqliteStore {
+            _checkpointer: None,
+            db,
+        }))
     }
 
     fn open_with(

@@ -68,7 +68,41 @@ pub fn spawn(
     let join = thread::Builder::new()
         .name("lanchat-store".into())
         .spawn(move || store_thread.run())?;
-    Ok((StoreHandle { requests }, join))
+    let reads = requests.clone();
+    Ok((StoreHandle { requests, reads }, join))
+}
+
+/// Starts a thread of its own for history reads, with `reader` (a second
+/// connection to the same database), and sends `handle`'s reads there from
+/// now on: a resume storm then waits in its own queue, and nobody's message
+/// waits behind it. Reads are answered in the order asked, one at a time,
+/// so every client gets its turn. The thread ends with the last handle.
+pub fn spawn_history_reader(
+    handle: &mut StoreHandle,
+    mut reader: Box<dyn Store>,
+    retention: Retention,
+    clock: Clock,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    let (reads, mut inbox) = mpsc::channel::<Request>(QUEUE_LEN);
+    let join = thread::Builder::new()
+        .name("lanchat-history".into())
+        .spawn(move || {
+            while let Some(request) = inbox.blocking_recv() {
+                let kept = Kept::at(retention, clock.now_millis());
+                match request {
+                    Request::Recent(query, reply) => {
+                        let _ = reply.send(reader.recent(&query, kept));
+                    }
+                    Request::Since(query, reply) => {
+                        let _ = reply.send(reader.since(&query, kept));
+                    }
+                    // Only reads are sent here.
+                    _ => {}
+                }
+            }
+        })?;
+    handle.reads = reads;
+    Ok(join)
 }
 
 /// The store thread's state.
@@ -331,6 +365,78 @@ mod tests {
         assert_eq!(prunes.load(Ordering::Relaxed), 2, "at start, and asked");
         drop(handle);
         thread.join().unwrap();
+    }
+
+    /// A reader whose history reads wait until the test lets them go.
+    struct StuckReader(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+    impl Store for StuckReader {
+        fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+            Broken.append(batch)
+        }
+        fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
+            Broken.recent(query, kept)
+        }
+        fn since(&mut self, _: &SinceQuery, _: Kept) -> Result<History, StoreError> {
+            let _ = self.0.lock().unwrap().recv();
+            Ok(History::default())
+        }
+        fn last_id(&mut self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn save_session(&mut self, session: &SessionRecord, now: u64) -> Result<(), StoreError> {
+            Broken.save_session(session, now)
+        }
+        fn load_session(
+            &mut self,
+            token: &SessionToken,
+        ) -> Result<Option<SessionRecord>, StoreError> {
+            Broken.load_session(token)
+        }
+        fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_history_read_in_progress_does_not_hold_up_messages() {
+        let sqlite = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let (mut handle, thread) = spawn(
+            Box::new(sqlite),
+            Box::new(|_: &[StoredMessage]| {}),
+            KEEP_ALL,
+            Clock::system(),
+        )
+        .unwrap();
+        let (release, stuck) = std::sync::mpsc::channel();
+        let reader = StuckReader(std::sync::Mutex::new(stuck));
+        let history =
+            spawn_history_reader(&mut handle, Box::new(reader), KEEP_ALL, Clock::system()).unwrap();
+        let query = SinceQuery {
+            rooms: vec!["lobby".into()],
+            reader: crate::domain::NickKey::of("bob"),
+            after: 0,
+            up_to: u64::MAX,
+            limit: 5000,
+        };
+        let reading = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.since(query).await }
+        });
+        // The read is stuck; a message is stored and answered all the same.
+        let stored = tokio::time::timeout(
+            Duration::from_secs(10),
+            handle.append_and_wait(message("while someone resumes", None)),
+        )
+        .await
+        .expect("the message does not wait for the read");
+        assert!(matches!(stored, Ok(Appended::New(_))));
+        assert!(!reading.is_finished());
+        release.send(()).unwrap();
+        assert_eq!(reading.await.unwrap().unwrap(), History::default());
+        drop(handle);
+        thread.join().unwrap();
+        history.join().unwrap();
     }
 
     fn message(text: &str, client_id: Option<&str>) -> NewMessage {
