@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use lanchat_server::domain::{Clock, MessageKind, SessionToken};
 use lanchat_server::store::{
-    self, Appended, DbLocation, History, Kept, NewMessage, RecentQuery, Retention, SessionRecord,
-    SinceQuery, SqliteStore, Store, StoreError, Target,
+    self, Appended, DbLocation, History, Kept, NewMessage, RecentQuery, ResumeStart, Retention,
+    SessionRecord, SinceQuery, SqliteStore, Store, StoreError, Target,
 };
 
 /// Delegates to SQLite and counts `append` calls: one call, one transaction.
@@ -29,6 +29,9 @@ impl Store for Counting {
     }
     fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
         self.inner.since(query, kept)
+    }
+    fn resume_start(&mut self, query: &SinceQuery, kept: Kept) -> Result<ResumeStart, StoreError> {
+        self.inner.resume_start(query, kept)
     }
     fn last_id(&mut self) -> Result<u64, StoreError> {
         self.inner.last_id()

@@ -21,14 +21,11 @@ use tracing::{debug, info};
 
 use crate::line_reader::LineReader;
 use crate::request::Request;
-use crate::session::{self, Context, LeaveReason, Next, Phase, echo, hello, rooms, say};
+use crate::session::{
+    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, rooms, say,
+};
 use crate::state::Shared;
 use crate::writer::{self, WriterContext, WriterEnd};
-
-/// Replies queued for one client before it counts as not reading. Replies
-/// are small and few per line read, so only a client that sends without
-/// ever reading fills this; a history replay is sent as one item.
-const REPLY_QUEUE_LEN: usize = 64;
 
 /// Serves one accepted connection to its end. Never panics and never
 /// returns an error: whatever goes wrong is this client's problem alone.

@@ -277,13 +277,7 @@ impl Hub {
             self.enter_room_locked(&mut state, &key, &nick, room.as_str());
         }
         if let Some(ghost) = reclaimed {
-            self.leave_rooms_left_behind(&mut state, &ghost, rooms);
-            // The same person under another spelling (`casea` back as
-            // `CASEA`): the rooms are told, as they are of any rename.
-            if ghost.nick.as_str() != nick.as_str() {
-                let rooms = rooms.iter().map(RoomName::to_string).collect();
-                self.publish_rename(rooms, &ghost.nick, &nick);
-            }
+            self.replace_ghost(&mut state, &ghost, &nick, rooms);
         }
         state.members.insert(
             key,
@@ -316,14 +310,20 @@ impl Hub {
         })
     }
 
-    /// A reclaimed ghost may have been in rooms the session no longer
-    /// lists: its nickname leaves them.
-    fn leave_rooms_left_behind(&self, state: &mut HubState, ghost: &Member, rooms: &[RoomName]) {
+    /// Tells the rooms what changed when `nick` took over a reclaimed
+    /// ghost's session with `rooms`: the ghost leaves rooms the session no
+    /// longer lists, and the same person under another spelling (`casea`
+    /// back as `CASEA`) is a rename, as any rename is.
+    fn replace_ghost(&self, state: &mut HubState, ghost: &Member, nick: &Nick, rooms: &[RoomName]) {
         let key = NickKey::from(&ghost.nick);
         for room in ghost.view.rooms() {
             if !rooms.iter().any(|r| r.as_str() == room) {
                 self.leave_room_locked(state, &key, &ghost.nick, &room, "parted");
             }
+        }
+        if ghost.nick.as_str() != nick.as_str() {
+            let rooms = rooms.iter().map(RoomName::to_string).collect();
+            self.publish_rename(rooms, &ghost.nick, nick);
         }
     }
 

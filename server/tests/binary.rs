@@ -386,3 +386,55 @@ async fn beyond_the_open_file_limit_every_client_is_told_server_full() {
     }
     assert_eq!((greeted, full), (64, 76));
 }
+
+#[tokio::test]
+async fn resumes_that_are_never_read_pin_a_bounded_amount_of_memory() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("history.db");
+    let server = RunningServer::start_with_env(&[
+        ("LANCHAT_DB", db.to_str().expect("a UTF-8 path")),
+        ("LANCHAT_RATE", "1000000"),
+        ("LANCHAT_BURST", "1000000"),
+        ("LANCHAT_MAX_CONNECTIONS_PER_IP", "100"),
+    ])
+    .await;
+    // 1,500 messages of about 8 KB: 12 MB of history.
+    let (mut reader, mut writer) = server.join("writer").await;
+    let text = "é".repeat(2000);
+    let count = 1500;
+    let echoes = tokio::spawn(async move {
+        for _ in 0..count {
+            let line = read_line(&mut reader).await;
+            assert!(
+                line.contains("\"message\""),
+                "{}",
+                &line[..line.len().min(80)]
+            );
+        }
+    });
+    let say = format!("{{\"type\":\"say\",\"text\":\"{text}\"}}\n");
+    for _ in 0..count {
+        writer.write_all(say.as_bytes()).await.expect("say");
+    }
+    tokio::time::timeout(TIMEOUT * 4, echoes)
+        .await
+        .expect("every message stored in time")
+        .expect("echoes read");
+    let before = server.peak_rss_kib();
+    // Twenty resumes of everything, none read past the welcome: before
+    // replays were streamed, each built all 12 MB (twice) before sending.
+    let mut stalled = Vec::new();
+    for i in 0..20 {
+        let (mut reader, mut writer, _) = server.greet().await;
+        let hello = format!("{{\"type\":\"hello\",\"nick\":\"reader{i}\",\"since\":0}}\n");
+        writer.write_all(hello.as_bytes()).await.expect("hello");
+        assert!(read_line(&mut reader).await.contains("\"welcome\""));
+        stalled.push((reader, writer));
+    }
+    let after = server.peak_rss_kib();
+    eprintln!("peak RSS before {before} KiB, after {after} KiB");
+    assert!(
+        after < before + 48 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
+}

@@ -4,7 +4,8 @@
 use lanchat_shared::{ErrorCode, Nick, RoomName, ServerMsg};
 use tracing::{info, warn};
 
-use super::{Context, Member, Next, replay};
+use super::replay::{self, Arrival};
+use super::{Context, Member, Next};
 use crate::domain::{NickKey, SessionToken};
 use crate::request::Hello;
 use crate::writer::Outgoing;
@@ -58,19 +59,23 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         stored: reclaimed_session,
     };
     let reader = NickKey::from(&nick);
-    let history = replay::on_arrival(ctx, &rooms, &reader, hello.since, joined.up_to).await;
-    let welcome = ServerMsg::Welcome {
+    let arrival = Arrival {
+        reader: &reader,
+        rooms: &rooms,
+        since: hello.since,
+        up_to: joined.up_to,
+    };
+    let welcome = |gap: bool| ServerMsg::Welcome {
         nick: nick.to_string(),
         users: joined.users,
         rooms: view.rooms(),
         session: Some(member.token.as_str().to_owned()),
-        gap: replay::has_gap(&history).then_some(true),
+        gap: gap.then_some(true),
     };
     // Welcome, history, history_end, then live events: the writer takes
     // them from one queue, in order, and the subscription was taken at
     // the same instant as `up_to`, so nothing is missed or doubled.
-    let replay = replay::render(ctx.dialect(), &reader, Some(&welcome), &history);
-    if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
+    if let end @ Next::End(_) = replay::on_arrival(ctx, arrival, welcome).await {
         return Ok((member, end));
     }
     ctx.save_session(&mut member);

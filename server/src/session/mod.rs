@@ -40,6 +40,11 @@ use crate::writer::Outgoing;
 /// message after the change, as it was before this wait existed.
 const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Replies queued for one client before it counts as not reading. Replies
+/// are small and few per line read, so only a client that sends without
+/// ever reading fills this; a replay is sent in pieces as the client reads.
+pub(crate) const REPLY_QUEUE_LEN: usize = 64;
+
 /// Longest quit reason or echoed command word, in characters; these come
 /// from the client and are shown to others, so they are bounded too.
 const MAX_ECHO_CHARS: usize = 100;
@@ -253,6 +258,25 @@ impl<'a> Context<'a> {
                 Next::End(LeaveReason::SlowConsumer)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Next::End(LeaveReason::Lost),
+        }
+    }
+
+    /// Queues for the writer once it has taken everything but one item:
+    /// a long replay is sent piece by piece as fast as the client reads,
+    /// so it never holds more than two pieces. Waits as long as the writer
+    /// does, which cuts a client that stops reading off after its write
+    /// timeout.
+    pub(crate) async fn send_when_read(&mut self, item: Outgoing) -> Next {
+        let permits = tokio::select! {
+            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN - 1) => permits,
+            () = self.abort.cancelled() => return Next::End(LeaveReason::Lost),
+        };
+        match permits.map(|mut permits| permits.next()) {
+            Ok(Some(permit)) => {
+                permit.send(item);
+                Next::Read
+            }
+            _ => Next::End(LeaveReason::Lost),
         }
     }
 

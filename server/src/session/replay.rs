@@ -5,44 +5,122 @@
 use bytes::Bytes;
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
-use super::Context;
+use super::{Context, Next};
 use crate::dialect::Dialect;
 use crate::domain::{NickKey, ShownTo};
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
+use crate::writer::Outgoing;
 
-/// What an arriving client is replayed: everything after `since` (a
-/// resume, up to the resume limit), or else the recent tail of each of its
-/// rooms and of its direct messages; nothing newer than `up_to`.
+/// Messages read and sent per piece of a resume. A message is at most
+/// about 8 KiB on the wire, so a piece is at most about 256 KiB, and a
+/// connection holds at most two (one queued, one being written) however
+/// much history it asked for.
+const RESUME_PIECE: usize = 32;
+
+/// Sends an arriving client its welcome (made by `welcome` from whether it
+/// misses something) and its replay, then `history_end`: everything after
+/// `since` (a resume, up to the resume limit), streamed in pieces as the
+/// client reads them, or else the recent tail of each of its rooms and of
+/// its direct messages; nothing newer than `up_to`.
 pub(crate) async fn on_arrival(
-    ctx: &Context<'_>,
-    rooms: &[RoomName],
-    reader: &NickKey,
-    since: Option<u64>,
-    up_to: u64,
-) -> Result<History, StoreError> {
-    let config = &ctx.shared.config;
-    let rooms = rooms.iter().map(RoomName::to_string).collect();
-    match since {
-        Some(after) => {
-            let query = SinceQuery {
-                rooms,
-                reader: reader.clone(),
-                after,
-                up_to,
-                limit: config.resume_limit,
-            };
-            ctx.shared.store.since(query).await
+    ctx: &mut Context<'_>,
+    arrival: Arrival<'_>,
+    welcome: impl FnOnce(bool) -> ServerMsg,
+) -> Next {
+    let rooms = arrival.rooms.iter().map(RoomName::to_string).collect();
+    let Some(after) = arrival.since else {
+        let query = RecentQuery {
+            rooms,
+            direct_of: Some(arrival.reader.clone()),
+            up_to: arrival.up_to,
+            per_room: ctx.shared.config.history_len,
+        };
+        let history = ctx.shared.store.recent(query).await;
+        let opening = welcome(has_gap(&history));
+        let replay = render(ctx.dialect(), arrival.reader, Some(&opening), &history);
+        return ctx.send(Outgoing::Line(replay));
+    };
+    let query = SinceQuery {
+        rooms,
+        reader: arrival.reader.clone(),
+        after,
+        up_to: arrival.up_to,
+        limit: ctx.shared.config.resume_limit,
+    };
+    resume(ctx, query, welcome).await
+}
+
+/// Who arrives, in which rooms, and from where their replay starts.
+#[derive(Debug)]
+pub(crate) struct Arrival<'a> {
+    /// Whose replay it is.
+    pub(crate) reader: &'a NickKey,
+    /// The rooms it is in.
+    pub(crate) rooms: &'a [RoomName],
+    /// The last id it saw, for a resume.
+    pub(crate) since: Option<u64>,
+    /// The last id published when it joined: newer ones arrive live.
+    pub(crate) up_to: u64,
+}
+
+/// A resume, streamed: where it starts (and whether that is a gap), the
+/// welcome, then pieces of [`RESUME_PIECE`] messages, each sent once the
+/// client has read nearly everything before it, then `history_end`.
+async fn resume(
+    ctx: &mut Context<'_>,
+    query: SinceQuery,
+    welcome: impl FnOnce(bool) -> ServerMsg,
+) -> Next {
+    let dialect = ctx.dialect();
+    let mut piece = Vec::new();
+    let mut cursor = match ctx.shared.store.resume_start(query.clone()).await {
+        Ok(start) => {
+            dialect.render(&welcome(start.gap), &mut piece);
+            start.after
         }
-        None => {
-            let query = RecentQuery {
-                rooms,
-                direct_of: Some(reader.clone()),
-                up_to,
-                per_room: config.history_len,
-            };
-            ctx.shared.store.recent(query).await
+        Err(error) => {
+            dialect.render(&welcome(true), &mut piece);
+            render_error(dialect, &error, &mut piece);
+            dialect.render(&ServerMsg::HistoryEnd {}, &mut piece);
+            return ctx.send(Outgoing::Line(piece.into()));
+        }
+    };
+    loop {
+        let page = SinceQuery {
+            after: cursor,
+            limit: RESUME_PIECE,
+            ..query.clone()
+        };
+        let read = ctx.shared.store.since(page).await;
+        let done = match &read {
+            Ok(history) => history.messages.len() < RESUME_PIECE,
+            Err(_) => true,
+        };
+        match read {
+            Ok(history) => {
+                for message in &history.messages {
+                    let shown_to = ShownTo::reader(&query.reader, &message.message);
+                    dialect.render(&message.to_server_msg(shown_to), &mut piece);
+                    cursor = message.id;
+                }
+            }
+            Err(error) => render_error(dialect, &error, &mut piece),
+        }
+        if done {
+            break;
+        }
+        let full = Outgoing::Line(std::mem::take(&mut piece).into());
+        if let end @ Next::End(_) = ctx.send_when_read(full).await {
+            return end;
         }
     }
+    dialect.render(&ServerMsg::HistoryEnd {}, &mut piece);
+    ctx.send_when_read(Outgoing::Line(piece.into())).await
+}
+
+fn render_error(dialect: &dyn Dialect, error: &StoreError, out: &mut Vec<u8>) {
+    let message = format!("History is unavailable right now: {}", error.explained());
+    dialect.render(&ServerMsg::error(ErrorCode::StoreUnavailable, message), out);
 }
 
 /// The recent tail of one room, up to the last published message. Live
@@ -82,13 +160,7 @@ pub(crate) fn render(
                 dialect.render(&message.to_server_msg(shown_to), &mut out);
             }
         }
-        Err(error) => {
-            let message = format!("History is unavailable right now: {}", error.explained());
-            dialect.render(
-                &ServerMsg::error(ErrorCode::StoreUnavailable, message),
-                &mut out,
-            );
-        }
+        Err(error) => render_error(dialect, error, &mut out),
     }
     dialect.render(&ServerMsg::HistoryEnd {}, &mut out);
     out.into()

@@ -88,6 +88,15 @@ impl Kept {
     }
 }
 
+/// Where a resume starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumeStart {
+    /// Replay what comes after this id.
+    pub after: u64,
+    /// True if the client misses something it asked for.
+    pub gap: bool,
+}
+
 /// A replay, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
@@ -163,9 +172,14 @@ pub trait Store: Send + 'static {
     /// The newest messages of rooms (and of someone's direct messages),
     /// of those retention keeps.
     fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError>;
-    /// What a client missed since the last id it saw, of what retention
-    /// keeps; what it does not keep is a gap.
+    /// A page of what a client missed: the oldest `query.limit` messages
+    /// after `query.after`, of what retention keeps; what it no longer
+    /// keeps after `query.after` is a gap.
     fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError>;
+    /// Where a resume of at most `query.limit` messages starts: after
+    /// `query.after`, or later if more than that many follow it (a gap, as
+    /// is what retention no longer keeps).
+    fn resume_start(&mut self, query: &SinceQuery, kept: Kept) -> Result<ResumeStart, StoreError>;
     /// The highest id ever assigned (0 if none).
     fn last_id(&mut self) -> Result<u64, StoreError>;
     /// Creates or updates a session, used now (Unix milliseconds).
@@ -197,6 +211,7 @@ enum Request {
     Append(NewMessage, Box<dyn Completion>),
     Recent(RecentQuery, oneshot::Sender<Result<History, StoreError>>),
     Since(SinceQuery, oneshot::Sender<Result<History, StoreError>>),
+    ResumeStart(SinceQuery, oneshot::Sender<Result<ResumeStart, StoreError>>),
     SaveSession(SessionRecord),
     /// Apply retention now (the timer's request, so a quiet server prunes
     /// too).
@@ -249,10 +264,16 @@ impl StoreHandle {
         ask(&self.reads, Request::Recent(query, reply), answer).await?
     }
 
-    /// Reads what a client missed.
+    /// Reads a page of what a client missed.
     pub async fn since(&self, query: SinceQuery) -> Result<History, StoreError> {
         let (reply, answer) = oneshot::channel();
         ask(&self.reads, Request::Since(query, reply), answer).await?
+    }
+
+    /// Finds where a resume starts.
+    pub async fn resume_start(&self, query: SinceQuery) -> Result<ResumeStart, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        ask(&self.reads, Request::ResumeStart(query, reply), answer).await?
     }
 
     /// Looks a session up.

@@ -24,8 +24,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
-    Appended, DbLocation, History, Kept, MessageKind, NewMessage, NickKey, RecentQuery, Retention,
-    SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target,
+    Appended, DbLocation, History, Kept, MessageKind, NewMessage, NickKey, RecentQuery,
+    ResumeStart, Retention, SessionRecord, SessionToken, SinceQuery, Store, StoreError,
+    StoredMessage, Target,
 };
 
 /// The schema version this code writes.
@@ -211,6 +212,26 @@ impl SqliteStore {
     }
 }
 
+/// The rows a resume of `query` reads: after an id (`?`), up to an id
+/// (`?`), in the client's rooms or its direct messages.
+fn resume_filter(query: &SinceQuery) -> String {
+    let placeholders = vec!["?"; query.rooms.len()].join(", ");
+    format!(
+        "FROM messages WHERE id > ? AND id <= ?
+         AND (room IN ({placeholders}) OR (room IS NULL AND (sender_key = ? OR recipient_key = ?)))"
+    )
+}
+
+/// The values for [`resume_filter`]'s placeholders, starting after `after`.
+fn resume_values(query: &SinceQuery, after: u64) -> Vec<rusqlite::types::Value> {
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![to_i64(after).into(), to_i64(query.up_to).into()];
+    values.extend(query.rooms.iter().map(|r| r.clone().into()));
+    values.push(query.reader.to_string().into());
+    values.push(query.reader.to_string().into());
+    values
+}
+
 fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
@@ -351,21 +372,14 @@ impl Store for SqliteStore {
         // Whatever retention no longer keeps after `after` is a gap, whether
         // it is deleted already or not yet.
         let floor = to_u64(self.threshold(kept)?.unwrap_or(0));
-        let mut gap = query.after < self.pruned_through()?.max(floor);
+        let gap = query.after < self.pruned_through()?.max(floor);
         let after = query.after.max(floor);
-        let placeholders = vec!["?"; query.rooms.len()].join(", ");
         let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE id > ? AND id <= ?
-             AND (room IN ({placeholders}) OR (room IS NULL AND (sender_key = ? OR recipient_key = ?)))
-             ORDER BY id DESC LIMIT ?"
+            "SELECT {COLUMNS} {} ORDER BY id LIMIT ?",
+            resume_filter(query)
         );
-        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut values: Vec<rusqlite::types::Value> =
-            vec![to_i64(after).into(), to_i64(query.up_to).into()];
-        values.extend(query.rooms.iter().map(|r| r.clone().into()));
-        values.push(query.reader.to_string().into());
-        values.push(query.reader.to_string().into());
-        values.push(limit.into());
+        let mut values = resume_values(query, after);
+        values.push(i64::try_from(query.limit).unwrap_or(i64::MAX).into());
         let mut statement = self.db.prepare(&sql).map_err(&read)?;
         let rows = statement
             .query_map(params_from_iter(values), read_message)
@@ -374,12 +388,34 @@ impl Store for SqliteStore {
         for row in rows {
             messages.push(row.map_err(&read)?);
         }
-        if messages.len() > query.limit {
-            messages.truncate(query.limit);
-            gap = true;
-        }
-        messages.sort_by_key(|m| m.id);
         Ok(History { messages, gap })
+    }
+
+    fn resume_start(&mut self, query: &SinceQuery, kept: Kept) -> Result<ResumeStart, StoreError> {
+        let read = failed("cannot read history");
+        let floor = to_u64(self.threshold(kept)?.unwrap_or(0));
+        let gap = query.after < self.pruned_through()?.max(floor);
+        let after = query.after.max(floor);
+        // The id just before the newest `limit` messages, if there are more
+        // than that: an index walk of `limit` steps, never a count of all.
+        let sql = format!(
+            "SELECT id {} ORDER BY id DESC LIMIT 1 OFFSET ?",
+            resume_filter(query)
+        );
+        let mut values = resume_values(query, after);
+        values.push(i64::try_from(query.limit).unwrap_or(i64::MAX).into());
+        let beyond: Option<i64> = self
+            .db
+            .query_row(&sql, params_from_iter(values), |row| row.get(0))
+            .optional()
+            .map_err(&read)?;
+        Ok(match beyond {
+            Some(id) => ResumeStart {
+                after: to_u64(id),
+                gap: true,
+            },
+            None => ResumeStart { after, gap },
+        })
     }
 
     fn last_id(&mut self) -> Result<u64, StoreError> {

@@ -96,6 +96,9 @@ pub fn spawn_history_reader(
                     Request::Since(query, reply) => {
                         let _ = reply.send(reader.since(&query, kept));
                     }
+                    Request::ResumeStart(query, reply) => {
+                        let _ = reply.send(reader.resume_start(&query, kept));
+                    }
                     // Only reads are sent here.
                     _ => {}
                 }
@@ -232,6 +235,9 @@ impl StoreThread {
             Request::Since(query, reply) => {
                 let _ = reply.send(self.store.since(&query, self.kept()));
             }
+            Request::ResumeStart(query, reply) => {
+                let _ = reply.send(self.store.resume_start(&query, self.kept()));
+            }
             Request::Prune => self.prune(),
             Request::SaveSession(session) => {
                 let now = self.clock.now_millis();
@@ -280,7 +286,8 @@ mod tests {
 
     use crate::domain::{MessageKind, SessionToken, Target};
     use crate::store::{
-        DbLocation, History, Kept, RecentQuery, SessionRecord, SinceQuery, SqliteStore, StoreError,
+        DbLocation, History, Kept, RecentQuery, ResumeStart, SessionRecord, SinceQuery,
+        SqliteStore, StoreError,
     };
 
     /// A store whose disk has gone away: every write fails.
@@ -301,6 +308,9 @@ mod tests {
             Err(disk_error())
         }
         fn since(&mut self, _: &SinceQuery, _: Kept) -> Result<History, StoreError> {
+            Err(disk_error())
+        }
+        fn resume_start(&mut self, _: &SinceQuery, _: Kept) -> Result<ResumeStart, StoreError> {
             Err(disk_error())
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {
@@ -329,6 +339,13 @@ mod tests {
         }
         fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
             Broken.since(query, kept)
+        }
+        fn resume_start(
+            &mut self,
+            query: &SinceQuery,
+            kept: Kept,
+        ) -> Result<ResumeStart, StoreError> {
+            Broken.resume_start(query, kept)
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {
             Ok(0)
@@ -380,6 +397,13 @@ mod tests {
         fn since(&mut self, _: &SinceQuery, _: Kept) -> Result<History, StoreError> {
             let _ = self.0.lock().unwrap().recv();
             Ok(History::default())
+        }
+        fn resume_start(
+            &mut self,
+            query: &SinceQuery,
+            kept: Kept,
+        ) -> Result<ResumeStart, StoreError> {
+            Broken.resume_start(query, kept)
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {
             Ok(0)
