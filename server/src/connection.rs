@@ -71,6 +71,11 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         Phase::Joined(mut member) => {
             let nick = member.membership.nick();
             info!(%nick, reason = reason.describe(), "left");
+            // A stored session counts as used until now, not until it last
+            // changed; a reclaimed one belongs to the newer connection.
+            if member.stored && reason != LeaveReason::Reclaimed {
+                shared.store.save_session(member.record());
+            }
             member.membership.set_leave_reason(reason.describe());
         }
         Phase::Greeting { .. } => debug!(reason = reason.describe(), "closed before joining"),

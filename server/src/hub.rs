@@ -330,33 +330,13 @@ impl Hub {
     /// Publishes the messages of one commit, in id order, as one event.
     /// Called by the store thread after the commit.
     pub(crate) fn publish_messages(&self, stored: &[StoredMessage]) {
-        if stored.is_empty() {
+        let Some(newest) = stored.iter().map(|stored| stored.id).max() else {
             return;
-        }
+        };
+        // Serialised before taking the lock: nobody waits for JSON.
+        let items = stored.iter().map(message_item).collect();
         let mut state = self.lock();
-        let items = stored
-            .iter()
-            .map(|stored| {
-                state.last_published = state.last_published.max(stored.id);
-                let audience = match &stored.message.target {
-                    Target::Room(room) => Audience::Room(room.clone()),
-                    Target::Direct(to) => Audience::Direct {
-                        from: stored.message.sender_key(),
-                        to: NickKey::of(to),
-                    },
-                };
-                let msg = stored.to_server_msg(ShownTo::Others);
-                let own_json = (stored.message.client_id.is_some())
-                    .then(|| stored.to_server_msg(ShownTo::Sender).to_line());
-                EventItem {
-                    json: msg.to_line(),
-                    msg,
-                    origin: stored.message.origin,
-                    own_json,
-                    audience,
-                }
-            })
-            .collect();
+        state.last_published = state.last_published.max(newest);
         // Sent under the lock, like every event: one order for everybody.
         let _ = self.events.send(Arc::new(HubEvent { items }));
         drop(state);
@@ -599,6 +579,27 @@ impl Drop for Membership {
             self.hub
                 .leave_room_locked(&mut state, &key, &member.nick, &room, &self.leave_reason);
         }
+    }
+}
+
+/// A committed message as the ring carries it.
+fn message_item(stored: &StoredMessage) -> EventItem {
+    let audience = match &stored.message.target {
+        Target::Room(room) => Audience::Room(room.clone()),
+        Target::Direct(to) => Audience::Direct {
+            from: stored.message.sender_key(),
+            to: NickKey::of(to),
+        },
+    };
+    let msg = stored.to_server_msg(ShownTo::Others);
+    let own_json = (stored.message.client_id.is_some())
+        .then(|| stored.to_server_msg(ShownTo::Sender).to_line());
+    EventItem {
+        json: msg.to_line(),
+        msg,
+        origin: stored.message.origin,
+        own_json,
+        audience,
     }
 }
 

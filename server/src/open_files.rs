@@ -18,10 +18,15 @@ pub(crate) const RESERVED_FILES: u64 = 64;
 /// cannot open that many files. Says in the log what it did.
 pub(crate) fn fit_connections(wanted: usize) -> usize {
     let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft).ok();
-    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => limit,
-        Err(error) => {
-            warn!(%error, "cannot read or raise the open-file limit; keeping --max-connections");
+    let limit = match (rlimit::increase_nofile_limit(u64::MAX), before) {
+        (Ok(limit), _) => limit,
+        // Not allowed to raise it: fit the cap to the limit there is.
+        (Err(error), Some(before)) => {
+            warn!(%error, open_files = before, "cannot raise the open-file limit");
+            before
+        }
+        (Err(error), None) => {
+            warn!(%error, "cannot read the open-file limit; keeping --max-connections");
             return wanted;
         }
     };

@@ -182,9 +182,37 @@ impl Writer {
                 if context.shutdown.is_cancelled() {
                     return self.flush_for_shutdown(context).await;
                 }
-                return WriterEnd::Drained;
+                return self.drain_after_close(context).await;
             }
         }
+    }
+
+    /// The reader has finished: it waited for the client's own messages
+    /// to be published, so their echoes are in the ring. Writes every event
+    /// that was waiting at this moment (not what others say from now on,
+    /// which could go on for ever), each batch under the write deadline.
+    async fn drain_after_close(&mut self, context: &WriterContext) -> WriterEnd {
+        let mut waiting = self.events.as_ref().map_or(0, broadcast::Receiver::len);
+        while waiting > 0 {
+            while waiting > 0 && self.batch.len() < MAX_BATCH_BYTES {
+                match self.events.as_mut().map(broadcast::Receiver::try_recv) {
+                    Some(Ok(event)) => {
+                        self.take_event(&event);
+                        waiting -= 1;
+                    }
+                    // Nothing more, or this client fell a ring behind: write
+                    // what was taken and finish.
+                    _ => waiting = 0,
+                }
+            }
+            let deadline = Instant::now() + context.write_timeout;
+            match self.write_batch(deadline, &context.abort).await {
+                Ok(()) => self.batch = Vec::new(),
+                Err(WriteFailure::Lost) => return WriterEnd::Lost,
+                Err(_) => return WriterEnd::SlowConsumer,
+            }
+        }
+        WriterEnd::Drained
     }
 
     fn accept(&mut self, item: Outgoing) {
@@ -403,6 +431,37 @@ mod tests {
             other => panic!("expected slow_consumer, got {other:?}"),
         }
         drop(queue_in);
+    }
+
+    #[tokio::test]
+    async fn everything_waiting_when_the_reader_finishes_is_still_written() {
+        let hub = Hub::new(4096);
+        let reader = join(&hub, "reader");
+        // Far more than one batch: before, the writer wrote one more batch
+        // after the reader finished and dropped the rest (echoes included).
+        for id in 1..=3000 {
+            publish(&hub, id, "other", Target::Room("lobby".into()));
+        }
+        let (sink, mut client) = socket_pair().await;
+        let (queue_in, queue) = mpsc::channel(4);
+        let view = reader.membership.view();
+        queue_in
+            .try_send(Outgoing::Subscribe {
+                events: reader.events,
+                dialect: &JSON,
+                view,
+            })
+            .unwrap();
+        drop(queue_in);
+        let (context, _) = context();
+        let writing = tokio::spawn(run(sink, queue, context));
+        let mut all = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut client, &mut all)
+            .await
+            .unwrap();
+        assert_eq!(writing.await.unwrap(), WriterEnd::Drained);
+        assert_eq!(all.lines().count(), 3000);
+        assert!(all.lines().last().unwrap().contains("\"id\":3000"));
     }
 
     #[tokio::test]

@@ -350,3 +350,42 @@ async fn saying_hello_and_leaving_over_and_over_does_not_grow_the_database() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_long_resume_comes_in_order_whole_or_as_its_newest_part_with_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |resume_limit| Config {
+        resume_limit,
+        ..on_disk(&dir)
+    };
+    let server = TestServer::with_config(config(5000)).await;
+    let port = server.addr().port();
+    let mut alice = server.join("alice").await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        alice.say(&format!("m{i}")).await;
+        ids.push(alice.recv_chat().await.0);
+    }
+    // Every piece boundary crossed (32 a piece), nothing doubled or lost.
+    let (_, welcome, replay) = TestClient::rejoin(server.addr(), "bob", Some(0), None).await;
+    assert!(
+        matches!(welcome, ServerMsg::Welcome { gap: None, .. }),
+        "{welcome:?}"
+    );
+    assert_eq!(replay.iter().map(id_of).collect::<Vec<_>>(), ids);
+    server.shutdown().await;
+    // More than the limit: the newest 70, and a gap.
+    let server = TestServer::on_port(port, config(70)).await;
+    let (_, welcome, replay) = TestClient::rejoin(server.addr(), "carol", Some(0), None).await;
+    assert!(
+        matches!(
+            welcome,
+            ServerMsg::Welcome {
+                gap: Some(true),
+                ..
+            }
+        ),
+        "{welcome:?}"
+    );
+    assert_eq!(replay.iter().map(id_of).collect::<Vec<_>>(), ids[30..]);
+}

@@ -130,7 +130,7 @@ pub(crate) struct Member {
 
 impl Member {
     /// What a later reclaim gets back: the nickname and the rooms.
-    fn record(&self) -> SessionRecord {
+    pub(crate) fn record(&self) -> SessionRecord {
         SessionRecord {
             token: self.token.clone(),
             nick: self.membership.nick(),
@@ -261,14 +261,14 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Queues for the writer once it has taken everything but one item:
+    /// Queues for the writer once it has taken everything queued before:
     /// a long replay is sent piece by piece as fast as the client reads,
-    /// so it never holds more than two pieces. Waits as long as the writer
+    /// so it never holds more than three pieces (see `replay`). Waits as long as the writer
     /// does, which cuts a client that stops reading off after its write
     /// timeout.
     pub(crate) async fn send_when_read(&mut self, item: Outgoing) -> Next {
         let permits = tokio::select! {
-            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN - 1) => permits,
+            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN) => permits,
             () = self.abort.cancelled() => return Next::End(LeaveReason::Lost),
         };
         match permits.map(|mut permits| permits.next()) {

@@ -13,8 +13,8 @@ use crate::writer::Outgoing;
 
 /// Messages read and sent per piece of a resume. A message is at most
 /// about 8 KiB on the wire, so a piece is at most about 256 KiB, and a
-/// connection holds at most two (one queued, one being written) however
-/// much history it asked for.
+/// connection holds at most three (one being built, one queued, one being
+/// written) however much history it asked for.
 const RESUME_PIECE: usize = 32;
 
 /// Sends an arriving client its welcome (made by `welcome` from whether it
@@ -98,6 +98,13 @@ async fn resume(
         };
         match read {
             Ok(history) => {
+                if history.gap {
+                    // Retention moved while the replay was streaming: the
+                    // welcome said no gap, so say it now.
+                    let notice =
+                        "Some of the history being replayed was removed by retention meanwhile.";
+                    dialect.render(&ServerMsg::info(notice), &mut piece);
+                }
                 for message in &history.messages {
                     let shown_to = ShownTo::reader(&query.reader, &message.message);
                     dialect.render(&message.to_server_msg(shown_to), &mut piece);

@@ -10,7 +10,7 @@
 //!   `(recipient_key, id)` for direct messages only (migration 2), and a
 //!   unique `(sender_key, client_id)` for idempotent sends.
 //! - `sessions(token PRIMARY KEY, nick, rooms, last_seen)`, indexed by
-//!   `last_seen` (migration 3): kept a week, at most 100,000.
+//!   `last_seen` (migration 3): kept 30 days, at most 100,000.
 //! - `meta(key PRIMARY KEY, value)`: `pruned_through`, the highest id
 //!   retention has removed, to tell a resuming client about a gap.
 //!
@@ -83,10 +83,9 @@ const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2 AND id > ?4
     AND ((room IS NULL AND sender_key = ?1) OR (room IS NULL AND recipient_key = ?1))
     ORDER BY id DESC LIMIT ?3";
 
-/// Sessions unused for this long are forgotten at the next retention pass.
-/// A week covers a laptop closed over a weekend and a holiday's return is
-/// only a fresh session (the rooms are joined again), never a lost message.
-const SESSION_DAYS: u64 = 7;
+/// Sessions unused for this long (since their connection last ended, or
+/// they last changed) are forgotten at the next retention pass.
+const SESSION_DAYS: u64 = 30;
 
 /// Sessions kept at most, the most recently used; each is about a hundred
 /// bytes, so however many clients come and go, sessions take at most a few
@@ -123,7 +122,12 @@ impl SqliteStore {
         let DbLocation::File(path) = location else {
             return Ok(None);
         };
-        let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        // rusqlite's default flags, but read-only: the same path rules
+        // (URIs included) as the writer's connection.
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let db = Connection::open_with_flags(path, flags)
             .map_err(failed("cannot open the database for reading"))?;
         db.busy_timeout(Duration::from_secs(2))
             .map_err(failed("cannot configure the database"))?;
@@ -732,9 +736,9 @@ mod tests {
     }
 
     #[test]
-    fn sessions_are_forgotten_after_a_week_and_beyond_the_cap() {
+    fn sessions_are_forgotten_after_a_month_and_beyond_the_cap() {
         let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
-        let now = 30 * DAY_MS;
+        let now = 40 * DAY_MS;
         let tx = store.db.transaction().unwrap();
         {
             let mut insert = tx
