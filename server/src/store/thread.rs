@@ -290,8 +290,14 @@ mod tests {
         SqliteStore, StoreError,
     };
 
-    /// A store whose disk has gone away: every write fails.
-    struct Broken;
+    /// A store whose disk has gone away: every write and read fails. It
+    /// can also count retention passes, or hold history reads until the
+    /// test lets them go (then they find nothing).
+    #[derive(Default)]
+    struct Broken {
+        prunes: Option<Arc<AtomicUsize>>,
+        stuck_reads: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    }
 
     fn disk_error() -> StoreError {
         StoreError::caused_by(
@@ -308,7 +314,11 @@ mod tests {
             Err(disk_error())
         }
         fn since(&mut self, _: &SinceQuery, _: Kept) -> Result<History, StoreError> {
-            Err(disk_error())
+            let Some(stuck) = &self.stuck_reads else {
+                return Err(disk_error());
+            };
+            let _ = stuck.lock().unwrap().recv();
+            Ok(History::default())
         }
         fn resume_start(&mut self, _: &SinceQuery, _: Kept) -> Result<ResumeStart, StoreError> {
             Err(disk_error())
@@ -323,44 +333,9 @@ mod tests {
             Ok(None)
         }
         fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-    }
-
-    /// Counts retention passes; everything else as a broken disk.
-    struct CountingPrunes(Arc<AtomicUsize>);
-
-    impl Store for CountingPrunes {
-        fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
-            Broken.append(batch)
-        }
-        fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
-            Broken.recent(query, kept)
-        }
-        fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
-            Broken.since(query, kept)
-        }
-        fn resume_start(
-            &mut self,
-            query: &SinceQuery,
-            kept: Kept,
-        ) -> Result<ResumeStart, StoreError> {
-            Broken.resume_start(query, kept)
-        }
-        fn last_id(&mut self) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        fn save_session(&mut self, session: &SessionRecord, now: u64) -> Result<(), StoreError> {
-            Broken.save_session(session, now)
-        }
-        fn load_session(
-            &mut self,
-            token: &SessionToken,
-        ) -> Result<Option<SessionRecord>, StoreError> {
-            Broken.load_session(token)
-        }
-        fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            if let Some(prunes) = &self.prunes {
+                prunes.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(0)
         }
     }
@@ -368,7 +343,10 @@ mod tests {
     #[tokio::test]
     async fn retention_runs_at_start_and_when_asked_without_any_append() {
         let prunes = Arc::new(AtomicUsize::new(0));
-        let store = CountingPrunes(Arc::clone(&prunes));
+        let store = Broken {
+            prunes: Some(Arc::clone(&prunes)),
+            ..Broken::default()
+        };
         let (handle, thread) = spawn(
             Box::new(store),
             Box::new(|_: &[StoredMessage]| {}),
@@ -384,44 +362,6 @@ mod tests {
         thread.join().unwrap();
     }
 
-    /// A reader whose history reads wait until the test lets them go.
-    struct StuckReader(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
-
-    impl Store for StuckReader {
-        fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
-            Broken.append(batch)
-        }
-        fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
-            Broken.recent(query, kept)
-        }
-        fn since(&mut self, _: &SinceQuery, _: Kept) -> Result<History, StoreError> {
-            let _ = self.0.lock().unwrap().recv();
-            Ok(History::default())
-        }
-        fn resume_start(
-            &mut self,
-            query: &SinceQuery,
-            kept: Kept,
-        ) -> Result<ResumeStart, StoreError> {
-            Broken.resume_start(query, kept)
-        }
-        fn last_id(&mut self) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        fn save_session(&mut self, session: &SessionRecord, now: u64) -> Result<(), StoreError> {
-            Broken.save_session(session, now)
-        }
-        fn load_session(
-            &mut self,
-            token: &SessionToken,
-        ) -> Result<Option<SessionRecord>, StoreError> {
-            Broken.load_session(token)
-        }
-        fn prune(&mut self, _: Retention, _: u64) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-    }
-
     #[tokio::test]
     async fn a_history_read_in_progress_does_not_hold_up_messages() {
         let sqlite = SqliteStore::open(&DbLocation::Memory).unwrap();
@@ -433,7 +373,10 @@ mod tests {
         )
         .unwrap();
         let (release, stuck) = std::sync::mpsc::channel();
-        let reader = StuckReader(std::sync::Mutex::new(stuck));
+        let reader = Broken {
+            stuck_reads: Some(std::sync::Mutex::new(stuck)),
+            ..Broken::default()
+        };
         let history =
             spawn_history_reader(&mut handle, Box::new(reader), KEEP_ALL, Clock::system()).unwrap();
         let query = SinceQuery {
@@ -510,7 +453,7 @@ mod tests {
             count.fetch_add(stored.len(), Ordering::Relaxed);
         };
         let (store, thread) = spawn(
-            Box::new(Broken),
+            Box::new(Broken::default()),
             Box::new(publish),
             KEEP_ALL,
             Clock::system(),
