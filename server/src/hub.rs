@@ -166,7 +166,7 @@ struct HubState {
 struct Member {
     nick: Nick,
     view: Arc<MemberView>,
-    connection: u64,
+    connection: ConnectionId,
     session: SessionToken,
     /// Cancelled to close this connection when its session is reclaimed.
     kick: CancellationToken,
@@ -180,7 +180,7 @@ struct Member {
 pub(crate) struct Membership {
     hub: Arc<Hub>,
     view: Arc<MemberView>,
-    connection: u64,
+    connection: ConnectionId,
     leave_reason: String,
 }
 
@@ -266,12 +266,8 @@ impl Hub {
             ghost.kick.cancel();
         }
         state.next_connection += 1;
-        let connection = state.next_connection;
-        let view = Arc::new(MemberView::new(
-            ConnectionId(connection),
-            key.clone(),
-            rooms,
-        ));
+        let connection = ConnectionId(state.next_connection);
+        let view = Arc::new(MemberView::new(connection, key.clone(), rooms));
         let kick = CancellationToken::new();
         for room in rooms {
             self.enter_room_locked(&mut state, &key, &nick, room.as_str());
@@ -473,7 +469,7 @@ impl Membership {
 
     /// This membership's connection, to mark its messages with.
     pub(crate) fn connection(&self) -> ConnectionId {
-        ConnectionId(self.connection)
+        self.connection
     }
 
     /// The view the writer filters with.
