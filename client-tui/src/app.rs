@@ -15,7 +15,7 @@ use lanchat_shared::clock::clock_time;
 use lanchat_shared::command::{self, Command, CommandSpec, Scope};
 use lanchat_shared::limits::MAX_TEXT_CHARS;
 use lanchat_shared::{
-    ClientMsg, DEFAULT_RATE, ErrorCode, Nick, RoomName, ServerMsg, TokenBucket, sanitize_text,
+    ClientMsg, DEFAULT_RATE, Nick, RoomName, ServerMsg, TokenBucket, sanitize_text,
 };
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
@@ -31,6 +31,10 @@ use crate::scrollback::{Entry, EntryKind, Scrollback};
 
 /// Rows moved by one turn of the mouse wheel.
 const WHEEL_ROWS: usize = 3;
+/// How long a sent message may wait for its echo before the status bar
+/// says the server is not answering: a live server echoes within
+/// milliseconds, and the connection task only gives up after 45 s.
+pub const NOT_ANSWERING_AFTER: Duration = Duration::from_secs(5);
 /// Message ids remembered to drop a line shown twice (a replay overlapping
 /// what was already on screen, or the answer to a resend).
 const SEEN_IDS: usize = 200_000;
@@ -191,8 +195,12 @@ struct Pending {
     text: String,
     /// Where to say it: the buffer it was typed in.
     target: BufferName,
-    /// Unique per message, so a resend after a reconnect is stored once.
+    /// Unique per message, so a resend after a reconnect is stored once,
+    /// and a refusal names exactly this message.
     client_id: String,
+    /// When it went to the server (`None` while in the outbox), so a
+    /// server that does not answer is noticed within seconds.
+    sent_at: Option<Instant>,
 }
 
 /// A line typed in the input, as the client understands it: read by the
@@ -334,9 +342,49 @@ impl App {
         self.outbox.len()
     }
 
+    /// Messages typed whose echo has not come back: waiting to be sent,
+    /// or sent and not confirmed.
+    pub fn unsent_len(&self) -> usize {
+        self.outbox.len() + self.unconfirmed.len()
+    }
+
+    /// The texts typed in the buffer being shown that the server has not
+    /// echoed yet, oldest first: drawn as pending lines below the
+    /// conversation.
+    pub fn pending_here(&self) -> Vec<&str> {
+        let here = &self.buffers.active().name;
+        self.unconfirmed
+            .iter()
+            .chain(&self.outbox)
+            .filter(|pending| pending.target.same(here))
+            .map(|pending| pending.text.as_str())
+            .collect()
+    }
+
+    /// Since when the server has not answered a message sent to it, once
+    /// that is longer than [`NOT_ANSWERING_AFTER`].
+    pub fn not_answering_since(&self) -> Option<Instant> {
+        let sent = self.oldest_sent()?;
+        (self.now.instant >= sent + NOT_ANSWERING_AFTER).then_some(sent)
+    }
+
+    fn oldest_sent(&self) -> Option<Instant> {
+        self.unconfirmed.iter().filter_map(|p| p.sent_at).min()
+    }
+
     /// When the run loop should deliver a [`Event::Tick`]: the next paced
-    /// send, or the next second of a reconnect countdown.
+    /// send, the next second of a reconnect countdown, or the moment an
+    /// unanswered message makes the server count as not answering.
     pub fn next_tick(&self, now: Instant) -> Option<Instant> {
+        let overdue = self
+            .oldest_sent()
+            .map(|sent| sent + NOT_ANSWERING_AFTER)
+            .filter(|&due| due > now);
+        let timers = [self.connection_tick(now), overdue];
+        timers.into_iter().flatten().min()
+    }
+
+    fn connection_tick(&self, now: Instant) -> Option<Instant> {
         match self.connection {
             Connection::Online if !self.outbox.is_empty() => self
                 .send_bucket
@@ -444,9 +492,10 @@ impl App {
     }
 
     /// A paste of one line goes into the input; several lines ask first.
+    /// Lines may end in CR alone, as tmux and many terminals paste them.
     fn on_paste(&mut self, text: String) {
         let lines: Vec<String> = text
-            .lines()
+            .split(['\r', '\n'])
             .map(str::trim_end)
             .filter(|line| !line.trim().is_empty())
             .map(str::to_owned)
@@ -496,7 +545,13 @@ impl App {
                 self.nick = wanted.clone();
                 effects.push(Effect::Hello(wanted));
             }
-            Err(error) => self.notice(EntryKind::Error, format!("{error}. Try another nickname.")),
+            Err(error) => {
+                // The refused text goes, so the next try starts afresh;
+                // the notice still shows what was refused.
+                self.input.clear();
+                let text = format!("{wanted:?}: {error}. Type another nickname.");
+                self.notice(EntryKind::Error, text);
+            }
         }
     }
 
@@ -575,9 +630,12 @@ impl App {
         self.send_text(line, here, now, effects);
     }
 
-    /// Sends a command now, or says why it cannot go.
+    /// Sends a command now, or says why it cannot go. It takes a token
+    /// like any line (the server counts every line), so the messages
+    /// after a burst of commands are paced instead of refused.
     fn send_command(&mut self, msg: ClientMsg, effects: &mut Vec<Effect>) {
         if self.connection == Connection::Online {
+            let _ = self.send_bucket.try_take(self.now.instant.into_std());
             effects.push(Effect::Send(msg));
         } else {
             self.notice(
@@ -600,6 +658,7 @@ impl App {
             text,
             target,
             client_id,
+            sent_at: None,
         });
         if self.connection != Connection::Online {
             let waiting = self.outbox.len();
@@ -619,9 +678,10 @@ impl App {
         }
         // A token is taken only for a message that is waiting.
         while !self.outbox.is_empty() && self.send_bucket.try_take(now.into_std()) {
-            let Some(pending) = self.outbox.pop_front() else {
+            let Some(mut pending) = self.outbox.pop_front() else {
                 break;
             };
+            pending.sent_at = Some(now);
             let (room, to) = route(&pending.target);
             let msg = ClientMsg::Say {
                 text: pending.text.clone(),
@@ -653,6 +713,7 @@ impl App {
                 gap,
             } => {
                 self.on_connected(&nick, &users, &rooms);
+                self.rejoin_missing_rooms(&rooms, effects);
                 if gap {
                     self.notice(
                         EntryKind::Error,
@@ -690,6 +751,24 @@ impl App {
         self.notice(EntryKind::Presence, text);
     }
 
+    /// Rooms with a buffer here that the welcome did not list (the server
+    /// lost the session, or a new one was made) are joined again, so the
+    /// buffers the user sees are rooms they are in.
+    fn rejoin_missing_rooms(&mut self, rooms: &[String], effects: &mut Vec<Effect>) {
+        let missing: Vec<String> = self
+            .buffers
+            .all()
+            .iter()
+            .filter_map(|buffer| match &buffer.name {
+                BufferName::Room(room) if !rooms.iter().any(|r| r == room) => Some(room.clone()),
+                _ => None,
+            })
+            .collect();
+        for room in missing {
+            self.send_command(ClientMsg::JoinRoom { room }, effects);
+        }
+    }
+
     /// The server refused the nickname: the input line asks for another.
     fn on_nick_rejected(&mut self, message: &str) {
         self.prompt = Some(Prompt::ChooseNick);
@@ -723,7 +802,8 @@ impl App {
                 format!("{count} message(s) not yet confirmed will be sent again (never twice)."),
             );
         }
-        for pending in resend.into_iter().rev() {
+        for mut pending in resend.into_iter().rev() {
+            pending.sent_at = None;
             self.outbox.push_front(pending);
         }
     }
@@ -758,7 +838,9 @@ impl App {
             }
             ServerMsg::Nick { old, new } => self.on_nick(&old, &new),
             ServerMsg::Info { text } => self.on_info(&text),
-            ServerMsg::Error { code, message } => self.on_error(code, &message),
+            ServerMsg::Error {
+                message, client_id, ..
+            } => self.on_error(&message, client_id.as_deref()),
             ServerMsg::HistoryEnd {}
             | ServerMsg::Greeting { .. }
             | ServerMsg::Welcome { .. }
@@ -862,15 +944,26 @@ impl App {
         }
     }
 
-    /// A refusal. One that refuses a text names the text, so nothing is
-    /// lost without the user knowing.
-    fn on_error(&mut self, code: ErrorCode, message: &str) {
-        let refused_text = matches!(code, ErrorCode::RateLimited | ErrorCode::TextTooLong);
+    /// A refusal. One that names a message's `client_id` takes exactly
+    /// that message off the queues (it must never be sent again) and says
+    /// which it was, so nothing is lost without the user knowing. One
+    /// without a `client_id` refused a command, or came from a server
+    /// that does not name messages: no message is guessed at.
+    fn on_error(&mut self, message: &str, client_id: Option<&str>) {
         let mut text = sanitize_text(message);
-        if refused_text && let Some(unsent) = self.unconfirmed.pop_front() {
+        if let Some(unsent) = client_id.and_then(|id| self.take_pending(id)) {
             text = format!("{text} Not sent: {}", unsent.text);
         }
         self.notice(EntryKind::Error, text);
+    }
+
+    /// Takes the message with `client_id` off the queues, if it is on one.
+    fn take_pending(&mut self, client_id: &str) -> Option<Pending> {
+        let queues = [&mut self.unconfirmed, &mut self.outbox];
+        queues.into_iter().find_map(|queue| {
+            let index = queue.iter().position(|p| p.client_id == client_id)?;
+            queue.remove(index)
+        })
     }
 
     /// Records a message id; false if it was shown already.

@@ -29,7 +29,8 @@ impl BufferName {
         }
     }
 
-    fn same(&self, other: &BufferName) -> bool {
+    /// True if both name the same conversation (nicknames ignore case).
+    pub fn same(&self, other: &BufferName) -> bool {
         match (self, other) {
             (BufferName::Room(a), BufferName::Room(b)) => a == b,
             (BufferName::Direct(a), BufferName::Direct(b)) => a.eq_ignore_ascii_case(b),

@@ -177,14 +177,27 @@ impl Session<'_> {
             ServerMsg::Error {
                 code: ErrorCode::NickTaken | ErrorCode::NickInvalid,
                 message,
+                ..
             } if !self.joined => Heard::News(NetEvent::NickRejected { message }),
             ServerMsg::Greeting { .. } => Heard::Nothing,
             other if self.joined => {
                 self.resume.saw(&other);
+                self.follow_rename(&other);
                 Heard::News(NetEvent::Server(other))
             }
             ServerMsg::Error { message, .. } => Heard::Refused(message),
             _ => Heard::Nothing,
+        }
+    }
+
+    /// Our own `/nick` granted: the next hello asks for the new nickname,
+    /// whose session the token now belongs to; asking for the old one
+    /// would lose the session, and with it the rooms.
+    fn follow_rename(&mut self, msg: &ServerMsg) {
+        if let ServerMsg::Nick { old, new } = msg
+            && old.eq_ignore_ascii_case(self.nick)
+        {
+            self.nick.clone_from(new);
         }
     }
 
@@ -310,14 +323,19 @@ mod tests {
         }
     }
 
+    /// A connection that has not been welcomed yet.
+    fn greeting<'a>(nick: &'a mut String, resume: &'a mut Resume) -> Session<'a> {
+        Session {
+            nick,
+            resume,
+            joined: false,
+        }
+    }
+
     #[test]
     fn before_the_welcome_only_a_nickname_refusal_reaches_the_app() {
         let (mut nick, mut resume) = ("alice".to_owned(), Resume::default());
-        let mut session = Session {
-            nick: &mut nick,
-            resume: &mut resume,
-            joined: false,
-        };
+        let mut session = greeting(&mut nick, &mut resume);
         let early = ServerMsg::chat(1, 0, "bob", "too early").to_line();
         assert!(matches!(session.hear(&early), Heard::Nothing));
         let taken = ServerMsg::error(ErrorCode::NickTaken, "taken").to_line();
@@ -333,11 +351,7 @@ mod tests {
     #[test]
     fn after_the_welcome_messages_are_relayed_and_remembered_for_resuming() {
         let (mut nick, mut resume) = ("alice".to_owned(), Resume::default());
-        let mut session = Session {
-            nick: &mut nick,
-            resume: &mut resume,
-            joined: false,
-        };
+        let mut session = greeting(&mut nick, &mut resume);
         assert!(matches!(
             session.hear(&welcome("token").to_line()),
             Heard::News(NetEvent::Connected { .. })
@@ -358,5 +372,24 @@ mod tests {
             (resume.session.as_deref(), resume.last_id),
             (Some("token"), Some(9))
         );
+    }
+
+    #[test]
+    fn a_granted_rename_is_the_nickname_a_reconnect_asks_for() {
+        let (mut nick, mut resume) = ("ben".to_owned(), Resume::default());
+        let mut session = greeting(&mut nick, &mut resume);
+        session.hear(&welcome("token").to_line());
+        let someone_else = ServerMsg::Nick {
+            old: "carol".into(),
+            new: "caroline".into(),
+        };
+        session.hear(&someone_else.to_line());
+        assert_eq!(session.nick, "Alice");
+        let ours = ServerMsg::Nick {
+            old: "alice".into(),
+            new: "benny".into(),
+        };
+        session.hear(&ours.to_line());
+        assert_eq!(nick, "benny", "the next hello asks for the new nickname");
     }
 }

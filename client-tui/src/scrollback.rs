@@ -37,6 +37,12 @@ pub enum EntryKind {
         /// Mentions this user's nickname.
         mention: bool,
     },
+    /// A line this user typed that the server has not echoed yet: dimmed,
+    /// never stored in a scrollback, drawn below it until the echo comes.
+    Pending {
+        /// This user's nickname.
+        from: String,
+    },
     /// Somebody arrived or left, or the connection changed: dimmed.
     Presence,
     /// A reply or notice from the server or the client itself.
@@ -49,7 +55,9 @@ impl Entry {
     /// The text before the message: `[12:04] <alice> `, `[12:04] * `, …
     pub fn prefix(&self) -> String {
         match &self.kind {
-            EntryKind::Chat { from, .. } => format!("[{}] <{from}> ", self.time),
+            EntryKind::Chat { from, .. } | EntryKind::Pending { from } => {
+                format!("[{}] <{from}> ", self.time)
+            }
             EntryKind::Presence => format!("[{}] * ", self.time),
             EntryKind::Info => format!("[{}] -- ", self.time),
             EntryKind::Error => format!("[{}] !! ", self.time),
@@ -72,6 +80,23 @@ impl Entry {
             indent,
             rows: wrap(&self.text, first, width - indent),
         }
+    }
+}
+
+impl<'a> EntryLayout<'a> {
+    /// The rows of `entry`, top to bottom, as [`Scrollback::visible`]
+    /// gives them.
+    pub fn visible_rows(entry: &'a Entry, width: usize) -> Vec<VisibleRow<'a>> {
+        let layout = entry.layout(width);
+        let indent = layout.indent;
+        let rows = layout.rows.into_iter().enumerate();
+        rows.map(|(row, text)| VisibleRow::Text {
+            entry,
+            row,
+            text,
+            indent: if row == 0 { 0 } else { indent },
+        })
+        .collect()
     }
 }
 

@@ -244,6 +244,15 @@ async fn without_a_server_flag_the_client_finds_one_on_the_lan() {
 }
 
 /// A port nothing listens on (UDP or TCP) at the moment of asking.
+/// A server keeping its history (and sessions) in `dir`, so a restart
+/// brings them back.
+fn on_disk_in(dir: &Path) -> lanchat_server::Config {
+    lanchat_server::Config {
+        db: lanchat_server::DbLocation::File(dir.join("history.db")),
+        ..relaxed_config()
+    }
+}
+
 fn unused_port() -> u16 {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.local_addr().expect("address").port()
@@ -411,10 +420,7 @@ async fn sigterm_restores_the_terminal_and_quits_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn across_a_server_restart_no_line_is_lost_or_shown_twice() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let on_disk = || lanchat_server::Config {
-        db: lanchat_server::DbLocation::File(dir.path().join("history.db")),
-        ..relaxed_config()
-    };
+    let on_disk = || on_disk_in(dir.path());
     let first = TestServer::with_config(on_disk()).await;
     let port = first.addr().port();
     let address = first.addr().to_string();
@@ -473,4 +479,44 @@ async fn a_restarted_client_sees_the_conversation_once() {
         1,
         "{screen}"
     );
+}
+
+/// Issue 12, problem 1: after `/nick` and a server restart the client comes
+/// back under the new nickname, in its rooms, and can talk there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_keeps_the_new_nickname_and_the_rooms() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let on_disk = || on_disk_in(dir.path());
+    let first = TestServer::with_config(on_disk()).await;
+    let port = first.addr().port();
+    let address = first.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "ben"]);
+    tui.wait_for_text("Connected to").await;
+    tui.type_keys("/join dev\r");
+    tui.wait_for_text("You are in #dev").await;
+    tui.type_keys("/nick benny\r");
+    tui.wait_for_text("ben is now known as benny").await;
+    first.shutdown().await;
+    tui.wait_for_text("offline").await;
+
+    let second = TestServer::on_port(port, on_disk()).await;
+    tui.wait_for_text("as benny").await;
+    let mut other = TestClient::join(second.addr(), "other").await;
+    other.join_room("dev").await;
+    tui.type_keys("still in dev\r");
+    loop {
+        match other.recv().await {
+            lanchat_shared::ServerMsg::Message {
+                from, text, room, ..
+            } if text == "still in dev" => {
+                assert_eq!((from.as_str(), room.as_deref()), ("benny", Some("dev")));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let screen = tui.contents();
+    assert!(!screen.contains("You are not in #dev"), "{screen}");
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
 }

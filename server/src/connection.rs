@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use lanchat_shared::protocol::line_as_text;
-use lanchat_shared::{ErrorCode, Frame, LineCodec};
+use lanchat_shared::{ClientMsg, ErrorCode, Frame, LineCodec, ServerMsg};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -159,7 +159,9 @@ impl Connection<'_> {
         }
         if !self.ctx.take_line_token() {
             let message = "You are sending too fast; that line was not delivered. Wait a moment.";
-            return self.ctx.refuse(ErrorCode::RateLimited, message);
+            let client_id = ClientMsg::client_id_in(&line);
+            let refusal = ServerMsg::refusal_of(ErrorCode::RateLimited, message, client_id);
+            return self.ctx.reply(refusal);
         }
         let text = match line_as_text(&line) {
             Ok(text) => text,

@@ -424,7 +424,7 @@ mod tests {
         let mut line = String::new();
         client.read_line(&mut line).await.unwrap();
         match ServerMsg::parse(line.as_bytes()).unwrap() {
-            ServerMsg::Error { code, message } => {
+            ServerMsg::Error { code, message, .. } => {
                 assert_eq!(code, ErrorCode::SlowConsumer);
                 assert!(message.contains("behind"), "{message}");
             }

@@ -159,6 +159,18 @@ impl ClientMsg {
     pub fn to_line(&self) -> Bytes {
         json_line(self)
     }
+
+    /// The `client_id` in a line that is a JSON object with one, whatever
+    /// else it holds, so a line refused before it is read (too fast) can
+    /// still be named in the refusal.
+    pub fn client_id_in(line: &[u8]) -> Option<String> {
+        /// Only the field wanted; serde skips the others.
+        #[derive(Deserialize)]
+        struct ClientIdOnly {
+            client_id: Option<String>,
+        }
+        serde_json::from_slice::<ClientIdOnly>(line).ok()?.client_id
+    }
 }
 
 /// Checks the two things every line must be, in any mode: UTF-8, without NUL.
@@ -263,6 +275,11 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// A sentence for people.
         message: String,
+        /// The `client_id` of the `say` refused, when the refusal is of a
+        /// message that carried one, so a client knows exactly which line
+        /// was not sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
     /// Answers a `ping`.
     Pong {},
@@ -289,6 +306,20 @@ impl ServerMsg {
         ServerMsg::Error {
             code,
             message: message.into(),
+            client_id: None,
+        }
+    }
+
+    /// An [`ServerMsg::Error`] refusing the `say` that carried `client_id`.
+    pub fn refusal_of(
+        code: ErrorCode,
+        message: impl Into<String>,
+        client_id: Option<String>,
+    ) -> ServerMsg {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+            client_id,
         }
     }
 

@@ -394,7 +394,9 @@ impl TestClient {
     /// Expects the next message to be an error with `code`; returns its text.
     pub async fn expect_error(&mut self, code: ErrorCode) -> String {
         match self.recv().await {
-            ServerMsg::Error { code: got, message } if got == code => {
+            ServerMsg::Error {
+                code: got, message, ..
+            } if got == code => {
                 assert!(!message.is_empty(), "error messages are sentences");
                 message
             }

@@ -194,17 +194,21 @@ async fn a_message_of_only_control_characters_is_refused() {
     alice.expect_alive().await;
 }
 
-#[tokio::test]
-async fn flooding_is_refused_with_rate_limited_never_dropped_silently() {
-    // A refill too slow to matter during the test, so the count is exact.
-    let config = Config {
+/// A server allowing a burst of `burst` lines, with a refill too slow to
+/// matter during a test, so counts are exact.
+fn burst_only(burst: u32) -> Config {
+    Config {
         rate: lanchat_shared::Rate {
             per_sec: 0.001,
-            burst: 5,
+            burst,
         },
         ..relaxed_config()
-    };
-    let server = TestServer::with_config(config).await;
+    }
+}
+
+#[tokio::test]
+async fn flooding_is_refused_with_rate_limited_never_dropped_silently() {
+    let server = TestServer::with_config(burst_only(5)).await;
     let (mut flooder, mut bob) = server.join_two("flooder", "bob").await;
     let burst: Vec<u8> = (0..20)
         .flat_map(|i| format!("{{\"type\":\"say\",\"text\":\"m{i}\"}}\n").into_bytes())
@@ -258,4 +262,58 @@ async fn a_client_that_never_says_hello_is_closed_after_the_deadline() {
     silent.expect_error(ErrorCode::HelloTimeout).await;
     assert!(silent.expect_closed().await.is_empty());
     alice.expect_alive().await;
+}
+
+/// A client keeps its unconfirmed lines by `client_id`; a refusal that
+/// names the id lets it drop exactly the line refused and say which.
+#[tokio::test]
+async fn a_refused_say_names_its_client_id() {
+    let server = TestServer::start().await;
+    let mut alice = server.join("alice").await;
+    let refused = |msg: ServerMsg| match msg {
+        ServerMsg::Error {
+            code, client_id, ..
+        } => (code, client_id),
+        other => panic!("expected an error, got {other:?}"),
+    };
+    alice
+        .send_line(r#"{"type":"say","text":"hi","room":"dev","client_id":"c-room"}"#)
+        .await;
+    assert_eq!(
+        refused(alice.recv().await),
+        (ErrorCode::NotInRoom, Some("c-room".to_owned()))
+    );
+    alice
+        .send_line(r#"{"type":"say","text":"psst","to":"nobody","client_id":"c-dm"}"#)
+        .await;
+    assert_eq!(
+        refused(alice.recv().await),
+        (ErrorCode::NoSuchUser, Some("c-dm".to_owned()))
+    );
+    alice.send_line(r#"{"type":"say","text":"/nosuch"}"#).await;
+    assert_eq!(
+        refused(alice.recv().await),
+        (ErrorCode::UnknownCommand, None),
+        "a line without a client_id is refused without one"
+    );
+}
+
+#[tokio::test]
+async fn a_say_refused_as_too_fast_names_its_client_id() {
+    let server = TestServer::with_config(burst_only(2)).await;
+    let mut alice = server.join("alice").await;
+    // The hello took one token, this say the other.
+    alice.say("first").await;
+    assert!(matches!(alice.recv().await, ServerMsg::Message { .. }));
+    alice
+        .send_line(r#"{"type":"say","text":"second","client_id":"c-fast"}"#)
+        .await;
+    match alice.recv().await {
+        ServerMsg::Error {
+            code: ErrorCode::RateLimited,
+            client_id,
+            ..
+        } => assert_eq!(client_id.as_deref(), Some("c-fast")),
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
 }

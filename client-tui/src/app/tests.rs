@@ -410,16 +410,20 @@ fn a_text_over_the_limit_is_refused_and_kept_in_the_input() {
 
 #[test]
 fn a_multi_line_paste_asks_before_sending_several_messages() {
+    // Lines end in LF, CR LF, or CR alone (what tmux and many terminals
+    // paste).
+    for paste in ["one\ntwo\n\nthree\n", "one\rtwo\r\n\rthree\r"] {
+        let (mut app, now) = online_app();
+        app.update(Event::Paste(paste.into()), now);
+        let lines = vec!["one".into(), "two".into(), "three".into()];
+        assert_eq!(
+            app.prompt(),
+            Some(&Prompt::ConfirmPaste(lines)),
+            "{paste:?}"
+        );
+    }
     let (mut app, now) = online_app();
     app.update(Event::Paste("one\ntwo\n\nthree\n".into()), now);
-    assert_eq!(
-        app.prompt(),
-        Some(&Prompt::ConfirmPaste(vec![
-            "one".into(),
-            "two".into(),
-            "three".into()
-        ]))
-    );
     assert_eq!(
         said(&app.update(key(KeyCode::Char('y')), now)),
         vec!["one", "two", "three"]
@@ -459,7 +463,11 @@ fn sending_is_paced_to_the_servers_default_rate() {
         said(&app.update(Event::Tick, at(now, next + Duration::from_secs(10)))),
         vec!["m6", "m7"]
     );
-    assert_eq!(app.next_tick(next), None);
+    assert_eq!(
+        app.next_tick(next),
+        Some(now.instant + NOT_ANSWERING_AFTER),
+        "all sent: only the wait for their echoes is left"
+    );
 }
 
 #[test]
@@ -697,7 +705,8 @@ fn a_refused_nickname_asks_for_another_in_the_input_line() {
         vec![],
         "checked locally first"
     );
-    app.update(ctrl('c'), now);
+    assert!(last_text(&app).starts_with("\"bad nick\""), "names it");
+    assert!(app.input().is_empty(), "the refused text is gone");
     type_text(&mut app, "alice2", now);
     assert_eq!(
         app.update(key(KeyCode::Enter), now),
@@ -762,17 +771,129 @@ fn scrolling_up_counts_unread_until_back_to_live() {
     assert_eq!(app.scrollback().unread(), 0);
 }
 
+/// The client ids of the says among `effects`.
+fn sent_ids(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Send(ClientMsg::Say {
+                client_id: Some(id),
+                ..
+            }) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Types `text` and presses Enter: the client id it was sent with.
+fn send_line(app: &mut App, text: &str, now: Now) -> String {
+    type_text(app, text, now);
+    let ids = sent_ids(&app.update(key(KeyCode::Enter), now));
+    assert_eq!(ids.len(), 1, "{text:?} is sent");
+    ids[0].clone()
+}
+
+fn refusal(code: ErrorCode, message: &str, client_id: Option<&str>) -> Event {
+    Event::Net(NetEvent::Server(ServerMsg::refusal_of(
+        code,
+        message,
+        client_id.map(str::to_owned),
+    )))
+}
+
 #[test]
 fn server_refusals_are_shown_with_the_text_that_was_not_sent() {
     let (mut app, now) = online_app();
-    type_text(&mut app, "too fast", now);
-    app.update(key(KeyCode::Enter), now);
-    let refusal = ServerMsg::error(ErrorCode::RateLimited, "You are sending too fast.");
-    app.update(Event::Net(NetEvent::Server(refusal)), now);
+    send_line(&mut app, "still there hank?", now);
+    let second = send_line(&mut app, "too fast", now);
+    app.update(
+        refusal(
+            ErrorCode::RateLimited,
+            "You are sending too fast.",
+            Some(&second),
+        ),
+        now,
+    );
     assert_eq!(
         last_text(&app),
-        "You are sending too fast. Not sent: too fast"
+        "You are sending too fast. Not sent: too fast",
+        "the refusal names the line it refused, not the oldest"
     );
+    assert_eq!(app.unsent_len(), 1, "only the refused line is gone");
+    assert_eq!(app.pending_here(), ["still there hank?"]);
+}
+
+#[test]
+fn a_refusal_without_a_client_id_takes_no_message_off_the_queue() {
+    let (mut app, now) = online_app();
+    send_line(&mut app, "still there hank?", now);
+    for _ in 0..8 {
+        type_text(&mut app, "/who", now);
+        app.update(key(KeyCode::Enter), now);
+    }
+    app.update(
+        refusal(ErrorCode::RateLimited, "You are sending too fast.", None),
+        now,
+    );
+    assert_eq!(last_text(&app), "You are sending too fast.");
+    assert_eq!(app.pending_here(), ["still there hank?"]);
+}
+
+#[test]
+fn a_refused_message_is_not_sent_again_after_a_reconnect() {
+    let (mut app, now) = online_app();
+    let refused = send_line(&mut app, "nobody hears this", now);
+    let kept = send_line(&mut app, "but this one", now);
+    app.update(
+        refusal(
+            ErrorCode::NotInRoom,
+            "You are not in #lobby.",
+            Some(&refused),
+        ),
+        now,
+    );
+    assert!(last_text(&app).ends_with("Not sent: nobody hears this"));
+    app.update(
+        Event::Net(NetEvent::Disconnected {
+            reason: "reset".into(),
+            retry_in: Duration::from_secs(1),
+        }),
+        now,
+    );
+    let resent = app.update(Event::Net(connected("alice")), now);
+    assert_eq!(
+        sent_ids(&resent),
+        vec![kept],
+        "the refused one stays unsent"
+    );
+}
+
+#[test]
+fn a_typed_line_is_pending_until_echoed_and_a_silent_server_is_noticed() {
+    let (mut app, now) = online_app();
+    let id = send_line(&mut app, "anyone?", now);
+    assert_eq!(app.pending_here(), ["anyone?"], "shown at once");
+    assert_eq!(app.unsent_len(), 1);
+    assert_eq!(app.not_answering_since(), None);
+    let due = app
+        .next_tick(now.instant)
+        .expect("a tick to notice silence");
+    assert_eq!(due, now.instant + NOT_ANSWERING_AFTER);
+    app.update(Event::Tick, at(now, due));
+    assert_eq!(app.not_answering_since(), Some(now.instant));
+    let echo = ServerMsg::Message {
+        id: 1,
+        ts: 0,
+        from: "alice".into(),
+        text: "anyone?".into(),
+        room: Some("lobby".into()),
+        to: None,
+        action: None,
+        client_id: Some(id),
+    };
+    app.update(Event::Net(NetEvent::Server(echo)), at(now, due));
+    assert_eq!(app.pending_here(), Vec::<&str>::new());
+    assert_eq!((app.unsent_len(), app.not_answering_since()), (0, None));
 }
 
 #[test]

@@ -8,17 +8,44 @@ use ratatui::widgets::Paragraph;
 
 use super::nick_colour;
 use crate::app::App;
-use crate::scrollback::{Entry, EntryKind, VisibleRow};
+use crate::scrollback::{Entry, EntryKind, EntryLayout, VisibleRow};
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let width = usize::from(area.width);
-    let rows = app.scrollback().visible(width, usize::from(area.height));
+    let (width, height) = (usize::from(area.width), usize::from(area.height));
+    let pending = pending_entries(app);
+    // Lines not echoed yet sit below the conversation while it is followed
+    // live, so what was typed is on screen at once, visibly not sent.
+    let mut pending_rows: Vec<VisibleRow<'_>> = pending
+        .iter()
+        .flat_map(|entry| EntryLayout::visible_rows(entry, width))
+        .collect();
+    pending_rows.drain(..pending_rows.len().saturating_sub(height));
+    let rows = app.scrollback().visible(width, height - pending_rows.len());
     // Bottom-aligned, like a terminal: a short conversation sits just above
     // the status bar.
-    let padding = usize::from(area.height).saturating_sub(rows.len());
+    let padding = height.saturating_sub(rows.len() + pending_rows.len());
     let mut lines: Vec<Line<'_>> = vec![Line::default(); padding];
-    lines.extend(rows.iter().map(|row| render_row(row, width)));
+    lines.extend(
+        rows.iter()
+            .chain(&pending_rows)
+            .map(|row| render_row(row, width)),
+    );
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// This buffer's unconfirmed lines as entries to draw, when the view is
+/// live (scrolled up, the user reads history and the bar counts them).
+fn pending_entries(app: &App) -> Vec<Entry> {
+    if !app.scrollback().is_live() {
+        return Vec::new();
+    }
+    let from = app.nick().to_owned();
+    let entry = |text: &str| Entry {
+        time: "--:--".to_owned(),
+        kind: EntryKind::Pending { from: from.clone() },
+        text: text.to_owned(),
+    };
+    app.pending_here().into_iter().map(entry).collect()
 }
 
 fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
@@ -60,6 +87,9 @@ fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
                     spans.push(Span::styled(from.clone(), nick));
                     spans.push(Span::raw("> "));
                 }
+                EntryKind::Pending { from } => {
+                    spans.push(Span::styled(format!("<{from}> "), body));
+                }
                 EntryKind::Presence => spans.push(Span::styled("* ", body)),
                 EntryKind::Info => spans.push(Span::styled("-- ", body)),
                 EntryKind::Error => spans.push(Span::styled("!! ", body)),
@@ -77,7 +107,9 @@ fn body_style(entry: &Entry) -> Style {
         }
         EntryKind::Chat { own: true, .. } => Style::new().add_modifier(Modifier::BOLD),
         EntryKind::Chat { .. } => Style::new(),
-        EntryKind::Presence => Style::new().fg(Color::DarkGray).add_modifier(Modifier::DIM),
+        EntryKind::Pending { .. } | EntryKind::Presence => {
+            Style::new().fg(Color::DarkGray).add_modifier(Modifier::DIM)
+        }
         EntryKind::Info => Style::new().fg(Color::Cyan),
         EntryKind::Error => Style::new().fg(Color::LightRed),
     }

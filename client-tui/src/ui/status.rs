@@ -82,9 +82,9 @@ fn left_parts(app: &App, bar: Style) -> Vec<Part> {
 /// scrolled up. Always shown.
 fn right_spans(app: &App, bar: Style) -> Vec<Span<'static>> {
     let mut right = Vec::new();
-    if app.outbox_len() > 0 {
+    if app.unsent_len() > 0 {
         right.push(Span::styled(
-            format!(" {} unsent ", app.outbox_len()),
+            format!(" {} unsent ", app.unsent_len()),
             bar.fg(Color::Yellow),
         ));
     }
@@ -100,7 +100,14 @@ fn right_spans(app: &App, bar: Style) -> Vec<Span<'static>> {
 
 fn connection_part(app: &App, bar: Style) -> Part {
     let (text, colour) = match app.connection() {
-        Connection::Online => ("● online".to_owned(), Color::LightGreen),
+        Connection::Online => match app.not_answering_since() {
+            Some(since) => {
+                let waited = app.now().saturating_duration_since(since).as_secs();
+                let text = format!("◌ server not answering ({waited} s)");
+                (text, Color::Yellow)
+            }
+            None => ("● online".to_owned(), Color::LightGreen),
+        },
         Connection::Connecting { attempt: 1 } => ("○ connecting…".to_owned(), Color::Yellow),
         Connection::Connecting { attempt } => {
             (format!("○ connecting (try {attempt})…"), Color::Yellow)

@@ -256,3 +256,13 @@ fn buffers_are_listed_with_unread_and_mention_counts() {
     elsewhere("bob", "alice?", None, Some("alice"));
     insta::assert_snapshot!(screen.render());
 }
+
+#[test]
+fn a_line_waiting_for_its_echo_and_a_server_not_answering() {
+    let mut screen = Screen::online(70, 5);
+    screen.chat(1, "bob", "hi");
+    screen.type_line("anyone there?");
+    screen.now.instant += Duration::from_secs(7);
+    screen.event(Event::Tick);
+    insta::assert_snapshot!(screen.render());
+}

@@ -89,7 +89,7 @@ fn plain_text(msg: &ServerMsg) -> String {
         ServerMsg::Info { text } | ServerMsg::Greeting { text, .. } => {
             text.lines().map(|line| format!("-- {line}\n")).collect()
         }
-        ServerMsg::Error { code, message } => format!("!! {message} ({})\n", code.as_str()),
+        ServerMsg::Error { code, message, .. } => format!("!! {message} ({})\n", code.as_str()),
         ServerMsg::Pong {} => "-- pong\n".to_owned(),
         ServerMsg::Unknown => String::new(),
     }

@@ -241,7 +241,7 @@ mod tests {
         let replay = lines(&render(&JSON, &NickKey::of("alice"), None, &history));
         assert!(matches!(
             &replay[0],
-            ServerMsg::Error { code: ErrorCode::StoreUnavailable, message } if message.contains("disk gone")
+            ServerMsg::Error { code: ErrorCode::StoreUnavailable, message, .. } if message.contains("disk gone")
         ));
         assert_eq!(replay[1], ServerMsg::HistoryEnd {});
         assert!(has_gap(&history));

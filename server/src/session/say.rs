@@ -122,11 +122,11 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     }
     let target = match target(ctx, member, post.room, post.to) {
         Ok(target) => target,
-        Err((code, message)) => return ctx.refuse(code, message),
+        Err(refusal) => return refuse(ctx, refusal, &post.client_id),
     };
     let text = match checked_text(&post.text, ctx.shared.config.max_text_chars) {
         Ok(text) => text,
-        Err((code, message)) => return ctx.refuse(code, message),
+        Err(refusal) => return refuse(ctx, refusal, &post.client_id),
     };
     let message = NewMessage {
         ts: ctx.shared.clock.now_millis(),
@@ -134,18 +134,26 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         target,
         text,
         kind: post.kind,
-        client_id: post.client_id,
+        client_id: post.client_id.clone(),
         origin: Some(member.membership.connection()),
     };
     let (settled, settling) = oneshot::channel();
     let answer = AnswerSender {
         replies: ctx.replies(),
         dialect: ctx.dialect(),
+        client_id: post.client_id,
         _settled: settled,
     };
     ctx.shared.store.append(message, Box::new(answer)).await;
     ctx.in_flight(settling);
     Next::Read
+}
+
+/// Refuses a message, naming its `client_id` so the client knows which of
+/// its lines was not sent.
+fn refuse(ctx: &mut Context<'_>, refusal: (ErrorCode, String), client_id: &Option<String>) -> Next {
+    let (code, message) = refusal;
+    ctx.reply(ServerMsg::refusal_of(code, message, client_id.clone()))
 }
 
 /// Where a message goes: a person online, or a room the sender is in.
@@ -208,6 +216,8 @@ fn checked_text(text: &str, max_chars: usize) -> Result<String, (ErrorCode, Stri
 struct AnswerSender {
     replies: mpsc::Sender<Outgoing>,
     dialect: &'static dyn Dialect,
+    /// The message's `client_id`, named in a refusal.
+    client_id: Option<String>,
     /// Dropped once the append is done: published, refused or answered.
     _settled: oneshot::Sender<()>,
 }
@@ -223,7 +233,7 @@ impl Completion for AnswerSender {
                     "The message could not be stored, so it was not sent: {}",
                     error.explained()
                 );
-                ServerMsg::error(ErrorCode::StoreUnavailable, message)
+                ServerMsg::refusal_of(ErrorCode::StoreUnavailable, message, self.client_id)
             }
         };
         let line = dialect::render_alone(self.dialect, &answer);
