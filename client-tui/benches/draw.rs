@@ -45,6 +45,7 @@ fn app_with(messages: usize) -> App {
         server: "bench:7878".into(),
         nick: "alice".into(),
         bell_on_mention: true,
+        read_marks: Default::default(),
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(

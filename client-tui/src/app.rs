@@ -7,13 +7,14 @@
 //! without them. `App`'s fields are private, so nothing else can change it;
 //! drawing reads `&App` through its accessors.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use chrono::{DateTime, Local};
+use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use lanchat_shared::clock::clock_time;
 use lanchat_shared::command::{self, Command, CommandSpec, Scope};
 use lanchat_shared::limits::MAX_TEXT_CHARS;
+use lanchat_shared::room_name::LOBBY;
 use lanchat_shared::{
     ClientMsg, DEFAULT_RATE, Nick, RoomName, ServerMsg, TokenBucket, sanitize_text,
 };
@@ -23,10 +24,11 @@ use ratatui::crossterm::event::{
 use ratatui::layout::Rect;
 use tokio::time::Instant;
 
-use crate::buffers::{BufferName, Buffers, Direction};
+use crate::buffers::{Activity, Arrival, BufferName, Buffers, Direction};
 use crate::event::{Event, NetEvent};
 use crate::input::{Edit, Input};
 use crate::layout::areas;
+use crate::people::People;
 use crate::scrollback::{Entry, EntryKind, Scrollback};
 
 /// Rows moved by one turn of the mouse wheel.
@@ -44,7 +46,8 @@ const SEEN_IDS: usize = 200_000;
 const KEYS_HELP: &str = "Keys: Enter send · Up/Down history · Tab complete a nickname · \
 PageUp/PageDown scroll half a page · Shift-Up/Down scroll a line · mouse wheel scrolls · \
 Ctrl-End (or End on an empty line) back to live · Alt-1..9 show buffer 1-9 · \
-Ctrl-N/Ctrl-P next/previous buffer · F2 user list · Ctrl-A/E start/end · \
+Alt-A next buffer with activity · Ctrl-N/Ctrl-P next/previous buffer · \
+F2 people here · Ctrl-A/E start/end · \
 Ctrl-W/U/K delete word/to start/to end · Ctrl-Left/Right move by word · \
 Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line";
 
@@ -110,6 +113,10 @@ pub struct AppOptions {
     /// Whether a mention rings the terminal bell (`--no-bell` turns it
     /// off, for people who find bells rude).
     pub bell_on_mention: bool,
+    /// The newest message id read in each buffer on this server in an
+    /// earlier run (see [`crate::marks`]), so history read then does not
+    /// count or ring now.
+    pub read_marks: HashMap<String, u64>,
 }
 
 /// Everything the client knows. The fields are private: only
@@ -126,9 +133,9 @@ pub struct App {
     /// Online, dialling or waiting to retry: whether messages go out now or
     /// wait in the outbox, and what the status bar says.
     connection: Connection,
-    /// Who is in the lobby, sorted ignoring case, for the user list, the
-    /// head count and Tab completion.
-    users: Vec<String>,
+    /// Who is in each room, for the user list, the head count and Tab
+    /// completion of the room shown.
+    people: People,
     /// The conversations (rooms and direct messages), each with its own
     /// scrollback and unread counts, and which one is shown.
     buffers: Buffers,
@@ -165,6 +172,9 @@ pub struct App {
     /// The same ids, oldest first, so `seen` forgets the oldest beyond
     /// `SEEN_IDS` and stays bounded.
     seen_order: VecDeque<u64>,
+    /// The "Connected" notice, held until the history replayed after the
+    /// welcome has arrived, so it is printed below that older history.
+    welcome_notice: Option<String>,
 }
 
 /// A message from the server, taken apart once so `on_message` reads its
@@ -220,10 +230,10 @@ enum ClientCommand {
     /// `/part [ROOM]`, `/leave [ROOM]` or `/close [ROOM]`: close a buffer,
     /// leaving the room; `None` means the one being shown.
     Part(Option<String>),
-    /// `/query NICK`, or `/msg NICK` without text: show direct messages.
-    Query(String),
-    /// `/msg NICK TEXT` or `/query NICK TEXT`: show direct messages and
-    /// send one.
+    /// `/query NICK [TEXT]`, or `/msg NICK` without text: show direct
+    /// messages, and say `TEXT` there if given.
+    Query(String, Option<String>),
+    /// `/msg NICK TEXT`: send one direct message, staying where we are.
     Msg {
         /// Whom to write to.
         nick: String,
@@ -257,13 +267,14 @@ impl App {
             server,
             nick,
             bell_on_mention,
+            read_marks,
         } = options;
         App {
             server,
             nick,
             connection: Connection::Connecting { attempt: 1 },
-            users: Vec::new(),
-            buffers: Buffers::default(),
+            people: People::default(),
+            buffers: Buffers::with_read_marks(read_marks),
             input: Input::default(),
             show_users: false,
             bell_on_mention,
@@ -275,6 +286,7 @@ impl App {
             send_bucket: TokenBucket::new(DEFAULT_RATE, now.instant.into_std()),
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
+            welcome_notice: None,
         }
     }
 
@@ -293,9 +305,13 @@ impl App {
         &self.connection
     }
 
-    /// Who is in the lobby, sorted ignoring case.
+    /// Who is in the room shown, sorted ignoring case; in a direct
+    /// conversation, the lobby: everyone who can be written to.
     pub fn users(&self) -> &[String] {
-        &self.users
+        match &self.buffers.active().name {
+            BufferName::Room(room) => self.people.of(room),
+            BufferName::Direct(_) => self.people.of(LOBBY),
+        }
     }
 
     /// The conversations, and which one is shown.
@@ -452,10 +468,18 @@ impl App {
                 let index = digit as usize - '1' as usize;
                 self.buffers.show(index);
             }
+            KeyCode::Char('a') if alt => {
+                if let Some(index) = self.buffers.next_active() {
+                    self.buffers.show(index);
+                }
+            }
             KeyCode::Char('n') if ctrl => self.buffers.cycle(Direction::Next),
             KeyCode::Char('p') if ctrl => self.buffers.cycle(Direction::Previous),
             KeyCode::Enter => self.submit(now, effects),
-            KeyCode::Tab => self.input.complete(&self.users),
+            KeyCode::Tab => {
+                let names = self.users().to_vec();
+                self.input.complete(&names);
+            }
             KeyCode::F(2) => self.show_users = !self.show_users,
             _ => self.on_scroll_or_edit_key(key),
         }
@@ -581,14 +605,24 @@ impl App {
             ClientCommand::Clear => self.scrollback_mut().clear(),
             ClientCommand::Join(room) => {
                 self.show_buffer(BufferName::Room(room.to_string()));
-                let room = room.to_string();
-                self.send_command(ClientMsg::JoinRoom { room }, effects);
+                self.join_room(room.to_string(), effects);
             }
             ClientCommand::Part(room) => self.part(room.map_or(here, BufferName::Room), effects),
-            ClientCommand::Query(nick) => self.show_buffer(BufferName::Direct(nick)),
-            ClientCommand::Msg { nick, text } => {
+            ClientCommand::Query(nick, text) => {
                 let target = BufferName::Direct(nick);
                 self.show_buffer(target.clone());
+                if let Some(text) = text {
+                    self.send_text(text, target, now, effects);
+                }
+            }
+            // The view stays where it is, so the next line (a `/me`, say)
+            // goes where the user was talking, not privately to `nick`.
+            ClientCommand::Msg { nick, text } => {
+                let target = BufferName::Direct(nick);
+                let index = self.buffers.open(target.clone());
+                let label = target.label();
+                let notice = format!("To {label} (buffer {}): {text}", index + 1);
+                self.notice(EntryKind::Info, notice);
                 self.send_text(text, target, now, effects);
             }
             ClientCommand::Mistake(explanation) => self.notice(EntryKind::Error, explanation),
@@ -614,10 +648,27 @@ impl App {
         self.buffers.show(index);
     }
 
+    /// Joins `room` on the server and asks who is there, for the user
+    /// list; the answer fills the list without being shown.
+    fn join_room(&mut self, room: String, effects: &mut Vec<Effect>) {
+        self.send_command(ClientMsg::JoinRoom { room: room.clone() }, effects);
+        if self.connection == Connection::Online {
+            self.people.asked_for(&room);
+            let who = ClientMsg::Say {
+                text: "/who".to_owned(),
+                room: Some(room),
+                to: None,
+                client_id: None,
+            };
+            self.send_command(who, effects);
+        }
+    }
+
     /// Closes a buffer; a room is left on the server too.
     fn part(&mut self, target: BufferName, effects: &mut Vec<Effect>) {
         if let BufferName::Room(room) = &target {
             self.send_command(ClientMsg::PartRoom { room: room.clone() }, effects);
+            self.people.forget(room);
         }
         self.buffers.close(&target);
     }
@@ -736,19 +787,18 @@ impl App {
         self.connection = Connection::Online;
         self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
         self.nick = clean_nick(nick);
-        self.users = users.iter().map(|u| clean_nick(u)).collect();
-        sort_users(&mut self.users);
+        self.people
+            .welcome(users.iter().map(|u| clean_nick(u)).collect());
         for room in rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
             self.buffers.open(BufferName::Room(room.to_string()));
         }
-        let here = self.users.join(", ");
+        let lobby = self.people.of(LOBBY);
+        let (here, count) = (lobby.join(", "), lobby.len());
         let text = format!(
             "Connected to {} as {}. Here now ({}): {here}",
-            self.server,
-            self.nick,
-            self.users.len()
+            self.server, self.nick, count
         );
-        self.notice(EntryKind::Presence, text);
+        self.welcome_notice = Some(text);
     }
 
     /// Rooms with a buffer here that the welcome did not list (the server
@@ -765,7 +815,7 @@ impl App {
             })
             .collect();
         for room in missing {
-            self.send_command(ClientMsg::JoinRoom { room }, effects);
+            self.join_room(room, effects);
         }
     }
 
@@ -841,8 +891,12 @@ impl App {
             ServerMsg::Error {
                 message, client_id, ..
             } => self.on_error(&message, client_id.as_deref()),
-            ServerMsg::HistoryEnd {}
-            | ServerMsg::Greeting { .. }
+            ServerMsg::HistoryEnd {} => {
+                if let Some(text) = self.welcome_notice.take() {
+                    self.notice(EntryKind::Presence, text);
+                }
+            }
+            ServerMsg::Greeting { .. }
             | ServerMsg::Welcome { .. }
             | ServerMsg::Pong {}
             | ServerMsg::Unknown => {}
@@ -862,26 +916,55 @@ impl App {
         }
         let text = sanitize_text(&said.text);
         let mention = !own && mentions(&text, &self.nick);
-        if mention && self.bell_on_mention {
-            effects.push(Effect::Bell);
-        }
+        let direct = said.to.is_some();
         let buffer = match (said.to, said.room) {
             (Some(to), _) => BufferName::Direct(if own { clean_nick(&to) } else { from.clone() }),
             (None, Some(room)) => BufferName::Room(clean_nick(&room)),
             (None, None) => BufferName::lobby(),
         };
+        let activity = match (own, mention || direct) {
+            (true, _) => Activity::None,
+            (false, true) => Activity::Highlight,
+            (false, false) => Activity::Message,
+        };
+        // What was read before (history replayed at every start) rings
+        // no bell.
+        let fresh = !self.buffers.was_read(&buffer, said.id);
+        if activity == Activity::Highlight && fresh && self.bell_on_mention {
+            effects.push(Effect::Bell);
+        }
         let (kind, text) = if said.action {
             (EntryKind::Presence, format!("{from} {text}"))
         } else {
             (EntryKind::Chat { from, own, mention }, text)
         };
+        let (time, day) = self.stamp(said.ts);
         let index = self.buffers.open(buffer);
-        let entry = Entry {
-            time: clock_time(said.ts),
-            kind,
-            text,
+        let entry = Entry { time, kind, text };
+        let arrival = Arrival {
+            entry,
+            activity,
+            day,
+            id: Some(said.id),
         };
-        self.buffers.push(index, entry, mention);
+        self.buffers.push(index, arrival);
+    }
+
+    /// How a server time is shown, and its local day: `HH:MM` today, with
+    /// the date before it on any other day, so old history does not read
+    /// as today's.
+    fn stamp(&self, ts: u64) -> (String, NaiveDate) {
+        let today = self.now.wall.date_naive();
+        let local = i64::try_from(ts)
+            .ok()
+            .and_then(|ms| Local.timestamp_millis_opt(ms).single());
+        match local {
+            Some(time) if time.date_naive() != today => {
+                (time.format("%b %-d %H:%M").to_string(), time.date_naive())
+            }
+            Some(time) => (clock_time(ts), time.date_naive()),
+            None => (clock_time(ts), today),
+        }
     }
 
     /// Our own message came back: it is no longer in flight.
@@ -902,45 +985,48 @@ impl App {
     /// Somebody arrived in a room (`None`: the lobby, whose people we list).
     fn on_join(&mut self, nick: &str, room: Option<&str>) {
         let nick = clean_nick(nick);
-        let room = room_buffer(room);
-        if room == BufferName::lobby() && !self.users.iter().any(|u| u.eq_ignore_ascii_case(&nick))
-        {
-            self.users.push(nick.clone());
-            sort_users(&mut self.users);
-        }
-        self.notice_in(room, EntryKind::Presence, format!("{nick} joined"));
+        let name = room.map_or_else(|| LOBBY.to_owned(), clean_nick);
+        self.people.arrive(&name, &nick);
+        self.presence_in(BufferName::Room(name), format!("{nick} joined"));
     }
 
     /// Somebody left a room (`None`: the lobby).
     fn on_leave(&mut self, nick: &str, reason: &str, room: Option<&str>) {
         let nick = clean_nick(nick);
-        let room = room_buffer(room);
-        if room == BufferName::lobby() {
-            self.users.retain(|u| !u.eq_ignore_ascii_case(&nick));
-        }
+        let name = room.map_or_else(|| LOBBY.to_owned(), clean_nick);
+        self.people.leave(&name, &nick);
         let text = format!("{nick} left ({})", sanitize_text(reason));
-        self.notice_in(room, EntryKind::Presence, text);
+        self.presence_in(BufferName::Room(name), text);
     }
 
     /// Somebody changed nickname, maybe us.
     fn on_nick(&mut self, old: &str, new: &str) {
         let (old, new) = (clean_nick(old), clean_nick(new));
-        for user in &mut self.users {
-            if user.eq_ignore_ascii_case(&old) {
-                user.clone_from(&new);
-            }
-        }
-        sort_users(&mut self.users);
+        self.people.rename(&old, &new);
         if self.nick.eq_ignore_ascii_case(&old) {
             self.nick.clone_from(&new);
         }
-        self.notice(EntryKind::Presence, format!("{old} is now known as {new}"));
+        // A conversation with someone follows them to their new name.
+        let old_direct = BufferName::Direct(old.clone());
+        self.buffers
+            .rename(&old_direct, BufferName::Direct(new.clone()));
+        let text = format!("{old} is now known as {new}");
+        match self.buffers.find(&BufferName::Direct(new.clone())) {
+            Some(index) if index != self.buffers.active_index() => {
+                self.push_lines(index, EntryKind::Presence, Activity::Low, text.clone());
+            }
+            _ => {}
+        }
+        self.notice(EntryKind::Presence, text);
     }
 
     /// Words for us alone (command replies): one notice per line.
     fn on_info(&mut self, text: &str) {
         for line in text.lines() {
-            self.notice(EntryKind::Info, sanitize_text(line));
+            let line = sanitize_text(line);
+            if !self.people.read_who(&line, clean_nick) {
+                self.notice(EntryKind::Info, line);
+            }
         }
     }
 
@@ -984,27 +1070,37 @@ impl App {
     /// shown, one entry per line of `text`.
     fn notice(&mut self, kind: EntryKind, text: String) {
         let here = self.buffers.active_index();
-        self.push_lines(here, kind, text);
+        self.push_notice(here, kind, text);
     }
 
-    /// Adds lines to the buffer for `name` (opening it if needed).
-    fn notice_in(&mut self, name: BufferName, kind: EntryKind, text: String) {
+    /// Somebody came or went in the buffer for `name` (opening it if
+    /// needed): low activity, which does not count as unread.
+    fn presence_in(&mut self, name: BufferName, text: String) {
         let index = self.buffers.open(name);
-        self.push_lines(index, kind, text);
+        self.push_lines(index, EntryKind::Presence, Activity::Low, text);
     }
 
-    fn push_lines(&mut self, index: usize, kind: EntryKind, text: String) {
+    /// A notice of the client's own in the buffer being shown.
+    fn push_notice(&mut self, index: usize, kind: EntryKind, text: String) {
+        self.push_lines(index, kind, Activity::None, text);
+    }
+
+    fn push_lines(&mut self, index: usize, kind: EntryKind, activity: Activity, text: String) {
         let time = self.now.wall.format("%H:%M").to_string();
+        let day = self.now.wall.date_naive();
         for line in text.lines() {
-            self.buffers.push(
-                index,
-                Entry {
-                    time: time.clone(),
-                    kind: kind.clone(),
-                    text: line.to_owned(),
-                },
-                false,
-            );
+            let entry = Entry {
+                time: time.clone(),
+                kind: kind.clone(),
+                text: line.to_owned(),
+            };
+            let arrival = Arrival {
+                entry,
+                activity,
+                day,
+                id: None,
+            };
+            self.buffers.push(index, arrival);
         }
     }
 }
@@ -1056,12 +1152,12 @@ impl ClientCommand {
         if Nick::parse(nick).is_err() {
             return ClientCommand::usage_of(name);
         }
-        match text {
-            Some(text) => ClientCommand::Msg {
+        match (name, text) {
+            ("msg", Some(text)) => ClientCommand::Msg {
                 nick: nick.to_owned(),
                 text: text.to_owned(),
             },
-            None => ClientCommand::Query(nick.to_owned()),
+            (_, text) => ClientCommand::Query(nick.to_owned(), text.map(str::to_owned)),
         }
     }
 
@@ -1142,15 +1238,6 @@ fn clean_nick(nick: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .take(32)
         .collect()
-}
-
-/// The buffer of a room named by the network (`None`: the lobby).
-fn room_buffer(room: Option<&str>) -> BufferName {
-    room.map_or_else(BufferName::lobby, |r| BufferName::Room(clean_nick(r)))
-}
-
-fn sort_users(users: &mut [String]) {
-    users.sort_by_key(|u| u.to_ascii_lowercase());
 }
 
 /// True if `text` contains `nick` as a whole word, ignoring case.

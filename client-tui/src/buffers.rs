@@ -1,9 +1,12 @@
 //! Buffers: one conversation each — a room, or the direct messages with one
 //! person — with its own scrollback and its own unread and mention counts.
 
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
 use lanchat_shared::room_name::LOBBY;
 
-use crate::scrollback::{Entry, Scrollback};
+use crate::scrollback::{Entry, EntryKind, Scrollback};
 
 /// Which conversation a buffer holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,15 @@ impl BufferName {
         }
     }
 
+    /// The buffer's name where read marks are kept: `#dev`, `@bob`, lower
+    /// case, since nicknames ignore case.
+    pub fn key(&self) -> String {
+        match self {
+            BufferName::Room(room) => format!("#{room}"),
+            BufferName::Direct(nick) => format!("@{}", nick.to_ascii_lowercase()),
+        }
+    }
+
     /// True if both name the same conversation (nicknames ignore case).
     pub fn same(&self, other: &BufferName) -> bool {
         match (self, other) {
@@ -48,6 +60,38 @@ pub enum Direction {
     Previous,
 }
 
+/// How much a line matters to someone looking at another buffer, as in
+/// weechat's hotlist: comings and goings are low and not unread, messages
+/// are unread, mentions and direct messages are highlights (bell, `!`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Activity {
+    /// Nothing new, or only what was read before (history seen already,
+    /// our own lines, the client's notices).
+    #[default]
+    None,
+    /// Joins, parts and nickname changes.
+    Low,
+    /// Something somebody said.
+    Message,
+    /// A mention of our nickname, or a direct message to us.
+    Highlight,
+}
+
+/// A line on its way into a buffer, with what the buffer needs to know
+/// beside the entry itself.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The line as it will be shown.
+    pub entry: Entry,
+    /// How much it matters if the buffer is not shown.
+    pub activity: Activity,
+    /// Its local calendar day, for the day-change lines.
+    pub day: NaiveDate,
+    /// The server's message id, for a message: remembered as read once
+    /// the buffer is shown, so the same history does not count next time.
+    pub id: Option<u64>,
+}
+
 /// One conversation.
 #[derive(Debug)]
 pub struct Buffer {
@@ -55,25 +99,34 @@ pub struct Buffer {
     pub name: BufferName,
     /// What was said in it.
     pub scrollback: Scrollback,
-    /// Lines that arrived while another buffer was shown.
+    /// The most that happened while another buffer was shown.
+    pub activity: Activity,
+    /// Messages that arrived while another buffer was shown.
     pub unread: usize,
-    /// Of those, lines that mention the user.
-    pub mentions: usize,
+    /// Of those, mentions and direct messages.
+    pub highlights: usize,
+    /// The newest message id in it, which becomes its read mark when it is
+    /// shown.
+    newest_id: Option<u64>,
+    /// The day of its last line: a line from another day is preceded by
+    /// a day-change line.
+    last_day: Option<NaiveDate>,
 }
 
-/// The buffers, in the order they were opened, and which one is shown.
+/// The buffers, in the order they were opened, which one is shown, and the
+/// newest message id read in each (by [`BufferName::key`]).
 #[derive(Debug)]
 pub struct Buffers {
     list: Vec<Buffer>,
     active: usize,
+    /// Read marks: a message at or below its buffer's mark was read before
+    /// (perhaps in an earlier run) and neither counts nor rings.
+    read: HashMap<String, u64>,
 }
 
 impl Default for Buffers {
     fn default() -> Self {
-        Buffers {
-            list: vec![Buffer::new(BufferName::lobby())],
-            active: 0,
-        }
+        Buffers::with_read_marks(HashMap::new())
     }
 }
 
@@ -82,13 +135,25 @@ impl Buffer {
         Buffer {
             name,
             scrollback: Scrollback::default(),
+            activity: Activity::None,
             unread: 0,
-            mentions: 0,
+            highlights: 0,
+            newest_id: None,
+            last_day: None,
         }
     }
 }
 
 impl Buffers {
+    /// The lobby alone, with read marks remembered from an earlier run.
+    pub fn with_read_marks(read: HashMap<String, u64>) -> Buffers {
+        Buffers {
+            list: vec![Buffer::new(BufferName::lobby())],
+            active: 0,
+            read,
+        }
+    }
+
     /// All buffers, in order.
     pub fn all(&self) -> &[Buffer] {
         &self.list
@@ -109,23 +174,40 @@ impl Buffers {
         &mut self.list[self.active]
     }
 
+    /// The newest message id read in each buffer, to keep for next time.
+    pub fn read_marks(&self) -> &HashMap<String, u64> {
+        &self.read
+    }
+
+    /// True if message `id` in `name` was read before.
+    pub fn was_read(&self, name: &BufferName, id: u64) -> bool {
+        self.read.get(&name.key()).is_some_and(|&mark| id <= mark)
+    }
+
     /// The index of the buffer for `name`, opening it if needed.
     pub fn open(&mut self, name: BufferName) -> usize {
-        if let Some(index) = self.list.iter().position(|b| b.name.same(&name)) {
+        if let Some(index) = self.find(&name) {
             return index;
         }
         self.list.push(Buffer::new(name));
         self.list.len() - 1
     }
 
-    /// Shows buffer `index` (if it exists): its counts are read now.
+    /// The index of the buffer for `name`, if it is open.
+    pub fn find(&self, name: &BufferName) -> Option<usize> {
+        self.list.iter().position(|b| b.name.same(name))
+    }
+
+    /// Shows buffer `index` (if it exists): what is in it is read now.
     pub fn show(&mut self, index: usize) {
         if index < self.list.len() && index != self.active {
             self.list[self.active].scrollback.clear_marker();
             self.active = index;
             let buffer = &mut self.list[index];
+            buffer.activity = Activity::None;
             buffer.unread = 0;
-            buffer.mentions = 0;
+            buffer.highlights = 0;
+            self.mark_read(index);
         }
     }
 
@@ -139,12 +221,22 @@ impl Buffers {
         self.show(next);
     }
 
+    /// The next buffer after the shown one, wrapping, with the most
+    /// activity (highlights first, then messages, then comings and goings),
+    /// if any has some.
+    pub fn next_active(&self) -> Option<usize> {
+        let count = self.list.len();
+        let order = (1..count).map(|step| (self.active + step) % count);
+        let best = order.max_by_key(|&i| (self.list[i].activity, std::cmp::Reverse(i)))?;
+        (self.list[best].activity > Activity::None).then_some(best)
+    }
+
     /// Closes the buffer for `name`; the lobby stays.
     pub fn close(&mut self, name: &BufferName) {
         if name.same(&BufferName::lobby()) {
             return;
         }
-        if let Some(index) = self.list.iter().position(|b| b.name.same(name)) {
+        if let Some(index) = self.find(name) {
             if index == self.active {
                 self.show(0);
             }
@@ -155,38 +247,102 @@ impl Buffers {
         }
     }
 
-    /// Adds a line to buffer `index`. In a buffer not being shown it counts
-    /// as unread, and the "new messages" marker goes before the first one.
-    pub fn push(&mut self, index: usize, entry: Entry, mention: bool) {
+    /// The direct messages with `old` are now with `new` (who renamed), if
+    /// no buffer for `new` is open already.
+    pub fn rename(&mut self, old: &BufferName, new: BufferName) {
+        if self.find(&new).is_some() {
+            return;
+        }
+        if let Some(index) = self.find(old) {
+            self.list[index].name = new;
+        }
+    }
+
+    /// Adds a line to buffer `index`, after a day-change line if it is from
+    /// another day than the line before. In a buffer not being shown it
+    /// counts by its activity, and the "new messages" marker goes before the
+    /// first message; a message read before counts for nothing.
+    pub fn push(&mut self, index: usize, arrival: Arrival) {
         let shown = index == self.active;
+        let Arrival {
+            entry,
+            mut activity,
+            day,
+            id,
+        } = arrival;
         let Some(buffer) = self.list.get_mut(index) else {
             return;
         };
-        if shown {
+        if id.is_some_and(|id| self.read.get(&buffer.name.key()).is_some_and(|&m| id <= m)) {
+            activity = Activity::None;
+        }
+        if buffer.last_day.is_some_and(|last| last != day) {
+            buffer.scrollback.push(day_change(day));
+        }
+        buffer.last_day = Some(day);
+        buffer.newest_id = buffer.newest_id.max(id);
+        if shown || activity < Activity::Message {
             buffer.scrollback.push(entry);
         } else {
             buffer.scrollback.push_unseen(entry);
             buffer.unread += 1;
-            buffer.mentions += usize::from(mention);
+            buffer.highlights += usize::from(activity == Activity::Highlight);
         }
+        if !shown {
+            buffer.activity = buffer.activity.max(activity);
+        } else if id.is_some() {
+            self.mark_read(index);
+        }
+    }
+
+    /// Everything in buffer `index` is read.
+    fn mark_read(&mut self, index: usize) {
+        let buffer = &self.list[index];
+        if let Some(newest) = buffer.newest_id {
+            let mark = self.read.entry(buffer.name.key()).or_default();
+            *mark = (*mark).max(newest);
+        }
+    }
+}
+
+/// The line that says a new day began, before its first line.
+fn day_change(day: NaiveDate) -> Entry {
+    Entry {
+        time: String::new(),
+        kind: EntryKind::Day,
+        text: day.format("%A %-d %B %Y").to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scrollback::EntryKind;
 
-    fn line(text: &str) -> Entry {
-        Entry {
-            time: "12:00".into(),
-            kind: EntryKind::Info,
-            text: text.into(),
+    fn june(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 6, day).expect("a real day")
+    }
+
+    /// A line of `activity` on 2 June, with message id `id`.
+    fn line(text: &str, activity: Activity, id: Option<u64>) -> Arrival {
+        Arrival {
+            entry: Entry {
+                time: "12:00".into(),
+                kind: EntryKind::Info,
+                text: text.into(),
+            },
+            activity,
+            day: june(2),
+            id,
         }
     }
 
+    fn counts(buffers: &Buffers, index: usize) -> (Activity, usize, usize) {
+        let buffer = &buffers.all()[index];
+        (buffer.activity, buffer.unread, buffer.highlights)
+    }
+
     #[test]
-    fn lines_in_hidden_buffers_count_as_unread_until_shown() {
+    fn only_messages_count_as_unread_and_highlights_stand_out_until_shown() {
         let mut buffers = Buffers::default();
         let dev = buffers.open(BufferName::Room("dev".into()));
         assert_eq!(
@@ -194,17 +350,82 @@ mod tests {
             dev,
             "opened once"
         );
-        buffers.push(dev, line("a"), false);
-        buffers.push(dev, line("b"), true);
-        assert_eq!(
-            (buffers.all()[dev].unread, buffers.all()[dev].mentions),
-            (2, 1)
-        );
+        buffers.push(dev, line("bob joined", Activity::Low, None));
+        buffers.push(dev, line("bob left", Activity::Low, None));
+        assert_eq!(counts(&buffers, dev), (Activity::Low, 0, 0));
+        buffers.push(dev, line("a", Activity::Message, Some(1)));
+        buffers.push(dev, line("alice?", Activity::Highlight, Some(2)));
+        assert_eq!(counts(&buffers, dev), (Activity::Highlight, 2, 1));
         buffers.show(dev);
         assert_eq!(buffers.active().name.label(), "#dev");
-        assert_eq!((buffers.active().unread, buffers.active().mentions), (0, 0));
-        buffers.push(dev, line("c"), true);
-        assert_eq!(buffers.active().unread, 0, "shown lines are read");
+        assert_eq!(counts(&buffers, dev), (Activity::None, 0, 0));
+        buffers.push(dev, line("c", Activity::Highlight, Some(3)));
+        assert_eq!(counts(&buffers, dev), (Activity::None, 0, 0), "shown: read");
+        assert_eq!(buffers.read_marks().get("#dev"), Some(&3));
+    }
+
+    #[test]
+    fn messages_read_before_count_for_nothing() {
+        let marks = HashMap::from([("@carol".to_owned(), 7)]);
+        let mut buffers = Buffers::with_read_marks(marks);
+        let carol = buffers.open(BufferName::Direct("Carol".into()));
+        for id in 5..=7 {
+            buffers.push(carol, line("old", Activity::Highlight, Some(id)));
+        }
+        assert!(buffers.was_read(&BufferName::Direct("CAROL".into()), 7));
+        assert_eq!(counts(&buffers, carol), (Activity::None, 0, 0));
+        buffers.push(carol, line("new", Activity::Highlight, Some(8)));
+        assert_eq!(counts(&buffers, carol), (Activity::Highlight, 1, 1));
+        assert_eq!(buffers.read_marks().get("@carol"), Some(&7), "not read yet");
+        buffers.show(carol);
+        assert_eq!(buffers.read_marks().get("@carol"), Some(&8));
+    }
+
+    #[test]
+    fn a_line_from_another_day_follows_a_day_change_line() {
+        let mut buffers = Buffers::default();
+        buffers.push(0, line("monday", Activity::Message, Some(1)));
+        buffers.push(0, line("still monday", Activity::Message, Some(2)));
+        let tuesday = Arrival {
+            day: june(3),
+            ..line("tuesday", Activity::Message, Some(3))
+        };
+        buffers.push(0, tuesday);
+        let texts = buffers.active().scrollback.visible_texts(80, 10);
+        assert_eq!(
+            texts,
+            ["monday", "still monday", "Tuesday 3 June 2025", "tuesday"]
+        );
+    }
+
+    #[test]
+    fn the_next_active_buffer_is_the_most_active_after_the_shown_one() {
+        let mut buffers = Buffers::default();
+        let dev = buffers.open(BufferName::Room("dev".into()));
+        let ops = buffers.open(BufferName::Room("ops".into()));
+        let bob = buffers.open(BufferName::Direct("bob".into()));
+        assert_eq!(buffers.next_active(), None, "nothing happened");
+        buffers.push(dev, line("joined", Activity::Low, None));
+        buffers.push(ops, line("hi", Activity::Message, Some(1)));
+        buffers.push(bob, line("psst", Activity::Highlight, Some(2)));
+        assert_eq!(buffers.next_active(), Some(bob));
+        buffers.show(bob);
+        assert_eq!(buffers.next_active(), Some(ops));
+        buffers.show(ops);
+        assert_eq!(buffers.next_active(), Some(dev));
+        buffers.show(dev);
+        assert_eq!(buffers.next_active(), None);
+    }
+
+    #[test]
+    fn a_conversation_follows_its_partners_new_nickname() {
+        let mut buffers = Buffers::default();
+        let bob = buffers.open(BufferName::Direct("bob".into()));
+        buffers.rename(
+            &BufferName::Direct("BOB".into()),
+            BufferName::Direct("robert".into()),
+        );
+        assert_eq!(buffers.all()[bob].name.label(), "@robert");
     }
 
     #[test]

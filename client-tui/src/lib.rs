@@ -11,6 +11,8 @@
 //!   hosting one in-process (with the default `host` feature), before
 //!   full-screen mode starts; `warnings` brings the hosted server's
 //!   warnings to the screen.
+//! - [`people`]: who is in each room.
+//! - [`marks`]: which messages were read, kept on disk between runs.
 //! - `terminal`, `runtime`: entering and always leaving full-screen mode,
 //!   and the event loop.
 
@@ -26,7 +28,9 @@ pub mod host;
 pub mod input;
 mod launch;
 pub mod layout;
+pub mod marks;
 pub mod net;
+pub mod people;
 mod runtime;
 pub mod scrollback;
 mod terminal;
@@ -63,10 +67,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut full_screen = terminal::enter()?;
     let size = full_screen.terminal.size()?;
     let now = Now::read();
+    let marks_path = marks::default_path();
+    let read_marks = marks_path
+        .as_deref()
+        .map(|path| marks::load(path, &choice.address))
+        .unwrap_or_default();
     let options = AppOptions {
         server: choice.address.clone(),
         nick,
         bell_on_mention: !args.no_bell,
+        read_marks,
     };
     let mut app = App::new(options, (size.width, size.height), now);
     for notice in choice.notices {
@@ -76,8 +86,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         news,
         warnings: choice.warnings,
     };
-    let result = runtime::event_loop(&mut full_screen.terminal, app, sources, commands).await;
+    let result = runtime::event_loop(&mut full_screen.terminal, &mut app, sources, commands).await;
     drop(full_screen);
+    // Nowhere to say it if this fails: the terminal is the user's again,
+    // and the cost is only that read history counts again next time.
+    if let Some(path) = &marks_path {
+        let _ = marks::save(path, &choice.address, app.buffers().read_marks());
+    }
 
     // The connection task writes the quit and ends; give it a moment.
     let _ = tokio::time::timeout(Duration::from_secs(2), connection).await;

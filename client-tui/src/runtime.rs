@@ -34,7 +34,7 @@ pub struct Sources {
 /// terminal's input ends.
 pub async fn event_loop(
     terminal: &mut DefaultTerminal,
-    mut app: App,
+    app: &mut App,
     sources: Sources,
     commands: mpsc::Sender<NetCommand>,
 ) -> anyhow::Result<()> {
@@ -45,7 +45,7 @@ pub async fn event_loop(
     let mut input = EventStream::new();
     let mut signals = Signals::new()?;
     loop {
-        terminal.draw(|frame| ui::draw(&app, frame))?;
+        terminal.draw(|frame| ui::draw(app, frame))?;
         let wake = app.next_tick(Instant::now());
         let event = tokio::select! {
             read = input.next() => match read {
@@ -61,12 +61,12 @@ pub async fn event_loop(
             () = sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => Event::Tick,
             () = signals.next() => Event::Terminate,
         };
-        if apply(&mut app, event, &commands) {
+        if apply(app, event, &commands) {
             return Ok(());
         }
         for _ in 0..MAX_EVENTS_PER_FRAME {
             let Ok(update) = news.try_recv() else { break };
-            if apply(&mut app, Event::Net(update), &commands) {
+            if apply(app, Event::Net(update), &commands) {
                 return Ok(());
             }
         }

@@ -49,6 +49,8 @@ pub enum EntryKind {
     Info,
     /// Something went wrong.
     Error,
+    /// A new day began: the text is its date.
+    Day,
 }
 
 impl Entry {
@@ -61,6 +63,7 @@ impl Entry {
             EntryKind::Presence => format!("[{}] * ", self.time),
             EntryKind::Info => format!("[{}] -- ", self.time),
             EntryKind::Error => format!("[{}] !! ", self.time),
+            EntryKind::Day => "── ".to_owned(),
         }
     }
 
@@ -324,6 +327,18 @@ impl Scrollback {
         }
         rows.reverse();
         rows
+    }
+
+    /// The texts of the rows [`Scrollback::visible`] gives, markers left
+    /// out: what a test reads off the screen.
+    #[cfg(test)]
+    pub fn visible_texts(&self, width: usize, height: usize) -> Vec<String> {
+        let rows = self.visible(width, height);
+        let text = |row: &VisibleRow<'_>| match row {
+            VisibleRow::Text { text, .. } => Some((*text).to_owned()),
+            VisibleRow::Marker => None,
+        };
+        rows.iter().filter_map(text).collect()
     }
 
     fn last_id(&self) -> Option<u64> {

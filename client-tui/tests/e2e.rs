@@ -520,3 +520,31 @@ async fn a_reconnect_keeps_the_new_nickname_and_the_rooms() {
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 }
+
+/// Issue 12, problem 4: a direct message read in one run is history in the
+/// next, not a new highlight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_read_before_a_restart_does_not_count_again() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut other = server.join("other").await;
+    let state = tempfile::tempdir().expect("temporary state directory");
+    let env = [("XDG_STATE_HOME", state.path())];
+    let args = ["--server", &address, "--nick", "tester"];
+    let mut tui = Tui::start_with_env(&args, &env);
+    tui.wait_for_text("Connected to").await;
+    other
+        .say_to(None, Some("tester"), "psst, read this", None)
+        .await;
+    tui.wait_for_text("2:@other(1!)").await;
+    tui.type_keys("\x1b2"); // Alt-2 shows the conversation: it is read.
+    tui.wait_for_text("[2:@other]").await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+
+    let tui = Tui::start_with_env(&args, &env);
+    tui.wait_for_text("2:@other").await;
+    tui.wait_for_text("Connected to").await;
+    let screen = tui.contents();
+    assert!(!screen.contains("2:@other("), "{screen}");
+}

@@ -58,6 +58,7 @@ fn alice() -> AppOptions {
         server: "server:7878".into(),
         nick: "alice".into(),
         bell_on_mention: true,
+        read_marks: Default::default(),
     }
 }
 
@@ -78,6 +79,7 @@ fn online_app_with(options: AppOptions) -> (App, Now) {
         }),
         now,
     );
+    app.update(Event::Net(NetEvent::Server(ServerMsg::HistoryEnd {})), now);
     (app, now)
 }
 
@@ -112,6 +114,19 @@ fn said(effects: &[Effect]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// What `/join ROOM` sends: the join, and the question who is there.
+fn joining(room: &str) -> Vec<Effect> {
+    vec![
+        Effect::Send(ClientMsg::JoinRoom { room: room.into() }),
+        Effect::Send(ClientMsg::Say {
+            text: "/who".into(),
+            room: Some(room.into()),
+            to: None,
+            client_id: None,
+        }),
+    ]
 }
 
 fn message(id: u64, from: &str, text: &str) -> Event {
@@ -180,15 +195,7 @@ fn help_and_clear_are_local_and_other_commands_go_to_the_server() {
     let (mut app, now) = online_app();
     type_text(&mut app, "/help", now);
     assert_eq!(app.update(key(KeyCode::Enter), now), vec![]);
-    let shown: Vec<String> = app
-        .scrollback()
-        .visible(400, 40)
-        .iter()
-        .filter_map(|row| match row {
-            crate::scrollback::VisibleRow::Text { text, .. } => Some((*text).to_owned()),
-            crate::scrollback::VisibleRow::Marker => None,
-        })
-        .collect();
+    let shown = app.scrollback().visible_texts(400, 40);
     assert!(
         shown.iter().any(|l| l.contains("PageUp")) && shown.iter().any(|l| l.contains("/quit")),
         "{shown:?}"
@@ -218,7 +225,11 @@ fn msg_and_query_open_direct_messages_and_say_how_to_use_them() {
         ] => assert_eq!((text.as_str(), to.as_str()), ("hello there", "bob")),
         other => panic!("{other:?}"),
     }
-    assert_eq!(app.buffers().active().name.label(), "@bob");
+    assert_eq!(
+        app.buffers().active().name.label(),
+        "lobby",
+        "/msg opens the conversation without showing it"
+    );
     assert_eq!(
         enter(&mut app, "/QUERY carol"),
         vec![],
@@ -339,10 +350,7 @@ fn join_and_part_name_rooms_and_a_bad_name_is_explained() {
         "{}",
         last_text(&app)
     );
-    assert_eq!(
-        enter(&mut app, "/join dev"),
-        vec![Effect::Send(ClientMsg::JoinRoom { room: "dev".into() })]
-    );
+    assert_eq!(enter(&mut app, "/join dev"), joining("dev"));
     app.update(ctrl('n'), now);
     assert_eq!(app.buffers().active().name.label(), "lobby");
     assert_eq!(
@@ -593,11 +601,18 @@ fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
     assert_eq!(
         (
             app.buffers().all()[1].unread,
-            app.buffers().all()[1].mentions
+            app.buffers().all()[1].highlights
         ),
         (2, 1)
     );
-    assert_eq!(app.buffers().all()[2].unread, 1);
+    assert_eq!(
+        (
+            app.buffers().all()[2].unread,
+            app.buffers().all()[2].highlights
+        ),
+        (1, 1),
+        "a direct message is a highlight"
+    );
 
     // Alt-2 shows #dev; what is typed there goes to #dev.
     app.update(
@@ -624,10 +639,7 @@ fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
     }
     // /join opens and shows a buffer; /part closes it.
     type_text(&mut app, "/join ops", now);
-    assert_eq!(
-        app.update(key(KeyCode::Enter), now),
-        vec![Effect::Send(ClientMsg::JoinRoom { room: "ops".into() })]
-    );
+    assert_eq!(app.update(key(KeyCode::Enter), now), joining("ops"));
     assert_eq!(app.buffers().active().name.label(), "#ops");
     type_text(&mut app, "/part", now);
     assert_eq!(
@@ -926,4 +938,233 @@ fn notices_are_stamped_with_the_wall_time_passed_to_update() {
         now,
     );
     assert_eq!(stamp(&app), "08:30");
+}
+
+fn direct(id: u64, from: &str, text: &str) -> Event {
+    Event::Net(NetEvent::Server(ServerMsg::Message {
+        id,
+        ts: 0,
+        from: from.into(),
+        text: text.into(),
+        room: None,
+        to: Some("alice".into()),
+        action: None,
+        client_id: None,
+    }))
+}
+
+fn presence(event: ServerMsg) -> Event {
+    Event::Net(NetEvent::Server(event))
+}
+
+/// The activity, unread count and highlight count of buffer `index`.
+fn counts(app: &App, index: usize) -> (Activity, usize, usize) {
+    let buffer = &app.buffers().all()[index];
+    (buffer.activity, buffer.unread, buffer.highlights)
+}
+
+#[test]
+fn a_direct_message_rings_the_bell_and_is_a_highlight() {
+    let (mut app, now) = online_app();
+    assert_eq!(
+        app.update(direct(1, "carol", "psst"), now),
+        vec![Effect::Bell]
+    );
+    assert_eq!(counts(&app, 1), (Activity::Highlight, 1, 1));
+}
+
+#[test]
+fn history_read_in_an_earlier_run_neither_rings_nor_counts() {
+    let read_marks = HashMap::from([("@carol".to_owned(), 3)]);
+    let (mut app, now) = online_app_with(AppOptions {
+        read_marks,
+        ..alice()
+    });
+    for id in 1..=3 {
+        assert_eq!(app.update(direct(id, "carol", "old"), now), vec![]);
+    }
+    assert_eq!(counts(&app, 1), (Activity::None, 0, 0));
+    assert_eq!(
+        app.update(direct(4, "carol", "new"), now),
+        vec![Effect::Bell]
+    );
+    assert_eq!(counts(&app, 1), (Activity::Highlight, 1, 1));
+    app.update(
+        Event::Key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT)),
+        now,
+    );
+    assert_eq!(
+        app.buffers().read_marks().get("@carol"),
+        Some(&4),
+        "kept for next time"
+    );
+}
+
+#[test]
+fn joins_parts_and_renames_are_low_activity_and_not_unread() {
+    let (mut app, now) = online_app();
+    app.update(message(1, "bob", "in the lobby"), now);
+    type_text(&mut app, "/join dev", now);
+    app.update(key(KeyCode::Enter), now);
+    let join = |nick: &str, room: Option<&str>| {
+        presence(ServerMsg::Join {
+            nick: nick.into(),
+            room: room.map(str::to_owned),
+        })
+    };
+    app.update(join("carol", None), now);
+    app.update(
+        presence(ServerMsg::Leave {
+            nick: "carol".into(),
+            reason: "quit".into(),
+            room: None,
+        }),
+        now,
+    );
+    assert_eq!(counts(&app, 0), (Activity::Low, 0, 0), "no lobby(2)");
+    app.update(message(2, "bob", "said"), now);
+    assert_eq!(counts(&app, 0), (Activity::Message, 1, 0));
+}
+
+#[test]
+fn a_conversation_follows_its_partner_to_a_new_nickname() {
+    let (mut app, now) = online_app();
+    app.update(direct(1, "bob", "hi"), now);
+    app.update(
+        presence(ServerMsg::Nick {
+            old: "bob".into(),
+            new: "robert".into(),
+        }),
+        now,
+    );
+    let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
+    assert_eq!(labels, ["lobby", "@robert"]);
+    app.update(
+        Event::Key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT)),
+        now,
+    );
+    assert_eq!(
+        said(&app.update(Event::Paste("still there?".into()), now)),
+        Vec::<String>::new()
+    );
+    match app.update(key(KeyCode::Enter), now).as_slice() {
+        [Effect::Send(ClientMsg::Say { to, .. })] => assert_eq!(to.as_deref(), Some("robert")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn msg_sends_without_moving_the_view_so_me_stays_public() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "/msg bob psst", now);
+    let sent = app.update(key(KeyCode::Enter), now);
+    assert!(
+        matches!(sent.as_slice(), [Effect::Send(ClientMsg::Say { to: Some(to), .. })] if to == "bob")
+    );
+    assert_eq!(app.buffers().active().name.label(), "lobby");
+    assert_eq!(last_text(&app), "To @bob (buffer 2): psst");
+    type_text(&mut app, "/me waves", now);
+    match app.update(key(KeyCode::Enter), now).as_slice() {
+        [Effect::Send(ClientMsg::Say { room, to: None, .. })] => {
+            assert_eq!(room.as_deref(), Some("lobby"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn alt_a_shows_the_next_buffer_with_activity_highlights_first() {
+    let (mut app, now) = online_app();
+    let in_room = |id, room: &str| {
+        Event::Net(NetEvent::Server(ServerMsg::Message {
+            id,
+            ts: 0,
+            from: "bob".into(),
+            text: "hello".into(),
+            room: Some(room.into()),
+            to: None,
+            action: None,
+            client_id: None,
+        }))
+    };
+    app.update(in_room(1, "dev"), now);
+    app.update(direct(2, "carol", "psst"), now);
+    let alt_a = Event::Key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::ALT));
+    app.update(alt_a.clone(), now);
+    assert_eq!(app.buffers().active().name.label(), "@carol");
+    app.update(alt_a.clone(), now);
+    assert_eq!(app.buffers().active().name.label(), "#dev");
+    app.update(alt_a, now);
+    assert_eq!(app.buffers().active().name.label(), "#dev", "nothing left");
+}
+
+#[test]
+fn a_message_from_another_day_shows_its_date() {
+    let (mut app, now) = online_app();
+    let stamp = |app: &App| match app.scrollback().visible(200, 1).first() {
+        Some(crate::scrollback::VisibleRow::Text { entry, .. }) => entry.time.clone(),
+        other => panic!("expected a text row, got {other:?}"),
+    };
+    let three_days_ago = (local(9, 15) - chrono::Duration::days(3)).timestamp_millis() as u64;
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::chat(
+            1,
+            three_days_ago,
+            "bob",
+            "old",
+        ))),
+        now,
+    );
+    assert_eq!(stamp(&app), "May 30 09:15");
+    let today = local(11, 0).timestamp_millis() as u64;
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::chat(2, today, "bob", "new"))),
+        now,
+    );
+    assert_eq!(stamp(&app), "11:00");
+}
+
+#[test]
+fn the_connected_line_comes_after_the_history_replayed_with_the_welcome() {
+    let now = noon();
+    let mut app = App::new(alice(), (80, 24), now);
+    app.update(Event::Net(connected("alice")), now);
+    let earlier = local(11, 0).timestamp_millis() as u64;
+    let history = ServerMsg::chat(1, earlier, "bob", "from before");
+    app.update(Event::Net(NetEvent::Server(history)), now);
+    app.update(Event::Net(NetEvent::Server(ServerMsg::HistoryEnd {})), now);
+    let texts = app.scrollback().visible_texts(200, 2);
+    assert_eq!(texts[0], "from before");
+    assert!(
+        texts[1].starts_with("Connected to server:7878 as alice"),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn the_user_list_shows_the_people_of_the_room_shown() {
+    let (mut app, now) = online_app();
+    type_text(&mut app, "/join dev", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now), joining("dev"));
+    let who = ServerMsg::info("Here in #dev (2): carol, alice");
+    app.update(Event::Net(NetEvent::Server(who)), now);
+    assert_eq!(app.users(), ["alice", "carol"]);
+    assert!(
+        app.scrollback().is_empty(),
+        "the answer to the client's own question is not shown"
+    );
+    app.update(
+        presence(ServerMsg::Join {
+            nick: "dave".into(),
+            room: Some("dev".into()),
+        }),
+        now,
+    );
+    assert_eq!(app.users(), ["alice", "carol", "dave"]);
+    app.update(ctrl('n'), now);
+    assert_eq!(
+        app.users(),
+        ["alice", "bob"],
+        "the lobby's people in the lobby"
+    );
 }

@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::nick_colour;
 use crate::app::App;
 use crate::scrollback::{Entry, EntryKind, EntryLayout, VisibleRow};
+use crate::wrap::display_width;
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let (width, height) = (usize::from(area.width), usize::from(area.height));
@@ -48,17 +49,25 @@ fn pending_entries(app: &App) -> Vec<Entry> {
     app.pending_here().into_iter().map(entry).collect()
 }
 
+/// A rule across the pane with `label` in its middle.
+fn rule(label: &str, width: usize) -> String {
+    let side = width.saturating_sub(display_width(label)) / 2;
+    let rest = width.saturating_sub(side + display_width(label));
+    format!("{}{label}{}", "─".repeat(side), "─".repeat(rest))
+}
+
+/// The day-change line: the date, centred on a rule.
+fn day_line(date: &str, width: usize) -> Line<'static> {
+    Line::styled(
+        rule(&format!(" {date} "), width),
+        Style::new().fg(Color::DarkGray),
+    )
+}
+
 fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
     match row {
         VisibleRow::Marker => {
-            let label = " new messages ";
-            let side = width.saturating_sub(label.len()) / 2;
-            let text = format!(
-                "{}{label}{}",
-                "─".repeat(side),
-                "─".repeat(width.saturating_sub(side + label.len()))
-            );
-            Line::styled(text, Style::new().fg(Color::Red))
+            Line::styled(rule(" new messages ", width), Style::new().fg(Color::Red))
         }
         VisibleRow::Text {
             entry,
@@ -72,6 +81,9 @@ fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
                     Span::raw(" ".repeat(*indent)),
                     Span::styled(*text, body),
                 ]);
+            }
+            if entry.kind == EntryKind::Day {
+                return day_line(text, width);
             }
             let mut spans = vec![Span::styled(
                 format!("[{}] ", entry.time),
@@ -93,6 +105,7 @@ fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
                 EntryKind::Presence => spans.push(Span::styled("* ", body)),
                 EntryKind::Info => spans.push(Span::styled("-- ", body)),
                 EntryKind::Error => spans.push(Span::styled("!! ", body)),
+                EntryKind::Day => {}
             }
             spans.push(Span::styled(*text, body));
             Line::from(spans)
@@ -112,5 +125,6 @@ fn body_style(entry: &Entry) -> Style {
         }
         EntryKind::Info => Style::new().fg(Color::Cyan),
         EntryKind::Error => Style::new().fg(Color::LightRed),
+        EntryKind::Day => Style::new().fg(Color::DarkGray),
     }
 }

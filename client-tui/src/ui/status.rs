@@ -1,7 +1,7 @@
 //! The one-line status bar. When the line is too narrow, the least useful
-//! parts give way first: the server address, then the head count. What the
-//! user needs to act on — the connection state, unsent messages, `MORE` —
-//! stays.
+//! parts give way first: the server address, the head count, the quiet
+//! buffers, the nickname. What the user needs to know and act on — the
+//! connection state, the buffer shown, unsent messages, `MORE` — stays.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,28 +10,35 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::{App, Connection};
+use crate::buffers::Activity;
 use crate::wrap::display_width;
 
 const SEPARATOR: &str = " │ ";
 
-/// A piece of the bar; higher `keep` survives longer on a narrow screen.
+/// A piece of the bar.
 struct Part {
     text: String,
     style: Style,
-    keep: u8,
+}
+
+/// The buffers as the bar lists them: the shown one in brackets, others
+/// with their unread count and a `!` for highlights. On a narrow screen
+/// the quietest others give way first, counted in a `+N`.
+struct BufferList {
+    /// Index, text and activity of each buffer still listed.
+    entries: Vec<(usize, String, Activity)>,
+    /// The shown buffer's index: never left out.
+    active: usize,
+    /// How many were left out.
+    hidden: usize,
 }
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let bar = Style::new().bg(Color::Blue).fg(Color::White);
-    let mut left = left_parts(app, bar);
     let right = right_spans(app, bar);
     let right_width: usize = right.iter().map(|s| display_width(&s.content)).sum();
     let room = usize::from(area.width).saturating_sub(right_width);
-    while left.len() > 1 && joined_width(&left) > room {
-        if let Some(weakest) = (0..left.len()).min_by_key(|&i| left[i].keep) {
-            left.remove(weakest);
-        }
-    }
+    let left = left_parts(app, bar, room);
     let mut spans = vec![Span::styled(" ", bar)];
     for (index, part) in left.into_iter().enumerate() {
         if index > 0 {
@@ -46,36 +53,107 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(right)).style(bar), right_area);
 }
 
-/// Where we are and who with: dropped from the weakest when space is short.
-fn left_parts(app: &App, bar: Style) -> Vec<Part> {
-    let mut left = vec![
-        Part {
-            text: app.server().to_owned(),
-            style: bar,
-            keep: 1,
-        },
-        Part {
-            text: app.nick().to_owned(),
-            style: bar.add_modifier(Modifier::BOLD),
-            keep: 3,
-        },
-        connection_part(app, bar),
-        Part {
-            text: people(app.users().len()),
-            style: bar,
-            keep: 2,
-        },
-    ];
-    // With more than one conversation, list them: the shown one in
-    // brackets, others with their unread count and a ! for mentions.
-    if app.buffers().all().len() > 1 {
-        left.push(Part {
-            text: buffer_list(app),
+/// Where we are and who with, fitted into `room` columns. What gives way
+/// first: the server address, the head count, the quiet buffers, the
+/// nickname. The connection state and the shown buffer always stay.
+fn left_parts(app: &App, bar: Style, room: usize) -> Vec<Part> {
+    let plain = |text: String| Part { text, style: bar };
+    let mut server = Some(plain(app.server().to_owned()));
+    let mut people = Some(plain(people_count(app.users().len())));
+    let mut nick = Some(Part {
+        text: app.nick().to_owned(),
+        style: bar.add_modifier(Modifier::BOLD),
+    });
+    let mut buffers = BufferList::new(app);
+    loop {
+        let list = Part {
+            text: buffers.text(),
             style: bar.fg(Color::LightCyan),
-            keep: 5,
-        });
+        };
+        let parts: Vec<Part> = [
+            server.as_ref().map(Part::copy),
+            nick.as_ref().map(Part::copy),
+            Some(connection_part(app, bar)),
+            people.as_ref().map(Part::copy),
+            Some(list),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if joined_width(&parts) <= room {
+            return parts;
+        }
+        let shed = server.take().is_some()
+            || people.take().is_some()
+            || buffers.shorten()
+            || nick.take().is_some();
+        if !shed {
+            return parts;
+        }
     }
-    left
+}
+
+impl Part {
+    fn copy(&self) -> Part {
+        Part {
+            text: self.text.clone(),
+            style: self.style,
+        }
+    }
+}
+
+impl BufferList {
+    fn new(app: &App) -> BufferList {
+        let active = app.buffers().active_index();
+        let entries = app
+            .buffers()
+            .all()
+            .iter()
+            .enumerate()
+            .map(|(index, buffer)| {
+                let label = format!("{}:{}", index + 1, buffer.name.label());
+                let text = match (index == active, buffer.unread, buffer.highlights) {
+                    (true, _, _) => format!("[{label}]"),
+                    (false, 0, _) => label,
+                    (false, unread, 0) => format!("{label}({unread})"),
+                    (false, unread, _) => format!("{label}({unread}!)"),
+                };
+                (index, text, buffer.activity)
+            })
+            .collect();
+        BufferList {
+            entries,
+            active,
+            hidden: 0,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut text: Vec<&str> = self.entries.iter().map(|(_, t, _)| t.as_str()).collect();
+        let more = format!("+{}", self.hidden);
+        if self.hidden > 0 {
+            text.push(&more);
+        }
+        text.join(" ")
+    }
+
+    /// Leaves out the quietest buffer but the shown one (the last of
+    /// equals); false if only the shown one is left.
+    fn shorten(&mut self) -> bool {
+        let quietest = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (index, _, _))| *index != self.active)
+            .min_by_key(|(_, (index, _, activity))| (*activity, std::cmp::Reverse(*index)))
+            .map(|(position, _)| position);
+        let Some(position) = quietest else {
+            return false;
+        };
+        self.entries.remove(position);
+        self.hidden += 1;
+        true
+    }
 }
 
 /// What the user may need to act on: unsent messages, and `MORE` while
@@ -123,30 +201,10 @@ fn connection_part(app: &App, bar: Style) -> Part {
     Part {
         text,
         style: bar.fg(colour),
-        keep: 4,
     }
 }
 
-fn buffer_list(app: &App) -> String {
-    let active = app.buffers().active_index();
-    app.buffers()
-        .all()
-        .iter()
-        .enumerate()
-        .map(|(index, buffer)| {
-            let label = format!("{}:{}", index + 1, buffer.name.label());
-            match (index == active, buffer.unread, buffer.mentions) {
-                (true, _, _) => format!("[{label}]"),
-                (false, 0, _) => label,
-                (false, unread, 0) => format!("{label}({unread})"),
-                (false, unread, _) => format!("{label}({unread}!)"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn people(count: usize) -> String {
+fn people_count(count: usize) -> String {
     match count {
         1 => "1 person".to_owned(),
         n => format!("{n} people"),

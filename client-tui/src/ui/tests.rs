@@ -53,6 +53,7 @@ impl Screen {
             server: "192.168.1.20:7878".into(),
             nick: "alice".into(),
             bell_on_mention: true,
+            read_marks: Default::default(),
         };
         let app = App::new(options, (width, height), now);
         Screen {
@@ -71,6 +72,7 @@ impl Screen {
             rooms: vec!["lobby".into()],
             gap: false,
         });
+        screen.server(ServerMsg::HistoryEnd {});
         screen
     }
 
@@ -264,5 +266,33 @@ fn a_line_waiting_for_its_echo_and_a_server_not_answering() {
     screen.type_line("anyone there?");
     screen.now.instant += Duration::from_secs(7);
     screen.event(Event::Tick);
+    insta::assert_snapshot!(screen.render());
+}
+
+#[test]
+fn with_many_buffers_the_bar_keeps_the_connection_and_the_buffer_shown() {
+    let mut screen = Screen::online(80, 4);
+    for room in 1..=12 {
+        screen.type_line(&format!("/join room{room}"));
+    }
+    screen.event(Event::Key(KeyEvent::new(
+        KeyCode::Char('5'),
+        KeyModifiers::ALT,
+    )));
+    let id = screen.take_id();
+    screen.server(ServerMsg::Message {
+        id,
+        ts: at_noon_and(3),
+        from: "bob".into(),
+        text: "alice: here?".into(),
+        room: Some("room11".into()),
+        to: None,
+        action: None,
+        client_id: None,
+    });
+    screen.net(NetEvent::Disconnected {
+        reason: "reset".into(),
+        retry_in: Duration::from_secs(5),
+    });
     insta::assert_snapshot!(screen.render());
 }

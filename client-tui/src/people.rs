@@ -1,0 +1,124 @@
+//! Who is in each room: the lobby from the welcome, other rooms from the
+//! server's `/who` answer when we enter them, and every room kept up to
+//! date by joins, leaves and renames. The user list (F2), the head count
+//! and Tab completion read the room shown.
+
+use std::collections::{HashMap, HashSet};
+
+use lanchat_shared::room_name::LOBBY;
+
+/// The people of every room we know of, each list sorted ignoring case.
+#[derive(Debug, Default)]
+pub struct People {
+    rooms: HashMap<String, Vec<String>>,
+    /// Rooms whose `/who` the client asked for itself: the answer fills the
+    /// list and is not shown, since the user did not ask.
+    asked: HashSet<String>,
+}
+
+impl People {
+    /// The people in `room`, sorted ignoring case; empty if unknown.
+    pub fn of(&self, room: &str) -> &[String] {
+        self.rooms.get(room).map_or(&[], Vec::as_slice)
+    }
+
+    /// The lobby's people, as the welcome lists them; other rooms are
+    /// forgotten until asked again.
+    pub fn welcome(&mut self, lobby: Vec<String>) {
+        self.rooms.clear();
+        self.asked.clear();
+        self.set(LOBBY, lobby);
+    }
+
+    /// Notes that the client asked for `room`'s people.
+    pub fn asked_for(&mut self, room: &str) {
+        self.asked.insert(room.to_owned());
+    }
+
+    /// Reads a `/who` answer (`Here in #dev (2): alice, bob`) into the
+    /// room's list. True if the client asked for it, so it need not be
+    /// shown.
+    pub fn read_who(&mut self, text: &str, clean: impl Fn(&str) -> String) -> bool {
+        let Some((room, names)) = parse_who(text) else {
+            return false;
+        };
+        let names = names.iter().map(|name| clean(name)).collect();
+        self.set(room, names);
+        self.asked.remove(room)
+    }
+
+    /// `nick` entered `room`.
+    pub fn arrive(&mut self, room: &str, nick: &str) {
+        let list = self.rooms.entry(room.to_owned()).or_default();
+        if !list.iter().any(|u| u.eq_ignore_ascii_case(nick)) {
+            list.push(nick.to_owned());
+            sort(list);
+        }
+    }
+
+    /// `nick` left `room`.
+    pub fn leave(&mut self, room: &str, nick: &str) {
+        if let Some(list) = self.rooms.get_mut(room) {
+            list.retain(|u| !u.eq_ignore_ascii_case(nick));
+        }
+    }
+
+    /// We left `room`: its people are no longer ours to know.
+    pub fn forget(&mut self, room: &str) {
+        self.rooms.remove(room);
+    }
+
+    /// `old` is now called `new`, in every room.
+    pub fn rename(&mut self, old: &str, new: &str) {
+        for list in self.rooms.values_mut() {
+            for user in list.iter_mut() {
+                if user.eq_ignore_ascii_case(old) {
+                    new.clone_into(user);
+                }
+            }
+            sort(list);
+        }
+    }
+
+    fn set(&mut self, room: &str, mut names: Vec<String>) {
+        sort(&mut names);
+        self.rooms.insert(room.to_owned(), names);
+    }
+}
+
+fn sort(users: &mut [String]) {
+    users.sort_by_key(|u| u.to_ascii_lowercase());
+}
+
+/// The room and names of the server's `/who` answer.
+fn parse_who(text: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = text.strip_prefix("Here in #")?;
+    let (room, rest) = rest.split_once(" (")?;
+    let (_, names) = rest.split_once("): ")?;
+    Some((room, names.split(", ").filter(|n| !n.is_empty()).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_are_kept_by_who_answers_and_presence() {
+        let mut people = People::default();
+        people.welcome(vec!["bob".into(), "alice".into()]);
+        assert_eq!(people.of(LOBBY), ["alice", "bob"]);
+        people.asked_for("dev");
+        assert!(people.read_who("Here in #dev (2): carol, alice", str::to_owned));
+        assert!(
+            !people.read_who("Here in #dev (1): alice", str::to_owned),
+            "asked once, shown the next time"
+        );
+        people.arrive("dev", "Dave");
+        people.rename("dave", "david");
+        people.leave("dev", "ALICE");
+        assert_eq!(people.of("dev"), ["david"]);
+        assert!(!people.read_who("You are in #dev.", str::to_owned));
+        people.forget("dev");
+        assert!(people.of("dev").is_empty());
+    }
+}
