@@ -46,6 +46,7 @@ fn app_with(messages: usize) -> App {
         nick: "alice".into(),
         bell_on_mention: true,
         read_marks: Default::default(),
+        mouse: lanchat_client::app::Mouse::Captured,
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(

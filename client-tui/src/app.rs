@@ -37,6 +37,9 @@ const WHEEL_ROWS: usize = 3;
 /// says the server is not answering: a live server echoes within
 /// milliseconds, and the connection task only gives up after 45 s.
 pub const NOT_ANSWERING_AFTER: Duration = Duration::from_secs(5);
+/// Most lines `/lastlog` lists: a search for "the" in a long scrollback
+/// must not bury the conversation.
+const LASTLOG_LINES: usize = 50;
 /// Message ids remembered to drop a line shown twice (a replay overlapping
 /// what was already on screen, or the answer to a resend).
 const SEEN_IDS: usize = 200_000;
@@ -60,6 +63,10 @@ pub enum Effect {
     Hello(String),
     /// Ring the terminal bell.
     Bell,
+    /// Clear the terminal and draw everything again (Ctrl-L).
+    Redraw,
+    /// Turn mouse capture on or off (Alt-M, `--no-mouse`).
+    Mouse(Mouse),
     /// Leave: restore the terminal and exit.
     Quit,
 }
@@ -79,6 +86,16 @@ pub enum Connection {
         /// When the connection task dials again.
         retry_at: Instant,
     },
+}
+
+/// Whether the client takes the mouse (wheel scrolling) or leaves it to
+/// the terminal (selecting text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mouse {
+    /// Reports go to the client: the wheel scrolls.
+    Captured,
+    /// The terminal keeps the mouse: text can be selected.
+    Free,
 }
 
 /// A question the input line is asking instead of taking a message.
@@ -117,6 +134,8 @@ pub struct AppOptions {
     /// earlier run (see [`crate::marks`]), so history read then does not
     /// count or ring now.
     pub read_marks: HashMap<String, u64>,
+    /// Whether the mouse starts captured (`--no-mouse` leaves it free).
+    pub mouse: Mouse,
 }
 
 /// Everything the client knows. The fields are private: only
@@ -175,6 +194,11 @@ pub struct App {
     /// The "Connected" notice, held until the history replayed after the
     /// welcome has arrived, so it is printed below that older history.
     welcome_notice: Option<String>,
+    /// Who has the mouse now; Alt-M changes it.
+    mouse: Mouse,
+    /// Whether a welcome ever came, so a failure to connect at start is
+    /// not called a disconnection.
+    ever_connected: bool,
 }
 
 /// A message from the server, taken apart once so `on_message` reads its
@@ -225,6 +249,11 @@ enum ClientCommand {
     Help,
     /// `/clear`: empty the buffer being shown.
     Clear,
+    /// `/buffer N` or `/b N`: show buffer N, counted from 1 as the status
+    /// bar numbers them.
+    Buffer(usize),
+    /// `/lastlog TEXT`: list the lines of the buffer shown containing TEXT.
+    Lastlog(String),
     /// `/join ROOM`: open a room and show it.
     Join(RoomName),
     /// `/part [ROOM]`, `/leave [ROOM]` or `/close [ROOM]`: close a buffer,
@@ -268,6 +297,7 @@ impl App {
             nick,
             bell_on_mention,
             read_marks,
+            mouse,
         } = options;
         App {
             server,
@@ -287,6 +317,8 @@ impl App {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             welcome_notice: None,
+            mouse,
+            ever_connected: false,
         }
     }
 
@@ -437,6 +469,17 @@ impl App {
         effects
     }
 
+    /// The rooms this client has a buffer for, for Tab completion.
+    fn rooms(&self) -> Vec<String> {
+        let names = self.buffers.all().iter().map(|buffer| &buffer.name);
+        names
+            .filter_map(|name| match name {
+                BufferName::Room(room) => Some(room.clone()),
+                BufferName::Direct(_) => None,
+            })
+            .collect()
+    }
+
     /// The scrollback pane's size in columns and rows.
     pub fn scrollback_size(&self) -> (usize, usize) {
         let screen = Rect::new(0, 0, self.size.0, self.size.1);
@@ -468,6 +511,8 @@ impl App {
                 let index = digit as usize - '1' as usize;
                 self.buffers.show(index);
             }
+            KeyCode::Char('l') if ctrl => effects.push(Effect::Redraw),
+            KeyCode::Char('m') if alt => self.toggle_mouse(effects),
             KeyCode::Char('a') if alt => {
                 if let Some(index) = self.buffers.next_active() {
                     self.buffers.show(index);
@@ -477,12 +522,33 @@ impl App {
             KeyCode::Char('p') if ctrl => self.buffers.cycle(Direction::Previous),
             KeyCode::Enter => self.submit(now, effects),
             KeyCode::Tab => {
-                let names = self.users().to_vec();
-                self.input.complete(&names);
+                let (command, rooms) = (self.input.first_word().to_owned(), self.rooms());
+                let nicks = self.users().to_vec();
+                self.input.complete(|word, at_start| {
+                    completions(word, at_start, &command, &rooms, &nicks)
+                });
             }
             KeyCode::F(2) => self.show_users = !self.show_users,
             _ => self.on_scroll_or_edit_key(key),
         }
+    }
+
+    /// Alt-M: gives the mouse to the terminal (to select text) or takes
+    /// it back (to scroll with the wheel), and says which.
+    fn toggle_mouse(&mut self, effects: &mut Vec<Effect>) {
+        let (mouse, text) = match self.mouse {
+            Mouse::Captured => (
+                Mouse::Free,
+                "Mouse off: select text with it; Alt-M to scroll with it again.",
+            ),
+            Mouse::Free => (
+                Mouse::Captured,
+                "Mouse on: the wheel scrolls; Alt-M to select text instead.",
+            ),
+        };
+        self.mouse = mouse;
+        effects.push(Effect::Mouse(mouse));
+        self.notice(EntryKind::Info, text.to_owned());
     }
 
     /// Keys that move the view, then keys that edit the line.
@@ -603,6 +669,8 @@ impl App {
             ClientCommand::Quit(reason) => self.quit(reason, effects),
             ClientCommand::Help => self.notice(EntryKind::Info, help_text()),
             ClientCommand::Clear => self.scrollback_mut().clear(),
+            ClientCommand::Buffer(number) => self.show_numbered(number),
+            ClientCommand::Lastlog(text) => self.lastlog(&text),
             ClientCommand::Join(room) => {
                 self.show_buffer(BufferName::Room(room.to_string()));
                 self.join_room(room.to_string(), effects);
@@ -640,6 +708,39 @@ impl App {
             }
             ClientCommand::Say(line) => self.say(line, here, now, effects),
         }
+    }
+
+    /// `/buffer N`: shows buffer `number` (from 1), or says there is none.
+    fn show_numbered(&mut self, number: usize) {
+        let count = self.buffers.all().len();
+        if number <= count {
+            self.buffers.show(number - 1);
+        } else {
+            let text = format!("There is no buffer {number}; there are {count}.");
+            self.notice(EntryKind::Error, text);
+        }
+    }
+
+    /// `/lastlog TEXT`: the lines of the buffer shown that contain `text`
+    /// (ignoring case), newest last, at most [`LASTLOG_LINES`] of them.
+    fn lastlog(&mut self, text: &str) {
+        let wanted = text.to_lowercase();
+        let found: Vec<String> = self
+            .scrollback()
+            .entries()
+            .filter(|entry| entry.text.to_lowercase().contains(&wanted))
+            .map(|entry| format!("{}{}", entry.prefix(), entry.text))
+            .collect();
+        let skipped = found.len().saturating_sub(LASTLOG_LINES);
+        let mut report = format!("Lines with {text:?}: {}", found.len());
+        if skipped > 0 {
+            report.push_str(&format!(" (the newest {LASTLOG_LINES} below)"));
+        }
+        for line in &found[skipped..] {
+            report.push('\n');
+            report.push_str(line);
+        }
+        self.notice(EntryKind::Info, report);
     }
 
     /// Opens the buffer for `name` if needed, and shows it.
@@ -785,6 +886,7 @@ impl App {
     /// rooms the server lists.
     fn on_connected(&mut self, nick: &str, users: &[String], rooms: &[String]) {
         self.connection = Connection::Online;
+        self.ever_connected = true;
         self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
         self.nick = clean_nick(nick);
         self.people
@@ -836,10 +938,13 @@ impl App {
             retry_at: now + retry_in,
         };
         let seconds = retry_in.as_secs_f64().ceil();
-        let text = format!(
-            "Disconnected: {}. Reconnecting in {seconds} s.",
-            sanitize_text(reason)
-        );
+        let reason = sanitize_text(reason);
+        // Nothing can be disconnected that never connected.
+        let text = if self.ever_connected {
+            format!("Disconnected: {reason}. Reconnecting in {seconds} s.")
+        } else {
+            format!("Not connected yet: {reason}. Trying again in {seconds} s.")
+        };
         self.notice(EntryKind::Presence, text);
         // Sent but not echoed: the server may or may not have them. They go
         // out again, first, with the same client ids, so the server stores
@@ -1116,9 +1221,14 @@ impl ClientCommand {
             Command::Quit(reason) => ClientCommand::Quit(reason.map(str::to_owned)),
             Command::Help => ClientCommand::Help,
             Command::Clear => ClientCommand::Clear,
+            Command::Buffer(number) => match number.parse::<usize>() {
+                Ok(number) if number > 0 => ClientCommand::Buffer(number),
+                _ => ClientCommand::usage_of("buffer"),
+            },
+            Command::Lastlog(text) => ClientCommand::Lastlog(text.to_owned()),
             Command::Join(room) => match RoomName::parse(room) {
                 Ok(room) => ClientCommand::Join(room),
-                Err(error) => ClientCommand::Mistake(format!("{error}.")),
+                Err(error) => ClientCommand::Mistake(sentence(&format!("{error}."))),
             },
             Command::Part(room) | Command::Close(room) => {
                 ClientCommand::Part(room.map(|room| room.trim_start_matches('#').to_owned()))
@@ -1189,6 +1299,43 @@ pub fn help_text() -> String {
     text
 }
 
+/// What Tab may put in place of `word`: a command name at the start of a
+/// line (`/jo` → `/join `), a room after `#` or as the argument of a
+/// command that takes one (`/join de` → `/join dev `), and otherwise a
+/// nickname (`al` → `alice: ` at the start, `alice ` elsewhere).
+fn completions(
+    word: &str,
+    at_start: bool,
+    command: &str,
+    rooms: &[String],
+    nicks: &[String],
+) -> Vec<String> {
+    let lower = word.to_lowercase();
+    let starting = |names: &mut dyn Iterator<Item = String>, suffix: &str| -> Vec<String> {
+        names
+            .filter(|name| name.to_lowercase().starts_with(&lower))
+            .map(|name| format!("{name}{suffix}"))
+            .collect()
+    };
+    let takes_room = matches!(command, "/join" | "/part" | "/leave" | "/close");
+    if at_start && word.starts_with('/') {
+        let mut names = command::COMMANDS
+            .iter()
+            .flat_map(|spec| std::iter::once(&spec.name).chain(spec.aliases))
+            .map(|name| format!("/{name}"));
+        starting(&mut names, " ")
+    } else if word.starts_with('#') {
+        starting(&mut rooms.iter().map(|room| format!("#{room}")), " ")
+    } else if takes_room && !at_start {
+        starting(&mut rooms.iter().cloned(), " ")
+    } else {
+        starting(
+            &mut nicks.iter().cloned(),
+            if at_start { ": " } else { " " },
+        )
+    }
+}
+
 /// What a key does to the input line, if anything.
 fn edit_for(key: KeyEvent) -> Option<Edit> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
@@ -1228,6 +1375,16 @@ fn route(buffer: &BufferName) -> (Option<String>, Option<String>) {
 /// the ids say nothing about how many messages were sent between them.
 fn new_client_id() -> String {
     format!("{:032x}", fastrand::u128(..))
+}
+
+/// `text` with a capital first letter: the shared crate's errors are
+/// written to follow a colon, the client's notices are sentences.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// A nickname from the network, made safe to print even if a broken server

@@ -40,6 +40,11 @@ pub struct Args {
     #[arg(long)]
     pub no_bell: bool,
 
+    /// Leave the mouse to the terminal, so text can be selected (the wheel
+    /// then does not scroll); Alt-M switches while running.
+    #[arg(long)]
+    pub no_mouse: bool,
+
     /// Send discovery probes only to these addresses instead of the LAN
     /// broadcast address and this machine (for tests and odd networks).
     #[arg(long, value_name = "IP")]

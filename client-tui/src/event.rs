@@ -22,7 +22,7 @@ pub enum Event {
     Net(NetEvent),
     /// A timer the app asked for came due (paced sends, reconnect countdown).
     Tick,
-    /// SIGTERM or SIGHUP: leave cleanly.
+    /// SIGTERM, SIGHUP or SIGINT: leave cleanly.
     Terminate,
     /// A line from the client itself for the scrollback (e.g. where a
     /// hosted room can be reached).

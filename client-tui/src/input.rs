@@ -1,5 +1,6 @@
 //! The input line: readline-style editing by grapheme, history, and Tab
-//! completion of nicknames. Pure state, tested without a terminal.
+//! completion (of whatever the app offers for the word: nicknames,
+//! commands, rooms). Pure state, tested without a terminal.
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -143,10 +144,11 @@ impl Input {
         self.completion = None;
     }
 
-    /// Tab: completes the nickname before the cursor from `nicks`, or shows
-    /// the next candidate if the last key was Tab too. At the start of the
-    /// line the completion becomes `nick: `, elsewhere `nick `.
-    pub fn complete(&mut self, nicks: &[String]) {
+    /// Tab: completes the word before the cursor with the first of
+    /// `candidates(word, at_line_start)` (each a whole replacement, its
+    /// trailing `: ` or space included), or shows the next one if the last
+    /// key was Tab too. Nothing happens for an empty word or no candidate.
+    pub fn complete(&mut self, candidates: impl FnOnce(&str, bool) -> Vec<String>) {
         let completion = match self.completion.take() {
             Some(mut active) => {
                 active.shown = (active.shown + 1) % active.candidates.len();
@@ -156,19 +158,16 @@ impl Input {
                 let word_start = self.text[..self.cursor]
                     .rfind(char::is_whitespace)
                     .map_or(0, |i| i + 1);
-                let prefix = self.text[word_start..self.cursor].to_lowercase();
-                if prefix.is_empty() {
+                let word = &self.text[word_start..self.cursor];
+                if word.is_empty() {
                     return;
                 }
-                let mut candidates: Vec<String> = nicks
-                    .iter()
-                    .filter(|n| n.to_lowercase().starts_with(&prefix))
-                    .cloned()
-                    .collect();
+                let mut candidates = candidates(word, word_start == 0);
                 if candidates.is_empty() {
                     return;
                 }
                 candidates.sort_by_key(|n| n.to_lowercase());
+                candidates.dedup();
                 Completion {
                     word_start,
                     candidates,
@@ -176,18 +175,19 @@ impl Input {
                 }
             }
         };
-        let suffix = if completion.word_start == 0 {
-            ": "
-        } else {
-            " "
-        };
-        let replacement = format!("{}{suffix}", completion.candidates[completion.shown]);
+        let replacement = &completion.candidates[completion.shown];
         // Replace from the word start to the cursor (which sits after the
         // previous completion, if any).
         self.text
-            .replace_range(completion.word_start..self.cursor, &replacement);
+            .replace_range(completion.word_start..self.cursor, replacement);
         self.cursor = completion.word_start + replacement.len();
         self.completion = Some(completion);
+    }
+
+    /// The first word of the line, if the cursor is past it: the command a
+    /// completion is an argument of.
+    pub fn first_word(&self) -> &str {
+        self.text.split_whitespace().next().unwrap_or_default()
     }
 
     fn history_back(&mut self) {
@@ -322,21 +322,40 @@ mod tests {
     }
 
     #[test]
-    fn tab_completes_and_cycles_nicknames() {
-        let nicks = vec!["alice".to_owned(), "Alfred".to_owned(), "bob".to_owned()];
+    fn tab_completes_and_cycles_the_candidates_given() {
+        let nicks = ["alice", "Alfred", "bob"];
+        let complete = |input: &mut Input| {
+            input.complete(|word, at_start| {
+                let suffix = if at_start { ": " } else { " " };
+                nicks
+                    .iter()
+                    .filter(|n| n.to_lowercase().starts_with(&word.to_lowercase()))
+                    .map(|n| format!("{n}{suffix}"))
+                    .collect()
+            })
+        };
         let mut input = typed("al");
-        input.complete(&nicks);
+        complete(&mut input);
         assert_eq!(input.text(), "Alfred: ", "candidates sorted ignoring case");
-        input.complete(&nicks);
+        complete(&mut input);
         assert_eq!(input.text(), "alice: ");
-        input.complete(&nicks);
+        complete(&mut input);
         assert_eq!(input.text(), "Alfred: ");
 
         let mut input = typed("hi B");
-        input.complete(&nicks);
+        complete(&mut input);
         assert_eq!(input.text(), "hi bob ");
         let mut input = typed("hi zed");
-        input.complete(&nicks);
+        complete(&mut input);
         assert_eq!(input.text(), "hi zed", "no candidate, no change");
+    }
+
+    #[test]
+    fn backspace_removes_a_whole_flag_or_joined_emoji() {
+        for emoji in ["🇫🇷", "👩‍👩‍👧", "👍🏽", "é"] {
+            let mut input = typed(&format!("a{emoji}"));
+            input.apply(Edit::DeleteBack);
+            assert_eq!(input.text(), "a", "{emoji:?}");
+        }
     }
 }

@@ -39,11 +39,12 @@ pub mod ui;
 pub mod warnings;
 pub mod wrap;
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::app::{App, AppOptions, Now};
+use crate::app::{App, AppOptions, Mouse, Now};
 pub use crate::cli::Args;
 use crate::event::Event;
 
@@ -53,6 +54,16 @@ const NEWS_QUEUE: usize = 4096;
 
 /// Runs the client: choose a server, go full screen, chat, restore.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // Without this, the first thing to fail is opening the terminal, with
+    // "No such device or address (os error 6)", which tells nobody what
+    // to do.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "lanchat is a full-screen program and needs a terminal for its input and output; \
+             run it in a terminal window (to script a chat, speak the protocol in docs/PROTOCOL.md, \
+             or use nc HOST 7878)"
+        );
+    }
     let nick = args.nick();
     let choice = launch::choose(&args, &nick).await?;
     let (news_in, news) = mpsc::channel(NEWS_QUEUE);
@@ -64,7 +75,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         commands_out,
     ));
 
-    let mut full_screen = terminal::enter()?;
+    let mouse = if args.no_mouse {
+        Mouse::Free
+    } else {
+        Mouse::Captured
+    };
+    let mut full_screen = terminal::enter(mouse)?;
     let size = full_screen.terminal.size()?;
     let now = Now::read();
     let marks_path = marks::default_path();
@@ -77,6 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         nick,
         bell_on_mention: !args.no_bell,
         read_marks,
+        mouse,
     };
     let mut app = App::new(options, (size.width, size.height), now);
     for notice in choice.notices {

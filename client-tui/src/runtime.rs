@@ -61,12 +61,12 @@ pub async fn event_loop(
             () = sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => Event::Tick,
             () = signals.next() => Event::Terminate,
         };
-        if apply(app, event, &commands) {
+        if apply(app, event, &commands, terminal)? {
             return Ok(());
         }
         for _ in 0..MAX_EVENTS_PER_FRAME {
             let Ok(update) = news.try_recv() else { break };
-            if apply(app, Event::Net(update), &commands) {
+            if apply(app, Event::Net(update), &commands, terminal)? {
                 return Ok(());
             }
         }
@@ -74,7 +74,12 @@ pub async fn event_loop(
 }
 
 /// Updates the app and carries out its effects; true means quit.
-fn apply(app: &mut App, event: Event, commands: &mpsc::Sender<NetCommand>) -> bool {
+fn apply(
+    app: &mut App,
+    event: Event,
+    commands: &mpsc::Sender<NetCommand>,
+    terminal: &mut DefaultTerminal,
+) -> std::io::Result<bool> {
     let mut quit = false;
     for effect in app.update(event, Now::read()) {
         match effect {
@@ -87,10 +92,13 @@ fn apply(app: &mut App, event: Event, commands: &mpsc::Sender<NetCommand>) -> bo
                 let _ = commands.try_send(NetCommand::Hello(nick));
             }
             Effect::Bell => terminal::bell(),
+            // The next draw repaints every cell.
+            Effect::Redraw => terminal.clear()?,
+            Effect::Mouse(mouse) => terminal::set_mouse(mouse)?,
             Effect::Quit => quit = true,
         }
     }
-    quit
+    Ok(quit)
 }
 
 fn translate(event: TerminalEvent) -> Option<Event> {
@@ -126,12 +134,16 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400)
 }
 
-/// SIGTERM and SIGHUP (the terminal window closed) as one stream.
+/// SIGTERM, SIGHUP (the terminal window closed) and SIGINT (a `kill
+/// -INT`; Ctrl-C in raw mode is a key, not a signal) as one stream, so each
+/// is an ordinary quit that restores the terminal.
 struct Signals {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
     hangup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -142,6 +154,7 @@ impl Signals {
             Ok(Signals {
                 terminate: signal(SignalKind::terminate())?,
                 hangup: signal(SignalKind::hangup())?,
+                interrupt: signal(SignalKind::interrupt())?,
             })
         }
         #[cfg(not(unix))]
@@ -153,6 +166,7 @@ impl Signals {
         tokio::select! {
             _ = self.terminate.recv() => {}
             _ = self.hangup.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
         #[cfg(not(unix))]
         std::future::pending::<()>().await;

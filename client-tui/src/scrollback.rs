@@ -201,6 +201,11 @@ impl Scrollback {
         self.push(entry);
     }
 
+    /// The entries held, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
     /// Number of entries held.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -1,7 +1,8 @@
 //! Entering full-screen mode, and leaving it on every path out: a normal
-//! quit, an error (the guard's `Drop`), and a panic (the hook). SIGTERM and
-//! SIGHUP become an ordinary quit in the run loop, so they take the normal
-//! path too.
+//! quit, an error (the guard's `Drop`), and a panic (the hook). SIGTERM,
+//! SIGHUP and SIGINT become an ordinary quit in the run loop, so they take
+//! the normal path too. Mouse capture can be switched while running
+//! (`set_mouse`).
 
 use std::io::{self, Write, stdout};
 
@@ -11,6 +12,8 @@ use ratatui::crossterm::event::{
 };
 use ratatui::crossterm::execute;
 
+use crate::app::Mouse;
+
 /// The terminal in full-screen mode; dropping it restores the terminal.
 #[derive(Debug)]
 pub struct FullScreen {
@@ -19,9 +22,9 @@ pub struct FullScreen {
 }
 
 /// Raw mode, the alternate screen (both by `ratatui::try_init`), bracketed
-/// paste and mouse capture. The panic hook undoes the last two before
+/// paste and, unless `mouse` says otherwise, mouse capture. The panic hook undoes the last two before
 /// ratatui's own hook undoes the first two, so a panic leaves a usable shell.
-pub fn enter() -> io::Result<FullScreen> {
+pub fn enter(mouse: Mouse) -> io::Result<FullScreen> {
     let terminal = ratatui::try_init()?;
     let ratatui_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -30,8 +33,17 @@ pub fn enter() -> io::Result<FullScreen> {
     }));
     // Build the guard before the fallible step, so a failure still restores.
     let full_screen = FullScreen { terminal };
-    execute!(stdout(), EnableBracketedPaste, EnableMouseCapture)?;
+    execute!(stdout(), EnableBracketedPaste)?;
+    set_mouse(mouse)?;
     Ok(full_screen)
+}
+
+/// Gives the mouse to the client, or back to the terminal.
+pub fn set_mouse(mouse: Mouse) -> io::Result<()> {
+    match mouse {
+        Mouse::Captured => execute!(stdout(), EnableMouseCapture),
+        Mouse::Free => execute!(stdout(), DisableMouseCapture),
+    }
 }
 
 /// Rings the terminal bell.

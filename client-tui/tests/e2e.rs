@@ -117,6 +117,17 @@ impl Tui {
         self.keys.flush().expect("flush");
     }
 
+    /// Sends the signal `name` (`TERM`, `INT`, …) to lanchat, as `kill`
+    /// from another terminal would.
+    fn signal(&self, name: &str) {
+        let pid = self.child.process_id().expect("a pid").to_string();
+        let kill = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+    }
+
     /// Waits for the process to exit; returns whether it succeeded.
     async fn wait_exit(&mut self) -> bool {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -403,12 +414,7 @@ async fn sigterm_restores_the_terminal_and_quits_cleanly() {
     tui.wait_for_text("Connected to").await;
     other.recv().await; // tester's join
 
-    let pid = tui.child.process_id().expect("a pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    tui.signal("TERM");
     assert!(tui.wait_exit().await, "a signal is an ordinary quit");
     tui.wait_for_state("the alternate screen to be left", |parser| {
         !parser.screen().alternate_screen()
@@ -547,4 +553,55 @@ async fn history_read_before_a_restart_does_not_count_again() {
     tui.wait_for_text("Connected to").await;
     let screen = tui.contents();
     assert!(!screen.contains("2:@other("), "{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_mouse_leaves_the_mouse_to_the_terminal_until_alt_m() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mouse_on = |parser: &vt100::Parser| {
+        parser.screen().mouse_protocol_mode() != vt100::MouseProtocolMode::None
+    };
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester", "--no-mouse"]);
+    tui.wait_for_text("Connected to").await;
+    assert!(!mouse_on(&tui.screen.lock().expect("screen lock")));
+    tui.type_keys("\x1bm"); // Alt-M
+    tui.wait_for_state("mouse capture on", mouse_on).await;
+    tui.type_keys("\x1bm");
+    tui.wait_for_state("mouse capture off", |parser| !mouse_on(parser))
+        .await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+
+    let tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_state("mouse capture on by default", mouse_on)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_restores_the_terminal_and_quits_cleanly() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+    tui.signal("INT");
+    assert!(tui.wait_exit().await, "an interrupt is an ordinary quit");
+    tui.wait_for_state("the terminal restored", |parser| {
+        let screen = parser.screen();
+        !screen.alternate_screen() && screen.mouse_protocol_mode() == vt100::MouseProtocolMode::None
+    })
+    .await;
+}
+
+#[test]
+fn without_a_terminal_it_says_it_needs_one() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lanchat"))
+        .args(["--server", "127.0.0.1:9", "--nick", "tester"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run lanchat");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("needs a terminal"), "{said}");
+    assert!(!said.contains("os error"), "{said}");
 }

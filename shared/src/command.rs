@@ -100,6 +100,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Client,
     ),
     spec("clear", &[], "", "clear this buffer", Scope::Client),
+    spec(
+        "buffer",
+        &["b"],
+        "N",
+        "show buffer N (as numbered in the status bar)",
+        Scope::Client,
+    ),
+    spec(
+        "lastlog",
+        &[],
+        "TEXT",
+        "list the lines of this buffer that contain TEXT",
+        Scope::Client,
+    ),
     spec("help", &[], "", "show this help", Scope::Server),
     spec(
         "quit",
@@ -169,6 +183,11 @@ pub enum Command<'a> {
     Close(Option<&'a str>),
     /// `/clear`: clear the buffer shown (client only).
     Clear,
+    /// `/buffer N` or `/b N`: show buffer N (client only); the number as
+    /// typed.
+    Buffer(&'a str),
+    /// `/lastlog TEXT`: search the buffer shown (client only).
+    Lastlog(&'a str),
     /// `/help`.
     Help,
     /// A known command used wrongly.
@@ -207,6 +226,8 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "rooms" => Some(Command::Rooms),
         "help" => Some(Command::Help),
         "clear" => Some(Command::Clear),
+        "buffer" => one_word.then_some(Command::Buffer(rest)),
+        "lastlog" => optional.map(Command::Lastlog),
         "close" => Some(Command::Close(optional)),
         "quit" => Some(Command::Quit(optional)),
         "part" => Some(Command::Part(optional)),
@@ -279,6 +300,11 @@ mod tests {
         assert_eq!(parse("/help"), Command::Help);
         assert_eq!(parse("/leave dev"), Command::Part(Some("dev")));
         assert_eq!(parse("/part"), Command::Part(None));
+        assert_eq!(parse("/b 12"), Command::Buffer("12"));
+        assert_eq!(
+            parse("/lastlog  deploy plan "),
+            Command::Lastlog("deploy plan")
+        );
         assert_eq!(
             parse("/msg bob  hi there "),
             Command::Msg {
@@ -303,6 +329,9 @@ mod tests {
             ("/msg bob", "/msg NICK TEXT"),
             ("/msg", "/msg NICK TEXT"),
             ("/query", "/query NICK [TEXT]"),
+            ("/b", "/buffer N"),
+            ("/buffer 1 2", "/buffer N"),
+            ("/lastlog", "/lastlog TEXT"),
         ] {
             match parse(text) {
                 Command::Usage(spec) => assert_eq!(spec.usage(), usage, "{text}"),

@@ -59,6 +59,7 @@ fn alice() -> AppOptions {
         nick: "alice".into(),
         bell_on_mention: true,
         read_marks: Default::default(),
+        mouse: crate::app::Mouse::Captured,
     }
 }
 
@@ -346,7 +347,7 @@ fn join_and_part_name_rooms_and_a_bad_name_is_explained() {
     };
     assert_eq!(enter(&mut app, "/join Not A Room"), vec![]);
     assert!(
-        last_text(&app).starts_with("a room name has 1 to"),
+        last_text(&app).starts_with("A room name has 1 to"),
         "{}",
         last_text(&app)
     );
@@ -1167,4 +1168,111 @@ fn the_user_list_shows_the_people_of_the_room_shown() {
         ["alice", "bob"],
         "the lobby's people in the lobby"
     );
+}
+
+fn alt(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT))
+}
+
+/// Types `line` and presses Enter.
+fn enter_line(app: &mut App, line: &str, now: Now) -> Vec<Effect> {
+    type_text(app, line, now);
+    app.update(key(KeyCode::Enter), now)
+}
+
+#[test]
+fn buffer_n_shows_buffers_past_the_ninth() {
+    let (mut app, now) = online_app();
+    for room in 1..=11 {
+        enter_line(&mut app, &format!("/join room{room}"), now);
+    }
+    enter_line(&mut app, "/buffer 12", now);
+    assert_eq!(app.buffers().active().name.label(), "#room11");
+    enter_line(&mut app, "/b 1", now);
+    assert_eq!(app.buffers().active().name.label(), "lobby");
+    enter_line(&mut app, "/b 13", now);
+    assert_eq!(last_text(&app), "There is no buffer 13; there are 12.");
+    enter_line(&mut app, "/b two", now);
+    assert_eq!(last_text(&app), "Usage: /buffer N");
+}
+
+#[test]
+fn lastlog_lists_the_lines_of_this_buffer_that_contain_the_text() {
+    let (mut app, now) = online_app();
+    let at_eleven = local(11, 0).timestamp_millis() as u64;
+    let said = |id, from: &str, text: &str| {
+        Event::Net(NetEvent::Server(ServerMsg::chat(id, at_eleven, from, text)))
+    };
+    app.update(said(1, "bob", "the Deploy is at noon"), now);
+    app.update(said(2, "bob", "lunch?"), now);
+    app.update(said(3, "carol", "deploy done"), now);
+    assert_eq!(enter_line(&mut app, "/lastlog deploy", now), vec![]);
+    assert_eq!(
+        app.scrollback().visible_texts(200, 3),
+        [
+            "Lines with \"deploy\": 2",
+            "[11:00] <bob> the Deploy is at noon",
+            "[11:00] <carol> deploy done"
+        ]
+    );
+}
+
+#[test]
+fn ctrl_l_redraws_and_alt_m_hands_the_mouse_over_and_back() {
+    let (mut app, now) = online_app();
+    assert_eq!(app.update(ctrl('l'), now), vec![Effect::Redraw]);
+    assert_eq!(app.update(alt('m'), now), vec![Effect::Mouse(Mouse::Free)]);
+    assert!(last_text(&app).starts_with("Mouse off"));
+    assert_eq!(
+        app.update(alt('m'), now),
+        vec![Effect::Mouse(Mouse::Captured)]
+    );
+    let (mut free, now) = online_app_with(AppOptions {
+        mouse: Mouse::Free,
+        ..alice()
+    });
+    assert_eq!(
+        free.update(alt('m'), now),
+        vec![Effect::Mouse(Mouse::Captured)],
+        "--no-mouse starts free"
+    );
+}
+
+#[test]
+fn tab_completes_commands_rooms_and_nicknames() {
+    let (mut app, now) = online_app();
+    enter_line(&mut app, "/join devops", now);
+    let tab = |app: &mut App, typed: &str| {
+        app.update(ctrl('u'), now);
+        type_text(app, typed, now);
+        app.update(key(KeyCode::Tab), now);
+        app.input().text().to_owned()
+    };
+    assert_eq!(tab(&mut app, "/jo"), "/join ");
+    assert_eq!(tab(&mut app, "/part dev"), "/part devops ");
+    assert_eq!(tab(&mut app, "see #de"), "see #devops ");
+    assert_eq!(tab(&mut app, "/b"), "/b ");
+    app.update(ctrl('n'), now);
+    assert_eq!(tab(&mut app, "b"), "bob: ");
+    assert_eq!(tab(&mut app, "hi b"), "hi bob ");
+}
+
+#[test]
+fn a_client_that_never_connected_is_not_told_it_was_disconnected() {
+    let now = noon();
+    let mut app = App::new(alice(), (80, 24), now);
+    let refused = || {
+        Event::Net(NetEvent::Disconnected {
+            reason: "could not connect to server:7878: refused".into(),
+            retry_in: Duration::from_secs(1),
+        })
+    };
+    app.update(refused(), now);
+    assert_eq!(
+        last_text(&app),
+        "Not connected yet: could not connect to server:7878: refused. Trying again in 1 s."
+    );
+    app.update(Event::Net(connected("alice")), now);
+    app.update(refused(), now);
+    assert!(last_text(&app).starts_with("Disconnected: "));
 }

@@ -54,6 +54,7 @@ impl Screen {
             nick: "alice".into(),
             bell_on_mention: true,
             read_marks: Default::default(),
+            mouse: crate::app::Mouse::Captured,
         };
         let app = App::new(options, (width, height), now);
         Screen {
