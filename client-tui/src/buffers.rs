@@ -145,13 +145,47 @@ impl Buffer {
 }
 
 impl Buffers {
-    /// The lobby alone, with read marks remembered from an earlier run.
+    /// The lobby, and a buffer for each room that was open in an earlier
+    /// run (each room open then has a mark, 0 if nothing was read), with
+    /// the read marks of that run.
     pub fn with_read_marks(read: HashMap<String, u64>) -> Buffers {
-        Buffers {
+        let mut rooms: Vec<&str> = read
+            .keys()
+            .filter_map(|key| key.strip_prefix('#'))
+            .collect();
+        rooms.sort_unstable();
+        let mut buffers = Buffers {
             list: vec![Buffer::new(BufferName::lobby())],
             active: 0,
-            read,
+            read: HashMap::new(),
+        };
+        for room in rooms {
+            buffers.open(BufferName::Room(room.to_owned()));
         }
+        buffers.read = read;
+        buffers
+    }
+
+    /// The marks to keep for the next run: each direct conversation's,
+    /// and each open room's (0 if nothing was read), so the rooms open now
+    /// are open next time; a room closed is forgotten.
+    pub fn marks_to_keep(&self) -> HashMap<String, u64> {
+        let mut keep: HashMap<String, u64> = self
+            .read
+            .iter()
+            .filter(|(key, _)| key.starts_with('@'))
+            .map(|(key, &id)| (key.clone(), id))
+            .collect();
+        for buffer in self
+            .list
+            .iter()
+            .filter(|b| matches!(b.name, BufferName::Room(_)))
+        {
+            let key = buffer.name.key();
+            let mark = self.read.get(&key).copied().unwrap_or(0);
+            keep.insert(key, mark);
+        }
+        keep
     }
 
     /// All buffers, in order.
@@ -447,5 +481,28 @@ mod tests {
         assert_eq!(buffers.active().name.label(), "lobby");
         buffers.close(&BufferName::lobby());
         assert_eq!(buffers.all().len(), 2);
+    }
+
+    #[test]
+    fn the_rooms_open_now_are_open_next_time_and_closed_ones_are_forgotten() {
+        let mut buffers = Buffers::default();
+        let dev = buffers.open(BufferName::Room("dev".into()));
+        buffers.open(BufferName::Room("ops".into()));
+        buffers.push(dev, line("hi", Activity::Message, Some(4)));
+        buffers.show(dev);
+        let bob = buffers.open(BufferName::Direct("Bob".into()));
+        buffers.push(bob, line("psst", Activity::Highlight, Some(5)));
+        buffers.show(bob);
+        buffers.close(&BufferName::Room("ops".into()));
+        let kept = buffers.marks_to_keep();
+        let expected = HashMap::from([
+            ("#lobby".to_owned(), 0),
+            ("#dev".to_owned(), 4),
+            ("@bob".to_owned(), 5),
+        ]);
+        assert_eq!(kept, expected);
+        let next = Buffers::with_read_marks(kept);
+        let labels: Vec<String> = next.all().iter().map(|b| b.name.label()).collect();
+        assert_eq!(labels, ["lobby", "#dev"]);
     }
 }

@@ -108,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Nowhere to say it if this fails: the terminal is the user's again,
     // and the cost is only that read history counts again next time.
     if let Some(path) = &marks_path {
-        let _ = marks::save(path, &choice.address, app.buffers().read_marks());
+        let _ = marks::save(path, &choice.address, &app.buffers().marks_to_keep());
     }
 
     // The connection task writes the quit and ends; give it a moment.

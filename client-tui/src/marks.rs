@@ -1,6 +1,8 @@
 //! Read marks on disk: for each server, the newest message id read in each
 //! buffer, so the history a server replays at every start does not ring or
-//! count as unread again once it was read.
+//! count as unread again once it was read. Every room open when the client
+//! quit has a mark (0 if nothing was read in it), which is how the next run
+//! knows to open and join it again.
 //!
 //! The file is `$XDG_STATE_HOME/lanchat/read-marks` (or
 //! `~/.local/state/lanchat/read-marks`), one mark per line:

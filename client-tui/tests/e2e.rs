@@ -605,3 +605,33 @@ fn without_a_terminal_it_says_it_needs_one() {
     assert!(said.contains("needs a terminal"), "{said}");
     assert!(!said.contains("os error"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_client_rejoins_its_rooms() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let state = tempfile::tempdir().expect("temporary state directory");
+    let env = [("XDG_STATE_HOME", state.path())];
+    let args = ["--server", &address, "--nick", "tester"];
+    let mut tui = Tui::start_with_env(&args, &env);
+    tui.wait_for_text("Connected to").await;
+    tui.type_keys("/join dev\r");
+    tui.wait_for_text("You are in #dev").await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+
+    let mut tui = Tui::start_with_env(&args, &env);
+    tui.wait_for_text("Connected to").await;
+    tui.wait_for_text("2:#dev").await;
+    let mut other = server.join("other").await;
+    other.join_room("dev").await;
+    tui.type_keys("\x1b2back in dev\r");
+    loop {
+        if let lanchat_shared::ServerMsg::Message { text, room, .. } = other.recv().await
+            && text == "back in dev"
+        {
+            assert_eq!(room.as_deref(), Some("dev"), "said in #dev, which it is in");
+            break;
+        }
+    }
+}
