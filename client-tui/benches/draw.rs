@@ -47,6 +47,8 @@ fn app_with(messages: usize) -> App {
         bell_on_mention: true,
         read_marks: Default::default(),
         mouse: lanchat_client::app::Mouse::Captured,
+        highlights: Vec::new(),
+        colours: true,
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(

@@ -136,6 +136,12 @@ pub struct AppOptions {
     pub read_marks: HashMap<String, u64>,
     /// Whether the mouse starts captured (`--no-mouse` leaves it free).
     pub mouse: Mouse,
+    /// Words besides the nickname that count as mentions (the settings
+    /// file's `highlights`).
+    pub highlights: Vec<String>,
+    /// Whether nicknames are drawn in colours (the settings file's
+    /// `colours`).
+    pub colours: bool,
 }
 
 /// Everything the client knows. The fields are private: only
@@ -199,6 +205,10 @@ pub struct App {
     /// Whether a welcome ever came, so a failure to connect at start is
     /// not called a disconnection.
     ever_connected: bool,
+    /// Words besides the nickname that make a message a mention.
+    highlights: Vec<String>,
+    /// Whether nicknames are coloured; set once, from [`AppOptions`].
+    colours: bool,
 }
 
 /// A message from the server, taken apart once so `on_message` reads its
@@ -298,6 +308,8 @@ impl App {
             bell_on_mention,
             read_marks,
             mouse,
+            highlights,
+            colours,
         } = options;
         App {
             server,
@@ -319,6 +331,8 @@ impl App {
             welcome_notice: None,
             mouse,
             ever_connected: false,
+            highlights,
+            colours,
         }
     }
 
@@ -364,6 +378,11 @@ impl App {
     /// The question the input line is asking, if any.
     pub fn prompt(&self) -> Option<&Prompt> {
         self.prompt.as_ref()
+    }
+
+    /// Whether nicknames are drawn in colours.
+    pub fn colours(&self) -> bool {
+        self.colours
     }
 
     /// The terminal's size in columns and rows.
@@ -1020,7 +1039,10 @@ impl App {
             return;
         }
         let text = sanitize_text(&said.text);
-        let mention = !own && mentions(&text, &self.nick);
+        let mention = !own
+            && std::iter::once(&self.nick)
+                .chain(&self.highlights)
+                .any(|word| mentions(&text, word));
         let direct = said.to.is_some();
         let buffer = match (said.to, said.room) {
             (Some(to), _) => BufferName::Direct(if own { clean_nick(&to) } else { from.clone() }),

@@ -4,10 +4,12 @@ use clap::Parser;
 use lanchat_shared::Nick;
 use lanchat_shared::limits::{DEFAULT_PORT, MAX_NICK_LEN};
 
+use crate::config::Config;
+
 /// Full-screen LAN chat. With no options, finds a lanchat server on the
 /// local network, or offers to host one.
 #[derive(Debug, Parser)]
-#[command(name = "lanchat", version, about)]
+#[command(name = "lanchat", version, about, after_help = SETTINGS_HELP)]
 pub struct Args {
     /// Server to join, as HOST:PORT (or just HOST for port 7878).
     #[arg(long, short)]
@@ -51,7 +53,28 @@ pub struct Args {
     pub probe: Vec<std::net::IpAddr>,
 }
 
+/// What `--help` says about the settings file.
+const SETTINGS_HELP: &str = "Settings: $XDG_CONFIG_HOME/lanchat/config.toml (or \
+~/.config/lanchat/config.toml), TOML, every key optional, flags win: \
+nickname = \"ben\", server = \"HOST:PORT\", rooms = [\"dev\"] (joined at start), \
+highlights = [\"word\"] (count as mentions), bell, mouse, notify, colours = true|false.";
+
 impl Args {
+    /// These flags with the settings file's values where no flag was
+    /// given: a server (unless hosting), a nickname, and the switches the
+    /// file turns off.
+    pub fn with_config(mut self, config: &Config) -> Args {
+        if self.server.is_none() && !self.host {
+            self.server.clone_from(&config.server);
+        }
+        if self.nick.is_none() {
+            self.nick.clone_from(&config.nickname);
+        }
+        self.no_bell |= !config.bell;
+        self.no_mouse |= !config.mouse;
+        self
+    }
+
     /// The nickname to try first.
     pub fn nick(&self) -> String {
         match &self.nick {
@@ -120,5 +143,27 @@ mod tests {
         assert_eq!(with_default_port("10.0.0.2:9000"), "10.0.0.2:9000");
         assert_eq!(with_default_port("[::1]:9000"), "[::1]:9000");
         assert_eq!(with_default_port("::1"), "[::1]:7878");
+    }
+
+    #[test]
+    fn flags_win_over_the_settings_file_and_fill_from_it_otherwise() {
+        let config = Config {
+            nickname: Some("ben".into()),
+            server: Some("box:9000".into()),
+            bell: false,
+            ..Config::default()
+        };
+        let bare = Args::parse_from(["lanchat"]).with_config(&config);
+        assert_eq!(bare.server.as_deref(), Some("box:9000"));
+        assert_eq!(bare.nick(), "ben");
+        assert!(bare.no_bell && !bare.no_mouse);
+        let flags =
+            Args::parse_from(["lanchat", "-s", "other:1", "-n", "amy"]).with_config(&config);
+        assert_eq!(
+            (flags.server.as_deref(), flags.nick()),
+            (Some("other:1"), "amy".into())
+        );
+        let hosting = Args::parse_from(["lanchat", "--host"]).with_config(&config);
+        assert_eq!(hosting.server, None, "hosting needs no server to go to");
     }
 }

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod buffers;
 pub mod cli;
+pub mod config;
 pub mod discovery;
 pub mod event;
 #[cfg(feature = "host")]
@@ -46,6 +47,7 @@ use tokio::sync::mpsc;
 
 use crate::app::{App, AppOptions, Mouse, Now};
 pub use crate::cli::Args;
+use crate::config::Config;
 use crate::event::Event;
 
 /// Room for network news between frames; the connection task waits when
@@ -54,16 +56,12 @@ const NEWS_QUEUE: usize = 4096;
 
 /// Runs the client: choose a server, go full screen, chat, restore.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    // Without this, the first thing to fail is opening the terminal, with
-    // "No such device or address (os error 6)", which tells nobody what
-    // to do.
-    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        anyhow::bail!(
-            "lanchat is a full-screen program and needs a terminal for its input and output; \
-             run it in a terminal window (to script a chat, speak the protocol in docs/PROTOCOL.md, \
-             or use nc HOST 7878)"
-        );
-    }
+    require_a_terminal()?;
+    let config = match config::default_path() {
+        Some(path) => config::load(&path).map_err(anyhow::Error::msg)?,
+        None => Config::default(),
+    };
+    let args = args.with_config(&config);
     let nick = args.nick();
     let choice = launch::choose(&args, &nick).await?;
     let (news_in, news) = mpsc::channel(NEWS_QUEUE);
@@ -75,26 +73,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         commands_out,
     ));
 
-    let mouse = if args.no_mouse {
-        Mouse::Free
-    } else {
-        Mouse::Captured
-    };
-    let mut full_screen = terminal::enter(mouse)?;
-    let size = full_screen.terminal.size()?;
-    let now = Now::read();
     let marks_path = marks::default_path();
     let read_marks = marks_path
         .as_deref()
         .map(|path| marks::load(path, &choice.address))
         .unwrap_or_default();
-    let options = AppOptions {
-        server: choice.address.clone(),
-        nick,
-        bell_on_mention: !args.no_bell,
-        read_marks,
-        mouse,
-    };
+    let options = app_options(&args, config, &choice.address, nick, read_marks);
+    let mut full_screen = terminal::enter(options.mouse)?;
+    let size = full_screen.terminal.size()?;
+    let now = Now::read();
     let mut app = App::new(options, (size.width, size.height), now);
     for notice in choice.notices {
         app.update(Event::Notice(notice), now);
@@ -117,4 +104,47 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         hosted.stop().await;
     }
     result
+}
+
+/// Fails, saying why, unless both ends are a terminal. Without this, the
+/// first thing to fail is opening the terminal, with "No such device or
+/// address (os error 6)", which tells nobody what to do.
+fn require_a_terminal() -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "lanchat is a full-screen program and needs a terminal for its input and output; \
+         run it in a terminal window (to script a chat, speak the protocol in docs/PROTOCOL.md, \
+         or use nc HOST 7878)"
+    )
+}
+
+/// What the app is told at start: the flags (already merged with the
+/// settings file) and what only the file says.
+fn app_options(
+    args: &Args,
+    config: Config,
+    server: &str,
+    nick: String,
+    mut read_marks: std::collections::HashMap<String, u64>,
+) -> AppOptions {
+    // A room named in the settings is opened (and so joined) like one that
+    // was open when the client last quit.
+    for room in &config.rooms {
+        read_marks.entry(format!("#{room}")).or_insert(0);
+    }
+    AppOptions {
+        server: server.to_owned(),
+        nick,
+        bell_on_mention: !args.no_bell,
+        read_marks,
+        mouse: if args.no_mouse {
+            Mouse::Free
+        } else {
+            Mouse::Captured
+        },
+        highlights: config.highlights,
+        colours: config.colours,
+    }
 }

@@ -14,17 +14,15 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::config::xdg_dir;
+
 /// Most lines read from the file: far more than anyone's buffers, and a
 /// bound on what a damaged or hostile file can make the client hold.
 const MAX_LINES: usize = 10_000;
 
 /// Where the marks are kept, if a home for them can be found.
 pub fn default_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/state")))?;
-    Some(state.join("lanchat").join("read-marks"))
+    Some(xdg_dir("XDG_STATE_HOME", ".local/state")?.join("lanchat/read-marks"))
 }
 
 /// The marks kept for `server` in the file at `path`; none if it cannot be

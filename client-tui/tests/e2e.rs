@@ -28,8 +28,9 @@ impl Tui {
         Tui::start_with_env(args, &[])
     }
 
-    /// Starts lanchat with `args`, its data directory a fresh temporary
-    /// one unless `env` sets `XDG_DATA_HOME` (or anything else) itself.
+    /// Starts lanchat with `args`, its data, state and config directories
+    /// in a fresh temporary one unless `env` sets `XDG_DATA_HOME`,
+    /// `XDG_STATE_HOME`, `XDG_CONFIG_HOME` (or anything else) itself.
     fn start_with_env(args: &[&str], env: &[(&str, &Path)]) -> Tui {
         let pty = native_pty_system()
             .openpty(PtySize {
@@ -45,6 +46,9 @@ impl Tui {
         // A hosted room writes its database under the data directory.
         let data = tempfile::tempdir().expect("temporary data directory");
         command.env("XDG_DATA_HOME", data.path());
+        // Read marks, open rooms and settings stay inside the test too.
+        command.env("XDG_STATE_HOME", data.path().join("state"));
+        command.env("XDG_CONFIG_HOME", data.path().join("config"));
         for (name, value) in env {
             command.env(name, value);
         }
@@ -261,6 +265,24 @@ fn on_disk_in(dir: &Path) -> lanchat_server::Config {
     lanchat_server::Config {
         db: lanchat_server::DbLocation::File(dir.join("history.db")),
         ..relaxed_config()
+    }
+}
+
+/// Waits until `client` is told of a message saying `text`: who said it,
+/// and in which room. Anything else meanwhile is skipped; `recv` fails the
+/// test on its own time-out.
+async fn heard(client: &mut TestClient, text: &str) -> (String, Option<String>) {
+    loop {
+        if let lanchat_shared::ServerMsg::Message {
+            text: said,
+            from,
+            room,
+            ..
+        } = client.recv().await
+            && said == text
+        {
+            return (from, room);
+        }
     }
 }
 
@@ -510,17 +532,8 @@ async fn a_reconnect_keeps_the_new_nickname_and_the_rooms() {
     let mut other = TestClient::join(second.addr(), "other").await;
     other.join_room("dev").await;
     tui.type_keys("still in dev\r");
-    loop {
-        match other.recv().await {
-            lanchat_shared::ServerMsg::Message {
-                from, text, room, ..
-            } if text == "still in dev" => {
-                assert_eq!((from.as_str(), room.as_deref()), ("benny", Some("dev")));
-                break;
-            }
-            _ => {}
-        }
-    }
+    let (from, room) = heard(&mut other, "still in dev").await;
+    assert_eq!((from.as_str(), room.as_deref()), ("benny", Some("dev")));
     let screen = tui.contents();
     assert!(!screen.contains("You are not in #dev"), "{screen}");
     tui.type_keys("/quit\r");
@@ -626,12 +639,36 @@ async fn a_restarted_client_rejoins_its_rooms() {
     let mut other = server.join("other").await;
     other.join_room("dev").await;
     tui.type_keys("\x1b2back in dev\r");
-    loop {
-        if let lanchat_shared::ServerMsg::Message { text, room, .. } = other.recv().await
-            && text == "back in dev"
-        {
-            assert_eq!(room.as_deref(), Some("dev"), "said in #dev, which it is in");
-            break;
-        }
-    }
+    let (_, room) = heard(&mut other, "back in dev").await;
+    assert_eq!(room.as_deref(), Some("dev"), "said in #dev, which it is in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_file_names_the_server_the_nickname_and_the_rooms() {
+    let server = TestServer::start().await;
+    let home = tempfile::tempdir().expect("temporary config directory");
+    std::fs::create_dir_all(home.path().join("lanchat")).expect("config directory");
+    let settings = format!(
+        "nickname = \"configured\"\nserver = \"{}\"\nrooms = [\"dev\"]\n",
+        server.addr()
+    );
+    std::fs::write(home.path().join("lanchat/config.toml"), settings).expect("settings");
+    let mut tui = Tui::start_with_env(&[], &[("XDG_CONFIG_HOME", home.path())]);
+    tui.wait_for_text("as configured").await;
+    tui.wait_for_text("2:#dev").await;
+    let mut other = server.join("other").await;
+    other.join_room("dev").await;
+    tui.type_keys("\x1b2in dev by config\r");
+    let (from, _) = heard(&mut other, "in dev by config").await;
+    assert_eq!(from, "configured");
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+
+    std::fs::write(home.path().join("lanchat/config.toml"), "bell = \"loud\"\n").expect("settings");
+    let mut tui = Tui::start_with_env(&[], &[("XDG_CONFIG_HOME", home.path())]);
+    tui.wait_for_text("bell must be true or false").await;
+    assert!(
+        !tui.wait_exit().await,
+        "a bad settings file stops the client"
+    );
 }

@@ -60,6 +60,8 @@ fn alice() -> AppOptions {
         bell_on_mention: true,
         read_marks: Default::default(),
         mouse: crate::app::Mouse::Captured,
+        highlights: Vec::new(),
+        colours: true,
     }
 }
 
@@ -1275,4 +1277,17 @@ fn a_client_that_never_connected_is_not_told_it_was_disconnected() {
     app.update(Event::Net(connected("alice")), now);
     app.update(refused(), now);
     assert!(last_text(&app).starts_with("Disconnected: "));
+}
+
+#[test]
+fn words_from_the_settings_count_as_mentions() {
+    let (mut app, now) = online_app_with(AppOptions {
+        highlights: vec!["deploy".into()],
+        ..alice()
+    });
+    assert_eq!(
+        app.update(message(1, "bob", "the Deploy is broken"), now),
+        vec![Effect::Bell]
+    );
+    assert_eq!(app.update(message(2, "bob", "redeployed"), now), vec![]);
 }

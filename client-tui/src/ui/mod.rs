@@ -37,6 +37,16 @@ const NICK_COLOURS: [Color; 10] = [
     Color::LightMagenta,
 ];
 
+/// The colour `app` draws `nick` in: its own, or the terminal's default
+/// when the settings turn colours off.
+pub fn nick_colour_in(app: &App, nick: &str) -> Color {
+    if app.colours() {
+        nick_colour(nick)
+    } else {
+        Color::Reset
+    }
+}
+
 /// The same nickname always gets the same colour (FNV-1a of its lower-case
 /// form), on every client and every run.
 pub fn nick_colour(nick: &str) -> Color {

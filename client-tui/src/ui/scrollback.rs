@@ -6,7 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::nick_colour;
+use super::nick_colour_in;
 use crate::app::App;
 use crate::scrollback::{Entry, EntryKind, EntryLayout, VisibleRow};
 use crate::wrap::display_width;
@@ -29,7 +29,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
     lines.extend(
         rows.iter()
             .chain(&pending_rows)
-            .map(|row| render_row(row, width)),
+            .map(|row| render_row(app, row, width)),
     );
     frame.render_widget(Paragraph::new(lines), area);
 }
@@ -64,7 +64,7 @@ fn day_line(date: &str, width: usize) -> Line<'static> {
     )
 }
 
-fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
+fn render_row<'a>(app: &App, row: &VisibleRow<'a>, width: usize) -> Line<'a> {
     match row {
         VisibleRow::Marker => {
             Line::styled(rule(" new messages ", width), Style::new().fg(Color::Red))
@@ -91,7 +91,7 @@ fn render_row<'a>(row: &VisibleRow<'a>, width: usize) -> Line<'a> {
             )];
             match &entry.kind {
                 EntryKind::Chat { from, own, .. } => {
-                    let mut nick = Style::new().fg(nick_colour(from));
+                    let mut nick = Style::new().fg(nick_colour_in(app, from));
                     if *own {
                         nick = nick.add_modifier(Modifier::BOLD);
                     }

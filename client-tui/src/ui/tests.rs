@@ -55,6 +55,8 @@ impl Screen {
             bell_on_mention: true,
             read_marks: Default::default(),
             mouse: crate::app::Mouse::Captured,
+            highlights: Vec::new(),
+            colours: true,
         };
         let app = App::new(options, (width, height), now);
         Screen {

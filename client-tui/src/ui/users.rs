@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::nick_colour;
+use super::nick_colour_in;
 use crate::app::App;
 
 pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -14,7 +14,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .users()
         .iter()
         .map(|nick| {
-            let mut style = Style::new().fg(nick_colour(nick));
+            let mut style = Style::new().fg(nick_colour_in(app, nick));
             if nick.eq_ignore_ascii_case(app.nick()) {
                 style = style.add_modifier(Modifier::BOLD);
             }
