@@ -49,6 +49,7 @@ fn app_with(messages: usize) -> App {
         mouse: lanchat_client::app::Mouse::Captured,
         highlights: Vec::new(),
         colours: true,
+        notify: true,
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(

@@ -25,7 +25,7 @@ use ratatui::layout::Rect;
 use tokio::time::Instant;
 
 use crate::buffers::{Activity, Arrival, BufferName, Buffers, Direction};
-use crate::event::{Event, NetEvent};
+use crate::event::{Event, Focus, NetEvent};
 use crate::input::{Edit, Input};
 use crate::layout::areas;
 use crate::people::People;
@@ -37,6 +37,9 @@ const WHEEL_ROWS: usize = 3;
 /// says the server is not answering: a live server echoes within
 /// milliseconds, and the connection task only gives up after 45 s.
 pub const NOT_ANSWERING_AFTER: Duration = Duration::from_secs(5);
+/// Characters of a message a desktop notification shows: a preview, not
+/// the message.
+const NOTIFICATION_CHARS: usize = 200;
 /// Most lines `/lastlog` lists: a search for "the" in a long scrollback
 /// must not bury the conversation.
 const LASTLOG_LINES: usize = 50;
@@ -63,6 +66,14 @@ pub enum Effect {
     Hello(String),
     /// Ring the terminal bell.
     Bell,
+    /// Ask for a desktop notification (a highlight while the terminal is
+    /// in the background).
+    Notify {
+        /// Who or where it is from: `bob in #dev`, `bob`.
+        title: String,
+        /// The message, sanitised and shortened.
+        body: String,
+    },
     /// Clear the terminal and draw everything again (Ctrl-L).
     Redraw,
     /// Turn mouse capture on or off (Alt-M, `--no-mouse`).
@@ -139,6 +150,9 @@ pub struct AppOptions {
     /// Words besides the nickname that count as mentions (the settings
     /// file's `highlights`).
     pub highlights: Vec<String>,
+    /// Whether a highlight while the terminal is in the background asks
+    /// for a desktop notification (`--no-notify` turns it off).
+    pub notify: bool,
     /// Whether nicknames are drawn in colours (the settings file's
     /// `colours`).
     pub colours: bool,
@@ -209,6 +223,12 @@ pub struct App {
     highlights: Vec<String>,
     /// Whether nicknames are coloured; set once, from [`AppOptions`].
     colours: bool,
+    /// Whether highlights become desktop notifications while unfocused.
+    notify: bool,
+    /// Whether the terminal has the focus, as it last reported; a
+    /// terminal that never reports it counts as focused, so it never gets
+    /// notifications it would not show.
+    focus: Focus,
 }
 
 /// A message from the server, taken apart once so `on_message` reads its
@@ -310,6 +330,7 @@ impl App {
             mouse,
             highlights,
             colours,
+            notify,
         } = options;
         App {
             server,
@@ -333,6 +354,8 @@ impl App {
             ever_connected: false,
             highlights,
             colours,
+            notify,
+            focus: Focus::Gained,
         }
     }
 
@@ -480,6 +503,7 @@ impl App {
             Event::Paste(text) => self.on_paste(text),
             Event::Mouse(mouse) => self.on_mouse(mouse),
             Event::Resize(columns, rows) => self.size = (columns, rows),
+            Event::Focus(focus) => self.focus = focus,
             Event::Net(news) => self.on_net(news, now, &mut effects),
             Event::Tick => self.flush_outbox(now, &mut effects),
             Event::Terminate => self.quit(None, &mut effects),
@@ -1057,8 +1081,8 @@ impl App {
         // What was read before (history replayed at every start) rings
         // no bell.
         let fresh = !self.buffers.was_read(&buffer, said.id);
-        if activity == Activity::Highlight && fresh && self.bell_on_mention {
-            effects.push(Effect::Bell);
+        if activity == Activity::Highlight && fresh {
+            self.call_attention(&from, &buffer, &text, effects);
         }
         let (kind, text) = if said.action {
             (EntryKind::Presence, format!("{from} {text}"))
@@ -1075,6 +1099,28 @@ impl App {
             id: Some(said.id),
         };
         self.buffers.push(index, arrival);
+    }
+
+    /// A fresh highlight: the bell, and a desktop notification if the
+    /// terminal is in the background.
+    fn call_attention(
+        &self,
+        from: &str,
+        buffer: &BufferName,
+        text: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        if self.bell_on_mention {
+            effects.push(Effect::Bell);
+        }
+        if self.notify && self.focus == Focus::Lost {
+            let title = match buffer {
+                BufferName::Room(_) => format!("{from} in {}", buffer.label()),
+                BufferName::Direct(_) => from.to_owned(),
+            };
+            let body = text.chars().take(NOTIFICATION_CHARS).collect();
+            effects.push(Effect::Notify { title, body });
+        }
     }
 
     /// How a server time is shown, and its local day: `HH:MM` today, with

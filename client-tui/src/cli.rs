@@ -42,6 +42,12 @@ pub struct Args {
     #[arg(long)]
     pub no_bell: bool,
 
+    /// Send no desktop notification (through the terminal) when someone
+    /// mentions you or writes to you while the terminal is in the
+    /// background.
+    #[arg(long)]
+    pub no_notify: bool,
+
     /// Leave the mouse to the terminal, so text can be selected (the wheel
     /// then does not scroll); Alt-M switches while running.
     #[arg(long)]
@@ -72,6 +78,7 @@ impl Args {
         }
         self.no_bell |= !config.bell;
         self.no_mouse |= !config.mouse;
+        self.no_notify |= !config.notify;
         self
     }
 

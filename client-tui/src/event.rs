@@ -18,6 +18,10 @@ pub enum Event {
     Mouse(MouseEvent),
     /// The terminal now has this many columns and rows.
     Resize(u16, u16),
+    /// The terminal window gained or lost the focus (where the terminal
+    /// reports it), which decides whether a highlight becomes a desktop
+    /// notification.
+    Focus(Focus),
     /// News from the connection task.
     Net(NetEvent),
     /// A timer the app asked for came due (paced sends, reconnect countdown).
@@ -27,6 +31,15 @@ pub enum Event {
     /// A line from the client itself for the scrollback (e.g. where a
     /// hosted room can be reached).
     Notice(String),
+}
+
+/// Whether the terminal has the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The user is looking at it.
+    Gained,
+    /// Another window has the focus.
+    Lost,
 }
 
 /// What the connection task reports.

@@ -146,5 +146,6 @@ fn app_options(
         },
         highlights: config.highlights,
         colours: config.colours,
+        notify: !args.no_notify,
     }
 }

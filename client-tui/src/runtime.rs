@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use crate::app::{App, Effect, Now};
-use crate::event::{Event, NetCommand, NetEvent};
+use crate::event::{Event, Focus, NetCommand, NetEvent};
 use crate::{terminal, ui};
 
 /// Network events applied before a redraw at most; at 1,000 messages a
@@ -92,6 +92,7 @@ fn apply(
                 let _ = commands.try_send(NetCommand::Hello(nick));
             }
             Effect::Bell => terminal::bell(),
+            Effect::Notify { title, body } => terminal::notify(&title, &body),
             // The next draw repaints every cell.
             Effect::Redraw => terminal.clear()?,
             Effect::Mouse(mouse) => terminal::set_mouse(mouse)?,
@@ -114,7 +115,8 @@ fn translate(event: TerminalEvent) -> Option<Event> {
         )
         .then_some(Event::Mouse(mouse)),
         TerminalEvent::Resize(columns, rows) => Some(Event::Resize(columns, rows)),
-        TerminalEvent::FocusGained | TerminalEvent::FocusLost => None,
+        TerminalEvent::FocusGained => Some(Event::Focus(Focus::Gained)),
+        TerminalEvent::FocusLost => Some(Event::Focus(Focus::Lost)),
     }
 }
 

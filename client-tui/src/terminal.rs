@@ -8,7 +8,8 @@ use std::io::{self, Write, stdout};
 
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste,
+    EnableFocusChange, EnableMouseCapture,
 };
 use ratatui::crossterm::execute;
 
@@ -22,7 +23,7 @@ pub struct FullScreen {
 }
 
 /// Raw mode, the alternate screen (both by `ratatui::try_init`), bracketed
-/// paste and, unless `mouse` says otherwise, mouse capture. The panic hook undoes the last two before
+/// paste, focus reports and, unless `mouse` says otherwise, mouse capture. The panic hook undoes the last two before
 /// ratatui's own hook undoes the first two, so a panic leaves a usable shell.
 pub fn enter(mouse: Mouse) -> io::Result<FullScreen> {
     let terminal = ratatui::try_init()?;
@@ -33,7 +34,7 @@ pub fn enter(mouse: Mouse) -> io::Result<FullScreen> {
     }));
     // Build the guard before the fallible step, so a failure still restores.
     let full_screen = FullScreen { terminal };
-    execute!(stdout(), EnableBracketedPaste)?;
+    execute!(stdout(), EnableBracketedPaste, EnableFocusChange)?;
     set_mouse(mouse)?;
     Ok(full_screen)
 }
@@ -54,7 +55,32 @@ pub fn bell() {
 }
 
 fn undo_extras() -> io::Result<()> {
-    execute!(stdout(), DisableBracketedPaste, DisableMouseCapture)
+    execute!(
+        stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        DisableFocusChange
+    )
+}
+
+/// Asks the terminal for a desktop notification with its own escape
+/// sequence: OSC 9 for the terminals known to take it (iTerm2, Windows
+/// Terminal, ConEmu), OSC 777 (rxvt-unicode, foot, Ghostty, WezTerm, …)
+/// otherwise; a terminal that knows neither ignores it. Both strings come
+/// sanitised from the app; a `;` would end OSC 777's title early, so the
+/// title has none.
+pub fn notify(title: &str, body: &str) {
+    let osc_9 = std::env::var_os("TERM_PROGRAM").is_some_and(|p| p == "iTerm.app")
+        || std::env::var_os("WT_SESSION").is_some()
+        || std::env::var_os("ConEmuPID").is_some();
+    let sequence = if osc_9 {
+        format!("\x1b]9;{title}: {body}\x07")
+    } else {
+        format!("\x1b]777;notify;{};{body}\x07", title.replace(';', ","))
+    };
+    let mut out = stdout();
+    let _ = out.write_all(sequence.as_bytes());
+    let _ = out.flush();
 }
 
 impl Drop for FullScreen {

@@ -17,6 +17,9 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 /// `lanchat` running in a pseudo-terminal.
 struct Tui {
     screen: Arc<Mutex<vt100::Parser>>,
+    /// Every byte lanchat wrote, for what the emulator does not keep
+    /// (notifications).
+    output: Arc<Mutex<Vec<u8>>>,
     keys: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     _master: Box<dyn MasterPty + Send>,
@@ -43,6 +46,10 @@ impl Tui {
         let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_lanchat"));
         command.args(args);
         command.env("TERM", "xterm-256color");
+        // Which notification sequence is written depends on these.
+        for variable in ["TERM_PROGRAM", "WT_SESSION", "ConEmuPID"] {
+            command.env_remove(variable);
+        }
         // A hosted room writes its database under the data directory.
         let data = tempfile::tempdir().expect("temporary data directory");
         command.env("XDG_DATA_HOME", data.path());
@@ -61,6 +68,8 @@ impl Tui {
         let keys = pty.master.take_writer().expect("pty writer");
         let screen = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
         let feed = Arc::clone(&screen);
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&raw);
         std::thread::spawn(move || {
             let mut buffer = [0_u8; 8192];
             while let Ok(read) = output.read(&mut buffer) {
@@ -68,10 +77,15 @@ impl Tui {
                     break;
                 }
                 feed.lock().expect("screen lock").process(&buffer[..read]);
+                record
+                    .lock()
+                    .expect("output lock")
+                    .extend_from_slice(&buffer[..read]);
             }
         });
         Tui {
             screen,
+            output: raw,
             keys,
             child,
             _master: pty.master,
@@ -108,6 +122,27 @@ impl Tui {
             if tokio::time::Instant::now() > deadline {
                 panic!("timed out waiting for {what}; the screen shows:\n{screen}");
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// True if lanchat has written `bytes`, anywhere in its output.
+    fn has_written(&self, bytes: &[u8]) -> bool {
+        let written = self.output.lock().expect("output lock");
+        written.windows(bytes.len()).any(|window| window == bytes)
+    }
+
+    /// Waits until lanchat has written `bytes`.
+    async fn wait_for_output(&self, what: &str, bytes: &[u8]) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if self.has_written(bytes) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -671,4 +706,32 @@ async fn the_settings_file_names_the_server_the_nickname_and_the_rooms() {
         !tui.wait_exit().await,
         "a bad settings file stops the client"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_in_the_background_asks_the_terminal_for_a_notification() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut other = server.join("other").await;
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+    tui.wait_for_output("focus reports turned on", b"\x1b[?1004h")
+        .await;
+    tui.type_keys("\x1b[O"); // The terminal reports that it lost the focus.
+    // The focus report and the message race; the one that counts is a
+    // message after the report, so keep writing until it is noticed.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    for attempt in 0.. {
+        let text = format!("psst {attempt}");
+        other.say_to(None, Some("tester"), &text, None).await;
+        tui.wait_for_text(&format!("2:@other({}!)", attempt + 1))
+            .await;
+        let notification = format!("\x1b]777;notify;other;{text}\x07");
+        if tui.has_written(notification.as_bytes()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no notification");
+    }
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
 }

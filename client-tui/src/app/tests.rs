@@ -62,6 +62,7 @@ fn alice() -> AppOptions {
         mouse: crate::app::Mouse::Captured,
         highlights: Vec::new(),
         colours: true,
+        notify: true,
     }
 }
 
@@ -1290,4 +1291,51 @@ fn words_from_the_settings_count_as_mentions() {
         vec![Effect::Bell]
     );
     assert_eq!(app.update(message(2, "bob", "redeployed"), now), vec![]);
+}
+
+#[test]
+fn a_highlight_while_the_terminal_is_in_the_background_is_a_notification() {
+    let (mut app, now) = online_app();
+    assert_eq!(
+        app.update(direct(1, "carol", "psst"), now),
+        vec![Effect::Bell]
+    );
+    app.update(Event::Focus(Focus::Lost), now);
+    assert_eq!(
+        app.update(direct(2, "carol", "still there?"), now),
+        vec![
+            Effect::Bell,
+            Effect::Notify {
+                title: "carol".into(),
+                body: "still there?".into()
+            }
+        ]
+    );
+    assert_eq!(
+        app.update(message(3, "bob", "alice: look"), now),
+        vec![
+            Effect::Bell,
+            Effect::Notify {
+                title: "bob in lobby".into(),
+                body: "alice: look".into()
+            }
+        ]
+    );
+    assert_eq!(app.update(message(4, "bob", "not for you"), now), vec![]);
+    app.update(Event::Focus(Focus::Gained), now);
+    assert_eq!(
+        app.update(direct(5, "carol", "back?"), now),
+        vec![Effect::Bell]
+    );
+
+    let (mut quiet, now) = online_app_with(AppOptions {
+        notify: false,
+        ..alice()
+    });
+    quiet.update(Event::Focus(Focus::Lost), now);
+    assert_eq!(
+        quiet.update(direct(1, "carol", "psst"), now),
+        vec![Effect::Bell],
+        "--no-notify"
+    );
 }

@@ -57,6 +57,7 @@ impl Screen {
             mouse: crate::app::Mouse::Captured,
             highlights: Vec::new(),
             colours: true,
+            notify: true,
         };
         let app = App::new(options, (width, height), now);
         Screen {
