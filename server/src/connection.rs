@@ -22,7 +22,7 @@ use tracing::{debug, info};
 use crate::line_reader::LineReader;
 use crate::request::Request;
 use crate::session::{
-    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, rooms, say,
+    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, replay, rooms, say,
 };
 use crate::state::Shared;
 use crate::writer::{self, WriterContext, WriterEnd};
@@ -196,6 +196,9 @@ impl Connection<'_> {
             (Phase::Greeting { .. }, _) => {
                 let message = "Send {\"type\":\"hello\",\"nick\":\"NAME\"} before anything else.";
                 ctx.bad_line(ErrorCode::BadRequest, message.to_owned())
+            }
+            (Phase::Joined(member), Request::History { before, room }) => {
+                replay::older(ctx, member, before, room).await
             }
             (Phase::Joined(member), Request::Hello(_)) => {
                 let message = format!("You already joined as {}.", member.membership.nick());

@@ -28,6 +28,13 @@ pub(crate) enum Request {
     },
     /// Is the server still there?
     Ping,
+    /// Older history of a room (or of the client's direct messages).
+    History {
+        /// Only messages before this id.
+        before: u64,
+        /// The room's name, unchecked; `None` for direct messages.
+        room: Option<String>,
+    },
 }
 
 /// The request to join.

@@ -62,11 +62,31 @@ pub enum ClientMsg {
     /// Asks the server for a `pong`, so a client can tell a live server from a
     /// dead connection without waiting for TCP to notice.
     Ping {},
+    /// Asks for older history: the newest messages before `before` in a
+    /// room the client is in, or in its direct messages, at most as many
+    /// as the server replays on arrival; answered like a join's replay,
+    /// ending in `history_end` (with nothing before it when the start of
+    /// what the server keeps is reached).
+    History {
+        /// Only messages with a smaller id than this.
+        before: u64,
+        /// The room; without one, the client's direct messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
 }
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 6] = ["hello", "say", "join_room", "part_room", "quit", "ping"];
+pub const CLIENT_MSG_TYPES: [&str; 7] = [
+    "hello",
+    "say",
+    "join_room",
+    "part_room",
+    "quit",
+    "ping",
+    "history",
+];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
 /// `bad_request` error whose message is this type's `Display`.
@@ -598,7 +618,7 @@ mod tests {
         }
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
-            unknown.ends_with("known types are hello, say, join_room, part_room, quit and ping"),
+            unknown.ends_with("known types are hello, say, join_room, part_room, quit, ping and history"),
             "{unknown}"
         );
     }
@@ -650,6 +670,8 @@ mod tests {
             any::<String>().prop_map(|room| ClientMsg::PartRoom { room }),
             proptest::option::of(any::<String>()).prop_map(|reason| ClientMsg::Quit { reason }),
             Just(ClientMsg::Ping {}),
+            (any::<u64>(), proptest::option::of(any::<String>()))
+                .prop_map(|(before, room)| ClientMsg::History { before, room }),
         ]
     }
 

@@ -360,3 +360,83 @@ async fn a_direct_message_is_echoed_and_ordered_before_a_rename_that_follows_it_
         assert_eq!(client.recv().await, renamed);
     }
 }
+
+/// Asks for the page of history before `before` (in `room`, or the direct
+/// messages) and reads it: the texts, oldest first.
+async fn older(client: &mut TestClient, before: u64, room: Option<&str>) -> Vec<String> {
+    client
+        .send(&lanchat_shared::ClientMsg::History {
+            before,
+            room: room.map(str::to_owned),
+        })
+        .await;
+    let page = client.read_history().await;
+    page.iter().map(|m| text_of(m).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn older_history_comes_a_capped_page_at_a_time_before_an_id() {
+    let server = TestServer::with_config(Config {
+        history_len: 2,
+        ..relaxed_config()
+    })
+    .await;
+    let mut alice = server.join("alice").await;
+    let mut ids = Vec::new();
+    for i in 1..=5 {
+        alice.say(&format!("m{i}")).await;
+        ids.push(alice.recv_chat().await.0);
+    }
+    assert_eq!(older(&mut alice, ids[3], Some("lobby")).await, ["m2", "m3"]);
+    assert_eq!(older(&mut alice, ids[1], Some("lobby")).await, ["m1"]);
+    assert!(
+        older(&mut alice, ids[0], Some("lobby")).await.is_empty(),
+        "the start: an empty page"
+    );
+    alice
+        .send(&lanchat_shared::ClientMsg::History {
+            before: ids[4],
+            room: Some("dev".into()),
+        })
+        .await;
+    alice.expect_error(ErrorCode::NotInRoom).await;
+}
+
+#[tokio::test]
+async fn older_direct_messages_are_only_the_askers_own() {
+    let server = TestServer::start().await;
+    let mut alice = server.join("alice").await;
+    let mut bob = server.join("bob").await;
+    let mut carol = server.join("carol").await;
+    bob.say_to(None, Some("carol"), "for carol only", None)
+        .await;
+    let id = bob.recv_chat().await.0;
+    carol.recv_chat().await;
+    alice.say_to(None, Some("bob"), "for bob", None).await;
+    alice.recv_chat().await;
+    let after = id + 10;
+    assert_eq!(older(&mut carol, after, None).await, ["for carol only"]);
+    assert_eq!(older(&mut alice, after, None).await, ["for bob"]);
+    assert!(older(&mut alice, after, Some("lobby")).await.is_empty());
+}
+
+#[tokio::test]
+async fn older_history_leaves_out_what_retention_no_longer_keeps() {
+    let server = TestServer::with_config(Config {
+        retention: lanchat_server::Retention {
+            max_messages: Some(3),
+            max_days: None,
+        },
+        ..relaxed_config()
+    })
+    .await;
+    let mut alice = server.join("alice").await;
+    for i in 1..=6 {
+        alice.say(&format!("m{i}")).await;
+        alice.recv_chat().await;
+    }
+    assert_eq!(
+        older(&mut alice, u64::MAX, Some("lobby")).await,
+        ["m4", "m5", "m6"]
+    );
+}

@@ -52,6 +52,7 @@ impl Dialect for Json {
             ClientMsg::PartRoom { room } => Request::PartRoom { room },
             ClientMsg::Quit { reason } => Request::Quit { reason },
             ClientMsg::Ping {} => Request::Ping,
+            ClientMsg::History { before, room } => Request::History { before, room },
         })
     }
 

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
-use super::{Context, Next};
+use super::{Context, Member, Next};
 use crate::dialect::Dialect;
 use crate::domain::{NickKey, ShownTo};
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
@@ -140,6 +140,39 @@ pub(crate) async fn of_room(ctx: &Context<'_>, room: &RoomName) -> Result<Histor
         per_room: ctx.shared.config.history_len,
     };
     ctx.shared.store.recent(query).await
+}
+
+/// Older history for `member`: the newest messages before `before` in
+/// `room` (which it must be in, as for a `say`) or, without a room, in its
+/// own direct messages; at most `--history` of them, of what retention
+/// keeps, and nothing newer than what is published. Then `history_end`.
+pub(crate) async fn older(
+    ctx: &mut Context<'_>,
+    member: &Member,
+    before: u64,
+    room: Option<String>,
+) -> Next {
+    let reader = NickKey::of(&member.membership.nick());
+    let (rooms, direct_of) = match room.as_deref().map(RoomName::parse) {
+        None => (Vec::new(), Some(reader.clone())),
+        Some(Err(error)) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
+        Some(Ok(room)) if !member.membership.view().in_room(room.as_str()) => {
+            let message = format!("You are not in #{room}; /join {room} first.");
+            return ctx.refuse(ErrorCode::NotInRoom, message);
+        }
+        Some(Ok(room)) => (vec![room.to_string()], None),
+    };
+    let query = RecentQuery {
+        rooms,
+        direct_of,
+        up_to: before
+            .saturating_sub(1)
+            .min(ctx.shared.hub.last_published()),
+        per_room: ctx.shared.config.history_len,
+    };
+    let history = ctx.shared.store.recent(query).await;
+    let replay = render(ctx.dialect(), &reader, None, &history);
+    ctx.send(Outgoing::Line(replay))
 }
 
 /// True if the client is missing part of what it asked for.
