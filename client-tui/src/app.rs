@@ -24,7 +24,7 @@ use ratatui::crossterm::event::{
 use ratatui::layout::Rect;
 use tokio::time::Instant;
 
-use crate::buffers::{Activity, Arrival, BufferName, Buffers, Direction};
+use crate::buffers::{Activity, Arrival, BufferName, Buffers, Direction, Older};
 use crate::event::{Event, Focus, NetEvent};
 use crate::input::{Edit, Input};
 use crate::layout::areas;
@@ -225,6 +225,9 @@ pub struct App {
     colours: bool,
     /// Whether highlights become desktop notifications while unfocused.
     notify: bool,
+    /// The page of older history asked for, while it arrives: its messages
+    /// go before the buffer's first line instead of after its last.
+    older_page: Option<OlderPage>,
     /// Whether the terminal has the focus, as it last reported; a
     /// terminal that never reports it counts as focused, so it never gets
     /// notifications it would not show.
@@ -250,6 +253,31 @@ struct Said {
     action: bool,
     /// Our own `client_id` coming back, if it is our message.
     client_id: Option<String>,
+}
+
+/// A page of older history on its way into a buffer.
+#[derive(Debug)]
+struct OlderPage {
+    /// The buffer scrolled past its top.
+    buffer: BufferName,
+    /// The id the page ends before: messages below it belong to the page.
+    before: u64,
+    /// What came so far, oldest first, and the smallest id.
+    entries: Vec<Entry>,
+    oldest: Option<u64>,
+}
+
+impl Said {
+    /// The buffer this message belongs in: its room, or the conversation
+    /// with the other person of a direct message.
+    fn buffer(&self, from: &str, own: bool) -> BufferName {
+        match (&self.to, &self.room) {
+            (Some(to), _) if own => BufferName::Direct(clean_nick(to)),
+            (Some(_), _) => BufferName::Direct(from.to_owned()),
+            (None, Some(room)) => BufferName::Room(clean_nick(room)),
+            (None, None) => BufferName::lobby(),
+        }
+    }
 }
 
 /// A message on its way: typed, maybe sent, not yet echoed.
@@ -356,6 +384,7 @@ impl App {
             colours,
             notify,
             focus: Focus::Gained,
+            older_page: None,
         }
     }
 
@@ -501,7 +530,7 @@ impl App {
             }
             Event::Key(_) => {}
             Event::Paste(text) => self.on_paste(text),
-            Event::Mouse(mouse) => self.on_mouse(mouse),
+            Event::Mouse(mouse) => self.on_mouse(mouse, &mut effects),
             Event::Resize(columns, rows) => self.size = (columns, rows),
             Event::Focus(focus) => self.focus = focus,
             Event::Net(news) => self.on_net(news, now, &mut effects),
@@ -572,7 +601,7 @@ impl App {
                 });
             }
             KeyCode::F(2) => self.show_users = !self.show_users,
-            _ => self.on_scroll_or_edit_key(key),
+            _ => self.on_scroll_or_edit_key(key, effects),
         }
     }
 
@@ -594,16 +623,45 @@ impl App {
         self.notice(EntryKind::Info, text.to_owned());
     }
 
+    /// Scrolls the buffer shown up by `rows`; at its top, asks the server
+    /// for the page of history before its oldest message (once at a time,
+    /// and not again once the server has said there is no more).
+    fn scroll_up(&mut self, rows: usize, effects: &mut Vec<Effect>) {
+        let (width, height) = self.scrollback_size();
+        self.scrollback_mut().scroll_up(rows, width, height);
+        let buffer = self.buffers.active();
+        let wanted = buffer.older == Older::Maybe && self.older_page.is_none();
+        let (Some(before), true) = (buffer.oldest_id, wanted) else {
+            return;
+        };
+        if !buffer.scrollback.at_top(width, height) || self.connection != Connection::Online {
+            return;
+        }
+        let name = buffer.name.clone();
+        let room = match &name {
+            BufferName::Room(room) => Some(room.clone()),
+            BufferName::Direct(_) => None,
+        };
+        self.buffers.active_mut().older = Older::Asked;
+        self.older_page = Some(OlderPage {
+            buffer: name,
+            before,
+            entries: Vec::new(),
+            oldest: None,
+        });
+        self.send_command(ClientMsg::History { before, room }, effects);
+    }
+
     /// Keys that move the view, then keys that edit the line.
-    fn on_scroll_or_edit_key(&mut self, key: KeyEvent) {
+    fn on_scroll_or_edit_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
         let (width, height) = self.scrollback_size();
         let half_page = (height / 2).max(1);
         match key.code {
-            KeyCode::PageUp => self.scrollback_mut().scroll_up(half_page, width, height),
+            KeyCode::PageUp => self.scroll_up(half_page, effects),
             KeyCode::PageDown => self.scrollback_mut().scroll_down(half_page, width),
-            KeyCode::Up if shift => self.scrollback_mut().scroll_up(1, width, height),
+            KeyCode::Up if shift => self.scroll_up(1, effects),
             KeyCode::Down if shift => self.scrollback_mut().scroll_down(1, width),
             KeyCode::End if ctrl => self.scrollback_mut().go_live(),
             KeyCode::End if self.input.is_empty() => self.scrollback_mut().go_live(),
@@ -615,10 +673,10 @@ impl App {
         }
     }
 
-    fn on_mouse(&mut self, mouse: MouseEvent) {
-        let (width, height) = self.scrollback_size();
+    fn on_mouse(&mut self, mouse: MouseEvent, effects: &mut Vec<Effect>) {
+        let (width, _) = self.scrollback_size();
         match mouse.kind {
-            MouseEventKind::ScrollUp => self.scrollback_mut().scroll_up(WHEEL_ROWS, width, height),
+            MouseEventKind::ScrollUp => self.scroll_up(WHEEL_ROWS, effects),
             MouseEventKind::ScrollDown => self.scrollback_mut().scroll_down(WHEEL_ROWS, width),
             _ => {}
         }
@@ -980,6 +1038,13 @@ impl App {
         self.connection = Connection::Offline {
             retry_at: now + retry_in,
         };
+        // A page asked for on the lost connection will not come: the next
+        // scroll past the top asks again.
+        if let Some(page) = self.older_page.take()
+            && let Some(index) = self.buffers.find(&page.buffer)
+        {
+            self.buffers.set_older(index, Older::Maybe);
+        }
         let seconds = retry_in.as_secs_f64().ceil();
         let reason = sanitize_text(reason);
         // Nothing can be disconnected that never connected.
@@ -1039,11 +1104,7 @@ impl App {
             ServerMsg::Error {
                 message, client_id, ..
             } => self.on_error(&message, client_id.as_deref()),
-            ServerMsg::HistoryEnd {} => {
-                if let Some(text) = self.welcome_notice.take() {
-                    self.notice(EntryKind::Presence, text);
-                }
-            }
+            ServerMsg::HistoryEnd {} => self.on_history_end(),
             ServerMsg::Greeting { .. }
             | ServerMsg::Welcome { .. }
             | ServerMsg::Pong {}
@@ -1059,7 +1120,14 @@ impl App {
         if own {
             self.confirm(said.client_id.as_deref());
         }
-        if !self.first_sight(said.id) {
+        let buffer = said.buffer(&from, own);
+        let page = self
+            .older_page
+            .as_ref()
+            .filter(|page| said.id < page.before);
+        // A direct message of a page that is for another buffer waits for
+        // that buffer's own page (so it is not marked as seen either).
+        if page.is_some_and(|page| !page.buffer.same(&buffer)) || !self.first_sight(said.id) {
             return;
         }
         let text = sanitize_text(&said.text);
@@ -1067,38 +1135,52 @@ impl App {
             && std::iter::once(&self.nick)
                 .chain(&self.highlights)
                 .any(|word| mentions(&text, word));
-        let direct = said.to.is_some();
-        let buffer = match (said.to, said.room) {
-            (Some(to), _) => BufferName::Direct(if own { clean_nick(&to) } else { from.clone() }),
-            (None, Some(room)) => BufferName::Room(clean_nick(&room)),
-            (None, None) => BufferName::lobby(),
-        };
-        let activity = match (own, mention || direct) {
+        let activity = match (own, mention || said.to.is_some()) {
             (true, _) => Activity::None,
             (false, true) => Activity::Highlight,
             (false, false) => Activity::Message,
         };
-        // What was read before (history replayed at every start) rings
-        // no bell.
-        let fresh = !self.buffers.was_read(&buffer, said.id);
-        if activity == Activity::Highlight && fresh {
-            self.call_attention(&from, &buffer, &text, effects);
-        }
-        let (kind, text) = if said.action {
+        let (time, day) = self.stamp(said.ts);
+        let (kind, shown) = if said.action {
             (EntryKind::Presence, format!("{from} {text}"))
         } else {
-            (EntryKind::Chat { from, own, mention }, text)
+            let kind = EntryKind::Chat {
+                from: from.clone(),
+                own,
+                mention,
+            };
+            (kind, text.clone())
         };
-        let (time, day) = self.stamp(said.ts);
+        let entry = Entry {
+            time,
+            kind,
+            text: shown,
+        };
+        if let Some(page) = self
+            .older_page
+            .as_mut()
+            .filter(|page| said.id < page.before)
+        {
+            page.entries.push(entry);
+            page.oldest = Some(page.oldest.map_or(said.id, |o| o.min(said.id)));
+            return;
+        }
+        // What was read before (history replayed at every start) rings
+        // no bell.
+        if activity == Activity::Highlight && !self.buffers.was_read(&buffer, said.id) {
+            self.call_attention(&from, &buffer, &text, effects);
+        }
         let index = self.buffers.open(buffer);
-        let entry = Entry { time, kind, text };
-        let arrival = Arrival {
-            entry,
-            activity,
-            day,
-            id: Some(said.id),
-        };
-        self.buffers.push(index, arrival);
+        let id = Some(said.id);
+        self.buffers.push(
+            index,
+            Arrival {
+                entry,
+                activity,
+                day,
+                id,
+            },
+        );
     }
 
     /// A fresh highlight: the bell, and a desktop notification if the
@@ -1137,6 +1219,26 @@ impl App {
             }
             Some(time) => (clock_time(ts), time.date_naive()),
             None => (clock_time(ts), today),
+        }
+    }
+
+    /// A replay is complete: a page of older history goes before its
+    /// buffer's first line (an empty one means the start was reached); the
+    /// welcome's replay is followed by the "Connected" line.
+    fn on_history_end(&mut self) {
+        if let Some(page) = self.older_page.take() {
+            let index = self.buffers.open(page.buffer);
+            if page.entries.is_empty() {
+                let text = "This is the oldest history the server keeps.".to_owned();
+                let notice = self.entry_now(EntryKind::Info, text);
+                self.buffers.prepend(index, vec![notice], None);
+                self.buffers.set_older(index, Older::None);
+            } else {
+                self.buffers.prepend(index, page.entries, page.oldest);
+                self.buffers.set_older(index, Older::Maybe);
+            }
+        } else if let Some(text) = self.welcome_notice.take() {
+            self.notice(EntryKind::Presence, text);
         }
     }
 
@@ -1239,6 +1341,12 @@ impl App {
         true
     }
 
+    /// A line of the client's own, stamped with the wall clock's time.
+    fn entry_now(&self, kind: EntryKind, text: String) -> Entry {
+        let time = self.now.wall.format("%H:%M").to_string();
+        Entry { time, kind, text }
+    }
+
     /// Adds a line of our own (or a server notice) to the buffer being
     /// shown, one entry per line of `text`.
     fn notice(&mut self, kind: EntryKind, text: String) {
@@ -1259,14 +1367,9 @@ impl App {
     }
 
     fn push_lines(&mut self, index: usize, kind: EntryKind, activity: Activity, text: String) {
-        let time = self.now.wall.format("%H:%M").to_string();
         let day = self.now.wall.date_naive();
         for line in text.lines() {
-            let entry = Entry {
-                time: time.clone(),
-                kind: kind.clone(),
-                text: line.to_owned(),
-            };
+            let entry = self.entry_now(kind.clone(), line.to_owned());
             let arrival = Arrival {
                 entry,
                 activity,

@@ -77,6 +77,17 @@ pub enum Activity {
     Highlight,
 }
 
+/// Whether scrolling past the top of a buffer may fetch more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Older {
+    /// The server may have older messages.
+    Maybe,
+    /// A page was asked for and has not come.
+    Asked,
+    /// An empty page came: this is the oldest the server keeps.
+    None,
+}
+
 /// A line on its way into a buffer, with what the buffer needs to know
 /// beside the entry itself.
 #[derive(Debug)]
@@ -108,6 +119,10 @@ pub struct Buffer {
     /// The newest message id in it, which becomes its read mark when it is
     /// shown.
     newest_id: Option<u64>,
+    /// The oldest message id in it: where a page of older history ends.
+    pub oldest_id: Option<u64>,
+    /// Whether the server has older history for it, as far as we know.
+    pub older: Older,
     /// The day of its last line: a line from another day is preceded by
     /// a day-change line.
     last_day: Option<NaiveDate>,
@@ -139,6 +154,8 @@ impl Buffer {
             unread: 0,
             highlights: 0,
             newest_id: None,
+            oldest_id: None,
+            older: Older::Maybe,
             last_day: None,
         }
     }
@@ -315,6 +332,10 @@ impl Buffers {
         }
         buffer.last_day = Some(day);
         buffer.newest_id = buffer.newest_id.max(id);
+        buffer.oldest_id = match (buffer.oldest_id, id) {
+            (Some(oldest), Some(id)) => Some(oldest.min(id)),
+            (oldest, id) => oldest.or(id),
+        };
         if shown || activity < Activity::Message {
             buffer.scrollback.push(entry);
         } else {
@@ -327,6 +348,26 @@ impl Buffers {
         } else if id.is_some() {
             self.mark_read(index);
         }
+    }
+
+    /// Whether buffer `index` may have older history to fetch.
+    pub fn set_older(&mut self, index: usize, older: Older) {
+        if let Some(buffer) = self.list.get_mut(index) {
+            buffer.older = older;
+        }
+    }
+
+    /// Puts a page of older history before everything in buffer `index`,
+    /// `oldest` being its smallest id.
+    pub fn prepend(&mut self, index: usize, page: Vec<Entry>, oldest: Option<u64>) {
+        let Some(buffer) = self.list.get_mut(index) else {
+            return;
+        };
+        buffer.oldest_id = match (buffer.oldest_id, oldest) {
+            (Some(had), Some(new)) => Some(had.min(new)),
+            (had, new) => had.or(new),
+        };
+        buffer.scrollback.prepend(page);
     }
 
     /// Everything in buffer `index` is read.

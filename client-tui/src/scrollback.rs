@@ -12,6 +12,10 @@ use crate::wrap::{display_width, wrap};
 
 /// Entries kept; older ones are dropped. About 100 bytes each in practice.
 pub const SCROLLBACK_CAPACITY: usize = 100_000;
+/// The id of the first entry of a new scrollback: entries are counted from
+/// here so that older history can be put before them (ids count down from
+/// it) without renumbering what the view is anchored to.
+const FIRST_ID: u64 = 1 << 40;
 
 /// One line of the conversation, as it will be shown. Every string in it
 /// has been sanitised.
@@ -164,7 +168,7 @@ impl Scrollback {
     pub fn with_capacity(capacity: usize) -> Scrollback {
         Scrollback {
             entries: VecDeque::new(),
-            first_id: 0,
+            first_id: FIRST_ID,
             capacity: capacity.max(1),
             view: View::Live,
             unread: 0,
@@ -199,6 +203,30 @@ impl Scrollback {
         let id = self.first_id + self.entries.len() as u64;
         self.marker.get_or_insert(id);
         self.push(entry);
+    }
+
+    /// Puts `older` (oldest first) before everything held: history fetched
+    /// by scrolling past the top. What the view shows does not move; a full
+    /// scrollback takes only what fits.
+    pub fn prepend(&mut self, older: Vec<Entry>) {
+        for entry in older.into_iter().rev() {
+            if self.entries.len() >= self.capacity || self.first_id == 0 {
+                break;
+            }
+            self.entries.push_front(entry);
+            self.first_id -= 1;
+        }
+    }
+
+    /// True when the oldest row is on screen in a `width` x `height` view:
+    /// scrolling up can go no further.
+    pub fn at_top(&self, width: usize, height: usize) -> bool {
+        match self.anchor() {
+            Some((bottom, hidden)) => {
+                self.rows_from_top(bottom, hidden, width, height + 1) <= height
+            }
+            None => true,
+        }
     }
 
     /// The entries held, oldest first.

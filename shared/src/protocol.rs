@@ -618,7 +618,9 @@ mod tests {
         }
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
-            unknown.ends_with("known types are hello, say, join_room, part_room, quit, ping and history"),
+            unknown.ends_with(
+                "known types are hello, say, join_room, part_room, quit, ping and history"
+            ),
             "{unknown}"
         );
     }

@@ -1339,3 +1339,74 @@ fn a_highlight_while_the_terminal_is_in_the_background_is_a_notification() {
         "--no-notify"
     );
 }
+
+fn history_end() -> Event {
+    Event::Net(NetEvent::Server(ServerMsg::HistoryEnd {}))
+}
+
+#[test]
+fn scrolling_past_the_top_fetches_the_page_before_the_oldest_message() {
+    let (mut app, now) = online_app();
+    enter_line(&mut app, "/clear", now);
+    let at_eleven = local(11, 0).timestamp_millis() as u64;
+    let message = |id, from: &str, text: &str| {
+        Event::Net(NetEvent::Server(ServerMsg::chat(id, at_eleven, from, text)))
+    };
+    let live = Event::Key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL));
+    for id in 10..=12 {
+        app.update(message(id, "bob", &format!("m{id}")), now);
+    }
+    let asked = app.update(key(KeyCode::PageUp), now);
+    assert_eq!(
+        asked,
+        vec![Effect::Send(ClientMsg::History {
+            before: 10,
+            room: Some("lobby".into())
+        })]
+    );
+    assert_eq!(app.update(key(KeyCode::PageUp), now), vec![], "asked once");
+    // The page, then something live meanwhile.
+    app.update(message(8, "bob", "m8"), now);
+    app.update(message(9, "carol", "m9"), now);
+    app.update(message(13, "bob", "m13"), now);
+    app.update(history_end(), now);
+    app.update(live.clone(), now);
+    let texts = app.scrollback().visible_texts(200, 10);
+    assert_eq!(texts, ["m8", "m9", "m10", "m11", "m12", "m13"]);
+    assert_eq!(
+        app.update(key(KeyCode::PageUp), now),
+        vec![Effect::Send(ClientMsg::History {
+            before: 8,
+            room: Some("lobby".into())
+        })]
+    );
+    app.update(history_end(), now);
+    app.update(live, now);
+    let texts = app.scrollback().visible_texts(200, 10);
+    assert_eq!(texts[0], "This is the oldest history the server keeps.");
+    assert_eq!(
+        app.update(key(KeyCode::PageUp), now),
+        vec![],
+        "no more to ask for"
+    );
+}
+
+#[test]
+fn a_page_of_older_direct_messages_goes_to_its_conversation_only() {
+    let (mut app, now) = online_app();
+    app.update(direct(20, "carol", "newer"), now);
+    app.update(alt('2'), now);
+    assert_eq!(
+        app.update(key(KeyCode::PageUp), now),
+        vec![Effect::Send(ClientMsg::History {
+            before: 20,
+            room: None
+        })]
+    );
+    app.update(direct(5, "carol", "older"), now);
+    app.update(direct(6, "dave", "for another buffer"), now);
+    app.update(history_end(), now);
+    assert_eq!(app.scrollback().visible_texts(200, 10), ["older", "newer"]);
+    assert_eq!(app.buffers().all().len(), 2, "no buffer opened for dave's");
+    assert_eq!(counts(&app, 1), (Activity::None, 0, 0));
+}
