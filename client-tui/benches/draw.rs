@@ -50,6 +50,7 @@ fn app_with(messages: usize) -> App {
         highlights: Vec::new(),
         colours: true,
         notify: true,
+        hosting: false,
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(

@@ -40,6 +40,13 @@ pub const NOT_ANSWERING_AFTER: Duration = Duration::from_secs(5);
 /// Characters of a message a desktop notification shows: a preview, not
 /// the message.
 const NOTIFICATION_CHARS: usize = 200;
+/// How long after a server shut down the client keeps dialling it: a
+/// server restarted on purpose is back well within this; one that is not
+/// was most likely a room hosted in someone's client, which left with its
+/// host.
+pub const ROOM_GONE_AFTER: Duration = Duration::from_secs(60);
+/// How the server begins the notice it sends everyone when it shuts down.
+const SHUTDOWN_NOTICE: &str = "The server is shutting down";
 /// Most lines `/lastlog` lists: a search for "the" in a long scrollback
 /// must not bury the conversation.
 const LASTLOG_LINES: usize = 50;
@@ -78,6 +85,8 @@ pub enum Effect {
     Redraw,
     /// Turn mouse capture on or off (Alt-M, `--no-mouse`).
     Mouse(Mouse),
+    /// Stop dialling the server: the room is over.
+    GiveUp,
     /// Leave: restore the terminal and exit.
     Quit,
 }
@@ -97,6 +106,9 @@ pub enum Connection {
         /// When the connection task dials again.
         retry_at: Instant,
     },
+    /// The server shut down and did not come back: the room is over (its
+    /// host left) and the client no longer dials.
+    Ended,
 }
 
 /// Whether the client takes the mouse (wheel scrolling) or leaves it to
@@ -116,6 +128,9 @@ pub enum Prompt {
     ChooseNick,
     /// A multi-line paste: send these lines as separate messages?
     ConfirmPaste(Vec<String>),
+    /// Quitting a room hosted here ends it for the others: quit anyway
+    /// (with this reason)?
+    ConfirmQuit(Option<String>),
 }
 
 /// When an event is handled. The run loop reads both clocks and passes
@@ -156,6 +171,9 @@ pub struct AppOptions {
     /// Whether nicknames are drawn in colours (the settings file's
     /// `colours`).
     pub colours: bool,
+    /// Whether this process hosts the room, so quitting ends it for
+    /// everyone and is confirmed while others are there.
+    pub hosting: bool,
 }
 
 /// Everything the client knows. The fields are private: only
@@ -225,6 +243,13 @@ pub struct App {
     colours: bool,
     /// Whether highlights become desktop notifications while unfocused.
     notify: bool,
+    /// Whether this process hosts the room; set once, from [`AppOptions`].
+    hosting: bool,
+    /// The server's name from its greeting, once known.
+    server_name: Option<String>,
+    /// Where the server's shutdown stands: announced, and since when it
+    /// has been gone, until a welcome clears it.
+    shutdown: Shutdown,
     /// The page of older history asked for, while it arrives: its messages
     /// go before the buffer's first line instead of after its last.
     older_page: Option<OlderPage>,
@@ -253,6 +278,17 @@ struct Said {
     action: bool,
     /// Our own `client_id` coming back, if it is our message.
     client_id: Option<String>,
+}
+
+/// What the client knows of the server shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    /// Nothing: a drop is just a drop.
+    None,
+    /// The server said it is shutting down.
+    Announced,
+    /// It shut down and has been unreachable since this moment.
+    GoneSince(Instant),
 }
 
 /// A page of older history on its way into a buffer.
@@ -359,6 +395,7 @@ impl App {
             highlights,
             colours,
             notify,
+            hosting,
         } = options;
         App {
             server,
@@ -385,12 +422,20 @@ impl App {
             notify,
             focus: Focus::Gained,
             older_page: None,
+            hosting,
+            server_name: None,
+            shutdown: Shutdown::None,
         }
     }
 
     /// `host:port` of the server.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The server's name, from its greeting, once known.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
     }
 
     /// The nickname in use, or the one asked for before joining.
@@ -535,7 +580,8 @@ impl App {
             Event::Focus(focus) => self.focus = focus,
             Event::Net(news) => self.on_net(news, now, &mut effects),
             Event::Tick => self.flush_outbox(now, &mut effects),
-            Event::Terminate => self.quit(None, &mut effects),
+            // A signal is not asked about: whoever sent it meant it.
+            Event::Terminate => self.quit_now(None, &mut effects),
             Event::Notice(text) => self.notice(EntryKind::Info, sanitize_text(&text)),
         }
         effects
@@ -560,9 +606,10 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent, now: Instant, effects: &mut Vec<Effect>) {
-        if let Some(Prompt::ConfirmPaste(_)) = &self.prompt {
-            self.on_paste_answer(key, now, effects);
-            return;
+        match &self.prompt {
+            Some(Prompt::ConfirmPaste(_)) => return self.on_paste_answer(key, now, effects),
+            Some(Prompt::ConfirmQuit(_)) => return self.on_quit_answer(key, effects),
+            _ => {}
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
@@ -906,6 +953,10 @@ impl App {
         now: Instant,
         effects: &mut Vec<Effect>,
     ) {
+        if self.connection == Connection::Ended {
+            let text = "Not sent: the room has ended (see above).".to_owned();
+            return self.notice(EntryKind::Error, text);
+        }
         let client_id = new_client_id();
         self.outbox.push_back(Pending {
             text,
@@ -947,7 +998,32 @@ impl App {
         }
     }
 
+    /// Leaves, unless this process hosts the room and others are in it:
+    /// then the input line asks first, since they lose the room too.
     fn quit(&mut self, reason: Option<String>, effects: &mut Vec<Effect>) {
+        if self.hosting && self.people.of(LOBBY).len() > 1 {
+            self.prompt = Some(Prompt::ConfirmQuit(reason));
+            return;
+        }
+        self.quit_now(reason, effects);
+    }
+
+    /// The answer to "quit anyway?": y or Enter quits, n or Esc stays.
+    fn on_quit_answer(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) {
+        let Some(Prompt::ConfirmQuit(reason)) = self.prompt.take() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Enter | KeyCode::Char('y' | 'Y') => self.quit_now(reason, effects),
+            KeyCode::Esc | KeyCode::Char('n' | 'N') => {
+                self.notice(EntryKind::Info, "Still hosting the room.".to_owned());
+            }
+            _ => self.prompt = Some(Prompt::ConfirmQuit(reason)),
+        }
+    }
+
+    /// Leaves: tells the server (if it can hear) and ends the client.
+    fn quit_now(&mut self, reason: Option<String>, effects: &mut Vec<Effect>) {
         if self.connection == Connection::Online {
             effects.push(Effect::Send(ClientMsg::Quit { reason }));
         }
@@ -976,9 +1052,13 @@ impl App {
                 self.flush_outbox(now, effects);
             }
             NetEvent::NickRejected { message } => self.on_nick_rejected(&message),
+            NetEvent::Greeted { name } => self.server_name = Some(sanitize_text(&name)),
             NetEvent::Server(msg) => self.on_server(msg, effects),
             NetEvent::Disconnected { reason, retry_in } => {
-                self.on_disconnected(&reason, retry_in, now)
+                if self.room_is_gone(now) {
+                    return self.end_room(effects);
+                }
+                self.on_disconnected(&reason, retry_in, now);
             }
         }
     }
@@ -988,6 +1068,7 @@ impl App {
     fn on_connected(&mut self, nick: &str, users: &[String], rooms: &[String]) {
         self.connection = Connection::Online;
         self.ever_connected = true;
+        self.shutdown = Shutdown::None;
         self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
         self.nick = clean_nick(nick);
         self.people
@@ -997,9 +1078,13 @@ impl App {
         }
         let lobby = self.people.of(LOBBY);
         let (here, count) = (lobby.join(", "), lobby.len());
+        let place = match &self.server_name {
+            Some(name) => format!("{name} ({})", self.server),
+            None => self.server.clone(),
+        };
         let text = format!(
-            "Connected to {} as {}. Here now ({}): {here}",
-            self.server, self.nick, count
+            "Connected to {place} as {}. Here now ({count}): {here}",
+            self.nick
         );
         self.welcome_notice = Some(text);
     }
@@ -1034,6 +1119,41 @@ impl App {
 
     /// The connection is gone; the connection task retries after
     /// `retry_in`.
+    /// True once a server that announced its shutdown has stayed away for
+    /// [`ROOM_GONE_AFTER`]; the first drop after the notice starts the
+    /// clock and says what it means.
+    fn room_is_gone(&mut self, now: Instant) -> bool {
+        match self.shutdown {
+            Shutdown::None => false,
+            Shutdown::Announced => {
+                self.shutdown = Shutdown::GoneSince(now);
+                let wait = ROOM_GONE_AFTER.as_secs();
+                let text = format!(
+                    "The server shut down. If it does not come back within {wait} s, the room is over."
+                );
+                self.notice(EntryKind::Info, text);
+                false
+            }
+            Shutdown::GoneSince(since) => now.saturating_duration_since(since) >= ROOM_GONE_AFTER,
+        }
+    }
+
+    /// The room is over: no more dialling, and what to do now on screen.
+    fn end_room(&mut self, effects: &mut Vec<Effect>) {
+        self.connection = Connection::Ended;
+        effects.push(Effect::GiveUp);
+        let room = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| self.server.clone());
+        let text = format!(
+            "{room} has ended: the server shut down and has not come back, so whoever hosted it \
+             has most likely left. To carry on, one of you can host a new room with `lanchat --host` \
+             (the others find it by starting lanchat). Ctrl-C quits."
+        );
+        self.notice(EntryKind::Error, text);
+    }
+
     fn on_disconnected(&mut self, reason: &str, retry_in: Duration, now: Instant) {
         self.connection = Connection::Offline {
             retry_at: now + retry_in,
@@ -1299,6 +1419,9 @@ impl App {
     fn on_info(&mut self, text: &str) {
         for line in text.lines() {
             let line = sanitize_text(line);
+            if line.starts_with(SHUTDOWN_NOTICE) && self.shutdown == Shutdown::None {
+                self.shutdown = Shutdown::Announced;
+            }
             if !self.people.read_who(&line, clean_nick) {
                 self.notice(EntryKind::Info, line);
             }

@@ -45,6 +45,12 @@ pub enum Focus {
 /// What the connection task reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetEvent {
+    /// The server's greeting named it (`alice's room` for a room hosted
+    /// in alice's client).
+    Greeted {
+        /// The name, as the greeting says it.
+        name: String,
+    },
     /// Dialling the server; `attempt` counts from 1 since the last success.
     Connecting {
         /// How many tries so far.
@@ -86,4 +92,6 @@ pub enum NetCommand {
     Hello(String),
     /// Send this message now.
     Send(ClientMsg),
+    /// Stop dialling: the room is gone (its host left).
+    GiveUp,
 }

@@ -78,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .as_deref()
         .map(|path| marks::load(path, &choice.address))
         .unwrap_or_default();
-    let options = app_options(&args, config, &choice.address, nick, read_marks);
+    let options = app_options(&args, config, &choice, nick, read_marks);
     let mut full_screen = terminal::enter(options.mouse)?;
     let size = full_screen.terminal.size()?;
     let now = Now::read();
@@ -125,7 +125,7 @@ fn require_a_terminal() -> anyhow::Result<()> {
 fn app_options(
     args: &Args,
     config: Config,
-    server: &str,
+    choice: &launch::Choice,
     nick: String,
     mut read_marks: std::collections::HashMap<String, u64>,
 ) -> AppOptions {
@@ -135,7 +135,7 @@ fn app_options(
         read_marks.entry(format!("#{room}")).or_insert(0);
     }
     AppOptions {
-        server: server.to_owned(),
+        server: choice.address.clone(),
         nick,
         bell_on_mention: !args.no_bell,
         read_marks,
@@ -147,5 +147,6 @@ fn app_options(
         highlights: config.highlights,
         colours: config.colours,
         notify: !args.no_notify,
+        hosting: choice.hosted.is_some(),
     }
 }

@@ -100,7 +100,10 @@ pub async fn run(
         loop {
             tokio::select! {
                 () = sleep_until(wake) => break,
-                command = commands.recv() => if command.is_none() { return },
+                command = commands.recv() => match command {
+                    None | Some(NetCommand::GiveUp) => return,
+                    Some(_) => {}
+                },
             }
         }
         attempt += 1;
@@ -179,7 +182,10 @@ impl Session<'_> {
                 message,
                 ..
             } if !self.joined => Heard::News(NetEvent::NickRejected { message }),
-            ServerMsg::Greeting { .. } => Heard::Nothing,
+            ServerMsg::Greeting { text, .. } => match server_name(&text) {
+                Some(name) => Heard::News(NetEvent::Greeted { name }),
+                None => Heard::Nothing,
+            },
             other if self.joined => {
                 self.resume.saw(&other);
                 self.follow_rename(&other);
@@ -201,9 +207,10 @@ impl Session<'_> {
         }
     }
 
-    /// The message to write for a command from the app.
-    fn outgoing(&mut self, command: NetCommand) -> ClientMsg {
-        match command {
+    /// The message to write for a command from the app; `None` for one
+    /// that ends the connection task instead.
+    fn outgoing(&mut self, command: NetCommand) -> Option<ClientMsg> {
+        let msg = match command {
             NetCommand::Hello(wanted) => {
                 self.nick.clone_from(&wanted);
                 // The session belongs to the refused nickname.
@@ -214,7 +221,9 @@ impl Session<'_> {
                 }
             }
             NetCommand::Send(msg) => msg,
-        }
+            NetCommand::GiveUp => return None,
+        };
+        Some(msg)
     }
 }
 
@@ -277,8 +286,9 @@ async fn relay(
                 }
             }
             command = commands.recv() => {
-                let Some(command) = command else { return Outcome::AppGone };
-                let msg = session.outgoing(command);
+                let Some(msg) = command.and_then(|command| session.outgoing(command)) else {
+                    return Outcome::AppGone;
+                };
                 let quitting = matches!(msg, ClientMsg::Quit { .. });
                 if let Err(reason) = send(&mut write, &msg).await {
                     return session.lost(reason);
@@ -299,6 +309,15 @@ async fn relay(
             }
         }
     }
+}
+
+/// The server's name in its greeting ("Welcome to NAME, a lanchat
+/// server …"), if the greeting says it that way.
+fn server_name(greeting: &str) -> Option<String> {
+    let rest = greeting.strip_prefix("Welcome to ")?;
+    let (name, _) = rest.split_once(", a lanchat server")?;
+    let name = lanchat_shared::sanitize_text(name);
+    (!name.is_empty()).then(|| name.chars().take(64).collect())
 }
 
 async fn send(write: &mut OwnedWriteHalf, msg: &ClientMsg) -> Result<(), String> {
@@ -391,5 +410,17 @@ mod tests {
         };
         session.hear(&ours.to_line());
         assert_eq!(nick, "benny", "the next hello asks for the new nickname");
+    }
+
+    #[test]
+    fn the_greeting_names_the_server() {
+        let greeting = "Welcome to carol's room, a lanchat server (protocol v1). Type a nickname…";
+        assert_eq!(server_name(greeting).as_deref(), Some("carol's room"));
+        assert_eq!(server_name("Hello there"), None);
+        assert_eq!(
+            server_name("Welcome to \u{1b}[31mevil, a lanchat server").as_deref(),
+            Some("evil"),
+            "sanitised"
+        );
     }
 }

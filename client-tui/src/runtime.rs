@@ -91,6 +91,9 @@ fn apply(
             Effect::Hello(nick) => {
                 let _ = commands.try_send(NetCommand::Hello(nick));
             }
+            Effect::GiveUp => {
+                let _ = commands.try_send(NetCommand::GiveUp);
+            }
             Effect::Bell => terminal::bell(),
             Effect::Notify { title, body } => terminal::notify(&title, &body),
             // The next draw repaints every cell.

@@ -368,7 +368,11 @@ async fn when_nobody_answers_the_user_can_host_and_others_join() {
     guest.say("nice room").await;
     tui.wait_for_text("<guest> nice room").await;
 
+    // The guest would lose the room: the host is asked first.
     tui.type_keys("/quit\r");
+    tui.wait_for_text("You host this room: quitting ends it for the 1 other(s) here. Quit? [y/n]")
+        .await;
+    tui.type_keys("y");
     assert!(tui.wait_exit().await);
     // The hosted room closes with its host, gracefully.
     let rest = guest.expect_closed().await;

@@ -63,6 +63,7 @@ fn alice() -> AppOptions {
         highlights: Vec::new(),
         colours: true,
         notify: true,
+        hosting: false,
     }
 }
 
@@ -1409,4 +1410,97 @@ fn a_page_of_older_direct_messages_goes_to_its_conversation_only() {
     assert_eq!(app.scrollback().visible_texts(200, 10), ["older", "newer"]);
     assert_eq!(app.buffers().all().len(), 2, "no buffer opened for dave's");
     assert_eq!(counts(&app, 1), (Activity::None, 0, 0));
+}
+
+#[test]
+fn quitting_a_hosted_room_with_others_in_it_asks_first() {
+    let (mut app, now) = online_app_with(AppOptions {
+        hosting: true,
+        ..alice()
+    });
+    assert_eq!(enter_line(&mut app, "/quit", now), vec![], "bob is here");
+    assert_eq!(app.prompt(), Some(&Prompt::ConfirmQuit(None)));
+    assert_eq!(app.update(key(KeyCode::Char('n')), now), vec![]);
+    assert_eq!(app.prompt(), None);
+    assert_eq!(last_text(&app), "Still hosting the room.");
+    app.update(ctrl('c'), now);
+    let quit = vec![Effect::Send(ClientMsg::Quit { reason: None }), Effect::Quit];
+    assert_eq!(app.update(key(KeyCode::Char('y')), now), quit);
+    assert_eq!(
+        app.update(Event::Terminate, now),
+        quit,
+        "a signal is not asked about"
+    );
+
+    let (mut alone, now) = online_app_with(AppOptions {
+        hosting: true,
+        ..alice()
+    });
+    alone.update(
+        presence(ServerMsg::Leave {
+            nick: "bob".into(),
+            reason: "quit".into(),
+            room: None,
+        }),
+        now,
+    );
+    assert_eq!(
+        enter_line(&mut alone, "over", now),
+        quit,
+        "nobody else to ask for"
+    );
+}
+
+#[test]
+fn a_room_whose_server_shut_down_and_stayed_away_is_over() {
+    let (mut app, now) = online_app();
+    app.update(
+        Event::Net(NetEvent::Greeted {
+            name: "carol's room".into(),
+        }),
+        now,
+    );
+    app.update(Event::Net(connected("alice")), now);
+    app.update(history_end(), now);
+    assert!(last_text(&app).starts_with("Connected to carol's room (server:7878) as alice"));
+    let notice = ServerMsg::info("The server is shutting down. Goodbye!");
+    app.update(Event::Net(NetEvent::Server(notice)), now);
+    let dropped = |app: &mut App, after: Duration| {
+        let event = Event::Net(NetEvent::Disconnected {
+            reason: "the server closed the connection".into(),
+            retry_in: Duration::from_secs(1),
+        });
+        app.update(event, at(now, now.instant + after))
+    };
+    assert_eq!(dropped(&mut app, Duration::ZERO), vec![]);
+    assert_eq!(
+        dropped(&mut app, Duration::from_secs(30)),
+        vec![],
+        "still trying"
+    );
+    assert_eq!(dropped(&mut app, ROOM_GONE_AFTER), vec![Effect::GiveUp]);
+    assert_eq!(app.connection(), &Connection::Ended);
+    let shown = app.scrollback().visible_texts(400, 2).join(" ");
+    assert!(
+        shown.contains("carol's room has ended") && shown.contains("lanchat --host"),
+        "{shown}"
+    );
+    assert_eq!(enter_line(&mut app, "hello?", now), vec![]);
+    assert_eq!(last_text(&app), "Not sent: the room has ended (see above).");
+}
+
+#[test]
+fn a_server_that_comes_back_after_its_shutdown_is_not_given_up_on() {
+    let (mut app, now) = online_app();
+    let notice = ServerMsg::info("The server is shutting down. Goodbye!");
+    app.update(Event::Net(NetEvent::Server(notice)), now);
+    let dropped = Event::Net(NetEvent::Disconnected {
+        reason: "closed".into(),
+        retry_in: Duration::from_secs(1),
+    });
+    app.update(dropped.clone(), now);
+    app.update(Event::Net(connected("alice")), now);
+    let later = at(now, now.instant + ROOM_GONE_AFTER * 2);
+    assert_eq!(app.update(dropped, later), vec![], "a plain drop now");
+    assert!(matches!(app.connection(), Connection::Offline { .. }));
 }

@@ -26,6 +26,18 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             frame.render_widget(Paragraph::new(line), area);
             return;
         }
+        Some(Prompt::ConfirmQuit(_)) => {
+            let others = app.users().len().saturating_sub(1);
+            let question = format!(
+                "You host this room: quitting ends it for the {others} other(s) here. Quit? [y/n] "
+            );
+            let line = Line::styled(
+                question,
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            );
+            frame.render_widget(Paragraph::new(line), area);
+            return;
+        }
         None => (
             format!("{}> ", app.nick()),
             Style::new().fg(Color::DarkGray),

@@ -58,7 +58,11 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
 /// nickname. The connection state and the shown buffer always stay.
 fn left_parts(app: &App, bar: Style, room: usize) -> Vec<Part> {
     let plain = |text: String| Part { text, style: bar };
-    let mut server = Some(plain(app.server().to_owned()));
+    let address = match app.server_name() {
+        Some(name) => format!("{name} ({})", app.server()),
+        None => app.server().to_owned(),
+    };
+    let mut server = Some(plain(address));
     let mut people = Some(plain(people_count(app.users().len())));
     let mut nick = Some(Part {
         text: app.nick().to_owned(),
@@ -197,6 +201,7 @@ fn connection_part(app: &App, bar: Style) -> Part {
                 .ceil();
             (format!("✕ offline, retry in {left} s"), Color::LightRed)
         }
+        Connection::Ended => ("✕ room ended".to_owned(), Color::LightRed),
     };
     Part {
         text,

@@ -58,6 +58,7 @@ impl Screen {
             highlights: Vec::new(),
             colours: true,
             notify: true,
+            hosting: false,
         };
         let app = App::new(options, (width, height), now);
         Screen {
