@@ -56,11 +56,14 @@ const SEEN_IDS: usize = 200_000;
 
 /// The keys part of `/help`, written by hand: keys are not commands, so
 /// the shared table does not know them.
-const KEYS_HELP: &str = "Keys: Enter send · Up/Down history · Tab complete a nickname · \
-PageUp/PageDown scroll half a page · Shift-Up/Down scroll a line · mouse wheel scrolls · \
+const KEYS_HELP: &str = "Keys: Enter send · Up/Down history · \
+Tab complete a nickname, a command or a room · \
+PageUp/PageDown scroll half a page (past the top: older history) · \
+Shift-Up/Down scroll a line · mouse wheel scrolls · \
 Ctrl-End (or End on an empty line) back to live · Alt-1..9 show buffer 1-9 · \
 Alt-A next buffer with activity · Ctrl-N/Ctrl-P next/previous buffer · \
-F2 people here · Ctrl-A/E start/end · \
+F2 people here · Ctrl-L redraw · Alt-M mouse on/off (to select text) · \
+Ctrl-A/E start/end · \
 Ctrl-W/U/K delete word/to start/to end · Ctrl-Left/Right move by word · \
 Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line";
 
@@ -1285,14 +1288,9 @@ impl App {
             page.oldest = Some(page.oldest.map_or(said.id, |o| o.min(said.id)));
             return;
         }
-        // What was read before (history replayed at every start) rings
-        // no bell.
-        if activity == Activity::Highlight && !self.buffers.was_read(&buffer, said.id) {
-            self.call_attention(&from, &buffer, &text, effects);
-        }
         let index = self.buffers.open(buffer);
         let id = Some(said.id);
-        self.buffers.push(
+        let fresh = self.buffers.push(
             index,
             Arrival {
                 entry,
@@ -1301,6 +1299,12 @@ impl App {
                 id,
             },
         );
+        // What was read before (history replayed at every start) rings
+        // no bell.
+        if activity == Activity::Highlight && fresh {
+            let buffer = self.buffers.all()[index].name.clone();
+            self.call_attention(&from, &buffer, &text, effects);
+        }
     }
 
     /// A fresh highlight: the bell, and a desktop notification if the
@@ -1337,7 +1341,9 @@ impl App {
             Some(time) if time.date_naive() != today => {
                 (time.format("%b %-d %H:%M").to_string(), time.date_naive())
             }
-            Some(time) => (clock_time(ts), time.date_naive()),
+            // Formatted from the time already converted: converting to
+            // local time costs more than the rest of a message.
+            Some(time) => (time.format("%H:%M").to_string(), time.date_naive()),
             None => (clock_time(ts), today),
         }
     }

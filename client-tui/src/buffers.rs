@@ -108,6 +108,8 @@ pub struct Arrival {
 pub struct Buffer {
     /// Which conversation.
     pub name: BufferName,
+    /// `name.key()`, made once: it is looked up for every message.
+    key: String,
     /// What was said in it.
     pub scrollback: Scrollback,
     /// The most that happened while another buffer was shown.
@@ -148,6 +150,7 @@ impl Default for Buffers {
 impl Buffer {
     fn new(name: BufferName) -> Buffer {
         Buffer {
+            key: name.key(),
             name,
             scrollback: Scrollback::default(),
             activity: Activity::None,
@@ -305,6 +308,7 @@ impl Buffers {
             return;
         }
         if let Some(index) = self.find(old) {
+            self.list[index].key = new.key();
             self.list[index].name = new;
         }
     }
@@ -312,8 +316,9 @@ impl Buffers {
     /// Adds a line to buffer `index`, after a day-change line if it is from
     /// another day than the line before. In a buffer not being shown it
     /// counts by its activity, and the "new messages" marker goes before the
-    /// first message; a message read before counts for nothing.
-    pub fn push(&mut self, index: usize, arrival: Arrival) {
+    /// first message; a message read before counts for nothing. True if the
+    /// line is new to the user (not a message read before).
+    pub fn push(&mut self, index: usize, arrival: Arrival) -> bool {
         let shown = index == self.active;
         let Arrival {
             entry,
@@ -322,9 +327,10 @@ impl Buffers {
             id,
         } = arrival;
         let Some(buffer) = self.list.get_mut(index) else {
-            return;
+            return false;
         };
-        if id.is_some_and(|id| self.read.get(&buffer.name.key()).is_some_and(|&m| id <= m)) {
+        let read_before = id.is_some_and(|id| self.read.get(&buffer.key).is_some_and(|&m| id <= m));
+        if read_before {
             activity = Activity::None;
         }
         if buffer.last_day.is_some_and(|last| last != day) {
@@ -348,6 +354,7 @@ impl Buffers {
         } else if id.is_some() {
             self.mark_read(index);
         }
+        !read_before
     }
 
     /// Whether buffer `index` may have older history to fetch.
@@ -373,9 +380,16 @@ impl Buffers {
     /// Everything in buffer `index` is read.
     fn mark_read(&mut self, index: usize) {
         let buffer = &self.list[index];
-        if let Some(newest) = buffer.newest_id {
-            let mark = self.read.entry(buffer.name.key()).or_default();
-            *mark = (*mark).max(newest);
+        let Some(newest) = buffer.newest_id else {
+            return;
+        };
+        // Looked up before inserting: this runs for every message shown,
+        // and a new key is made only once per buffer.
+        match self.read.get_mut(&buffer.key) {
+            Some(mark) => *mark = (*mark).max(newest),
+            None => {
+                self.read.insert(buffer.key.clone(), newest);
+            }
         }
     }
 }
