@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use chrono::{DateTime, Local, NaiveDate, TimeZone};
+use chrono::{DateTime, Datelike, Local, NaiveDate, TimeZone, Timelike};
 use lanchat_shared::clock::clock_time;
 use lanchat_shared::command::{self, Command, CommandSpec, Scope};
 use lanchat_shared::limits::MAX_TEXT_CHARS;
@@ -45,6 +45,10 @@ const NOTIFICATION_CHARS: usize = 200;
 /// was most likely a room hosted in someone's client, which left with its
 /// host.
 pub const ROOM_GONE_AFTER: Duration = Duration::from_secs(60);
+/// Month names as a date on a message shows them (`Jun 2 09:15`).
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 /// How the server begins the notice it sends everyone when it shuts down.
 const SHUTDOWN_NOTICE: &str = "The server is shutting down";
 /// Most lines `/lastlog` lists: a search for "the" in a long scrollback
@@ -1337,15 +1341,19 @@ impl App {
         let local = i64::try_from(ts)
             .ok()
             .and_then(|ms| Local.timestamp_millis_opt(ms).single());
-        match local {
-            Some(time) if time.date_naive() != today => {
-                (time.format("%b %-d %H:%M").to_string(), time.date_naive())
-            }
-            // Formatted from the time already converted: converting to
-            // local time costs more than the rest of a message.
-            Some(time) => (time.format("%H:%M").to_string(), time.date_naive()),
-            None => (clock_time(ts), today),
+        let Some(time) = local else {
+            return (clock_time(ts), today);
+        };
+        // Written by hand rather than with a strftime pattern: this runs
+        // for every message, and parsing a pattern each time cost more
+        // than the rest of the message's handling.
+        let day = time.date_naive();
+        let clock = format!("{:02}:{:02}", time.hour(), time.minute());
+        if day == today {
+            return (clock, day);
         }
+        let month = MONTHS[time.month0() as usize];
+        (format!("{month} {} {clock}", time.day()), day)
     }
 
     /// A replay is complete: a page of older history goes before its
