@@ -484,6 +484,11 @@ impl App {
         self.prompt.as_ref()
     }
 
+    /// Who has the mouse now.
+    pub fn mouse(&self) -> Mouse {
+        self.mouse
+    }
+
     /// Whether nicknames are drawn in colours.
     pub fn colours(&self) -> bool {
         self.colours

@@ -59,7 +59,17 @@ pub async fn event_loop(
             Some(update) = news.recv() => Event::Net(update),
             text = next_warning(&mut warnings) => Event::Notice(text),
             () = sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => Event::Tick,
-            () = signals.next() => Event::Terminate,
+            caught = signals.next() => match caught {
+                Caught::Leave => Event::Terminate,
+                Caught::Resumed => {
+                    // Stopped and continued (SIGSTOP, then SIGCONT): the
+                    // shell that saw the stop put the terminal back to its
+                    // own modes, so ours are set again and all redrawn.
+                    terminal::resume(app.mouse())?;
+                    terminal::redraw(terminal)?;
+                    continue;
+                }
+            },
         };
         if apply(app, event, &commands, terminal)? {
             return Ok(());
@@ -97,7 +107,7 @@ fn apply(
             Effect::Bell => terminal::bell(),
             Effect::Notify { title, body } => terminal::notify(&title, &body),
             // The next draw repaints every cell.
-            Effect::Redraw => terminal.clear()?,
+            Effect::Redraw => terminal::redraw(terminal)?,
             Effect::Mouse(mouse) => terminal::set_mouse(mouse)?,
             Effect::Quit => quit = true,
         }
@@ -139,9 +149,18 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400)
 }
 
+/// What a signal asks of the loop.
+enum Caught {
+    /// Leave as on `/quit`.
+    Leave,
+    /// The process runs again after a stop: set the terminal up again.
+    Resumed,
+}
+
 /// SIGTERM, SIGHUP (the terminal window closed) and SIGINT (a `kill
 /// -INT`; Ctrl-C in raw mode is a key, not a signal) as one stream, so each
-/// is an ordinary quit that restores the terminal.
+/// is an ordinary quit that restores the terminal; and SIGCONT, after which
+/// the terminal is set up again.
 struct Signals {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
@@ -149,6 +168,9 @@ struct Signals {
     hangup: tokio::signal::unix::Signal,
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
+    /// SIGCONT: the process was stopped and now runs again.
+    #[cfg(unix)]
+    resumed: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -160,20 +182,22 @@ impl Signals {
                 terminate: signal(SignalKind::terminate())?,
                 hangup: signal(SignalKind::hangup())?,
                 interrupt: signal(SignalKind::interrupt())?,
+                resumed: signal(SignalKind::from_raw(libc::SIGCONT))?,
             })
         }
         #[cfg(not(unix))]
         Ok(Signals {})
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Caught {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
-            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => Caught::Leave,
+            _ = self.hangup.recv() => Caught::Leave,
+            _ = self.interrupt.recv() => Caught::Leave,
+            _ = self.resumed.recv() => Caught::Resumed,
         }
         #[cfg(not(unix))]
-        std::future::pending::<()>().await;
+        std::future::pending::<Caught>().await
     }
 }

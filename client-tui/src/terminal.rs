@@ -12,6 +12,8 @@ use ratatui::crossterm::event::{
     EnableFocusChange, EnableMouseCapture,
 };
 use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{Clear, ClearType, EnterAlternateScreen};
+use ratatui::widgets;
 
 use crate::app::Mouse;
 
@@ -37,6 +39,35 @@ pub fn enter(mouse: Mouse) -> io::Result<FullScreen> {
     execute!(stdout(), EnableBracketedPaste, EnableFocusChange)?;
     set_mouse(mouse)?;
     Ok(full_screen)
+}
+
+/// Sets the terminal up again after the process was stopped and
+/// continued: raw mode, the alternate screen, bracketed paste, focus
+/// reports and the mouse as it was.
+pub fn resume(mouse: Mouse) -> io::Result<()> {
+    // crossterm does nothing when it believes raw mode is on already, so
+    // it is first told it is off (which puts back the modes it saved).
+    ratatui::crossterm::terminal::disable_raw_mode()?;
+    ratatui::crossterm::terminal::enable_raw_mode()?;
+    execute!(
+        stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        EnableFocusChange
+    )?;
+    set_mouse(mouse)
+}
+
+/// Clears the screen and makes the next draw repaint every cell (Ctrl-L,
+/// and after a stop). Not ratatui's `Terminal::clear`: that asks the
+/// terminal where its cursor is, and the answer would be read by the
+/// event stream instead, so the question times out and fails. Drawing a
+/// blank frame first leaves ratatui's previous frame blank too, so the next
+/// frame differs from it in every cell that has something in it.
+pub fn redraw(terminal: &mut DefaultTerminal) -> io::Result<()> {
+    execute!(stdout(), Clear(ClearType::All))?;
+    terminal.draw(|frame| frame.render_widget(widgets::Clear, frame.area()))?;
+    Ok(())
 }
 
 /// Gives the mouse to the client, or back to the terminal.

@@ -22,7 +22,7 @@ struct Tui {
     output: Arc<Mutex<Vec<u8>>>,
     keys: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
+    master: Box<dyn MasterPty + Send>,
     _data: tempfile::TempDir,
 }
 
@@ -88,7 +88,7 @@ impl Tui {
             output: raw,
             keys,
             child,
-            _master: pty.master,
+            master: pty.master,
             _data: data,
         }
     }
@@ -736,6 +736,51 @@ async fn a_direct_message_in_the_background_asks_the_terminal_for_a_notification
         }
         assert!(tokio::time::Instant::now() < deadline, "no notification");
     }
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+}
+
+/// The terminal's modes as `stty -a` prints them.
+fn stty(tty: &Path) -> String {
+    let output = std::process::Command::new("stty")
+        .arg("-F")
+        .arg(tty)
+        .arg("-a")
+        .output()
+        .expect("run stty");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_l_repaints_and_after_a_stop_and_continue_the_terminal_is_raw_again() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+    // Ctrl-L clears and repaints, and the client carries on.
+    tui.type_keys("\x0c");
+    tui.type_keys("before the stop\r");
+    tui.wait_for_text("<tester> before the stop").await;
+    let tty = tui.master.tty_name().expect("the pty's name");
+    assert!(stty(&tty).contains("-icanon"), "raw while running");
+    tui.signal("STOP");
+    // What a shell does when its job stops: its own modes back.
+    let sane = std::process::Command::new("stty")
+        .arg("-F")
+        .arg(&tty)
+        .arg("sane")
+        .status()
+        .expect("run stty");
+    assert!(sane.success());
+    assert!(!stty(&tty).contains("-icanon"));
+    tui.signal("CONT");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !stty(&tty).contains("-icanon") {
+        assert!(tokio::time::Instant::now() < deadline, "still not raw");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tui.type_keys("after the stop\r");
+    tui.wait_for_text("<tester> after the stop").await;
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 }
