@@ -223,6 +223,9 @@ pub struct App {
     /// Messages typed but not yet sent, oldest first: held while offline,
     /// or waiting for the pacing to allow them.
     outbox: VecDeque<Pending>,
+    /// Commands waiting for the pacing to allow them, oldest first; dropped
+    /// with the connection (a welcome rejoins what needs rejoining).
+    commands: VecDeque<ClientMsg>,
     /// Messages sent whose echo has not come back yet, oldest first: after
     /// a drop they go out again, and a refusal names the first of them.
     unconfirmed: VecDeque<Pending>,
@@ -417,6 +420,7 @@ impl App {
             size,
             now,
             outbox: VecDeque::new(),
+            commands: VecDeque::new(),
             unconfirmed: VecDeque::new(),
             send_bucket: TokenBucket::new(DEFAULT_RATE, now.instant.into_std()),
             seen: HashSet::new(),
@@ -562,7 +566,7 @@ impl App {
 
     fn connection_tick(&self, now: Instant) -> Option<Instant> {
         match self.connection {
-            Connection::Online if !self.outbox.is_empty() => self
+            Connection::Online if !self.outbox.is_empty() || !self.commands.is_empty() => self
                 .send_bucket
                 .next_token_at(now.into_std())
                 .map(Instant::from_std),
@@ -947,8 +951,10 @@ impl App {
     /// after a burst of commands are paced instead of refused.
     fn send_command(&mut self, msg: ClientMsg, effects: &mut Vec<Effect>) {
         if self.connection == Connection::Online {
-            let _ = self.send_bucket.try_take(self.now.instant.into_std());
-            effects.push(Effect::Send(msg));
+            // Paced like messages and ahead of them: rejoining a dozen
+            // rooms at once must not be refused as too fast.
+            self.commands.push_back(msg);
+            self.flush_outbox(self.now.instant, effects);
         } else {
             self.notice(
                 EntryKind::Error,
@@ -992,8 +998,17 @@ impl App {
         if self.connection != Connection::Online {
             return;
         }
-        // A token is taken only for a message that is waiting.
-        while !self.outbox.is_empty() && self.send_bucket.try_take(now.into_std()) {
+        // A token is taken only for a line that is waiting; commands go
+        // first, so a message to a room follows the join of that room.
+        while !self.commands.is_empty() && self.send_bucket.try_take(now.into_std()) {
+            if let Some(msg) = self.commands.pop_front() {
+                effects.push(Effect::Send(msg));
+            }
+        }
+        while self.commands.is_empty()
+            && !self.outbox.is_empty()
+            && self.send_bucket.try_take(now.into_std())
+        {
             let Some(mut pending) = self.outbox.pop_front() else {
                 break;
             };
@@ -1170,6 +1185,7 @@ impl App {
         self.connection = Connection::Offline {
             retry_at: now + retry_in,
         };
+        self.commands.clear();
         // A page asked for on the lost connection will not come: the next
         // scroll past the top asks again.
         if let Some(page) = self.older_page.take()

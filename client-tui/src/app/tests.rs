@@ -285,8 +285,11 @@ fn leave_closes_the_buffer_and_parts_the_room_as_part_does() {
         enter(&mut app, "/LEAVE"),
         vec![Effect::Send(ClientMsg::PartRoom { room: "ops".into() })]
     );
+    // Later, once the pacing has a token again (the joins took four).
+    let later = at(now, now.instant + Duration::from_secs(5));
+    type_text(&mut app, "/leave #dev", later);
     assert_eq!(
-        enter(&mut app, "/leave #dev"),
+        app.update(key(KeyCode::Enter), later),
         vec![Effect::Send(ClientMsg::PartRoom { room: "dev".into() })]
     );
     let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
@@ -1503,4 +1506,38 @@ fn a_server_that_comes_back_after_its_shutdown_is_not_given_up_on() {
     let later = at(now, now.instant + ROOM_GONE_AFTER * 2);
     assert_eq!(app.update(dropped, later), vec![], "a plain drop now");
     assert!(matches!(app.connection(), Connection::Offline { .. }));
+}
+
+#[test]
+fn rejoining_many_rooms_is_paced_like_messages() {
+    let read_marks = (1..=6).map(|n| (format!("#room{n}"), 0)).collect();
+    let now = noon();
+    let mut app = App::new(
+        AppOptions {
+            read_marks,
+            ..alice()
+        },
+        (80, 24),
+        now,
+    );
+    let sent = app.update(Event::Net(connected("alice")), now);
+    assert_eq!(sent.len(), 5, "the burst the server allows: {sent:?}");
+    let mut all = sent;
+    let mut instant = now.instant;
+    while let Some(next) = app.next_tick(instant) {
+        instant = next;
+        all.extend(app.update(Event::Tick, at(now, instant)));
+        if all.len() >= 12 {
+            break;
+        }
+    }
+    let joins = all
+        .iter()
+        .filter(|e| matches!(e, Effect::Send(ClientMsg::JoinRoom { .. })))
+        .count();
+    assert_eq!(joins, 6, "every room rejoined, none refused as too fast");
+    assert!(
+        instant >= now.instant + Duration::from_secs(3),
+        "paced, not at once"
+    );
 }
