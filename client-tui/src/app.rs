@@ -1269,67 +1269,63 @@ impl App {
             self.confirm(said.client_id.as_deref());
         }
         let buffer = said.buffer(&from, own);
-        let page = self
-            .older_page
-            .as_ref()
-            .filter(|page| said.id < page.before);
+        let page = self.older_page.as_mut().filter(|p| said.id < p.before);
         // A direct message of a page that is for another buffer waits for
         // that buffer's own page (so it is not marked as seen either).
         if page.is_some_and(|page| !page.buffer.same(&buffer)) || !self.first_sight(said.id) {
             return;
         }
         let text = sanitize_text(&said.text);
-        let mention = !own
-            && std::iter::once(&self.nick)
-                .chain(&self.highlights)
-                .any(|word| mentions(&text, word));
-        let activity = match (own, mention || said.to.is_some()) {
-            (true, _) => Activity::None,
-            (false, true) => Activity::Highlight,
-            (false, false) => Activity::Message,
-        };
-        let (time, day) = self.stamp(said.ts);
-        let (kind, shown) = if said.action {
-            (EntryKind::Presence, format!("{from} {text}"))
-        } else {
-            let kind = EntryKind::Chat {
-                from: from.clone(),
-                own,
-                mention,
-            };
-            (kind, text.clone())
-        };
-        let entry = Entry {
-            time,
-            kind,
-            text: shown,
-        };
-        if let Some(page) = self
-            .older_page
-            .as_mut()
-            .filter(|page| said.id < page.before)
-        {
+        let (entry, activity, day) = self.entry_of(&said, &from, own, &text);
+        if let Some(page) = self.older_page.as_mut().filter(|p| said.id < p.before) {
             page.entries.push(entry);
             page.oldest = Some(page.oldest.map_or(said.id, |o| o.min(said.id)));
             return;
         }
         let index = self.buffers.open(buffer);
         let id = Some(said.id);
-        let fresh = self.buffers.push(
-            index,
-            Arrival {
-                entry,
-                activity,
-                day,
-                id,
-            },
-        );
+        let arrival = Arrival {
+            entry,
+            activity,
+            day,
+            id,
+        };
+        let fresh = self.buffers.push(index, arrival);
         // What was read before (history replayed at every start) rings
         // no bell.
         if activity == Activity::Highlight && fresh {
             let buffer = self.buffers.all()[index].name.clone();
             self.call_attention(&from, &buffer, &text, effects);
         }
+    }
+
+    /// The line a message from `from` (us if `own`) saying `text` is shown
+    /// as, how much it matters (mentions of our nickname or a highlight
+    /// word, and direct messages, are highlights), and its local day.
+    fn entry_of(
+        &self,
+        said: &Said,
+        from: &str,
+        own: bool,
+        text: &str,
+    ) -> (Entry, Activity, NaiveDate) {
+        let mention = !own
+            && std::iter::once(&self.nick)
+                .chain(&self.highlights)
+                .any(|word| mentions(text, word));
+        let activity = match (own, mention || said.to.is_some()) {
+            (true, _) => Activity::None,
+            (false, true) => Activity::Highlight,
+            (false, false) => Activity::Message,
+        };
+        let (kind, text) = if said.action {
+            (EntryKind::Presence, format!("{from} {text}"))
+        } else {
+            let from = from.to_owned();
+            (EntryKind::Chat { from, own, mention }, text.to_owned())
+        };
+        let (time, day) = self.stamp(said.ts);
+        (Entry { time, kind, text }, activity, day)
     }
 
     /// A fresh highlight: the bell, and a desktop notification if the
