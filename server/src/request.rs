@@ -39,6 +39,21 @@ pub(crate) struct Hello {
     pub(crate) since: Option<u64>,
     /// A session token from an earlier welcome.
     pub(crate) session: Option<String>,
+    /// The history `since` counts in, from an earlier welcome.
+    pub(crate) history_id: Option<String>,
+}
+
+impl Hello {
+    /// A hello that asks for a nickname and nothing else, as a plain-text
+    /// client's first line does.
+    pub(crate) fn nick(nick: impl Into<String>) -> Hello {
+        Hello {
+            nick: nick.into(),
+            since: None,
+            session: None,
+            history_id: None,
+        }
+    }
 }
 
 /// Chat text and where it goes.

@@ -64,6 +64,7 @@ impl Server {
         let reader = SqliteStore::open_reader(&config.db)?;
         let hub = Hub::new(config.queue_len);
         hub.set_last_published(sqlite.last_id()?);
+        let history_id = sqlite.history_id()?;
         let clock = Clock::system();
         let (mut store, store_thread) = store::spawn(
             Box::new(sqlite),
@@ -84,6 +85,7 @@ impl Server {
             config,
             hub,
             store,
+            history_id,
             clock,
             shutdown: CancellationToken::new(),
         });

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     /// The way to the store thread.
     pub(crate) store: StoreHandle,
+    /// Names the history that message ids count in (see `SqliteStore::history_id`).
+    pub(crate) history_id: String,
     /// Where message timestamps come from.
     pub(crate) clock: Clock,
     /// Cancelled once, when shutdown begins; every task watches it.

@@ -25,6 +25,12 @@ pub enum ClientMsg {
         /// a ghost connection) and that session's rooms.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
+        /// The `history_id` of the `welcome` that `since` came from. If the
+        /// server's history is another one (its database was replaced or
+        /// emptied), `since` means nothing there: the client gets the usual
+        /// tail and `gap`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history_id: Option<String>,
     },
     /// Says `text` to a room (the lobby by default) or to one person, or
     /// runs it as a command when it starts with `/`. Fields such as `from`,
@@ -199,6 +205,11 @@ pub enum ServerMsg {
         /// True if a resume could not replay everything asked for.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gap: Option<bool>,
+        /// Names this server's history: message ids count within it. A
+        /// client keeps it with the last id it saw and sends both back to
+        /// resume.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history_id: Option<String>,
     },
     /// Something somebody said; sent to everyone in its room (or to the two
     /// people of a direct message), the sender included.
@@ -413,7 +424,8 @@ mod tests {
             Ok(ClientMsg::Hello {
                 nick: "alice".into(),
                 since: None,
-                session: None
+                session: None,
+                history_id: None,
             })
         );
         assert_eq!(
@@ -485,6 +497,7 @@ mod tests {
                     rooms: vec![],
                     session: None,
                     gap: None,
+                    history_id: None,
                 },
                 r#"{"type":"welcome","nick":"alice","users":["alice","bob"]}"#,
             ),
@@ -596,12 +609,14 @@ mod tests {
             (
                 any::<String>(),
                 any::<Option<u64>>(),
+                any::<Option<String>>(),
                 any::<Option<String>>()
             )
-                .prop_map(|(nick, since, session)| ClientMsg::Hello {
+                .prop_map(|(nick, since, session, history_id)| ClientMsg::Hello {
                     nick,
                     since,
-                    session
+                    session,
+                    history_id,
                 }),
             (
                 any::<String>(),

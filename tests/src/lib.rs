@@ -241,20 +241,33 @@ impl TestClient {
         since: Option<u64>,
         session: Option<String>,
     ) -> (TestClient, ServerMsg, Vec<ServerMsg>) {
+        let hello = ClientMsg::Hello {
+            nick: nick.to_owned(),
+            since,
+            session,
+            history_id: None,
+        };
+        TestClient::rejoin_with(addr, hello).await
+    }
+
+    /// Sends `hello` (for `hello`'s nickname), expects the welcome and
+    /// reads the replay; returns (welcome, replayed messages).
+    pub async fn rejoin_with(
+        addr: SocketAddr,
+        hello: ClientMsg,
+    ) -> (TestClient, ServerMsg, Vec<ServerMsg>) {
+        let ClientMsg::Hello { nick, .. } = &hello else {
+            panic!("rejoin_with needs a hello, not {hello:?}");
+        };
+        let nick = nick.clone();
         let mut client = TestClient::connect(addr).await;
-        client
-            .send(&ClientMsg::Hello {
-                nick: nick.to_owned(),
-                since,
-                session,
-            })
-            .await;
+        client.send(&hello).await;
         let welcome = client.recv().await;
         assert!(
             matches!(welcome, ServerMsg::Welcome { .. }),
             "expected a welcome, got {welcome:?}"
         );
-        client.nick = nick.to_owned();
+        client.nick = nick;
         let history = client.read_history().await;
         (client, welcome, history)
     }
@@ -311,6 +324,7 @@ impl TestClient {
             nick: nick.to_owned(),
             since: None,
             session: None,
+            history_id: None,
         })
         .await;
     }

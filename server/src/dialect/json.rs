@@ -32,10 +32,12 @@ impl Dialect for Json {
                 nick,
                 since,
                 session,
+                history_id,
             } => Request::Hello(Hello {
                 nick,
                 since,
                 session,
+                history_id,
             }),
             ClientMsg::Say {
                 text,

@@ -30,11 +30,7 @@ impl Dialect for PlainText {
                 Command::Quit(_) if line.trim_start().starts_with('/') => {
                     Request::Quit { reason: None }
                 }
-                _ => Request::Hello(Hello {
-                    nick: line.trim().to_owned(),
-                    since: None,
-                    session: None,
-                }),
+                _ => Request::Hello(Hello::nick(line.trim())),
             },
         })
     }
@@ -171,14 +167,7 @@ mod tests {
     #[test]
     fn a_line_is_a_nickname_before_joining_and_chat_after() {
         let hello = PLAIN_TEXT.parse("  alice ", Stage::Greeting);
-        assert_eq!(
-            hello,
-            Ok(Request::Hello(Hello {
-                nick: "alice".into(),
-                since: None,
-                session: None,
-            }))
-        );
+        assert_eq!(hello, Ok(Request::Hello(Hello::nick("alice"))));
         assert_eq!(
             PLAIN_TEXT.parse("/quit", Stage::Greeting),
             Ok(Request::Quit { reason: None })

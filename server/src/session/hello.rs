@@ -4,7 +4,7 @@
 use lanchat_shared::{ErrorCode, Nick, RoomName, ServerMsg};
 use tracing::{info, warn};
 
-use super::replay::{self, Arrival};
+use super::replay::{self, Arrival, ReplayFrom};
 use super::{Context, Member, Next};
 use crate::domain::{NickKey, SessionToken};
 use crate::request::Hello;
@@ -59,10 +59,17 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         stored: reclaimed_session,
     };
     let reader = NickKey::from(&nick);
+    let history_id = &ctx.shared.history_id;
+    let from = ReplayFrom::of_hello(
+        hello.since,
+        hello.history_id.as_deref(),
+        history_id,
+        joined.up_to,
+    );
     let arrival = Arrival {
         reader: &reader,
         rooms: &rooms,
-        since: hello.since,
+        from,
         up_to: joined.up_to,
     };
     let welcome = |gap: bool| ServerMsg::Welcome {
@@ -71,6 +78,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         rooms: view.rooms(),
         session: Some(member.token.as_str().to_owned()),
         gap: gap.then_some(true),
+        history_id: Some(history_id.clone()),
     };
     // Welcome, history, history_end, then live events: the writer takes
     // them from one queue, in order, and the subscription was taken at

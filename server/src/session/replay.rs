@@ -19,26 +19,29 @@ const RESUME_PIECE: usize = 32;
 
 /// Sends an arriving client its welcome (made by `welcome` from whether it
 /// misses something) and its replay, then `history_end`: everything after
-/// `since` (a resume, up to the resume limit), streamed in pieces as the
-/// client reads them, or else the recent tail of each of its rooms and of
-/// its direct messages; nothing newer than `up_to`.
+/// the id it resumes from (up to the resume limit), streamed in pieces as
+/// the client reads them, or else the recent tail of each of its rooms and
+/// of its direct messages; nothing newer than `up_to`.
 pub(crate) async fn on_arrival(
     ctx: &mut Context<'_>,
     arrival: Arrival<'_>,
     welcome: impl FnOnce(bool) -> ServerMsg,
 ) -> Next {
     let rooms = arrival.rooms.iter().map(RoomName::to_string).collect();
-    let Some(after) = arrival.since else {
-        let query = RecentQuery {
-            rooms,
-            direct_of: Some(arrival.reader.clone()),
-            up_to: arrival.up_to,
-            per_room: ctx.shared.config.history_len,
-        };
-        let history = ctx.shared.store.recent(query).await;
-        let opening = welcome(has_gap(&history));
-        let replay = render(ctx.dialect(), arrival.reader, Some(&opening), &history);
-        return ctx.send(Outgoing::Line(replay));
+    let after = match arrival.from {
+        ReplayFrom::After(after) => after,
+        ReplayFrom::Tail | ReplayFrom::OtherHistory => {
+            let query = RecentQuery {
+                rooms,
+                direct_of: Some(arrival.reader.clone()),
+                up_to: arrival.up_to,
+                per_room: ctx.shared.config.history_len,
+            };
+            let history = ctx.shared.store.recent(query).await;
+            let gap = has_gap(&history) || arrival.from == ReplayFrom::OtherHistory;
+            let replay = render(ctx.dialect(), arrival.reader, Some(&welcome(gap)), &history);
+            return ctx.send(Outgoing::Line(replay));
+        }
     };
     let query = SinceQuery {
         rooms,
@@ -57,10 +60,45 @@ pub(crate) struct Arrival<'a> {
     pub(crate) reader: &'a NickKey,
     /// The rooms it is in.
     pub(crate) rooms: &'a [RoomName],
-    /// The last id it saw, for a resume.
-    pub(crate) since: Option<u64>,
+    /// Where its replay starts.
+    pub(crate) from: ReplayFrom,
     /// The last id published when it joined: newer ones arrive live.
     pub(crate) up_to: u64,
+}
+
+/// Where an arriving client's replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplayFrom {
+    /// The recent tail: the client did not say what it saw.
+    Tail,
+    /// After this id: a resume.
+    After(u64),
+    /// The recent tail, as a gap: the client's ids are from another
+    /// history (the database was replaced, emptied or deleted since), so
+    /// its `since` says nothing about what it missed here.
+    OtherHistory,
+}
+
+impl ReplayFrom {
+    /// Reads a hello's `since` and `history_id` against this server's
+    /// history, `ours`, whose newest id is `up_to`. A `since` beyond
+    /// `up_to` is from another history too: this one never had that id.
+    pub(crate) fn of_hello(
+        since: Option<u64>,
+        their_history: Option<&str>,
+        ours: &str,
+        up_to: u64,
+    ) -> ReplayFrom {
+        let Some(since) = since else {
+            return ReplayFrom::Tail;
+        };
+        let other = their_history.is_some_and(|theirs| theirs != ours);
+        if other || since > up_to {
+            ReplayFrom::OtherHistory
+        } else {
+            ReplayFrom::After(since)
+        }
+    }
 }
 
 /// A resume, streamed: where it starts (and whether that is a gap), the
@@ -233,6 +271,18 @@ mod tests {
             }
         ));
         assert!(!has_gap(&history));
+    }
+
+    #[test]
+    fn a_resume_counts_only_within_the_history_it_came_from() {
+        let of = |since, theirs| ReplayFrom::of_hello(since, theirs, "00aa", 50);
+        assert_eq!(of(None, None), ReplayFrom::Tail);
+        assert_eq!(of(None, Some("ffff")), ReplayFrom::Tail);
+        assert_eq!(of(Some(40), None), ReplayFrom::After(40));
+        assert_eq!(of(Some(50), Some("00aa")), ReplayFrom::After(50));
+        assert_eq!(of(Some(40), Some("ffff")), ReplayFrom::OtherHistory);
+        assert_eq!(of(Some(51), None), ReplayFrom::OtherHistory);
+        assert_eq!(of(Some(51), Some("00aa")), ReplayFrom::OtherHistory);
     }
 
     #[test]

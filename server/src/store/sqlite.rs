@@ -1,7 +1,7 @@
 //! The SQLite implementation of [`Store`]: one file in WAL mode, one schema
 //! with numbered migrations (`PRAGMA user_version`).
 //!
-//! Schema (after migration 3):
+//! Schema (after migration 4):
 //! - `messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts, sender, sender_key,
 //!   room, recipient, recipient_key, text, action, client_id)`: `room` is set
 //!   for room messages, `recipient` for direct ones. AUTOINCREMENT keeps ids
@@ -12,12 +12,17 @@
 //! - `sessions(token PRIMARY KEY, nick, rooms, last_seen)`, indexed by
 //!   `last_seen` (migration 3): kept 30 days, at most 100,000.
 //! - `meta(key PRIMARY KEY, value)`: `pruned_through`, the highest id
-//!   retention has removed, to tell a resuming client about a gap.
+//!   retention has removed, to tell a resuming client about a gap; and
+//!   `history_id` (migration 4), a random number made with the database,
+//!   which names this history so that a client resuming with ids of another
+//!   (a database replaced or deleted) can be told.
 //!
 //! `synchronous = NORMAL` with WAL: a committed message survives the
 //! process being killed (the OS has it); only a power cut can lose the last
 //! moments, which is the usual trade for a chat server.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
@@ -30,7 +35,7 @@ use super::{
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -74,6 +79,13 @@ const MIGRATION_3: &str = "
 CREATE INDEX sessions_by_last_seen ON sessions(last_seen);
 ";
 
+/// Migration 4 names the history with a random 63-bit number (SQLite's
+/// `random()` is seeded from the operating system's randomness; this needs
+/// to be unlikely to repeat, not secret).
+const MIGRATION_4: &str = "
+INSERT OR IGNORE INTO meta (key, value) VALUES ('history_id', random() & 9223372036854775807);
+";
+
 const COLUMNS: &str = "id, ts, sender, room, recipient, text, action, client_id";
 
 /// The newest direct messages to or from `?1` up to id `?2`, at most `?3`.
@@ -100,6 +112,45 @@ pub struct SqliteStore {
     // must close first, leaving the final checkpoint to `db`.
     _checkpointer: Option<Checkpointer>,
     db: Connection,
+    /// The file the database was opened as, checked before every append:
+    /// SQLite keeps writing into a file that was deleted (its inode lives
+    /// on while open), so without this the server would acknowledge
+    /// messages that are gone at the next start.
+    file: Option<OnDisk>,
+}
+
+/// Which file a database is: its path, and the device and inode it had
+/// when opened.
+#[derive(Debug)]
+struct OnDisk {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl OnDisk {
+    /// `None` if `path` cannot be looked at (a `file:` URI, say): such a
+    /// database is not watched.
+    fn of(path: &Path) -> Option<OnDisk> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(OnDisk {
+            path: path.to_owned(),
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+
+    /// An error if the path no longer names the file that was opened.
+    fn check(&self) -> Result<(), StoreError> {
+        let same = std::fs::metadata(&self.path)
+            .is_ok_and(|now| now.dev() == self.device && now.ino() == self.inode);
+        if same {
+            return Ok(());
+        }
+        Err(StoreError::new(
+            "the database file was deleted or replaced while the server ran; nothing can be stored until the server is restarted",
+        ))
+    }
 }
 
 fn failed(doing: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -134,6 +185,7 @@ impl SqliteStore {
         Ok(Some(SqliteStore {
             _checkpointer: None,
             db,
+            file: None,
         }))
     }
 
@@ -170,9 +222,14 @@ impl SqliteStore {
                 Some(Checkpointer::start(&mut db, path, limits)?)
             }
         };
+        let file = match location {
+            DbLocation::Memory => None,
+            DbLocation::File(path) => OnDisk::of(path),
+        };
         let mut store = SqliteStore {
             _checkpointer: checkpointer,
             db,
+            file,
         };
         store.migrate()?;
         Ok(store)
@@ -188,7 +245,12 @@ impl SqliteStore {
                 "the database has schema version {version}, newer than this lanchat understands ({SCHEMA_VERSION})"
             )));
         }
-        for (to_version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)] {
+        for (to_version, migration) in [
+            (1, MIGRATION_1),
+            (2, MIGRATION_2),
+            (3, MIGRATION_3),
+            (4, MIGRATION_4),
+        ] {
             if version >= to_version {
                 continue;
             }
@@ -200,6 +262,19 @@ impl SqliteStore {
             tx.commit().map_err(failed("cannot migrate"))?;
         }
         Ok(())
+    }
+
+    /// The name of this history (see the module doc), as 16 hex digits.
+    pub fn history_id(&self) -> Result<String, StoreError> {
+        let value: i64 = self
+            .db
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'history_id'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(failed("cannot read the history's id"))?;
+        Ok(format!("{value:016x}"))
     }
 
     fn pruned_through(&self) -> Result<u64, StoreError> {
@@ -270,6 +345,9 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
 
 impl Store for SqliteStore {
     fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+        if let Some(file) = &self.file {
+            file.check()?;
+        }
         let tx = self
             .db
             .transaction()
