@@ -67,6 +67,32 @@ pub struct Config {
     /// How long a graceful shutdown waits for clients to receive what is
     /// queued before the server exits anyway.
     pub shutdown_grace: Duration,
+    /// Where the TLS key and certificate come from.
+    pub tls_keys: TlsKeys,
+    /// Serve encrypted connections only: a plain-TCP client is told how to
+    /// connect with TLS, in one line, and closed.
+    pub require_tls: bool,
+    /// Longest a TLS handshake may take. On a LAN one takes milliseconds;
+    /// a client that stalls half way holds its connection slot (it counts
+    /// against the caps) no longer than this.
+    pub tls_handshake_timeout: Duration,
+}
+
+/// Where the server's TLS key and certificate come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsKeys {
+    /// `server-identity.pem` beside the database file, made on first start
+    /// (so the fingerprint stays the same across restarts); a new key at
+    /// every start for a database in memory.
+    BesideDatabase,
+    /// Given files (`--tls-cert`, `--tls-key`), e.g. from a real CA. They
+    /// may be the same file.
+    Files {
+        /// PEM certificates, the server's first.
+        cert: PathBuf,
+        /// The PEM private key.
+        key: PathBuf,
+    },
 }
 
 /// A setting that would make the server unusable.
@@ -121,6 +147,13 @@ impl Config {
             return fail(
                 "hello_timeout",
                 "hello-timeout",
+                "must be at least 1 second",
+            );
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return fail(
+                "tls_handshake_timeout",
+                "tls-handshake-timeout",
                 "must be at least 1 second",
             );
         }
@@ -215,6 +248,9 @@ impl Default for Config {
                 max_days: None,
             },
             max_rooms_per_client: 32,
+            tls_keys: TlsKeys::BesideDatabase,
+            require_tls: false,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -25,16 +25,30 @@ use crate::session::{
     self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, rooms, say,
 };
 use crate::state::Shared;
+use crate::transport::{self, Transport};
 use crate::writer::{self, WriterContext, WriterEnd};
 
 /// Serves one accepted connection to its end. Never panics and never
 /// returns an error: whatever goes wrong is this client's problem alone.
 pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
-    let (read_half, write_half) = stream.into_split();
+    // The hello deadline counts from the accept: waiting for a first byte
+    // and a TLS handshake are part of the time a client has.
+    let hello_deadline = Instant::now() + shared.config.hello_timeout;
+    let Transport {
+        source,
+        sink,
+        security,
+    } = match transport::open(stream, &shared).await {
+        Ok(transport) => transport,
+        Err(why) => {
+            debug!(%why, "closed before it could carry lines");
+            return;
+        }
+    };
     let (outgoing, queue) = mpsc::channel(REPLY_QUEUE_LEN);
     let abort = CancellationToken::new();
     let writer = tokio::spawn(writer::run(
-        write_half,
+        sink,
         queue,
         WriterContext {
             abort: abort.clone(),
@@ -44,13 +58,13 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     ));
     let config = &shared.config;
     let mut connection = Connection {
-        ctx: Context::new(&shared, outgoing, abort),
+        ctx: Context::new(&shared, outgoing, abort, security),
         phase: Phase::Greeting {
-            deadline: Instant::now() + config.hello_timeout,
+            deadline: hello_deadline,
         },
     };
-    let lines = LineReader::new(read_half, LineCodec::new(config.max_line_bytes));
-    let greeting = session::hello::greeting(&config.server_name);
+    let lines = LineReader::new(source, LineCodec::new(config.max_line_bytes));
+    let greeting = session::hello::greeting(&config.server_name, &shared.tls.fingerprint);
     let reader_reason = match connection.ctx.reply(greeting) {
         Next::Read => connection.read_lines(lines).await,
         Next::End(reason) => Some(reason),

@@ -44,6 +44,8 @@ mod server;
 mod session;
 mod state;
 mod throttle;
+mod tls;
+mod transport;
 mod writer;
 
 // The message store and its types are the server's own; the store
@@ -60,5 +62,6 @@ pub mod store;
 mod store;
 
 pub use cli::Args;
-pub use config::{Config, ConfigError, DbLocation, Retention};
+pub use config::{Config, ConfigError, DbLocation, Retention, TlsKeys};
 pub use server::{OpenError, Server};
+pub use tls::{KEY_FILE_NAME, TlsSetupError};

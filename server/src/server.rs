@@ -17,6 +17,7 @@ use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
 use crate::state::Shared;
 use crate::store::{self, SqliteStore, Store, StoreError};
+use crate::tls::{ServerTls, TlsSetupError};
 use crate::{discovery, listener, open_files};
 
 /// A chat server, opened and ready to serve.
@@ -44,6 +45,9 @@ pub enum OpenError {
     /// Session tokens cannot be made secret.
     #[error("cannot make session tokens")]
     Randomness(#[from] NoRandomness),
+    /// The TLS key cannot be read or made.
+    #[error("cannot set up TLS")]
+    Tls(#[from] TlsSetupError),
     /// The store thread could not be started.
     #[error("cannot start the store thread")]
     Thread(#[from] std::io::Error),
@@ -65,6 +69,7 @@ impl Server {
         let hub = Hub::new(config.queue_len);
         hub.set_last_published(sqlite.last_id()?);
         let history_id = sqlite.history_id()?;
+        let tls = ServerTls::open(&config)?;
         let clock = Clock::system();
         let (mut store, store_thread) = store::spawn(
             Box::new(sqlite),
@@ -86,6 +91,7 @@ impl Server {
             hub,
             store,
             history_id,
+            tls,
             clock,
             shutdown: CancellationToken::new(),
         });

@@ -8,6 +8,7 @@ use crate::Config;
 use crate::domain::Clock;
 use crate::hub::Hub;
 use crate::store::StoreHandle;
+use crate::tls::ServerTls;
 
 /// The running chat, as every connection task sees it.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) store: StoreHandle,
     /// Names the history that message ids count in (see `SqliteStore::history_id`).
     pub(crate) history_id: String,
+    /// The TLS acceptor and the server key's fingerprint.
+    pub(crate) tls: ServerTls,
     /// Where message timestamps come from.
     pub(crate) clock: Clock,
     /// Cancelled once, when shutdown begins; every task watches it.

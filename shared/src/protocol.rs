@@ -188,6 +188,11 @@ pub enum ServerMsg {
         version: u32,
         /// Instructions for a person reading the raw line in `nc`.
         text: String,
+        /// The server's TLS key, as `SHA256:...` (see
+        /// [`crate::Fingerprint`]), so a client can compare it with the key
+        /// it pinned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
     },
     /// Answers a good `hello`: the client is now in the room(s). History
     /// follows, then `history_end`, then live traffic.
@@ -395,6 +400,10 @@ error_codes! {
     /// (its random source, say); the request was not carried out. Try
     /// again later.
     ServerError => "server_error",
+    /// The server takes TLS connections only (`--require-tls`) and this
+    /// one is plain TCP; the message says how to connect. The connection
+    /// closes.
+    TlsRequired => "tls_required",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -559,7 +568,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 18);
+        assert_eq!(ErrorCode::ALL.len(), 19);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));

@@ -6,14 +6,7 @@
 use lanchat_server::Config;
 use lanchat_server::{DbLocation, Retention, Server};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
-use lanchat_tests::{TestClient, TestServer, id_of, relaxed_config, session_of, text_of};
-
-fn on_disk(dir: &tempfile::TempDir) -> Config {
-    Config {
-        db: DbLocation::File(dir.path().join("history.db")),
-        ..relaxed_config()
-    }
-}
+use lanchat_tests::{TestClient, TestServer, id_of, on_disk, relaxed_config, session_of, text_of};
 
 #[tokio::test]
 async fn messages_sent_before_a_graceful_restart_are_history_after_it() {

@@ -1,7 +1,7 @@
 //! Joining: a nickname, maybe a session to reclaim, the subscription to
 //! the room's events, and the replay that comes before them.
 
-use lanchat_shared::{ErrorCode, Nick, RoomName, ServerMsg};
+use lanchat_shared::{ErrorCode, Fingerprint, Nick, RoomName, ServerMsg};
 use tracing::{info, warn};
 
 use super::replay::{self, Arrival, ReplayFrom};
@@ -11,8 +11,9 @@ use crate::request::Hello;
 use crate::writer::Outgoing;
 
 /// The greeting every connection gets before it says anything.
-pub(crate) fn greeting(server_name: &str) -> ServerMsg {
+pub(crate) fn greeting(server_name: &str, fingerprint: &Fingerprint) -> ServerMsg {
     ServerMsg::Greeting {
+        fingerprint: Some(fingerprint.to_string()),
         server: "lanchat".to_owned(),
         version: lanchat_shared::limits::PROTOCOL_VERSION,
         text: format!(
@@ -46,7 +47,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
             return Err(ctx.refuse(ErrorCode::NickTaken, message));
         }
     };
-    info!(%nick, "joined");
+    info!(%nick, transport = %ctx.security, "joined");
     let view = joined.membership.view();
     // A session taken back (the token presented was accepted) may have a
     // row already, which must follow what it holds from now on.

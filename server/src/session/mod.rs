@@ -32,6 +32,7 @@ use crate::request::Stage;
 use crate::state::Shared;
 use crate::store::SessionRecord;
 use crate::throttle::BadLineWindow;
+use crate::transport::Security;
 use crate::writer::Outgoing;
 
 /// Longest a client's part, rename or leave waits for its messages to be
@@ -161,6 +162,8 @@ pub(crate) struct Context<'a> {
     /// done with (the store serves one client's requests in order, so all
     /// earlier ones are too).
     last_message: Option<oneshot::Receiver<()>>,
+    /// Whether the connection is encrypted, and the client's identity.
+    pub(crate) security: Security,
 }
 
 impl<'a> Context<'a> {
@@ -169,9 +172,11 @@ impl<'a> Context<'a> {
         shared: &'a Shared,
         outgoing: mpsc::Sender<Outgoing>,
         abort: CancellationToken,
+        security: Security,
     ) -> Context<'a> {
         let config = &shared.config;
         Context {
+            security,
             shared,
             outgoing,
             abort,
