@@ -951,6 +951,7 @@ impl ClientCommand {
             | Command::Rooms
             | Command::Me(_)
             | Command::Nick(_)
+            | Command::Release(_)
             | Command::Unknown(_) => ClientCommand::Server(typed.to_owned()),
             // As typed: the server takes one slash off `//text` itself.
             Command::Text(_) => ClientCommand::Say(line),

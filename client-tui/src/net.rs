@@ -176,6 +176,7 @@ impl Session<'_> {
                 session,
                 gap,
                 history_id,
+                ..
             } if !self.joined => {
                 self.joined = true;
                 self.nick.clone_from(&granted);
@@ -324,6 +325,7 @@ mod tests {
             session: Some(session.into()),
             gap: None,
             history_id: Some("00aa".into()),
+            owned: None,
         }
     }
 

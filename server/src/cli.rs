@@ -140,6 +140,19 @@ pub struct Args {
     /// Seconds a TLS handshake may take before the connection is closed.
     #[arg(long, env = "LANCHAT_TLS_HANDSHAKE_TIMEOUT", default_value_t = Config::default().tls_handshake_timeout.as_secs())]
     pub tls_handshake_timeout: u64,
+
+    /// Nicknames one identity (TLS client key) may own.
+    #[arg(long, env = "LANCHAT_MAX_OWNED_NICKS", default_value_t = Config::default().max_owned_nicks)]
+    pub max_owned_nicks: usize,
+
+    /// Days after which an owned nickname its owner has not used is free again.
+    #[arg(long, env = "LANCHAT_NICK_LAPSE_DAYS", default_value_t = Config::default().owned_nick_lapse.as_secs() / 86_400)]
+    pub nick_lapse_days: u64,
+
+    /// Free an owned nickname in the database (--db) and exit, without
+    /// serving: for the server's operator, e.g. when someone lost their key.
+    #[arg(long, value_name = "NICK")]
+    pub release_nick: Option<String>,
 }
 
 impl Args {
@@ -190,6 +203,8 @@ impl Args {
             },
             require_tls: self.require_tls,
             tls_handshake_timeout: Duration::from_secs(self.tls_handshake_timeout),
+            max_owned_nicks: self.max_owned_nicks,
+            owned_nick_lapse: Duration::from_secs(self.nick_lapse_days.saturating_mul(86_400)),
         };
         config.validate()?;
         Ok(config)

@@ -76,6 +76,12 @@ pub struct Config {
     /// a client that stalls half way holds its connection slot (it counts
     /// against the caps) no longer than this.
     pub tls_handshake_timeout: Duration,
+    /// Nicknames one identity may own. A new key costs nothing, so owning
+    /// must not be a way to lock everyone out of every name.
+    pub max_owned_nicks: usize,
+    /// An owned nickname its owner has not used for this long is free
+    /// again.
+    pub owned_nick_lapse: Duration,
 }
 
 /// Where the server's TLS key and certificate come from.
@@ -251,6 +257,8 @@ impl Default for Config {
             tls_keys: TlsKeys::BesideDatabase,
             require_tls: false,
             tls_handshake_timeout: Duration::from_secs(10),
+            max_owned_nicks: 3,
+            owned_nick_lapse: Duration::from_secs(90 * 86_400),
         }
     }
 }

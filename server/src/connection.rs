@@ -9,6 +9,7 @@
 //! client's membership is dropped here, after the writer has finished,
 //! which frees the nickname and tells the rooms exactly once.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use lanchat_shared::protocol::line_as_text;
@@ -30,7 +31,7 @@ use crate::writer::{self, WriterContext, WriterEnd};
 
 /// Serves one accepted connection to its end. Never panics and never
 /// returns an error: whatever goes wrong is this client's problem alone.
-pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) {
     // The hello deadline counts from the accept: waiting for a first byte
     // and a TLS handshake are part of the time a client has.
     let hello_deadline = Instant::now() + shared.config.hello_timeout;
@@ -58,7 +59,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     ));
     let config = &shared.config;
     let mut connection = Connection {
-        ctx: Context::new(&shared, outgoing, abort, security),
+        ctx: Context::new(&shared, outgoing, abort, security, peer),
         phase: Phase::Greeting {
             deadline: hello_deadline,
         },

@@ -63,5 +63,5 @@ mod store;
 
 pub use cli::Args;
 pub use config::{Config, ConfigError, DbLocation, Retention, TlsKeys};
-pub use server::{OpenError, Server};
+pub use server::{OpenError, Server, release_nick};
 pub use tls::{KEY_FILE_NAME, TlsSetupError};

@@ -26,6 +26,16 @@ async fn main() -> anyhow::Result<()> {
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit()
     });
+    if let Some(nick) = &args.release_nick {
+        let freed = lanchat_server::release_nick(&config.db, nick)?;
+        let outcome = if freed {
+            "is free now"
+        } else {
+            "was not owned"
+        };
+        println!("{nick} {outcome}.");
+        return Ok(());
+    }
     let server = Server::open(config)?;
     let addr = args.listen_addr();
     let listener = TcpListener::bind(addr)

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
 use crate::state::Shared;
@@ -51,6 +51,14 @@ pub enum OpenError {
     /// The store thread could not be started.
     #[error("cannot start the store thread")]
     Thread(#[from] std::io::Error),
+}
+
+/// Frees an owned nickname in the database at `db`, whoever owns it: the
+/// operator's way out when someone lost their key. True if it was owned.
+/// Safe while a server runs on the same database (SQLite takes turns).
+pub fn release_nick(db: &DbLocation, nick: &str) -> Result<bool, StoreError> {
+    let mut store = SqliteStore::open(db)?;
+    store.release_nick(&crate::domain::NickKey::of(nick), None)
 }
 
 impl Server {
@@ -92,6 +100,7 @@ impl Server {
             store,
             history_id,
             tls,
+            claims: Arc::default(),
             clock,
             shutdown: CancellationToken::new(),
         });

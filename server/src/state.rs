@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Config;
 use crate::domain::Clock;
 use crate::hub::Hub;
+use crate::session::owners::ClaimBudget;
 use crate::store::StoreHandle;
 use crate::tls::ServerTls;
 
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) history_id: String,
     /// The TLS acceptor and the server key's fingerprint.
     pub(crate) tls: ServerTls,
+    /// Each address's budget of new nickname ownerships.
+    pub(crate) claims: Arc<ClaimBudget>,
     /// Where message timestamps come from.
     pub(crate) clock: Clock,
     /// Cancelled once, when shutdown begins; every task watches it.

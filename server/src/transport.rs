@@ -58,6 +58,16 @@ pub(crate) enum Security {
     },
 }
 
+impl Security {
+    /// The identity the client proved, if it did.
+    pub(crate) fn identity(&self) -> Option<&Fingerprint> {
+        match self {
+            Security::Tls { identity } => identity.as_ref(),
+            Security::Plain => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Security {
     /// For the log: how the client is connected and, if it is, as whom.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

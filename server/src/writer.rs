@@ -368,8 +368,13 @@ mod tests {
 
     fn join(hub: &Arc<Hub>, nick: &str) -> Joined {
         let token = SessionToken::generate().unwrap();
-        hub.join(Nick::parse(nick).unwrap(), &[RoomName::lobby()], token)
-            .unwrap()
+        hub.join(
+            Nick::parse(nick).unwrap(),
+            &[RoomName::lobby()],
+            token,
+            crate::hub::Presence::default(),
+        )
+        .unwrap()
     }
 
     fn publish(hub: &Hub, id: u64, from: &str, target: Target) {
@@ -382,6 +387,9 @@ mod tests {
                 text: format!("m{id}"),
                 kind: MessageKind::Text,
                 client_id: None,
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: None,
                 origin: None,
             },
         }]);

@@ -215,6 +215,10 @@ pub enum ServerMsg {
         /// resume.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         history_id: Option<String>,
+        /// True if the nickname is owned by this connection's identity (its
+        /// TLS client key): nobody else can use it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owned: Option<bool>,
     },
     /// Something somebody said; sent to everyone in its room (or to the two
     /// people of a direct message), the sender included.
@@ -365,6 +369,9 @@ error_codes! {
     NickTaken => "nick_taken",
     /// The nickname breaks the nickname rules; try another.
     NickInvalid => "nick_invalid",
+    /// The nickname is owned by another identity (ignoring case): only the
+    /// key that owns it may use it. Try another.
+    NickOwned => "nick_owned",
     /// A line was longer than the server's line limit; it was discarded.
     LineTooLong => "line_too_long",
     /// A message text was longer than the text limit after sanitising.
@@ -507,6 +514,7 @@ mod tests {
                     session: None,
                     gap: None,
                     history_id: None,
+                    owned: None,
                 },
                 r#"{"type":"welcome","nick":"alice","users":["alice","bob"]}"#,
             ),
@@ -568,7 +576,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 19);
+        assert_eq!(ErrorCode::ALL.len(), 20);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));

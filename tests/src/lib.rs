@@ -155,6 +155,17 @@ impl TestServer {
         TestClient::join(self.addr, nick).await
     }
 
+    /// Connects over TLS presenting `identity` and joins as `nick`,
+    /// checking the welcome.
+    pub async fn join_with_key(
+        &self,
+        nick: &str,
+        identity: &lanchat_shared::keyfile::KeyFile,
+    ) -> TestClient {
+        let (client, _) = TestClient::connect_tls_raw(self.addr, Some(identity)).await;
+        client.joined(nick).await
+    }
+
     /// Joins two clients, the first of which has already read the second's
     /// `join`, so both start with nothing pending.
     pub async fn join_two(&self, first: &str, second: &str) -> (TestClient, TestClient) {

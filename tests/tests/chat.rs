@@ -54,7 +54,9 @@ async fn welcome_lists_everyone_present() {
             session,
             gap,
             history_id,
+            owned,
         } => {
+            assert_eq!(owned, None, "a guest owns nothing");
             assert_eq!(nick, "bob");
             assert_eq!(users, vec!["Alice", "bob", "carol"]);
             assert_eq!(rooms, vec!["lobby"]);

@@ -76,11 +76,18 @@ fn plain_text(msg: &ServerMsg) -> String {
         }
         ServerMsg::Nick { old, new } => format!("* {old} is now known as {new}\n"),
         ServerMsg::HistoryEnd {} => String::new(),
-        ServerMsg::Welcome { nick, users, .. } => format!(
-            "-- Welcome, {nick}! Here now ({}): {}\n\
+        ServerMsg::Welcome {
+            nick, users, owned, ..
+        } => format!(
+            "-- Welcome, {nick}! Here now ({}): {}\n{}\
              -- Type a message and press Enter. /help lists commands; /quit or over leaves.\n",
             users.len(),
-            users.join(", ")
+            users.join(", "),
+            if *owned == Some(true) {
+                "-- You own this nickname (it is bound to your key): nobody else can use it.\n"
+            } else {
+                ""
+            }
         ),
         ServerMsg::Info { text } | ServerMsg::Greeting { text, .. } => {
             text.lines().map(|line| format!("-- {line}\n")).collect()

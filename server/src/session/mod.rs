@@ -15,6 +15,7 @@
 
 pub(crate) mod hello;
 pub(crate) mod nick;
+pub(crate) mod owners;
 pub(crate) mod queries;
 pub(crate) mod replay;
 pub(crate) mod rooms;
@@ -29,6 +30,9 @@ use crate::dialect::{self, Dialect, JSON};
 use crate::domain::SessionToken;
 use crate::hub::Membership;
 use crate::request::Stage;
+use std::net::IpAddr;
+
+use crate::domain::Party;
 use crate::state::Shared;
 use crate::store::SessionRecord;
 use crate::throttle::BadLineWindow;
@@ -127,6 +131,9 @@ pub(crate) struct Member {
     pub(crate) reclaimed: CancellationToken,
     /// True once this session is in the store (see `Context::save_session`).
     pub(crate) stored: bool,
+    /// Who this is for history and retries: an identity, or this guest
+    /// session.
+    pub(crate) party: Party,
 }
 
 impl Member {
@@ -136,6 +143,7 @@ impl Member {
             token: self.token.clone(),
             nick: self.membership.nick(),
             rooms: self.membership.view().rooms(),
+            identity: self.party.identity().cloned(),
         }
     }
 }
@@ -164,6 +172,8 @@ pub(crate) struct Context<'a> {
     last_message: Option<oneshot::Receiver<()>>,
     /// Whether the connection is encrypted, and the client's identity.
     pub(crate) security: Security,
+    /// The client's address, for budgets kept per address.
+    pub(crate) peer: IpAddr,
 }
 
 impl<'a> Context<'a> {
@@ -173,10 +183,12 @@ impl<'a> Context<'a> {
         outgoing: mpsc::Sender<Outgoing>,
         abort: CancellationToken,
         security: Security,
+        peer: IpAddr,
     ) -> Context<'a> {
         let config = &shared.config;
         Context {
             security,
+            peer,
             shared,
             outgoing,
             abort,

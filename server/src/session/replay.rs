@@ -7,7 +7,7 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use super::{Context, Next};
 use crate::dialect::Dialect;
-use crate::domain::{NickKey, ShownTo};
+use crate::domain::{Party, ShownTo};
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
 use crate::writer::Outgoing;
 
@@ -33,7 +33,7 @@ pub(crate) async fn on_arrival(
         ReplayFrom::Tail | ReplayFrom::OtherHistory => {
             let query = RecentQuery {
                 rooms,
-                direct_of: Some(arrival.reader.clone()),
+                direct_of: arrival.reader.identity().cloned(),
                 up_to: arrival.up_to,
                 per_room: ctx.shared.config.history_len,
             };
@@ -57,7 +57,7 @@ pub(crate) async fn on_arrival(
 #[derive(Debug)]
 pub(crate) struct Arrival<'a> {
     /// Whose replay it is.
-    pub(crate) reader: &'a NickKey,
+    pub(crate) reader: &'a Party,
     /// The rooms it is in.
     pub(crate) rooms: &'a [RoomName],
     /// Where its replay starts.
@@ -190,7 +190,7 @@ pub(crate) fn has_gap(history: &Result<History, StoreError>) -> bool {
 /// own), an error if history could not be read, and `history_end`.
 pub(crate) fn render(
     dialect: &dyn Dialect,
-    reader: &NickKey,
+    reader: &Party,
     opening: Option<&ServerMsg>,
     history: &Result<History, StoreError>,
 ) -> Bytes {
@@ -217,6 +217,10 @@ mod tests {
     use crate::dialect::JSON;
     use crate::domain::{MessageKind, NewMessage, StoredMessage, Target};
 
+    fn guest() -> Party {
+        Party::Guest(crate::domain::SessionToken::generate().unwrap())
+    }
+
     fn lines(bytes: &Bytes) -> Vec<ServerMsg> {
         bytes
             .split(|b| *b == b'\n')
@@ -227,6 +231,7 @@ mod tests {
 
     #[test]
     fn a_replay_is_opening_messages_then_history_end_with_client_ids_for_their_sender_only() {
+        let (bob, alice) = (guest(), guest());
         let stored = StoredMessage {
             id: 9,
             message: NewMessage {
@@ -236,6 +241,9 @@ mod tests {
                 text: "hi".into(),
                 kind: MessageKind::Text,
                 client_id: Some("c1".into()),
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: Some(bob.retry_scope()),
                 origin: None,
             },
         };
@@ -244,12 +252,7 @@ mod tests {
             gap: false,
         });
         let opening = ServerMsg::info("opening");
-        let for_alice = lines(&render(
-            &JSON,
-            &NickKey::of("alice"),
-            Some(&opening),
-            &history,
-        ));
+        let for_alice = lines(&render(&JSON, &alice, Some(&opening), &history));
         assert_eq!(
             for_alice,
             vec![
@@ -258,7 +261,7 @@ mod tests {
                 ServerMsg::HistoryEnd {}
             ]
         );
-        let for_bob = lines(&render(&JSON, &NickKey::of("Bob"), None, &history));
+        let for_bob = lines(&render(&JSON, &bob, None, &history));
         assert!(matches!(
             &for_bob[0],
             ServerMsg::Message { client_id: Some(id), .. } if id == "c1"
@@ -288,7 +291,7 @@ mod tests {
     #[test]
     fn unreadable_history_is_said_and_counts_as_a_gap() {
         let history = Err(StoreError::new("disk gone"));
-        let replay = lines(&render(&JSON, &NickKey::of("alice"), None, &history));
+        let replay = lines(&render(&JSON, &guest(), None, &history));
         assert!(matches!(
             &replay[0],
             ServerMsg::Error { code: ErrorCode::StoreUnavailable, message } if message.contains("disk gone")
