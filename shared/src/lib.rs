@@ -15,6 +15,8 @@
 //!   form, for servers and for people's identities alike.
 //! - [`keyfile`]: the key and self-signed certificate a server or a person
 //!   is known by, kept in one PEM file readable by its owner alone.
+//! - [`tls`] (feature `tls`): a client's TLS handshake that reports the
+//!   server's key instead of judging it, so the caller can pin it.
 //! - [`command`]: the chat commands (names, arguments, help) and
 //!   [`command::parse`], used by the server and the client alike.
 //! - [`rate`]: the [`TokenBucket`] and [`DEFAULT_RATE`] with which the server
@@ -40,6 +42,8 @@ pub mod protocol;
 pub mod rate;
 pub mod room_name;
 pub mod sanitize;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use codec::{Frame, LineCodec};
 pub use fingerprint::Fingerprint;
