@@ -757,7 +757,7 @@ impl App {
                 self.on_leave(&nick, &reason, room.as_deref())
             }
             ServerMsg::Nick { old, new } => self.on_nick(&old, &new),
-            ServerMsg::Info { text } => self.on_info(&text),
+            ServerMsg::Info { text } | ServerMsg::Whois { text, .. } => self.on_info(&text),
             ServerMsg::Error { code, message } => self.on_error(code, &message),
             ServerMsg::HistoryEnd {}
             | ServerMsg::Greeting { .. }
@@ -952,6 +952,7 @@ impl ClientCommand {
             | Command::Me(_)
             | Command::Nick(_)
             | Command::Release(_)
+            | Command::Whois(_)
             | Command::Unknown(_) => ClientCommand::Server(typed.to_owned()),
             // As typed: the server takes one slash off `//text` itself.
             Command::Text(_) => ClientCommand::Say(line),

@@ -321,6 +321,7 @@ mod tests {
         ServerMsg::Welcome {
             nick: "Alice".into(),
             users: vec!["Alice".into()],
+            owners: vec![],
             rooms: vec!["lobby".into()],
             session: Some(session.into()),
             gap: None,

@@ -23,7 +23,7 @@ use tracing::{debug, info};
 use crate::line_reader::LineReader;
 use crate::request::Request;
 use crate::session::{
-    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, rooms, say,
+    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, queries, rooms, say,
 };
 use crate::state::Shared;
 use crate::transport::{self, Transport};
@@ -193,6 +193,7 @@ impl Connection<'_> {
         let ctx = &mut self.ctx;
         match (&mut self.phase, request) {
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
+            (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
             (_, Request::Quit { reason }) => {
                 ctx.settle().await;
                 Next::End(LeaveReason::Quit(reason.as_deref().and_then(echo)))

@@ -183,6 +183,10 @@ pub(crate) struct Presence {
     pub(crate) identity: Option<Fingerprint>,
     /// True if that identity owns the nickname it uses (a verified owner).
     pub(crate) owns_nick: bool,
+    /// True if the connection is TLS.
+    pub(crate) encrypted: bool,
+    /// When the connection was made, in Unix milliseconds.
+    pub(crate) connected_at: u64,
 }
 
 impl Presence {
@@ -211,6 +215,8 @@ pub(crate) struct Joined {
     pub(crate) membership: Membership,
     /// Everyone in the lobby, sorted ignoring case.
     pub(crate) users: Vec<String>,
+    /// Those of `users` who own their nickname.
+    pub(crate) owners: Vec<String>,
     /// Events after this join.
     pub(crate) events: broadcast::Receiver<Arc<HubEvent>>,
     /// Messages up to this id are history; later ones arrive as events.
@@ -323,6 +329,7 @@ impl Hub {
         // sees neither its own joins nor a gap before the next event.
         let events = self.events.subscribe();
         let users = room_users(&state, RoomName::lobby().as_str());
+        let owners = room_owners(&state, RoomName::lobby().as_str());
         let up_to = state.last_published;
         drop(state);
         Ok(Joined {
@@ -333,6 +340,7 @@ impl Hub {
                 leave_reason: "connection closed".to_owned(),
             },
             users,
+            owners,
             events,
             up_to,
             session,
@@ -404,6 +412,24 @@ impl Hub {
             .iter()
             .map(|(name, members)| (name.clone(), members.len()))
             .collect()
+    }
+
+    /// Who holds `nick`, and the rooms of `rooms` it is in: what `/whois`
+    /// tells.
+    pub(crate) fn whois(
+        &self,
+        nick: &str,
+        rooms: &[String],
+    ) -> Option<(String, Presence, Vec<String>)> {
+        let state = self.lock();
+        let member = state.members.get(&NickKey::of(nick))?;
+        let theirs = member.view.rooms();
+        let shared = rooms
+            .iter()
+            .filter(|room| theirs.contains(room))
+            .cloned()
+            .collect();
+        Some((member.nick.to_string(), member.presence.clone(), shared))
     }
 
     /// The nickname as spelled by whoever holds it now, and who that is,
@@ -636,6 +662,21 @@ fn message_item(stored: &StoredMessage) -> EventItem {
         own_json,
         audience,
     }
+}
+
+/// Those in `room` whose identity owns their nickname, sorted ignoring case.
+fn room_owners(state: &HubState, room: &str) -> Vec<String> {
+    let mut nicks: Vec<String> = state
+        .rooms
+        .get(room)
+        .into_iter()
+        .flatten()
+        .filter_map(|key| state.members.get(key))
+        .filter(|member| member.presence.owner().is_some())
+        .map(|member| member.nick.to_string())
+        .collect();
+    nicks.sort_by_key(|n| n.to_ascii_lowercase());
+    nicks
 }
 
 fn room_users(state: &HubState, room: &str) -> Vec<String> {

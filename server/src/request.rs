@@ -28,6 +28,11 @@ pub(crate) enum Request {
     },
     /// Is the server still there?
     Ping,
+    /// Who is behind a nickname?
+    Whois {
+        /// The nickname, unchecked.
+        nick: String,
+    },
 }
 
 /// The request to join.

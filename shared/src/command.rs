@@ -93,6 +93,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Server,
     ),
     spec(
+        "whois",
+        &[],
+        "NICK",
+        "who NICK is: key or guest, encrypted or not",
+        Scope::Server,
+    ),
+    spec(
         "release",
         &[],
         "[NICK]",
@@ -172,6 +179,8 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/nick NEWNAME`.
     Nick(&'a str),
+    /// `/whois NICK`: who is behind a nickname.
+    Whois(&'a str),
     /// `/release [NICK]`: stop owning a nickname, the one in use by default.
     Release(Option<&'a str>),
     /// `/close [ROOM]`: close a buffer, the one shown by default (client only).
@@ -222,6 +231,7 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "join" => optional.map(Command::Join),
         "me" => optional.map(Command::Me),
         "nick" => one_word.then_some(Command::Nick(rest)),
+        "whois" => one_word.then_some(Command::Whois(rest)),
         "release" => match optional {
             None => Some(Command::Release(None)),
             Some(nick) if one_word => Some(Command::Release(Some(nick))),

@@ -68,11 +68,25 @@ pub enum ClientMsg {
     /// Asks the server for a `pong`, so a client can tell a live server from a
     /// dead connection without waiting for TCP to notice.
     Ping {},
+    /// Asks who is behind a nickname: answered with `whois` (or
+    /// `no_such_user`). `/whois NICK` does the same as chat text.
+    Whois {
+        /// The nickname, ignoring case.
+        nick: String,
+    },
 }
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 6] = ["hello", "say", "join_room", "part_room", "quit", "ping"];
+pub const CLIENT_MSG_TYPES: [&str; 7] = [
+    "hello",
+    "say",
+    "join_room",
+    "part_room",
+    "quit",
+    "ping",
+    "whois",
+];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
 /// `bad_request` error whose message is this type's `Display`.
@@ -201,6 +215,10 @@ pub enum ServerMsg {
         nick: String,
         /// Everyone in the lobby, the new client included, sorted ignoring case.
         users: Vec<String>,
+        /// Those of `users` whose identity owns their nickname (verified);
+        /// the others are guests or use a nickname nobody owns.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        owners: Vec<String>,
         /// The rooms the client is in.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rooms: Vec<String>,
@@ -286,6 +304,25 @@ pub enum ServerMsg {
     },
     /// Answers a `ping`.
     Pong {},
+    /// Answers a `whois`: who is behind a nickname now.
+    Whois {
+        /// The nickname as its holder spells it.
+        nick: String,
+        /// The fingerprint of the key its connection proved; absent for a
+        /// guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+        /// True if that identity owns the nickname.
+        owned: bool,
+        /// True if its connection is TLS.
+        encrypted: bool,
+        /// When it connected, in Unix milliseconds.
+        connected_at: u64,
+        /// The rooms the asker shares with it.
+        rooms: Vec<String>,
+        /// The same, in words for people.
+        text: String,
+    },
     /// A message type this version does not know. Clients must ignore it; the
     /// server never sends it.
     #[serde(other)]
@@ -510,6 +547,7 @@ mod tests {
                 ServerMsg::Welcome {
                     nick: "alice".into(),
                     users: vec!["alice".into(), "bob".into()],
+                    owners: vec![],
                     rooms: vec![],
                     session: None,
                     gap: None,
@@ -597,7 +635,9 @@ mod tests {
         }
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
-            unknown.ends_with("known types are hello, say, join_room, part_room, quit and ping"),
+            unknown.ends_with(
+                "known types are hello, say, join_room, part_room, quit, ping and whois"
+            ),
             "{unknown}"
         );
     }

@@ -55,8 +55,10 @@ async fn welcome_lists_everyone_present() {
             gap,
             history_id,
             owned,
+            owners,
         } => {
             assert_eq!(owned, None, "a guest owns nothing");
+            assert!(owners.is_empty(), "all guests: {owners:?}");
             assert_eq!(nick, "bob");
             assert_eq!(users, vec!["Alice", "bob", "carol"]);
             assert_eq!(rooms, vec!["lobby"]);

@@ -308,3 +308,61 @@ async fn direct_messages_stored_before_identities_are_never_served() {
     let replay = client.read_history().await;
     assert!(replay.is_empty(), "{replay:?}");
 }
+
+#[tokio::test]
+async fn whois_tells_a_key_owner_from_a_guest_and_the_welcome_lists_the_owners() {
+    let server = TestServer::start().await;
+    let alice_key = key();
+    let mut alice = server.join_with_key("alice", &alice_key).await;
+    let mut bob = server.join("bob").await;
+    alice.recv().await; // bob's join
+    let (_carol, welcome) = try_hello(&server, "carol", None, false).await;
+    match welcome {
+        ServerMsg::Welcome { users, owners, .. } => {
+            assert_eq!(users, ["alice", "bob", "carol"]);
+            assert_eq!(owners, ["alice"], "only alice is a verified owner");
+        }
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    for client in [&mut alice, &mut bob] {
+        assert!(matches!(client.recv().await, ServerMsg::Join { nick, .. } if nick == "carol"));
+    }
+    bob.say("/whois ALICE").await;
+    match bob.recv().await {
+        ServerMsg::Whois {
+            nick,
+            identity,
+            owned,
+            encrypted,
+            rooms,
+            text,
+            ..
+        } => {
+            assert_eq!(nick, "alice");
+            assert_eq!(identity, Some(alice_key.fingerprint.to_string()));
+            assert!(owned && encrypted, "{text}");
+            assert_eq!(rooms, ["lobby"]);
+            assert!(text.contains(alice_key.fingerprint.as_str()), "{text}");
+        }
+        other => panic!("expected whois, got {other:?}"),
+    }
+    alice.send_line(r#"{"type":"whois","nick":"bob"}"#).await;
+    match alice.recv().await {
+        ServerMsg::Whois {
+            identity,
+            owned,
+            encrypted,
+            text,
+            ..
+        } => {
+            assert_eq!((identity, owned, encrypted), (None, false, false));
+            assert!(
+                text.contains("guest") && text.contains("NOT encrypted"),
+                "{text}"
+            );
+        }
+        other => panic!("expected whois, got {other:?}"),
+    }
+    bob.say("/whois nobody").await;
+    bob.expect_error(ErrorCode::NoSuchUser).await;
+}

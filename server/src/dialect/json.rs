@@ -54,6 +54,7 @@ impl Dialect for Json {
             ClientMsg::PartRoom { room } => Request::PartRoom { room },
             ClientMsg::Quit { reason } => Request::Quit { reason },
             ClientMsg::Ping {} => Request::Ping,
+            ClientMsg::Whois { nick } => Request::Whois { nick },
         })
     }
 

@@ -94,6 +94,7 @@ fn plain_text(msg: &ServerMsg) -> String {
         }
         ServerMsg::Error { code, message } => format!("!! {message} ({})\n", code.as_str()),
         ServerMsg::Pong {} => "-- pong\n".to_owned(),
+        ServerMsg::Whois { text, .. } => text.lines().map(|line| format!("-- {line}\n")).collect(),
         ServerMsg::Unknown => String::new(),
     }
 }

@@ -13,6 +13,7 @@ use super::{Context, Member, Next, owners};
 use crate::domain::{NickKey, Party, SessionToken};
 use crate::hub::{HubEvent, Presence};
 use crate::request::Hello;
+use crate::transport::Security;
 use crate::writer::Outgoing;
 
 /// The greeting every connection gets before it says anything.
@@ -59,6 +60,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     let welcome = |gap: bool| ServerMsg::Welcome {
         nick: nick.to_string(),
         users: joined.users,
+        owners: joined.owners,
         rooms: view.rooms(),
         session: Some(member.token.as_str().to_owned()),
         gap: gap.then_some(true),
@@ -89,6 +91,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
 struct Entered {
     rooms: Vec<RoomName>,
     users: Vec<String>,
+    owners: Vec<String>,
     events: broadcast::Receiver<Arc<HubEvent>>,
     up_to: u64,
 }
@@ -109,6 +112,8 @@ async fn enter(
     let presence = Presence {
         identity: identity.clone(),
         owns_nick: owns,
+        encrypted: !matches!(ctx.security, Security::Plain),
+        connected_at: ctx.connected_at,
     };
     let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token, presence) {
         Ok(joined) => joined,
@@ -135,6 +140,7 @@ async fn enter(
     let entered = Entered {
         rooms,
         users: joined.users,
+        owners: joined.owners,
         events: joined.events,
         up_to: joined.up_to,
     };

@@ -174,6 +174,8 @@ pub(crate) struct Context<'a> {
     pub(crate) security: Security,
     /// The client's address, for budgets kept per address.
     pub(crate) peer: IpAddr,
+    /// When the connection was made (Unix milliseconds), for `/whois`.
+    pub(crate) connected_at: u64,
 }
 
 impl<'a> Context<'a> {
@@ -189,6 +191,7 @@ impl<'a> Context<'a> {
         Context {
             security,
             peer,
+            connected_at: shared.clock.now_millis(),
             shared,
             outgoing,
             abort,

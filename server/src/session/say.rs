@@ -69,6 +69,7 @@ async fn run_command(
             Next::End(LeaveReason::Quit(reason.and_then(echo)))
         }
         Command::Who => queries::who(ctx, member, room),
+        Command::Whois(nick) => queries::whois(ctx, member, nick),
         Command::Rooms => queries::rooms(ctx, member),
         Command::Help => queries::help(ctx),
         Command::Join(room) => rooms::join(ctx, member, room).await,
