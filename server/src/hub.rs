@@ -666,26 +666,23 @@ fn message_item(stored: &StoredMessage) -> EventItem {
 
 /// Those in `room` whose identity owns their nickname, sorted ignoring case.
 fn room_owners(state: &HubState, room: &str) -> Vec<String> {
+    room_nicks(state, room, |member| member.presence.owner().is_some())
+}
+
+/// Everyone in `room`, sorted ignoring case.
+fn room_users(state: &HubState, room: &str) -> Vec<String> {
+    room_nicks(state, room, |_| true)
+}
+
+fn room_nicks(state: &HubState, room: &str, wanted: impl Fn(&Member) -> bool) -> Vec<String> {
     let mut nicks: Vec<String> = state
         .rooms
         .get(room)
         .into_iter()
         .flatten()
         .filter_map(|key| state.members.get(key))
-        .filter(|member| member.presence.owner().is_some())
+        .filter(|member| wanted(member))
         .map(|member| member.nick.to_string())
-        .collect();
-    nicks.sort_by_key(|n| n.to_ascii_lowercase());
-    nicks
-}
-
-fn room_users(state: &HubState, room: &str) -> Vec<String> {
-    let mut nicks: Vec<String> = state
-        .rooms
-        .get(room)
-        .into_iter()
-        .flatten()
-        .filter_map(|key| state.members.get(key).map(|m| m.nick.to_string()))
         .collect();
     nicks.sort_by_key(|n| n.to_ascii_lowercase());
     nicks
