@@ -214,6 +214,7 @@ impl Session<'_> {
                     since: self.resume.last_id,
                     session: None,
                     history_id: self.resume.history_id.clone(),
+                    password: None,
                 }
             }
             NetCommand::Send(msg) => msg,
@@ -237,6 +238,7 @@ async fn session(
         since: resume.last_id,
         session: resume.session.clone(),
         history_id: resume.history_id.clone(),
+        password: None,
     };
     if let Err(reason) = send(&mut write, &hello).await {
         return Outcome::Lost(reason);

@@ -11,7 +11,7 @@ use lanchat_shared::Rate;
 use lanchat_shared::limits::DEFAULT_PORT;
 
 use crate::Config;
-use crate::config::{ConfigError, DbLocation, Retention, TlsKeys};
+use crate::config::{ConfigError, DbLocation, Retention, Secret, TlsKeys};
 
 /// A LAN chat server: newline-delimited JSON (or plain text for nc/telnet) over TCP.
 ///
@@ -149,6 +149,16 @@ pub struct Args {
     #[arg(long, env = "LANCHAT_NICK_LAPSE_DAYS", default_value_t = Config::default().owned_nick_lapse.as_secs() / 86_400)]
     pub nick_lapse_days: u64,
 
+    /// A password every client must give before it joins (JSON: "password"
+    /// in hello; plain text: the line after the nickname).
+    #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Admit only the identities (key fingerprints, one a line, # comments)
+    /// in FILE; others, guests included, are told not_allowed. Re-read on SIGHUP.
+    #[arg(long, env = "LANCHAT_ALLOW", value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+
     /// Free an owned nickname in the database (--db) and exit, without
     /// serving: for the server's operator, e.g. when someone lost their key.
     #[arg(long, value_name = "NICK")]
@@ -205,6 +215,8 @@ impl Args {
             tls_handshake_timeout: Duration::from_secs(self.tls_handshake_timeout),
             max_owned_nicks: self.max_owned_nicks,
             owned_nick_lapse: Duration::from_secs(self.nick_lapse_days.saturating_mul(86_400)),
+            password: self.password.clone().map(Secret::new),
+            allow_file: self.allow.clone(),
         };
         config.validate()?;
         Ok(config)

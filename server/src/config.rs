@@ -82,6 +82,33 @@ pub struct Config {
     /// An owned nickname its owner has not used for this long is free
     /// again.
     pub owned_nick_lapse: Duration,
+    /// A shared secret every client must give before it joins.
+    pub password: Option<Secret>,
+    /// A file of the identities (fingerprints) that alone may connect;
+    /// re-read on SIGHUP.
+    pub allow_file: Option<PathBuf>,
+}
+
+/// A secret setting: shown nowhere, its `Debug` included.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+
+    /// The secret itself, for comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Where the server's TLS key and certificate come from.
@@ -155,6 +182,13 @@ impl Config {
                 "hello-timeout",
                 "must be at least 1 second",
             );
+        }
+        if self
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().is_empty())
+        {
+            return fail("password", "password", "must not be empty");
         }
         if self.tls_handshake_timeout.is_zero() {
             return fail(
@@ -259,6 +293,8 @@ impl Default for Config {
             tls_handshake_timeout: Duration::from_secs(10),
             max_owned_nicks: 3,
             owned_nick_lapse: Duration::from_secs(90 * 86_400),
+            password: None,
+            allow_file: None,
         }
     }
 }

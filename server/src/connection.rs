@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::line_reader::LineReader;
-use crate::request::Request;
+use crate::request::{Hello, Request};
+use crate::session::password::{self, Gate};
 use crate::session::{
     self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, queries, rooms, say,
 };
@@ -46,6 +47,15 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) 
             return;
         }
     };
+    if let Some(allow) = &shared.allow
+        && !allow.admits(security.identity())
+    {
+        debug!(transport = %security, "not on the allow list");
+        let message = "This server admits only the keys on its list, and yours is not one \
+                       (a guest has none); ask its operator to add your fingerprint.";
+        transport::farewell(sink, ErrorCode::NotAllowed, message).await;
+        return;
+    }
     let (outgoing, queue) = mpsc::channel(REPLY_QUEUE_LEN);
     let abort = CancellationToken::new();
     let writer = tokio::spawn(writer::run(
@@ -62,6 +72,9 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) 
         ctx: Context::new(&shared, outgoing, abort, security, peer),
         phase: Phase::Greeting {
             deadline: hello_deadline,
+            awaiting_password: None,
+            wrong_passwords: 0,
+            password_given: false,
         },
     };
     let lines = LineReader::new(source, LineCodec::new(config.max_line_bytes));
@@ -115,7 +128,7 @@ impl Connection<'_> {
         tokio::pin!(aborted, shutting_down);
         loop {
             let (reclaimed, hello_deadline) = match &self.phase {
-                Phase::Greeting { deadline } => (None, Some(*deadline)),
+                Phase::Greeting { deadline, .. } => (None, Some(*deadline)),
                 Phase::Joined(member) => (Some(member.reclaimed.clone()), None),
             };
             let frame = tokio::select! {
@@ -155,6 +168,41 @@ impl Connection<'_> {
         let message = "No nickname was given in time; closing the connection.";
         let _ = self.ctx.refuse(ErrorCode::HelloTimeout, message);
         LeaveReason::HelloTimeout
+    }
+
+    /// A hello, through the password gate (if the server has a password
+    /// and it was not given yet on this connection), then joining.
+    async fn greet(&mut self, request: Hello) -> Next {
+        let Phase::Greeting {
+            awaiting_password,
+            wrong_passwords,
+            password_given,
+            ..
+        } = &mut self.phase
+        else {
+            return Next::Read;
+        };
+        let request = if *password_given {
+            request
+        } else {
+            match password::check(&mut self.ctx, request, wrong_passwords) {
+                Gate::Pass(request) => {
+                    *password_given = request.password.is_some();
+                    request
+                }
+                Gate::Answered(next, pending) => {
+                    *awaiting_password = pending;
+                    return next;
+                }
+            }
+        };
+        match hello::hello(&mut self.ctx, request).await {
+            Ok((member, next)) => {
+                self.phase = Phase::Joined(member);
+                next
+            }
+            Err(next) => next,
+        }
     }
 
     /// Checks a line as every dialect needs it (length, blank, rate,
@@ -198,19 +246,27 @@ impl Connection<'_> {
                 ctx.settle().await;
                 Next::End(LeaveReason::Quit(reason.as_deref().and_then(echo)))
             }
-            (Phase::Greeting { .. }, Request::Hello(request)) => {
-                match hello::hello(ctx, request).await {
-                    Ok((member, next)) => {
-                        self.phase = Phase::Joined(member);
-                        next
-                    }
-                    Err(next) => next,
+            (Phase::Greeting { .. }, Request::Hello(request)) => self.greet(request).await,
+            (
+                Phase::Greeting {
+                    awaiting_password, ..
+                },
+                Request::Password(line),
+            ) => match awaiting_password.take() {
+                Some(hello) => {
+                    let hello = Hello {
+                        password: Some(line),
+                        ..hello
+                    };
+                    self.greet(hello).await
                 }
-            }
+                None => Next::Read,
+            },
             (Phase::Greeting { .. }, _) => {
                 let message = "Send {\"type\":\"hello\",\"nick\":\"NAME\"} before anything else.";
                 ctx.bad_line(ErrorCode::BadRequest, message.to_owned())
             }
+            (Phase::Joined(_), Request::Password(_)) => Next::Read,
             (Phase::Joined(member), Request::Hello(_)) => {
                 let message = format!("You already joined as {}.", member.membership.nick());
                 ctx.bad_line(ErrorCode::BadRequest, message)

@@ -28,6 +28,8 @@ pub(crate) enum Request {
     },
     /// Is the server still there?
     Ping,
+    /// The server password, on a line of its own (plain text).
+    Password(String),
     /// Who is behind a nickname?
     Whois {
         /// The nickname, unchecked.
@@ -46,6 +48,8 @@ pub(crate) struct Hello {
     pub(crate) session: Option<String>,
     /// The history `since` counts in, from an earlier welcome.
     pub(crate) history_id: Option<String>,
+    /// The server password, if the client gave one.
+    pub(crate) password: Option<String>,
 }
 
 impl Hello {
@@ -57,6 +61,7 @@ impl Hello {
             since: None,
             session: None,
             history_id: None,
+            password: None,
         }
     }
 }
@@ -92,6 +97,8 @@ impl Say {
 pub(crate) enum Stage {
     /// Not joined yet.
     Greeting,
+    /// Not joined yet, and the server asked for its password.
+    Password,
     /// Joined under a nickname.
     Joined,
 }

@@ -12,9 +12,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::allow::{AllowFileError, AllowList};
+use crate::budget::AddressBudget;
 use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
+use crate::session::{owners, password};
 use crate::state::Shared;
 use crate::store::{self, SqliteStore, Store, StoreError};
 use crate::tls::{ServerTls, TlsSetupError};
@@ -45,6 +48,9 @@ pub enum OpenError {
     /// Session tokens cannot be made secret.
     #[error("cannot make session tokens")]
     Randomness(#[from] NoRandomness),
+    /// The file of admitted identities cannot be used.
+    #[error("cannot read the allowed identities")]
+    Allow(#[from] AllowFileError),
     /// The TLS key cannot be read or made.
     #[error("cannot set up TLS")]
     Tls(#[from] TlsSetupError),
@@ -78,6 +84,10 @@ impl Server {
         hub.set_last_published(sqlite.last_id()?);
         let history_id = sqlite.history_id()?;
         let tls = ServerTls::open(&config)?;
+        let allow = match &config.allow_file {
+            Some(path) => Some(Arc::new(AllowList::load(path)?)),
+            None => None,
+        };
         let clock = Clock::system();
         let (mut store, store_thread) = store::spawn(
             Box::new(sqlite),
@@ -100,7 +110,9 @@ impl Server {
             store,
             history_id,
             tls,
-            claims: Arc::default(),
+            claims: Arc::new(AddressBudget::new(owners::NEW_OWNERSHIPS)),
+            wrong_passwords: AddressBudget::new(password::WRONG_PASSWORDS),
+            allow,
             clock,
             shutdown: CancellationToken::new(),
         });
@@ -109,6 +121,17 @@ impl Server {
             store_thread,
             history_thread,
         })
+    }
+
+    /// The list of admitted identities, if `--allow` gave one: the handle
+    /// to reload it with (the binary does on SIGHUP).
+    pub fn allow_list(&self) -> Option<Arc<AllowList>> {
+        self.shared.allow.clone()
+    }
+
+    /// The fingerprint of the server's TLS key, as clients see it.
+    pub fn fingerprint(&self) -> &lanchat_shared::Fingerprint {
+        &self.shared.tls.fingerprint
     }
 
     /// Serves the chat on `listener` until `shutdown` completes, then

@@ -170,7 +170,7 @@ async fn refuse_plain(stream: TcpStream) {
 }
 
 /// Writes one error line to a client about to be closed, and closes.
-async fn farewell(mut stream: TcpStream, code: ErrorCode, message: &str) {
+pub(crate) async fn farewell(mut stream: impl AsyncWrite + Unpin, code: ErrorCode, message: &str) {
     let line = ServerMsg::error(code, message).to_line();
     let _ = timeout(FAREWELL_TIMEOUT, async {
         stream.write_all(&line).await?;

@@ -31,6 +31,9 @@ pub enum ClientMsg {
         /// tail and `gap`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         history_id: Option<String>,
+        /// The server's password, if it asks for one (`--password`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// Says `text` to a room (the lobby by default) or to one person, or
     /// runs it as a command when it starts with `/`. Fields such as `from`,
@@ -444,6 +447,12 @@ error_codes! {
     /// (its random source, say); the request was not carried out. Try
     /// again later.
     ServerError => "server_error",
+    /// The server asks for a password and none, or a wrong one, was
+    /// given; the third wrong one on a connection closes it.
+    BadPassword => "bad_password",
+    /// The server admits only the identities on its list (`--allow`), and
+    /// this connection's is not one of them; the connection closes.
+    NotAllowed => "not_allowed",
     /// The server takes TLS connections only (`--require-tls`) and this
     /// one is plain TCP; the message says how to connect. The connection
     /// closes.
@@ -479,6 +488,7 @@ mod tests {
                 since: None,
                 session: None,
                 history_id: None,
+                password: None,
             })
         );
         assert_eq!(
@@ -614,7 +624,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 20);
+        assert_eq!(ErrorCode::ALL.len(), 22);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
@@ -674,6 +684,7 @@ mod tests {
                     since,
                     session,
                     history_id,
+                    password: None,
                 }),
             (
                 any::<String>(),

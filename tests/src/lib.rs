@@ -332,6 +332,7 @@ impl TestClient {
             since,
             session,
             history_id: None,
+            password: None,
         };
         TestClient::rejoin_with(addr, hello).await
     }
@@ -412,6 +413,7 @@ impl TestClient {
             since: None,
             session: None,
             history_id: None,
+            password: None,
         })
         .await;
     }

@@ -136,6 +136,7 @@ async fn a_nickname_taken_with_the_same_nickname_by_a_guest_reads_no_private_his
         since: Some(0),
         session: None,
         history_id: None,
+        password: None,
     };
     let (_, _, replay) = TestClient::rejoin_with(server.addr(), resume).await;
     assert!(replay.is_empty(), "{replay:?}");
@@ -252,6 +253,7 @@ async fn a_session_token_does_not_bring_a_session_back_for_another_identity() {
             since: None,
             session: Some(token.clone()),
             history_id: None,
+            password: None,
         })
         .await;
     client.expect_greeting().await;
@@ -299,6 +301,7 @@ async fn direct_messages_stored_before_identities_are_never_served() {
         since: Some(0),
         session: None,
         history_id: None,
+        password: None,
     };
     let (client, _) = TestClient::connect_tls_raw(server.addr(), Some(&key())).await;
     let mut client = client;

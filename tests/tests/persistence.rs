@@ -161,6 +161,7 @@ async fn a_bad_since_is_a_clear_error_or_a_gap() {
             since: Some(u64::MAX),
             session: None,
             history_id: None,
+            password: None,
         })
         .await;
     // An id this server never gave out comes from another history.
@@ -435,6 +436,7 @@ async fn a_resume_with_ids_of_a_replaced_database_gets_the_recent_tail_and_a_gap
         since: Some(ids[2]),
         session: None,
         history_id: Some(old_history.clone()),
+        password: None,
     };
     let (_alice, welcome, replay) = TestClient::rejoin_with(server.addr(), hello).await;
     assert!(

@@ -33,11 +33,13 @@ impl Dialect for Json {
                 since,
                 session,
                 history_id,
+                password,
             } => Request::Hello(Hello {
                 nick,
                 since,
                 session,
                 history_id,
+                password,
             }),
             ClientMsg::Say {
                 text,
@@ -71,6 +73,10 @@ impl Dialect for Json {
 
     fn unaddressed_text_goes_to(&self) -> DefaultRoom {
         DefaultRoom::Lobby
+    }
+
+    fn password_comes(&self) -> super::PasswordComes {
+        super::PasswordComes::InHello
     }
 }
 

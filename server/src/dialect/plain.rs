@@ -32,6 +32,8 @@ impl Dialect for PlainText {
                 }
                 _ => Request::Hello(Hello::nick(line.trim())),
             },
+            // Taken as typed: a password may start or end with spaces.
+            Stage::Password => Request::Password(line.to_owned()),
         })
     }
 
@@ -41,6 +43,10 @@ impl Dialect for PlainText {
 
     fn unaddressed_text_goes_to(&self) -> DefaultRoom {
         DefaultRoom::Current
+    }
+
+    fn password_comes(&self) -> super::PasswordComes {
+        super::PasswordComes::OnItsOwnLine
     }
 }
 

@@ -16,6 +16,7 @@
 pub(crate) mod hello;
 pub(crate) mod nick;
 pub(crate) mod owners;
+pub(crate) mod password;
 pub(crate) mod queries;
 pub(crate) mod replay;
 pub(crate) mod rooms;
@@ -33,6 +34,7 @@ use crate::request::Stage;
 use std::net::IpAddr;
 
 use crate::domain::Party;
+use crate::request::Hello;
 use crate::state::Shared;
 use crate::store::SessionRecord;
 use crate::throttle::BadLineWindow;
@@ -72,6 +74,8 @@ pub(crate) enum LeaveReason {
     HelloTimeout,
     SlowConsumer,
     TooManyErrors,
+    /// Wrong server passwords, too many (never joined, so nobody hears).
+    BadPassword,
     Shutdown,
     /// The session was reclaimed by a newer connection, which now holds
     /// the nickname: nobody is told anything.
@@ -89,6 +93,7 @@ impl LeaveReason {
             LeaveReason::HelloTimeout => "no hello in time".to_owned(),
             LeaveReason::SlowConsumer => "too slow to keep up".to_owned(),
             LeaveReason::TooManyErrors => "too many bad requests".to_owned(),
+            LeaveReason::BadPassword => "wrong password".to_owned(),
             LeaveReason::Shutdown => "server shutting down".to_owned(),
             LeaveReason::Reclaimed => "reconnected".to_owned(),
         }
@@ -102,6 +107,13 @@ pub(crate) enum Phase {
     Greeting {
         /// When the connection is closed if no `hello` has succeeded.
         deadline: Instant,
+        /// A plain-text client's hello, waiting for the password line.
+        awaiting_password: Option<Hello>,
+        /// Wrong passwords sent on this connection.
+        wrong_passwords: u32,
+        /// The right password was given: a hello refused for its nickname
+        /// need not give it again.
+        password_given: bool,
     },
     /// Joined.
     Joined(Member),
@@ -111,6 +123,10 @@ impl Phase {
     /// The stage a dialect reads the next line in.
     pub(crate) fn stage(&self) -> Stage {
         match self {
+            Phase::Greeting {
+                awaiting_password: Some(_),
+                ..
+            } => Stage::Password,
             Phase::Greeting { .. } => Stage::Greeting,
             Phase::Joined(_) => Stage::Joined,
         }

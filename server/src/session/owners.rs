@@ -9,12 +9,10 @@
 //! rate-limited ([`NEW_OWNERSHIPS`]). An identity past a bound still uses
 //! the nickname, unowned, and is told why.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
-use lanchat_shared::{ErrorCode, Nick, Rate, TokenBucket};
+use lanchat_shared::{ErrorCode, Nick, Rate};
 
 use super::{Context, Next};
 use crate::domain::NickKey;
@@ -26,10 +24,6 @@ pub(crate) const NEW_OWNERSHIPS: Rate = Rate {
     per_sec: 1.0 / 1200.0,
     burst: 3,
 };
-
-/// Addresses whose budget is remembered at once; more are refused new
-/// ownerships until some budgets have refilled, so the map stays bounded.
-const TRACKED_ADDRESSES: usize = 4096;
 
 /// What using a nickname comes to for this connection.
 #[derive(Debug, PartialEq, Eq)]
@@ -134,28 +128,4 @@ pub(crate) async fn release(ctx: &mut Context<'_>, current: &str, named: Option<
 
 fn duration_ms(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Each address's budget of new ownerships ([`NEW_OWNERSHIPS`]).
-#[derive(Debug, Default)]
-pub(crate) struct ClaimBudget {
-    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
-}
-
-impl ClaimBudget {
-    /// Takes one new ownership from `address`'s budget, if it has one.
-    pub(crate) fn try_take(&self, address: IpAddr, now: Instant) -> bool {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= TRACKED_ADDRESSES && !buckets.contains_key(&address) {
-            // A budget with a token to spare is as good as a new one.
-            buckets.retain(|_, bucket| bucket.next_token_at(now) != Some(now));
-            if buckets.len() >= TRACKED_ADDRESSES {
-                return false;
-            }
-        }
-        buckets
-            .entry(address)
-            .or_insert_with(|| TokenBucket::new(NEW_OWNERSHIPS, now))
-            .try_take(now)
-    }
 }
