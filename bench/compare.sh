@@ -5,17 +5,22 @@
 #   bench/compare.sh                 # every workload, 3 runs each (median)
 #   RUNS=1 DURATION=3 bench/compare.sh W2 W5
 #   SERVERS=lanchat bench/compare.sh W3   # one server only
+#   TLS=1 bench/compare.sh W1 W2          # both servers over TLS
 #
 # lanchat-server runs with its defaults except: the per-client rate limit
 # (--rate/--burst, raised for the senders), the connection caps
 # (--max-connections/--max-connections-per-ip: every client comes from
 # 127.0.0.1) and LAN discovery (off). History is on, in a SQLite file.
-# ngircd runs with bench/ngircd.conf. With two or more cores the server is
-# pinned to core 0 and the load generator to core 1.
+# ngircd runs with bench/ngircd.conf. With TLS=1 the generator speaks TLS
+# to both: lanchat on its one port, ngircd on an SSL port (6697) with a
+# self-signed ECDSA P-256 certificate made here by openssl, as lanchat's.
+# With two or more cores the server is pinned to core 0 and the load
+# generator to core 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+TLS=${TLS:-}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 read -r -a SERVERS <<<"${SERVERS:-lanchat irc}"
@@ -27,6 +32,7 @@ WORKLOADS=("$@")
 missing=()
 command -v ngircd >/dev/null 2>&1 || missing+=(ngircd)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} from Debian..." >&2
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -40,6 +46,20 @@ work=$(mktemp -d)
 results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$results"
 trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+irc_conf=bench/ngircd.conf
+irc_port=6667
+tls_flag=()
+if [ -n "$TLS" ]; then
+    tls_flag=(--tls)
+    irc_port=6697
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj /CN=bench -keyout "$work/irc-key.pem" -out "$work/irc-cert.pem" 2>/dev/null
+    irc_conf="$work/ngircd-tls.conf"
+    cp bench/ngircd.conf "$irc_conf"
+    printf '[SSL]\n\tPorts = 6697\n\tCertFile = %s\n\tKeyFile = %s\n' \
+        "$work/irc-cert.pem" "$work/irc-key.pem" >>"$irc_conf"
+fi
 
 wait_for_port() {
     for _ in $(seq 1 200); do
@@ -59,9 +79,9 @@ start_server() { # $1 = lanchat|irc
         server_pid=$!
         wait_for_port 7979
     else
-        "${SERVER_PIN[@]}" ngircd --nodaemon --config bench/ngircd.conf >"$work/server.log" 2>&1 &
+        "${SERVER_PIN[@]}" ngircd --nodaemon --config "$irc_conf" >"$work/server.log" 2>&1 &
         server_pid=$!
-        wait_for_port 6667
+        wait_for_port "$irc_port"
     fi
 }
 
@@ -84,14 +104,14 @@ workload_args() { # the shape of each workload
 
 for workload in "${WORKLOADS[@]}"; do
     for protocol in "${SERVERS[@]}"; do
-        port=7979; [ "$protocol" = irc ] && port=6667
+        port=7979; [ "$protocol" = irc ] && port=$irc_port
         for run in $(seq 1 "$RUNS"); do
             echo "== $workload $protocol run $run" >&2
             start_server "$protocol"
             # shellcheck disable=SC2046
             if RUST_BACKTRACE=0 "${BENCH_PIN[@]}" target/release/lanchat-bench --server "127.0.0.1:$port" --protocol "$protocol" \
                 --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
-                --label "$workload" --json $(workload_args "$workload") >>"$results/runs.jsonl" 2>"$work/bench.err"; then
+                --label "$workload" --json "${tls_flag[@]}" $(workload_args "$workload") >>"$results/runs.jsonl" 2>"$work/bench.err"; then
                 :
             else
                 echo "   failed: $(grep -m1 -E '^Error|error' "$work/bench.err" || tail -n 1 "$work/bench.err")" >&2

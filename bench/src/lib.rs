@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::{sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -70,6 +70,9 @@ pub struct Options {
     pub progress: bool,
     /// Nickname prefix, so parallel runs do not collide.
     pub nick_prefix: String,
+    /// Speak TLS (any server key is accepted: the run measures cost, not
+    /// trust).
+    pub tls: bool,
 }
 
 /// What a run measured.
@@ -139,9 +142,13 @@ impl Report {
 }
 
 /// One connected client.
+/// A client's halves, plain TCP or TLS alike.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 struct Client {
-    reader: BufReader<OwnedReadHalf>,
-    writer: Arc<Mutex<OwnedWriteHalf>>,
+    reader: BufReader<ReadHalf>,
+    writer: Arc<Mutex<WriteHalf>>,
 }
 
 /// Connects and joins at most this many clients at once, so the server's
@@ -293,7 +300,7 @@ struct ReaderShared {
 }
 
 type Readers = Vec<tokio::task::JoinHandle<(u64, Histogram<u64>)>>;
-type Writers = Vec<Arc<Mutex<OwnedWriteHalf>>>;
+type Writers = Vec<Arc<Mutex<WriteHalf>>>;
 
 /// Connects every client, starting each reader as soon as its client has
 /// joined. Returns the senders' write halves, the readers, and the clients
@@ -308,13 +315,14 @@ async fn connect_all(
         .map(|index| {
             let gate = Arc::clone(&gate);
             let nick = format!("{}{index}", options.nick_prefix);
-            let (server, protocol, idle) = (options.server, options.protocol, options.idle);
+            let (server, protocol, idle, tls) =
+                (options.server, options.protocol, options.idle, options.tls);
             let shared = Arc::clone(shared);
             let reads = index < readers_count;
             tokio::spawn(async move {
                 let client = {
                     let _permit = gate.acquire_owned().await;
-                    timeout(JOIN_TIMEOUT, connect(server, protocol, &nick, idle))
+                    timeout(JOIN_TIMEOUT, connect(server, protocol, &nick, idle, tls))
                         .await
                         .map_err(|_| {
                             anyhow::anyhow!("client {nick}: no welcome within {JOIN_TIMEOUT:?}")
@@ -364,12 +372,13 @@ async fn connect(
     protocol: Protocol,
     nick: &str,
     idle: bool,
+    tls: bool,
 ) -> anyhow::Result<Client> {
     let stream = TcpStream::connect(server)
         .await
         .with_context(|| format!("connecting {nick}"))?;
     stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = halves(stream, tls).await?;
     let mut reader = BufReader::with_capacity(64 * 1024, read);
     let mut line = String::new();
     match protocol {
@@ -402,8 +411,20 @@ async fn connect(
     })
 }
 
+/// The stream's halves, after a TLS handshake if `tls`.
+async fn halves(stream: TcpStream, tls: bool) -> anyhow::Result<(ReadHalf, WriteHalf)> {
+    if !tls {
+        let (read, write) = stream.into_split();
+        return Ok((Box::new(read), Box::new(write)));
+    }
+    let config = lanchat_shared::tls::client_config(None)?;
+    let (stream, _) = lanchat_shared::tls::handshake(stream, config, JOIN_TIMEOUT).await?;
+    let (read, write) = tokio::io::split(stream);
+    Ok((Box::new(read), Box::new(write)))
+}
+
 async fn wait_for(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut BufReader<ReadHalf>,
     line: &mut String,
     done: impl Fn(&str) -> bool,
     nick: &str,

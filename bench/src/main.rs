@@ -54,6 +54,9 @@ struct Args {
     /// Nickname prefix.
     #[arg(long, default_value = "b")]
     nick_prefix: String,
+    /// Speak TLS to the server (lanchat's port, or ngircd's SSL port).
+    #[arg(long)]
+    tls: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         server_pid: args.server_pid,
         progress: !args.json,
         nick_prefix: args.nick_prefix,
+        tls: args.tls,
     };
     let report = run(&options).await?;
     if args.json {

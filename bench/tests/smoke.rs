@@ -7,8 +7,14 @@ use lanchat_bench::{Options, Protocol, run};
 use lanchat_tests::{TestServer, relaxed_config};
 
 #[tokio::test]
-async fn a_tiny_run_delivers_every_message_to_every_other_client() {
+async fn a_tiny_run_delivers_every_message_to_every_other_client_over_tcp_and_tls() {
     let server = TestServer::with_config(relaxed_config()).await;
+    for tls in [false, true] {
+        tiny_run(&server, tls).await;
+    }
+}
+
+async fn tiny_run(server: &TestServer, tls: bool) {
     let options = Options {
         server: server.addr(),
         protocol: Protocol::Lanchat,
@@ -23,7 +29,8 @@ async fn a_tiny_run_delivers_every_message_to_every_other_client() {
         idle: false,
         server_pid: Some(std::process::id()),
         progress: false,
-        nick_prefix: "smoke".into(),
+        nick_prefix: if tls { "tls".into() } else { "tcp".into() },
+        tls,
     };
     let report = run(&options).await.expect("the run completes");
     assert_eq!(report.sent, 50, "one second at 50 msg/s");

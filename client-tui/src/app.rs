@@ -1248,7 +1248,7 @@ impl App {
                 self.on_leave(&nick, &reason, room.as_deref())
             }
             ServerMsg::Nick { old, new } => self.on_nick(&old, &new),
-            ServerMsg::Info { text } => self.on_info(&text),
+            ServerMsg::Info { text } | ServerMsg::Whois { text, .. } => self.on_info(&text),
             ServerMsg::Error {
                 message, client_id, ..
             } => self.on_error(&message, client_id.as_deref()),
@@ -1575,6 +1575,8 @@ impl ClientCommand {
             | Command::Rooms
             | Command::Me(_)
             | Command::Nick(_)
+            | Command::Release(_)
+            | Command::Whois(_)
             | Command::Unknown(_) => ClientCommand::Server(typed.to_owned()),
             // As typed: the server takes one slash off `//text` itself.
             Command::Text(_) => ClientCommand::Say(line),

@@ -7,6 +7,7 @@
 //!   conversation, display-width wrapping.
 //! - [`ui`] and [`layout`]: drawing, a pure function of `&App`.
 //! - [`net`]: the connection task (dial, hello, relay, reconnect).
+//! - [`trust`]: the server keys this user pinned (`known_servers`).
 //! - [`discovery`], `host`, `launch`: finding a server on the LAN, or
 //!   hosting one in-process (with the default `host` feature), before
 //!   full-screen mode starts; `warnings` brings the hosted server's
@@ -35,6 +36,7 @@ pub mod people;
 mod runtime;
 pub mod scrollback;
 mod terminal;
+pub mod trust;
 pub mod ui;
 #[cfg(feature = "host")]
 pub mod warnings;

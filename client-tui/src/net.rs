@@ -49,9 +49,21 @@ struct Resume {
     /// The newest message id seen, so the server replays only what came
     /// after it.
     last_id: Option<u64>,
+    /// The history `last_id` counts in, from the last welcome.
+    history_id: Option<String>,
 }
 
 impl Resume {
+    /// Takes a welcome's history id. Ids seen in another history (the
+    /// server's database was replaced) mean nothing in this one: the server
+    /// has just sent its recent tail, and counting starts again from that.
+    fn welcomed_into(&mut self, history_id: Option<String>) {
+        if history_id != self.history_id {
+            self.last_id = None;
+            self.history_id = history_id;
+        }
+    }
+
     fn saw(&mut self, msg: &ServerMsg) {
         if let ServerMsg::Message { id, .. } = msg {
             self.last_id = Some(self.last_id.map_or(*id, |last| last.max(*id)));
@@ -166,10 +178,13 @@ impl Session<'_> {
                 rooms,
                 session,
                 gap,
+                history_id,
+                ..
             } if !self.joined => {
                 self.joined = true;
                 self.nick.clone_from(&granted);
                 self.resume.session = session;
+                self.resume.welcomed_into(history_id);
                 Heard::News(NetEvent::Connected {
                     nick: granted,
                     users,
@@ -218,6 +233,8 @@ impl Session<'_> {
                     nick: wanted,
                     since: self.resume.last_id,
                     session: None,
+                    history_id: self.resume.history_id.clone(),
+                    password: None,
                 }
             }
             NetCommand::Send(msg) => msg,
@@ -242,6 +259,8 @@ async fn session(
         nick: nick.clone(),
         since: resume.last_id,
         session: resume.session.clone(),
+        history_id: resume.history_id.clone(),
+        password: None,
     };
     if let Err(reason) = send(&mut write, &hello).await {
         return Outcome::Lost(reason);
@@ -336,9 +355,12 @@ mod tests {
         ServerMsg::Welcome {
             nick: "Alice".into(),
             users: vec!["Alice".into()],
+            owners: vec![],
             rooms: vec!["lobby".into()],
             session: Some(session.into()),
             gap: None,
+            history_id: Some("00aa".into()),
+            owned: None,
         }
     }
 
@@ -421,6 +443,24 @@ mod tests {
             server_name("Welcome to \u{1b}[31mevil, a lanchat server").as_deref(),
             Some("evil"),
             "sanitised"
+        );
+    }
+
+    #[test]
+    fn ids_seen_in_another_history_are_not_sent_as_a_resume_point() {
+        let mut resume = Resume {
+            session: None,
+            last_id: Some(500),
+            history_id: Some("old".into()),
+        };
+        resume.welcomed_into(Some("old".into()));
+        assert_eq!(resume.last_id, Some(500), "same history: keep counting");
+        resume.welcomed_into(Some("new".into()));
+        assert_eq!(resume.last_id, None);
+        resume.saw(&ServerMsg::chat(3, 0, "bob", "hi"));
+        assert_eq!(
+            (resume.last_id, resume.history_id.as_deref()),
+            (Some(3), Some("new"))
         );
     }
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use lanchat_server::domain::{Clock, MessageKind, SessionToken};
+use lanchat_server::domain::{Clock, MessageKind, NickKey, SessionToken};
 use lanchat_server::store::{
-    self, Appended, DbLocation, History, Kept, NewMessage, RecentQuery, ResumeStart, Retention,
-    SessionRecord, SinceQuery, SqliteStore, Store, StoreError, Target,
+    self, Appended, Claimed, DbLocation, History, Kept, NewMessage, NickClaim, RecentQuery,
+    ResumeStart, Retention, SessionRecord, SinceQuery, SqliteStore, Store, StoreError, Target,
 };
+use lanchat_shared::Fingerprint;
 
 /// Delegates to SQLite and counts `append` calls: one call, one transaction.
 struct Counting {
@@ -45,6 +46,29 @@ impl Store for Counting {
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
         self.inner.prune(retention, now_ms)
     }
+    fn owner_of(
+        &mut self,
+        nick: &NickKey,
+        unused_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<Fingerprint>, StoreError> {
+        self.inner.owner_of(nick, unused_ms, now_ms)
+    }
+    fn claim_nick(
+        &mut self,
+        claim: &NickClaim,
+        may_add: &mut dyn FnMut() -> bool,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError> {
+        self.inner.claim_nick(claim, may_add, now_ms)
+    }
+    fn release_nick(
+        &mut self,
+        nick: &NickKey,
+        by: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError> {
+        self.inner.release_nick(nick, by)
+    }
 }
 
 fn message(sender: usize, n: usize) -> NewMessage {
@@ -57,6 +81,9 @@ fn message(sender: usize, n: usize) -> NewMessage {
         ),
         kind: MessageKind::Text,
         client_id: Some(format!("{sender}-{n}")),
+        sender_identity: None,
+        recipient_identity: None,
+        retry_scope: Some(format!("guest:{sender}")),
         origin: None,
     }
 }

@@ -3,6 +3,7 @@
 //! `assets/` configures the server.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -10,7 +11,7 @@ use lanchat_shared::Rate;
 use lanchat_shared::limits::DEFAULT_PORT;
 
 use crate::Config;
-use crate::config::{ConfigError, DbLocation, Retention};
+use crate::config::{ConfigError, DbLocation, Retention, Secret, TlsKeys};
 
 /// A LAN chat server: newline-delimited JSON (or plain text for nc/telnet) over TCP.
 ///
@@ -110,6 +111,58 @@ pub struct Args {
     /// Rooms one client may be in at once.
     #[arg(long, env = "LANCHAT_MAX_ROOMS", default_value_t = Config::default().max_rooms_per_client)]
     pub max_rooms: usize,
+
+    /// PEM certificate(s) for TLS, the server's first, e.g. from a real CA
+    /// (needs --tls-key) [default: server-identity.pem beside the database,
+    /// made on first start].
+    #[arg(
+        long,
+        env = "LANCHAT_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert (may be the same file).
+    #[arg(
+        long,
+        env = "LANCHAT_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve TLS connections only: a plain-TCP client is told how to connect
+    /// with TLS, in one line, and closed.
+    #[arg(long, env = "LANCHAT_REQUIRE_TLS")]
+    pub require_tls: bool,
+
+    /// Seconds a TLS handshake may take before the connection is closed.
+    #[arg(long, env = "LANCHAT_TLS_HANDSHAKE_TIMEOUT", default_value_t = Config::default().tls_handshake_timeout.as_secs())]
+    pub tls_handshake_timeout: u64,
+
+    /// Nicknames one identity (TLS client key) may own.
+    #[arg(long, env = "LANCHAT_MAX_OWNED_NICKS", default_value_t = Config::default().max_owned_nicks)]
+    pub max_owned_nicks: usize,
+
+    /// Days after which an owned nickname its owner has not used is free again.
+    #[arg(long, env = "LANCHAT_NICK_LAPSE_DAYS", default_value_t = Config::default().owned_nick_lapse.as_secs() / 86_400)]
+    pub nick_lapse_days: u64,
+
+    /// A password every client must give before it joins (JSON: "password"
+    /// in hello; plain text: the line after the nickname).
+    #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Admit only the identities (key fingerprints, one a line, # comments)
+    /// in FILE; others, guests included, are told not_allowed. Re-read on SIGHUP.
+    #[arg(long, env = "LANCHAT_ALLOW", value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+
+    /// Free an owned nickname in the database (--db) and exit, without
+    /// serving: for the server's operator, e.g. when someone lost their key.
+    #[arg(long, value_name = "NICK")]
+    pub release_nick: Option<String>,
 }
 
 impl Args {
@@ -151,6 +204,19 @@ impl Args {
                 max_days: (self.retain_days > 0).then_some(self.retain_days),
             },
             max_rooms_per_client: self.max_rooms.max(1),
+            tls_keys: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => TlsKeys::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                _ => TlsKeys::BesideDatabase,
+            },
+            require_tls: self.require_tls,
+            tls_handshake_timeout: Duration::from_secs(self.tls_handshake_timeout),
+            max_owned_nicks: self.max_owned_nicks,
+            owned_nick_lapse: Duration::from_secs(self.nick_lapse_days.saturating_mul(86_400)),
+            password: self.password.clone().map(Secret::new),
+            allow_file: self.allow.clone(),
         };
         config.validate()?;
         Ok(config)
@@ -170,6 +236,28 @@ mod tests {
         // Every field but the database, whose default differs on purpose
         // (the library keeps nothing; the binary keeps a file).
         assert_eq!(format!("{config:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let both = [
+            "lanchat-server",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
+        let args = Args::try_parse_from(both).unwrap();
+        assert_eq!(
+            args.config().unwrap().tls_keys,
+            TlsKeys::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        assert!(Args::try_parse_from(["lanchat-server", "--tls-cert", "c.pem"]).is_err());
+        let args = Args::try_parse_from(["lanchat-server", "--require-tls"]).unwrap();
+        assert!(args.config().unwrap().require_tls);
     }
 
     #[test]

@@ -67,6 +67,65 @@ pub struct Config {
     /// How long a graceful shutdown waits for clients to receive what is
     /// queued before the server exits anyway.
     pub shutdown_grace: Duration,
+    /// Where the TLS key and certificate come from.
+    pub tls_keys: TlsKeys,
+    /// Serve encrypted connections only: a plain-TCP client is told how to
+    /// connect with TLS, in one line, and closed.
+    pub require_tls: bool,
+    /// Longest a TLS handshake may take. On a LAN one takes milliseconds;
+    /// a client that stalls half way holds its connection slot (it counts
+    /// against the caps) no longer than this.
+    pub tls_handshake_timeout: Duration,
+    /// Nicknames one identity may own. A new key costs nothing, so owning
+    /// must not be a way to lock everyone out of every name.
+    pub max_owned_nicks: usize,
+    /// An owned nickname its owner has not used for this long is free
+    /// again.
+    pub owned_nick_lapse: Duration,
+    /// A shared secret every client must give before it joins.
+    pub password: Option<Secret>,
+    /// A file of the identities (fingerprints) that alone may connect;
+    /// re-read on SIGHUP.
+    pub allow_file: Option<PathBuf>,
+}
+
+/// A secret setting: shown nowhere, its `Debug` included.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+
+    /// The secret itself, for comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Where the server's TLS key and certificate come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsKeys {
+    /// `server-identity.pem` beside the database file, made on first start
+    /// (so the fingerprint stays the same across restarts); a new key at
+    /// every start for a database in memory.
+    BesideDatabase,
+    /// Given files (`--tls-cert`, `--tls-key`), e.g. from a real CA. They
+    /// may be the same file.
+    Files {
+        /// PEM certificates, the server's first.
+        cert: PathBuf,
+        /// The PEM private key.
+        key: PathBuf,
+    },
 }
 
 /// A setting that would make the server unusable.
@@ -121,6 +180,20 @@ impl Config {
             return fail(
                 "hello_timeout",
                 "hello-timeout",
+                "must be at least 1 second",
+            );
+        }
+        if self
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().is_empty())
+        {
+            return fail("password", "password", "must not be empty");
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return fail(
+                "tls_handshake_timeout",
+                "tls-handshake-timeout",
                 "must be at least 1 second",
             );
         }
@@ -215,6 +288,13 @@ impl Default for Config {
                 max_days: None,
             },
             max_rooms_per_client: 32,
+            tls_keys: TlsKeys::BesideDatabase,
+            require_tls: false,
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_owned_nicks: 3,
+            owned_nick_lapse: Duration::from_secs(90 * 86_400),
+            password: None,
+            allow_file: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! client's membership is dropped here, after the writer has finished,
 //! which frees the nickname and tells the rooms exactly once.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use lanchat_shared::protocol::line_as_text;
@@ -20,21 +21,46 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::line_reader::LineReader;
-use crate::request::Request;
+use crate::request::{Hello, Request};
+use crate::session::password::{self, Gate};
 use crate::session::{
-    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, replay, rooms, say,
+    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, queries, replay, rooms,
+    say,
 };
 use crate::state::Shared;
+use crate::transport::{self, Transport};
 use crate::writer::{self, WriterContext, WriterEnd};
 
 /// Serves one accepted connection to its end. Never panics and never
 /// returns an error: whatever goes wrong is this client's problem alone.
-pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
-    let (read_half, write_half) = stream.into_split();
+pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) {
+    // The hello deadline counts from the accept: waiting for a first byte
+    // and a TLS handshake are part of the time a client has.
+    let hello_deadline = Instant::now() + shared.config.hello_timeout;
+    let Transport {
+        source,
+        sink,
+        security,
+    } = match transport::open(stream, &shared).await {
+        Ok(transport) => transport,
+        Err(why) => {
+            debug!(%why, "closed before it could carry lines");
+            return;
+        }
+    };
+    if let Some(allow) = &shared.allow
+        && !allow.admits(security.identity())
+    {
+        debug!(transport = %security, "not on the allow list");
+        let message = "This server admits only the keys on its list, and yours is not one \
+                       (a guest has none); ask its operator to add your fingerprint.";
+        transport::farewell(sink, ErrorCode::NotAllowed, message).await;
+        return;
+    }
     let (outgoing, queue) = mpsc::channel(REPLY_QUEUE_LEN);
     let abort = CancellationToken::new();
     let writer = tokio::spawn(writer::run(
-        write_half,
+        sink,
         queue,
         WriterContext {
             abort: abort.clone(),
@@ -44,13 +70,16 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     ));
     let config = &shared.config;
     let mut connection = Connection {
-        ctx: Context::new(&shared, outgoing, abort),
+        ctx: Context::new(&shared, outgoing, abort, security, peer),
         phase: Phase::Greeting {
-            deadline: Instant::now() + config.hello_timeout,
+            deadline: hello_deadline,
+            awaiting_password: None,
+            wrong_passwords: 0,
+            password_given: false,
         },
     };
-    let lines = LineReader::new(read_half, LineCodec::new(config.max_line_bytes));
-    let greeting = session::hello::greeting(&config.server_name);
+    let lines = LineReader::new(source, LineCodec::new(config.max_line_bytes));
+    let greeting = session::hello::greeting(&config.server_name, &shared.tls.fingerprint);
     let reader_reason = match connection.ctx.reply(greeting) {
         Next::Read => connection.read_lines(lines).await,
         Next::End(reason) => Some(reason),
@@ -100,7 +129,7 @@ impl Connection<'_> {
         tokio::pin!(aborted, shutting_down);
         loop {
             let (reclaimed, hello_deadline) = match &self.phase {
-                Phase::Greeting { deadline } => (None, Some(*deadline)),
+                Phase::Greeting { deadline, .. } => (None, Some(*deadline)),
                 Phase::Joined(member) => (Some(member.reclaimed.clone()), None),
             };
             let frame = tokio::select! {
@@ -142,6 +171,41 @@ impl Connection<'_> {
         LeaveReason::HelloTimeout
     }
 
+    /// A hello, through the password gate (if the server has a password
+    /// and it was not given yet on this connection), then joining.
+    async fn greet(&mut self, request: Hello) -> Next {
+        let Phase::Greeting {
+            awaiting_password,
+            wrong_passwords,
+            password_given,
+            ..
+        } = &mut self.phase
+        else {
+            return Next::Read;
+        };
+        let request = if *password_given {
+            request
+        } else {
+            match password::check(&mut self.ctx, request, wrong_passwords) {
+                Gate::Pass(request) => {
+                    *password_given = request.password.is_some();
+                    request
+                }
+                Gate::Answered(next, pending) => {
+                    *awaiting_password = pending;
+                    return next;
+                }
+            }
+        };
+        match hello::hello(&mut self.ctx, request).await {
+            Ok((member, next)) => {
+                self.phase = Phase::Joined(member);
+                next
+            }
+            Err(next) => next,
+        }
+    }
+
     /// Checks a line as every dialect needs it (length, blank, rate,
     /// UTF-8), lets the connection's dialect read it, and carries it out.
     async fn on_frame(&mut self, frame: Frame) -> Next {
@@ -180,19 +244,27 @@ impl Connection<'_> {
         let ctx = &mut self.ctx;
         match (&mut self.phase, request) {
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
+            (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
             (_, Request::Quit { reason }) => {
                 ctx.settle().await;
                 Next::End(LeaveReason::Quit(reason.as_deref().and_then(echo)))
             }
-            (Phase::Greeting { .. }, Request::Hello(request)) => {
-                match hello::hello(ctx, request).await {
-                    Ok((member, next)) => {
-                        self.phase = Phase::Joined(member);
-                        next
-                    }
-                    Err(next) => next,
+            (Phase::Greeting { .. }, Request::Hello(request)) => self.greet(request).await,
+            (
+                Phase::Greeting {
+                    awaiting_password, ..
+                },
+                Request::Password(line),
+            ) => match awaiting_password.take() {
+                Some(hello) => {
+                    let hello = Hello {
+                        password: Some(line),
+                        ..hello
+                    };
+                    self.greet(hello).await
                 }
-            }
+                None => Next::Read,
+            },
             (Phase::Greeting { .. }, _) => {
                 let message = "Send {\"type\":\"hello\",\"nick\":\"NAME\"} before anything else.";
                 ctx.bad_line(ErrorCode::BadRequest, message.to_owned())
@@ -200,6 +272,7 @@ impl Connection<'_> {
             (Phase::Joined(member), Request::History { before, room }) => {
                 replay::older(ctx, member, before, room).await
             }
+            (Phase::Joined(_), Request::Password(_)) => Next::Read,
             (Phase::Joined(member), Request::Hello(_)) => {
                 let message = format!("You already joined as {}.", member.membership.nick());
                 ctx.bad_line(ErrorCode::BadRequest, message)

@@ -41,7 +41,8 @@ pub(crate) async fn answer_probes(socket: UdpSocket, shared: Arc<Shared>, tcp_po
             continue;
         }
         let users = shared.hub.users(lanchat_shared::room_name::LOBBY).len();
-        let reply = DiscoveryReply::new(&shared.config.server_name, tcp_port, users, id);
+        let name = &shared.config.server_name;
+        let reply = DiscoveryReply::new(name, tcp_port, users, id, &shared.tls.fingerprint);
         if let Err(error) = socket.send_to(&reply.to_datagram(), asker).await {
             debug!(%error, %asker, "discovery reply failed");
         }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lanchat_shared::{Nick, ServerMsg};
+use lanchat_shared::{Fingerprint, Nick, ServerMsg};
 
 /// A nickname folded to lower case: how nicknames are compared everywhere
 /// (who holds which, who may see a direct message, whose history is
@@ -75,6 +75,17 @@ pub struct NewMessage {
     pub kind: MessageKind,
     /// The sender's idempotency key, if it gave one.
     pub client_id: Option<String>,
+    /// The sender's identity, if it proved one (over TLS, with a
+    /// certificate): with `recipient_identity`, who may read a direct
+    /// message in history.
+    pub sender_identity: Option<Fingerprint>,
+    /// The recipient's identity, for a direct message to someone who
+    /// proved one.
+    pub recipient_identity: Option<Fingerprint>,
+    /// What a `client_id` is unique within: the sender's
+    /// [`Party::retry_scope`]. `None` only for messages stored before
+    /// identities, which no retry matches.
+    pub retry_scope: Option<String>,
     /// The connection that sent it, while the server runs (not stored):
     /// that connection is shown the message, its echo, whatever rooms or
     /// nickname it has by the time the message is published.
@@ -87,7 +98,7 @@ pub struct NewMessage {
 pub struct ConnectionId(pub u64);
 
 impl NewMessage {
-    /// The sender's key: a `client_id` is unique per sender.
+    /// The sender's nickname, folded: whom the hub shows the message to.
     pub fn sender_key(&self) -> NickKey {
         NickKey::of(&self.from)
     }
@@ -114,12 +125,46 @@ pub enum ShownTo {
 }
 
 impl ShownTo {
-    /// How `message` is shown to the person whose nickname is `reader`.
-    pub fn reader(reader: &NickKey, message: &NewMessage) -> ShownTo {
-        if message.sender_key() == *reader {
+    /// How `message` is shown to `reader`: as to its sender only if the
+    /// reader is the same party (identity, or guest session), never by
+    /// nickname alone.
+    pub fn reader(reader: &Party, message: &NewMessage) -> ShownTo {
+        if message.retry_scope.as_deref() == Some(reader.retry_scope().as_str()) {
             ShownTo::Sender
         } else {
             ShownTo::Others
+        }
+    }
+}
+
+/// Who is behind a connection, as far as history and retries go: the
+/// identity it proved (the fingerprint of its TLS client key), or for a
+/// guest — plain TCP, or TLS without a certificate — its session, which
+/// lasts only as long as its token is presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Party {
+    /// Proved to hold this key.
+    Identity(Fingerprint),
+    /// A guest, known by its session token.
+    Guest(SessionToken),
+}
+
+impl Party {
+    /// The identity, for a party that has one.
+    pub fn identity(&self) -> Option<&Fingerprint> {
+        match self {
+            Party::Identity(identity) => Some(identity),
+            Party::Guest(_) => None,
+        }
+    }
+
+    /// What `client_id`s are unique within: a retry is matched only to a
+    /// message of the same identity, or of the same guest session — never
+    /// to one of someone who merely had the same nickname.
+    pub fn retry_scope(&self) -> String {
+        match self {
+            Party::Identity(identity) => format!("id:{identity}"),
+            Party::Guest(session) => format!("guest:{}", session.as_str()),
         }
     }
 }
@@ -263,6 +308,9 @@ mod tests {
                 text: "waves".into(),
                 kind: MessageKind::Action,
                 client_id: None,
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: None,
                 origin: None,
             },
         };

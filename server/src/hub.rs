@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use lanchat_shared::{Nick, RoomName, ServerMsg};
+use lanchat_shared::{Fingerprint, Nick, RoomName, ServerMsg};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -168,8 +168,33 @@ struct Member {
     view: Arc<MemberView>,
     connection: ConnectionId,
     session: SessionToken,
+    /// Who the connection proved to be, and whether that identity owns the
+    /// nickname.
+    presence: Presence,
     /// Cancelled to close this connection when its session is reclaimed.
     kick: CancellationToken,
+}
+
+/// Who a member is, beyond its nickname.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Presence {
+    /// The identity its connection proved (TLS client key); `None` for a
+    /// guest.
+    pub(crate) identity: Option<Fingerprint>,
+    /// True if that identity owns the nickname it uses (a verified owner).
+    pub(crate) owns_nick: bool,
+    /// True if the connection is TLS.
+    pub(crate) encrypted: bool,
+    /// When the connection was made, in Unix milliseconds.
+    pub(crate) connected_at: u64,
+}
+
+impl Presence {
+    /// The identity, if it owns the nickname: the one that may take the
+    /// nickname back from a connection of its own.
+    fn owner(&self) -> Option<&Fingerprint> {
+        self.identity.as_ref().filter(|_| self.owns_nick)
+    }
 }
 
 /// A client's place in the hub. While it exists the nickname is taken;
@@ -190,6 +215,8 @@ pub(crate) struct Joined {
     pub(crate) membership: Membership,
     /// Everyone in the lobby, sorted ignoring case.
     pub(crate) users: Vec<String>,
+    /// Those of `users` who own their nickname.
+    pub(crate) owners: Vec<String>,
     /// Events after this join.
     pub(crate) events: broadcast::Receiver<Arc<HubEvent>>,
     /// Messages up to this id are history; later ones arrive as events.
@@ -247,18 +274,30 @@ impl Hub {
 
     /// Joins `nick` to `rooms` under `session` (a new token, or one the
     /// client presented). If the nickname is held by a connection of the
-    /// same session, that connection is closed and this one takes its
-    /// place without anyone seeing a leave and a join (a ghost reclaimed).
+    /// same session, or of the identity that owns the nickname, that
+    /// connection is closed and this one takes its place without anyone
+    /// seeing a leave and a join (a ghost reclaimed).
     pub(crate) fn join(
         self: &Arc<Hub>,
         nick: Nick,
         rooms: &[RoomName],
         session: SessionToken,
+        presence: Presence,
     ) -> Result<Joined, Refusal> {
         let mut state = self.lock();
         let key = NickKey::from(&nick);
         let reclaimed = match state.members.get(&key) {
-            Some(held) if held.session == session => state.members.remove(&key),
+            // A token reclaims only for the identity that made it.
+            Some(held)
+                if held.session == session && held.presence.identity == presence.identity =>
+            {
+                state.members.remove(&key)
+            }
+            Some(held)
+                if presence.owner().is_some() && held.presence.owner() == presence.owner() =>
+            {
+                state.members.remove(&key)
+            }
             Some(_) => return Err(Refusal::NickTaken),
             None => None,
         };
@@ -282,6 +321,7 @@ impl Hub {
                 view: Arc::clone(&view),
                 connection,
                 session: session.clone(),
+                presence,
                 kick: kick.clone(),
             },
         );
@@ -289,6 +329,7 @@ impl Hub {
         // sees neither its own joins nor a gap before the next event.
         let events = self.events.subscribe();
         let users = room_users(&state, RoomName::lobby().as_str());
+        let owners = room_owners(&state, RoomName::lobby().as_str());
         let up_to = state.last_published;
         drop(state);
         Ok(Joined {
@@ -299,6 +340,7 @@ impl Hub {
                 leave_reason: "connection closed".to_owned(),
             },
             users,
+            owners,
             events,
             up_to,
             session,
@@ -345,10 +387,12 @@ impl Hub {
         &self,
         nick: &Nick,
         session: &SessionToken,
+        identity: Option<&Fingerprint>,
     ) -> Option<Vec<String>> {
         let state = self.lock();
         let member = state.members.get(&NickKey::from(nick))?;
-        (member.session == *session).then(|| member.view.rooms())
+        let same = member.session == *session && member.presence.identity.as_ref() == identity;
+        same.then(|| member.view.rooms())
     }
 
     /// The id of the last published message.
@@ -370,12 +414,31 @@ impl Hub {
             .collect()
     }
 
-    /// The nickname as spelled by whoever holds it now, if anyone does.
-    pub(crate) fn online(&self, nick: &str) -> Option<String> {
+    /// Who holds `nick`, and the rooms of `rooms` it is in: what `/whois`
+    /// tells.
+    pub(crate) fn whois(
+        &self,
+        nick: &str,
+        rooms: &[String],
+    ) -> Option<(String, Presence, Vec<String>)> {
+        let state = self.lock();
+        let member = state.members.get(&NickKey::of(nick))?;
+        let theirs = member.view.rooms();
+        let shared = rooms
+            .iter()
+            .filter(|room| theirs.contains(room))
+            .cloned()
+            .collect();
+        Some((member.nick.to_string(), member.presence.clone(), shared))
+    }
+
+    /// The nickname as spelled by whoever holds it now, and who that is,
+    /// if anyone holds it.
+    pub(crate) fn online(&self, nick: &str) -> Option<(String, Presence)> {
         self.lock()
             .members
             .get(&NickKey::of(nick))
-            .map(|m| m.nick.to_string())
+            .map(|m| (m.nick.to_string(), m.presence.clone()))
     }
 
     fn publish(&self, audience: Audience, msg: ServerMsg) {
@@ -513,8 +576,9 @@ impl Membership {
         Ok(())
     }
 
-    /// Takes a new nickname; everyone sharing a room hears of it.
-    pub(crate) fn rename(&self, new: Nick) -> Result<String, Refusal> {
+    /// Takes a new nickname (`owns_new`: whether this member's identity
+    /// owns it); everyone sharing a room hears of it.
+    pub(crate) fn rename(&self, new: Nick, owns_new: bool) -> Result<String, Refusal> {
         let mut state = self.hub.lock();
         let old_key = self.view.lock().nick_key.clone();
         let new_key = NickKey::from(&new);
@@ -526,6 +590,7 @@ impl Membership {
             return Err(Refusal::Reclaimed);
         };
         let old = std::mem::replace(&mut member.nick, new.clone());
+        member.presence.owns_nick = owns_new;
         let rooms = self.view.rooms();
         for room in &rooms {
             if let Some(members) = state.rooms.get_mut(room) {
@@ -599,13 +664,25 @@ fn message_item(stored: &StoredMessage) -> EventItem {
     }
 }
 
+/// Those in `room` whose identity owns their nickname, sorted ignoring case.
+fn room_owners(state: &HubState, room: &str) -> Vec<String> {
+    room_nicks(state, room, |member| member.presence.owner().is_some())
+}
+
+/// Everyone in `room`, sorted ignoring case.
 fn room_users(state: &HubState, room: &str) -> Vec<String> {
+    room_nicks(state, room, |_| true)
+}
+
+fn room_nicks(state: &HubState, room: &str, wanted: impl Fn(&Member) -> bool) -> Vec<String> {
     let mut nicks: Vec<String> = state
         .rooms
         .get(room)
         .into_iter()
         .flatten()
-        .filter_map(|key| state.members.get(key).map(|m| m.nick.to_string()))
+        .filter_map(|key| state.members.get(key))
+        .filter(|member| wanted(member))
+        .map(|member| member.nick.to_string())
         .collect();
     nicks.sort_by_key(|n| n.to_ascii_lowercase());
     nicks
@@ -634,10 +711,20 @@ mod tests {
     fn reclaimed_membership(hub: &Arc<Hub>) -> (Membership, Joined) {
         let session = token();
         let ghost = hub
-            .join(nick("alice"), &[RoomName::lobby()], session.clone())
+            .join(
+                nick("alice"),
+                &[RoomName::lobby()],
+                session.clone(),
+                Presence::default(),
+            )
             .unwrap();
         let newer = hub
-            .join(nick("alice"), &[RoomName::lobby()], session)
+            .join(
+                nick("alice"),
+                &[RoomName::lobby()],
+                session,
+                Presence::default(),
+            )
             .unwrap();
         assert!(ghost.kicked.is_cancelled(), "the ghost is told to close");
         (ghost.membership, newer)
@@ -647,7 +734,7 @@ mod tests {
     fn a_reclaimed_membership_is_told_so_not_that_a_nickname_is_taken() {
         let hub = Hub::new(16);
         let (ghost, _newer) = reclaimed_membership(&hub);
-        assert_eq!(ghost.rename(nick("alicia")), Err(Refusal::Reclaimed));
+        assert_eq!(ghost.rename(nick("alicia"), false), Err(Refusal::Reclaimed));
         let dev = RoomName::parse("dev").unwrap();
         assert_eq!(ghost.join_room(&dev, 8), Err(Refusal::Reclaimed));
         assert_eq!(ghost.part_room(&RoomName::lobby()), Err(Refusal::Reclaimed));
@@ -658,7 +745,12 @@ mod tests {
     fn joining_a_room_says_whether_it_was_entered() {
         let hub = Hub::new(16);
         let alice = hub
-            .join(nick("alice"), &[RoomName::lobby()], token())
+            .join(
+                nick("alice"),
+                &[RoomName::lobby()],
+                token(),
+                Presence::default(),
+            )
             .unwrap();
         let dev = RoomName::parse("dev").unwrap();
         assert_eq!(alice.membership.join_room(&dev, 8), Ok(RoomEntry::Entered));
@@ -677,19 +769,37 @@ mod tests {
     fn a_taken_nickname_is_refused_whatever_its_case() {
         let hub = Hub::new(16);
         let _alice = hub
-            .join(nick("alice"), &[RoomName::lobby()], token())
+            .join(
+                nick("alice"),
+                &[RoomName::lobby()],
+                token(),
+                Presence::default(),
+            )
             .unwrap();
         let bob = hub
-            .join(nick("bob"), &[RoomName::lobby()], token())
+            .join(
+                nick("bob"),
+                &[RoomName::lobby()],
+                token(),
+                Presence::default(),
+            )
             .unwrap();
         assert!(matches!(
-            hub.join(nick("ALICE"), &[RoomName::lobby()], token()),
+            hub.join(
+                nick("ALICE"),
+                &[RoomName::lobby()],
+                token(),
+                Presence::default()
+            ),
             Err(Refusal::NickTaken)
         ));
         assert_eq!(
-            bob.membership.rename(nick("Alice")),
+            bob.membership.rename(nick("Alice"), false),
             Err(Refusal::NickTaken)
         );
-        assert_eq!(bob.membership.rename(nick("Bobby")), Ok("bob".to_owned()));
+        assert_eq!(
+            bob.membership.rename(nick("Bobby"), false),
+            Ok("bob".to_owned())
+        );
     }
 }

@@ -30,6 +30,8 @@
 
 #![forbid(unsafe_code)]
 
+mod allow;
+mod budget;
 mod cli;
 pub mod config;
 mod connection;
@@ -44,6 +46,8 @@ mod server;
 mod session;
 mod state;
 mod throttle;
+mod tls;
+mod transport;
 mod writer;
 
 // The message store and its types are the server's own; the store
@@ -59,6 +63,8 @@ pub mod store;
 #[cfg(not(feature = "bench-internals"))]
 mod store;
 
+pub use allow::{AllowFileError, AllowList};
 pub use cli::Args;
-pub use config::{Config, ConfigError, DbLocation, Retention};
-pub use server::{OpenError, Server};
+pub use config::{Config, ConfigError, DbLocation, Retention, Secret, TlsKeys};
+pub use server::{OpenError, Server, release_nick};
+pub use tls::{KEY_FILE_NAME, TlsSetupError};

@@ -12,8 +12,10 @@ use std::io;
 
 use bytes::BytesMut;
 use lanchat_shared::codec::{Frame, LineCodec};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::AsyncReadExt;
 use tokio_util::codec::Decoder;
+
+use crate::transport::Source;
 
 /// Spare room made before each read, in bytes: a typical chat line or
 /// several fit in one read; a longer line simply takes several.
@@ -22,7 +24,7 @@ const READ_CHUNK: usize = 1024;
 /// Splits what a client sends into [`Frame`]s (see [`LineCodec`]).
 #[derive(Debug)]
 pub(crate) struct LineReader {
-    socket: OwnedReadHalf,
+    socket: Source,
     codec: LineCodec,
     /// Bytes read but not yet handed up: part of a line, or lines not yet
     /// asked for. Has no allocation while it is empty.
@@ -32,7 +34,7 @@ pub(crate) struct LineReader {
 }
 
 impl LineReader {
-    pub(crate) fn new(socket: OwnedReadHalf, codec: LineCodec) -> LineReader {
+    pub(crate) fn new(socket: Source, codec: LineCodec) -> LineReader {
         LineReader {
             socket,
             codec,
@@ -62,16 +64,32 @@ impl LineReader {
                 Ok(None) if self.closed => return None,
                 Ok(None) => self.release_if_empty(),
             }
-            if let Err(error) = self.socket.readable().await {
-                return Some(Err(error));
-            }
-            self.buffer.reserve(READ_CHUNK);
-            match self.socket.try_read_buf(&mut self.buffer) {
+            match self.read_more().await {
                 Ok(0) => self.closed = true,
                 Ok(_) => {}
                 // Readiness can be a false alarm; wait again.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+
+    /// Reads what the socket has into the buffer; 0 at the end.
+    ///
+    /// Plain TCP waits for readiness first, so an idle connection holds no
+    /// buffer. A TLS connection cannot (rustls may hold decrypted bytes the
+    /// socket no longer shows), so it holds [`READ_CHUNK`] while it waits;
+    /// `read_buf` is cancel-safe, so nothing read is lost either way.
+    async fn read_more(&mut self) -> io::Result<usize> {
+        match &mut self.socket {
+            Source::Plain(socket) => {
+                socket.readable().await?;
+                self.buffer.reserve(READ_CHUNK);
+                socket.try_read_buf(&mut self.buffer)
+            }
+            Source::Tls(stream) => {
+                self.buffer.reserve(READ_CHUNK);
+                stream.read_buf(&mut self.buffer).await
             }
         }
     }
@@ -114,7 +132,7 @@ mod tests {
         // The write half is dropped: only reading is under test, and a
         // dropped OwnedWriteHalf does not close the socket for reading.
         (
-            LineReader::new(read_half, LineCodec::new(max_line_bytes)),
+            LineReader::new(Source::Plain(read_half), LineCodec::new(max_line_bytes)),
             client,
         )
     }

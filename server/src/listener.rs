@@ -50,7 +50,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, trac
         let span = info_span!("client", %peer);
         tracker.spawn(
             async move {
-                connection::serve(stream, shared).await;
+                connection::serve(stream, peer.ip(), shared).await;
                 drop(admission);
             }
             .instrument(span),

@@ -26,13 +26,47 @@ async fn main() -> anyhow::Result<()> {
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit()
     });
+    if let Some(nick) = &args.release_nick {
+        let freed = lanchat_server::release_nick(&config.db, nick)?;
+        let outcome = if freed {
+            "is free now"
+        } else {
+            "was not owned"
+        };
+        println!("{nick} {outcome}.");
+        return Ok(());
+    }
     let server = Server::open(config)?;
+    if let Some(allow) = server.allow_list() {
+        tokio::spawn(reload_on_hangup(allow));
+    }
     let addr = args.listen_addr();
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
     server.serve(listener, shutdown_signal()).await;
     Ok(())
+}
+
+/// Reads the allow list again at every SIGHUP, as daemons do their
+/// configuration; a bad file is reported and the old list kept.
+async fn reload_on_hangup(allow: std::sync::Arc<lanchat_server::AllowList>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP; the allow list is read at start only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match allow.reload() {
+                Ok(count) => tracing::info!(count, "allow list reloaded"),
+                Err(error) => tracing::warn!(%error, "allow list not reloaded; the old one stays"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(allow);
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (systemd, docker, kill).

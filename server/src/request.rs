@@ -35,6 +35,13 @@ pub(crate) enum Request {
         /// The room's name, unchecked; `None` for direct messages.
         room: Option<String>,
     },
+    /// The server password, on a line of its own (plain text).
+    Password(String),
+    /// Who is behind a nickname?
+    Whois {
+        /// The nickname, unchecked.
+        nick: String,
+    },
 }
 
 /// The request to join.
@@ -46,6 +53,24 @@ pub(crate) struct Hello {
     pub(crate) since: Option<u64>,
     /// A session token from an earlier welcome.
     pub(crate) session: Option<String>,
+    /// The history `since` counts in, from an earlier welcome.
+    pub(crate) history_id: Option<String>,
+    /// The server password, if the client gave one.
+    pub(crate) password: Option<String>,
+}
+
+impl Hello {
+    /// A hello that asks for a nickname and nothing else, as a plain-text
+    /// client's first line does.
+    pub(crate) fn nick(nick: impl Into<String>) -> Hello {
+        Hello {
+            nick: nick.into(),
+            since: None,
+            session: None,
+            history_id: None,
+            password: None,
+        }
+    }
 }
 
 /// Chat text and where it goes.
@@ -79,6 +104,8 @@ impl Say {
 pub(crate) enum Stage {
     /// Not joined yet.
     Greeting,
+    /// Not joined yet, and the server asked for its password.
+    Password,
     /// Joined under a nickname.
     Joined,
 }

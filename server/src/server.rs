@@ -12,11 +12,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::allow::{AllowFileError, AllowList};
+use crate::budget::AddressBudget;
+use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
+use crate::session::{owners, password};
 use crate::state::Shared;
 use crate::store::{self, SqliteStore, Store, StoreError};
+use crate::tls::{ServerTls, TlsSetupError};
 use crate::{discovery, listener, open_files};
 
 /// A chat server, opened and ready to serve.
@@ -44,9 +48,23 @@ pub enum OpenError {
     /// Session tokens cannot be made secret.
     #[error("cannot make session tokens")]
     Randomness(#[from] NoRandomness),
+    /// The file of admitted identities cannot be used.
+    #[error("cannot read the allowed identities")]
+    Allow(#[from] AllowFileError),
+    /// The TLS key cannot be read or made.
+    #[error("cannot set up TLS")]
+    Tls(#[from] TlsSetupError),
     /// The store thread could not be started.
     #[error("cannot start the store thread")]
     Thread(#[from] std::io::Error),
+}
+
+/// Frees an owned nickname in the database at `db`, whoever owns it: the
+/// operator's way out when someone lost their key. True if it was owned.
+/// Safe while a server runs on the same database (SQLite takes turns).
+pub fn release_nick(db: &DbLocation, nick: &str) -> Result<bool, StoreError> {
+    let mut store = SqliteStore::open(db)?;
+    store.release_nick(&crate::domain::NickKey::of(nick), None)
 }
 
 impl Server {
@@ -64,6 +82,12 @@ impl Server {
         let reader = SqliteStore::open_reader(&config.db)?;
         let hub = Hub::new(config.queue_len);
         hub.set_last_published(sqlite.last_id()?);
+        let history_id = sqlite.history_id()?;
+        let tls = ServerTls::open(&config)?;
+        let allow = match &config.allow_file {
+            Some(path) => Some(Arc::new(AllowList::load(path)?)),
+            None => None,
+        };
         let clock = Clock::system();
         let (mut store, store_thread) = store::spawn(
             Box::new(sqlite),
@@ -84,6 +108,11 @@ impl Server {
             config,
             hub,
             store,
+            history_id,
+            tls,
+            claims: Arc::new(AddressBudget::new(owners::NEW_OWNERSHIPS)),
+            wrong_passwords: AddressBudget::new(password::WRONG_PASSWORDS),
+            allow,
             clock,
             shutdown: CancellationToken::new(),
         });
@@ -92,6 +121,17 @@ impl Server {
             store_thread,
             history_thread,
         })
+    }
+
+    /// The list of admitted identities, if `--allow` gave one: the handle
+    /// to reload it with (the binary does on SIGHUP).
+    pub fn allow_list(&self) -> Option<Arc<AllowList>> {
+        self.shared.allow.clone()
+    }
+
+    /// The fingerprint of the server's TLS key, as clients see it.
+    pub fn fingerprint(&self) -> &lanchat_shared::Fingerprint {
+        &self.shared.tls.fingerprint
     }
 
     /// Serves the chat on `listener` until `shutdown` completes, then

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
+use crate::allow::AllowList;
+use crate::budget::AddressBudget;
 use crate::domain::Clock;
 use crate::hub::Hub;
 use crate::store::StoreHandle;
+use crate::tls::ServerTls;
 
 /// The running chat, as every connection task sees it.
 #[derive(Debug)]
@@ -18,6 +21,16 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     /// The way to the store thread.
     pub(crate) store: StoreHandle,
+    /// Names the history that message ids count in (see `SqliteStore::history_id`).
+    pub(crate) history_id: String,
+    /// The TLS acceptor and the server key's fingerprint.
+    pub(crate) tls: ServerTls,
+    /// Each address's budget of new nickname ownerships.
+    pub(crate) claims: Arc<AddressBudget>,
+    /// The identities that alone may connect (`--allow`), if limited.
+    pub(crate) allow: Option<Arc<AllowList>>,
+    /// Each address's budget of wrong server passwords.
+    pub(crate) wrong_passwords: AddressBudget,
     /// Where message timestamps come from.
     pub(crate) clock: Clock,
     /// Cancelled once, when shutdown begins; every task watches it.

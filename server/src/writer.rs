@@ -14,7 +14,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use lanchat_shared::{ErrorCode, ServerMsg};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout_at};
@@ -22,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dialect::{Dialect, JSON};
 use crate::hub::{HubEvent, MemberView};
+use crate::transport::Sink;
 
 /// Stop adding to a batch past this size; a slow reader then gets its data
 /// in reasonable pieces and the buffer stays small.
@@ -84,7 +84,7 @@ pub(crate) struct WriterContext {
 /// Runs until the reader drops its sender, the server shuts down, or the
 /// client fails; then half-closes the socket.
 pub(crate) async fn run(
-    sink: OwnedWriteHalf,
+    sink: Sink,
     queue: mpsc::Receiver<Outgoing>,
     context: WriterContext,
 ) -> WriterEnd {
@@ -115,7 +115,7 @@ fn start_batch(batch: &mut Vec<u8>, first_len: usize) {
 }
 
 struct Writer {
-    sink: OwnedWriteHalf,
+    sink: Sink,
     queue: mpsc::Receiver<Outgoing>,
     /// False once the reader has dropped its sender.
     queue_open: bool,
@@ -354,22 +354,27 @@ mod tests {
     use crate::hub::{Hub, Joined};
 
     /// A connected pair: the server's write half and the client's reader.
-    async fn socket_pair() -> (OwnedWriteHalf, tokio::io::BufReader<TcpStream>) {
+    async fn socket_pair() -> (Sink, tokio::io::BufReader<TcpStream>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (server_side, _) = listener.accept().await.unwrap();
         (
-            server_side.into_split().1,
+            Box::new(server_side.into_split().1),
             tokio::io::BufReader::new(client),
         )
     }
 
     fn join(hub: &Arc<Hub>, nick: &str) -> Joined {
         let token = SessionToken::generate().unwrap();
-        hub.join(Nick::parse(nick).unwrap(), &[RoomName::lobby()], token)
-            .unwrap()
+        hub.join(
+            Nick::parse(nick).unwrap(),
+            &[RoomName::lobby()],
+            token,
+            crate::hub::Presence::default(),
+        )
+        .unwrap()
     }
 
     fn publish(hub: &Hub, id: u64, from: &str, target: Target) {
@@ -382,6 +387,9 @@ mod tests {
                 text: format!("m{id}"),
                 kind: MessageKind::Text,
                 client_id: None,
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: None,
                 origin: None,
             },
         }]);

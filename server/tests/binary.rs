@@ -127,7 +127,7 @@ impl RunningServer {
     }
 }
 
-async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> String {
+async fn read_line(reader: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> String {
     let mut line = String::new();
     tokio::time::timeout(TIMEOUT, reader.read_line(&mut line))
         .await
@@ -437,4 +437,58 @@ async fn resumes_that_are_never_read_pin_a_bounded_amount_of_memory() {
         after < before + 48 * 1024,
         "peak RSS grew from {before} KiB to {after} KiB"
     );
+}
+
+/// Connects over TLS as `identity` and reads the first line the server
+/// sends: the greeting, or the reason it will not talk.
+async fn first_line_over_tls(port: u16, identity: &lanchat_shared::keyfile::KeyFile) -> String {
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let config = lanchat_shared::tls::client_config(Some(identity)).expect("an identity");
+    let (stream, _) = lanchat_shared::tls::handshake(stream, config, TIMEOUT)
+        .await
+        .expect("handshake");
+    read_line(&mut BufReader::new(stream)).await
+}
+
+#[tokio::test]
+async fn sighup_rereads_the_allow_list_for_new_connections() {
+    use lanchat_shared::keyfile::ephemeral;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let allow = dir.path().join("allow");
+    let (alice, bob) = (ephemeral().expect("a key"), ephemeral().expect("a key"));
+    std::fs::write(&allow, format!("{} alice\n", alice.fingerprint)).expect("write");
+    let allow_flag = allow.to_str().expect("a UTF-8 path");
+    let server = RunningServer::start_with_args(&["--allow", allow_flag]).await;
+    assert!(
+        first_line_over_tls(server.port, &alice)
+            .await
+            .contains("greeting")
+    );
+    let refused = first_line_over_tls(server.port, &bob).await;
+    assert!(refused.contains("not_allowed"), "{refused}");
+
+    std::fs::write(&allow, format!("{}\n", bob.fingerprint)).expect("write");
+    let pid = server.child.id().expect("running").to_string();
+    let status = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(status.success());
+    // The reload happens in the server's own time: ask until it has.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !first_line_over_tls(server.port, &bob)
+        .await
+        .contains("greeting")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob is never admitted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = first_line_over_tls(server.port, &alice).await;
+    assert!(refused.contains("not_allowed"), "{refused}");
 }

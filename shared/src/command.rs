@@ -93,6 +93,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Server,
     ),
     spec(
+        "whois",
+        &[],
+        "NICK",
+        "who NICK is: key or guest, encrypted or not",
+        Scope::Server,
+    ),
+    spec(
+        "release",
+        &[],
+        "[NICK]",
+        "give up owning a nickname (this one by default)",
+        Scope::Server,
+    ),
+    spec(
         "close",
         &[],
         "[ROOM]",
@@ -179,6 +193,10 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/nick NEWNAME`.
     Nick(&'a str),
+    /// `/whois NICK`: who is behind a nickname.
+    Whois(&'a str),
+    /// `/release [NICK]`: stop owning a nickname, the one in use by default.
+    Release(Option<&'a str>),
     /// `/close [ROOM]`: close a buffer, the one shown by default (client only).
     Close(Option<&'a str>),
     /// `/clear`: clear the buffer shown (client only).
@@ -234,6 +252,12 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "join" => optional.map(Command::Join),
         "me" => optional.map(Command::Me),
         "nick" => one_word.then_some(Command::Nick(rest)),
+        "whois" => one_word.then_some(Command::Whois(rest)),
+        "release" => match optional {
+            None => Some(Command::Release(None)),
+            Some(nick) if one_word => Some(Command::Release(Some(nick))),
+            Some(_) => None,
+        },
         "query" => match rest.split_once(char::is_whitespace) {
             None if one_word => Some(Command::Query {
                 to: rest,
@@ -258,7 +282,7 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
 }
 
 /// The help for the commands of `scope`, one per line, arguments aligned
-/// (`/join ROOM      join (or create) a room`): for the server, the ones
+/// (`/join ROOM       join (or create) a room`): for the server, the ones
 /// it carries out; for the client, every command (it carries out its own
 /// and passes the server's on). The escape for a line that starts with a
 /// slash comes last.
@@ -357,8 +381,8 @@ mod tests {
     #[test]
     fn the_servers_help_lists_only_what_the_server_does() {
         let server = help_lines(Scope::Server).join("\n");
-        assert!(server.contains("/join ROOM      join (or create) a room"));
-        assert!(server.ends_with("//text          send a message that starts with /"));
+        assert!(server.contains("/join ROOM       join (or create) a room"));
+        assert!(server.ends_with("//text           send a message that starts with /"));
         assert!(!server.contains("/clear"), "{server}");
         let client = help_lines(Scope::Client).join("\n");
         assert!(client.contains("/clear") && client.contains("/join ROOM"));

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 pub const MIN_PROBE_BYTES: usize = 256;
 
 /// Most bytes a server name takes in a reply, as JSON (escapes included).
-/// The rest of a reply takes at most 110 bytes (every number at its
-/// largest), so every reply stays under [`MIN_PROBE_BYTES`]; a count of
-/// characters would not, since one character can take up to 6 bytes.
-pub const MAX_NAME_BYTES: usize = 120;
+/// The rest of a reply takes at most 180 bytes (every number at its
+/// largest, and the 50-byte key fingerprint), so every reply stays under
+/// [`MIN_PROBE_BYTES`]; a count of characters would not, since one
+/// character can take up to 6 bytes.
+pub const MAX_NAME_BYTES: usize = 64;
 
 /// The probe a client sends: a JSON object with `type` `discover`, padded
 /// with spaces to [`MIN_PROBE_BYTES`].
@@ -53,12 +54,22 @@ pub struct DiscoveryReply {
     /// Random per server run, so a server heard on two addresses (loopback
     /// and LAN) is listed once.
     pub id: u64,
+    /// The server's TLS key (see [`crate::Fingerprint`]), so a client can
+    /// show it before connecting. Absent from servers older than TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl DiscoveryReply {
     /// A reply, with the name sanitised (a client shows it) and cut to
     /// [`MAX_NAME_BYTES`].
-    pub fn new(name: &str, port: u16, users: usize, id: u64) -> DiscoveryReply {
+    pub fn new(
+        name: &str,
+        port: u16,
+        users: usize,
+        id: u64,
+        fingerprint: &crate::Fingerprint,
+    ) -> DiscoveryReply {
         DiscoveryReply {
             kind: "here".to_owned(),
             name: within_budget(&crate::sanitize_text(name)),
@@ -66,6 +77,7 @@ impl DiscoveryReply {
             users,
             version: crate::limits::PROTOCOL_VERSION,
             id,
+            fingerprint: Some(fingerprint.to_string()),
         }
     }
 
@@ -122,7 +134,8 @@ mod tests {
             "\"\\".repeat(100),
             "\u{1}\u{7f}x".repeat(100),
         ] {
-            let longest = DiscoveryReply::new(&name, u16::MAX, usize::MAX, u64::MAX);
+            let key = crate::Fingerprint::of_public_key(b"any key");
+            let longest = DiscoveryReply::new(&name, u16::MAX, usize::MAX, u64::MAX, &key);
             let datagram = longest.to_datagram();
             assert!(datagram.len() < MIN_PROBE_BYTES, "{} bytes", datagram.len());
             assert_eq!(DiscoveryReply::parse(&datagram), Some(longest));
@@ -132,8 +145,10 @@ mod tests {
 
     #[test]
     fn a_name_is_sanitised_and_kept_whole_when_it_fits() {
-        let reply = DiscoveryReply::new("attic \u{1b}[31mred", 7878, 1, 1);
+        let key = crate::Fingerprint::of_public_key(b"any key");
+        let reply = DiscoveryReply::new("attic \u{1b}[31mred", 7878, 1, 1, &key);
         assert_eq!(reply.name, "attic red");
-        assert_eq!(DiscoveryReply::new("ok", 1, 1, 1).name, "ok");
+        assert_eq!(reply.fingerprint.as_deref(), Some(key.as_str()));
+        assert_eq!(DiscoveryReply::new("ok", 1, 1, 1, &key).name, "ok");
     }
 }

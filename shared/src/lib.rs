@@ -11,6 +11,12 @@
 //! - [`codec`]: [`LineCodec`], newline framing that never buffers more than one
 //!   maximum-length line and reports an over-long line as an item, not an error.
 //! - [`discovery`]: the UDP datagrams that find servers on the LAN.
+//! - [`fingerprint`]: how a key is named ([`Fingerprint`]), in OpenSSH's
+//!   form, for servers and for people's identities alike.
+//! - [`keyfile`]: the key and self-signed certificate a server or a person
+//!   is known by, kept in one PEM file readable by its owner alone.
+//! - [`tls`] (feature `tls`): a client's TLS handshake that reports the
+//!   server's key instead of judging it, so the caller can pin it.
 //! - [`command`]: the chat commands (names, arguments, help) and
 //!   [`command::parse`], used by the server and the client alike.
 //! - [`rate`]: the [`TokenBucket`] and [`DEFAULT_RATE`] with which the server
@@ -28,14 +34,19 @@ pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod discovery;
+pub mod fingerprint;
+pub mod keyfile;
 pub mod limits;
 pub mod nick;
 pub mod protocol;
 pub mod rate;
 pub mod room_name;
 pub mod sanitize;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use codec::{Frame, LineCodec};
+pub use fingerprint::Fingerprint;
 pub use nick::{Nick, NickError};
 pub use protocol::{ClientMsg, ErrorCode, ParseError, ServerMsg};
 pub use rate::{DEFAULT_RATE, Rate, TokenBucket};

@@ -25,6 +25,15 @@ pub enum ClientMsg {
         /// a ghost connection) and that session's rooms.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
+        /// The `history_id` of the `welcome` that `since` came from. If the
+        /// server's history is another one (its database was replaced or
+        /// emptied), `since` means nothing there: the client gets the usual
+        /// tail and `gap`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history_id: Option<String>,
+        /// The server's password, if it asks for one (`--password`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// Says `text` to a room (the lobby by default) or to one person, or
     /// runs it as a command when it starts with `/`. Fields such as `from`,
@@ -74,11 +83,17 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
     },
+    /// Asks who is behind a nickname: answered with `whois` (or
+    /// `no_such_user`). `/whois NICK` does the same as chat text.
+    Whois {
+        /// The nickname, ignoring case.
+        nick: String,
+    },
 }
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 7] = [
+pub const CLIENT_MSG_TYPES: [&str; 8] = [
     "hello",
     "say",
     "join_room",
@@ -86,6 +101,7 @@ pub const CLIENT_MSG_TYPES: [&str; 7] = [
     "quit",
     "ping",
     "history",
+    "whois",
 ];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
@@ -214,6 +230,11 @@ pub enum ServerMsg {
         version: u32,
         /// Instructions for a person reading the raw line in `nc`.
         text: String,
+        /// The server's TLS key, as `SHA256:...` (see
+        /// [`crate::Fingerprint`]), so a client can compare it with the key
+        /// it pinned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
     },
     /// Answers a good `hello`: the client is now in the room(s). History
     /// follows, then `history_end`, then live traffic.
@@ -222,6 +243,10 @@ pub enum ServerMsg {
         nick: String,
         /// Everyone in the lobby, the new client included, sorted ignoring case.
         users: Vec<String>,
+        /// Those of `users` whose identity owns their nickname (verified);
+        /// the others are guests or use a nickname nobody owns.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        owners: Vec<String>,
         /// The rooms the client is in.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rooms: Vec<String>,
@@ -231,6 +256,15 @@ pub enum ServerMsg {
         /// True if a resume could not replay everything asked for.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gap: Option<bool>,
+        /// Names this server's history: message ids count within it. A
+        /// client keeps it with the last id it saw and sends both back to
+        /// resume.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history_id: Option<String>,
+        /// True if the nickname is owned by this connection's identity (its
+        /// TLS client key): nobody else can use it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owned: Option<bool>,
     },
     /// Something somebody said; sent to everyone in its room (or to the two
     /// people of a direct message), the sender included.
@@ -303,6 +337,25 @@ pub enum ServerMsg {
     },
     /// Answers a `ping`.
     Pong {},
+    /// Answers a `whois`: who is behind a nickname now.
+    Whois {
+        /// The nickname as its holder spells it.
+        nick: String,
+        /// The fingerprint of the key its connection proved; absent for a
+        /// guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+        /// True if that identity owns the nickname.
+        owned: bool,
+        /// True if its connection is TLS.
+        encrypted: bool,
+        /// When it connected, in Unix milliseconds.
+        connected_at: u64,
+        /// The rooms the asker shares with it.
+        rooms: Vec<String>,
+        /// The same, in words for people.
+        text: String,
+    },
     /// A message type this version does not know. Clients must ignore it; the
     /// server never sends it.
     #[serde(other)]
@@ -400,6 +453,9 @@ error_codes! {
     NickTaken => "nick_taken",
     /// The nickname breaks the nickname rules; try another.
     NickInvalid => "nick_invalid",
+    /// The nickname is owned by another identity (ignoring case): only the
+    /// key that owns it may use it. Try another.
+    NickOwned => "nick_owned",
     /// A line was longer than the server's line limit; it was discarded.
     LineTooLong => "line_too_long",
     /// A message text was longer than the text limit after sanitising.
@@ -435,6 +491,16 @@ error_codes! {
     /// (its random source, say); the request was not carried out. Try
     /// again later.
     ServerError => "server_error",
+    /// The server asks for a password and none, or a wrong one, was
+    /// given; the third wrong one on a connection closes it.
+    BadPassword => "bad_password",
+    /// The server admits only the identities on its list (`--allow`), and
+    /// this connection's is not one of them; the connection closes.
+    NotAllowed => "not_allowed",
+    /// The server takes TLS connections only (`--require-tls`) and this
+    /// one is plain TCP; the message says how to connect. The connection
+    /// closes.
+    TlsRequired => "tls_required",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -464,7 +530,9 @@ mod tests {
             Ok(ClientMsg::Hello {
                 nick: "alice".into(),
                 since: None,
-                session: None
+                session: None,
+                history_id: None,
+                password: None,
             })
         );
         assert_eq!(
@@ -533,9 +601,12 @@ mod tests {
                 ServerMsg::Welcome {
                     nick: "alice".into(),
                     users: vec!["alice".into(), "bob".into()],
+                    owners: vec![],
                     rooms: vec![],
                     session: None,
                     gap: None,
+                    history_id: None,
+                    owned: None,
                 },
                 r#"{"type":"welcome","nick":"alice","users":["alice","bob"]}"#,
             ),
@@ -597,7 +668,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 18);
+        assert_eq!(ErrorCode::ALL.len(), 22);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
@@ -619,7 +690,7 @@ mod tests {
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
             unknown.ends_with(
-                "known types are hello, say, join_room, part_room, quit, ping and history"
+                "known types are hello, say, join_room, part_room, quit, ping, history and whois"
             ),
             "{unknown}"
         );
@@ -649,12 +720,15 @@ mod tests {
             (
                 any::<String>(),
                 any::<Option<u64>>(),
+                any::<Option<String>>(),
                 any::<Option<String>>()
             )
-                .prop_map(|(nick, since, session)| ClientMsg::Hello {
+                .prop_map(|(nick, since, session, history_id)| ClientMsg::Hello {
                     nick,
                     since,
-                    session
+                    session,
+                    history_id,
+                    password: None,
                 }),
             (
                 any::<String>(),

@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use lanchat_server::{Config, Server};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -51,6 +50,24 @@ pub fn text_of(msg: &ServerMsg) -> &str {
     }
 }
 
+pub mod tls;
+
+async fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+        .await
+        .expect("connect within the time-out")
+        .expect("connect")
+}
+
+/// Another descriptor for the same socket: socket options set through it
+/// (linger, for a reset) apply to the connection.
+fn second_handle(stream: &TcpStream) -> std::net::TcpStream {
+    socket2::SockRef::from(stream)
+        .try_clone()
+        .expect("dup the socket")
+        .into()
+}
+
 /// Settings for tests that are not about flood control: the rate limit is
 /// out of the way and so are per-address caps (every test client is
 /// 127.0.0.1).
@@ -63,6 +80,14 @@ pub fn relaxed_config() -> Config {
         max_connections_per_ip: 10_000,
         max_connections: 10_000,
         ..Config::default()
+    }
+}
+
+/// [`relaxed_config`] with history in `history.db` in `dir`.
+pub fn on_disk(dir: &tempfile::TempDir) -> Config {
+    Config {
+        db: lanchat_server::DbLocation::File(dir.path().join("history.db")),
+        ..relaxed_config()
     }
 }
 
@@ -130,6 +155,17 @@ impl TestServer {
         TestClient::join(self.addr, nick).await
     }
 
+    /// Connects over TLS presenting `identity` and joins as `nick`,
+    /// checking the welcome.
+    pub async fn join_with_key(
+        &self,
+        nick: &str,
+        identity: &lanchat_shared::keyfile::KeyFile,
+    ) -> TestClient {
+        let (client, _) = TestClient::connect_tls_raw(self.addr, Some(identity)).await;
+        client.joined(nick).await
+    }
+
     /// Joins two clients, the first of which has already read the second's
     /// `join`, so both start with nothing pending.
     pub async fn join_two(&self, first: &str, second: &str) -> (TestClient, TestClient) {
@@ -152,26 +188,47 @@ impl Drop for TestServer {
     }
 }
 
-/// One client connection, speaking whichever mode the test chooses.
-#[derive(Debug)]
+/// One client connection, plain or TLS, speaking whichever mode the test
+/// chooses.
 pub struct TestClient {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
+    /// A second handle on the TCP socket, for [`TestClient::reset`].
+    socket: std::net::TcpStream,
     /// The nickname this client joined as, once it has.
     pub nick: String,
     /// The history replayed when it joined.
     pub history: Vec<ServerMsg>,
 }
 
+impl std::fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestClient")
+            .field("nick", &self.nick)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestClient {
     /// Connects and reads the greeting, checking it is the documented JSON.
+    /// A plain client that says nothing is greeted only after the server has
+    /// waited for a TLS handshake (200 ms), so tests that join send their
+    /// hello first (see [`TestClient::join`]).
     pub async fn connect(addr: SocketAddr) -> TestClient {
         let mut client = TestClient::connect_raw(addr).await;
-        match client.recv().await {
+        client.expect_greeting().await;
+        client
+    }
+
+    /// Reads the greeting, checking it is the documented JSON; returns the
+    /// server key's fingerprint it carries.
+    pub async fn expect_greeting(&mut self) -> String {
+        match self.recv().await {
             ServerMsg::Greeting {
                 server,
                 version,
                 text,
+                fingerprint,
             } => {
                 assert_eq!(server, "lanchat");
                 assert_eq!(version, 1);
@@ -179,22 +236,44 @@ impl TestClient {
                     text.contains("nickname"),
                     "greeting explains itself: {text}"
                 );
+                fingerprint.expect("the greeting names the server's key")
             }
             other => panic!("expected a greeting, got {other:?}"),
         }
-        client
     }
 
-    /// Connects without reading anything.
+    /// Connects over plain TCP without reading anything.
     pub async fn connect_raw(addr: SocketAddr) -> TestClient {
-        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
-            .await
-            .expect("connect within the time-out")
-            .expect("connect");
+        let stream = tcp_connect(addr).await;
+        let socket = second_handle(&stream);
         let (read, writer) = stream.into_split();
+        TestClient::over(Box::new(read), Box::new(writer), socket)
+    }
+
+    /// Connects over TLS (presenting `identity` if given) without reading
+    /// anything; also returns the fingerprint of the key the server
+    /// presented in the handshake.
+    pub async fn connect_tls_raw(
+        addr: SocketAddr,
+        identity: Option<&lanchat_shared::keyfile::KeyFile>,
+    ) -> (TestClient, lanchat_shared::Fingerprint) {
+        let stream = tcp_connect(addr).await;
+        let socket = second_handle(&stream);
+        let (stream, server_key) = tls::handshake(stream, identity).await;
+        let (read, writer) = tokio::io::split(stream);
+        let client = TestClient::over(Box::new(read), Box::new(writer), socket);
+        (client, server_key)
+    }
+
+    fn over(
+        read: Box<dyn AsyncRead + Send + Unpin>,
+        writer: Box<dyn AsyncWrite + Send + Unpin>,
+        socket: std::net::TcpStream,
+    ) -> TestClient {
         TestClient {
             reader: BufReader::new(read),
             writer,
+            socket,
             nick: String::new(),
             history: Vec::new(),
         }
@@ -202,8 +281,15 @@ impl TestClient {
 
     /// Connects, says hello as `nick` and expects the welcome.
     pub async fn join(addr: SocketAddr, nick: &str) -> TestClient {
-        let mut client = TestClient::connect(addr).await;
+        TestClient::connect_raw(addr).await.joined(nick).await
+    }
+
+    /// Says hello as `nick` on a connection that has read nothing yet,
+    /// expects the greeting and the welcome, and reads the replay.
+    pub async fn joined(self, nick: &str) -> TestClient {
+        let mut client = self;
         client.hello(nick).await;
+        client.expect_greeting().await;
         match client.recv().await {
             ServerMsg::Welcome {
                 nick: granted,
@@ -241,20 +327,35 @@ impl TestClient {
         since: Option<u64>,
         session: Option<String>,
     ) -> (TestClient, ServerMsg, Vec<ServerMsg>) {
-        let mut client = TestClient::connect(addr).await;
-        client
-            .send(&ClientMsg::Hello {
-                nick: nick.to_owned(),
-                since,
-                session,
-            })
-            .await;
+        let hello = ClientMsg::Hello {
+            nick: nick.to_owned(),
+            since,
+            session,
+            history_id: None,
+            password: None,
+        };
+        TestClient::rejoin_with(addr, hello).await
+    }
+
+    /// Sends `hello` (for `hello`'s nickname), expects the welcome and
+    /// reads the replay; returns (welcome, replayed messages).
+    pub async fn rejoin_with(
+        addr: SocketAddr,
+        hello: ClientMsg,
+    ) -> (TestClient, ServerMsg, Vec<ServerMsg>) {
+        let ClientMsg::Hello { nick, .. } = &hello else {
+            panic!("rejoin_with needs a hello, not {hello:?}");
+        };
+        let nick = nick.clone();
+        let mut client = TestClient::connect_raw(addr).await;
+        client.send(&hello).await;
+        client.expect_greeting().await;
         let welcome = client.recv().await;
         assert!(
             matches!(welcome, ServerMsg::Welcome { .. }),
             "expected a welcome, got {welcome:?}"
         );
-        client.nick = nick.to_owned();
+        client.nick = nick;
         let history = client.read_history().await;
         (client, welcome, history)
     }
@@ -311,6 +412,8 @@ impl TestClient {
             nick: nick.to_owned(),
             since: None,
             session: None,
+            history_id: None,
+            password: None,
         })
         .await;
     }
@@ -441,16 +544,11 @@ impl TestClient {
     /// Closes the connection with a TCP reset instead of a FIN, as a crashed
     /// peer or a pulled cable followed by a reboot would.
     pub fn reset(self) {
-        let stream = self
-            .reader
-            .into_inner()
-            .reunite(self.writer)
-            .expect("halves of one stream");
-        let socket = socket2::SockRef::from(&stream);
-        socket
+        socket2::SockRef::from(&self.socket)
             .set_linger(Some(Duration::ZERO))
             .expect("set SO_LINGER 0");
-        drop(stream);
+        // The socket closes, with a reset, when its last handle does.
+        drop(self);
     }
 
     /// Half-closes the sending side: the server reads EOF.

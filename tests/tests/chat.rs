@@ -53,12 +53,22 @@ async fn welcome_lists_everyone_present() {
             rooms,
             session,
             gap,
+            history_id,
+            owned,
+            owners,
         } => {
+            assert_eq!(owned, None, "a guest owns nothing");
+            assert!(owners.is_empty(), "all guests: {owners:?}");
             assert_eq!(nick, "bob");
             assert_eq!(users, vec!["Alice", "bob", "carol"]);
             assert_eq!(rooms, vec!["lobby"]);
             assert_eq!(session.map(|s| s.len()), Some(32), "a 128-bit token in hex");
             assert_eq!(gap, None);
+            let history_id = history_id.expect("a history id");
+            assert!(
+                history_id.len() == 16 && history_id.chars().all(|c| c.is_ascii_hexdigit()),
+                "{history_id}"
+            );
         }
         other => panic!("expected a welcome, got {other:?}"),
     }

@@ -6,14 +6,7 @@
 use lanchat_server::Config;
 use lanchat_server::{DbLocation, Retention, Server};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
-use lanchat_tests::{TestClient, TestServer, id_of, relaxed_config, session_of, text_of};
-
-fn on_disk(dir: &tempfile::TempDir) -> Config {
-    Config {
-        db: DbLocation::File(dir.path().join("history.db")),
-        ..relaxed_config()
-    }
-}
+use lanchat_tests::{TestClient, TestServer, id_of, on_disk, relaxed_config, session_of, text_of};
 
 #[tokio::test]
 async fn messages_sent_before_a_graceful_restart_are_history_after_it() {
@@ -147,7 +140,7 @@ async fn a_session_token_reclaims_a_ghost_and_its_rooms() {
 }
 
 #[tokio::test]
-async fn a_bad_since_is_a_clear_error_or_an_empty_replay() {
+async fn a_bad_since_is_a_clear_error_or_a_gap() {
     let server = TestServer::start().await;
     let mut client = TestClient::connect(server.addr()).await;
     for bad in [
@@ -167,15 +160,21 @@ async fn a_bad_since_is_a_clear_error_or_an_empty_replay() {
             nick: "x".into(),
             since: Some(u64::MAX),
             session: None,
+            history_id: None,
+            password: None,
         })
         .await;
+    // An id this server never gave out comes from another history.
     assert!(matches!(
         client.recv().await,
-        ServerMsg::Welcome { gap: None, .. }
+        ServerMsg::Welcome {
+            gap: Some(true),
+            ..
+        }
     ));
     assert!(
         client.read_history().await.is_empty(),
-        "from the future: nothing to replay"
+        "nothing to replay yet"
     );
     // A made-up session token is ignored, not an error.
     let (_, welcome, _) =
@@ -388,4 +387,97 @@ async fn a_long_resume_comes_in_order_whole_or_as_its_newest_part_with_a_gap() {
         "{welcome:?}"
     );
     assert_eq!(replay.iter().map(id_of).collect::<Vec<_>>(), ids[30..]);
+}
+
+fn history_id_of(welcome: &ServerMsg) -> String {
+    match welcome {
+        ServerMsg::Welcome {
+            history_id: Some(id),
+            ..
+        } => id.clone(),
+        other => panic!("expected a welcome with a history id, got {other:?}"),
+    }
+}
+
+fn remove_database(dir: &tempfile::TempDir) {
+    for name in ["history.db", "history.db-wal", "history.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(name));
+    }
+}
+
+async fn say_several(client: &mut TestClient, texts: &[&str]) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for text in texts {
+        client.say(text).await;
+        ids.push(client.recv_chat().await.0);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_resume_with_ids_of_a_replaced_database_gets_the_recent_tail_and_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let port = server.addr().port();
+    let (mut alice, welcome, _) = TestClient::rejoin(server.addr(), "alice", None, None).await;
+    let old_history = history_id_of(&welcome);
+    let ids = say_several(&mut alice, &["a1", "a2", "a3", "a4", "a5"]).await;
+    drop(alice);
+    server.shutdown().await;
+    remove_database(&dir);
+
+    // The new database counts from 1 again, past the id alice saw.
+    let server = TestServer::on_port(port, on_disk(&dir)).await;
+    let mut bob = server.join("bob").await;
+    let new_ids = say_several(&mut bob, &["b1", "b2", "b3", "b4", "b5"]).await;
+    assert!(new_ids[4] > ids[2], "{new_ids:?} passes {ids:?}");
+    let hello = ClientMsg::Hello {
+        nick: "alice".into(),
+        since: Some(ids[2]),
+        session: None,
+        history_id: Some(old_history.clone()),
+        password: None,
+    };
+    let (_alice, welcome, replay) = TestClient::rejoin_with(server.addr(), hello).await;
+    assert!(
+        matches!(
+            &welcome,
+            ServerMsg::Welcome {
+                gap: Some(true),
+                ..
+            }
+        ),
+        "{welcome:?}"
+    );
+    assert_ne!(history_id_of(&welcome), old_history);
+    let texts: Vec<&str> = replay.iter().map(text_of).collect();
+    assert_eq!(
+        texts,
+        ["b1", "b2", "b3", "b4", "b5"],
+        "the tail, not ids > 3"
+    );
+}
+
+#[tokio::test]
+async fn the_history_id_stays_across_restarts_of_the_same_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let port = server.addr().port();
+    let (_, welcome, _) = TestClient::rejoin(server.addr(), "alice", None, None).await;
+    server.shutdown().await;
+    let server = TestServer::on_port(port, on_disk(&dir)).await;
+    let (_, again, _) = TestClient::rejoin(server.addr(), "alice", None, None).await;
+    assert_eq!(history_id_of(&welcome), history_id_of(&again));
+}
+
+#[tokio::test]
+async fn a_database_deleted_while_running_refuses_messages_instead_of_losing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let mut alice = server.join("alice").await;
+    say_several(&mut alice, &["kept"]).await;
+    remove_database(&dir);
+    alice.say("would be lost").await;
+    let message = alice.expect_error(ErrorCode::StoreUnavailable).await;
+    assert!(message.contains("deleted or replaced"), "{message}");
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::panic)] // A test fails by panicking.
 
 use lanchat_server::Config;
+use lanchat_shared::keyfile::ephemeral;
 use lanchat_shared::{ErrorCode, ServerMsg};
 use lanchat_tests::{TestClient, TestServer, id_of, relaxed_config, text_of};
 
@@ -61,7 +62,11 @@ async fn members_of_a_room_only_receive_that_rooms_traffic() {
 #[tokio::test]
 async fn a_direct_message_reaches_exactly_the_two_people_live_and_in_history() {
     let server = TestServer::start().await;
-    let (mut alice, mut bob) = server.join_two("alice", "bob").await;
+    // History of direct messages follows identities: both have keys.
+    let (alice_key, bob_key) = (ephemeral().unwrap(), ephemeral().unwrap());
+    let mut alice = server.join_with_key("alice", &alice_key).await;
+    let mut bob = server.join_with_key("bob", &bob_key).await;
+    alice.recv().await; // bob's join
     let mut carol = server.join("carol").await;
     alice.recv().await; // carol's join
     bob.recv().await; // carol's join
@@ -96,7 +101,7 @@ async fn a_direct_message_reaches_exactly_the_two_people_live_and_in_history() {
     assert!(dave.history.is_empty(), "{:?}", dave.history);
     bob.say("/quit").await;
     bob.expect_closed().await;
-    let bob_again = TestClient::join(server.addr(), "bob").await;
+    let bob_again = server.join_with_key("bob", &bob_key).await;
     let texts: Vec<&str> = bob_again.history.iter().map(text_of).collect();
     assert_eq!(texts, vec!["just between us", "the command form works too"]);
     carol.say("/quit").await;
@@ -246,7 +251,7 @@ async fn the_commands_come_from_one_table_and_client_commands_are_not_the_server
         ServerMsg::Info { text } => {
             assert!(text.starts_with("Commands:\n"), "{text}");
             assert!(
-                text.contains("\n/join ROOM      join (or create) a room\n"),
+                text.contains("\n/join ROOM       join (or create) a room\n"),
                 "{text}"
             );
             assert!(!text.contains("/clear"), "{text}");
@@ -405,9 +410,11 @@ async fn older_history_comes_a_capped_page_at_a_time_before_an_id() {
 #[tokio::test]
 async fn older_direct_messages_are_only_the_askers_own() {
     let server = TestServer::start().await;
-    let mut alice = server.join("alice").await;
-    let mut bob = server.join("bob").await;
-    let mut carol = server.join("carol").await;
+    // Direct messages belong to identities; a guest asking gets none.
+    let mut alice = server.join_with_key("alice", &ephemeral().unwrap()).await;
+    let mut bob = server.join_with_key("bob", &ephemeral().unwrap()).await;
+    let mut carol = server.join_with_key("carol", &ephemeral().unwrap()).await;
+    let mut guest = server.join("dave").await;
     bob.say_to(None, Some("carol"), "for carol only", None)
         .await;
     let id = bob.recv_chat().await.0;
@@ -418,6 +425,7 @@ async fn older_direct_messages_are_only_the_askers_own() {
     assert_eq!(older(&mut carol, after, None).await, ["for carol only"]);
     assert_eq!(older(&mut alice, after, None).await, ["for bob"]);
     assert!(older(&mut alice, after, Some("lobby")).await.is_empty());
+    assert!(older(&mut guest, after, None).await.is_empty());
 }
 
 #[tokio::test]

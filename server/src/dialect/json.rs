@@ -32,10 +32,14 @@ impl Dialect for Json {
                 nick,
                 since,
                 session,
+                history_id,
+                password,
             } => Request::Hello(Hello {
                 nick,
                 since,
                 session,
+                history_id,
+                password,
             }),
             ClientMsg::Say {
                 text,
@@ -53,6 +57,7 @@ impl Dialect for Json {
             ClientMsg::Quit { reason } => Request::Quit { reason },
             ClientMsg::Ping {} => Request::Ping,
             ClientMsg::History { before, room } => Request::History { before, room },
+            ClientMsg::Whois { nick } => Request::Whois { nick },
         })
     }
 
@@ -69,6 +74,10 @@ impl Dialect for Json {
 
     fn unaddressed_text_goes_to(&self) -> DefaultRoom {
         DefaultRoom::Lobby
+    }
+
+    fn password_comes(&self) -> super::PasswordComes {
+        super::PasswordComes::InHello
     }
 }
 

@@ -49,6 +49,18 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 
     /// Where chat text that names no room goes.
     fn unaddressed_text_goes_to(&self) -> DefaultRoom;
+
+    /// How a client of this dialect gives the server password.
+    fn password_comes(&self) -> PasswordComes;
+}
+
+/// How a client gives the server password (`--password`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordComes {
+    /// As a field of its `hello`.
+    InHello,
+    /// On the line after its nickname, when asked.
+    OnItsOwnLine,
 }
 
 impl fmt::Debug for dyn Dialect {

@@ -30,12 +30,10 @@ impl Dialect for PlainText {
                 Command::Quit(_) if line.trim_start().starts_with('/') => {
                     Request::Quit { reason: None }
                 }
-                _ => Request::Hello(Hello {
-                    nick: line.trim().to_owned(),
-                    since: None,
-                    session: None,
-                }),
+                _ => Request::Hello(Hello::nick(line.trim())),
             },
+            // Taken as typed: a password may start or end with spaces.
+            Stage::Password => Request::Password(line.to_owned()),
         })
     }
 
@@ -45,6 +43,10 @@ impl Dialect for PlainText {
 
     fn unaddressed_text_goes_to(&self) -> DefaultRoom {
         DefaultRoom::Current
+    }
+
+    fn password_comes(&self) -> super::PasswordComes {
+        super::PasswordComes::OnItsOwnLine
     }
 }
 
@@ -80,17 +82,25 @@ fn plain_text(msg: &ServerMsg) -> String {
         }
         ServerMsg::Nick { old, new } => format!("* {old} is now known as {new}\n"),
         ServerMsg::HistoryEnd {} => String::new(),
-        ServerMsg::Welcome { nick, users, .. } => format!(
-            "-- Welcome, {nick}! Here now ({}): {}\n\
+        ServerMsg::Welcome {
+            nick, users, owned, ..
+        } => format!(
+            "-- Welcome, {nick}! Here now ({}): {}\n{}\
              -- Type a message and press Enter. /help lists commands; /quit or over leaves.\n",
             users.len(),
-            users.join(", ")
+            users.join(", "),
+            if *owned == Some(true) {
+                "-- You own this nickname (it is bound to your key): nobody else can use it.\n"
+            } else {
+                ""
+            }
         ),
         ServerMsg::Info { text } | ServerMsg::Greeting { text, .. } => {
             text.lines().map(|line| format!("-- {line}\n")).collect()
         }
         ServerMsg::Error { code, message, .. } => format!("!! {message} ({})\n", code.as_str()),
         ServerMsg::Pong {} => "-- pong\n".to_owned(),
+        ServerMsg::Whois { text, .. } => text.lines().map(|line| format!("-- {line}\n")).collect(),
         ServerMsg::Unknown => String::new(),
     }
 }
@@ -171,14 +181,7 @@ mod tests {
     #[test]
     fn a_line_is_a_nickname_before_joining_and_chat_after() {
         let hello = PLAIN_TEXT.parse("  alice ", Stage::Greeting);
-        assert_eq!(
-            hello,
-            Ok(Request::Hello(Hello {
-                nick: "alice".into(),
-                since: None,
-                session: None,
-            }))
-        );
+        assert_eq!(hello, Ok(Request::Hello(Hello::nick("alice"))));
         assert_eq!(
             PLAIN_TEXT.parse("/quit", Stage::Greeting),
             Ok(Request::Quit { reason: None })

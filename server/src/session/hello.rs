@@ -1,18 +1,25 @@
 //! Joining: a nickname, maybe a session to reclaim, the subscription to
 //! the room's events, and the replay that comes before them.
 
-use lanchat_shared::{ErrorCode, Nick, RoomName, ServerMsg};
+use lanchat_shared::{ErrorCode, Fingerprint, Nick, RoomName, ServerMsg};
 use tracing::{info, warn};
 
-use super::replay::{self, Arrival};
-use super::{Context, Member, Next};
-use crate::domain::{NickKey, SessionToken};
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::replay::{self, Arrival, ReplayFrom};
+use super::{Context, Member, Next, owners};
+use crate::domain::{NickKey, Party, SessionToken};
+use crate::hub::{HubEvent, Presence};
 use crate::request::Hello;
+use crate::transport::Security;
 use crate::writer::Outgoing;
 
 /// The greeting every connection gets before it says anything.
-pub(crate) fn greeting(server_name: &str) -> ServerMsg {
+pub(crate) fn greeting(server_name: &str, fingerprint: &Fingerprint) -> ServerMsg {
     ServerMsg::Greeting {
+        fingerprint: Some(fingerprint.to_string()),
         server: "lanchat".to_owned(),
         version: lanchat_shared::limits::PROTOCOL_VERSION,
         text: format!(
@@ -34,43 +41,31 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
             return Err(ctx.refuse(ErrorCode::NickInvalid, message));
         }
     };
-    let presented = hello.session.clone();
-    let Some((token, rooms)) = session_for(ctx, &nick, hello.session).await else {
-        let message = "The server cannot make a session token right now; try again later.";
-        return Err(ctx.refuse(ErrorCode::ServerError, message));
-    };
-    let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token) {
-        Ok(joined) => joined,
-        Err(_taken) => {
-            let message = format!("The nickname {nick} is taken; try another.");
-            return Err(ctx.refuse(ErrorCode::NickTaken, message));
-        }
-    };
-    info!(%nick, "joined");
-    let view = joined.membership.view();
-    // A session taken back (the token presented was accepted) may have a
-    // row already, which must follow what it holds from now on.
-    let reclaimed_session = presented.as_deref() == Some(joined.session.as_str());
-    let mut member = Member {
-        membership: joined.membership,
-        token: joined.session,
-        current_room: RoomName::lobby(),
-        reclaimed: joined.kicked,
-        stored: reclaimed_session,
-    };
-    let reader = NickKey::from(&nick);
+    let standing = owners::standing(ctx, &nick).await?;
+    let (mut member, joined) = enter(ctx, &nick, hello.session, standing.owns).await?;
+    info!(%nick, transport = %ctx.security, owner = standing.owns, "joined");
+    let view = member.membership.view();
+    let history_id = &ctx.shared.history_id;
     let arrival = Arrival {
-        reader: &reader,
-        rooms: &rooms,
-        since: hello.since,
+        reader: &member.party,
+        rooms: &joined.rooms,
+        from: ReplayFrom::of_hello(
+            hello.since,
+            hello.history_id.as_deref(),
+            history_id,
+            joined.up_to,
+        ),
         up_to: joined.up_to,
     };
     let welcome = |gap: bool| ServerMsg::Welcome {
         nick: nick.to_string(),
         users: joined.users,
+        owners: joined.owners,
         rooms: view.rooms(),
         session: Some(member.token.as_str().to_owned()),
         gap: gap.then_some(true),
+        history_id: Some(history_id.clone()),
+        owned: standing.owns.then_some(true),
     };
     // Welcome, history, history_end, then live events: the writer takes
     // them from one queue, in order, and the subscription was taken at
@@ -84,8 +79,72 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         dialect: ctx.dialect(),
         view,
     };
-    let next = ctx.send(subscribe);
+    let mut next = ctx.send(subscribe);
+    // An owner reads it in the welcome; a notice says why one is not.
+    if let (Next::Read, false, Some(notice)) = (&next, standing.owns, standing.notice) {
+        next = ctx.reply(ServerMsg::info(notice));
+    }
     Ok((member, next))
+}
+
+/// What joining hands over besides the member.
+struct Entered {
+    rooms: Vec<RoomName>,
+    users: Vec<String>,
+    owners: Vec<String>,
+    events: broadcast::Receiver<Arc<HubEvent>>,
+    up_to: u64,
+}
+
+/// Takes `nick` in the hub, under the session presented if it may be
+/// reclaimed (else a new one), as its owner if `owns`.
+async fn enter(
+    ctx: &mut Context<'_>,
+    nick: &Nick,
+    presented: Option<String>,
+    owns: bool,
+) -> Result<(Member, Entered), Next> {
+    let Some((token, rooms)) = session_for(ctx, nick, presented.clone()).await else {
+        let message = "The server cannot make a session token right now; try again later.";
+        return Err(ctx.refuse(ErrorCode::ServerError, message));
+    };
+    let identity = ctx.security.identity().cloned();
+    let presence = Presence {
+        identity: identity.clone(),
+        owns_nick: owns,
+        encrypted: !matches!(ctx.security, Security::Plain),
+        connected_at: ctx.connected_at,
+    };
+    let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token, presence) {
+        Ok(joined) => joined,
+        Err(_taken) => {
+            let message = format!("The nickname {nick} is taken; try another.");
+            return Err(ctx.refuse(ErrorCode::NickTaken, message));
+        }
+    };
+    // A session taken back (the token presented was accepted) may have a
+    // row already, which must follow what it holds from now on.
+    let reclaimed_session = presented.as_deref() == Some(joined.session.as_str());
+    let party = match identity {
+        Some(identity) => Party::Identity(identity),
+        None => Party::Guest(joined.session.clone()),
+    };
+    let member = Member {
+        membership: joined.membership,
+        token: joined.session,
+        current_room: RoomName::lobby(),
+        reclaimed: joined.kicked,
+        stored: reclaimed_session,
+        party,
+    };
+    let entered = Entered {
+        rooms,
+        users: joined.users,
+        owners: joined.owners,
+        events: joined.events,
+        up_to: joined.up_to,
+    };
+    Ok((member, entered))
 }
 
 /// The session to join under, and its rooms: a session of this nickname
@@ -124,9 +183,13 @@ async fn known_session_rooms(
     nick: &Nick,
     token: &SessionToken,
 ) -> Option<Vec<String>> {
-    if let Some(rooms) = ctx.shared.hub.live_session_rooms(nick, token) {
+    let identity = ctx.security.identity();
+    if let Some(rooms) = ctx.shared.hub.live_session_rooms(nick, token, identity) {
         return Some(rooms);
     }
+    // A token reclaims a session only for the identity that made it (a
+    // guest's, only for a guest).
     let record = ctx.shared.store.load_session(token.clone()).await.ok()??;
-    (NickKey::of(&record.nick) == NickKey::from(nick)).then_some(record.rooms)
+    let same_nick = NickKey::of(&record.nick) == NickKey::from(nick);
+    (same_nick && record.identity.as_ref() == identity).then_some(record.rooms)
 }

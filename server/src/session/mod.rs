@@ -15,6 +15,8 @@
 
 pub(crate) mod hello;
 pub(crate) mod nick;
+pub(crate) mod owners;
+pub(crate) mod password;
 pub(crate) mod queries;
 pub(crate) mod replay;
 pub(crate) mod rooms;
@@ -29,9 +31,14 @@ use crate::dialect::{self, Dialect, JSON};
 use crate::domain::SessionToken;
 use crate::hub::Membership;
 use crate::request::Stage;
+use std::net::IpAddr;
+
+use crate::domain::Party;
+use crate::request::Hello;
 use crate::state::Shared;
 use crate::store::SessionRecord;
 use crate::throttle::BadLineWindow;
+use crate::transport::Security;
 use crate::writer::Outgoing;
 
 /// Longest a client's part, rename or leave waits for its messages to be
@@ -67,6 +74,8 @@ pub(crate) enum LeaveReason {
     HelloTimeout,
     SlowConsumer,
     TooManyErrors,
+    /// Wrong server passwords, too many (never joined, so nobody hears).
+    BadPassword,
     Shutdown,
     /// The session was reclaimed by a newer connection, which now holds
     /// the nickname: nobody is told anything.
@@ -84,6 +93,7 @@ impl LeaveReason {
             LeaveReason::HelloTimeout => "no hello in time".to_owned(),
             LeaveReason::SlowConsumer => "too slow to keep up".to_owned(),
             LeaveReason::TooManyErrors => "too many bad requests".to_owned(),
+            LeaveReason::BadPassword => "wrong password".to_owned(),
             LeaveReason::Shutdown => "server shutting down".to_owned(),
             LeaveReason::Reclaimed => "reconnected".to_owned(),
         }
@@ -97,6 +107,13 @@ pub(crate) enum Phase {
     Greeting {
         /// When the connection is closed if no `hello` has succeeded.
         deadline: Instant,
+        /// A plain-text client's hello, waiting for the password line.
+        awaiting_password: Option<Hello>,
+        /// Wrong passwords sent on this connection.
+        wrong_passwords: u32,
+        /// The right password was given: a hello refused for its nickname
+        /// need not give it again.
+        password_given: bool,
     },
     /// Joined.
     Joined(Member),
@@ -106,6 +123,10 @@ impl Phase {
     /// The stage a dialect reads the next line in.
     pub(crate) fn stage(&self) -> Stage {
         match self {
+            Phase::Greeting {
+                awaiting_password: Some(_),
+                ..
+            } => Stage::Password,
             Phase::Greeting { .. } => Stage::Greeting,
             Phase::Joined(_) => Stage::Joined,
         }
@@ -126,6 +147,9 @@ pub(crate) struct Member {
     pub(crate) reclaimed: CancellationToken,
     /// True once this session is in the store (see `Context::save_session`).
     pub(crate) stored: bool,
+    /// Who this is for history and retries: an identity, or this guest
+    /// session.
+    pub(crate) party: Party,
 }
 
 impl Member {
@@ -135,6 +159,7 @@ impl Member {
             token: self.token.clone(),
             nick: self.membership.nick(),
             rooms: self.membership.view().rooms(),
+            identity: self.party.identity().cloned(),
         }
     }
 }
@@ -161,6 +186,12 @@ pub(crate) struct Context<'a> {
     /// done with (the store serves one client's requests in order, so all
     /// earlier ones are too).
     last_message: Option<oneshot::Receiver<()>>,
+    /// Whether the connection is encrypted, and the client's identity.
+    pub(crate) security: Security,
+    /// The client's address, for budgets kept per address.
+    pub(crate) peer: IpAddr,
+    /// When the connection was made (Unix milliseconds), for `/whois`.
+    pub(crate) connected_at: u64,
 }
 
 impl<'a> Context<'a> {
@@ -169,9 +200,14 @@ impl<'a> Context<'a> {
         shared: &'a Shared,
         outgoing: mpsc::Sender<Outgoing>,
         abort: CancellationToken,
+        security: Security,
+        peer: IpAddr,
     ) -> Context<'a> {
         let config = &shared.config;
         Context {
+            security,
+            peer,
+            connected_at: shared.clock.now_millis(),
             shared,
             outgoing,
             abort,

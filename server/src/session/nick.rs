@@ -3,7 +3,7 @@
 use lanchat_shared::{ErrorCode, Nick};
 use tracing::info;
 
-use super::{Context, LeaveReason, Member, Next};
+use super::{Context, LeaveReason, Member, Next, owners};
 use crate::hub::Refusal;
 
 /// Takes the nickname `wanted`; everyone sharing a room hears of it (the
@@ -13,14 +13,21 @@ pub(crate) async fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &
         Ok(new) => new,
         Err(error) => return ctx.refuse(ErrorCode::NickInvalid, format!("{error}.")),
     };
+    let standing = match owners::standing(ctx, &new).await {
+        Ok(standing) => standing,
+        Err(refused) => return refused,
+    };
     // Messages sent under the old nickname are published under it, echo
     // included, before anyone hears of the new one.
     ctx.settle().await;
-    match member.membership.rename(new.clone()) {
+    match member.membership.rename(new.clone(), standing.owns) {
         Ok(old) => {
-            info!(%old, %new, "renamed");
+            info!(%old, %new, owner = standing.owns, "renamed");
             ctx.save_session(member);
-            Next::Read
+            match standing.notice {
+                Some(notice) => ctx.reply(lanchat_shared::ServerMsg::info(notice)),
+                None => Next::Read,
+            }
         }
         Err(Refusal::NickTaken) => ctx.refuse(
             ErrorCode::NickTaken,

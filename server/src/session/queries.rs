@@ -1,8 +1,8 @@
 //! Questions a client may ask: who is here, which rooms there are, which
 //! commands there are.
 
-use lanchat_shared::ServerMsg;
 use lanchat_shared::command::{self, Scope};
+use lanchat_shared::{ErrorCode, ServerMsg};
 
 use super::{Context, Member, Next};
 
@@ -12,6 +12,51 @@ pub(crate) fn who(ctx: &mut Context<'_>, member: &Member, room: Option<&str>) ->
     let users = ctx.shared.hub.users(&room);
     let text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
     ctx.reply(ServerMsg::info(text))
+}
+
+/// `/whois NICK`: who is behind a nickname — key or guest, encrypted or
+/// not, since when, and the rooms the asker shares with it.
+pub(crate) fn whois(ctx: &mut Context<'_>, member: &Member, nick: &str) -> Next {
+    let mine = member.membership.view().rooms();
+    let Some((nick, presence, rooms)) = ctx.shared.hub.whois(nick, &mine) else {
+        let who = super::echo(nick).unwrap_or_default();
+        return ctx.refuse(
+            ErrorCode::NoSuchUser,
+            format!("Nobody called {who} is here."),
+        );
+    };
+    let who = match (&presence.identity, presence.owns_nick) {
+        (Some(key), true) => format!("key {key}, which owns this nickname"),
+        (Some(key), false) => format!("key {key} (not the nickname's owner)"),
+        (None, _) => "a guest (no key: anyone could use this nickname)".to_owned(),
+    };
+    let how = if presence.encrypted {
+        "encrypted (TLS)"
+    } else {
+        "NOT encrypted (plain TCP)"
+    };
+    let since = lanchat_shared::clock::clock_time(presence.connected_at);
+    let shared = if rooms.is_empty() {
+        "none".to_owned()
+    } else {
+        rooms
+            .iter()
+            .map(|r| format!("#{r}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "{nick}: {who}\n{nick}: {how}, connected at {since}\n{nick}: rooms you share: {shared}"
+    );
+    ctx.reply(ServerMsg::Whois {
+        nick,
+        identity: presence.identity.map(|key| key.to_string()),
+        owned: presence.owns_nick,
+        encrypted: presence.encrypted,
+        connected_at: presence.connected_at,
+        rooms,
+        text,
+    })
 }
 
 /// `/rooms`: every room with its head count, the client's own starred.

@@ -7,7 +7,7 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use super::{Context, Member, Next};
 use crate::dialect::Dialect;
-use crate::domain::{NickKey, ShownTo};
+use crate::domain::{Party, ShownTo};
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
 use crate::writer::Outgoing;
 
@@ -19,26 +19,29 @@ const RESUME_PIECE: usize = 32;
 
 /// Sends an arriving client its welcome (made by `welcome` from whether it
 /// misses something) and its replay, then `history_end`: everything after
-/// `since` (a resume, up to the resume limit), streamed in pieces as the
-/// client reads them, or else the recent tail of each of its rooms and of
-/// its direct messages; nothing newer than `up_to`.
+/// the id it resumes from (up to the resume limit), streamed in pieces as
+/// the client reads them, or else the recent tail of each of its rooms and
+/// of its direct messages; nothing newer than `up_to`.
 pub(crate) async fn on_arrival(
     ctx: &mut Context<'_>,
     arrival: Arrival<'_>,
     welcome: impl FnOnce(bool) -> ServerMsg,
 ) -> Next {
     let rooms = arrival.rooms.iter().map(RoomName::to_string).collect();
-    let Some(after) = arrival.since else {
-        let query = RecentQuery {
-            rooms,
-            direct_of: Some(arrival.reader.clone()),
-            up_to: arrival.up_to,
-            per_room: ctx.shared.config.history_len,
-        };
-        let history = ctx.shared.store.recent(query).await;
-        let opening = welcome(has_gap(&history));
-        let replay = render(ctx.dialect(), arrival.reader, Some(&opening), &history);
-        return ctx.send(Outgoing::Line(replay));
+    let after = match arrival.from {
+        ReplayFrom::After(after) => after,
+        ReplayFrom::Tail | ReplayFrom::OtherHistory => {
+            let query = RecentQuery {
+                rooms,
+                direct_of: arrival.reader.identity().cloned(),
+                up_to: arrival.up_to,
+                per_room: ctx.shared.config.history_len,
+            };
+            let history = ctx.shared.store.recent(query).await;
+            let gap = has_gap(&history) || arrival.from == ReplayFrom::OtherHistory;
+            let replay = render(ctx.dialect(), arrival.reader, Some(&welcome(gap)), &history);
+            return ctx.send(Outgoing::Line(replay));
+        }
     };
     let query = SinceQuery {
         rooms,
@@ -54,13 +57,48 @@ pub(crate) async fn on_arrival(
 #[derive(Debug)]
 pub(crate) struct Arrival<'a> {
     /// Whose replay it is.
-    pub(crate) reader: &'a NickKey,
+    pub(crate) reader: &'a Party,
     /// The rooms it is in.
     pub(crate) rooms: &'a [RoomName],
-    /// The last id it saw, for a resume.
-    pub(crate) since: Option<u64>,
+    /// Where its replay starts.
+    pub(crate) from: ReplayFrom,
     /// The last id published when it joined: newer ones arrive live.
     pub(crate) up_to: u64,
+}
+
+/// Where an arriving client's replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplayFrom {
+    /// The recent tail: the client did not say what it saw.
+    Tail,
+    /// After this id: a resume.
+    After(u64),
+    /// The recent tail, as a gap: the client's ids are from another
+    /// history (the database was replaced, emptied or deleted since), so
+    /// its `since` says nothing about what it missed here.
+    OtherHistory,
+}
+
+impl ReplayFrom {
+    /// Reads a hello's `since` and `history_id` against this server's
+    /// history, `ours`, whose newest id is `up_to`. A `since` beyond
+    /// `up_to` is from another history too: this one never had that id.
+    pub(crate) fn of_hello(
+        since: Option<u64>,
+        their_history: Option<&str>,
+        ours: &str,
+        up_to: u64,
+    ) -> ReplayFrom {
+        let Some(since) = since else {
+            return ReplayFrom::Tail;
+        };
+        let other = their_history.is_some_and(|theirs| theirs != ours);
+        if other || since > up_to {
+            ReplayFrom::OtherHistory
+        } else {
+            ReplayFrom::After(since)
+        }
+    }
 }
 
 /// A resume, streamed: where it starts (and whether that is a gap), the
@@ -152,9 +190,9 @@ pub(crate) async fn older(
     before: u64,
     room: Option<String>,
 ) -> Next {
-    let reader = NickKey::of(&member.membership.nick());
+    // Direct messages are read by identity: a guest has no history of them.
     let (rooms, direct_of) = match room.as_deref().map(RoomName::parse) {
-        None => (Vec::new(), Some(reader.clone())),
+        None => (Vec::new(), member.party.identity().cloned()),
         Some(Err(error)) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
         Some(Ok(room)) if !member.membership.view().in_room(room.as_str()) => {
             let message = format!("You are not in #{room}; /join {room} first.");
@@ -171,7 +209,7 @@ pub(crate) async fn older(
         per_room: ctx.shared.config.history_len,
     };
     let history = ctx.shared.store.recent(query).await;
-    let replay = render(ctx.dialect(), &reader, None, &history);
+    let replay = render(ctx.dialect(), &member.party, None, &history);
     ctx.send(Outgoing::Line(replay))
 }
 
@@ -185,7 +223,7 @@ pub(crate) fn has_gap(history: &Result<History, StoreError>) -> bool {
 /// own), an error if history could not be read, and `history_end`.
 pub(crate) fn render(
     dialect: &dyn Dialect,
-    reader: &NickKey,
+    reader: &Party,
     opening: Option<&ServerMsg>,
     history: &Result<History, StoreError>,
 ) -> Bytes {
@@ -212,6 +250,10 @@ mod tests {
     use crate::dialect::JSON;
     use crate::domain::{MessageKind, NewMessage, StoredMessage, Target};
 
+    fn guest() -> Party {
+        Party::Guest(crate::domain::SessionToken::generate().unwrap())
+    }
+
     fn lines(bytes: &Bytes) -> Vec<ServerMsg> {
         bytes
             .split(|b| *b == b'\n')
@@ -222,6 +264,7 @@ mod tests {
 
     #[test]
     fn a_replay_is_opening_messages_then_history_end_with_client_ids_for_their_sender_only() {
+        let (bob, alice) = (guest(), guest());
         let stored = StoredMessage {
             id: 9,
             message: NewMessage {
@@ -231,6 +274,9 @@ mod tests {
                 text: "hi".into(),
                 kind: MessageKind::Text,
                 client_id: Some("c1".into()),
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: Some(bob.retry_scope()),
                 origin: None,
             },
         };
@@ -239,12 +285,7 @@ mod tests {
             gap: false,
         });
         let opening = ServerMsg::info("opening");
-        let for_alice = lines(&render(
-            &JSON,
-            &NickKey::of("alice"),
-            Some(&opening),
-            &history,
-        ));
+        let for_alice = lines(&render(&JSON, &alice, Some(&opening), &history));
         assert_eq!(
             for_alice,
             vec![
@@ -253,7 +294,7 @@ mod tests {
                 ServerMsg::HistoryEnd {}
             ]
         );
-        let for_bob = lines(&render(&JSON, &NickKey::of("Bob"), None, &history));
+        let for_bob = lines(&render(&JSON, &bob, None, &history));
         assert!(matches!(
             &for_bob[0],
             ServerMsg::Message { client_id: Some(id), .. } if id == "c1"
@@ -269,9 +310,21 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_counts_only_within_the_history_it_came_from() {
+        let of = |since, theirs| ReplayFrom::of_hello(since, theirs, "00aa", 50);
+        assert_eq!(of(None, None), ReplayFrom::Tail);
+        assert_eq!(of(None, Some("ffff")), ReplayFrom::Tail);
+        assert_eq!(of(Some(40), None), ReplayFrom::After(40));
+        assert_eq!(of(Some(50), Some("00aa")), ReplayFrom::After(50));
+        assert_eq!(of(Some(40), Some("ffff")), ReplayFrom::OtherHistory);
+        assert_eq!(of(Some(51), None), ReplayFrom::OtherHistory);
+        assert_eq!(of(Some(51), Some("00aa")), ReplayFrom::OtherHistory);
+    }
+
+    #[test]
     fn unreadable_history_is_said_and_counts_as_a_gap() {
         let history = Err(StoreError::new("disk gone"));
-        let replay = lines(&render(&JSON, &NickKey::of("alice"), None, &history));
+        let replay = lines(&render(&JSON, &guest(), None, &history));
         assert!(matches!(
             &replay[0],
             ServerMsg::Error { code: ErrorCode::StoreUnavailable, message, .. } if message.contains("disk gone")

@@ -5,7 +5,6 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 use tracing::warn;
 
 use super::{Context, LeaveReason, Member, Next, replay};
-use crate::domain::NickKey;
 use crate::hub::{Refusal, RoomEntry};
 use crate::store::History;
 use crate::writer::Outgoing;
@@ -34,8 +33,7 @@ pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str)
                 warn!(error = error.explained(), %room, "a room's history could not be read");
                 Ok(History::default())
             });
-            let reader = NickKey::of(&member.membership.nick());
-            let replay = replay::render(ctx.dialect(), &reader, None, &history);
+            let replay = replay::render(ctx.dialect(), &member.party, None, &history);
             if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
                 return end;
             }

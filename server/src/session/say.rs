@@ -3,10 +3,10 @@
 //! once committed; the reader never waits for the commit.
 
 use lanchat_shared::command::{self, Command};
-use lanchat_shared::{ErrorCode, RoomName, ServerMsg, sanitize_text};
+use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Context, LeaveReason, Member, Next, echo, nick, queries, rooms};
+use super::{Context, LeaveReason, Member, Next, echo, nick, owners, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
 use crate::request::Say;
@@ -69,11 +69,13 @@ async fn run_command(
             Next::End(LeaveReason::Quit(reason.and_then(echo)))
         }
         Command::Who => queries::who(ctx, member, room),
+        Command::Whois(nick) => queries::whois(ctx, member, nick),
         Command::Rooms => queries::rooms(ctx, member),
         Command::Help => queries::help(ctx),
         Command::Join(room) => rooms::join(ctx, member, room).await,
         Command::Part(room) => rooms::part(ctx, member, room).await,
         Command::Nick(new) => nick::rename(ctx, member, new).await,
+        Command::Release(named) => owners::release(ctx, &member.membership.nick(), named).await,
         // The server takes `/query` only as `/msg`, so that is its usage.
         Command::Query { text: None, .. } => msg_usage(ctx),
         Command::Usage(spec) if spec.name == "query" => msg_usage(ctx),
@@ -122,7 +124,7 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         let message = format!("A client_id has 1 to {MAX_CLIENT_ID_LEN} bytes.");
         return ctx.bad_line(ErrorCode::BadRequest, message);
     }
-    let target = match target(ctx, member, post.room, post.to) {
+    let (target, recipient_identity) = match target(ctx, member, post.room, post.to) {
         Ok(target) => target,
         Err(refusal) => return refuse(ctx, refusal, &post.client_id),
     };
@@ -137,6 +139,9 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         text,
         kind: post.kind,
         client_id: post.client_id.clone(),
+        sender_identity: member.party.identity().cloned(),
+        recipient_identity,
+        retry_scope: Some(member.party.retry_scope()),
         origin: Some(member.membership.connection()),
     };
     let (settled, settling) = oneshot::channel();
@@ -158,16 +163,18 @@ fn refuse(ctx: &mut Context<'_>, refusal: (ErrorCode, String), client_id: &Optio
     ctx.reply(ServerMsg::refusal_of(code, message, client_id.clone()))
 }
 
-/// Where a message goes: a person online, or a room the sender is in.
+/// Where a message goes: a person online (with the identity that person
+/// proved, which alone may read it in history besides the sender), or a
+/// room the sender is in.
 fn target(
     ctx: &Context<'_>,
     member: &Member,
     room: Option<String>,
     to: Option<String>,
-) -> Result<Target, (ErrorCode, String)> {
+) -> Result<(Target, Option<Fingerprint>), (ErrorCode, String)> {
     if let Some(to) = to {
         return match ctx.shared.hub.online(&to) {
-            Some(spelled) => Ok(Target::Direct(spelled)),
+            Some((spelled, presence)) => Ok((Target::Direct(spelled), presence.identity)),
             None => {
                 let who = echo(&to).unwrap_or_default();
                 Err((
@@ -189,7 +196,7 @@ fn target(
         let message = format!("You are not in #{room}; /join {room} first.");
         return Err((ErrorCode::NotInRoom, message));
     }
-    Ok(Target::Room(room.to_string()))
+    Ok((Target::Room(room.to_string()), None))
 }
 
 /// The text as it will be stored: sanitised, not empty, not too long.

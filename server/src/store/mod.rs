@@ -18,7 +18,10 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::{DbLocation, Retention};
-pub use crate::domain::{MessageKind, NewMessage, NickKey, SessionToken, StoredMessage, Target};
+pub use crate::domain::{
+    MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
+};
+use lanchat_shared::Fingerprint;
 pub use sqlite::SqliteStore;
 pub use thread::{Publish, spawn, spawn_history_reader};
 
@@ -41,8 +44,9 @@ pub enum Appended {
 pub struct RecentQuery {
     /// The rooms, each with its own tail.
     pub rooms: Vec<String>,
-    /// Whose direct messages to add (their own tail), if anyone's.
-    pub direct_of: Option<NickKey>,
+    /// Whose direct messages to add (their own tail): an identity's; a
+    /// guest has no direct-message history.
+    pub direct_of: Option<Fingerprint>,
     /// Nothing newer than this id: the client receives newer messages live.
     pub up_to: u64,
     /// Messages per room (and of direct messages).
@@ -55,8 +59,9 @@ pub struct RecentQuery {
 pub struct SinceQuery {
     /// The rooms the client is in.
     pub rooms: Vec<String>,
-    /// Whose direct messages belong in the replay.
-    pub reader: NickKey,
+    /// Who reads: whose direct messages belong in the replay (an
+    /// identity's; a guest's none) and whose `client_id`s it is shown.
+    pub reader: Party,
     /// The last id the client saw.
     pub after: u64,
     /// Nothing newer than this id: the client receives newer messages live.
@@ -116,6 +121,9 @@ pub struct SessionRecord {
     pub nick: String,
     /// The rooms it is in.
     pub rooms: Vec<String>,
+    /// The identity that made it: only that identity may take it back (a
+    /// guest's session is taken back by its token alone).
+    pub identity: Option<Fingerprint>,
 }
 
 /// Something went wrong in the database: what we were doing, in words for
@@ -188,6 +196,61 @@ pub trait Store: Send + 'static {
     fn load_session(&mut self, token: &SessionToken) -> Result<Option<SessionRecord>, StoreError>;
     /// Applies the retention policy; returns how many messages were dropped.
     fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError>;
+    /// Who owns `nick` now: an ownership unused for longer than
+    /// `unused_ms` has lapsed and counts as none.
+    fn owner_of(
+        &mut self,
+        nick: &NickKey,
+        unused_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<Fingerprint>, StoreError>;
+    /// Makes `claim.identity` the owner of the nickname if nobody owns it,
+    /// the identity owns fewer than `claim.max_owned` and `may_add` agrees
+    /// (asked only then: it spends a budget); an owner's own claim counts
+    /// as using it now.
+    fn claim_nick(
+        &mut self,
+        claim: &NickClaim,
+        may_add: &mut dyn FnMut() -> bool,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError>;
+    /// Gives `nick` up: `by` its owner, or by the server's operator
+    /// (`None`) whoever owns it. False if there was nothing to give up.
+    fn release_nick(
+        &mut self,
+        nick: &NickKey,
+        by: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A request to own a nickname.
+#[derive(Clone, Debug)]
+pub struct NickClaim {
+    /// The nickname as spelled.
+    pub nick: String,
+    /// Who wants it.
+    pub identity: Fingerprint,
+    /// Most nicknames one identity may own.
+    pub max_owned: usize,
+    /// An ownership unused for longer than this (milliseconds) has lapsed.
+    pub unused_ms: u64,
+}
+
+/// What a [`NickClaim`] came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// The identity owns the nickname now, from this claim.
+    New,
+    /// It owned it already.
+    Already,
+    /// Another identity owns it.
+    Theirs,
+    /// The identity owns as many nicknames as it may (or the server holds
+    /// as many ownerships as it keeps); it gets none more.
+    AtLimit,
+    /// Nobody owns it, but new ownerships are not allowed right now (the
+    /// address's budget is spent).
+    NotNow,
 }
 
 /// What to do once an append is committed (or has failed). It runs on the
@@ -220,7 +283,13 @@ enum Request {
         SessionToken,
         oneshot::Sender<Result<Option<SessionRecord>, StoreError>>,
     ),
+    /// Anything else, run on the store thread with the time: see
+    /// [`StoreHandle::run`].
+    Job(Job),
 }
+
+/// Work for the store thread that answers for itself.
+type Job = Box<dyn FnOnce(&mut dyn Store, u64) + Send>;
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -283,6 +352,21 @@ impl StoreHandle {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.ask(Request::LoadSession(token, reply), answer).await?
+    }
+
+    /// Runs `job` on the store thread, in order with appends, with the
+    /// store and the time (Unix milliseconds), and waits for its answer.
+    /// For requests that are rare and quick (nickname ownership, say), so
+    /// each needs no message type of its own.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut dyn Store, u64) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |store, now_ms| {
+            let _ = reply.send(job(store, now_ms));
+        });
+        self.ask(Request::Job(job), answer).await?
     }
 
     /// Asks for a retention pass; skipped if the store is busy, since the

@@ -1,7 +1,7 @@
 //! The SQLite implementation of [`Store`]: one file in WAL mode, one schema
 //! with numbered migrations (`PRAGMA user_version`).
 //!
-//! Schema (after migration 3):
+//! Schema (after migration 4):
 //! - `messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts, sender, sender_key,
 //!   room, recipient, recipient_key, text, action, client_id)`: `room` is set
 //!   for room messages, `recipient` for direct ones. AUTOINCREMENT keeps ids
@@ -12,25 +12,31 @@
 //! - `sessions(token PRIMARY KEY, nick, rooms, last_seen)`, indexed by
 //!   `last_seen` (migration 3): kept 30 days, at most 100,000.
 //! - `meta(key PRIMARY KEY, value)`: `pruned_through`, the highest id
-//!   retention has removed, to tell a resuming client about a gap.
+//!   retention has removed, to tell a resuming client about a gap; and
+//!   `history_id` (migration 4), a random number made with the database,
+//!   which names this history so that a client resuming with ids of another
+//!   (a database replaced or deleted) can be told.
 //!
 //! `synchronous = NORMAL` with WAL: a committed message survives the
 //! process being killed (the OS has it); only a power cut can lose the last
 //! moments, which is the usual trade for a chat server.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lanchat_shared::Fingerprint;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
-    Appended, DbLocation, History, Kept, MessageKind, NewMessage, NickKey, RecentQuery,
-    ResumeStart, Retention, SessionRecord, SessionToken, SinceQuery, Store, StoreError,
-    StoredMessage, Target,
+    Appended, Claimed, DbLocation, History, Kept, MessageKind, NewMessage, NickClaim, NickKey,
+    RecentQuery, ResumeStart, Retention, SessionRecord, SessionToken, SinceQuery, Store,
+    StoreError, StoredMessage, Target,
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -74,13 +80,53 @@ const MIGRATION_3: &str = "
 CREATE INDEX sessions_by_last_seen ON sessions(last_seen);
 ";
 
-const COLUMNS: &str = "id, ts, sender, room, recipient, text, action, client_id";
+/// Migration 4 names the history with a random 63-bit number (SQLite's
+/// `random()` is seeded from the operating system's randomness; this needs
+/// to be unlikely to repeat, not secret).
+const MIGRATION_4: &str = "
+INSERT OR IGNORE INTO meta (key, value) VALUES ('history_id', random() & 9223372036854775807);
+";
 
-/// The newest direct messages to or from `?1` up to id `?2`, at most `?3`.
-/// `room IS NULL` is repeated in both branches so that each can use its
-/// partial index (SQLite plans the branches of an OR one by one).
+/// Migration 5 stores who a message is from and to by identity, not only
+/// by nickname, and what its `client_id` is unique within; and who owns
+/// which nickname. Direct messages are read by identity from now on, so
+/// those stored before (without identities) are never served again to
+/// anyone: nobody can prove to be their party. Retention removes them in
+/// time. Sessions remember the identity that made them.
+const MIGRATION_5: &str = "
+ALTER TABLE messages ADD COLUMN sender_id TEXT;
+ALTER TABLE messages ADD COLUMN recipient_id TEXT;
+ALTER TABLE messages ADD COLUMN retry_scope TEXT;
+DROP INDEX messages_by_client_id;
+DROP INDEX messages_direct_by_sender;
+DROP INDEX messages_by_recipient;
+CREATE UNIQUE INDEX messages_by_retry_scope ON messages(retry_scope, client_id)
+    WHERE client_id IS NOT NULL AND retry_scope IS NOT NULL;
+CREATE INDEX messages_direct_by_sender_id ON messages(sender_id, id) WHERE room IS NULL;
+CREATE INDEX messages_direct_by_recipient_id ON messages(recipient_id, id) WHERE room IS NULL;
+ALTER TABLE sessions ADD COLUMN identity TEXT;
+CREATE TABLE owners (
+    nick_key TEXT PRIMARY KEY,
+    nick TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    last_used INTEGER NOT NULL
+);
+CREATE INDEX owners_by_identity ON owners(identity);
+CREATE INDEX owners_by_last_used ON owners(last_used);
+";
+
+/// Nicknames owned at most, server-wide. New keys cost nothing, so without
+/// a cap many addresses could fill the disk with claims; at about a hundred
+/// bytes each this is ten megabytes.
+const MAX_OWNERS: i64 = 100_000;
+
+const COLUMNS: &str = "id, ts, sender, room, recipient, text, action, client_id, sender_id, recipient_id, retry_scope";
+
+/// The newest direct messages to or from identity `?1` up to id `?2`, at
+/// most `?3`. `room IS NULL` is repeated in both branches so that each can
+/// use its partial index (SQLite plans the branches of an OR one by one).
 const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2 AND id > ?4
-    AND ((room IS NULL AND sender_key = ?1) OR (room IS NULL AND recipient_key = ?1))
+    AND ((room IS NULL AND sender_id = ?1) OR (room IS NULL AND recipient_id = ?1))
     ORDER BY id DESC LIMIT ?3";
 
 /// Sessions unused for this long (since their connection last ended, or
@@ -100,6 +146,45 @@ pub struct SqliteStore {
     // must close first, leaving the final checkpoint to `db`.
     _checkpointer: Option<Checkpointer>,
     db: Connection,
+    /// The file the database was opened as, checked before every append:
+    /// SQLite keeps writing into a file that was deleted (its inode lives
+    /// on while open), so without this the server would acknowledge
+    /// messages that are gone at the next start.
+    file: Option<OnDisk>,
+}
+
+/// Which file a database is: its path, and the device and inode it had
+/// when opened.
+#[derive(Debug)]
+struct OnDisk {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl OnDisk {
+    /// `None` if `path` cannot be looked at (a `file:` URI, say): such a
+    /// database is not watched.
+    fn of(path: &Path) -> Option<OnDisk> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(OnDisk {
+            path: path.to_owned(),
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+
+    /// An error if the path no longer names the file that was opened.
+    fn check(&self) -> Result<(), StoreError> {
+        let same = std::fs::metadata(&self.path)
+            .is_ok_and(|now| now.dev() == self.device && now.ino() == self.inode);
+        if same {
+            return Ok(());
+        }
+        Err(StoreError::new(
+            "the database file was deleted or replaced while the server ran; nothing can be stored until the server is restarted",
+        ))
+    }
 }
 
 fn failed(doing: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -134,6 +219,7 @@ impl SqliteStore {
         Ok(Some(SqliteStore {
             _checkpointer: None,
             db,
+            file: None,
         }))
     }
 
@@ -170,9 +256,14 @@ impl SqliteStore {
                 Some(Checkpointer::start(&mut db, path, limits)?)
             }
         };
+        let file = match location {
+            DbLocation::Memory => None,
+            DbLocation::File(path) => OnDisk::of(path),
+        };
         let mut store = SqliteStore {
             _checkpointer: checkpointer,
             db,
+            file,
         };
         store.migrate()?;
         Ok(store)
@@ -188,7 +279,13 @@ impl SqliteStore {
                 "the database has schema version {version}, newer than this lanchat understands ({SCHEMA_VERSION})"
             )));
         }
-        for (to_version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)] {
+        for (to_version, migration) in [
+            (1, MIGRATION_1),
+            (2, MIGRATION_2),
+            (3, MIGRATION_3),
+            (4, MIGRATION_4),
+            (5, MIGRATION_5),
+        ] {
             if version >= to_version {
                 continue;
             }
@@ -200,6 +297,19 @@ impl SqliteStore {
             tx.commit().map_err(failed("cannot migrate"))?;
         }
         Ok(())
+    }
+
+    /// The name of this history (see the module doc), as 16 hex digits.
+    pub fn history_id(&self) -> Result<String, StoreError> {
+        let value: i64 = self
+            .db
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'history_id'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(failed("cannot read the history's id"))?;
+        Ok(format!("{value:016x}"))
     }
 
     fn pruned_through(&self) -> Result<u64, StoreError> {
@@ -222,7 +332,7 @@ fn resume_filter(query: &SinceQuery) -> String {
     let placeholders = vec!["?"; query.rooms.len()].join(", ");
     format!(
         "FROM messages WHERE id > ? AND id <= ?
-         AND (room IN ({placeholders}) OR (room IS NULL AND (sender_key = ? OR recipient_key = ?)))"
+         AND (room IN ({placeholders}) OR (room IS NULL AND (sender_id = ? OR recipient_id = ?)))"
     )
 }
 
@@ -231,8 +341,10 @@ fn resume_values(query: &SinceQuery, after: u64) -> Vec<rusqlite::types::Value> 
     let mut values: Vec<rusqlite::types::Value> =
         vec![to_i64(after).into(), to_i64(query.up_to).into()];
     values.extend(query.rooms.iter().map(|r| r.clone().into()));
-    values.push(query.reader.to_string().into());
-    values.push(query.reader.to_string().into());
+    // A guest's NULL matches no row: guests get no direct-message history.
+    let identity = query.reader.identity().map(Fingerprint::to_string);
+    values.push(identity.clone().into());
+    values.push(identity.into());
     values
 }
 
@@ -263,13 +375,26 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
                 _ => MessageKind::Action,
             },
             client_id: row.get(7)?,
+            sender_identity: read_identity(row, 8)?,
+            recipient_identity: read_identity(row, 9)?,
+            retry_scope: row.get(10)?,
             origin: None,
         },
     })
 }
 
+/// An identity column: a fingerprint written by this code, or NULL. One
+/// that does not parse (edited by hand) counts as none.
+fn read_identity(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Fingerprint>> {
+    let text: Option<String> = row.get(column)?;
+    Ok(text.and_then(|text| Fingerprint::parse(&text).ok()))
+}
+
 impl Store for SqliteStore {
     fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+        if let Some(file) = &self.file {
+            file.check()?;
+        }
         let tx = self
             .db
             .transaction()
@@ -278,20 +403,21 @@ impl Store for SqliteStore {
         {
             let mut find = tx
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM messages WHERE sender_key = ?1 AND client_id = ?2"
+                    "SELECT {COLUMNS} FROM messages WHERE retry_scope = ?1 AND client_id = ?2"
                 ))
                 .map_err(failed("cannot store messages"))?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO messages (ts, sender, sender_key, room, recipient, recipient_key, text, action, client_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                    "INSERT INTO messages (ts, sender, sender_key, room, recipient, recipient_key, text, action, client_id,
+                                           sender_id, recipient_id, retry_scope)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
                 )
                 .map_err(failed("cannot store messages"))?;
             for message in batch {
                 let sender_key = message.sender_key();
-                if let Some(client_id) = &message.client_id {
+                if let (Some(client_id), Some(scope)) = (&message.client_id, &message.retry_scope) {
                     let existing = find
-                        .query_row(params![sender_key.as_str(), client_id], read_message)
+                        .query_row(params![scope, client_id], read_message)
                         .optional()
                         .map_err(failed("cannot store messages"))?;
                     if let Some(existing) = existing {
@@ -316,6 +442,9 @@ impl Store for SqliteStore {
                             message.text,
                             i64::from(message.kind == MessageKind::Action),
                             message.client_id,
+                            message.sender_identity.as_ref().map(Fingerprint::as_str),
+                            message.recipient_identity.as_ref().map(Fingerprint::as_str),
+                            message.retry_scope,
                         ],
                         |row| row.get(0),
                     )
@@ -351,13 +480,13 @@ impl Store for SqliteStore {
                 messages.push(row.map_err(&read)?);
             }
         }
-        if let Some(reader) = &query.direct_of {
+        if let Some(identity) = &query.direct_of {
             let mut direct = self
                 .db
                 .prepare_cached(&format!("SELECT {COLUMNS} {DIRECT_TAIL}"))
                 .map_err(&read)?;
             let rows = direct
-                .query_map(params![reader.as_str(), up_to, tail, floor], read_message)
+                .query_map(params![identity.as_str(), up_to, tail, floor], read_message)
                 .map_err(&read)?;
             for row in rows {
                 messages.push(row.map_err(&read)?);
@@ -438,13 +567,14 @@ impl Store for SqliteStore {
     fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError> {
         self.db
             .execute(
-                "INSERT INTO sessions (token, nick, rooms, last_seen) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(token) DO UPDATE SET nick = ?2, rooms = ?3, last_seen = ?4",
+                "INSERT INTO sessions (token, nick, rooms, last_seen, identity) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(token) DO UPDATE SET nick = ?2, rooms = ?3, last_seen = ?4, identity = ?5",
                 params![
                     session.token.as_str(),
                     session.nick,
                     session.rooms.join(","),
-                    to_i64(now_ms)
+                    to_i64(now_ms),
+                    session.identity.as_ref().map(Fingerprint::as_str),
                 ],
             )
             .map_err(failed("cannot save the session"))?;
@@ -454,7 +584,7 @@ impl Store for SqliteStore {
     fn load_session(&mut self, token: &SessionToken) -> Result<Option<SessionRecord>, StoreError> {
         self.db
             .query_row(
-                "SELECT nick, rooms FROM sessions WHERE token = ?1",
+                "SELECT nick, rooms, identity FROM sessions WHERE token = ?1",
                 params![token.as_str()],
                 |row| {
                     let rooms: String = row.get(1)?;
@@ -466,6 +596,7 @@ impl Store for SqliteStore {
                             .filter(|r| !r.is_empty())
                             .map(str::to_owned)
                             .collect(),
+                        identity: read_identity(row, 2)?,
                     })
                 },
             )
@@ -496,9 +627,100 @@ impl Store for SqliteStore {
         tx.commit().map_err(&doing)?;
         Ok(deleted as u64)
     }
+
+    fn owner_of(
+        &mut self,
+        nick: &NickKey,
+        unused_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<Fingerprint>, StoreError> {
+        let cutoff = to_i64(now_ms.saturating_sub(unused_ms));
+        let owner: Option<String> = self
+            .db
+            .query_row(
+                "SELECT identity FROM owners WHERE nick_key = ?1 AND last_used >= ?2",
+                params![nick.as_str(), cutoff],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(failed("cannot read who owns the nickname"))?;
+        Ok(owner.and_then(|owner| Fingerprint::parse(&owner).ok()))
+    }
+
+    fn claim_nick(
+        &mut self,
+        claim: &NickClaim,
+        may_add: &mut dyn FnMut() -> bool,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError> {
+        let doing = failed("cannot record who owns the nickname");
+        let key = NickKey::of(&claim.nick);
+        match self.owner_of(&key, claim.unused_ms, now_ms)? {
+            Some(owner) if owner == claim.identity => {
+                self.db
+                    .execute(
+                        "UPDATE owners SET last_used = ?2 WHERE nick_key = ?1",
+                        params![key.as_str(), to_i64(now_ms)],
+                    )
+                    .map_err(&doing)?;
+                return Ok(Claimed::Already);
+            }
+            Some(_) => return Ok(Claimed::Theirs),
+            None => {}
+        }
+        self.lapse_owners(claim.unused_ms, now_ms)?;
+        let (owned, total): (i64, i64) = self
+            .db
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM owners WHERE identity = ?1), (SELECT COUNT(*) FROM owners)",
+                params![claim.identity.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(&doing)?;
+        if to_u64(owned) >= claim.max_owned as u64 || total >= MAX_OWNERS {
+            return Ok(Claimed::AtLimit);
+        }
+        if !may_add() {
+            return Ok(Claimed::NotNow);
+        }
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO owners (nick_key, nick, identity, last_used) VALUES (?1, ?2, ?3, ?4)",
+                params![key.as_str(), claim.nick, claim.identity.as_str(), to_i64(now_ms)],
+            )
+            .map_err(&doing)?;
+        Ok(Claimed::New)
+    }
+
+    fn release_nick(
+        &mut self,
+        nick: &NickKey,
+        by: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError> {
+        let released = match by {
+            Some(owner) => self.db.execute(
+                "DELETE FROM owners WHERE nick_key = ?1 AND identity = ?2",
+                params![nick.as_str(), owner.as_str()],
+            ),
+            None => self.db.execute(
+                "DELETE FROM owners WHERE nick_key = ?1",
+                params![nick.as_str()],
+            ),
+        }
+        .map_err(failed("cannot give the nickname up"))?;
+        Ok(released > 0)
+    }
 }
 
 impl SqliteStore {
+    fn lapse_owners(&self, unused_ms: u64, now_ms: u64) -> Result<(), StoreError> {
+        let cutoff = to_i64(now_ms.saturating_sub(unused_ms));
+        self.db
+            .execute("DELETE FROM owners WHERE last_used < ?1", params![cutoff])
+            .map_err(failed("cannot forget unused nicknames"))?;
+        Ok(())
+    }
+
     /// Forgets sessions unused for [`SESSION_DAYS`], and the least recently
     /// used beyond [`MAX_SESSIONS`].
     fn forget_sessions(&self, now_ms: u64) -> Result<(), StoreError> {
@@ -569,8 +791,13 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Party;
 
     const DAY_MS: u64 = 86_400_000;
+
+    fn alice() -> Party {
+        Party::Identity(Fingerprint::of_public_key(b"alice's key"))
+    }
 
     fn store_with(timestamps: &[u64]) -> SqliteStore {
         let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
@@ -583,6 +810,9 @@ mod tests {
                 text: format!("at {ts}"),
                 kind: MessageKind::Text,
                 client_id: None,
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: None,
                 origin: None,
             })
             .collect();
@@ -593,7 +823,7 @@ mod tests {
     fn ids(store: &mut SqliteStore) -> Vec<u64> {
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: NickKey::of("alice"),
+            reader: alice(),
             after: 0,
             up_to: u64::MAX,
             limit: 1000,
@@ -618,7 +848,8 @@ mod tests {
         let store = store_with(&[1]);
         let plan = query_plan(&store, &format!("SELECT {COLUMNS} {DIRECT_TAIL}"));
         assert!(
-            plan.contains("messages_direct_by_sender") && plan.contains("messages_by_recipient"),
+            plan.contains("messages_direct_by_sender_id")
+                && plan.contains("messages_direct_by_recipient_id"),
             "{plan}"
         );
     }
@@ -654,10 +885,10 @@ mod tests {
         assert_eq!(
             indexes,
             [
-                "messages_by_client_id",
-                "messages_by_recipient",
+                "messages_by_retry_scope",
                 "messages_by_room",
-                "messages_direct_by_sender"
+                "messages_direct_by_recipient_id",
+                "messages_direct_by_sender_id"
             ]
         );
         assert_eq!(ids(&mut store), vec![1]);
@@ -682,7 +913,7 @@ mod tests {
     fn recent_ids(store: &mut SqliteStore, kept: Kept) -> Vec<u64> {
         let query = RecentQuery {
             rooms: vec!["lobby".into()],
-            direct_of: Some(NickKey::of("alice")),
+            direct_of: alice().identity().cloned(),
             up_to: u64::MAX,
             per_room: 50,
         };
@@ -693,7 +924,7 @@ mod tests {
     fn since_ids(store: &mut SqliteStore, after: u64, kept: Kept) -> (Vec<u64>, bool) {
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: NickKey::of("alice"),
+            reader: alice(),
             after,
             up_to: u64::MAX,
             limit: 1000,
@@ -851,6 +1082,9 @@ mod checkpoint_tests {
                 text: "x".repeat(200),
                 kind: MessageKind::Text,
                 client_id: Some(format!("c{i}")),
+                sender_identity: None,
+                recipient_identity: None,
+                retry_scope: None,
                 origin: None,
             };
             store.append(&[message]).unwrap();

@@ -248,6 +248,7 @@ impl StoreThread {
             Request::LoadSession(token, reply) => {
                 let _ = reply.send(self.store.load_session(&token));
             }
+            Request::Job(job) => job(self.store.as_mut(), self.clock.now_millis()),
         }
     }
 
@@ -284,11 +285,13 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use crate::domain::{MessageKind, SessionToken, Target};
+    use crate::domain::{MessageKind, NickKey, SessionToken, Target};
+    use crate::store::{Claimed, NickClaim};
     use crate::store::{
         DbLocation, History, Kept, RecentQuery, ResumeStart, SessionRecord, SinceQuery,
         SqliteStore, StoreError,
     };
+    use lanchat_shared::Fingerprint;
 
     /// A store whose disk has gone away: every write and read fails. It
     /// can also count retention passes, or hold history reads until the
@@ -321,6 +324,29 @@ mod tests {
             Ok(History::default())
         }
         fn resume_start(&mut self, _: &SinceQuery, _: Kept) -> Result<ResumeStart, StoreError> {
+            Err(disk_error())
+        }
+        fn owner_of(
+            &mut self,
+            _: &NickKey,
+            _: u64,
+            _: u64,
+        ) -> Result<Option<Fingerprint>, StoreError> {
+            Err(disk_error())
+        }
+        fn claim_nick(
+            &mut self,
+            _: &NickClaim,
+            _: &mut dyn FnMut() -> bool,
+            _: u64,
+        ) -> Result<Claimed, StoreError> {
+            Err(disk_error())
+        }
+        fn release_nick(
+            &mut self,
+            _: &NickKey,
+            _: Option<&Fingerprint>,
+        ) -> Result<bool, StoreError> {
             Err(disk_error())
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {
@@ -381,7 +407,7 @@ mod tests {
             spawn_history_reader(&mut handle, Box::new(reader), KEEP_ALL, Clock::system()).unwrap();
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: crate::domain::NickKey::of("bob"),
+            reader: crate::domain::Party::Identity(Fingerprint::of_public_key(b"bob")),
             after: 0,
             up_to: u64::MAX,
             limit: 5000,
@@ -414,6 +440,9 @@ mod tests {
             text: text.into(),
             kind: MessageKind::Text,
             client_id: client_id.map(str::to_owned),
+            sender_identity: None,
+            recipient_identity: None,
+            retry_scope: Some("guest:alice's session".into()),
             origin: None,
         }
     }
