@@ -66,7 +66,7 @@ PageUp/PageDown scroll half a page (past the top: older history) · \
 Shift-Up/Down scroll a line · mouse wheel scrolls · \
 Ctrl-End (or End on an empty line) back to live · Alt-1..9 show buffer 1-9 · \
 Alt-A next buffer with activity · Ctrl-N/Ctrl-P next/previous buffer · \
-F2 people here · Ctrl-L redraw · Alt-M mouse on/off (to select text) · \
+F2 people here · Ctrl-L redraw · Ctrl-Z suspend · Alt-M mouse on/off (to select text) · \
 Ctrl-A/E start/end · \
 Ctrl-W/U/K delete word/to start/to end · Ctrl-Left/Right move by word · \
 Ctrl-C clear the line, or quit on an empty one · Ctrl-D quit on an empty line";
@@ -90,6 +90,9 @@ pub enum Effect {
     },
     /// Clear the terminal and draw everything again (Ctrl-L).
     Redraw,
+    /// Give the terminal back and stop, as a shell job does (Ctrl-Z);
+    /// full screen again once continued.
+    Suspend,
     /// Turn mouse capture on or off (Alt-M, `--no-mouse`).
     Mouse(Mouse),
     /// Stop dialling the server: the room is over.
@@ -647,6 +650,7 @@ impl App {
                 self.buffers.show(index);
             }
             KeyCode::Char('l') if ctrl => effects.push(Effect::Redraw),
+            KeyCode::Char('z') if ctrl => effects.push(Effect::Suspend),
             KeyCode::Char('m') if alt => self.toggle_mouse(effects),
             KeyCode::Char('a') if alt => {
                 if let Some(index) = self.buffers.next_active() {

@@ -91,7 +91,8 @@ fn apply(
     terminal: &mut DefaultTerminal,
 ) -> std::io::Result<bool> {
     let mut quit = false;
-    for effect in app.update(event, Now::read()) {
+    let effects = app.update(event, Now::read());
+    for effect in effects {
         match effect {
             // The app paces what it sends (a few a second), so this queue
             // has room; if the connection task is gone the app hears of it.
@@ -108,6 +109,10 @@ fn apply(
             Effect::Notify { title, body } => terminal::notify(&title, &body),
             // The next draw repaints every cell.
             Effect::Redraw => terminal::redraw(terminal)?,
+            Effect::Suspend => {
+                terminal::suspend(app.mouse())?;
+                terminal::redraw(terminal)?;
+            }
             Effect::Mouse(mouse) => terminal::set_mouse(mouse)?,
             Effect::Quit => quit = true,
         }

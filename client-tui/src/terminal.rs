@@ -12,7 +12,7 @@ use ratatui::crossterm::event::{
     EnableFocusChange, EnableMouseCapture,
 };
 use ratatui::crossterm::execute;
-use ratatui::crossterm::terminal::{Clear, ClearType, EnterAlternateScreen};
+use ratatui::crossterm::terminal::{Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::widgets;
 
 use crate::app::Mouse;
@@ -56,6 +56,24 @@ pub fn resume(mouse: Mouse) -> io::Result<()> {
         EnableFocusChange
     )?;
     set_mouse(mouse)
+}
+
+/// Ctrl-Z: gives the terminal back (its own modes, the normal screen) and
+/// stops this process with SIGTSTP, as a shell job stops; once continued,
+/// sets full screen up again. In raw mode the terminal does not turn
+/// Ctrl-Z into the signal itself, so this asks `kill` to. Where a stop
+/// cannot happen (no job control: the signal is discarded), the client
+/// simply carries on in full screen.
+pub fn suspend(mouse: Mouse) -> io::Result<()> {
+    undo_extras()?;
+    execute!(stdout(), LeaveAlternateScreen)?;
+    ratatui::crossterm::terminal::disable_raw_mode()?;
+    let stopped = std::process::Command::new("kill")
+        .args(["-TSTP", &std::process::id().to_string()])
+        .status();
+    // Continued (or never stopped): the terminal is ours again.
+    resume(mouse)?;
+    stopped.map(|_| ())
 }
 
 /// Clears the screen and makes the next draw repaint every cell (Ctrl-L,

@@ -1228,6 +1228,7 @@ fn lastlog_lists_the_lines_of_this_buffer_that_contain_the_text() {
 fn ctrl_l_redraws_and_alt_m_hands_the_mouse_over_and_back() {
     let (mut app, now) = online_app();
     assert_eq!(app.update(ctrl('l'), now), vec![Effect::Redraw]);
+    assert_eq!(app.update(ctrl('z'), now), vec![Effect::Suspend]);
     assert_eq!(app.update(alt('m'), now), vec![Effect::Mouse(Mouse::Free)]);
     assert!(last_text(&app).starts_with("Mouse off"));
     assert_eq!(
