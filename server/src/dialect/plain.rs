@@ -32,8 +32,12 @@ impl Dialect for PlainText {
                 }
                 _ => Request::Hello(Hello::nick(line.trim())),
             },
-            // Taken as typed: a password may start or end with spaces.
-            Stage::Password => Request::Password(line.to_owned()),
+            // Taken as typed (a password may start or end with spaces),
+            // but `/quit` still leaves.
+            Stage::Password => match command::parse(line) {
+                Command::Quit(_) if line.starts_with('/') => Request::Quit { reason: None },
+                _ => Request::Password(line.to_owned()),
+            },
         })
     }
 
@@ -175,6 +179,18 @@ mod tests {
         assert_eq!(
             plain(&ServerMsg::error(ErrorCode::NickTaken, "Taken.")),
             "!! Taken. (nick_taken)\n"
+        );
+    }
+
+    #[test]
+    fn asked_for_a_password_a_line_is_the_password_as_typed_unless_it_is_quit() {
+        assert_eq!(
+            PLAIN_TEXT.parse(" open sesame ", Stage::Password),
+            Ok(Request::Password(" open sesame ".into()))
+        );
+        assert_eq!(
+            PLAIN_TEXT.parse("/quit", Stage::Password),
+            Ok(Request::Quit { reason: None })
         );
     }
 
