@@ -48,15 +48,6 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) 
             return;
         }
     };
-    if let Some(allow) = &shared.allow
-        && !allow.admits(security.identity())
-    {
-        debug!(transport = %security, "not on the allow list");
-        let message = "This server admits only the keys on its list, and yours is not one \
-                       (a guest has none); ask its operator to add your fingerprint.";
-        transport::farewell(sink, ErrorCode::NotAllowed, message).await;
-        return;
-    }
     let (outgoing, queue) = mpsc::channel(REPLY_QUEUE_LEN);
     let abort = CancellationToken::new();
     let writer = tokio::spawn(writer::run(

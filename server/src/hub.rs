@@ -175,6 +175,17 @@ struct Member {
     kick: CancellationToken,
 }
 
+impl Member {
+    /// True if a connection joining with `session` and `presence` takes
+    /// this member's place (it is its ghost): the same session, presented
+    /// by the identity that made it, or the identity that owns the nickname.
+    fn yields_to(&self, session: &SessionToken, presence: &Presence) -> bool {
+        let same_session = self.session == *session && self.presence.identity == presence.identity;
+        let same_owner = presence.owner().is_some() && self.presence.owner() == presence.owner();
+        same_session || same_owner
+    }
+}
+
 /// Who a member is, beyond its nickname.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Presence {
@@ -287,17 +298,7 @@ impl Hub {
         let mut state = self.lock();
         let key = NickKey::from(&nick);
         let reclaimed = match state.members.get(&key) {
-            // A token reclaims only for the identity that made it.
-            Some(held)
-                if held.session == session && held.presence.identity == presence.identity =>
-            {
-                state.members.remove(&key)
-            }
-            Some(held)
-                if presence.owner().is_some() && held.presence.owner() == presence.owner() =>
-            {
-                state.members.remove(&key)
-            }
+            Some(held) if held.yields_to(&session, &presence) => state.members.remove(&key),
             Some(_) => return Err(Refusal::NickTaken),
             None => None,
         };

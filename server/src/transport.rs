@@ -103,23 +103,37 @@ pub(crate) enum NotOpened {
     /// Plain TCP with `require_tls`; the client was told how to connect.
     #[error("plain TCP refused: TLS is required")]
     PlainRefused,
+    /// Not on the `--allow` list; the client was told.
+    #[error("not on the allow list ({0})")]
+    NotAllowed(Security),
 }
 
-/// Waits for the first byte, then sets up plain TCP or TLS.
+/// Waits for the first byte, sets up plain TCP or TLS, and lets through
+/// only what the server admits (`--require-tls`, `--allow`); whoever is
+/// turned away is told why in one line.
 pub(crate) async fn open(stream: TcpStream, shared: &Shared) -> Result<Transport, NotOpened> {
-    if first_byte_says_tls(&stream).await? {
-        return handshake(stream, &shared.tls, shared.config.tls_handshake_timeout).await;
-    }
-    if shared.config.require_tls {
+    let transport = if first_byte_says_tls(&stream).await? {
+        handshake(stream, &shared.tls, shared.config.tls_handshake_timeout).await?
+    } else if shared.config.require_tls {
         refuse_plain(stream).await;
         return Err(NotOpened::PlainRefused);
+    } else {
+        let (read, write) = stream.into_split();
+        Transport {
+            source: Source::Plain(read),
+            sink: Box::new(write),
+            security: Security::Plain,
+        }
+    };
+    match &shared.allow {
+        Some(allow) if !allow.admits(transport.security.identity()) => {
+            let message = "This server admits only the keys on its list, and yours is not one \
+                           (a guest has none); ask its operator to add your fingerprint.";
+            farewell(transport.sink, ErrorCode::NotAllowed, message).await;
+            Err(NotOpened::NotAllowed(transport.security))
+        }
+        _ => Ok(transport),
     }
-    let (read, write) = stream.into_split();
-    Ok(Transport {
-        source: Source::Plain(read),
-        sink: Box::new(write),
-        security: Security::Plain,
-    })
 }
 
 async fn first_byte_says_tls(stream: &TcpStream) -> Result<bool, NotOpened> {
@@ -170,7 +184,7 @@ async fn refuse_plain(stream: TcpStream) {
 }
 
 /// Writes one error line to a client about to be closed, and closes.
-pub(crate) async fn farewell(mut stream: impl AsyncWrite + Unpin, code: ErrorCode, message: &str) {
+async fn farewell(mut stream: impl AsyncWrite + Unpin, code: ErrorCode, message: &str) {
     let line = ServerMsg::error(code, message).to_line();
     let _ = timeout(FAREWELL_TIMEOUT, async {
         stream.write_all(&line).await?;
