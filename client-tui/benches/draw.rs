@@ -23,6 +23,16 @@ const BURST: usize = 10_000;
 const WIDTH: u16 = 160;
 const HEIGHT: u16 = 48;
 
+/// How a real client is protected by default: TLS, the server's key
+/// pinned.
+fn verified() -> lanchat_client::dial::Protection {
+    lanchat_client::dial::Protection::Encrypted {
+        server_key: lanchat_shared::Fingerprint::of_public_key(b"the server's key"),
+        trusted: lanchat_client::dial::Trusted::Pinned,
+        identity: lanchat_shared::Fingerprint::of_public_key(b"alice's key"),
+    }
+}
+
 fn message(id: u64) -> Event {
     let text = match id % 4 {
         0 => "short one".to_owned(),
@@ -51,12 +61,15 @@ fn app_with(messages: usize) -> App {
         colours: true,
         notify: true,
         hosting: false,
+        protection: verified(),
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
+            owners: vec![],
+            owned: true,
             rooms: vec!["lobby".into()],
             gap: false,
         }),

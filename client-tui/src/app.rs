@@ -25,7 +25,8 @@ use ratatui::layout::Rect;
 use tokio::time::Instant;
 
 use crate::buffers::{Activity, Arrival, BufferName, Buffers, Direction, Older};
-use crate::event::{Event, Focus, NetEvent};
+use crate::dial::Protection;
+use crate::event::{Event, Focus, NetEvent, Stop};
 use crate::input::{Edit, Input};
 use crate::layout::areas;
 use crate::people::People;
@@ -119,6 +120,10 @@ pub enum Connection {
     /// The server shut down and did not come back: the room is over (its
     /// host left) and the client no longer dials.
     Ended,
+    /// The client stopped dialling because trying again cannot help: the
+    /// server's key changed, or it refused us (wrong password, not
+    /// allowed).
+    Stopped(Stop),
 }
 
 /// Whether the client takes the mouse (wheel scrolling) or leaves it to
@@ -184,6 +189,8 @@ pub struct AppOptions {
     /// Whether this process hosts the room, so quitting ends it for
     /// everyone and is confirmed while others are there.
     pub hosting: bool,
+    /// How the connection is protected (TLS with a verified key, or plain).
+    pub protection: Protection,
 }
 
 /// Everything the client knows. The fields are private: only
@@ -258,6 +265,11 @@ pub struct App {
     notify: bool,
     /// Whether this process hosts the room; set once, from [`AppOptions`].
     hosting: bool,
+    /// How the connection is protected; set once, from [`AppOptions`].
+    protection: Protection,
+    /// Whether the server said, in its last welcome, that our identity
+    /// owns the nickname.
+    owns_nick: bool,
     /// The server's name from its greeting, once known.
     server_name: Option<String>,
     /// Where the server's shutdown stands: announced, and since when it
@@ -356,6 +368,8 @@ enum ClientCommand {
     Help,
     /// `/clear`: empty the buffer being shown.
     Clear,
+    /// `/info`: the server, its key, and the user's identity.
+    Info,
     /// `/buffer N` or `/b N`: show buffer N, counted from 1 as the status
     /// bar numbers them.
     Buffer(usize),
@@ -409,6 +423,7 @@ impl App {
             colours,
             notify,
             hosting,
+            protection,
         } = options;
         App {
             server,
@@ -437,6 +452,8 @@ impl App {
             focus: Focus::Gained,
             older_page: None,
             hosting,
+            protection,
+            owns_nick: false,
             server_name: None,
             shutdown: Shutdown::None,
         }
@@ -460,6 +477,11 @@ impl App {
     /// The state of the connection.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// How the connection is protected.
+    pub fn protection(&self) -> &Protection {
+        &self.protection
     }
 
     /// Who is in the room shown, sorted ignoring case; in a direct
@@ -837,6 +859,10 @@ impl App {
             ClientCommand::Quit(reason) => self.quit(reason, effects),
             ClientCommand::Help => self.notice(EntryKind::Info, help_text()),
             ClientCommand::Clear => self.scrollback_mut().clear(),
+            ClientCommand::Info => {
+                let text = about::info(self);
+                self.notice(EntryKind::Info, text);
+            }
             ClientCommand::Buffer(number) => self.show_numbered(number),
             ClientCommand::Lastlog(text) => self.lastlog(&text),
             ClientCommand::Join(room) => {
@@ -975,9 +1001,9 @@ impl App {
         now: Instant,
         effects: &mut Vec<Effect>,
     ) {
-        if self.connection == Connection::Ended {
-            let text = "Not sent: the room has ended (see above).".to_owned();
-            return self.notice(EntryKind::Error, text);
+        if matches!(self.connection, Connection::Ended | Connection::Stopped(_)) {
+            let text = "Not sent: the client no longer connects to this server (see above).";
+            return self.notice(EntryKind::Error, text.to_owned());
         }
         let client_id = new_client_id();
         self.outbox.push_back(Pending {
@@ -1069,9 +1095,12 @@ impl App {
             NetEvent::Connected {
                 nick,
                 users,
+                owners: _,
+                owned,
                 rooms,
                 gap,
             } => {
+                self.owns_nick = owned;
                 self.on_connected(&nick, &users, &rooms);
                 self.rejoin_missing_rooms(&rooms, effects);
                 if gap {
@@ -1085,6 +1114,12 @@ impl App {
             NetEvent::NickRejected { message } => self.on_nick_rejected(&message),
             NetEvent::Greeted { name } => self.server_name = Some(sanitize_text(&name)),
             NetEvent::Server(msg) => self.on_server(msg, effects),
+            NetEvent::Stopped(stop) => {
+                let text = about::stopped(self, &stop);
+                self.notice(EntryKind::Error, text);
+                self.connection = Connection::Stopped(stop);
+                self.commands.clear();
+            }
             NetEvent::Disconnected { reason, retry_in } => {
                 if self.room_is_gone(now) {
                     return self.end_room(effects);
@@ -1550,6 +1585,7 @@ impl ClientCommand {
             Command::Quit(reason) => ClientCommand::Quit(reason.map(str::to_owned)),
             Command::Help => ClientCommand::Help,
             Command::Clear => ClientCommand::Clear,
+            Command::Info => ClientCommand::Info,
             Command::Buffer(number) => match number.parse::<usize>() {
                 Ok(number) if number > 0 => ClientCommand::Buffer(number),
                 _ => ClientCommand::usage_of("buffer"),
@@ -1743,5 +1779,6 @@ pub fn mentions(text: &str, nick: &str) -> bool {
     })
 }
 
+mod about;
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,36 @@ pub struct Args {
     #[arg(long)]
     pub no_mouse: bool,
 
+    /// Trust a server met for the first time without asking (for
+    /// scripts). Its key is pinned all the same: a different key later is
+    /// refused.
+    #[arg(long)]
+    pub trust_new: bool,
+
+    /// Connect over plain TCP instead of TLS: unencrypted, and the server
+    /// takes you for a guest (for servers that speak only plain TCP).
+    #[arg(long)]
+    pub plain: bool,
+
+    /// Your identity (key and certificate, PEM) [default:
+    /// $XDG_CONFIG_HOME/lanchat/identity.pem, made on first run].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<std::path::PathBuf>,
+
+    /// The server's password, if it asks for one.
+    #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Forget the key pinned for HOST:PORT, to accept a server's new key on
+    /// purpose; then exit.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub forget: Option<String>,
+
+    /// Print your identity's fingerprint (what a server's --allow file
+    /// lists) and exit.
+    #[arg(long)]
+    pub fingerprint: bool,
+
     /// Send discovery probes only to these addresses instead of the LAN
     /// broadcast address and this machine (for tests and odd networks).
     #[arg(long, value_name = "IP")]

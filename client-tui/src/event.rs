@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lanchat_shared::{ClientMsg, ServerMsg};
+use lanchat_shared::{ClientMsg, ErrorCode, Fingerprint, ServerMsg};
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
 /// Something the app must react to.
@@ -63,6 +63,11 @@ pub enum NetEvent {
         nick: String,
         /// Who is in the lobby.
         users: Vec<String>,
+        /// Those of `users` whose identity owns their nickname; the others
+        /// are guests or use a nickname nobody owns.
+        owners: Vec<String>,
+        /// Whether our identity owns the nickname granted.
+        owned: bool,
         /// The rooms this session is in.
         rooms: Vec<String>,
         /// True if the server could not replay everything since the last
@@ -76,12 +81,36 @@ pub enum NetEvent {
     },
     /// A message from the server after joining.
     Server(ServerMsg),
+    /// The connection task stopped dialling for good: trying again cannot
+    /// help.
+    Stopped(Stop),
     /// The connection is gone; the task retries after `retry_in`.
     Disconnected {
         /// Why, for people.
         reason: String,
         /// When the next attempt starts.
         retry_in: Duration,
+    },
+}
+
+/// Why the connection task stopped dialling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The server presented another key than the one trusted: someone may
+    /// be between us and it. Nothing was sent to it.
+    KeyChanged {
+        /// The key trusted.
+        pinned: Fingerprint,
+        /// The key presented.
+        presented: Fingerprint,
+    },
+    /// The server refused us for a reason the next try would meet again:
+    /// `bad_password`, `not_allowed`, `tls_required`.
+    Refused {
+        /// Which reason.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
     },
 }
 

@@ -23,6 +23,8 @@ const OPEN_HINT: &str = "could not open the room's history; keep it elsewhere wi
 pub struct Hosted {
     /// The TCP (and discovery) port.
     pub port: u16,
+    /// The fingerprint of the room's TLS key.
+    pub fingerprint: lanchat_shared::Fingerprint,
     /// The server's warnings as lines for the scrollback, for the run loop
     /// to take; `None` if this process already had a tracing subscriber.
     pub warnings: Option<mpsc::Receiver<String>>,
@@ -46,12 +48,14 @@ pub async fn host(port: u16, nick: &str, db: Option<&str>) -> anyhow::Result<Hos
         ..Config::default()
     };
     let server = open(config).await?;
+    let fingerprint = server.fingerprint().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
     Ok(Hosted {
         port,
+        fingerprint,
         warnings,
         stop,
         task,

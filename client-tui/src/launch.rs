@@ -26,6 +26,8 @@ pub struct Choice {
     pub hosted: Option<Hosted>,
     /// Lines to show in the scrollback at start.
     pub notices: Vec<String>,
+    /// The key of the room hosted here, trusted without asking.
+    pub own_key: Option<lanchat_shared::Fingerprint>,
     /// The hosted server's warnings, to show as they come.
     pub warnings: Option<mpsc::Receiver<String>>,
 }
@@ -156,6 +158,7 @@ impl Choice {
             address,
             hosted: None,
             notices: Vec::new(),
+            own_key: None,
             warnings: None,
         }
     }
@@ -168,8 +171,10 @@ async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
     let mut hosted = host(args.port, nick, args.db.as_deref()).await?;
     let port = hosted.port;
     let addresses = lan_addresses(port);
+    let own_key = hosted.fingerprint.clone();
     let mut notices = vec![format!(
-        "You are hosting this room on port {port}; it closes when you quit."
+        "You are hosting this room on port {port}; it closes when you quit. Its key: {own_key} \
+         (others see it when they first join, and can compare)."
     )];
     if addresses.is_empty() {
         notices.push(format!(
@@ -186,6 +191,7 @@ async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
         warnings: hosted.warnings.take(),
         hosted: Some(hosted),
         notices,
+        own_key: Some(own_key),
     })
 }
 
@@ -201,7 +207,7 @@ async fn start_hosting(_: &Args, _: &str) -> anyhow::Result<Choice> {
 
 /// Asks a question on the terminal; `None` when nobody can answer (no
 /// terminal on standard input, or end of input).
-async fn ask(question: &str) -> anyhow::Result<Option<String>> {
+pub(crate) async fn ask(question: &str) -> anyhow::Result<Option<String>> {
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }

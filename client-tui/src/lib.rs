@@ -6,8 +6,11 @@
 //! - [`input`], [`scrollback`], [`wrap`]: the editing line, the
 //!   conversation, display-width wrapping.
 //! - [`ui`] and [`layout`]: drawing, a pure function of `&App`.
-//! - [`net`]: the connection task (dial, hello, relay, reconnect).
-//! - [`trust`]: the server keys this user pinned (`known_servers`).
+//! - [`net`]: the connection task (dial, hello, relay, reconnect);
+//!   [`dial`]: one connection, TLS with the key expected, or plain TCP.
+//! - [`secure`]: before full screen, the user's identity and the server key
+//!   to expect (asking on first contact); [`trust`]: the server keys this
+//!   user pinned (`known_servers`).
 //! - [`discovery`], `host`, `launch`: finding a server on the LAN, or
 //!   hosting one in-process (with the default `host` feature), before
 //!   full-screen mode starts; `warnings` brings the hosted server's
@@ -23,6 +26,7 @@ pub mod app;
 pub mod buffers;
 pub mod cli;
 pub mod config;
+pub mod dial;
 pub mod discovery;
 pub mod event;
 #[cfg(feature = "host")]
@@ -35,6 +39,7 @@ pub mod net;
 pub mod people;
 mod runtime;
 pub mod scrollback;
+pub mod secure;
 mod terminal;
 pub mod trust;
 pub mod ui;
@@ -56,8 +61,16 @@ use crate::event::Event;
 /// it is full, which slows reading from the server, never the UI.
 const NEWS_QUEUE: usize = 4096;
 
-/// Runs the client: choose a server, go full screen, chat, restore.
+/// Runs the client: choose a server, settle its key, go full screen, chat,
+/// restore. `--forget` and `--fingerprint` do their one thing instead.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(server) = &args.forget {
+        return forget(server);
+    }
+    if args.fingerprint {
+        println!("{}", secure::identity(&args)?.fingerprint);
+        return Ok(());
+    }
     require_a_terminal()?;
     let config = match config::default_path() {
         Some(path) => config::load(&path).map_err(anyhow::Error::msg)?,
@@ -66,21 +79,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let args = args.with_config(&config);
     let nick = args.nick();
     let choice = launch::choose(&args, &nick).await?;
+    let security = match secure::settle(&args, &choice).await {
+        Ok(security) => security,
+        Err(refusal) => {
+            if let Some(hosted) = choice.hosted {
+                hosted.stop().await;
+            }
+            return Err(refusal);
+        }
+    };
+    let protection = security.protection();
+    let endpoint = net::Endpoint {
+        address: choice.address.clone(),
+        security,
+        password: args.password.clone(),
+    };
     let (news_in, news) = mpsc::channel(NEWS_QUEUE);
     let (commands, commands_out) = mpsc::channel(256);
-    let connection = tokio::spawn(net::run(
-        choice.address.clone(),
-        nick.clone(),
-        news_in,
-        commands_out,
-    ));
+    let connection = tokio::spawn(net::run(endpoint, nick.clone(), news_in, commands_out));
 
     let marks_path = marks::default_path();
     let read_marks = marks_path
         .as_deref()
         .map(|path| marks::load(path, &choice.address))
         .unwrap_or_default();
-    let options = app_options(&args, config, &choice, nick, read_marks);
+    let options = app_options(&args, config, &choice, nick, protection, read_marks);
     let mut full_screen = terminal::enter(options.mouse)?;
     let size = full_screen.terminal.size()?;
     let now = Now::read();
@@ -108,6 +131,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
+/// `lanchat --forget HOST:PORT`: unpins the server's key, so the next join
+/// asks again.
+fn forget(server: &str) -> anyhow::Result<()> {
+    let address = cli::with_default_port(server);
+    let path = trust::default_path()
+        .ok_or_else(|| anyhow::anyhow!("no data directory: set XDG_DATA_HOME or HOME"))?;
+    let mut known = trust::KnownServers::load(&path)?;
+    if known.forget(&address)? {
+        println!(
+            "Forgot the key of {address} ({}). The next join shows the server's key and asks.",
+            path.display()
+        );
+    } else {
+        println!("No key was pinned for {address} in {}.", path.display());
+    }
+    Ok(())
+}
+
 /// Fails, saying why, unless both ends are a terminal. Without this, the
 /// first thing to fail is opening the terminal, with "No such device or
 /// address (os error 6)", which tells nobody what to do.
@@ -123,12 +164,14 @@ fn require_a_terminal() -> anyhow::Result<()> {
 }
 
 /// What the app is told at start: the flags (already merged with the
-/// settings file) and what only the file says.
+/// settings file), what only the file says, the nickname to ask for and
+/// how the connection is protected.
 fn app_options(
     args: &Args,
     config: Config,
     choice: &launch::Choice,
     nick: String,
+    protection: dial::Protection,
     mut read_marks: std::collections::HashMap<String, u64>,
 ) -> AppOptions {
     // A room named in the settings is opened (and so joined) like one that
@@ -150,5 +193,6 @@ fn app_options(
         colours: config.colours,
         notify: !args.no_notify,
         hosting: choice.hosted.is_some(),
+        protection,
     }
 }

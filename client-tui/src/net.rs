@@ -1,6 +1,7 @@
-//! The connection task: dial, greet, hello, relay lines both ways, and when
-//! the connection drops, dial again with backoff — forever, until the app
-//! goes away.
+//! The connection task: dial (see [`crate::dial`]), hello, relay lines both
+//! ways, and when the connection drops, dial again with backoff — until the
+//! app goes away, or until trying again cannot help (the server's key
+//! changed, the password is wrong, the server does not allow us).
 //!
 //! It talks to the app only through channels ([`NetEvent`] out,
 //! [`NetCommand`] in), so the user interface never waits on the network.
@@ -10,13 +11,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lanchat_shared::{ClientMsg, ErrorCode, Frame, LineCodec, ServerMsg};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 
-use crate::event::{NetCommand, NetEvent};
+use crate::dial::{DialError, Reader, Security, Writer, dial};
+use crate::event::{NetCommand, NetEvent, Stop};
 
 /// Longest server line the client reads. A real server's lines are far
 /// shorter (8 KiB of text escaped as JSON at worst); a longer one is skipped.
@@ -71,9 +71,21 @@ impl Resume {
     }
 }
 
+/// The server to join and how: where, protected how, with which
+/// password (`--password`), if any.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port` to dial.
+    pub address: String,
+    /// TLS with a verified key, or plain TCP.
+    pub security: Security,
+    /// The server's shared secret, sent in every hello.
+    pub password: Option<String>,
+}
+
 /// Runs the connection until the app drops its command sender.
 pub async fn run(
-    address: String,
+    endpoint: Endpoint,
     mut nick: String,
     events: mpsc::Sender<NetEvent>,
     mut commands: mpsc::Receiver<NetCommand>,
@@ -84,13 +96,24 @@ pub async fn run(
         if events.send(NetEvent::Connecting { attempt }).await.is_err() {
             return;
         }
-        let outcome = match timeout(NETWORK_TIMEOUT, TcpStream::connect(&address)).await {
-            Ok(Ok(stream)) => session(stream, &mut nick, &mut resume, &events, &mut commands).await,
-            Ok(Err(error)) => Outcome::Lost(format!("could not connect to {address}: {error}")),
-            Err(_) => Outcome::Lost(format!("no answer from {address}")),
+        let outcome = match dial(&endpoint.address, &endpoint.security, NETWORK_TIMEOUT).await {
+            Ok(link) => {
+                let session = Session {
+                    nick: &mut nick,
+                    resume: &mut resume,
+                    password: endpoint.password.as_deref(),
+                    joined: false,
+                };
+                converse(session, link, &events, &mut commands).await
+            }
+            Err(DialError::Failed(reason)) => Outcome::Lost(reason),
+            Err(DialError::KeyChanged { pinned, presented }) => {
+                Outcome::Stopped(Stop::KeyChanged { pinned, presented })
+            }
         };
         let reason = match outcome {
             Outcome::AppGone => return,
+            Outcome::Stopped(stop) => return stay_stopped(stop, &events, &mut commands).await,
             Outcome::Lost(reason) => reason,
             Outcome::LostAfterJoining(reason) => {
                 attempt = 1;
@@ -122,9 +145,23 @@ pub async fn run(
     }
 }
 
+/// Tells the app that dialling stopped, and why, then waits for it to go
+/// away: nothing is sent to that server again.
+async fn stay_stopped(
+    stop: Stop,
+    events: &mpsc::Sender<NetEvent>,
+    commands: &mut mpsc::Receiver<NetCommand>,
+) {
+    if events.send(NetEvent::Stopped(stop)).await.is_ok() {
+        while commands.recv().await.is_some() {}
+    }
+}
+
 enum Outcome {
     /// The app dropped its end: stop.
     AppGone,
+    /// Trying again cannot help: stop dialling and say why.
+    Stopped(Stop),
     /// The connection ended before a welcome.
     Lost(String),
     /// The connection ended after a welcome (so backoff starts over).
@@ -141,6 +178,8 @@ enum Heard {
     /// The server refused the hello for a reason a new nickname cannot
     /// fix: this connection is over.
     Refused(String),
+    /// The server refused the hello for a reason no retry changes.
+    Stopped(Stop),
 }
 
 /// One connection's state, from the hello to its end.
@@ -150,6 +189,8 @@ struct Session<'a> {
     nick: &'a mut String,
     /// What the next hello presents to resume, updated as messages arrive.
     resume: &'a mut Resume,
+    /// The server's shared secret, if the user gave one.
+    password: Option<&'a str>,
     /// Whether the welcome came: a loss after it starts the backoff over.
     joined: bool,
 }
@@ -179,7 +220,8 @@ impl Session<'_> {
                 session,
                 gap,
                 history_id,
-                ..
+                owners,
+                owned,
             } if !self.joined => {
                 self.joined = true;
                 self.nick.clone_from(&granted);
@@ -188,15 +230,23 @@ impl Session<'_> {
                 Heard::News(NetEvent::Connected {
                     nick: granted,
                     users,
+                    owners,
+                    owned: owned == Some(true),
                     rooms,
                     gap: gap == Some(true),
                 })
             }
             ServerMsg::Error {
-                code: ErrorCode::NickTaken | ErrorCode::NickInvalid,
+                code: ErrorCode::NickTaken | ErrorCode::NickInvalid | ErrorCode::NickOwned,
                 message,
                 ..
             } if !self.joined => Heard::News(NetEvent::NickRejected { message }),
+            ServerMsg::Error {
+                code:
+                    code @ (ErrorCode::BadPassword | ErrorCode::NotAllowed | ErrorCode::TlsRequired),
+                message,
+                ..
+            } if !self.joined => Heard::Stopped(Stop::Refused { code, message }),
             ServerMsg::Greeting { text, .. } => match server_name(&text) {
                 Some(name) => Heard::News(NetEvent::Greeted { name }),
                 None => Heard::Nothing,
@@ -229,13 +279,7 @@ impl Session<'_> {
             NetCommand::Hello(wanted) => {
                 self.nick.clone_from(&wanted);
                 // The session belongs to the refused nickname.
-                ClientMsg::Hello {
-                    nick: wanted,
-                    since: self.resume.last_id,
-                    session: None,
-                    history_id: self.resume.history_id.clone(),
-                    password: None,
-                }
+                self.hello(None)
             }
             NetCommand::Send(msg) => msg,
             NetCommand::GiveUp => return None,
@@ -244,32 +288,33 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// A hello for the nickname wanted, resuming from what was seen, with
+    /// the session token to reclaim (`None` after a refusal: the token
+    /// belongs to the refused nickname).
+    fn hello(&self, session: Option<String>) -> ClientMsg {
+        ClientMsg::Hello {
+            nick: self.nick.clone(),
+            since: self.resume.last_id,
+            session,
+            history_id: self.resume.history_id.clone(),
+            password: self.password.map(str::to_owned),
+        }
+    }
+}
+
 /// One connection: hello, then relay until it ends.
-async fn session(
-    stream: TcpStream,
-    nick: &mut String,
-    resume: &mut Resume,
+async fn converse(
+    session: Session<'_>,
+    (read, mut write): (Reader, Writer),
     events: &mpsc::Sender<NetEvent>,
     commands: &mut mpsc::Receiver<NetCommand>,
 ) -> Outcome {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
     let lines = FramedRead::new(read, LineCodec::new(MAX_SERVER_LINE));
-    let hello = ClientMsg::Hello {
-        nick: nick.clone(),
-        since: resume.last_id,
-        session: resume.session.clone(),
-        history_id: resume.history_id.clone(),
-        password: None,
-    };
+    let hello = session.hello(session.resume.session.clone());
     if let Err(reason) = send(&mut write, &hello).await {
         return Outcome::Lost(reason);
     }
-    let session = Session {
-        nick,
-        resume,
-        joined: false,
-    };
     relay(session, lines, write, events, commands).await
 }
 
@@ -277,8 +322,8 @@ async fn session(
 /// server that has gone quiet.
 async fn relay(
     mut session: Session<'_>,
-    mut lines: FramedRead<OwnedReadHalf, LineCodec>,
-    mut write: OwnedWriteHalf,
+    mut lines: FramedRead<Reader, LineCodec>,
+    mut write: Writer,
     events: &mpsc::Sender<NetEvent>,
     commands: &mut mpsc::Receiver<NetCommand>,
 ) -> Outcome {
@@ -302,6 +347,7 @@ async fn relay(
                     },
                     Heard::Nothing => {}
                     Heard::Refused(message) => return Outcome::Lost(message),
+                    Heard::Stopped(stop) => return Outcome::Stopped(stop),
                 }
             }
             command = commands.recv() => {
@@ -339,7 +385,7 @@ fn server_name(greeting: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.chars().take(64).collect())
 }
 
-async fn send(write: &mut OwnedWriteHalf, msg: &ClientMsg) -> Result<(), String> {
+async fn send(write: &mut Writer, msg: &ClientMsg) -> Result<(), String> {
     match timeout(NETWORK_TIMEOUT, write.write_all(&msg.to_line())).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(format!("write failed: {error}")),
@@ -369,6 +415,7 @@ mod tests {
         Session {
             nick,
             resume,
+            password: None,
             joined: false,
         }
     }
@@ -387,6 +434,41 @@ mod tests {
         let full = ServerMsg::error(ErrorCode::ServerFull, "full").to_line();
         assert!(matches!(session.hear(&full), Heard::Refused(m) if m == "full"));
         assert!(matches!(session.hear(b"not json"), Heard::Nothing));
+    }
+
+    #[test]
+    fn a_refusal_no_retry_can_fix_stops_dialling_and_an_owned_nickname_asks_for_another() {
+        let (mut nick, mut resume) = ("alice".to_owned(), Resume::default());
+        let mut session = greeting(&mut nick, &mut resume);
+        for code in [
+            ErrorCode::BadPassword,
+            ErrorCode::NotAllowed,
+            ErrorCode::TlsRequired,
+        ] {
+            let line = ServerMsg::error(code, "no").to_line();
+            assert!(
+                matches!(session.hear(&line), Heard::Stopped(Stop::Refused { code: c, .. }) if c == code),
+                "{code:?}"
+            );
+        }
+        let owned = ServerMsg::error(ErrorCode::NickOwned, "theirs").to_line();
+        assert!(matches!(
+            session.hear(&owned),
+            Heard::News(NetEvent::NickRejected { .. })
+        ));
+    }
+
+    #[test]
+    fn every_hello_carries_the_password() {
+        let (mut nick, mut resume) = ("alice".to_owned(), Resume::default());
+        let session = Session {
+            password: Some("sesame"),
+            ..greeting(&mut nick, &mut resume)
+        };
+        let ClientMsg::Hello { password, .. } = session.hello(None) else {
+            panic!("a hello")
+        };
+        assert_eq!(password.as_deref(), Some("sesame"));
     }
 
     #[test]

@@ -65,13 +65,21 @@ impl KnownServers {
 
     /// What the pins say about `key` presented by `server` (`HOST:PORT`).
     pub fn verdict(&self, server: &str, key: &Fingerprint) -> Verdict {
-        match self.entries.iter().find(|(name, _)| name == server) {
+        match self.pinned(server) {
             None => Verdict::New,
-            Some((_, pinned)) if pinned == key => Verdict::Known,
-            Some((_, pinned)) => Verdict::Changed {
+            Some(pinned) if pinned == key => Verdict::Known,
+            Some(pinned) => Verdict::Changed {
                 pinned: pinned.clone(),
             },
         }
+    }
+
+    /// The key pinned for `server`, if any.
+    pub fn pinned(&self, server: &str) -> Option<&Fingerprint> {
+        self.entries
+            .iter()
+            .find(|(name, _)| name == server)
+            .map(|(_, key)| key)
     }
 
     /// Pins `key` for `server`, appending a line (made with mode 0600, and
@@ -111,6 +119,19 @@ impl KnownServers {
         }
         Ok(forgot)
     }
+}
+
+/// What the user is told when `server` presents `presented` instead of
+/// the key pinned for it, before full screen and in the scrollback alike.
+pub fn key_changed_warning(server: &str, pinned: &Fingerprint, presented: &Fingerprint) -> String {
+    format!(
+        "WARNING: the server at {server} presented a different key than before.\n  \
+         pinned:    {pinned}\n  presented: {presented}\n\
+         Someone may be between you and the server, reading or changing what you send, or its \
+         operator replaced its key. Nothing was sent to it. If you know the key was replaced \
+         (ask its operator for the new fingerprint), forget the old one with \
+         `lanchat --forget {server}` and join again."
+    )
 }
 
 fn parse_line(line: &str) -> Option<(String, Fingerprint)> {

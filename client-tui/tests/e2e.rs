@@ -4,190 +4,13 @@
 
 #![allow(clippy::panic)] // A test fails by panicking.
 
-use std::io::{Read, Write};
+mod support;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanchat_tests::{TestClient, TestServer, relaxed_config};
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
-
-const TIMEOUT: Duration = Duration::from_secs(15);
-
-/// `lanchat` running in a pseudo-terminal.
-struct Tui {
-    screen: Arc<Mutex<vt100::Parser>>,
-    /// Every byte lanchat wrote, for what the emulator does not keep
-    /// (notifications).
-    output: Arc<Mutex<Vec<u8>>>,
-    keys: Box<dyn Write + Send>,
-    child: Box<dyn Child + Send + Sync>,
-    master: Box<dyn MasterPty + Send>,
-    _data: tempfile::TempDir,
-}
-
-impl Tui {
-    fn start(args: &[&str]) -> Tui {
-        Tui::start_with_env(args, &[])
-    }
-
-    /// Starts lanchat with `args`, its data, state and config directories
-    /// in a fresh temporary one unless `env` sets `XDG_DATA_HOME`,
-    /// `XDG_STATE_HOME`, `XDG_CONFIG_HOME` (or anything else) itself.
-    fn start_with_env(args: &[&str], env: &[(&str, &Path)]) -> Tui {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
-        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_lanchat"));
-        command.args(args);
-        command.env("TERM", "xterm-256color");
-        // Which notification sequence is written depends on these.
-        for variable in ["TERM_PROGRAM", "WT_SESSION", "ConEmuPID"] {
-            command.env_remove(variable);
-        }
-        // A hosted room writes its database under the data directory.
-        let data = tempfile::tempdir().expect("temporary data directory");
-        command.env("XDG_DATA_HOME", data.path());
-        // Read marks, open rooms and settings stay inside the test too.
-        command.env("XDG_STATE_HOME", data.path().join("state"));
-        command.env("XDG_CONFIG_HOME", data.path().join("config"));
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        // portable-pty starts in $HOME unless told otherwise, and a test may
-        // point HOME at something that is not a directory.
-        command.cwd(data.path());
-        let child = pty.slave.spawn_command(command).expect("start lanchat");
-        drop(pty.slave);
-        let mut output = pty.master.try_clone_reader().expect("pty reader");
-        let keys = pty.master.take_writer().expect("pty writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
-        let feed = Arc::clone(&screen);
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&raw);
-        std::thread::spawn(move || {
-            let mut buffer = [0_u8; 8192];
-            while let Ok(read) = output.read(&mut buffer) {
-                if read == 0 {
-                    break;
-                }
-                feed.lock().expect("screen lock").process(&buffer[..read]);
-                record
-                    .lock()
-                    .expect("output lock")
-                    .extend_from_slice(&buffer[..read]);
-            }
-        });
-        Tui {
-            screen,
-            output: raw,
-            keys,
-            child,
-            master: pty.master,
-            _data: data,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().expect("screen lock").screen().contents()
-    }
-
-    fn alternate_screen(&self) -> bool {
-        self.screen
-            .lock()
-            .expect("screen lock")
-            .screen()
-            .alternate_screen()
-    }
-
-    /// Waits until the screen satisfies `test`, or fails showing the screen.
-    async fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) {
-        self.wait_for_state(what, |parser| test(&parser.screen().contents()))
-            .await;
-    }
-
-    /// Waits until the emulator's state satisfies `test`.
-    async fn wait_for_state(&self, what: &str, test: impl Fn(&vt100::Parser) -> bool) {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if test(&self.screen.lock().expect("screen lock")) {
-                return;
-            }
-            let screen = self.contents();
-            if tokio::time::Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// True if lanchat has written `bytes`, anywhere in its output.
-    fn has_written(&self, bytes: &[u8]) -> bool {
-        let written = self.output.lock().expect("output lock");
-        written.windows(bytes.len()).any(|window| window == bytes)
-    }
-
-    /// Waits until lanchat has written `bytes`.
-    async fn wait_for_output(&self, what: &str, bytes: &[u8]) {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if self.has_written(bytes) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_for_text(&self, text: &str) {
-        self.wait_for(text, |screen| screen.contains(text)).await;
-    }
-
-    fn type_keys(&mut self, keys: &str) {
-        self.keys.write_all(keys.as_bytes()).expect("type");
-        self.keys.flush().expect("flush");
-    }
-
-    /// Sends the signal `name` (`TERM`, `INT`, …) to lanchat, as `kill`
-    /// from another terminal would.
-    fn signal(&self, name: &str) {
-        let pid = self.child.process_id().expect("a pid").to_string();
-        let kill = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .expect("kill");
-        assert!(kill.success());
-    }
-
-    /// Waits for the process to exit; returns whether it succeeded.
-    async fn wait_exit(&mut self) -> bool {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.success();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "lanchat did not exit"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use support::{TIMEOUT, Tui};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_through_the_real_terminal_client_and_quit_cleanly() {
@@ -230,7 +53,9 @@ async fn chat_through_the_real_terminal_client_and_quit_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_comes_back_by_itself_when_the_server_restarts() {
-    let first = TestServer::start().await;
+    // The same key after the restart, or the client would refuse it.
+    let keys = tempfile::tempdir().expect("a directory for the server's key");
+    let first = TestServer::with_config(keeping_its_key(keys.path())).await;
     let port = first.addr().port();
     let address = first.addr().to_string();
     let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
@@ -242,7 +67,7 @@ async fn the_client_comes_back_by_itself_when_the_server_restarts() {
     tui.type_keys("said while the server was down\r");
     tui.wait_for_text("1 unsent").await;
 
-    let second = TestServer::on_port(port, relaxed_config()).await;
+    let second = TestServer::on_port(port, keeping_its_key(keys.path())).await;
     let mut other = TestClient::join(second.addr(), "other").await;
     tui.wait_for("a second connection", |screen| {
         screen.matches("Connected to").count() >= 2
@@ -293,7 +118,20 @@ async fn without_a_server_flag_the_client_finds_one_on_the_lan() {
     assert!(tui.wait_exit().await);
 }
 
-/// A port nothing listens on (UDP or TCP) at the moment of asking.
+/// A server with its history in memory and its TLS key in `dir`, so a
+/// restart presents the same key.
+fn keeping_its_key(dir: &Path) -> lanchat_server::Config {
+    let file = dir.join("server-identity.pem");
+    lanchat_shared::keyfile::load_or_create(&file).expect("a key file");
+    lanchat_server::Config {
+        tls_keys: lanchat_server::TlsKeys::Files {
+            cert: file.clone(),
+            key: file,
+        },
+        ..relaxed_config()
+    }
+}
+
 /// A server keeping its history (and sessions) in `dir`, so a restart
 /// brings them back.
 fn on_disk_in(dir: &Path) -> lanchat_server::Config {
@@ -321,6 +159,7 @@ async fn heard(client: &mut TestClient, text: &str) -> (String, Option<String>) 
     }
 }
 
+/// A port nothing listens on (UDP or TCP) at the moment of asking.
 fn unused_port() -> u16 {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.local_addr().expect("address").port()
@@ -528,7 +367,11 @@ async fn a_restarted_client_sees_the_conversation_once() {
     let server = TestServer::start().await;
     let address = server.addr().to_string();
     let mut other = server.join("other").await;
-    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    // Both lives are one person, with one identity.
+    let config = tempfile::tempdir().expect("temporary config directory");
+    let env = [("XDG_CONFIG_HOME", config.path())];
+    let args = ["--server", &address, "--nick", "tester"];
+    let mut tui = Tui::start_with_env(&args, &env);
     tui.wait_for_text("Connected to").await;
     tui.type_keys("first life\r");
     tui.wait_for_text("<tester> first life").await;
@@ -537,7 +380,7 @@ async fn a_restarted_client_sees_the_conversation_once() {
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 
-    let tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    let tui = Tui::start_with_env(&args, &env);
     tui.wait_for_text("reply to the first life").await;
     let screen = tui.contents();
     assert_eq!(screen.matches("<tester> first life").count(), 1, "{screen}");
@@ -588,12 +431,17 @@ async fn history_read_before_a_restart_does_not_count_again() {
     let mut other = server.join("other").await;
     other.join_room("dev").await;
     let state = tempfile::tempdir().expect("temporary state directory");
-    let env = [("XDG_STATE_HOME", state.path())];
+    // The same person both times: the same identity (in the config
+    // directory), or the nickname it owns would be refused to the second.
+    let config = tempfile::tempdir().expect("temporary config directory");
+    let env = [
+        ("XDG_STATE_HOME", state.path()),
+        ("XDG_CONFIG_HOME", config.path()),
+    ];
     let args = ["--server", &address, "--nick", "tester"];
     let mut tui = Tui::start_with_env(&args, &env);
     tui.wait_for_text("Connected to").await;
-    // A room's history, not direct messages: those are replayed only to
-    // identities, and this client connects as a guest.
+    // A room's history: what every client is replayed.
     tui.type_keys("/join dev\r");
     tui.wait_for_text("[2:#dev]").await;
     tui.type_keys("\x1b1"); // back to the lobby
@@ -674,7 +522,13 @@ async fn a_restarted_client_rejoins_its_rooms() {
     let server = TestServer::start().await;
     let address = server.addr().to_string();
     let state = tempfile::tempdir().expect("temporary state directory");
-    let env = [("XDG_STATE_HOME", state.path())];
+    // The same person both times: the same identity (in the config
+    // directory), or the nickname it owns would be refused to the second.
+    let config = tempfile::tempdir().expect("temporary config directory");
+    let env = [
+        ("XDG_STATE_HOME", state.path()),
+        ("XDG_CONFIG_HOME", config.path()),
+    ];
     let args = ["--server", &address, "--nick", "tester"];
     let mut tui = Tui::start_with_env(&args, &env);
     tui.wait_for_text("Connected to").await;

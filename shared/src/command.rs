@@ -115,6 +115,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec("clear", &[], "", "clear this buffer", Scope::Client),
     spec(
+        "info",
+        &[],
+        "",
+        "this server, its key, how you are connected, and your identity",
+        Scope::Client,
+    ),
+    spec(
         "buffer",
         &["b"],
         "N",
@@ -201,6 +208,8 @@ pub enum Command<'a> {
     Close(Option<&'a str>),
     /// `/clear`: clear the buffer shown (client only).
     Clear,
+    /// `/info`: the server, its key and the user's identity (client only).
+    Info,
     /// `/buffer N` or `/b N`: show buffer N (client only); the number as
     /// typed.
     Buffer(&'a str),
@@ -244,6 +253,7 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "rooms" => Some(Command::Rooms),
         "help" => Some(Command::Help),
         "clear" => Some(Command::Clear),
+        "info" => Some(Command::Info),
         "buffer" => one_word.then_some(Command::Buffer(rest)),
         "lastlog" => optional.map(Command::Lastlog),
         "close" => Some(Command::Close(optional)),

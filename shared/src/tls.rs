@@ -1,16 +1,18 @@
 //! A client's side of TLS: rustls, TLS 1.3 only, presenting an identity
-//! if one is given, and accepting whatever key the server presents once
-//! its handshake signature checks out. Whether that key is the right one
-//! is the caller's decision, made on its [`Fingerprint`] before anything
-//! is sent (pinned like ssh): there is no authority on a LAN to ask.
+//! if one is given. There is no authority on a LAN to ask whether a key is
+//! the server's, so keys are pinned like ssh's: [`handshake`] accepts any
+//! key whose handshake signature checks out and reports its
+//! [`Fingerprint`] for the caller to judge, and [`handshake_pinned`]
+//! accepts only the key pinned before and ends the handshake, before the
+//! client has sent its certificate or anything else, on any other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 pub use tokio_rustls::client::TlsStream;
@@ -33,15 +35,25 @@ pub enum TlsError {
     /// The server presented no certificate we can read.
     #[error("the server presented no readable certificate")]
     NoServerKey,
+    /// The server presented a key other than the one pinned for it.
+    #[error("the server presented key {presented}, not the one pinned for it")]
+    KeyChanged {
+        /// The key it presented.
+        presented: Fingerprint,
+    },
 }
 
-/// A client configuration presenting `identity`, if any.
+/// A client configuration presenting `identity`, if any, that accepts any
+/// server key (see [`handshake`]).
 pub fn client_config(identity: Option<&KeyFile>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(AnyServerKey {
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    config_with(identity, Arc::new(ServerKeyCheck::new(None)))
+}
+
+fn config_with(
+    identity: Option<&KeyFile>,
+    verifier: Arc<ServerKeyCheck>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsError::Identity)?
         .dangerous()
@@ -55,20 +67,18 @@ pub fn client_config(identity: Option<&KeyFile>) -> Result<Arc<rustls::ClientCon
     Ok(Arc::new(config))
 }
 
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 /// Runs a TLS handshake on `stream` within `deadline`; returns the stream
-/// and the fingerprint of the key the server presented.
+/// and the fingerprint of the key the server presented, whatever it is.
 pub async fn handshake(
     stream: TcpStream,
     config: Arc<rustls::ClientConfig>,
     deadline: Duration,
 ) -> Result<(TlsStream<TcpStream>, Fingerprint), TlsError> {
-    // The name is not checked (the key is, by fingerprint); rustls needs one.
-    let name = ServerName::try_from("lanchat").map_err(|_| TlsError::NoServerKey)?;
-    let connecting = TlsConnector::from(config).connect(name, stream);
-    let stream = tokio::time::timeout(deadline, connecting)
-        .await
-        .map_err(|_| TlsError::TimedOut)?
-        .map_err(TlsError::Handshake)?;
+    let stream = connect(stream, config, deadline).await?;
     let presented = stream
         .get_ref()
         .1
@@ -79,23 +89,92 @@ pub async fn handshake(
     Ok((stream, key))
 }
 
-/// Trusts any server key whose handshake signature checks out: the
-/// fingerprint is judged afterwards, by the caller.
-#[derive(Debug)]
-struct AnyServerKey {
-    algorithms: WebPkiSupportedAlgorithms,
+/// Runs a TLS handshake on `stream` within `deadline`, presenting
+/// `identity` if any, that succeeds only if the server presents the key
+/// `pinned`. On any other key it fails with [`TlsError::KeyChanged`]
+/// before the client's certificate is sent: TLS 1.3 has the client check
+/// the server's key before it sends its own.
+pub async fn handshake_pinned(
+    stream: TcpStream,
+    identity: Option<&KeyFile>,
+    pinned: &Fingerprint,
+    deadline: Duration,
+) -> Result<TlsStream<TcpStream>, TlsError> {
+    let check = Arc::new(ServerKeyCheck::new(Some(pinned.clone())));
+    let config = config_with(identity, Arc::clone(&check))?;
+    match connect(stream, config, deadline).await {
+        Err(error) => Err(check
+            .refused()
+            .map_or(error, |presented| TlsError::KeyChanged { presented })),
+        Ok(stream) => Ok(stream),
+    }
 }
 
-impl ServerCertVerifier for AnyServerKey {
+async fn connect(
+    stream: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    deadline: Duration,
+) -> Result<TlsStream<TcpStream>, TlsError> {
+    // The name is not checked (the key is, by fingerprint); rustls needs one.
+    let name = ServerName::try_from("lanchat").map_err(|_| TlsError::NoServerKey)?;
+    let connecting = TlsConnector::from(config).connect(name, stream);
+    tokio::time::timeout(deadline, connecting)
+        .await
+        .map_err(|_| TlsError::TimedOut)?
+        .map_err(TlsError::Handshake)
+}
+
+/// Checks the server's key against a pin, if there is one, and otherwise
+/// trusts any key whose handshake signature checks out (the caller judges
+/// its fingerprint afterwards). Signatures are always checked: a server
+/// must prove it holds the key it presents.
+#[derive(Debug)]
+struct ServerKeyCheck {
+    algorithms: WebPkiSupportedAlgorithms,
+    pinned: Option<Fingerprint>,
+    /// The key presented, when it was refused for not being the pinned
+    /// one: the handshake's error does not carry it.
+    refused: Mutex<Option<Fingerprint>>,
+}
+
+impl ServerKeyCheck {
+    fn new(pinned: Option<Fingerprint>) -> ServerKeyCheck {
+        ServerKeyCheck {
+            algorithms: provider().signature_verification_algorithms,
+            pinned,
+            refused: Mutex::new(None),
+        }
+    }
+
+    fn refused(&self) -> Option<Fingerprint> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ServerCertVerifier for ServerKeyCheck {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(pinned) = &self.pinned else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let presented = Fingerprint::of_certificate(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        if presented == *pinned {
+            return Ok(ServerCertVerified::assertion());
+        }
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(presented);
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::ApplicationVerificationFailure,
+        ))
     }
 
     fn verify_tls12_signature(

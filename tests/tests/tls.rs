@@ -81,6 +81,35 @@ async fn the_key_is_kept_private_beside_the_database_and_its_fingerprint_is_open
 }
 
 #[tokio::test]
+async fn a_pinned_handshake_takes_the_pinned_key_and_names_any_other() {
+    let server = TestServer::start().await;
+    let (_, key) = TestClient::connect_tls_raw(server.addr(), None).await;
+    let identity = keyfile::ephemeral().unwrap();
+    let dial = || TcpStream::connect(server.addr());
+    let pinned = lanchat_shared::tls::handshake_pinned(
+        dial().await.unwrap(),
+        Some(&identity),
+        &key,
+        TIMEOUT,
+    )
+    .await;
+    assert!(pinned.is_ok(), "{:?}", pinned.err());
+
+    let someone_else = keyfile::ephemeral().unwrap().fingerprint;
+    let refused = lanchat_shared::tls::handshake_pinned(
+        dial().await.unwrap(),
+        Some(&identity),
+        &someone_else,
+        TIMEOUT,
+    )
+    .await;
+    match refused {
+        Err(lanchat_shared::tls::TlsError::KeyChanged { presented }) => assert_eq!(presented, key),
+        other => panic!("expected KeyChanged, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
 async fn given_certificate_and_key_files_are_used_instead() {
     let dir = tempfile::tempdir().unwrap();
     let made = dir.path().join("elsewhere.pem");

@@ -11,6 +11,16 @@ use tokio::time::Instant;
 use super::*;
 use crate::event::{Event, NetEvent};
 
+/// How a real client is protected by default: TLS, the server's key
+/// pinned.
+fn verified() -> crate::dial::Protection {
+    crate::dial::Protection::Encrypted {
+        server_key: lanchat_shared::Fingerprint::of_public_key(b"the server's key"),
+        trusted: crate::dial::Trusted::Pinned,
+        identity: lanchat_shared::Fingerprint::of_public_key(b"alice's key"),
+    }
+}
+
 fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
@@ -25,6 +35,8 @@ fn connected(nick: &str) -> NetEvent {
     NetEvent::Connected {
         nick: nick.into(),
         users: vec![nick.into()],
+        owners: vec![],
+        owned: true,
         rooms: vec!["lobby".into()],
         gap: false,
     }
@@ -64,6 +76,7 @@ fn alice() -> AppOptions {
         colours: true,
         notify: true,
         hosting: false,
+        protection: verified(),
     }
 }
 
@@ -79,6 +92,8 @@ fn online_app_with(options: AppOptions) -> (App, Now) {
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
+            owners: vec![],
+            owned: true,
             rooms: vec!["lobby".into()],
             gap: false,
         }),
@@ -136,6 +151,17 @@ fn joining(room: &str) -> Vec<Effect> {
 
 fn message(id: u64, from: &str, text: &str) -> Event {
     Event::Net(NetEvent::Server(ServerMsg::chat(id, 0, from, text)))
+}
+
+/// Every line of the buffer shown, one after another: a notice of
+/// several lines is several entries.
+fn all_text(app: &App) -> String {
+    let texts: Vec<&str> = app
+        .scrollback()
+        .entries()
+        .map(|e| e.text.as_str())
+        .collect();
+    texts.join("\n")
 }
 
 fn last_text(app: &App) -> String {
@@ -1490,7 +1516,10 @@ fn a_room_whose_server_shut_down_and_stayed_away_is_over() {
         "{shown}"
     );
     assert_eq!(enter_line(&mut app, "hello?", now), vec![]);
-    assert_eq!(last_text(&app), "Not sent: the room has ended (see above).");
+    assert_eq!(
+        last_text(&app),
+        "Not sent: the client no longer connects to this server (see above)."
+    );
 }
 
 #[test]
@@ -1540,5 +1569,89 @@ fn rejoining_many_rooms_is_paced_like_messages() {
     assert!(
         instant >= now.instant + Duration::from_secs(3),
         "paced, not at once"
+    );
+}
+
+#[test]
+fn a_changed_server_key_stops_the_client_with_both_keys_and_the_way_out() {
+    let (mut app, now) = online_app();
+    let (pinned, presented) = (
+        lanchat_shared::Fingerprint::of_public_key(b"before"),
+        lanchat_shared::Fingerprint::of_public_key(b"after"),
+    );
+    let stop = crate::event::Stop::KeyChanged {
+        pinned: pinned.clone(),
+        presented: presented.clone(),
+    };
+    app.update(Event::Net(NetEvent::Stopped(stop.clone())), now);
+    assert_eq!(app.connection(), &Connection::Stopped(stop));
+    let warning = all_text(&app);
+    for expected in [
+        pinned.to_string(),
+        presented.to_string(),
+        "lanchat --forget server:7878".to_owned(),
+    ] {
+        assert!(warning.contains(&expected), "{expected} in {warning}");
+    }
+    assert_eq!(enter_line(&mut app, "hello?", now), vec![]);
+    assert!(
+        last_text(&app).starts_with("Not sent"),
+        "{}",
+        last_text(&app)
+    );
+}
+
+#[test]
+fn a_refusal_says_what_would_let_the_user_in() {
+    let refused = |code, protection| {
+        let (mut app, now) = online_app_with(AppOptions {
+            protection,
+            ..alice()
+        });
+        let stop = crate::event::Stop::Refused {
+            code,
+            message: "No.".into(),
+        };
+        app.update(Event::Net(NetEvent::Stopped(stop)), now);
+        all_text(&app)
+    };
+    let identity = match verified() {
+        crate::dial::Protection::Encrypted { identity, .. } => identity.to_string(),
+        crate::dial::Protection::Plain => unreachable!(),
+    };
+    let not_allowed = refused(ErrorCode::NotAllowed, verified());
+    assert!(not_allowed.contains(&identity), "{not_allowed}");
+    let as_guest = refused(ErrorCode::NotAllowed, crate::dial::Protection::Plain);
+    assert!(as_guest.contains("without --plain"), "{as_guest}");
+    let password = refused(ErrorCode::BadPassword, verified());
+    assert!(password.contains("--password"), "{password}");
+}
+
+#[test]
+fn info_names_the_servers_key_the_users_identity_and_ownership() {
+    let (mut app, now) = online_app();
+    enter_line(&mut app, "/info", now);
+    let info = all_text(&app);
+    let crate::dial::Protection::Encrypted {
+        server_key,
+        identity,
+        ..
+    } = verified()
+    else {
+        unreachable!()
+    };
+    assert!(info.contains(&server_key.to_string()), "{info}");
+    assert!(info.contains(&identity.to_string()), "{info}");
+    assert!(info.contains("owns this nickname"), "{info}");
+
+    let (mut plain, now) = online_app_with(AppOptions {
+        protection: crate::dial::Protection::Plain,
+        ..alice()
+    });
+    enter_line(&mut plain, "/info", now);
+    let info = all_text(&plain);
+    assert!(
+        info.contains("not encrypted") && info.contains("guest"),
+        "{info}"
     );
 }

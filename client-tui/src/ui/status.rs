@@ -11,6 +11,8 @@ use ratatui::widgets::Paragraph;
 
 use crate::app::{App, Connection};
 use crate::buffers::Activity;
+use crate::dial::Protection;
+use crate::event::Stop;
 use crate::wrap::display_width;
 
 const SEPARATOR: &str = " │ ";
@@ -188,7 +190,15 @@ fn connection_part(app: &App, bar: Style) -> Part {
                 let text = format!("◌ server not answering ({waited} s)");
                 (text, Color::Yellow)
             }
-            None => ("● online".to_owned(), Color::LightGreen),
+            None => match app.protection() {
+                // TLS with the key pinned or the room's own: encrypted,
+                // and to the server trusted. Short enough that an 80-column
+                // bar still names the server and counts the people.
+                Protection::Encrypted { .. } => {
+                    ("● online · TLS verified".to_owned(), Color::LightGreen)
+                }
+                Protection::Plain => ("● online · NOT encrypted".to_owned(), Color::Yellow),
+            },
         },
         Connection::Connecting { attempt: 1 } => ("○ connecting…".to_owned(), Color::Yellow),
         Connection::Connecting { attempt } => {
@@ -202,6 +212,12 @@ fn connection_part(app: &App, bar: Style) -> Part {
             (format!("✕ offline, retry in {left} s"), Color::LightRed)
         }
         Connection::Ended => ("✕ room ended".to_owned(), Color::LightRed),
+        Connection::Stopped(Stop::KeyChanged { .. }) => {
+            ("✕ server key changed".to_owned(), Color::LightRed)
+        }
+        Connection::Stopped(Stop::Refused { code, .. }) => {
+            (format!("✕ refused: {}", code.as_str()), Color::LightRed)
+        }
     };
     Part {
         text,

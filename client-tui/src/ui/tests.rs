@@ -25,6 +25,16 @@ struct Screen {
     next_id: u64,
 }
 
+/// How a real client is protected by default: TLS, the server's key
+/// pinned.
+fn verified() -> crate::dial::Protection {
+    crate::dial::Protection::Encrypted {
+        server_key: lanchat_shared::Fingerprint::of_public_key(b"the server's key"),
+        trusted: crate::dial::Trusted::Pinned,
+        identity: lanchat_shared::Fingerprint::of_public_key(b"alice's key"),
+    }
+}
+
 /// `hour:minute` on a fixed day, local time.
 fn local(hour: u32, minute: u32) -> DateTime<Local> {
     Local
@@ -59,6 +69,7 @@ impl Screen {
             colours: true,
             notify: true,
             hosting: false,
+            protection: verified(),
         };
         let app = App::new(options, (width, height), now);
         Screen {
@@ -74,6 +85,8 @@ impl Screen {
         screen.net(NetEvent::Connected {
             nick: "alice".into(),
             users: users.iter().map(|&u| u.into()).collect(),
+            owners: vec![],
+            owned: true,
             rooms: vec!["lobby".into()],
             gap: false,
         });

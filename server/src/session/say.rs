@@ -83,9 +83,11 @@ async fn run_command(
             ctx.refuse(ErrorCode::BadRequest, format!("Usage: {}", spec.usage()))
         }
         // The full-screen client's own commands mean nothing here.
-        Command::Clear | Command::Close(_) | Command::Buffer(_) | Command::Lastlog(_) => {
-            unknown(ctx, typed_word(text))
-        }
+        Command::Clear
+        | Command::Close(_)
+        | Command::Buffer(_)
+        | Command::Lastlog(_)
+        | Command::Info => unknown(ctx, typed_word(text)),
         Command::Unknown(word) => unknown(ctx, word),
         Command::Text(_) | Command::Me(_) | Command::Msg { .. } | Command::Query { .. } => {
             Next::Read
