@@ -68,7 +68,7 @@ fn app_with(messages: usize) -> App {
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
-            owners: vec![],
+            owners: vec!["alice".into(), "bob".into()],
             owned: true,
             rooms: vec!["lobby".into()],
             gap: false,

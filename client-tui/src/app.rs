@@ -479,6 +479,11 @@ impl App {
         &self.connection
     }
 
+    /// `nick` as shown: `~nick` for a guest or a nickname nobody owns.
+    pub fn shown_nick(&self, nick: &str) -> String {
+        self.people.shown(nick)
+    }
+
     /// How the connection is protected.
     pub fn protection(&self) -> &Protection {
         &self.protection
@@ -1095,13 +1100,13 @@ impl App {
             NetEvent::Connected {
                 nick,
                 users,
-                owners: _,
+                owners,
                 owned,
                 rooms,
                 gap,
             } => {
                 self.owns_nick = owned;
-                self.on_connected(&nick, &users, &rooms);
+                self.on_connected(&nick, &users, &owners, &rooms);
                 self.rejoin_missing_rooms(&rooms, effects);
                 if gap {
                     self.notice(
@@ -1129,16 +1134,17 @@ impl App {
         }
     }
 
-    /// Welcomed: online under the nickname granted, with the users and
-    /// rooms the server lists.
-    fn on_connected(&mut self, nick: &str, users: &[String], rooms: &[String]) {
+    /// Welcomed: online under the nickname granted, with the users (and
+    /// which of them own their nicknames) and rooms the server lists.
+    fn on_connected(&mut self, nick: &str, users: &[String], owners: &[String], rooms: &[String]) {
         self.connection = Connection::Online;
         self.ever_connected = true;
         self.shutdown = Shutdown::None;
         self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
         self.nick = clean_nick(nick);
+        let owners: Vec<String> = owners.iter().map(|u| clean_nick(u)).collect();
         self.people
-            .welcome(users.iter().map(|u| clean_nick(u)).collect());
+            .welcome(users.iter().map(|u| clean_nick(u)).collect(), &owners);
         for room in rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
             self.buffers.open(BufferName::Room(room.to_string()));
         }
@@ -1282,11 +1288,13 @@ impl App {
                 };
                 self.on_message(said, effects)
             }
-            ServerMsg::Join { nick, room } => self.on_join(&nick, room.as_deref()),
+            ServerMsg::Join { nick, room, owned } => {
+                self.on_join(&nick, room.as_deref(), owned == Some(true));
+            }
             ServerMsg::Leave { nick, reason, room } => {
                 self.on_leave(&nick, &reason, room.as_deref())
             }
-            ServerMsg::Nick { old, new } => self.on_nick(&old, &new),
+            ServerMsg::Nick { old, new, owned } => self.on_nick(&old, &new, owned == Some(true)),
             ServerMsg::Info { text } | ServerMsg::Whois { text, .. } => self.on_info(&text),
             ServerMsg::Error {
                 message, client_id, ..
@@ -1358,10 +1366,20 @@ impl App {
             (false, false) => Activity::Message,
         };
         let (kind, text) = if said.action {
-            (EntryKind::Presence, format!("{from} {text}"))
+            (
+                EntryKind::Presence,
+                format!("{} {text}", self.people.shown(from)),
+            )
         } else {
+            let guest = self.people.is_guest(from);
             let from = from.to_owned();
-            (EntryKind::Chat { from, own, mention }, text.to_owned())
+            let kind = EntryKind::Chat {
+                from,
+                own,
+                mention,
+                guest,
+            };
+            (kind, text.to_owned())
         };
         let (time, day) = self.stamp(said.ts);
         (Entry { time, kind, text }, activity, day)
@@ -1448,11 +1466,13 @@ impl App {
     }
 
     /// Somebody arrived in a room (`None`: the lobby, whose people we list).
-    fn on_join(&mut self, nick: &str, room: Option<&str>) {
+    fn on_join(&mut self, nick: &str, room: Option<&str>, owned: bool) {
         let nick = clean_nick(nick);
         let name = room.map_or_else(|| LOBBY.to_owned(), clean_nick);
         self.people.arrive(&name, &nick);
-        self.presence_in(BufferName::Room(name), format!("{nick} joined"));
+        self.people.set_owned(&nick, owned);
+        let text = format!("{} joined", self.people.shown(&nick));
+        self.presence_in(BufferName::Room(name), text);
     }
 
     /// Somebody left a room (`None`: the lobby).
@@ -1465,9 +1485,11 @@ impl App {
     }
 
     /// Somebody changed nickname, maybe us.
-    fn on_nick(&mut self, old: &str, new: &str) {
+    fn on_nick(&mut self, old: &str, new: &str, owned: bool) {
         let (old, new) = (clean_nick(old), clean_nick(new));
+        let shown_old = self.people.shown(&old);
         self.people.rename(&old, &new);
+        self.people.set_owned(&new, owned);
         if self.nick.eq_ignore_ascii_case(&old) {
             self.nick.clone_from(&new);
         }
@@ -1475,7 +1497,7 @@ impl App {
         let old_direct = BufferName::Direct(old.clone());
         self.buffers
             .rename(&old_direct, BufferName::Direct(new.clone()));
-        let text = format!("{old} is now known as {new}");
+        let text = format!("{shown_old} is now known as {}", self.people.shown(&new));
         match self.buffers.find(&BufferName::Direct(new.clone())) {
             Some(index) if index != self.buffers.active_index() => {
                 self.push_lines(index, EntryKind::Presence, Activity::Low, text.clone());

@@ -265,7 +265,7 @@ impl Session<'_> {
     /// whose session the token now belongs to; asking for the old one
     /// would lose the session, and with it the rooms.
     fn follow_rename(&mut self, msg: &ServerMsg) {
-        if let ServerMsg::Nick { old, new } = msg
+        if let ServerMsg::Nick { old, new, .. } = msg
             && old.eq_ignore_ascii_case(self.nick)
         {
             self.nick.clone_from(new);
@@ -505,12 +505,14 @@ mod tests {
         let someone_else = ServerMsg::Nick {
             old: "carol".into(),
             new: "caroline".into(),
+            owned: None,
         };
         session.hear(&someone_else.to_line());
         assert_eq!(session.nick, "Alice");
         let ours = ServerMsg::Nick {
             old: "alice".into(),
             new: "benny".into(),
+            owned: None,
         };
         session.hear(&ours.to_line());
         assert_eq!(nick, "benny", "the next hello asks for the new nickname");

@@ -2,6 +2,10 @@
 //! server's `/who` answer when we enter them, and every room kept up to
 //! date by joins, leaves and renames. The user list (F2), the head count
 //! and Tab completion read the room shown.
+//!
+//! Also who is a guest: everyone is in the lobby, and the welcome, every
+//! join and every rename say whether that person's identity owns the
+//! nickname, so anyone present who does not is shown as `~nick`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,6 +18,9 @@ pub struct People {
     /// Rooms whose `/who` the client asked for itself: the answer fills the
     /// list and is not shown, since the user did not ask.
     asked: HashSet<String>,
+    /// The nicknames (lowercase) whose holder's identity owns them, as the
+    /// server last said.
+    owners: HashSet<String>,
 }
 
 impl People {
@@ -22,12 +29,42 @@ impl People {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
     }
 
-    /// The lobby's people, as the welcome lists them; other rooms are
-    /// forgotten until asked again.
-    pub fn welcome(&mut self, lobby: Vec<String>) {
+    /// The lobby's people, as the welcome lists them, and which of them
+    /// own their nicknames; other rooms are forgotten until asked again.
+    pub fn welcome(&mut self, lobby: Vec<String>, owners: &[String]) {
         self.rooms.clear();
         self.asked.clear();
+        self.owners = owners
+            .iter()
+            .map(|nick| nick.to_ascii_lowercase())
+            .collect();
         self.set(LOBBY, lobby);
+    }
+
+    /// True if `nick` is here and is a guest, or uses a nickname nobody
+    /// owns: anyone could be using that name.
+    pub fn is_guest(&self, nick: &str) -> bool {
+        let here = self.of(LOBBY).iter().any(|u| u.eq_ignore_ascii_case(nick));
+        here && !self.owners.contains(&nick.to_ascii_lowercase())
+    }
+
+    /// `nick` as shown: `~nick` for a guest (see [`People::is_guest`]).
+    pub fn shown(&self, nick: &str) -> String {
+        if self.is_guest(nick) {
+            format!("~{nick}")
+        } else {
+            nick.to_owned()
+        }
+    }
+
+    /// Notes whether `nick`'s identity owns it, as a join or rename says.
+    pub fn set_owned(&mut self, nick: &str, owned: bool) {
+        let key = nick.to_ascii_lowercase();
+        if owned {
+            self.owners.insert(key);
+        } else {
+            self.owners.remove(&key);
+        }
     }
 
     /// Notes that the client asked for `room`'s people.
@@ -105,7 +142,7 @@ mod tests {
     #[test]
     fn rooms_are_kept_by_who_answers_and_presence() {
         let mut people = People::default();
-        people.welcome(vec!["bob".into(), "alice".into()]);
+        people.welcome(vec!["bob".into(), "alice".into()], &[]);
         assert_eq!(people.of(LOBBY), ["alice", "bob"]);
         people.asked_for("dev");
         assert!(people.read_who("Here in #dev (2): carol, alice", str::to_owned));
@@ -120,5 +157,25 @@ mod tests {
         assert!(!people.read_who("You are in #dev.", str::to_owned));
         people.forget("dev");
         assert!(people.of("dev").is_empty());
+    }
+
+    #[test]
+    fn those_who_do_not_own_their_nickname_are_shown_as_guests() {
+        let mut people = People::default();
+        people.welcome(vec!["alice".into(), "bob".into()], &["Alice".into()]);
+        assert_eq!(
+            (people.shown("alice"), people.shown("bob")),
+            ("alice".into(), "~bob".into())
+        );
+        people.arrive(LOBBY, "carol");
+        people.set_owned("carol", true);
+        people.rename("bob", "bobby");
+        people.set_owned("bobby", true);
+        assert!(!people.is_guest("CAROL") && !people.is_guest("bobby"));
+        people.leave(LOBBY, "carol");
+        assert_eq!(people.shown("carol"), "carol", "not here: nothing known");
+        people.arrive(LOBBY, "carol");
+        people.set_owned("carol", false);
+        assert!(people.is_guest("carol"), "a guest took the free nickname");
     }
 }

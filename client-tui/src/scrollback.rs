@@ -40,6 +40,9 @@ pub enum EntryKind {
         own: bool,
         /// Mentions this user's nickname.
         mention: bool,
+        /// The sender was a guest (see [`crate::people::People::is_guest`])
+        /// when it arrived: shown as `<~nick>`.
+        guest: bool,
     },
     /// A line this user typed that the server has not echoed yet: dimmed,
     /// never stored in a scrollback, drawn below it until the echo comes.
@@ -61,6 +64,9 @@ impl Entry {
     /// The text before the message: `[12:04] <alice> `, `[12:04] * `, …
     pub fn prefix(&self) -> String {
         match &self.kind {
+            EntryKind::Chat {
+                from, guest: true, ..
+            } => format!("[{}] <~{from}> ", self.time),
             EntryKind::Chat { from, .. } | EntryKind::Pending { from } => {
                 format!("[{}] <{from}> ", self.time)
             }
@@ -415,6 +421,7 @@ mod tests {
                 from: "bob".into(),
                 own: false,
                 mention: false,
+                guest: false,
             },
             text: text.into(),
         }

@@ -25,12 +25,16 @@ async fn chat_through_the_real_terminal_client_and_quit_cleanly() {
         other.recv().await,
         lanchat_shared::ServerMsg::Join {
             nick: "tester".into(),
-            room: Some("lobby".into())
+            room: Some("lobby".into()),
+            // The client presents its identity, which owns the nickname.
+            owned: Some(true),
         }
     );
 
     other.say("hello from the other side").await;
-    tui.wait_for_text("<other> hello from the other side").await;
+    // A plain-TCP test client is a guest: marked as one.
+    tui.wait_for_text("<~other> hello from the other side")
+        .await;
 
     tui.type_keys("typed in the tui, 你好\r");
     loop {
@@ -80,7 +84,7 @@ async fn the_client_comes_back_by_itself_when_the_server_restarts() {
     );
 
     other.say("welcome back").await;
-    tui.wait_for_text("<other> welcome back").await;
+    tui.wait_for_text("<~other> welcome back").await;
     tui.type_keys("\x03"); // Ctrl-C on an empty line quits.
     assert!(tui.wait_exit().await);
 }
@@ -111,7 +115,9 @@ async fn without_a_server_flag_the_client_finds_one_on_the_lan() {
         other.recv().await,
         lanchat_shared::ServerMsg::Join {
             nick: "finder".into(),
-            room: Some("lobby".into())
+            room: Some("lobby".into()),
+            // The client presents its identity, which owns the nickname.
+            owned: Some(true),
         }
     );
     tui.type_keys("\x04"); // Ctrl-D on an empty line quits.
@@ -203,9 +209,9 @@ async fn when_nobody_answers_the_user_can_host_and_others_join() {
     tui.wait_for_text("You are hosting this room").await;
     tui.wait_for_text("Connected to").await;
     let mut guest = TestClient::join(([127, 0, 0, 1], port).into(), "guest").await;
-    tui.wait_for_text("guest joined").await;
+    tui.wait_for_text("~guest joined").await;
     guest.say("nice room").await;
-    tui.wait_for_text("<guest> nice room").await;
+    tui.wait_for_text("<~guest> nice room").await;
 
     // The guest would lose the room: the host is asked first.
     tui.type_keys("/quit\r");

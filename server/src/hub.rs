@@ -186,6 +186,15 @@ impl Member {
     }
 }
 
+/// Who arrives in a room (or under a new nickname), as the others are told:
+/// the nickname, and whether its identity owns it, so clients can tell
+/// verified owners from guests.
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    nick: &'a Nick,
+    owns_nick: bool,
+}
+
 /// Who a member is, beyond its nickname.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Presence {
@@ -309,11 +318,15 @@ impl Hub {
         let connection = ConnectionId(state.next_connection);
         let view = Arc::new(MemberView::new(connection, key.clone(), rooms));
         let kick = CancellationToken::new();
+        let arrival = Arrival {
+            nick: &nick,
+            owns_nick: presence.owns_nick,
+        };
         for room in rooms {
-            self.enter_room_locked(&mut state, &key, &nick, room.as_str());
+            self.enter_room_locked(&mut state, &key, arrival, room.as_str());
         }
         if let Some(ghost) = reclaimed {
-            self.replace_ghost(&mut state, &ghost, &nick, rooms);
+            self.replace_ghost(&mut state, &ghost, arrival, rooms);
         }
         state.members.insert(
             key,
@@ -353,16 +366,22 @@ impl Hub {
     /// ghost's session with `rooms`: the ghost leaves rooms the session no
     /// longer lists, and the same person under another spelling (`casea`
     /// back as `CASEA`) is a rename, as any rename is.
-    fn replace_ghost(&self, state: &mut HubState, ghost: &Member, nick: &Nick, rooms: &[RoomName]) {
+    fn replace_ghost(
+        &self,
+        state: &mut HubState,
+        ghost: &Member,
+        newcomer: Arrival<'_>,
+        rooms: &[RoomName],
+    ) {
         let key = NickKey::from(&ghost.nick);
         for room in ghost.view.rooms() {
             if !rooms.iter().any(|r| r.as_str() == room) {
                 self.leave_room_locked(state, &key, &ghost.nick, &room, "parted");
             }
         }
-        if ghost.nick.as_str() != nick.as_str() {
+        if ghost.nick.as_str() != newcomer.nick.as_str() {
             let rooms = rooms.iter().map(RoomName::to_string).collect();
-            self.publish_rename(rooms, &ghost.nick, nick);
+            self.publish_rename(rooms, &ghost.nick, newcomer);
         }
     }
 
@@ -456,21 +475,28 @@ impl Hub {
     }
 
     /// Tells everyone sharing a room with the renamed, and the renamed.
-    fn publish_rename(&self, rooms: Vec<String>, old: &Nick, new: &Nick) {
+    fn publish_rename(&self, rooms: Vec<String>, old: &Nick, new: Arrival<'_>) {
         let audience = Audience::Renamed {
             rooms,
-            new: NickKey::from(new),
+            new: NickKey::from(new.nick),
         };
         let nick = ServerMsg::Nick {
             old: old.to_string(),
-            new: new.to_string(),
+            new: new.nick.to_string(),
+            owned: new.owns_nick.then_some(true),
         };
         self.publish(audience, nick);
     }
 
     /// Puts `key` in `room` and, if it was not there already, tells the
     /// room's other members. The twin of `leave_room_locked`.
-    fn enter_room_locked(&self, state: &mut HubState, key: &NickKey, nick: &Nick, room: &str) {
+    fn enter_room_locked(
+        &self,
+        state: &mut HubState,
+        key: &NickKey,
+        arrival: Arrival<'_>,
+        room: &str,
+    ) {
         if state
             .rooms
             .entry(room.to_owned())
@@ -482,8 +508,9 @@ impl Hub {
                 except: key.clone(),
             };
             let join = ServerMsg::Join {
-                nick: nick.to_string(),
+                nick: arrival.nick.to_string(),
                 room: Some(room.to_owned()),
+                owned: arrival.owns_nick.then_some(true),
             };
             self.publish(audience, join);
         }
@@ -558,8 +585,16 @@ impl Membership {
         }
         // The joiner is told by the answer to its request, the others by
         // the join event.
+        let owns_nick = state
+            .members
+            .get(&key)
+            .is_some_and(|member| member.presence.owns_nick);
+        let arrival = Arrival {
+            nick: &nick,
+            owns_nick,
+        };
         self.hub
-            .enter_room_locked(&mut state, &key, &nick, room.as_str());
+            .enter_room_locked(&mut state, &key, arrival, room.as_str());
         self.view.lock().rooms.insert(room.to_string());
         Ok(RoomEntry::Entered)
     }
@@ -601,7 +636,11 @@ impl Membership {
         }
         self.view.lock().nick_key = new_key.clone();
         state.members.insert(new_key, member);
-        self.hub.publish_rename(rooms, &old, &new);
+        let renamed = Arrival {
+            nick: &new,
+            owns_nick: owns_new,
+        };
+        self.hub.publish_rename(rooms, &old, renamed);
         Ok(old.to_string())
     }
 

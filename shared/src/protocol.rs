@@ -298,6 +298,10 @@ pub enum ServerMsg {
         /// Which room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        /// `true` if the identity that arrived owns the nickname; absent for
+        /// a guest or a nickname nobody owns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owned: Option<bool>,
     },
     /// Somebody left a room, whatever the way; sent to everyone else in it.
     Leave {
@@ -315,6 +319,10 @@ pub enum ServerMsg {
         old: String,
         /// The new one.
         new: String,
+        /// `true` if the renamed identity owns the new nickname; absent for
+        /// a guest or a nickname nobody owns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owned: Option<bool>,
     },
     /// The replay after `welcome` (or a room join) is complete.
     HistoryEnd {},
@@ -631,6 +639,7 @@ mod tests {
                 ServerMsg::Nick {
                     old: "a".into(),
                     new: "b".into(),
+                    owned: None,
                 },
                 r#"{"type":"nick","old":"a","new":"b"}"#,
             ),
@@ -639,6 +648,7 @@ mod tests {
                 ServerMsg::Join {
                     nick: "bob".into(),
                     room: None,
+                    owned: None,
                 },
                 r#"{"type":"join","nick":"bob"}"#,
             ),
@@ -705,7 +715,8 @@ mod tests {
             ServerMsg::parse(extra).unwrap(),
             ServerMsg::Join {
                 nick: "bob".into(),
-                room: None
+                room: None,
+                owned: None,
             }
         );
         let code = br#"{"type":"error","code":"brand_new","message":"m"}"#;

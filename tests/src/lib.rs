@@ -175,7 +175,8 @@ impl TestServer {
             a.recv().await,
             ServerMsg::Join {
                 nick: second.to_owned(),
-                room: Some("lobby".to_owned())
+                room: Some("lobby".to_owned()),
+                owned: None,
             }
         );
         (a, b)

@@ -14,7 +14,8 @@ async fn a_message_reaches_everyone_with_the_sender_echo() {
         alice.recv().await,
         ServerMsg::Join {
             nick: "bob".into(),
-            room: Some("lobby".into())
+            room: Some("lobby".into()),
+            owned: None,
         }
     );
 

@@ -369,3 +369,50 @@ async fn whois_tells_a_key_owner_from_a_guest_and_the_welcome_lists_the_owners()
     bob.say("/whois nobody").await;
     bob.expect_error(ErrorCode::NoSuchUser).await;
 }
+
+#[tokio::test]
+async fn joins_and_renames_say_which_nicknames_are_owned_by_their_holder() {
+    let server = TestServer::start().await;
+    let mut watcher = server.join("watcher").await;
+    let alice_key = key();
+    let mut alice = server.join_with_key("alice", &alice_key).await;
+    let owned_join = watcher.recv().await;
+    assert_eq!(
+        owned_join,
+        ServerMsg::Join {
+            nick: "alice".into(),
+            room: Some("lobby".into()),
+            owned: Some(true),
+        }
+    );
+    assert!(
+        owned_join.to_line().ends_with(b"\"owned\":true}\n"),
+        "{:?}",
+        String::from_utf8_lossy(&owned_join.to_line())
+    );
+    let _guest = server.join("guest").await;
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::Join { nick, owned: None, .. } if nick == "guest"
+    ));
+    alice.recv().await; // The guest's join.
+
+    // A new nickname for a key is owned by it once claimed.
+    alice.say("/nick alicia").await;
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::Nick { new, owned: Some(true), .. } if new == "alicia"
+    ));
+    // Entering a room later says so too.
+    let mut visitor = server.join("visitor").await;
+    visitor.join_room("dev").await;
+    alice.say("/join dev").await;
+    let joined_dev = loop {
+        if let ServerMsg::Join { nick, room, owned } = visitor.recv().await
+            && room.as_deref() == Some("dev")
+        {
+            break (nick, owned);
+        }
+    };
+    assert_eq!(joined_dev, ("alicia".to_owned(), Some(true)));
+}

@@ -31,7 +31,8 @@ async fn a_plain_text_client_chats_with_json_clients() {
         json.recv().await,
         ServerMsg::Join {
             nick: "netcat".into(),
-            room: Some("lobby".into())
+            room: Some("lobby".into()),
+            owned: None,
         }
     );
 

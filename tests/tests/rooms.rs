@@ -18,7 +18,9 @@ async fn members_of_a_room_only_receive_that_rooms_traffic() {
     // Alice hears bob arrive in #dev.
     loop {
         match alice.recv().await {
-            ServerMsg::Join { nick, room } if nick == "bob" && room.as_deref() == Some("dev") => {
+            ServerMsg::Join { nick, room, .. }
+                if nick == "bob" && room.as_deref() == Some("dev") =>
+            {
                 break;
             }
             ServerMsg::Join { .. } => {}
@@ -155,6 +157,7 @@ async fn me_is_an_action_and_nick_tells_everyone_who_shares_a_room() {
     let renamed = ServerMsg::Nick {
         old: "alice".into(),
         new: "alicia".into(),
+        owned: None,
     };
     assert_eq!(bob.recv().await, renamed);
     assert_eq!(alice.recv().await, renamed);
@@ -169,7 +172,8 @@ async fn me_is_an_action_and_nick_tells_everyone_who_shares_a_room() {
         bob.recv().await,
         ServerMsg::Join {
             nick: "alice".into(),
-            room: Some("lobby".into())
+            room: Some("lobby".into()),
+            owned: None,
         }
     );
     bob.say("/nick alicia").await;
@@ -275,7 +279,8 @@ async fn a_rename_is_confirmed_to_whoever_asked_even_in_no_room() {
         alice.recv().await,
         ServerMsg::Nick {
             old: "alice".into(),
-            new: "alicia".into()
+            new: "alicia".into(),
+            owned: None,
         }
     );
 }
@@ -292,7 +297,8 @@ async fn a_session_reclaimed_under_another_spelling_is_a_rename_for_the_rooms() 
         bob.recv().await,
         ServerMsg::Nick {
             old: "casea".into(),
-            new: "CASEA".into()
+            new: "CASEA".into(),
+            owned: None,
         }
     );
     bob.say("/who").await;
@@ -354,6 +360,7 @@ async fn a_direct_message_is_echoed_and_ordered_before_a_rename_that_follows_it_
     let renamed = ServerMsg::Nick {
         old: "alice".into(),
         new: "alicia".into(),
+        owned: None,
     };
     for client in [&mut alice, &mut bob] {
         match client.recv().await {

@@ -35,7 +35,7 @@ fn connected(nick: &str) -> NetEvent {
     NetEvent::Connected {
         nick: nick.into(),
         users: vec![nick.into()],
-        owners: vec![],
+        owners: vec![nick.into()],
         owned: true,
         rooms: vec!["lobby".into()],
         gap: false,
@@ -92,7 +92,7 @@ fn online_app_with(options: AppOptions) -> (App, Now) {
         Event::Net(NetEvent::Connected {
             nick: "alice".into(),
             users: vec!["alice".into(), "bob".into()],
-            owners: vec![],
+            owners: vec!["alice".into(), "bob".into()],
             owned: true,
             rooms: vec!["lobby".into()],
             gap: false,
@@ -770,6 +770,7 @@ fn join_and_leave_keep_the_user_list_and_tab_completes_from_it() {
         Event::Net(NetEvent::Server(ServerMsg::Join {
             nick: "carol".into(),
             room: None,
+            owned: None,
         })),
         now,
     );
@@ -1044,6 +1045,7 @@ fn joins_parts_and_renames_are_low_activity_and_not_unread() {
         presence(ServerMsg::Join {
             nick: nick.into(),
             room: room.map(str::to_owned),
+            owned: None,
         })
     };
     app.update(join("carol", None), now);
@@ -1068,6 +1070,7 @@ fn a_conversation_follows_its_partner_to_a_new_nickname() {
         presence(ServerMsg::Nick {
             old: "bob".into(),
             new: "robert".into(),
+            owned: None,
         }),
         now,
     );
@@ -1191,6 +1194,7 @@ fn the_user_list_shows_the_people_of_the_room_shown() {
         presence(ServerMsg::Join {
             nick: "dave".into(),
             room: Some("dev".into()),
+            owned: None,
         }),
         now,
     );

@@ -90,12 +90,17 @@ fn render_row<'a>(app: &App, row: &VisibleRow<'a>, width: usize) -> Line<'a> {
                 Style::new().fg(Color::DarkGray),
             )];
             match &entry.kind {
-                EntryKind::Chat { from, own, .. } => {
+                EntryKind::Chat {
+                    from, own, guest, ..
+                } => {
                     let mut nick = Style::new().fg(nick_colour_in(app, from));
                     if *own {
                         nick = nick.add_modifier(Modifier::BOLD);
                     }
                     spans.push(Span::raw("<"));
+                    if *guest {
+                        spans.push(Span::styled("~", Style::new().fg(Color::DarkGray)));
+                    }
                     spans.push(Span::styled(from.clone(), nick));
                     spans.push(Span::raw("> "));
                 }

@@ -85,7 +85,7 @@ impl Screen {
         screen.net(NetEvent::Connected {
             nick: "alice".into(),
             users: users.iter().map(|&u| u.into()).collect(),
-            owners: vec![],
+            owners: users.iter().map(|&u| u.into()).collect(),
             owned: true,
             rooms: vec!["lobby".into()],
             gap: false,
@@ -156,6 +156,7 @@ fn busy(width: u16, height: u16) -> Screen {
     screen.server(ServerMsg::Join {
         nick: "dave".into(),
         room: None,
+        owned: None,
     });
     screen.server(ServerMsg::info("Here now (4): alice, bob, carol, dave"));
     screen.server(ServerMsg::error(

@@ -18,7 +18,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             if nick.eq_ignore_ascii_case(app.nick()) {
                 style = style.add_modifier(Modifier::BOLD);
             }
-            Line::styled(nick.as_str(), style)
+            Line::styled(app.shown_nick(nick), style)
         })
         .collect();
     let block = Block::new()

@@ -110,6 +110,7 @@ mod tests {
         let msg = ServerMsg::Join {
             nick: "bob".into(),
             room: None,
+            owned: None,
         };
         let mut out = Vec::new();
         JSON.render(&msg, &mut out);

@@ -80,11 +80,13 @@ fn plain_text(msg: &ServerMsg) -> String {
                 _ => format!("[{}] {place}<{from}> {text}\n", clock_time(*ts)),
             }
         }
-        ServerMsg::Join { nick, room } => format!("* {nick} joined{}\n", in_room(room.as_deref())),
+        ServerMsg::Join { nick, room, .. } => {
+            format!("* {nick} joined{}\n", in_room(room.as_deref()))
+        }
         ServerMsg::Leave { nick, reason, room } => {
             format!("* {nick} left{} ({reason})\n", in_room(room.as_deref()))
         }
-        ServerMsg::Nick { old, new } => format!("* {old} is now known as {new}\n"),
+        ServerMsg::Nick { old, new, .. } => format!("* {old} is now known as {new}\n"),
         ServerMsg::HistoryEnd {} => String::new(),
         ServerMsg::Welcome {
             nick, users, owned, ..
@@ -159,6 +161,7 @@ mod tests {
         let join = ServerMsg::Join {
             nick: "bob".into(),
             room: Some("lobby".into()),
+            owned: None,
         };
         assert_eq!(plain(&join), "* bob joined\n");
         let leave = ServerMsg::Leave {
@@ -170,7 +173,8 @@ mod tests {
         assert_eq!(
             plain(&ServerMsg::Nick {
                 old: "a".into(),
-                new: "b".into()
+                new: "b".into(),
+                owned: None,
             }),
             "* a is now known as b\n"
         );
