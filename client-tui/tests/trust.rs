@@ -200,3 +200,84 @@ async fn a_room_hosted_here_is_trusted_without_asking() {
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 }
+
+/// The lines `openssl s_client` prints, read up to one containing `wanted`.
+async fn openssl_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    wanted: &str,
+) -> String {
+    let found = tokio::time::timeout(support::TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("readable output") {
+            if line.contains(wanted) {
+                return line;
+            }
+        }
+        panic!("openssl's output ended before a line with {wanted:?}");
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("no line with {wanted:?} from openssl in time"))
+}
+
+/// Issue 11's "done when": two people in the full-screen client, each with
+/// an identity, a guest on plain TCP (as `nc` is) and a guest over
+/// `openssl s_client`, in one room; the guests are marked, and cannot take
+/// a verified user's nickname.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_verified_users_an_nc_guest_and_an_openssl_guest_share_a_room() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut alice = Tui::start(&["--server", &address, "--nick", "alice"]);
+    alice.wait_for_text("online · TLS verified").await;
+    let mut bob = Tui::start(&["--server", &address, "--nick", "bob"]);
+    bob.wait_for_text("online · TLS verified").await;
+
+    let mut carol = TestClient::connect_raw(server.addr()).await;
+    carol.send_line("carol").await;
+    let mut openssl = tokio::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &address])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl runs");
+    let mut dave_types = openssl.stdin.take().expect("piped stdin");
+    let mut dave_reads =
+        tokio::io::BufReader::new(openssl.stdout.take().expect("piped stdout")).lines();
+    dave_types.write_all(b"dave\n").await.unwrap();
+    openssl_line(&mut dave_reads, "Welcome, dave!").await;
+
+    alice.wait_for_text("~dave joined").await;
+    alice.type_keys("hello everyone\r");
+    bob.wait_for_text("<alice> hello everyone").await;
+    openssl_line(&mut dave_reads, "<alice> hello everyone").await;
+    loop {
+        if carol.recv_line().await.contains("<alice> hello everyone") {
+            break;
+        }
+    }
+    carol.send_line("hi from nc").await;
+    dave_types.write_all(b"hi over openssl\n").await.unwrap();
+    for tui in [&alice, &bob] {
+        tui.wait_for_text("<~carol> hi from nc").await;
+        tui.wait_for_text("<~dave> hi over openssl").await;
+    }
+    bob.type_keys("hi all\r");
+    alice.wait_for_text("<bob> hi all").await;
+
+    // Gone, alice still owns her nickname: a guest cannot take it.
+    alice.type_keys("/quit\r");
+    assert!(alice.wait_exit().await);
+    bob.wait_for_text("alice left").await;
+    carol.send_line("/nick Alice").await;
+    loop {
+        let line = carol.recv_line().await;
+        if line.contains("(nick_owned)") {
+            break;
+        }
+    }
+    bob.type_keys("/quit\r");
+    assert!(bob.wait_exit().await);
+}
