@@ -26,6 +26,12 @@ use tokio::task::JoinHandle;
 /// within a test's time-out was the server's decision, not its deadline.
 const DISTANT_DEADLINE: Duration = Duration::from_secs(60);
 
+/// The largest handshake message rustls takes (its `MAX_HANDSHAKE_SIZE`,
+/// 64 KiB less a byte): it refuses a longer one as soon as the message's
+/// header announces the length, and buffers at most this much while
+/// joining one from records.
+const RUSTLS_HANDSHAKE_MESSAGE_LIMIT: usize = 0xffff;
+
 /// The size of the hostile chain: real chains are a few KiB, and TLS
 /// allows a handshake message of up to 16 MiB.
 const HUGE_CHAIN: usize = 4 << 20;
@@ -74,6 +80,23 @@ async fn a_huge_client_certificate_chain_is_refused_after_a_bounded_read_and_dis
         assert_eq!(client.recv_chat().await.2, "after the huge chain");
         client.expect_alive().await;
     }
+}
+
+#[tokio::test]
+async fn a_chain_just_over_rustls_limit_ends_in_a_clear_close_not_a_corrupt_record() {
+    let config = Config {
+        tls_handshake_timeout: DISTANT_DEADLINE,
+        ..relaxed_config()
+    };
+    let server = TestServer::with_config(config).await;
+    let mut alice = server.join("alice").await;
+    // Small enough for the kernel to take all of it, so the client has
+    // sent its whole certificate and reads the server's answer: what it
+    // reads must be TLS (an alert) or the end of the connection, which
+    // lanchat's client reports as such, and not bytes its TLS cannot parse.
+    let over_the_limit = presenting_chain_of(RUSTLS_HANDSHAKE_MESSAGE_LIMIT + 8 * 1024);
+    refusal_of(server.addr(), &over_the_limit).await;
+    alice.expect_alive().await;
 }
 
 #[tokio::test]
