@@ -1,5 +1,5 @@
-//! TLS on the chat port: the server's key, the acceptor, and the client
-//! certificates that become identities.
+//! TLS on the chat port: the server's key, the rustls configuration, and
+//! the client certificates that become identities.
 //!
 //! The server asks every TLS client for a certificate but requires none: a
 //! client without one is a guest. Any certificate is accepted whose
@@ -18,7 +18,6 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use tokio_rustls::TlsAcceptor;
 use tracing::info;
 
 use crate::config::{Config, DbLocation, TlsKeys};
@@ -29,8 +28,9 @@ pub const KEY_FILE_NAME: &str = "server-identity.pem";
 /// What accepting TLS needs, made once at open.
 #[derive(Clone)]
 pub(crate) struct ServerTls {
-    /// Accepts a handshake on a connection whose first byte said TLS.
-    pub(crate) acceptor: TlsAcceptor,
+    /// How a handshake is accepted on a connection whose first byte said
+    /// TLS, once its ClientHello has been read.
+    pub(crate) config: Arc<rustls::ServerConfig>,
     /// The server's key, as people compare it.
     pub(crate) fingerprint: Fingerprint,
 }
@@ -91,7 +91,7 @@ impl ServerTls {
         })?;
         info!(%fingerprint, "TLS key fingerprint");
         Ok(ServerTls {
-            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+            config: Arc::new(server_config),
             fingerprint,
         })
     }

@@ -14,10 +14,12 @@ use std::io;
 use std::time::Duration;
 
 use lanchat_shared::{ErrorCode, Fingerprint, ServerMsg};
+use rustls::server::Acceptor;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::state::Shared;
@@ -94,7 +96,12 @@ pub(crate) enum NotOpened {
     /// The client closed (or failed) before sending anything.
     #[error("gone before its first byte: {0}")]
     Gone(io::Error),
-    /// The TLS handshake failed; the client was told.
+    /// The first byte said TLS but no ClientHello followed; the client
+    /// was told in a plain line.
+    #[error("not a TLS handshake: {0}")]
+    NotTls(io::Error),
+    /// The client speaks TLS but its handshake failed (rustls's alert, if
+    /// it had one, told the client why).
     #[error("TLS handshake failed: {0}")]
     HandshakeFailed(io::Error),
     /// The TLS handshake took longer than `tls_handshake_timeout`.
@@ -151,15 +158,30 @@ async fn handshake(
     tls: &ServerTls,
     deadline: Duration,
 ) -> Result<Transport, NotOpened> {
-    let accepting = tls.acceptor.accept(stream).into_fallible();
-    match timeout(deadline, accepting).await {
-        Err(_stalled) => Err(NotOpened::HandshakeTimedOut),
-        Ok(Err((error, stream))) => {
-            let message = "This connection began like a TLS handshake (byte 0x16) but is not one; \
-                           for plain text, connect again and start with a nickname.";
-            farewell(stream, ErrorCode::BadRequest, message).await;
-            Err(NotOpened::HandshakeFailed(error))
+    // One deadline for both halves: the ClientHello, then the rest.
+    let deadline = Instant::now() + deadline;
+    let mut hello = LazyConfigAcceptor::new(Acceptor::default(), stream);
+    let started = match timeout_at(deadline, &mut hello).await {
+        Err(_stalled) => return Err(NotOpened::HandshakeTimedOut),
+        Ok(Err(error)) => {
+            // No ClientHello: whatever sent the 0x16 does not speak TLS,
+            // and may be a person who can read a line.
+            if let Some(stream) = hello.take_io() {
+                let message = "This connection began like a TLS handshake (byte 0x16) but is \
+                               not one; for plain text, connect again and start with a nickname.";
+                farewell(stream, ErrorCode::BadRequest, message).await;
+            }
+            return Err(NotOpened::NotTls(error));
         }
+        Ok(Ok(started)) => started,
+    };
+    let accepting = started.into_stream(tls.config.clone()).into_fallible();
+    match timeout_at(deadline, accepting).await {
+        Err(_stalled) => Err(NotOpened::HandshakeTimedOut),
+        // The client speaks TLS: rustls has sent it an alert saying why,
+        // if it had one, and a plain line now would reach its TLS as a
+        // corrupt record. The connection closes as the stream is dropped.
+        Ok(Err((error, _stream))) => Err(NotOpened::HandshakeFailed(error)),
         Ok(Ok(stream)) => {
             let identity = tls::peer_identity(stream.get_ref().1);
             let (read, write) = tokio::io::split(stream);
