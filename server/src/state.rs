@@ -23,7 +23,7 @@ pub(crate) struct Shared {
     pub(crate) store: StoreHandle,
     /// Names the history that message ids count in (see `SqliteStore::history_id`).
     pub(crate) history_id: String,
-    /// The TLS acceptor and the server key's fingerprint.
+    /// The rustls server configuration and the server key's fingerprint.
     pub(crate) tls: ServerTls,
     /// Each address's budget of new nickname ownerships.
     pub(crate) claims: Arc<AddressBudget>,
