@@ -416,3 +416,52 @@ async fn joins_and_renames_say_which_nicknames_are_owned_by_their_holder() {
     };
     assert_eq!(joined_dev, ("alicia".to_owned(), Some(true)));
 }
+
+#[tokio::test]
+async fn nick_owned_retried_in_a_loop_is_cut_short_and_disturbs_nobody() {
+    let server = TestServer::with_config(Config::default()).await;
+    let alice_key = key();
+    let mut alice = server.join_with_key("alice", &alice_key).await;
+    let mut squatter = TestClient::connect_raw(server.addr()).await;
+    let hello = ClientMsg::Hello {
+        nick: "alice".into(),
+        since: None,
+        session: None,
+        history_id: None,
+        password: None,
+    }
+    .to_line();
+    // A thousand tries at once, never reading: the server answers a few,
+    // refuses the rest as too fast, and cuts off a client that reads none
+    // of its answers, as it would any flood.
+    let burst: Vec<u8> = hello.repeat(1000);
+    let _ = squatter.try_send_raw(&burst).await;
+    let mut answers = Vec::new();
+    while let Some(line) = squatter.try_recv_line().await {
+        let answer = ServerMsg::parse(line.as_bytes()).expect("a server line");
+        assert!(
+            !matches!(answer, ServerMsg::Welcome { .. }),
+            "the squatter got alice"
+        );
+        if let ServerMsg::Error { code, .. } = answer {
+            answers.push(code);
+        }
+    }
+    let owned = answers
+        .iter()
+        .filter(|&&c| c == ErrorCode::NickOwned)
+        .count();
+    assert!(owned < 100, "{owned} tries were answered as if at leisure");
+    assert!(
+        answers
+            .iter()
+            .any(|c| matches!(c, ErrorCode::RateLimited | ErrorCode::SlowConsumer)),
+        "{answers:?}"
+    );
+    // Alice and a newcomer never noticed.
+    alice.say("still mine").await;
+    assert_eq!(alice.recv_chat().await.2, "still mine");
+    let mut newcomer = server.join("newcomer").await;
+    newcomer.say("hello").await;
+    assert_eq!(newcomer.recv_chat().await.2, "hello");
+}
