@@ -1296,6 +1296,7 @@ impl App {
             }
             ServerMsg::Nick { old, new, owned } => self.on_nick(&old, &new, owned == Some(true)),
             ServerMsg::Info { text } | ServerMsg::Whois { text, .. } => self.on_info(&text),
+            ServerMsg::Topic { room, text, by } => self.on_topic(&room, &text, by.as_deref()),
             ServerMsg::Error {
                 message, client_id, ..
             } => self.on_error(&message, client_id.as_deref()),
@@ -1365,7 +1366,12 @@ impl App {
             (false, true) => Activity::Highlight,
             (false, false) => Activity::Message,
         };
-        let (kind, text) = if said.action {
+        // The server's own lines in a room (a kick, a topic, a new
+        // operator) are told apart from chat: nobody else can be `server`.
+        let from_server = from.eq_ignore_ascii_case("server") && said.room.is_some();
+        let (kind, text) = if from_server && !said.action {
+            (EntryKind::Info, text.to_owned())
+        } else if said.action {
             (
                 EntryKind::Presence,
                 format!("{} {text}", self.people.shown(from)),
@@ -1475,13 +1481,35 @@ impl App {
         self.presence_in(BufferName::Room(name), text);
     }
 
-    /// Somebody left a room (`None`: the lobby).
+    /// Somebody left a room (`None`: the lobby); us, when an operator put
+    /// us out of it.
     fn on_leave(&mut self, nick: &str, reason: &str, room: Option<&str>) {
         let nick = clean_nick(nick);
         let name = room.map_or_else(|| LOBBY.to_owned(), clean_nick);
+        let reason = sanitize_text(reason);
+        if nick.eq_ignore_ascii_case(&self.nick) {
+            self.people.forget(&name);
+            let text = format!("You are no longer in #{name} ({reason}). /join {name} to go back.");
+            let index = self.buffers.open(BufferName::Room(name));
+            return self.push_lines(index, EntryKind::Error, Activity::Highlight, text);
+        }
         self.people.leave(&name, &nick);
-        let text = format!("{nick} left ({})", sanitize_text(reason));
+        let text = format!("{nick} left ({reason})");
         self.presence_in(BufferName::Room(name), text);
+    }
+
+    /// A room's topic, on entering it or when it changes: a line in its
+    /// buffer.
+    fn on_topic(&mut self, room: &str, text: &str, by: Option<&str>) {
+        let name = clean_nick(room);
+        let text = sanitize_text(text);
+        let line = match (text.is_empty(), by) {
+            (true, _) => format!("#{name} has no topic."),
+            (false, Some(by)) => format!("Topic of #{name}: {text} (set by {})", clean_nick(by)),
+            (false, None) => format!("Topic of #{name}: {text}"),
+        };
+        let index = self.buffers.open(BufferName::Room(name));
+        self.push_lines(index, EntryKind::Info, Activity::Low, line);
     }
 
     /// Somebody changed nickname, maybe us.
@@ -1639,6 +1667,10 @@ impl ClientCommand {
             | Command::Nick(_)
             | Command::Release(_)
             | Command::Whois(_)
+            | Command::Topic(_)
+            | Command::Kick { .. }
+            | Command::Op(_)
+            | Command::Deop(_)
             | Command::Unknown(_) => ClientCommand::Server(typed.to_owned()),
             // As typed: the server takes one slash off `//text` itself.
             Command::Text(_) => ClientCommand::Say(line),

@@ -33,11 +33,17 @@ pub struct Hosted {
 }
 
 /// Starts a server on 0.0.0.0:`port`, named after its host's nickname,
-/// keeping its history at `db` (as `--db` spells it) or in its own file.
+/// keeping its history at `db` (as `--db` spells it) or in its own file,
+/// with the hosting person's identity (`admin`) as its admin.
 /// Everything that can fail at start (the port, the database) fails here,
 /// before the room is announced or the screen changes, with a message for
 /// the person hosting.
-pub async fn host(port: u16, nick: &str, db: Option<&str>) -> anyhow::Result<Hosted> {
+pub async fn host(
+    port: u16,
+    nick: &str,
+    db: Option<&str>,
+    admin: Option<lanchat_shared::Fingerprint>,
+) -> anyhow::Result<Hosted> {
     let listener = listen(port).await?;
     let port = listener.local_addr()?.port();
     // Installed before the server opens, so its first warnings are seen.
@@ -45,6 +51,7 @@ pub async fn host(port: u16, nick: &str, db: Option<&str>) -> anyhow::Result<Hos
     let config = Config {
         server_name: format!("{nick}'s room"),
         db: db.map_or_else(|| hosted_db(port), DbLocation::parse),
+        admins: admin.into_iter().collect(),
         ..Config::default()
     };
     let server = open(config).await?;

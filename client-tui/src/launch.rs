@@ -168,7 +168,14 @@ impl Choice {
 /// that say how others can join.
 #[cfg(feature = "host")]
 async fn start_hosting(args: &Args, nick: &str) -> anyhow::Result<Choice> {
-    let mut hosted = host(args.port, nick, args.db.as_deref()).await?;
+    // The person hosting keeps order in their room: their identity is its
+    // admin (none with --plain, which presents no identity).
+    let admin = if args.plain {
+        None
+    } else {
+        Some(crate::secure::identity(args)?.fingerprint)
+    };
+    let mut hosted = host(args.port, nick, args.db.as_deref(), admin).await?;
     let port = hosted.port;
     let addresses = lan_addresses(port);
     let own_key = hosted.fingerprint.clone();

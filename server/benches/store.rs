@@ -10,7 +10,8 @@ use std::time::Instant;
 use lanchat_server::domain::{Clock, MessageKind, NickKey, SessionToken};
 use lanchat_server::store::{
     self, Appended, Claimed, DbLocation, History, Kept, NewMessage, NickClaim, RecentQuery,
-    ResumeStart, Retention, SessionRecord, SinceQuery, SqliteStore, Store, StoreError, Target,
+    ResumeStart, Retention, RoomRecord, SessionRecord, SinceQuery, SqliteStore, Store, StoreError,
+    Target, Topic,
 };
 use lanchat_shared::Fingerprint;
 
@@ -68,6 +69,27 @@ impl Store for Counting {
         by: Option<&Fingerprint>,
     ) -> Result<bool, StoreError> {
         self.inner.release_nick(nick, by)
+    }
+    fn room(&mut self, room: &str) -> Result<RoomRecord, StoreError> {
+        self.inner.room(room)
+    }
+    fn found_room(
+        &mut self,
+        room: &str,
+        founder: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError> {
+        self.inner.found_room(room, founder)
+    }
+    fn set_operator(
+        &mut self,
+        room: &str,
+        identity: &Fingerprint,
+        operator: bool,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_operator(room, identity, operator)
+    }
+    fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
+        self.inner.set_topic(room, topic)
     }
 }
 

@@ -159,6 +159,12 @@ pub struct Args {
     #[arg(long, env = "LANCHAT_ALLOW", value_name = "FILE")]
     pub allow: Option<PathBuf>,
 
+    /// An identity (key fingerprint, SHA256:...) that may keep order in
+    /// every room: kick, op and deop, set topics. Repeatable; the variable
+    /// takes a comma-separated list.
+    #[arg(long = "admin", env = "LANCHAT_ADMINS", value_name = "FINGERPRINT", value_delimiter = ',', value_parser = fingerprint)]
+    pub admins: Vec<lanchat_shared::Fingerprint>,
+
     /// Free an owned nickname in the database (--db) and exit, without
     /// serving: for the server's operator, e.g. when someone lost their key.
     #[arg(long, value_name = "NICK")]
@@ -217,10 +223,16 @@ impl Args {
             owned_nick_lapse: Duration::from_secs(self.nick_lapse_days.saturating_mul(86_400)),
             password: self.password.clone().map(Secret::new),
             allow_file: self.allow.clone(),
+            admins: self.admins.clone(),
         };
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Reads a fingerprint given on the command line.
+fn fingerprint(text: &str) -> Result<lanchat_shared::Fingerprint, String> {
+    lanchat_shared::Fingerprint::parse(text.trim()).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]
@@ -258,6 +270,14 @@ mod tests {
         assert!(Args::try_parse_from(["lanchat-server", "--tls-cert", "c.pem"]).is_err());
         let args = Args::try_parse_from(["lanchat-server", "--require-tls"]).unwrap();
         assert!(args.config().unwrap().require_tls);
+    }
+
+    #[test]
+    fn admins_are_given_by_fingerprint_and_a_bad_one_is_refused() {
+        let key = lanchat_shared::Fingerprint::of_public_key(b"admin");
+        let args = Args::try_parse_from(["lanchat-server", "--admin", key.as_str()]).unwrap();
+        assert_eq!(args.config().unwrap().admins, [key]);
+        assert!(Args::try_parse_from(["lanchat-server", "--admin", "alice"]).is_err());
     }
 
     #[test]

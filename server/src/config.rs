@@ -87,6 +87,9 @@ pub struct Config {
     /// A file of the identities (fingerprints) that alone may connect;
     /// re-read on SIGHUP.
     pub allow_file: Option<PathBuf>,
+    /// Identities that may keep order in every room (`--admin`); guests
+    /// never can.
+    pub admins: Vec<lanchat_shared::Fingerprint>,
 }
 
 /// A secret setting: shown nowhere, its `Debug` included.
@@ -295,6 +298,7 @@ impl Default for Config {
             owned_nick_lapse: Duration::from_secs(90 * 86_400),
             password: None,
             allow_file: None,
+            admins: Vec::new(),
         }
     }
 }

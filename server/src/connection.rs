@@ -24,8 +24,8 @@ use crate::line_reader::LineReader;
 use crate::request::{Hello, Request};
 use crate::session::password::{self, Gate};
 use crate::session::{
-    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, queries, replay, rooms,
-    say,
+    self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, moderation, queries,
+    replay, rooms, say,
 };
 use crate::state::Shared;
 use crate::transport::{self, Transport};
@@ -236,6 +236,9 @@ impl Connection<'_> {
         match (&mut self.phase, request) {
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
             (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
+            (Phase::Joined(member), Request::Moderate { room, action }) => {
+                moderation::moderate(ctx, member, room.as_deref(), action).await
+            }
             (_, Request::Quit { reason }) => {
                 ctx.settle().await;
                 Next::End(LeaveReason::Quit(reason.as_deref().and_then(echo)))

@@ -98,6 +98,23 @@ pub struct NewMessage {
 pub struct ConnectionId(pub u64);
 
 impl NewMessage {
+    /// A text from `from` to `target` that nobody proved (no identities,
+    /// no `client_id`, no connection): the server's own lines, and tests.
+    pub fn unproved(ts: u64, from: String, target: Target, text: String) -> NewMessage {
+        NewMessage {
+            ts,
+            from,
+            target,
+            text,
+            kind: MessageKind::Text,
+            client_id: None,
+            sender_identity: None,
+            recipient_identity: None,
+            retry_scope: None,
+            origin: None,
+        }
+    }
+
     /// The sender's nickname, folded: whom the hub shows the message to.
     pub fn sender_key(&self) -> NickKey {
         NickKey::of(&self.from)

@@ -66,6 +66,9 @@ pub(crate) enum Audience {
     /// (by their new nickname), so a rename is confirmed even to someone in
     /// no room.
     Renamed { rooms: Vec<String>, new: NickKey },
+    /// Members of this room and one more: someone put out of it, who must
+    /// hear it too.
+    RoomAndMember { room: String, member: NickKey },
 }
 
 /// What a connection's writer needs to filter events: its client's current
@@ -117,6 +120,9 @@ impl MemberView {
                 Audience::Direct { from, to } => *from == view.nick_key || *to == view.nick_key,
                 Audience::Renamed { rooms, new } => {
                     *new == view.nick_key || rooms.iter().any(|r| view.rooms.contains(r))
+                }
+                Audience::RoomAndMember { room, member } => {
+                    *member == view.nick_key || view.rooms.contains(room)
                 }
             };
             let own = item.origin == Some(self.connection);
@@ -454,11 +460,47 @@ impl Hub {
 
     /// The nickname as spelled by whoever holds it now, and who that is,
     /// if anyone holds it.
+    /// Puts `nick` out of `room` (a kick): everyone there, and they, see
+    /// them leave for `reason`. Their rooms no longer include it, so
+    /// nothing more of it reaches them. `None` if they are not in it;
+    /// otherwise their nickname as spelled.
+    pub(crate) fn put_out(&self, nick: &str, room: &str, reason: &str) -> Option<String> {
+        let mut state = self.lock();
+        let key = NickKey::of(nick);
+        let member = state.members.get(&key)?;
+        if !member.view.lock().rooms.remove(room) {
+            return None;
+        }
+        let spelled = member.nick.clone();
+        if let Some(members) = state.rooms.get_mut(room) {
+            members.remove(&key);
+            if members.is_empty() {
+                state.rooms.remove(room);
+            }
+        }
+        let leave = ServerMsg::Leave {
+            nick: spelled.to_string(),
+            reason: reason.to_owned(),
+            room: Some(room.to_owned()),
+        };
+        let audience = Audience::RoomAndMember {
+            room: room.to_owned(),
+            member: key,
+        };
+        self.publish(audience, leave);
+        Some(spelled.to_string())
+    }
+
     pub(crate) fn online(&self, nick: &str) -> Option<(String, Presence)> {
         self.lock()
             .members
             .get(&NickKey::of(nick))
             .map(|m| (m.nick.to_string(), m.presence.clone()))
+    }
+
+    /// Sends `msg` to everyone in `room` (not stored: a `topic` event).
+    pub(crate) fn tell_room(&self, room: &str, msg: ServerMsg) {
+        self.publish(Audience::Room(room.to_owned()), msg);
     }
 
     fn publish(&self, audience: Audience, msg: ServerMsg) {

@@ -42,6 +42,34 @@ pub(crate) enum Request {
         /// The nickname, unchecked.
         nick: String,
     },
+    /// Keeping order in a room (or asking its topic).
+    Moderate {
+        /// The room's name, unchecked; `None` for the current room.
+        room: Option<String>,
+        /// What to do.
+        action: Moderation,
+    },
+}
+
+/// What an operator (or admin) does in a room; see `session::moderation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Moderation {
+    /// Show the topic (`None`), or set it.
+    Topic(Option<String>),
+    /// Put someone out of the room, with a reason for all to read.
+    Kick {
+        /// The nickname, unchecked.
+        nick: String,
+        /// Why, unchecked.
+        reason: Option<String>,
+    },
+    /// Make someone an operator (`true`) or no longer one.
+    Operator {
+        /// The nickname, unchecked.
+        nick: String,
+        /// Give the role, or take it.
+        give: bool,
+    },
 }
 
 /// The request to join.

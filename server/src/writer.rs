@@ -350,7 +350,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use crate::dialect::PLAIN_TEXT;
-    use crate::domain::{MessageKind, NewMessage, SessionToken, StoredMessage, Target};
+    use crate::domain::{NewMessage, SessionToken, StoredMessage, Target};
     use crate::hub::{Hub, Joined};
 
     /// A connected pair: the server's write half and the client's reader.
@@ -380,18 +380,7 @@ mod tests {
     fn publish(hub: &Hub, id: u64, from: &str, target: Target) {
         hub.publish_messages(&[StoredMessage {
             id,
-            message: NewMessage {
-                ts: 0,
-                from: from.into(),
-                target,
-                text: format!("m{id}"),
-                kind: MessageKind::Text,
-                client_id: None,
-                sender_identity: None,
-                recipient_identity: None,
-                retry_scope: None,
-                origin: None,
-            },
+            message: NewMessage::unproved(0, from.into(), target, format!("m{id}")),
         }]);
     }
 

@@ -107,6 +107,34 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Server,
     ),
     spec(
+        "topic",
+        &[],
+        "[TEXT]",
+        "show this room's topic, or set it (operators)",
+        Scope::Server,
+    ),
+    spec(
+        "kick",
+        &[],
+        "NICK [REASON]",
+        "put NICK out of this room (operators)",
+        Scope::Server,
+    ),
+    spec(
+        "op",
+        &[],
+        "NICK",
+        "make NICK an operator of this room (operators)",
+        Scope::Server,
+    ),
+    spec(
+        "deop",
+        &[],
+        "NICK",
+        "take the operator role of this room from NICK (operators)",
+        Scope::Server,
+    ),
+    spec(
         "close",
         &[],
         "[ROOM]",
@@ -204,6 +232,19 @@ pub enum Command<'a> {
     Whois(&'a str),
     /// `/release [NICK]`: stop owning a nickname, the one in use by default.
     Release(Option<&'a str>),
+    /// `/topic [TEXT]`: show the room's topic, or set it.
+    Topic(Option<&'a str>),
+    /// `/kick NICK [REASON]`: put someone out of the room.
+    Kick {
+        /// The nickname as typed.
+        nick: &'a str,
+        /// Why, if given.
+        reason: Option<&'a str>,
+    },
+    /// `/op NICK`: make someone an operator of the room.
+    Op(&'a str),
+    /// `/deop NICK`: take the operator role from someone.
+    Deop(&'a str),
     /// `/close [ROOM]`: close a buffer, the one shown by default (client only).
     Close(Option<&'a str>),
     /// `/clear`: clear the buffer shown (client only).
@@ -263,6 +304,20 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "me" => optional.map(Command::Me),
         "nick" => one_word.then_some(Command::Nick(rest)),
         "whois" => one_word.then_some(Command::Whois(rest)),
+        "op" => one_word.then_some(Command::Op(rest)),
+        "deop" => one_word.then_some(Command::Deop(rest)),
+        "topic" => Some(Command::Topic(optional)),
+        "kick" => match rest.split_once(char::is_whitespace) {
+            None if one_word => Some(Command::Kick {
+                nick: rest,
+                reason: None,
+            }),
+            Some((nick, reason)) => Some(Command::Kick {
+                nick,
+                reason: Some(reason.trim()),
+            }),
+            None => None,
+        },
         "release" => match optional {
             None => Some(Command::Release(None)),
             Some(nick) if one_word => Some(Command::Release(Some(nick))),
@@ -391,8 +446,8 @@ mod tests {
     #[test]
     fn the_servers_help_lists_only_what_the_server_does() {
         let server = help_lines(Scope::Server).join("\n");
-        assert!(server.contains("/join ROOM       join (or create) a room"));
-        assert!(server.ends_with("//text           send a message that starts with /"));
+        assert!(server.contains("/join ROOM           join (or create) a room"));
+        assert!(server.ends_with("//text               send a message that starts with /"));
         assert!(!server.contains("/clear"), "{server}");
         let client = help_lines(Scope::Client).join("\n");
         assert!(client.contains("/clear") && client.contains("/join ROOM"));

@@ -89,11 +89,50 @@ pub enum ClientMsg {
         /// The nickname, ignoring case.
         nick: String,
     },
+    /// Makes `nick` an operator of `room` (the client's current room by
+    /// default), as `/op NICK` does; operators and admins only.
+    Op {
+        /// Who.
+        nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Takes `room`'s operator role from `nick` (`/deop NICK`).
+    Deop {
+        /// Who.
+        nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Puts `nick` out of `room` now (`/kick NICK [reason]`); they may come
+    /// back.
+    Kick {
+        /// Who.
+        nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Why, for everyone to read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Sets `room`'s topic to `text`, or, without `text`, asks for it
+    /// (`/topic [text]`): answered with `topic`.
+    Topic {
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The new topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
 }
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 8] = [
+pub const CLIENT_MSG_TYPES: [&str; 12] = [
     "hello",
     "say",
     "join_room",
@@ -102,6 +141,10 @@ pub const CLIENT_MSG_TYPES: [&str; 8] = [
     "ping",
     "history",
     "whois",
+    "op",
+    "deop",
+    "kick",
+    "topic",
 ];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
@@ -326,6 +369,17 @@ pub enum ServerMsg {
     },
     /// The replay after `welcome` (or a room join) is complete.
     HistoryEnd {},
+    /// A room's topic: to whoever joins it or asks, and to everyone in it
+    /// when it changes.
+    Topic {
+        /// The room.
+        room: String,
+        /// The topic; empty when there is none.
+        text: String,
+        /// Who set it, if anyone did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     /// Words for this client only: command replies, notices.
     Info {
         /// The text; may hold several lines separated by `\n`.
@@ -509,6 +563,9 @@ error_codes! {
     /// one is plain TCP; the message says how to connect. The connection
     /// closes.
     TlsRequired => "tls_required",
+    /// Only a room's operators (and the server's admins) may do that, and
+    /// never against an admin; the message says which.
+    NoPermission => "no_permission",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -678,7 +735,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 22);
+        assert_eq!(ErrorCode::ALL.len(), 23);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
@@ -700,7 +757,7 @@ mod tests {
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
             unknown.ends_with(
-                "known types are hello, say, join_room, part_room, quit, ping, history and whois"
+                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick and topic"
             ),
             "{unknown}"
         );

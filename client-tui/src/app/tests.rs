@@ -1659,3 +1659,46 @@ fn info_names_the_servers_key_the_users_identity_and_ownership() {
         "{info}"
     );
 }
+
+#[test]
+fn the_servers_lines_topics_and_being_kicked_are_told_apart_from_chat() {
+    let (mut app, now) = online_app();
+    let from_the_server = ServerMsg::Message {
+        id: 50,
+        ts: 0,
+        from: "server".into(),
+        text: "carol was kicked by bob.".into(),
+        room: Some("lobby".into()),
+        to: None,
+        action: None,
+        client_id: None,
+    };
+    app.update(Event::Net(NetEvent::Server(from_the_server)), now);
+    let last = app.scrollback().entries().last().map(|e| e.kind.clone());
+    assert_eq!(last, Some(EntryKind::Info));
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::Topic {
+            room: "lobby".into(),
+            text: "Release on Friday".into(),
+            by: Some("bob".into()),
+        })),
+        now,
+    );
+    assert_eq!(
+        last_text(&app),
+        "Topic of #lobby: Release on Friday (set by bob)"
+    );
+    app.update(
+        Event::Net(NetEvent::Server(ServerMsg::Leave {
+            nick: "alice".into(),
+            reason: "kicked by bob: testing".into(),
+            room: Some("lobby".into()),
+        })),
+        now,
+    );
+    assert!(
+        all_text(&app).contains("You are no longer in #lobby (kicked by bob: testing)"),
+        "{}",
+        all_text(&app)
+    );
+}

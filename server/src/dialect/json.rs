@@ -6,7 +6,7 @@ use lanchat_shared::{ClientMsg, ServerMsg};
 use super::{DefaultRoom, Dialect};
 use crate::domain::ShownTo;
 use crate::hub::EventItem;
-use crate::request::{BadLine, Hello, Request, Say, Stage};
+use crate::request::{BadLine, Hello, Moderation, Request, Say, Stage};
 
 /// The JSON dialect.
 pub(crate) const JSON: Json = Json;
@@ -58,6 +58,22 @@ impl Dialect for Json {
             ClientMsg::Ping {} => Request::Ping,
             ClientMsg::History { before, room } => Request::History { before, room },
             ClientMsg::Whois { nick } => Request::Whois { nick },
+            ClientMsg::Op { nick, room } => Request::Moderate {
+                room,
+                action: Moderation::Operator { nick, give: true },
+            },
+            ClientMsg::Deop { nick, room } => Request::Moderate {
+                room,
+                action: Moderation::Operator { nick, give: false },
+            },
+            ClientMsg::Kick { nick, room, reason } => Request::Moderate {
+                room,
+                action: Moderation::Kick { nick, reason },
+            },
+            ClientMsg::Topic { room, text } => Request::Moderate {
+                room,
+                action: Moderation::Topic(text),
+            },
         })
     }
 

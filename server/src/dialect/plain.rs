@@ -101,6 +101,11 @@ fn plain_text(msg: &ServerMsg) -> String {
                 ""
             }
         ),
+        ServerMsg::Topic { room, text, by } => match (text.is_empty(), by) {
+            (true, _) => format!("-- #{room} has no topic.\n"),
+            (false, Some(by)) => format!("-- Topic of #{room}: {text} (set by {by})\n"),
+            (false, None) => format!("-- Topic of #{room}: {text}\n"),
+        },
         ServerMsg::Info { text } | ServerMsg::Greeting { text, .. } => {
             text.lines().map(|line| format!("-- {line}\n")).collect()
         }

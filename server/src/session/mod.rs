@@ -14,6 +14,7 @@
 //! one, so none can run before `hello`.
 
 pub(crate) mod hello;
+pub(crate) mod moderation;
 pub(crate) mod nick;
 pub(crate) mod owners;
 pub(crate) mod password;

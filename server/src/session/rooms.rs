@@ -4,7 +4,7 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use tracing::warn;
 
-use super::{Context, LeaveReason, Member, Next, replay};
+use super::{Context, LeaveReason, Member, Next, moderation, replay};
 use crate::hub::{Refusal, RoomEntry};
 use crate::store::History;
 use crate::writer::Outgoing;
@@ -18,31 +18,44 @@ pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str)
         Err(error) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
     };
     let max_rooms = ctx.shared.config.max_rooms_per_client;
-    match member.membership.join_room(&room, max_rooms) {
+    let entered = match member.membership.join_room(&room, max_rooms) {
         Err(Refusal::TooManyRooms) => {
             let message = format!("You are in {max_rooms} rooms already; /part one first.");
             return ctx.refuse(ErrorCode::TooManyRooms, message);
         }
         Err(_reclaimed) => return Next::End(LeaveReason::Reclaimed),
-        Ok(RoomEntry::AlreadyThere) => {}
+        Ok(RoomEntry::AlreadyThere) => false,
         Ok(RoomEntry::Entered) => {
-            ctx.save_session(member);
-            // A room's history that cannot be read is left out, not
-            // reported: the join itself succeeded (the protocol says so).
-            let history = replay::of_room(ctx, &room).await.or_else(|error| {
-                warn!(error = error.explained(), %room, "a room's history could not be read");
-                Ok(History::default())
-            });
-            let replay = replay::render(ctx.dialect(), &member.party, None, &history);
-            if let end @ Next::End(_) = ctx.send(Outgoing::Line(replay)) {
+            if let end @ Next::End(_) = enter(ctx, member, &room).await {
                 return end;
             }
+            true
         }
-    }
+    };
     member.current_room = room.clone();
-    ctx.reply(ServerMsg::info(format!(
+    let confirmed = ctx.reply(ServerMsg::info(format!(
         "You are in #{room}. Lines you type go there."
-    )))
+    )));
+    match (entered, confirmed) {
+        // The topic last, once the room is the client's.
+        (true, Next::Read) => moderation::tell_topic(ctx, &room).await,
+        (_, next) => next,
+    }
+}
+
+/// A room just entered: recorded (with its founder) if it is new, and its
+/// history replayed.
+async fn enter(ctx: &mut Context<'_>, member: &mut Member, room: &RoomName) -> Next {
+    ctx.save_session(member);
+    moderation::note_entry(ctx, room, member.party.identity().cloned()).await;
+    // A room's history that cannot be read is left out, not reported: the
+    // join itself succeeded (the protocol says so).
+    let history = replay::of_room(ctx, room).await.or_else(|error| {
+        warn!(error = error.explained(), %room, "a room's history could not be read");
+        Ok(History::default())
+    });
+    let replay = replay::render(ctx.dialect(), &member.party, None, &history);
+    ctx.send(Outgoing::Line(replay))
 }
 
 /// Leaves `room`, or the current room if none is named.

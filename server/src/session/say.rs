@@ -6,10 +6,10 @@ use lanchat_shared::command::{self, Command};
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Context, LeaveReason, Member, Next, echo, nick, owners, queries, rooms};
+use super::{Context, LeaveReason, Member, Next, echo, moderation, nick, owners, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
-use crate::request::Say;
+use crate::request::{Moderation, Say};
 use crate::store::{Appended, Completion, StoreError};
 use crate::writer::Outgoing;
 
@@ -76,6 +76,23 @@ async fn run_command(
         Command::Part(room) => rooms::part(ctx, member, room).await,
         Command::Nick(new) => nick::rename(ctx, member, new).await,
         Command::Release(named) => owners::release(ctx, &member.membership.nick(), named).await,
+        Command::Topic(text) => {
+            let action = Moderation::Topic(text.map(str::to_owned));
+            moderation::moderate(ctx, member, room, action).await
+        }
+        Command::Kick { nick, reason } => {
+            let action = Moderation::Kick {
+                nick: nick.to_owned(),
+                reason: reason.map(str::to_owned),
+            };
+            moderation::moderate(ctx, member, room, action).await
+        }
+        Command::Op(nick) | Command::Deop(nick) => {
+            let give = matches!(command, Command::Op(_));
+            let nick = nick.to_owned();
+            let action = Moderation::Operator { nick, give };
+            moderation::moderate(ctx, member, room, action).await
+        }
         // The server takes `/query` only as `/msg`, so that is its usage.
         Command::Query { text: None, .. } => msg_usage(ctx),
         Command::Usage(spec) if spec.name == "query" => msg_usage(ctx),

@@ -221,6 +221,44 @@ pub trait Store: Send + 'static {
         nick: &NickKey,
         by: Option<&Fingerprint>,
     ) -> Result<bool, StoreError>;
+    /// What is kept of `room`: its operators and topic (nothing for a room
+    /// never recorded).
+    fn room(&mut self, room: &str) -> Result<RoomRecord, StoreError>;
+    /// Records `room` if it is new, with `founder` (if an identity founded
+    /// it) as its first operator; true if it was new. A room recorded
+    /// before keeps what it has: founding happens once.
+    fn found_room(&mut self, room: &str, founder: Option<&Fingerprint>)
+    -> Result<bool, StoreError>;
+    /// Makes `identity` an operator of `room`, or (`operator` false) no
+    /// longer one; true if that changed anything.
+    fn set_operator(
+        &mut self,
+        room: &str,
+        identity: &Fingerprint,
+        operator: bool,
+    ) -> Result<bool, StoreError>;
+    /// Sets `room`'s topic.
+    fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError>;
+}
+
+/// What the store keeps of a room for keeping order in it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// The identities that may moderate it, oldest first.
+    pub operators: Vec<Fingerprint>,
+    /// Its topic, once someone set one.
+    pub topic: Option<Topic>,
+}
+
+/// A room's topic and who set it when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    /// The topic, sanitised; empty for "no topic".
+    pub text: String,
+    /// The nickname of whoever set it.
+    pub by: String,
+    /// When, in Unix milliseconds.
+    pub at_ms: u64,
 }
 
 /// A request to own a nickname.
@@ -261,8 +299,8 @@ pub trait Completion: Send {
     fn complete(self: Box<Self>, outcome: Result<Appended, StoreError>);
 }
 
-/// Waiting for the outcome (tests, benchmarks): the completion sends it.
-#[cfg(any(test, feature = "bench-internals"))]
+/// Waiting for the outcome (the server's own lines, tests, benchmarks):
+/// the completion sends it.
 impl Completion for oneshot::Sender<Result<Appended, StoreError>> {
     fn complete(self: Box<Self>, outcome: Result<Appended, StoreError>) {
         let _ = self.send(outcome);
@@ -319,8 +357,8 @@ impl StoreHandle {
         }
     }
 
-    /// Stores a message and waits for the outcome (tests, benchmarks).
-    #[cfg(any(test, feature = "bench-internals"))]
+    /// Stores a message and waits for the outcome (the server's own lines,
+    /// tests, benchmarks).
     pub async fn append_and_wait(&self, message: NewMessage) -> Result<Appended, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.append(message, Box::new(reply)).await;

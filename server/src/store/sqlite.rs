@@ -31,12 +31,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
     Appended, Claimed, DbLocation, History, Kept, MessageKind, NewMessage, NickClaim, NickKey,
-    RecentQuery, ResumeStart, Retention, SessionRecord, SessionToken, SinceQuery, Store,
-    StoreError, StoredMessage, Target,
+    RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord, SessionToken, SinceQuery,
+    Store, StoreError, StoredMessage, Target, Topic,
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -114,6 +114,27 @@ CREATE TABLE owners (
 CREATE INDEX owners_by_identity ON owners(identity);
 CREATE INDEX owners_by_last_used ON owners(last_used);
 ";
+
+/// Migration 6 keeps order in rooms: each room recorded when first
+/// entered, its topic, and its operators (identities).
+const MIGRATION_6: &str = "
+CREATE TABLE rooms (
+    name TEXT PRIMARY KEY,
+    topic TEXT,
+    topic_by TEXT,
+    topic_at INTEGER
+);
+CREATE TABLE room_operators (
+    room TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    PRIMARY KEY (room, identity)
+);
+";
+
+/// Rooms recorded at most. Anyone may make rooms, so without a cap they
+/// could fill the disk; past it a new room has no founder (only admins
+/// moderate it) and nothing is recorded.
+const MAX_ROOMS: i64 = 100_000;
 
 /// Nicknames owned at most, server-wide. New keys cost nothing, so without
 /// a cap many addresses could fill the disk with claims; at about a hundred
@@ -285,6 +306,7 @@ impl SqliteStore {
             (3, MIGRATION_3),
             (4, MIGRATION_4),
             (5, MIGRATION_5),
+            (6, MIGRATION_6),
         ] {
             if version >= to_version {
                 continue;
@@ -710,6 +732,95 @@ impl Store for SqliteStore {
         .map_err(failed("cannot give the nickname up"))?;
         Ok(released > 0)
     }
+
+    fn room(&mut self, room: &str) -> Result<RoomRecord, StoreError> {
+        let doing = failed("cannot read the room's operators and topic");
+        let topic = self
+            .db
+            .query_row(
+                "SELECT topic, topic_by, topic_at FROM rooms WHERE name = ?1 AND topic IS NOT NULL",
+                params![room],
+                |row| {
+                    Ok(Topic {
+                        text: row.get(0)?,
+                        by: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        at_ms: to_u64(row.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                    })
+                },
+            )
+            .optional()
+            .map_err(&doing)?;
+        let mut statement = self
+            .db
+            .prepare_cached("SELECT identity FROM room_operators WHERE room = ?1 ORDER BY rowid")
+            .map_err(&doing)?;
+        let operators = statement
+            .query_map(params![room], |row| row.get::<_, String>(0))
+            .map_err(&doing)?
+            .filter_map(|identity| Fingerprint::parse(&identity.ok()?).ok())
+            .collect();
+        Ok(RoomRecord { operators, topic })
+    }
+
+    fn found_room(
+        &mut self,
+        room: &str,
+        founder: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError> {
+        let doing = failed("cannot record the room");
+        let tx = self.db.transaction().map_err(&doing)?;
+        let rooms: i64 = tx
+            .query_row("SELECT COUNT(*) FROM rooms", [], |row| row.get(0))
+            .map_err(&doing)?;
+        if rooms >= MAX_ROOMS {
+            return Ok(false);
+        }
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO rooms (name) VALUES (?1)",
+                params![room],
+            )
+            .map_err(&doing)?
+            > 0;
+        if let (true, Some(founder)) = (new, founder) {
+            tx.execute(
+                "INSERT OR IGNORE INTO room_operators (room, identity) VALUES (?1, ?2)",
+                params![room, founder.as_str()],
+            )
+            .map_err(&doing)?;
+        }
+        tx.commit().map_err(&doing)?;
+        Ok(new)
+    }
+
+    fn set_operator(
+        &mut self,
+        room: &str,
+        identity: &Fingerprint,
+        operator: bool,
+    ) -> Result<bool, StoreError> {
+        let sql = if operator {
+            "INSERT OR IGNORE INTO room_operators (room, identity) VALUES (?1, ?2)"
+        } else {
+            "DELETE FROM room_operators WHERE room = ?1 AND identity = ?2"
+        };
+        let changed = self
+            .db
+            .execute(sql, params![room, identity.as_str()])
+            .map_err(failed("cannot change the room's operators"))?;
+        Ok(changed > 0)
+    }
+
+    fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO rooms (name, topic, topic_by, topic_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET topic = ?2, topic_by = ?3, topic_at = ?4",
+                params![room, topic.text, topic.by, to_i64(topic.at_ms)],
+            )
+            .map_err(failed("cannot set the room's topic"))?;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
@@ -803,17 +914,9 @@ mod tests {
         let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
         let batch: Vec<NewMessage> = timestamps
             .iter()
-            .map(|&ts| NewMessage {
-                ts,
-                from: "alice".into(),
-                target: Target::Room("lobby".into()),
-                text: format!("at {ts}"),
-                kind: MessageKind::Text,
-                client_id: None,
-                sender_identity: None,
-                recipient_identity: None,
-                retry_scope: None,
-                origin: None,
+            .map(|&ts| {
+                let lobby = Target::Room("lobby".into());
+                NewMessage::unproved(ts, "alice".into(), lobby, format!("at {ts}"))
             })
             .collect();
         store.append(&batch).unwrap();

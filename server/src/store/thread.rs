@@ -286,7 +286,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::domain::{MessageKind, NickKey, SessionToken, Target};
-    use crate::store::{Claimed, NickClaim};
+    use crate::store::{Claimed, NickClaim, RoomRecord, Topic};
     use crate::store::{
         DbLocation, History, Kept, RecentQuery, ResumeStart, SessionRecord, SinceQuery,
         SqliteStore, StoreError,
@@ -347,6 +347,18 @@ mod tests {
             _: &NickKey,
             _: Option<&Fingerprint>,
         ) -> Result<bool, StoreError> {
+            Err(disk_error())
+        }
+        fn room(&mut self, _: &str) -> Result<RoomRecord, StoreError> {
+            Err(disk_error())
+        }
+        fn found_room(&mut self, _: &str, _: Option<&Fingerprint>) -> Result<bool, StoreError> {
+            Err(disk_error())
+        }
+        fn set_operator(&mut self, _: &str, _: &Fingerprint, _: bool) -> Result<bool, StoreError> {
+            Err(disk_error())
+        }
+        fn set_topic(&mut self, _: &str, _: &Topic) -> Result<(), StoreError> {
             Err(disk_error())
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {
