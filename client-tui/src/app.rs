@@ -1668,6 +1668,9 @@ impl ClientCommand {
             | Command::Release(_)
             | Command::Whois(_)
             | Command::Topic(_)
+            | Command::Ban(_)
+            | Command::Unban(_)
+            | Command::Bans(_)
             | Command::Kick { .. }
             | Command::Op(_)
             | Command::Deop(_)

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use lanchat_server::domain::{Clock, MessageKind, NickKey, SessionToken};
 use lanchat_server::store::{
-    self, Appended, Claimed, DbLocation, History, Kept, NewMessage, NickClaim, RecentQuery,
-    ResumeStart, Retention, RoomRecord, SessionRecord, SinceQuery, SqliteStore, Store, StoreError,
-    Target, Topic,
+    self, Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, NewMessage, NickClaim,
+    RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord, SinceQuery, SqliteStore, Store,
+    StoreError, Target, Topic,
 };
 use lanchat_shared::Fingerprint;
 
@@ -90,6 +90,15 @@ impl Store for Counting {
     }
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
         self.inner.set_topic(room, topic)
+    }
+    fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError> {
+        self.inner.load_bans(now_ms)
+    }
+    fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError> {
+        self.inner.add_ban(ban)
+    }
+    fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
+        self.inner.remove_ban(room, target)
     }
 }
 

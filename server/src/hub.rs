@@ -15,6 +15,7 @@
 //! its client's [`MemberView`] and skips what is not for it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -202,7 +203,7 @@ struct Arrival<'a> {
 }
 
 /// Who a member is, beyond its nickname.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Presence {
     /// The identity its connection proved (TLS client key); `None` for a
     /// guest.
@@ -213,6 +214,20 @@ pub(crate) struct Presence {
     pub(crate) encrypted: bool,
     /// When the connection was made, in Unix milliseconds.
     pub(crate) connected_at: u64,
+    /// Where it comes from: what a ban on a guest keeps out.
+    pub(crate) address: IpAddr,
+}
+
+impl Default for Presence {
+    fn default() -> Presence {
+        Presence {
+            identity: None,
+            owns_nick: false,
+            encrypted: false,
+            connected_at: 0,
+            address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        }
+    }
 }
 
 impl Presence {
@@ -489,6 +504,54 @@ impl Hub {
         };
         self.publish(audience, leave);
         Some(spelled.to_string())
+    }
+
+    /// Puts everyone for whom `banned` holds out of every room, for
+    /// `reason`, and closes their connections; returns their nicknames.
+    pub(crate) fn put_out_of_server(
+        &self,
+        banned: impl Fn(&Presence) -> bool,
+        reason: &str,
+    ) -> Vec<String> {
+        let targets: Vec<(String, Vec<String>, CancellationToken)> = {
+            let state = self.lock();
+            state
+                .members
+                .values()
+                .filter(|member| banned(&member.presence))
+                .map(|member| {
+                    (
+                        member.nick.to_string(),
+                        member.view.rooms(),
+                        member.kick.clone(),
+                    )
+                })
+                .collect()
+        };
+        for (nick, rooms, kick) in &targets {
+            for room in rooms {
+                self.put_out(nick, room, reason);
+            }
+            kick.cancel();
+        }
+        targets.into_iter().map(|(nick, _, _)| nick).collect()
+    }
+
+    /// Everyone in `room` for whom `banned` holds.
+    pub(crate) fn in_room_matching(
+        &self,
+        room: &str,
+        banned: impl Fn(&Presence) -> bool,
+    ) -> Vec<String> {
+        let state = self.lock();
+        let Some(keys) = state.rooms.get(room) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|key| state.members.get(key))
+            .filter(|member| banned(&member.presence))
+            .map(|member| member.nick.to_string())
+            .collect()
     }
 
     pub(crate) fn online(&self, nick: &str) -> Option<(String, Presence)> {

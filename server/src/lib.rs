@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 mod allow;
+mod bans;
 mod budget;
 mod cli;
 pub mod config;

@@ -63,6 +63,20 @@ pub(crate) enum Moderation {
         /// Why, unchecked.
         reason: Option<String>,
     },
+    /// Keep someone out of the room, or the server.
+    Ban(crate::session::banning::BanRequest),
+    /// Lift a ban: a fingerprint or network, of the room or the server.
+    Unban {
+        /// As typed, unchecked.
+        target: String,
+        /// A ban of the server rather than the room.
+        server: bool,
+    },
+    /// List the bans of the room, or of the server.
+    Bans {
+        /// The server's rather than the room's.
+        server: bool,
+    },
     /// Make someone an operator (`true`) or no longer one.
     Operator {
         /// The nickname, unchecked.

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::allow::{AllowFileError, AllowList};
+use crate::bans::BanList;
 use crate::budget::AddressBudget;
 use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::{Clock, NoRandomness, SessionToken};
@@ -83,12 +84,13 @@ impl Server {
         let hub = Hub::new(config.queue_len);
         hub.set_last_published(sqlite.last_id()?);
         let history_id = sqlite.history_id()?;
+        let clock = Clock::system();
+        let bans = BanList::new(sqlite.load_bans(clock.now_millis())?);
         let tls = ServerTls::open(&config)?;
         let allow = match &config.allow_file {
             Some(path) => Some(Arc::new(AllowList::load(path)?)),
             None => None,
         };
-        let clock = Clock::system();
         let (mut store, store_thread) = store::spawn(
             Box::new(sqlite),
             Box::new(Arc::clone(&hub)),
@@ -113,6 +115,7 @@ impl Server {
             claims: Arc::new(AddressBudget::new(owners::NEW_OWNERSHIPS)),
             wrong_passwords: AddressBudget::new(password::WRONG_PASSWORDS),
             allow,
+            bans,
             clock,
             shutdown: CancellationToken::new(),
         });

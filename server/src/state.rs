@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 use crate::allow::AllowList;
+use crate::bans::BanList;
 use crate::budget::AddressBudget;
 use crate::domain::Clock;
 use crate::hub::Hub;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) claims: Arc<AddressBudget>,
     /// The identities that alone may connect (`--allow`), if limited.
     pub(crate) allow: Option<Arc<AllowList>>,
+    /// The bans in force (kept in the store too).
+    pub(crate) bans: BanList,
     /// Each address's budget of wrong server passwords.
     pub(crate) wrong_passwords: AddressBudget,
     /// Where message timestamps come from.

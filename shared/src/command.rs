@@ -121,6 +121,27 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Server,
     ),
     spec(
+        "ban",
+        &[],
+        "[-s] WHO [TIME] [REASON]",
+        "keep WHO (a nickname, key or address) out of this room, for TIME (30m, 2h, 7d) or for good (-s: the server, admins)",
+        Scope::Server,
+    ),
+    spec(
+        "unban",
+        &[],
+        "[-s] KEY|ADDRESS",
+        "lift a ban, as /bans lists it",
+        Scope::Server,
+    ),
+    spec(
+        "bans",
+        &[],
+        "[-s]",
+        "list this room's bans (-s: the server's)",
+        Scope::Server,
+    ),
+    spec(
         "op",
         &[],
         "NICK",
@@ -241,6 +262,13 @@ pub enum Command<'a> {
         /// Why, if given.
         reason: Option<&'a str>,
     },
+    /// `/ban [-s] TARGET [DURATION] [REASON]`: what follows the word, read
+    /// by the server.
+    Ban(&'a str),
+    /// `/unban [-s] TARGET`: what follows the word.
+    Unban(&'a str),
+    /// `/bans [-s]`: what follows the word.
+    Bans(&'a str),
     /// `/op NICK`: make someone an operator of the room.
     Op(&'a str),
     /// `/deop NICK`: take the operator role from someone.
@@ -305,6 +333,9 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "nick" => one_word.then_some(Command::Nick(rest)),
         "whois" => one_word.then_some(Command::Whois(rest)),
         "op" => one_word.then_some(Command::Op(rest)),
+        "ban" => optional.map(Command::Ban),
+        "unban" => optional.map(Command::Unban),
+        "bans" => Some(Command::Bans(rest)),
         "deop" => one_word.then_some(Command::Deop(rest)),
         "topic" => Some(Command::Topic(optional)),
         "kick" => match rest.split_once(char::is_whitespace) {
@@ -358,17 +389,29 @@ pub fn help_lines(scope: Scope) -> Vec<String> {
         .map(|spec| (spec.usage(), spec.help))
         .collect();
     lines.push(("//text".to_owned(), "send a message that starts with /"));
+    // Aligned, but a long usage (`/ban`'s) does not push every help to
+    // the right of an 80-column screen: past the column, two spaces.
     let width = lines
         .iter()
         .map(|(usage, _)| usage.len())
+        .filter(|&len| len <= HELP_COLUMN)
         .max()
         .unwrap_or(0)
         + 2;
     lines
         .into_iter()
-        .map(|(usage, help)| format!("{usage:width$}{help}"))
+        .map(|(usage, help)| {
+            if usage.len() < width {
+                format!("{usage:width$}{help}")
+            } else {
+                format!("{usage}  {help}")
+            }
+        })
         .collect()
 }
+
+/// The widest usage the help aligns the others with.
+const HELP_COLUMN: usize = 20;
 
 #[cfg(test)]
 mod tests {
@@ -449,6 +492,10 @@ mod tests {
         assert!(server.contains("/join ROOM           join (or create) a room"));
         assert!(server.ends_with("//text               send a message that starts with /"));
         assert!(!server.contains("/clear"), "{server}");
+        assert!(
+            server.contains("\n/ban [-s] WHO [TIME] [REASON]  keep WHO"),
+            "a long usage is not aligned: {server}"
+        );
         let client = help_lines(Scope::Client).join("\n");
         assert!(client.contains("/clear") && client.contains("/join ROOM"));
     }

@@ -118,6 +118,46 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Keeps `target` out of `room` (or, `server`, out of the server: admins
+    /// only) for `duration_secs` (for good without), as `/ban` does.
+    Ban {
+        /// A nickname someone present holds (its identity is banned, or a
+        /// guest's address), a fingerprint, or an address with an optional
+        /// `/prefix`.
+        target: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The whole server instead of a room.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        server: bool,
+        /// How long; absent for good.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_secs: Option<u64>,
+        /// Why, for everyone to read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Lifts a ban (`/unban`).
+    Unban {
+        /// A fingerprint or address as the ban list shows it.
+        target: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// A server-wide ban.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        server: bool,
+    },
+    /// Lists the bans of `room` (or of the server), answered with `info`.
+    Bans {
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The server's bans.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        server: bool,
+    },
     /// Sets `room`'s topic to `text`, or, without `text`, asks for it
     /// (`/topic [text]`): answered with `topic`.
     Topic {
@@ -132,7 +172,7 @@ pub enum ClientMsg {
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 12] = [
+pub const CLIENT_MSG_TYPES: [&str; 15] = [
     "hello",
     "say",
     "join_room",
@@ -145,6 +185,9 @@ pub const CLIENT_MSG_TYPES: [&str; 12] = [
     "deop",
     "kick",
     "topic",
+    "ban",
+    "unban",
+    "bans",
 ];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
@@ -566,6 +609,10 @@ error_codes! {
     /// Only a room's operators (and the server's admins) may do that, and
     /// never against an admin; the message says which.
     NoPermission => "no_permission",
+    /// A ban keeps this identity or address out of the room (the
+    /// connection stays) or the server (it closes); the message says until
+    /// when and why.
+    Banned => "banned",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -735,7 +782,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 23);
+        assert_eq!(ErrorCode::ALL.len(), 24);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
@@ -757,7 +804,7 @@ mod tests {
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
             unknown.ends_with(
-                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick and topic"
+                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban and bans"
             ),
             "{unknown}"
         );

@@ -268,3 +268,163 @@ async fn the_json_requests_do_what_the_commands_do() {
         .await;
     assert_eq!(refusal(&mut bob).await, ErrorCode::NoSuchUser);
 }
+
+/// Sends a `hello` for `nick` on a fresh connection (TLS with `identity`,
+/// or plain) and returns the client and the answer.
+async fn try_hello(
+    server: &TestServer,
+    nick: &str,
+    identity: Option<&KeyFile>,
+) -> (TestClient, ServerMsg) {
+    let mut client = match identity {
+        Some(identity) => {
+            TestClient::connect_tls_raw(server.addr(), Some(identity))
+                .await
+                .0
+        }
+        None => TestClient::connect_raw(server.addr()).await,
+    };
+    client.hello(nick).await;
+    client.expect_greeting().await;
+    let answer = client.recv().await;
+    (client, answer)
+}
+
+/// Sends `join_room` and returns the first error it gets, if any, before
+/// the join is confirmed.
+async fn try_join(client: &mut TestClient, room: &str) -> Option<ErrorCode> {
+    client
+        .send_line(&format!(r#"{{"type":"join_room","room":"{room}"}}"#))
+        .await;
+    loop {
+        match client.recv().await {
+            ServerMsg::Error { code, .. } => return Some(code),
+            ServerMsg::Info { text } if text.starts_with("You are in") => return None,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_room_ban_keeps_an_identity_out_under_any_nickname_and_a_guest_by_address() {
+    let server = TestServer::start().await;
+    let mut alice = server.join_with_key("alice", &key()).await;
+    alice.join_room("dev").await;
+    let mallory_key = key();
+    let mut mallory = server.join_with_key("mallory", &mallory_key).await;
+    mallory.join_room("dev").await;
+
+    alice.say("/ban mallory 1h spamming").await;
+    assert_eq!(
+        left(&mut mallory, "mallory", "dev").await,
+        "banned by alice: spamming"
+    );
+    let line = server_line(&mut alice, "dev").await;
+    assert!(
+        line.starts_with(&format!(
+            "mallory ({}) is banned from #dev for 1 h more",
+            mallory_key.fingerprint
+        )) && line.ends_with("(by alice): spamming."),
+        "{line}"
+    );
+    // Not back in, under this nickname or another.
+    assert_eq!(try_join(&mut mallory, "dev").await, Some(ErrorCode::Banned));
+    drop(mallory);
+    let (mut renamed, welcome) = try_hello(&server, "notmallory", Some(&mallory_key)).await;
+    assert!(matches!(welcome, ServerMsg::Welcome { .. }), "{welcome:?}");
+    assert_eq!(try_join(&mut renamed, "dev").await, Some(ErrorCode::Banned));
+    // Other rooms are open to it.
+    assert_eq!(try_join(&mut renamed, "ops").await, None);
+
+    // A guest is banned by address: every guest from there is out, and
+    // people with keys from there (mallory's new nickname) are not.
+    let mut guest = server.join("guest").await;
+    guest.join_room("dev").await;
+    alice.say("/ban guest").await;
+    left(&mut guest, "guest", "dev").await;
+    let mut another = server.join("another").await;
+    assert_eq!(try_join(&mut another, "dev").await, Some(ErrorCode::Banned));
+
+    // Lifted: back in.
+    alice
+        .say(&format!("/unban {}", mallory_key.fingerprint))
+        .await;
+    loop {
+        if server_line(&mut alice, "dev").await.contains("lifted the ban") {
+            break;
+        }
+    }
+    assert_eq!(try_join(&mut renamed, "dev").await, None);
+    alice.say("/bans").await;
+    let listed = loop {
+        if let ServerMsg::Info { text } = alice.recv().await
+            && text.starts_with("Bans of #dev")
+        {
+            break text;
+        }
+    };
+    assert!(listed.starts_with("Bans of #dev (1):"), "{listed}");
+    assert!(listed.contains("~127.0.0.1 is banned"), "{listed}");
+}
+
+#[tokio::test]
+async fn a_server_ban_closes_and_keeps_out_and_timed_bans_end() {
+    let admin_key = key();
+    let config = Config {
+        admins: vec![admin_key.fingerprint.clone()],
+        ..relaxed_config()
+    };
+    let server = TestServer::with_config(config).await;
+    let mut admin = server.join_with_key("root", &admin_key).await;
+    let mut alice = server.join_with_key("alice", &key()).await;
+    let mallory_key = key();
+    let mut mallory = server.join_with_key("mallory", &mallory_key).await;
+
+    // Operators may not ban from the server; the admin may.
+    alice.join_room("dev").await;
+    alice.say("/ban -s mallory").await;
+    assert_eq!(refusal(&mut alice).await, ErrorCode::NoPermission);
+    admin.say("/ban -s mallory 2s flooding").await;
+    mallory.expect_closed().await;
+    assert_eq!(
+        left(&mut alice, "mallory", "lobby").await,
+        "banned by root: flooding"
+    );
+    let (_, answer) = try_hello(&server, "someone", Some(&mallory_key)).await;
+    assert!(
+        matches!(&answer, ServerMsg::Error { code: ErrorCode::Banned, message, .. } if message.contains("flooding")),
+        "{answer:?}"
+    );
+    // A timed ban ends by itself.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, answer) = try_hello(&server, "someone", Some(&mallory_key)).await;
+        if matches!(answer, ServerMsg::Welcome { .. }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still banned: {answer:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn bans_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let port = server.addr().port();
+    let mut alice = server.join_with_key("alice", &key()).await;
+    alice.join_room("dev").await;
+    let mallory_key = key();
+    alice
+        .say(&format!("/ban {} for good", mallory_key.fingerprint))
+        .await;
+    server_line(&mut alice, "dev").await;
+    server.shutdown().await;
+
+    let server = TestServer::on_port(port, on_disk(&dir)).await;
+    let mut mallory = server.join_with_key("mallory", &mallory_key).await;
+    assert_eq!(try_join(&mut mallory, "dev").await, Some(ErrorCode::Banned));
+}

@@ -7,6 +7,7 @@ use super::{DefaultRoom, Dialect};
 use crate::domain::ShownTo;
 use crate::hub::EventItem;
 use crate::request::{BadLine, Hello, Moderation, Request, Say, Stage};
+use crate::session::banning::BanRequest;
 
 /// The JSON dialect.
 pub(crate) const JSON: Json = Json;
@@ -73,6 +74,33 @@ impl Dialect for Json {
             ClientMsg::Topic { room, text } => Request::Moderate {
                 room,
                 action: Moderation::Topic(text),
+            },
+            ClientMsg::Ban {
+                target,
+                room,
+                server,
+                duration_secs,
+                reason,
+            } => Request::Moderate {
+                room,
+                action: Moderation::Ban(BanRequest {
+                    target,
+                    server,
+                    duration_secs,
+                    reason,
+                }),
+            },
+            ClientMsg::Unban {
+                target,
+                room,
+                server,
+            } => Request::Moderate {
+                room,
+                action: Moderation::Unban { target, server },
+            },
+            ClientMsg::Bans { room, server } => Request::Moderate {
+                room,
+                action: Moderation::Bans { server },
             },
         })
     }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::replay::{self, Arrival, ReplayFrom};
-use super::{Context, Member, Next, owners};
+use super::{Context, LeaveReason, Member, Next, owners};
+use crate::bans::Ban;
 use crate::domain::{NickKey, Party, SessionToken};
 use crate::hub::{HubEvent, Presence};
 use crate::request::Hello;
@@ -41,6 +42,11 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
             return Err(ctx.refuse(ErrorCode::NickInvalid, message));
         }
     };
+    if let Some(ban) = banned_from(ctx, None) {
+        let now = ctx.shared.clock.now_millis();
+        let _ = ctx.refuse(ErrorCode::Banned, format!("{}.", ban.describe(now)));
+        return Err(Next::End(LeaveReason::Banned));
+    }
     let standing = owners::standing(ctx, &nick).await?;
     let (mut member, joined) = enter(ctx, &nick, hello.session, standing.owns).await?;
     info!(%nick, transport = %ctx.security, owner = standing.owns, "joined");
@@ -87,6 +93,19 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     Ok((member, next))
 }
 
+/// The ban that keeps this connection out of `room` (`None`: the server),
+/// if one does. Admins are never kept out: they are known by key, and an
+/// address ban is not meant for them.
+pub(crate) fn banned_from(ctx: &Context<'_>, room: Option<&RoomName>) -> Option<Ban> {
+    let identity = ctx.security.identity();
+    if identity.is_some_and(|key| ctx.shared.config.admins.contains(key)) {
+        return None;
+    }
+    let now = ctx.shared.clock.now_millis();
+    let room = room.map(RoomName::as_str);
+    ctx.shared.bans.keeping_out(room, identity, ctx.peer, now)
+}
+
 /// What joining hands over besides the member.
 struct Entered {
     rooms: Vec<RoomName>,
@@ -104,16 +123,19 @@ async fn enter(
     presented: Option<String>,
     owns: bool,
 ) -> Result<(Member, Entered), Next> {
-    let Some((token, rooms)) = session_for(ctx, nick, presented.clone()).await else {
+    let Some((token, mut rooms)) = session_for(ctx, nick, presented.clone()).await else {
         let message = "The server cannot make a session token right now; try again later.";
         return Err(ctx.refuse(ErrorCode::ServerError, message));
     };
+    // A session does not take anyone back into a room that banned them.
+    rooms.retain(|room| banned_from(ctx, Some(room)).is_none());
     let identity = ctx.security.identity().cloned();
     let presence = Presence {
         identity: identity.clone(),
         owns_nick: owns,
         encrypted: !matches!(ctx.security, Security::Plain),
         connected_at: ctx.connected_at,
+        address: ctx.peer,
     };
     let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token, presence) {
         Ok(joined) => joined,

@@ -13,6 +13,7 @@
 //! no member) or joined ([`Member`]). Handlers that need a member take
 //! one, so none can run before `hello`.
 
+pub(crate) mod banning;
 pub(crate) mod hello;
 pub(crate) mod moderation;
 pub(crate) mod nick;
@@ -77,6 +78,8 @@ pub(crate) enum LeaveReason {
     TooManyErrors,
     /// Wrong server passwords, too many (never joined, so nobody hears).
     BadPassword,
+    /// A ban keeps the connection out of the server (never joined).
+    Banned,
     Shutdown,
     /// The session was reclaimed by a newer connection, which now holds
     /// the nickname: nobody is told anything.
@@ -95,6 +98,7 @@ impl LeaveReason {
             LeaveReason::SlowConsumer => "too slow to keep up".to_owned(),
             LeaveReason::TooManyErrors => "too many bad requests".to_owned(),
             LeaveReason::BadPassword => "wrong password".to_owned(),
+            LeaveReason::Banned => "banned".to_owned(),
             LeaveReason::Shutdown => "server shutting down".to_owned(),
             LeaveReason::Reclaimed => "reconnected".to_owned(),
         }

@@ -15,7 +15,7 @@
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tracing::info;
 
-use super::{Context, Member, Next, echo};
+use super::{Context, Member, Next, banning, echo};
 use crate::domain::{NewMessage, Target};
 use crate::request::Moderation;
 use crate::store::{RoomRecord, Topic};
@@ -31,7 +31,7 @@ const MAX_TOPIC_CHARS: usize = 300;
 
 /// What someone may do in a room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Authority {
+pub(crate) enum Authority {
     /// May speak, read the topic.
     Member,
     /// May moderate the room.
@@ -72,6 +72,11 @@ pub(crate) async fn moderate(
             let request = RoleChange { nick, give, mine };
             change_role(ctx, member, (&room, &record), request).await
         }
+        Moderation::Ban(request) => banning::ban(ctx, member, (&room, mine), request).await,
+        Moderation::Unban { target, server } => {
+            banning::unban(ctx, member, (&room, mine), (&target, server)).await
+        }
+        Moderation::Bans { server } => banning::list(ctx, &room, server),
     }
 }
 
@@ -310,7 +315,7 @@ fn allowed_change(
 /// Tells `room` what changed, in a line from the server stored in its
 /// history like any message. A line that cannot be stored is still done:
 /// the action stands, and the server's log has it.
-async fn announce(ctx: &mut Context<'_>, room: &RoomName, text: String) {
+pub(super) async fn announce(ctx: &mut Context<'_>, room: &RoomName, text: String) {
     let line = NewMessage::unproved(
         ctx.shared.clock.now_millis(),
         SERVER_NICK.to_owned(),

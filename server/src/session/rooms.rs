@@ -17,6 +17,10 @@ pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str)
         Ok(room) => room,
         Err(error) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
     };
+    if let Some(ban) = super::hello::banned_from(ctx, Some(&room)) {
+        let now = ctx.shared.clock.now_millis();
+        return ctx.refuse(ErrorCode::Banned, format!("{}.", ban.describe(now)));
+    }
     let max_rooms = ctx.shared.config.max_rooms_per_client;
     let entered = match member.membership.join_room(&room, max_rooms) {
         Err(Refusal::TooManyRooms) => {

@@ -6,7 +6,9 @@ use lanchat_shared::command::{self, Command};
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Context, LeaveReason, Member, Next, echo, moderation, nick, owners, queries, rooms};
+use super::{
+    Context, LeaveReason, Member, Next, banning, echo, moderation, nick, owners, queries, rooms,
+};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
 use crate::request::{Moderation, Say};
@@ -87,6 +89,24 @@ async fn run_command(
             };
             moderation::moderate(ctx, member, room, action).await
         }
+        Command::Ban(words) => match banning::read_ban(words) {
+            Some(request) => {
+                moderation::moderate(ctx, member, room, Moderation::Ban(request)).await
+            }
+            None => usage(ctx, "ban"),
+        },
+        Command::Unban(words) => {
+            let (server, target) = banning::server_flag(words);
+            let action = Moderation::Unban {
+                target: target.to_owned(),
+                server,
+            };
+            moderation::moderate(ctx, member, room, action).await
+        }
+        Command::Bans(words) => {
+            let (server, _) = banning::server_flag(words);
+            moderation::moderate(ctx, member, room, Moderation::Bans { server }).await
+        }
         Command::Op(nick) | Command::Deop(nick) => {
             let give = matches!(command, Command::Op(_));
             let nick = nick.to_owned();
@@ -113,7 +133,12 @@ async fn run_command(
 }
 
 fn msg_usage(ctx: &mut Context<'_>) -> Next {
-    let usage = command::find("msg").map_or_else(String::new, |spec| spec.usage());
+    usage(ctx, "msg")
+}
+
+/// `bad_request` with the usage of the command `name`.
+fn usage(ctx: &mut Context<'_>, name: &str) -> Next {
+    let usage = command::find(name).map_or_else(String::new, |spec| spec.usage());
     ctx.refuse(ErrorCode::BadRequest, format!("Usage: {usage}"))
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::bans::{Ban, BanTarget};
 pub use crate::config::{DbLocation, Retention};
 pub use crate::domain::{
     MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
@@ -239,6 +240,13 @@ pub trait Store: Send + 'static {
     ) -> Result<bool, StoreError>;
     /// Sets `room`'s topic.
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError>;
+    /// The bans in force at `now_ms`, rooms' and the server's; expired ones
+    /// are deleted.
+    fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError>;
+    /// Keeps `ban`, replacing one of the same place and target.
+    fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError>;
+    /// Lifts the ban of `target` from `room` (`None`: the server's).
+    fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError>;
 }
 
 /// What the store keeps of a room for keeping order in it.

@@ -30,13 +30,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
-    Appended, Claimed, DbLocation, History, Kept, MessageKind, NewMessage, NickClaim, NickKey,
-    RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord, SessionToken, SinceQuery,
-    Store, StoreError, StoredMessage, Target, Topic,
+    Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, MessageKind, NewMessage,
+    NickClaim, NickKey, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord,
+    SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target, Topic,
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -128,6 +128,20 @@ CREATE TABLE room_operators (
     room TEXT NOT NULL,
     identity TEXT NOT NULL,
     PRIMARY KEY (room, identity)
+);
+";
+
+/// Migration 7 keeps bans: of a room, or of the server (`room` empty), on
+/// an identity or a network, until a time or for good (`until_ms` null).
+const MIGRATION_7: &str = "
+CREATE TABLE bans (
+    room TEXT NOT NULL,
+    target TEXT NOT NULL,
+    until_ms INTEGER,
+    reason TEXT,
+    by TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (room, target)
 );
 ";
 
@@ -307,6 +321,7 @@ impl SqliteStore {
             (4, MIGRATION_4),
             (5, MIGRATION_5),
             (6, MIGRATION_6),
+            (7, MIGRATION_7),
         ] {
             if version >= to_version {
                 continue;
@@ -809,6 +824,76 @@ impl Store for SqliteStore {
             .execute(sql, params![room, identity.as_str()])
             .map_err(failed("cannot change the room's operators"))?;
         Ok(changed > 0)
+    }
+
+    fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError> {
+        let doing = failed("cannot read the bans");
+        let now = to_i64(now_ms);
+        self.db
+            .execute("DELETE FROM bans WHERE until_ms <= ?1", params![now])
+            .map_err(&doing)?;
+        let mut statement = self
+            .db
+            .prepare("SELECT room, target, until_ms, reason, by, at_ms FROM bans LIMIT ?1")
+            .map_err(&doing)?;
+        let limit = i64::try_from(crate::bans::MAX_BANS).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![limit], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(&doing)?;
+        let mut bans = Vec::new();
+        for row in rows {
+            let (room, target, until, reason, by, at) = row.map_err(&doing)?;
+            // A target this version cannot read is skipped, not fatal.
+            let Some(target) = BanTarget::parse(&target) else {
+                continue;
+            };
+            bans.push(Ban {
+                room: (!room.is_empty()).then_some(room),
+                target,
+                until_ms: until.map(to_u64),
+                reason,
+                by,
+                at_ms: to_u64(at),
+            });
+        }
+        Ok(bans)
+    }
+
+    fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO bans (room, target, until_ms, reason, by, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    ban.room.as_deref().unwrap_or_default(),
+                    ban.target.to_string(),
+                    ban.until_ms.map(to_i64),
+                    ban.reason,
+                    ban.by,
+                    to_i64(ban.at_ms)
+                ],
+            )
+            .map_err(failed("cannot keep the ban"))?;
+        Ok(())
+    }
+
+    fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "DELETE FROM bans WHERE room = ?1 AND target = ?2",
+                params![room.unwrap_or_default(), target.to_string()],
+            )
+            .map_err(failed("cannot lift the ban"))?;
+        Ok(())
     }
 
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {

@@ -286,7 +286,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::domain::{MessageKind, NickKey, SessionToken, Target};
-    use crate::store::{Claimed, NickClaim, RoomRecord, Topic};
+    use crate::store::{Ban, BanTarget, Claimed, NickClaim, RoomRecord, Topic};
     use crate::store::{
         DbLocation, History, Kept, RecentQuery, ResumeStart, SessionRecord, SinceQuery,
         SqliteStore, StoreError,
@@ -359,6 +359,15 @@ mod tests {
             Err(disk_error())
         }
         fn set_topic(&mut self, _: &str, _: &Topic) -> Result<(), StoreError> {
+            Err(disk_error())
+        }
+        fn load_bans(&mut self, _: u64) -> Result<Vec<Ban>, StoreError> {
+            Err(disk_error())
+        }
+        fn add_ban(&mut self, _: &Ban) -> Result<(), StoreError> {
+            Err(disk_error())
+        }
+        fn remove_ban(&mut self, _: Option<&str>, _: &BanTarget) -> Result<(), StoreError> {
             Err(disk_error())
         }
         fn last_id(&mut self) -> Result<u64, StoreError> {

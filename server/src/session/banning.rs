@@ -1,0 +1,263 @@
+//! `/ban`, `/unban`, `/bans`: keeping someone out of a room (operators) or
+//! of the server (admins), for a while or for good. The rules of who may
+//! are `moderation`'s; what a ban is and how it matches is `crate::bans`.
+
+use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
+use tracing::info;
+
+use super::moderation::{Authority, announce};
+use super::{Context, Member, Next, echo};
+use crate::bans::{Ban, BanTarget, Network, parse_duration};
+use crate::hub::Presence;
+
+/// A ban as asked for, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BanRequest {
+    /// A nickname, a fingerprint or a network, as typed.
+    pub(crate) target: String,
+    /// The whole server rather than the room.
+    pub(crate) server: bool,
+    /// How long; `None` for good.
+    pub(crate) duration_secs: Option<u64>,
+    /// Why.
+    pub(crate) reason: Option<String>,
+}
+
+/// Reads what follows `/ban`: `[-s] TARGET [DURATION] [REASON]`.
+pub(crate) fn read_ban(words: &str) -> Option<BanRequest> {
+    let (server, rest) = server_flag(words);
+    let mut parts = rest.splitn(2, char::is_whitespace);
+    let target = parts.next().filter(|t| !t.is_empty())?.to_owned();
+    let rest = parts.next().unwrap_or_default().trim();
+    let (duration_secs, reason) = match rest.split_once(char::is_whitespace) {
+        Some((first, more)) if parse_duration(first).is_some() => {
+            (parse_duration(first), Some(more.trim()))
+        }
+        None if parse_duration(rest).is_some() => (parse_duration(rest), None),
+        _ => (None, Some(rest)),
+    };
+    let reason = reason.filter(|r| !r.is_empty()).map(str::to_owned);
+    Some(BanRequest {
+        target,
+        server,
+        duration_secs,
+        reason,
+    })
+}
+
+/// Takes a leading `-s` off `words`: true if it was there.
+pub(crate) fn server_flag(words: &str) -> (bool, &str) {
+    let words = words.trim();
+    match words.strip_prefix("-s") {
+        Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
+            (true, rest.trim())
+        }
+        _ => (false, words),
+    }
+}
+
+/// Places a ban asked for by `member` (of authority `mine` in `room`).
+pub(crate) async fn ban(
+    ctx: &mut Context<'_>,
+    member: &Member,
+    (room, mine): (&RoomName, Authority),
+    request: BanRequest,
+) -> Next {
+    if request.server && mine != Authority::Admin {
+        return ctx.refuse(
+            ErrorCode::NoPermission,
+            "Only admins ban from the whole server.",
+        );
+    }
+    let (target, holder) = match resolve(ctx, &request.target) {
+        Ok(resolved) => resolved,
+        Err(next) => return next,
+    };
+    if mine != Authority::Admin && targets_an_admin(ctx, &target) {
+        let message = "That is an admin of this server; operators cannot act against admins.";
+        return ctx.refuse(ErrorCode::NoPermission, message);
+    }
+    let now = ctx.shared.clock.now_millis();
+    let ban = Ban {
+        room: (!request.server).then(|| room.to_string()),
+        target,
+        until_ms: request
+            .duration_secs
+            .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
+        reason: request.reason.as_deref().and_then(echo),
+        by: member.membership.nick(),
+        at_ms: now,
+    };
+    if !ctx.shared.bans.add(ban.clone(), now) {
+        let message = format!("The server keeps at most {} bans.", crate::bans::MAX_BANS);
+        return ctx.refuse(ErrorCode::NoPermission, message);
+    }
+    let kept = ban.clone();
+    if let Err(error) = ctx
+        .shared
+        .store
+        .run(move |store, _| store.add_ban(&kept))
+        .await
+    {
+        ctx.shared.bans.remove(ban.room.as_deref(), &ban.target);
+        return ctx.refuse(ErrorCode::StoreUnavailable, error.explained());
+    }
+    info!(room = ban.room, target = %ban.target, by = ban.by, until_ms = ban.until_ms, "ban");
+    enforce(ctx, &ban);
+    let told = match holder {
+        Some(nick) => ban.describe_as(&format!("{nick} ({})", ban.target), now),
+        None => ban.describe(now),
+    };
+    let place = ban
+        .room
+        .as_deref()
+        .map_or_else(RoomName::lobby, |_| room.clone());
+    announce(ctx, &place, format!("{told}.")).await;
+    Next::Read
+}
+
+/// What a ban's target names: a fingerprint or network as typed, or what
+/// is behind a nickname someone holds now (their identity, or a guest's
+/// address), with that nickname.
+fn resolve(ctx: &mut Context<'_>, typed: &str) -> Result<(BanTarget, Option<String>), Next> {
+    if let Some(target) = BanTarget::parse(typed) {
+        return Ok((target, None));
+    }
+    match ctx.shared.hub.online(typed) {
+        Some((nick, presence)) => Ok((behind(&presence), Some(nick))),
+        None => {
+            let who = echo(typed).unwrap_or_default();
+            let message = format!(
+                "Nobody called {who} is here; ban a key (SHA256:...) or an address (10.0.0.7, 10.0.0.0/24) instead."
+            );
+            Err(ctx.refuse(ErrorCode::NoSuchUser, message))
+        }
+    }
+}
+
+/// What banning someone present bans: their identity, or the guests of a
+/// guest's address (a guest has nothing else that stays the same).
+fn behind(presence: &Presence) -> BanTarget {
+    match &presence.identity {
+        Some(key) => BanTarget::Identity(key.clone()),
+        None => BanTarget::Guests(Network::of(presence.address)),
+    }
+}
+
+fn targets_an_admin(ctx: &Context<'_>, target: &BanTarget) -> bool {
+    match target {
+        BanTarget::Identity(key) => ctx.shared.config.admins.contains(key),
+        BanTarget::Network(_) | BanTarget::Guests(_) => false,
+    }
+}
+
+/// Puts out those the ban now keeps out: of its room, or of the server.
+fn enforce(ctx: &Context<'_>, ban: &Ban) {
+    let hub = &ctx.shared.hub;
+    let admins = &ctx.shared.config.admins;
+    // An address ban never puts an admin out: an admin is known by key.
+    let banned = |presence: &Presence| {
+        ban.target
+            .matches(presence.identity.as_ref(), presence.address)
+            && !presence
+                .identity
+                .as_ref()
+                .is_some_and(|key| admins.contains(key))
+    };
+    let reason = match &ban.reason {
+        Some(reason) => format!("banned by {}: {reason}", ban.by),
+        None => format!("banned by {}", ban.by),
+    };
+    match &ban.room {
+        Some(room) => {
+            for nick in hub.in_room_matching(room, banned) {
+                hub.put_out(&nick, room, &reason);
+            }
+        }
+        None => {
+            hub.put_out_of_server(banned, &reason);
+        }
+    }
+}
+
+/// Lifts a ban.
+pub(crate) async fn unban(
+    ctx: &mut Context<'_>,
+    member: &Member,
+    (room, mine): (&RoomName, Authority),
+    (words, server): (&str, bool),
+) -> Next {
+    if server && mine != Authority::Admin {
+        return ctx.refuse(
+            ErrorCode::NoPermission,
+            "Only admins lift the server's bans.",
+        );
+    }
+    let Some(target) = BanTarget::parse(words.trim()) else {
+        let message = "Lift a ban by the key or address /bans lists.";
+        return ctx.refuse(ErrorCode::BadRequest, message);
+    };
+    let place = (!server).then(|| room.to_string());
+    if !ctx.shared.bans.remove(place.as_deref(), &target) {
+        return ctx.reply(ServerMsg::info(format!("{target} is not banned there.")));
+    }
+    let kept = (place.clone(), target.clone());
+    let lifted = ctx
+        .shared
+        .store
+        .run(move |store, _| store.remove_ban(kept.0.as_deref(), &kept.1))
+        .await;
+    if let Err(error) = lifted {
+        return ctx.refuse(ErrorCode::StoreUnavailable, error.explained());
+    }
+    let by = member.membership.nick();
+    info!(room = place, %target, by, "ban lifted");
+    let told = place.map_or_else(RoomName::lobby, |_| room.clone());
+    announce(ctx, &told, format!("{by} lifted the ban on {target}.")).await;
+    Next::Read
+}
+
+/// `/bans [-s]`: the bans in force, for operators (they name keys and
+/// addresses, which are not everyone's business).
+pub(crate) fn list(ctx: &mut Context<'_>, room: &RoomName, server: bool) -> Next {
+    let now = ctx.shared.clock.now_millis();
+    let place = (!server).then(|| room.to_string());
+    let bans = ctx.shared.bans.of(place.as_deref(), now);
+    let heading = match &place {
+        Some(room) => format!("Bans of #{room}"),
+        None => "Bans of this server".to_owned(),
+    };
+    let mut text = format!("{heading} ({}):", bans.len());
+    for ban in &bans {
+        text.push('\n');
+        text.push_str(&ban.describe(now));
+    }
+    ctx.reply(ServerMsg::info(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ban_is_read_as_target_duration_and_reason() {
+        let read = |words| read_ban(words).unwrap();
+        let ban = read("bob 2h spamming the room");
+        assert_eq!(
+            (ban.target.as_str(), ban.server, ban.duration_secs),
+            ("bob", false, Some(7200))
+        );
+        assert_eq!(ban.reason.as_deref(), Some("spamming the room"));
+        let ban = read("-s 10.0.0.0/24");
+        assert!(ban.server && ban.duration_secs.is_none() && ban.reason.is_none());
+        let ban = read("bob 30m");
+        assert_eq!((ban.duration_secs, ban.reason), (Some(1800), None));
+        let ban = read("bob for reasons");
+        assert_eq!(
+            (ban.duration_secs, ban.reason.as_deref()),
+            (None, Some("for reasons"))
+        );
+        assert_eq!(read("-sbob").target, "-sbob", "-s is a word of its own");
+        assert_eq!(read_ban("  "), None);
+    }
+}
