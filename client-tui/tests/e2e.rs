@@ -167,8 +167,24 @@ async fn heard(client: &mut TestClient, text: &str) -> (String, Option<String>) 
 
 /// A port nothing listens on (UDP or TCP) at the moment of asking.
 fn unused_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("address").port()
+    udp_on_a_free_tcp_port()
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// A UDP socket on 0.0.0.0 whose port number nothing uses for TCP either
+/// at the moment of asking. TCP and UDP ports are numbered apart, so a
+/// port the system picks for one may be in use for the other by another
+/// test running at the same time; a room hosted on it would then fail.
+fn udp_on_a_free_tcp_port() -> std::net::UdpSocket {
+    loop {
+        let tcp = std::net::TcpListener::bind("0.0.0.0:0").expect("bind TCP");
+        let port = tcp.local_addr().expect("address").port();
+        if let Ok(udp) = std::net::UdpSocket::bind(("0.0.0.0", port)) {
+            return udp;
+        }
+    }
 }
 
 #[cfg(feature = "host")]
@@ -273,7 +289,7 @@ async fn hosting_with_a_database_in_memory_needs_no_data_directory() {
 async fn the_hosted_servers_warnings_appear_in_the_scrollback() {
     // Something else holds the UDP port, so the hosted room cannot offer
     // LAN discovery: the server warns and carries on.
-    let udp = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind UDP");
+    let udp = udp_on_a_free_tcp_port();
     let port = udp.local_addr().expect("address").port().to_string();
     let mut tui = Tui::start(&["--host", "--port", &port, "--db", ":memory:"]);
     tui.wait_for_text("Connected to").await;

@@ -350,7 +350,10 @@ async fn a_room_ban_keeps_an_identity_out_under_any_nickname_and_a_guest_by_addr
         .say(&format!("/unban {}", mallory_key.fingerprint))
         .await;
     loop {
-        if server_line(&mut alice, "dev").await.contains("lifted the ban") {
+        if server_line(&mut alice, "dev")
+            .await
+            .contains("lifted the ban")
+        {
             break;
         }
     }
