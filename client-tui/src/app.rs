@@ -1671,6 +1671,8 @@ impl ClientCommand {
             | Command::Ban(_)
             | Command::Unban(_)
             | Command::Bans(_)
+            | Command::Mute(_)
+            | Command::Unmute(_)
             | Command::Kick { .. }
             | Command::Op(_)
             | Command::Deop(_)

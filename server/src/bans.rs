@@ -174,7 +174,7 @@ impl Ban {
 }
 
 /// A duration in seconds, said the way people say one: `2 h 5 min`.
-fn spoken(seconds: u64) -> String {
+pub fn spoken(seconds: u64) -> String {
     match seconds {
         0..60 => format!("{seconds} s"),
         60..3600 => format!("{} min", seconds.div_ceil(60)),

@@ -72,6 +72,18 @@ pub(crate) enum Moderation {
         /// A ban of the server rather than the room.
         server: bool,
     },
+    /// Let someone read the room but not speak in it.
+    Mute {
+        /// The nickname, unchecked.
+        nick: String,
+        /// How long; `None` until unmuted.
+        duration_secs: Option<u64>,
+    },
+    /// Let someone speak again.
+    Unmute {
+        /// The nickname, unchecked.
+        nick: String,
+    },
     /// List the bans of the room, or of the server.
     Bans {
         /// The server's rather than the room's.

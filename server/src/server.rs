@@ -116,6 +116,7 @@ impl Server {
             wrong_passwords: AddressBudget::new(password::WRONG_PASSWORDS),
             allow,
             bans,
+            mutes: BanList::default(),
             clock,
             shutdown: CancellationToken::new(),
         });

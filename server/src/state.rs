@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub(crate) allow: Option<Arc<AllowList>>,
     /// The bans in force (kept in the store too).
     pub(crate) bans: BanList,
+    /// Who may not speak in which room, until when: kept in memory only,
+    /// as a mute is for the moment (a restart lifts them).
+    pub(crate) mutes: BanList,
     /// Each address's budget of wrong server passwords.
     pub(crate) wrong_passwords: AddressBudget,
     /// Where message timestamps come from.

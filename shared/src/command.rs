@@ -142,6 +142,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Server,
     ),
     spec(
+        "mute",
+        &[],
+        "NICK [TIME]",
+        "NICK may read this room but not speak in it, for TIME (30m, 2h) or until unmuted",
+        Scope::Server,
+    ),
+    spec("unmute", &[], "NICK", "let NICK speak again", Scope::Server),
+    spec(
         "op",
         &[],
         "NICK",
@@ -269,6 +277,10 @@ pub enum Command<'a> {
     Unban(&'a str),
     /// `/bans [-s]`: what follows the word.
     Bans(&'a str),
+    /// `/mute NICK [TIME]`: what follows the word.
+    Mute(&'a str),
+    /// `/unmute NICK`.
+    Unmute(&'a str),
     /// `/op NICK`: make someone an operator of the room.
     Op(&'a str),
     /// `/deop NICK`: take the operator role from someone.
@@ -336,6 +348,8 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "ban" => optional.map(Command::Ban),
         "unban" => optional.map(Command::Unban),
         "bans" => Some(Command::Bans(rest)),
+        "mute" => optional.map(Command::Mute),
+        "unmute" => one_word.then_some(Command::Unmute(rest)),
         "deop" => one_word.then_some(Command::Deop(rest)),
         "topic" => Some(Command::Topic(optional)),
         "kick" => match rest.split_once(char::is_whitespace) {

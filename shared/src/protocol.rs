@@ -149,6 +149,26 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         server: bool,
     },
+    /// Lets `nick` read `room` but not speak in it, for `duration_secs`
+    /// (until unmuted without), as `/mute` does.
+    Mute {
+        /// Who: someone in the room now.
+        nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// How long; absent until unmuted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_secs: Option<u64>,
+    },
+    /// Lets `nick` speak in `room` again (`/unmute`).
+    Unmute {
+        /// Who.
+        nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
     /// Lists the bans of `room` (or of the server), answered with `info`.
     Bans {
         /// Which room.
@@ -172,7 +192,7 @@ pub enum ClientMsg {
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 15] = [
+pub const CLIENT_MSG_TYPES: [&str; 17] = [
     "hello",
     "say",
     "join_room",
@@ -188,6 +208,8 @@ pub const CLIENT_MSG_TYPES: [&str; 15] = [
     "ban",
     "unban",
     "bans",
+    "mute",
+    "unmute",
 ];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
@@ -613,6 +635,9 @@ error_codes! {
     /// connection stays) or the server (it closes); the message says until
     /// when and why.
     Banned => "banned",
+    /// An operator muted this client in that room: it may read, not speak;
+    /// the message says until when. The line was not sent.
+    Muted => "muted",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -782,7 +807,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 24);
+        assert_eq!(ErrorCode::ALL.len(), 25);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
@@ -804,7 +829,7 @@ mod tests {
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
             unknown.ends_with(
-                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban and bans"
+                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban, bans, mute and unmute"
             ),
             "{unknown}"
         );

@@ -431,3 +431,60 @@ async fn bans_survive_a_restart() {
     let mut mallory = server.join_with_key("mallory", &mallory_key).await;
     assert_eq!(try_join(&mut mallory, "dev").await, Some(ErrorCode::Banned));
 }
+
+#[tokio::test]
+async fn a_muted_member_reads_but_cannot_speak_until_unmuted_or_the_time_is_up() {
+    let server = TestServer::start().await;
+    let mut alice = server.join_with_key("alice", &key()).await;
+    alice.join_room("dev").await;
+    let mut bob = server.join_with_key("bob", &key()).await;
+    bob.join_room("dev").await;
+
+    bob.say("/mute alice").await;
+    assert_eq!(refusal(&mut bob).await, ErrorCode::NoPermission);
+    alice.say("/mute bob").await;
+    assert_eq!(
+        server_line(&mut bob, "dev").await,
+        "alice muted bob in #dev."
+    );
+    let in_dev = |text: &str| format!(r#"{{"type":"say","text":"{text}","room":"dev"}}"#);
+    bob.send_line(&in_dev("may I?")).await;
+    assert_eq!(refusal(&mut bob).await, ErrorCode::Muted);
+    // Still reading; still free to speak elsewhere.
+    alice.send_line(&in_dev("you can still read this")).await;
+    loop {
+        if let ServerMsg::Message { text, .. } = bob.recv().await
+            && text == "you can still read this"
+        {
+            break;
+        }
+    }
+    bob.send_line(r#"{"type":"say","text":"in the lobby","room":"lobby"}"#)
+        .await;
+    assert_eq!(bob.recv_chat().await.2, "in the lobby");
+
+    alice.say("/unmute bob").await;
+    server_line(&mut bob, "dev").await;
+    bob.send_line(&in_dev("thanks")).await;
+    assert_eq!(bob.recv_chat().await.2, "thanks");
+
+    // A timed mute ends by itself.
+    alice
+        .send_line(r#"{"type":"mute","nick":"bob","room":"dev","duration_secs":1}"#)
+        .await;
+    server_line(&mut bob, "dev").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        bob.send_line(&in_dev("back?")).await;
+        match bob.recv().await {
+            ServerMsg::Message { text, .. } if text == "back?" => break,
+            ServerMsg::Error {
+                code: ErrorCode::Muted,
+                ..
+            } => {}
+            other => panic!("expected the echo or muted, got {other:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still muted");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

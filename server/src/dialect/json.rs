@@ -98,6 +98,21 @@ impl Dialect for Json {
                 room,
                 action: Moderation::Unban { target, server },
             },
+            ClientMsg::Mute {
+                nick,
+                room,
+                duration_secs,
+            } => Request::Moderate {
+                room,
+                action: Moderation::Mute {
+                    nick,
+                    duration_secs,
+                },
+            },
+            ClientMsg::Unmute { nick, room } => Request::Moderate {
+                room,
+                action: Moderation::Unmute { nick },
+            },
             ClientMsg::Bans { room, server } => Request::Moderate {
                 room,
                 action: Moderation::Bans { server },

@@ -5,7 +5,7 @@
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 use tracing::info;
 
-use super::moderation::{Authority, announce};
+use super::moderation::{Authority, Present, announce, present_in};
 use super::{Context, Member, Next, echo};
 use crate::bans::{Ban, BanTarget, Network, parse_duration};
 use crate::hub::Presence;
@@ -233,6 +233,82 @@ pub(crate) fn list(ctx: &mut Context<'_>, room: &RoomName, server: bool) -> Next
         text.push_str(&ban.describe(now));
     }
     ctx.reply(ServerMsg::info(text))
+}
+
+/// `/mute NICK [TIME]`: someone in the room may read it, not speak.
+pub(crate) async fn mute(
+    ctx: &mut Context<'_>,
+    member: &Member,
+    (room, mine): (&RoomName, Authority),
+    (nick, duration_secs): (&str, Option<u64>),
+) -> Next {
+    let Present { nick, presence } = match present_in(ctx, room, nick) {
+        Ok(present) => present,
+        Err(next) => return next,
+    };
+    let target = behind(&presence);
+    if mine != Authority::Admin && targets_an_admin(ctx, &target) {
+        let message = format!("{nick} is an admin of this server; operators cannot mute admins.");
+        return ctx.refuse(ErrorCode::NoPermission, message);
+    }
+    let now = ctx.shared.clock.now_millis();
+    let until_ms = duration_secs.map(|secs| now.saturating_add(secs.saturating_mul(1000)));
+    let by = member.membership.nick();
+    let mute = Ban {
+        room: Some(room.to_string()),
+        target,
+        until_ms,
+        reason: None,
+        by: by.clone(),
+        at_ms: now,
+    };
+    if !ctx.shared.mutes.add(mute, now) {
+        return ctx.refuse(
+            ErrorCode::NoPermission,
+            "Too many people are muted already.",
+        );
+    }
+    let how_long = match duration_secs {
+        Some(secs) => format!(" for {}", crate::bans::spoken(secs)),
+        None => String::new(),
+    };
+    info!(%room, by, muted = nick, duration_secs, "mute");
+    announce(
+        ctx,
+        room,
+        format!("{by} muted {nick} in #{room}{how_long}."),
+    )
+    .await;
+    Next::Read
+}
+
+/// `/unmute NICK`.
+pub(crate) async fn unmute(
+    ctx: &mut Context<'_>,
+    member: &Member,
+    room: &RoomName,
+    nick: &str,
+) -> Next {
+    let Present { nick, presence } = match present_in(ctx, room, nick) {
+        Ok(present) => present,
+        Err(next) => return next,
+    };
+    if !ctx
+        .shared
+        .mutes
+        .remove(Some(room.as_str()), &behind(&presence))
+    {
+        return ctx.reply(ServerMsg::info(format!("{nick} is not muted in #{room}.")));
+    }
+    let by = member.membership.nick();
+    info!(%room, by, unmuted = nick, "unmute");
+    announce(
+        ctx,
+        room,
+        format!("{by} let {nick} speak again in #{room}."),
+    )
+    .await;
+    Next::Read
 }
 
 #[cfg(test)]

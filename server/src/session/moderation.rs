@@ -17,6 +17,7 @@ use tracing::info;
 
 use super::{Context, Member, Next, banning, echo};
 use crate::domain::{NewMessage, Target};
+use crate::hub::Presence;
 use crate::request::Moderation;
 use crate::store::{RoomRecord, Topic};
 
@@ -77,6 +78,11 @@ pub(crate) async fn moderate(
             banning::unban(ctx, member, (&room, mine), (&target, server)).await
         }
         Moderation::Bans { server } => banning::list(ctx, &room, server),
+        Moderation::Mute {
+            nick,
+            duration_secs,
+        } => banning::mute(ctx, member, (&room, mine), (&nick, duration_secs)).await,
+        Moderation::Unmute { nick } => banning::unmute(ctx, member, &room, &nick).await,
     }
 }
 
@@ -169,7 +175,7 @@ async fn kick(
         Err(next) => return next,
     };
     let mine = authority(ctx, member.party.identity(), record);
-    let theirs = authority(ctx, target.identity.as_ref(), record);
+    let theirs = authority(ctx, target.presence.identity.as_ref(), record);
     if theirs == Authority::Admin && mine != Authority::Admin {
         return refuse_against_admin(ctx, &target.nick);
     }
@@ -193,22 +199,26 @@ async fn kick(
 }
 
 /// Someone in the room, as the hub knows them.
-struct Present {
-    nick: String,
-    identity: Option<Fingerprint>,
+pub(super) struct Present {
+    /// The nickname as they spell it.
+    pub(super) nick: String,
+    /// Who they are: identity and address.
+    pub(super) presence: Presence,
 }
 
-fn present_in(ctx: &mut Context<'_>, room: &RoomName, nick: &str) -> Result<Present, Next> {
+/// `nick` if they are in `room`, or the refusal already sent.
+pub(super) fn present_in(
+    ctx: &mut Context<'_>,
+    room: &RoomName,
+    nick: &str,
+) -> Result<Present, Next> {
     let here = ctx
         .shared
         .hub
         .online(nick)
         .filter(|(spelled, _)| ctx.shared.hub.users(room.as_str()).contains(spelled));
     match here {
-        Some((nick, presence)) => Ok(Present {
-            nick,
-            identity: presence.identity,
-        }),
+        Some((nick, presence)) => Ok(Present { nick, presence }),
         None => Err(refuse_absent(ctx, room, nick)),
     }
 }
@@ -244,7 +254,7 @@ async fn change_role(
         Ok(target) => target,
         Err(next) => return next,
     };
-    let Some(identity) = target.identity.clone() else {
+    let Some(identity) = target.presence.identity.clone() else {
         let message = format!(
             "{} is a guest (no key), and guests cannot be operators.",
             target.nick

@@ -107,6 +107,28 @@ async fn run_command(
             let (server, _) = banning::server_flag(words);
             moderation::moderate(ctx, member, room, Moderation::Bans { server }).await
         }
+        Command::Mute(words) => {
+            let mut parts = words.split_whitespace();
+            let nick = parts.next().unwrap_or_default().to_owned();
+            let duration = parts.next().map(crate::bans::parse_duration);
+            match (duration, parts.next()) {
+                (Some(None), _) | (_, Some(_)) => usage(ctx, "mute"),
+                (duration, None) => {
+                    let duration_secs = duration.flatten();
+                    let action = Moderation::Mute {
+                        nick,
+                        duration_secs,
+                    };
+                    moderation::moderate(ctx, member, room, action).await
+                }
+            }
+        }
+        Command::Unmute(nick) => {
+            let action = Moderation::Unmute {
+                nick: nick.to_owned(),
+            };
+            moderation::moderate(ctx, member, room, action).await
+        }
         Command::Op(nick) | Command::Deop(nick) => {
             let give = matches!(command, Command::Op(_));
             let nick = nick.to_owned();
@@ -172,6 +194,9 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         Ok(target) => target,
         Err(refusal) => return refuse(ctx, refusal, &post.client_id),
     };
+    if let Some(refusal) = muted(ctx, member, &target) {
+        return refuse(ctx, refusal, &post.client_id);
+    }
     let text = match checked_text(&post.text, ctx.shared.config.max_text_chars) {
         Ok(text) => text,
         Err(refusal) => return refuse(ctx, refusal, &post.client_id),
@@ -198,6 +223,31 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     ctx.shared.store.append(message, Box::new(answer)).await;
     ctx.in_flight(settling);
     Next::Read
+}
+
+/// The refusal of a message to a room an operator muted its sender in.
+fn muted(ctx: &Context<'_>, member: &Member, target: &Target) -> Option<(ErrorCode, String)> {
+    let Target::Room(room) = target else {
+        return None;
+    };
+    let now = ctx.shared.clock.now_millis();
+    let identity = member.party.identity();
+    let mute = ctx
+        .shared
+        .mutes
+        .keeping_out(Some(room), identity, ctx.peer, now)?;
+    let until = match mute.until_ms {
+        Some(until) => format!(
+            " for {} more",
+            crate::bans::spoken(until.saturating_sub(now) / 1000)
+        ),
+        None => String::new(),
+    };
+    let message = format!(
+        "{} muted you in #{room}{until}: you can read it, not speak in it. Nothing was sent.",
+        mute.by
+    );
+    Some((ErrorCode::Muted, message))
 }
 
 /// Refuses a message, naming its `client_id` so the client knows which of
