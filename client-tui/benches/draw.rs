@@ -62,6 +62,7 @@ fn app_with(messages: usize) -> App {
         notify: true,
         hosting: false,
         protection: verified(),
+        auto_away: None,
     };
     let mut app = App::new(options, (WIDTH, HEIGHT), now);
     app.update(
@@ -70,6 +71,7 @@ fn app_with(messages: usize) -> App {
             users: vec!["alice".into(), "bob".into()],
             owners: vec!["alice".into(), "bob".into()],
             owned: true,
+            away: vec![],
             rooms: vec!["lobby".into()],
             gap: false,
         }),

@@ -191,6 +191,9 @@ pub struct AppOptions {
     pub hosting: bool,
     /// How the connection is protected (TLS with a verified key, or plain).
     pub protection: Protection,
+    /// After this long without a key press, mark the user away (the
+    /// settings file's `auto_away`); `None`: never.
+    pub auto_away: Option<Duration>,
 }
 
 /// Everything the client knows. The fields are private: only
@@ -270,6 +273,13 @@ pub struct App {
     /// Whether the server said, in its last welcome, that our identity
     /// owns the nickname.
     owns_nick: bool,
+    /// When to mark the user away by itself; set once, from [`AppOptions`].
+    auto_away: Option<Duration>,
+    /// The last key press or paste, for `auto_away`.
+    last_input: Instant,
+    /// Whether the client marked the user away by itself, so the next key
+    /// marks them back (an away the user set stays until `/back`).
+    away_by_itself: bool,
     /// The server's name from its greeting, once known.
     server_name: Option<String>,
     /// Where the server's shutdown stands: announced, and since when it
@@ -424,6 +434,7 @@ impl App {
             notify,
             hosting,
             protection,
+            auto_away,
         } = options;
         App {
             server,
@@ -454,6 +465,9 @@ impl App {
             hosting,
             protection,
             owns_nick: false,
+            auto_away,
+            last_input: now.instant,
+            away_by_itself: false,
             server_name: None,
             shutdown: Shutdown::None,
         }
@@ -482,6 +496,11 @@ impl App {
     /// `nick` as shown: `~nick` for a guest or a nickname nobody owns.
     pub fn shown_nick(&self, nick: &str) -> String {
         self.people.shown(nick)
+    }
+
+    /// Whether `nick` is away.
+    pub fn is_away(&self, nick: &str) -> bool {
+        self.people.away(nick).is_some()
     }
 
     /// How the connection is protected.
@@ -590,7 +609,7 @@ impl App {
             .oldest_sent()
             .map(|sent| sent + NOT_ANSWERING_AFTER)
             .filter(|&due| due > now);
-        let timers = [self.connection_tick(now), overdue];
+        let timers = [self.connection_tick(now), overdue, self.auto_away_due()];
         timers.into_iter().flatten().min()
     }
 
@@ -615,6 +634,11 @@ impl App {
         self.now = now;
         let now = now.instant;
         let mut effects = Vec::new();
+        if matches!(&event, Event::Key(key) if key.kind != KeyEventKind::Release)
+            || matches!(event, Event::Paste(_))
+        {
+            self.on_input(now, &mut effects);
+        }
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => {
                 self.on_key(key, now, &mut effects)
@@ -630,7 +654,41 @@ impl App {
             Event::Terminate => self.quit_now(None, &mut effects),
             Event::Notice(text) => self.notice(EntryKind::Info, sanitize_text(&text)),
         }
+        self.go_away_if_idle(now, &mut effects);
         effects
+    }
+
+    /// The user is at the keyboard: back, if the client had marked them
+    /// away by itself.
+    fn on_input(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        self.last_input = now;
+        if self.away_by_itself && self.connection == Connection::Online {
+            self.away_by_itself = false;
+            effects.push(Effect::Send(ClientMsg::Away { text: None }));
+        }
+    }
+
+    /// When the user counts as idle, if the client is to mark them away
+    /// and has not yet.
+    fn auto_away_due(&self) -> Option<Instant> {
+        let after = self.auto_away?;
+        let waiting = self.connection == Connection::Online
+            && !self.away_by_itself
+            && !self.is_away(&self.nick);
+        waiting.then(|| self.last_input + after)
+    }
+
+    /// Marks the user away once they have been idle for `auto_away`.
+    fn go_away_if_idle(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        let (Some(due), Some(after)) = (self.auto_away_due(), self.auto_away) else {
+            return;
+        };
+        if now >= due {
+            self.away_by_itself = true;
+            let minutes = after.as_secs() / 60;
+            let text = format!("idle for {minutes} min");
+            effects.push(Effect::Send(ClientMsg::Away { text: Some(text) }));
+        }
     }
 
     /// The rooms this client has a buffer for, for Tab completion.
@@ -1102,11 +1160,15 @@ impl App {
                 users,
                 owners,
                 owned,
+                away,
                 rooms,
                 gap,
             } => {
                 self.owns_nick = owned;
-                self.on_connected(&nick, &users, &owners, &rooms);
+                self.on_connected(&nick, &users, &rooms);
+                let clean =
+                    |list: &[String]| list.iter().map(|u| clean_nick(u)).collect::<Vec<_>>();
+                self.people.mark(&clean(&owners), &clean(&away));
                 self.rejoin_missing_rooms(&rooms, effects);
                 if gap {
                     self.notice(
@@ -1136,15 +1198,14 @@ impl App {
 
     /// Welcomed: online under the nickname granted, with the users (and
     /// which of them own their nicknames) and rooms the server lists.
-    fn on_connected(&mut self, nick: &str, users: &[String], owners: &[String], rooms: &[String]) {
+    fn on_connected(&mut self, nick: &str, users: &[String], rooms: &[String]) {
         self.connection = Connection::Online;
         self.ever_connected = true;
         self.shutdown = Shutdown::None;
         self.prompt = self.prompt.take().filter(|p| *p != Prompt::ChooseNick);
         self.nick = clean_nick(nick);
-        let owners: Vec<String> = owners.iter().map(|u| clean_nick(u)).collect();
         self.people
-            .welcome(users.iter().map(|u| clean_nick(u)).collect(), &owners);
+            .welcome(users.iter().map(|u| clean_nick(u)).collect());
         for room in rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
             self.buffers.open(BufferName::Room(room.to_string()));
         }
@@ -1297,6 +1358,7 @@ impl App {
             ServerMsg::Nick { old, new, owned } => self.on_nick(&old, &new, owned == Some(true)),
             ServerMsg::Info { text } | ServerMsg::Whois { text, .. } => self.on_info(&text),
             ServerMsg::Topic { room, text, by } => self.on_topic(&room, &text, by.as_deref()),
+            ServerMsg::Away { nick, text } => self.on_away(&nick, text.as_deref()),
             ServerMsg::Error {
                 message, client_id, ..
             } => self.on_error(&message, client_id.as_deref()),
@@ -1537,15 +1599,35 @@ impl App {
 
     /// Words for us alone (command replies): one notice per line.
     fn on_info(&mut self, text: &str) {
+        // The `Away:` line of a `/who` the client asked for itself is as
+        // hidden as the list above it.
+        let mut hiding = false;
         for line in text.lines() {
             let line = sanitize_text(line);
             if line.starts_with(SHUTDOWN_NOTICE) && self.shutdown == Shutdown::None {
                 self.shutdown = Shutdown::Announced;
             }
-            if !self.people.read_who(&line, clean_nick) {
+            if self.people.read_who(&line, clean_nick) {
+                hiding = true;
+            } else if !(self.people.read_away_line(&line) && hiding) {
                 self.notice(EntryKind::Info, line);
             }
         }
+    }
+
+    /// Somebody went away, or came back: a quiet line in the lobby.
+    fn on_away(&mut self, nick: &str, message: Option<&str>) {
+        let nick = clean_nick(nick);
+        let message = message.map(sanitize_text);
+        self.people.set_away(&nick, message.as_deref());
+        let own = nick.eq_ignore_ascii_case(&self.nick);
+        let text = match (own, &message) {
+            (true, Some(message)) => format!("You are marked away: {message}"),
+            (true, None) => "You are back.".to_owned(),
+            (false, Some(message)) => format!("{} is away: {message}", self.people.shown(&nick)),
+            (false, None) => format!("{} is back", self.people.shown(&nick)),
+        };
+        self.presence_in(BufferName::lobby(), text);
     }
 
     /// A refusal. One that names a message's `client_id` takes exactly
@@ -1673,6 +1755,8 @@ impl ClientCommand {
             | Command::Bans(_)
             | Command::Mute(_)
             | Command::Unmute(_)
+            | Command::Away(_)
+            | Command::Back
             | Command::Kick { .. }
             | Command::Op(_)
             | Command::Deop(_)

@@ -93,7 +93,8 @@ pub struct Args {
 const SETTINGS_HELP: &str = "Settings: $XDG_CONFIG_HOME/lanchat/config.toml (or \
 ~/.config/lanchat/config.toml), TOML, every key optional, flags win: \
 nickname = \"ben\", server = \"HOST:PORT\", rooms = [\"dev\"] (joined at start), \
-highlights = [\"word\"] (count as mentions), bell, mouse, notify, colours = true|false.";
+highlights = [\"word\"] (count as mentions), bell, mouse, notify, colours = true|false, \
+auto_away = MINUTES (away after that long without a key; 0 never).";
 
 impl Args {
     /// These flags with the settings file's values where no flag was

@@ -13,6 +13,7 @@
 //! mouse = true                    # false: as --no-mouse
 //! notify = true                   # false: as --no-notify
 //! colours = true                  # false: nicknames in the default colour
+//! auto_away = 15                  # minutes without a key press until away; 0: never
 //! ```
 //!
 //! The file is read as a plain TOML table, key by key, so the client
@@ -24,7 +25,8 @@ use lanchat_shared::RoomName;
 use toml::{Table, Value};
 
 /// Every key the file may hold, as `--help` and errors list them.
-pub const KEYS: &str = "nickname, server, rooms, highlights, bell, mouse, notify, colours";
+pub const KEYS: &str =
+    "nickname, server, rooms, highlights, bell, mouse, notify, colours, auto_away";
 
 /// The settings, with the defaults a missing key means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,9 @@ pub struct Config {
     pub notify: bool,
     /// Whether nicknames are coloured.
     pub colours: bool,
+    /// Minutes without a key press after which the client marks the user
+    /// away (and back at the next key); 0: never.
+    pub auto_away: u64,
 }
 
 impl Default for Config {
@@ -58,6 +63,7 @@ impl Default for Config {
             mouse: true,
             notify: true,
             colours: true,
+            auto_away: 0,
         }
     }
 }
@@ -99,6 +105,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
             "mouse" => config.mouse = boolean(key, value)?,
             "notify" => config.notify = boolean(key, value)?,
             "colours" | "colors" => config.colours = boolean(key, value)?,
+            "auto_away" => config.auto_away = minutes(key, value)?,
             _ => return Err(format!("unknown key {key:?}; the keys are {KEYS}")),
         }
     }
@@ -116,6 +123,14 @@ fn boolean(key: &str, value: &Value) -> Result<bool, String> {
     value
         .as_bool()
         .ok_or_else(|| format!("{key} must be true or false"))
+}
+
+fn minutes(key: &str, value: &Value) -> Result<u64, String> {
+    value
+        .as_integer()
+        .and_then(|minutes| u64::try_from(minutes).ok())
+        .filter(|&minutes| minutes <= 24 * 60)
+        .ok_or_else(|| format!("{key} must be a number of minutes, 0 to 1440"))
 }
 
 fn strings(key: &str, value: &Value) -> Result<Vec<String>, String> {
@@ -144,7 +159,8 @@ mod tests {
     fn every_key_is_read_and_a_missing_one_keeps_its_default() {
         let config = parse(
             "nickname = \"ben\"\nserver = \"box:9000\"\nrooms = [\"dev\", \"#ops\"]\n\
-             highlights = [\"deploy\"]\nbell = false\nmouse = false\nnotify = false\ncolours = false\n",
+             highlights = [\"deploy\"]\nbell = false\nmouse = false\nnotify = false\ncolours = false\n\
+             auto_away = 15\n",
         )
         .expect("good settings");
         assert_eq!(config.nickname.as_deref(), Some("ben"));
@@ -153,6 +169,7 @@ mod tests {
         assert_eq!(rooms, ["dev", "ops"]);
         assert_eq!(config.highlights, ["deploy"]);
         assert!(!config.bell && !config.mouse && !config.notify && !config.colours);
+        assert_eq!(config.auto_away, 15);
         assert_eq!(parse("").expect("empty is fine"), Config::default());
     }
 
@@ -164,6 +181,11 @@ mod tests {
             ("rooms = \"dev\"", "rooms must be a list"),
             ("rooms = [\"not a room\"]", "rooms: \"not a room\""),
             ("nickname = ", "not TOML"),
+            ("auto_away = -5", "auto_away must be a number of minutes"),
+            (
+                "auto_away = \"soon\"",
+                "auto_away must be a number of minutes",
+            ),
         ] {
             let error = parse(text).expect_err(text);
             assert!(error.contains(says), "{text}: {error}");

@@ -68,6 +68,8 @@ pub enum NetEvent {
         owners: Vec<String>,
         /// Whether our identity owns the nickname granted.
         owned: bool,
+        /// Those of `users` who are away.
+        away: Vec<String>,
         /// The rooms this session is in.
         rooms: Vec<String>,
         /// True if the server could not replay everything since the last

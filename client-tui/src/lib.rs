@@ -190,6 +190,8 @@ fn app_options(
             Mouse::Captured
         },
         highlights: config.highlights,
+        auto_away: (config.auto_away > 0)
+            .then(|| Duration::from_secs(config.auto_away.saturating_mul(60))),
         colours: config.colours,
         notify: !args.no_notify,
         hosting: choice.hosted.is_some(),

@@ -222,6 +222,7 @@ impl Session<'_> {
                 history_id,
                 owners,
                 owned,
+                away,
             } if !self.joined => {
                 self.joined = true;
                 self.nick.clone_from(&granted);
@@ -232,6 +233,7 @@ impl Session<'_> {
                     users,
                     owners,
                     owned: owned == Some(true),
+                    away,
                     rooms,
                     gap: gap == Some(true),
                 })
@@ -402,6 +404,7 @@ mod tests {
             nick: "Alice".into(),
             users: vec!["Alice".into()],
             owners: vec![],
+            away: vec![],
             rooms: vec!["lobby".into()],
             session: Some(session.into()),
             gap: None,

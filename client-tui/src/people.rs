@@ -21,6 +21,8 @@ pub struct People {
     /// The nicknames (lowercase) whose holder's identity owns them, as the
     /// server last said.
     owners: HashSet<String>,
+    /// Those away (lowercase), with their messages when known.
+    away: HashMap<String, String>,
 }
 
 impl People {
@@ -29,16 +31,58 @@ impl People {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
     }
 
-    /// The lobby's people, as the welcome lists them, and which of them
-    /// own their nicknames; other rooms are forgotten until asked again.
-    pub fn welcome(&mut self, lobby: Vec<String>, owners: &[String]) {
+    /// The lobby's people, as the welcome lists them; other rooms are
+    /// forgotten until asked again, and so is who owns and who is away
+    /// until [`People::mark`] says.
+    pub fn welcome(&mut self, lobby: Vec<String>) {
         self.rooms.clear();
         self.asked.clear();
+        self.owners.clear();
+        self.away.clear();
+        self.set(LOBBY, lobby);
+    }
+
+    /// Which of the people own their nicknames, and which are away (their
+    /// messages unknown until asked), as the welcome says.
+    pub fn mark(&mut self, owners: &[String], away: &[String]) {
         self.owners = owners
             .iter()
             .map(|nick| nick.to_ascii_lowercase())
             .collect();
-        self.set(LOBBY, lobby);
+        self.away = away
+            .iter()
+            .map(|nick| (nick.to_ascii_lowercase(), "away".to_owned()))
+            .collect();
+    }
+
+    /// `nick` went away with `message`, or (`None`) came back.
+    pub fn set_away(&mut self, nick: &str, message: Option<&str>) {
+        let key = nick.to_ascii_lowercase();
+        match message {
+            Some(message) => self.away.insert(key, message.to_owned()),
+            None => self.away.remove(&key),
+        };
+    }
+
+    /// `nick`'s away message, if they are away.
+    pub fn away(&self, nick: &str) -> Option<&str> {
+        self.away
+            .get(&nick.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// Reads the `Away: bob (lunch), carol (away)` line of a `/who` answer;
+    /// false if `line` is not one.
+    pub fn read_away_line(&mut self, line: &str) -> bool {
+        let Some(list) = line.strip_prefix("Away: ") else {
+            return false;
+        };
+        for entry in list.split(", ") {
+            if let Some((nick, message)) = entry.split_once(" (") {
+                self.set_away(nick, Some(message.trim_end_matches(')')));
+            }
+        }
+        true
     }
 
     /// True if `nick` is here and is a guest, or uses a nickname nobody
@@ -93,10 +137,13 @@ impl People {
         }
     }
 
-    /// `nick` left `room`.
+    /// `nick` left `room` (the lobby: the server, so no longer away).
     pub fn leave(&mut self, room: &str, nick: &str) {
         if let Some(list) = self.rooms.get_mut(room) {
             list.retain(|u| !u.eq_ignore_ascii_case(nick));
+        }
+        if room == LOBBY {
+            self.away.remove(&nick.to_ascii_lowercase());
         }
     }
 
@@ -142,7 +189,7 @@ mod tests {
     #[test]
     fn rooms_are_kept_by_who_answers_and_presence() {
         let mut people = People::default();
-        people.welcome(vec!["bob".into(), "alice".into()], &[]);
+        people.welcome(vec!["bob".into(), "alice".into()]);
         assert_eq!(people.of(LOBBY), ["alice", "bob"]);
         people.asked_for("dev");
         assert!(people.read_who("Here in #dev (2): carol, alice", str::to_owned));
@@ -162,7 +209,8 @@ mod tests {
     #[test]
     fn those_who_do_not_own_their_nickname_are_shown_as_guests() {
         let mut people = People::default();
-        people.welcome(vec!["alice".into(), "bob".into()], &["Alice".into()]);
+        people.welcome(vec!["alice".into(), "bob".into()]);
+        people.mark(&["Alice".into()], &[]);
         assert_eq!(
             (people.shown("alice"), people.shown("bob")),
             ("alice".into(), "~bob".into())

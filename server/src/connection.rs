@@ -236,6 +236,10 @@ impl Connection<'_> {
         match (&mut self.phase, request) {
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
             (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
+            (Phase::Joined(member), Request::Away(text)) => {
+                let text = text.filter(|t| !t.trim().is_empty());
+                queries::away(member, text.as_deref())
+            }
             (Phase::Joined(member), Request::Moderate { room, action }) => {
                 moderation::moderate(ctx, member, room.as_deref(), action).await
             }

@@ -180,7 +180,14 @@ struct Member {
     presence: Presence,
     /// Cancelled to close this connection when its session is reclaimed.
     kick: CancellationToken,
+    /// While away, the connections already told so by a direct message
+    /// (each once), at most [`AWAY_TOLD`].
+    away_told: HashSet<ConnectionId>,
 }
+
+/// Senders an away member's notice is remembered for; past it nobody more
+/// is told, so a flood of senders costs nothing.
+const AWAY_TOLD: usize = 256;
 
 impl Member {
     /// True if a connection joining with `session` and `presence` takes
@@ -216,6 +223,8 @@ pub(crate) struct Presence {
     pub(crate) connected_at: u64,
     /// Where it comes from: what a ban on a guest keeps out.
     pub(crate) address: IpAddr,
+    /// Its away message, while away.
+    pub(crate) away: Option<String>,
 }
 
 impl Default for Presence {
@@ -226,6 +235,7 @@ impl Default for Presence {
             encrypted: false,
             connected_at: 0,
             address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            away: None,
         }
     }
 }
@@ -258,6 +268,8 @@ pub(crate) struct Joined {
     pub(crate) users: Vec<String>,
     /// Those of `users` who own their nickname.
     pub(crate) owners: Vec<String>,
+    /// Those of `users` who are away.
+    pub(crate) away: Vec<String>,
     /// Events after this join.
     pub(crate) events: broadcast::Receiver<Arc<HubEvent>>,
     /// Messages up to this id are history; later ones arrive as events.
@@ -358,6 +370,7 @@ impl Hub {
                 session: session.clone(),
                 presence,
                 kick: kick.clone(),
+                away_told: HashSet::new(),
             },
         );
         // Subscribing under the lock, after publishing, means the newcomer
@@ -365,6 +378,7 @@ impl Hub {
         let events = self.events.subscribe();
         let users = room_users(&state, RoomName::lobby().as_str());
         let owners = room_owners(&state, RoomName::lobby().as_str());
+        let away = room_away(&state, RoomName::lobby().as_str());
         let up_to = state.last_published;
         drop(state);
         Ok(Joined {
@@ -376,6 +390,7 @@ impl Hub {
             },
             users,
             owners,
+            away,
             events,
             up_to,
             session,
@@ -551,6 +566,28 @@ impl Hub {
             .filter_map(|key| state.members.get(key))
             .filter(|member| banned(&member.presence))
             .map(|member| member.nick.to_string())
+            .collect()
+    }
+
+    /// The away message of `to`, for a direct message from `from`: once
+    /// per sender while `to` is away.
+    pub(crate) fn away_notice(&self, to: &str, from: ConnectionId) -> Option<String> {
+        let mut state = self.lock();
+        let member = state.members.get_mut(&NickKey::of(to))?;
+        let text = member.presence.away.clone()?;
+        let first = member.away_told.len() < AWAY_TOLD && member.away_told.insert(from);
+        first.then_some(text)
+    }
+
+    /// Those in `room` who are away, with their messages, sorted.
+    pub(crate) fn away_in(&self, room: &str) -> Vec<(String, String)> {
+        let state = self.lock();
+        room_away(&state, room)
+            .into_iter()
+            .filter_map(|nick| {
+                let member = state.members.get(&NickKey::of(&nick))?;
+                Some((nick, member.presence.away.clone()?))
+            })
             .collect()
     }
 
@@ -764,6 +801,29 @@ impl Membership {
     pub(crate) fn set_leave_reason(&mut self, reason: String) {
         self.leave_reason = reason;
     }
+
+    /// Marks the member away with `text`, or (`None`) back; everyone
+    /// sharing a room with it, and it, are told. Err if the membership no
+    /// longer holds its entry.
+    pub(crate) fn set_away(&self, text: Option<String>) -> Result<(), Refusal> {
+        let mut state = self.hub.lock();
+        let key = self.view.lock().nick_key.clone();
+        let nick = self.owned_nick(&state, &key)?;
+        if let Some(member) = state.members.get_mut(&key) {
+            member.presence.away.clone_from(&text);
+            member.away_told.clear();
+        }
+        let audience = Audience::Renamed {
+            rooms: self.view.rooms(),
+            new: key,
+        };
+        let away = ServerMsg::Away {
+            nick: nick.to_string(),
+            text,
+        };
+        self.hub.publish(audience, away);
+        Ok(())
+    }
 }
 
 impl Drop for Membership {
@@ -812,6 +872,11 @@ fn message_item(stored: &StoredMessage) -> EventItem {
 /// Those in `room` whose identity owns their nickname, sorted ignoring case.
 fn room_owners(state: &HubState, room: &str) -> Vec<String> {
     room_nicks(state, room, |member| member.presence.owner().is_some())
+}
+
+/// Those in `room` who are away.
+fn room_away(state: &HubState, room: &str) -> Vec<String> {
+    room_nicks(state, room, |member| member.presence.away.is_some())
 }
 
 /// Everyone in `room`, sorted ignoring case.

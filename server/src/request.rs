@@ -42,6 +42,8 @@ pub(crate) enum Request {
         /// The nickname, unchecked.
         nick: String,
     },
+    /// Away with a message, or (`None`) back.
+    Away(Option<String>),
     /// Keeping order in a room (or asking its topic).
     Moderate {
         /// The room's name, unchecked; `None` for the current room.

@@ -93,6 +93,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         Scope::Server,
     ),
     spec(
+        "away",
+        &[],
+        "[MESSAGE]",
+        "say you are away (others see it in /who, /whois)",
+        Scope::Server,
+    ),
+    spec("back", &[], "", "say you are back", Scope::Server),
+    spec(
         "whois",
         &[],
         "NICK",
@@ -257,6 +265,10 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/nick NEWNAME`.
     Nick(&'a str),
+    /// `/away [MESSAGE]`: away, with a message (a default without).
+    Away(Option<&'a str>),
+    /// `/back`: no longer away.
+    Back,
     /// `/whois NICK`: who is behind a nickname.
     Whois(&'a str),
     /// `/release [NICK]`: stop owning a nickname, the one in use by default.
@@ -344,6 +356,8 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "me" => optional.map(Command::Me),
         "nick" => one_word.then_some(Command::Nick(rest)),
         "whois" => one_word.then_some(Command::Whois(rest)),
+        "away" => Some(Command::Away(optional)),
+        "back" => Some(Command::Back),
         "op" => one_word.then_some(Command::Op(rest)),
         "ban" => optional.map(Command::Ban),
         "unban" => optional.map(Command::Unban),

@@ -169,6 +169,13 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
     },
+    /// Marks the client away with `text`, or (without it) back, as `/away
+    /// [MESSAGE]` and `/back` do.
+    Away {
+        /// Why, or where: shown to others.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
     /// Lists the bans of `room` (or of the server), answered with `info`.
     Bans {
         /// Which room.
@@ -192,7 +199,7 @@ pub enum ClientMsg {
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 17] = [
+pub const CLIENT_MSG_TYPES: [&str; 18] = [
     "hello",
     "say",
     "join_room",
@@ -210,6 +217,7 @@ pub const CLIENT_MSG_TYPES: [&str; 17] = [
     "bans",
     "mute",
     "unmute",
+    "away",
 ];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
@@ -355,6 +363,9 @@ pub enum ServerMsg {
         /// the others are guests or use a nickname nobody owns.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         owners: Vec<String>,
+        /// Those of `users` who are away.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        away: Vec<String>,
         /// The rooms the client is in.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rooms: Vec<String>,
@@ -480,8 +491,20 @@ pub enum ServerMsg {
         connected_at: u64,
         /// The rooms the asker shares with it.
         rooms: Vec<String>,
+        /// Its away message, if it is away.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        away: Option<String>,
         /// The same, in words for people.
         text: String,
+    },
+    /// Somebody went away (`text`) or came back (no `text`): to everyone
+    /// sharing a room with them, and to them.
+    Away {
+        /// Who.
+        nick: String,
+        /// Their away message; absent: back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     /// A message type this version does not know. Clients must ignore it; the
     /// server never sends it.
@@ -739,6 +762,7 @@ mod tests {
                     nick: "alice".into(),
                     users: vec!["alice".into(), "bob".into()],
                     owners: vec![],
+                    away: vec![],
                     rooms: vec![],
                     session: None,
                     gap: None,
@@ -829,7 +853,7 @@ mod tests {
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
             unknown.ends_with(
-                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban, bans, mute and unmute"
+                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban, bans, mute, unmute and away"
             ),
             "{unknown}"
         );

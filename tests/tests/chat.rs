@@ -57,7 +57,9 @@ async fn welcome_lists_everyone_present() {
             history_id,
             owned,
             owners,
+            away,
         } => {
+            assert!(away.is_empty(), "nobody is away");
             assert_eq!(owned, None, "a guest owns nothing");
             assert!(owners.is_empty(), "all guests: {owners:?}");
             assert_eq!(nick, "bob");

@@ -37,6 +37,7 @@ fn connected(nick: &str) -> NetEvent {
         users: vec![nick.into()],
         owners: vec![nick.into()],
         owned: true,
+        away: vec![],
         rooms: vec!["lobby".into()],
         gap: false,
     }
@@ -77,6 +78,7 @@ fn alice() -> AppOptions {
         notify: true,
         hosting: false,
         protection: verified(),
+        auto_away: None,
     }
 }
 
@@ -94,6 +96,7 @@ fn online_app_with(options: AppOptions) -> (App, Now) {
             users: vec!["alice".into(), "bob".into()],
             owners: vec!["alice".into(), "bob".into()],
             owned: true,
+            away: vec![],
             rooms: vec!["lobby".into()],
             gap: false,
         }),
@@ -1700,5 +1703,56 @@ fn the_servers_lines_topics_and_being_kicked_are_told_apart_from_chat() {
         all_text(&app).contains("You are no longer in #lobby (kicked by bob: testing)"),
         "{}",
         all_text(&app)
+    );
+}
+
+#[test]
+fn away_people_are_marked_and_an_idle_user_is_marked_away_and_back_by_itself() {
+    let (mut app, now) = online_app_with(AppOptions {
+        auto_away: Some(Duration::from_secs(600)),
+        ..alice()
+    });
+    let away = |nick: &str, text: Option<&str>| {
+        Event::Net(NetEvent::Server(ServerMsg::Away {
+            nick: nick.into(),
+            text: text.map(str::to_owned),
+        }))
+    };
+    app.update(away("bob", Some("lunch")), now);
+    assert!(app.is_away("bob"));
+    assert!(all_text(&app).contains("bob is away: lunch"));
+    app.update(away("bob", None), now);
+    assert!(!app.is_away("bob"));
+
+    // Idle for the time set: away, once.
+    let later = at(now, now.instant + Duration::from_secs(600));
+    assert_eq!(app.next_tick(now.instant), Some(later.instant));
+    let effects = app.update(Event::Tick, later);
+    assert_eq!(
+        effects,
+        vec![Effect::Send(ClientMsg::Away {
+            text: Some("idle for 10 min".into())
+        })]
+    );
+    app.update(away("alice", Some("idle for 10 min")), later);
+    assert_eq!(app.update(Event::Tick, later), vec![]);
+    // A key: back.
+    let effects = app.update(key(KeyCode::Char('x')), later);
+    assert!(
+        effects.contains(&Effect::Send(ClientMsg::Away { text: None })),
+        "{effects:?}"
+    );
+
+    // An away the user set stays until /back, keys or not.
+    let (mut manual, now) = online_app_with(AppOptions {
+        auto_away: Some(Duration::from_secs(600)),
+        ..alice()
+    });
+    manual.update(away("alice", Some("meeting")), now);
+    let effects = manual.update(key(KeyCode::Char('x')), now);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(ClientMsg::Away { .. })))
     );
 }

@@ -70,6 +70,7 @@ impl Screen {
             notify: true,
             hosting: false,
             protection: verified(),
+            auto_away: None,
         };
         let app = App::new(options, (width, height), now);
         Screen {
@@ -87,6 +88,7 @@ impl Screen {
             users: users.iter().map(|&u| u.into()).collect(),
             owners: users.iter().map(|&u| u.into()).collect(),
             owned: true,
+            away: vec![],
             rooms: vec!["lobby".into()],
             gap: false,
         });

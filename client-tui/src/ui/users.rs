@@ -18,6 +18,12 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             if nick.eq_ignore_ascii_case(app.nick()) {
                 style = style.add_modifier(Modifier::BOLD);
             }
+            // Away: dimmed and said, since a colour alone says nothing to
+            // someone who cannot tell it apart.
+            if app.is_away(nick) {
+                let shown = format!("{} (away)", app.shown_nick(nick));
+                return Line::styled(shown, style.add_modifier(Modifier::DIM));
+            }
             Line::styled(app.shown_nick(nick), style)
         })
         .collect();

@@ -113,6 +113,7 @@ impl Dialect for Json {
                 room,
                 action: Moderation::Unmute { nick },
             },
+            ClientMsg::Away { text } => Request::Away(text),
             ClientMsg::Bans { room, server } => Request::Moderate {
                 room,
                 action: Moderation::Bans { server },

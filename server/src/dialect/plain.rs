@@ -101,6 +101,11 @@ fn plain_text(msg: &ServerMsg) -> String {
                 ""
             }
         ),
+        ServerMsg::Away {
+            nick,
+            text: Some(text),
+        } => format!("* {nick} is away: {text}\n"),
+        ServerMsg::Away { nick, text: None } => format!("* {nick} is back\n"),
         ServerMsg::Topic { room, text, by } => match (text.is_empty(), by) {
             (true, _) => format!("-- #{room} has no topic.\n"),
             (false, Some(by)) => format!("-- Topic of #{room}: {text} (set by {by})\n"),

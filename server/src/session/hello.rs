@@ -67,6 +67,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         nick: nick.to_string(),
         users: joined.users,
         owners: joined.owners,
+        away: joined.away,
         rooms: view.rooms(),
         session: Some(member.token.as_str().to_owned()),
         gap: gap.then_some(true),
@@ -111,6 +112,7 @@ struct Entered {
     rooms: Vec<RoomName>,
     users: Vec<String>,
     owners: Vec<String>,
+    away: Vec<String>,
     events: broadcast::Receiver<Arc<HubEvent>>,
     up_to: u64,
 }
@@ -136,6 +138,7 @@ async fn enter(
         encrypted: !matches!(ctx.security, Security::Plain),
         connected_at: ctx.connected_at,
         address: ctx.peer,
+        away: None,
     };
     let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token, presence) {
         Ok(joined) => joined,
@@ -163,6 +166,7 @@ async fn enter(
         rooms,
         users: joined.users,
         owners: joined.owners,
+        away: joined.away,
         events: joined.events,
         up_to: joined.up_to,
     };

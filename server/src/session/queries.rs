@@ -2,15 +2,27 @@
 //! commands there are.
 
 use lanchat_shared::command::{self, Scope};
-use lanchat_shared::{ErrorCode, ServerMsg};
+use lanchat_shared::{ErrorCode, ServerMsg, sanitize_text};
 
-use super::{Context, Member, Next};
+use super::{Context, LeaveReason, Member, Next};
 
 /// `/who`: everyone in `room`, or in the current room.
 pub(crate) fn who(ctx: &mut Context<'_>, member: &Member, room: Option<&str>) -> Next {
     let room = room.unwrap_or(member.current_room.as_str()).to_owned();
     let users = ctx.shared.hub.users(&room);
-    let text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
+    let mut text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
+    // Who is away, on a line of its own, so the list above stays a list
+    // of nicknames for the clients that read it.
+    let away: Vec<String> = ctx
+        .shared
+        .hub
+        .away_in(&room)
+        .into_iter()
+        .map(|(nick, message)| format!("{nick} ({message})"))
+        .collect();
+    if !away.is_empty() {
+        text.push_str(&format!("\nAway: {}", away.join(", ")));
+    }
     ctx.reply(ServerMsg::info(text))
 }
 
@@ -45,9 +57,12 @@ pub(crate) fn whois(ctx: &mut Context<'_>, member: &Member, nick: &str) -> Next 
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let text = format!(
+    let mut text = format!(
         "{nick}: {who}\n{nick}: {how}, connected at {since}\n{nick}: rooms you share: {shared}"
     );
+    if let Some(message) = &presence.away {
+        text.push_str(&format!("\n{nick}: away: {message}"));
+    }
     ctx.reply(ServerMsg::Whois {
         nick,
         identity: presence.identity.map(|key| key.to_string()),
@@ -55,8 +70,29 @@ pub(crate) fn whois(ctx: &mut Context<'_>, member: &Member, nick: &str) -> Next 
         encrypted: presence.encrypted,
         connected_at: presence.connected_at,
         rooms,
+        away: presence.away,
         text,
     })
+}
+
+/// Longest away message, in characters.
+const MAX_AWAY_CHARS: usize = 200;
+
+/// `/away [MESSAGE]` (`text`) or `/back` (`None`). The client hears it
+/// as everyone sharing a room with it does, by the `away` event.
+pub(crate) fn away(member: &Member, text: Option<&str>) -> Next {
+    let text = text.map(|text| {
+        let clean = sanitize_text(text);
+        clean
+            .trim()
+            .chars()
+            .take(MAX_AWAY_CHARS)
+            .collect::<String>()
+    });
+    match member.membership.set_away(text) {
+        Ok(()) => Next::Read,
+        Err(_reclaimed) => Next::End(LeaveReason::Reclaimed),
+    }
 }
 
 /// `/rooms`: every room with its head count, the client's own starred.

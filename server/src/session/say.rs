@@ -72,6 +72,8 @@ async fn run_command(
         }
         Command::Who => queries::who(ctx, member, room),
         Command::Whois(nick) => queries::whois(ctx, member, nick),
+        Command::Away(text) => queries::away(member, Some(text.unwrap_or("away"))),
+        Command::Back => queries::away(member, None),
         Command::Rooms => queries::rooms(ctx, member),
         Command::Help => queries::help(ctx),
         Command::Join(room) => rooms::join(ctx, member, room).await,
@@ -197,6 +199,9 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     if let Some(refusal) = muted(ctx, member, &target) {
         return refuse(ctx, refusal, &post.client_id);
     }
+    if let end @ Next::End(_) = tell_if_away(ctx, member, &target) {
+        return end;
+    }
     let text = match checked_text(&post.text, ctx.shared.config.max_text_chars) {
         Ok(text) => text,
         Err(refusal) => return refuse(ctx, refusal, &post.client_id),
@@ -223,6 +228,19 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     ctx.shared.store.append(message, Box::new(answer)).await;
     ctx.in_flight(settling);
     Next::Read
+}
+
+/// A direct message to someone away: the sender is told so, once while
+/// they are away.
+fn tell_if_away(ctx: &mut Context<'_>, member: &Member, target: &Target) -> Next {
+    let Target::Direct(to) = target else {
+        return Next::Read;
+    };
+    let from = member.membership.connection();
+    match ctx.shared.hub.away_notice(to, from) {
+        Some(message) => ctx.reply(ServerMsg::info(format!("{to} is away: {message}"))),
+        None => Next::Read,
+    }
 }
 
 /// The refusal of a message to a room an operator muted its sender in.
