@@ -38,6 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cargo build --release -q -p lanchat-server -p lanchat-bench
+bin=${CARGO_TARGET_DIR:-target}/release
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0); BENCH_PIN=(taskset -c 1); else SERVER_PIN=(); BENCH_PIN=(); fi
@@ -73,7 +74,7 @@ wait_for_port() {
 start_server() { # $1 = lanchat|irc
     if [ "$1" = lanchat ]; then
         rm -f "$work"/history.db*
-        "${SERVER_PIN[@]}" target/release/lanchat-server --bind 127.0.0.1 --port 7979 \
+        "${SERVER_PIN[@]}" "$bin/lanchat-server" --bind 127.0.0.1 --port 7979 \
             --db "$work/history.db" --rate 1000000 --burst 1000000 \
             --max-connections 20000 --max-connections-per-ip 20000 --no-discovery 2>"$work/server.log" &
         server_pid=$!
@@ -102,24 +103,28 @@ workload_args() { # the shape of each workload
     esac
 }
 
+# The servers take turns within each round (lanchat, ngircd, lanchat, ...),
+# so that a machine that is busier at some moments than others weighs on
+# both alike.
 for workload in "${WORKLOADS[@]}"; do
-    for protocol in "${SERVERS[@]}"; do
-        port=7979; [ "$protocol" = irc ] && port=$irc_port
-        for run in $(seq 1 "$RUNS"); do
+    failed=" "
+    for run in $(seq 1 "$RUNS"); do
+        for protocol in "${SERVERS[@]}"; do
+            # A failure (a server that cannot take the load) repeats; the
+            # remaining runs of this pair would only cost time.
+            case "$failed" in *" $protocol "*) continue ;; esac
+            port=7979; [ "$protocol" = irc ] && port=$irc_port
             echo "== $workload $protocol run $run" >&2
             start_server "$protocol"
             # shellcheck disable=SC2046
-            if RUST_BACKTRACE=0 "${BENCH_PIN[@]}" target/release/lanchat-bench --server "127.0.0.1:$port" --protocol "$protocol" \
+            if RUST_BACKTRACE=0 "${BENCH_PIN[@]}" "$bin/lanchat-bench" --server "127.0.0.1:$port" --protocol "$protocol" \
                 --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
                 --label "$workload" --json "${tls_flag[@]}" $(workload_args "$workload") >>"$results/runs.jsonl" 2>"$work/bench.err"; then
                 :
             else
                 echo "   failed: $(grep -m1 -E '^Error|error' "$work/bench.err" || tail -n 1 "$work/bench.err")" >&2
                 echo "{\"workload\":\"$workload\",\"protocol\":\"$protocol\",\"failed\":true}" >>"$results/runs.jsonl"
-                # A failure (a server that cannot take the load) repeats; the
-                # remaining runs of this pair would only cost time.
-                stop_server
-                break
+                failed="$failed$protocol "
             fi
             stop_server
         done

@@ -42,6 +42,9 @@ struct Args {
     /// Only connect and hold the connections, to weigh them.
     #[arg(long)]
     idle: bool,
+    /// Idle runs: seconds to keep the connections open after weighing.
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
     /// The server's pid, for CPU and memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         text_bytes: args.text_bytes,
         non_readers: args.non_readers,
         idle: args.idle,
+        hold: Duration::from_secs_f64(args.hold),
         server_pid: args.server_pid,
         progress: !args.json,
         nick_prefix: args.nick_prefix,
