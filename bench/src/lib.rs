@@ -100,6 +100,10 @@ pub struct Report {
     pub max_us: u64,
     /// Time to connect and join every client.
     pub connect_secs: f64,
+    /// How late the generator sent (after the intended time), 99th
+    /// percentile over the measured sends, microseconds: large when the
+    /// generator itself cannot keep up, which then shows as latency too.
+    pub send_lag_p99_us: u64,
     /// Server CPU during the measured time, percent of one core.
     pub server_cpu_pct: Option<f64>,
     /// Server resident memory at the end, KiB.
@@ -137,6 +141,7 @@ impl Report {
             "p999_us": self.p999_us,
             "max_us": self.max_us,
             "connect_secs": self.connect_secs,
+            "send_lag_p99_us": self.send_lag_p99_us,
             "server_cpu_pct": self.server_cpu_pct,
             "server_rss_kib": self.server_rss_kib,
             "rss_per_connection": self.rss_per_connection,
@@ -246,7 +251,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             eprintln!();
         });
     }
-    let sent = pacing.await.context("the pacing task failed")??;
+    let (sent, lag) = pacing.await.context("the pacing task failed")??;
+    report.send_lag_p99_us = lag.value_at_quantile(0.99);
     let end_sample = options
         .server_pid
         .and_then(|pid| ProcessSample::read(pid).ok());
@@ -450,14 +456,15 @@ async fn wait_for(
 
 /// Sends `rate` messages a second for warm-up plus duration, round-robin
 /// over the senders, each stamped with its intended send time. Returns how
-/// many were sent in the measured time.
+/// many were sent in the measured time, and how late they were sent.
 async fn send_paced(
     options: Options,
     writers: Writers,
     epoch: Instant,
     started: Duration,
     sample_start: Arc<std::sync::Mutex<Option<ProcessSample>>>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Histogram<u64>)> {
+    let mut lag = latency_histogram()?;
     let start = epoch + started;
     let warmup_end = start + options.warmup;
     let total = ((options.warmup + options.duration).as_secs_f64() * options.rate) as u64;
@@ -495,9 +502,11 @@ async fn send_paced(
             .context("sending")?;
         if intended >= warmup_end {
             measured += 1;
+            let late = intended.elapsed().as_micros();
+            let _ = lag.record(u64::try_from(late).unwrap_or(u64::MAX).max(1));
         }
     }
-    Ok(measured)
+    Ok((measured, lag))
 }
 
 /// Waits until `instant` precisely: tokio's timer has millisecond
@@ -593,8 +602,10 @@ fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
 
 /// Finds `t=<ns> s=<sender>` in a delivered line.
 pub fn parse_stamp(line: &[u8]) -> Option<(u64, usize)> {
-    let at = memchr::memmem::find(line, b"t=")?;
-    let rest = &line[at + 2..];
+    // '=' is rare in a line, so looking for it first is quicker than
+    // looking for the pair (and `memmem::find` builds a searcher per call).
+    let at = memchr::memchr_iter(b'=', line).find(|&at| at > 0 && line[at - 1] == b't')?;
+    let rest = &line[at + 1..];
     let (sent, rest) = leading_number(rest)?;
     let rest = rest.strip_prefix(b" s=")?;
     let (sender, _) = leading_number(rest)?;

@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         "  latency p50/p99/p99.9  {} / {} / {} µs (max {} µs)",
         report.p50_us, report.p99_us, report.p999_us, report.max_us
     );
+    println!("  send lag p99           {} µs", report.send_lag_p99_us);
     println!(
         "  server CPU             {}",
         optional(report.server_cpu_pct, " %")
