@@ -6,6 +6,7 @@
 #   RUNS=1 DURATION=3 bench/compare.sh W2 W5
 #   SERVERS=lanchat bench/compare.sh W3   # one server only
 #   TLS=1 bench/compare.sh W1 W2t W5      # both servers over TLS
+#   CONNECT_TIMEOUT=900 bench/compare.sh W1  # joins may take 15 minutes
 #
 # lanchat-server runs with its defaults except: the per-client rate limit
 # (--rate/--burst, raised for the senders), the connection caps
@@ -23,6 +24,8 @@ RUNS=${RUNS:-3}
 TLS=${TLS:-}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
+# Seconds the generator waits for every client to join before it gives up.
+CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-300}
 read -r -a SERVERS <<<"${SERVERS:-lanchat irc}"
 WORKLOADS=("$@")
 [ ${#WORKLOADS[@]} -eq 0 ] && WORKLOADS=(W1 W2 W2t W3 W4 W5 W6)
@@ -46,7 +49,9 @@ if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0); BENCH_PIN=(taskset -c 1
 work=$(mktemp -d)
 results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$results"
-trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Not `kill "${server_pid:-0}"`: after stop_server that is `kill 0`, which
+# signals this whole process group, a script that runs this one included.
+trap 'if [ -n "${server_pid:-}" ]; then kill "$server_pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
 irc_conf=bench/ngircd.conf
 irc_port=6667
@@ -121,7 +126,7 @@ for workload in "${WORKLOADS[@]}"; do
             start_server "$protocol"
             # shellcheck disable=SC2046
             if RUST_BACKTRACE=0 "${BENCH_PIN[@]}" "$bin/lanchat-bench" --server "127.0.0.1:$port" --protocol "$protocol" \
-                --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
+                --duration "$DURATION" --warmup "$WARMUP" --connect-timeout "$CONNECT_TIMEOUT" --server-pid "$server_pid" \
                 --label "$workload" --json "${tls_flag[@]}" $(workload_args "$workload") >>"$results/runs.jsonl" 2>"$work/bench.err"; then
                 :
             else

@@ -64,6 +64,10 @@ pub struct Options {
     pub non_readers: usize,
     /// Only connect and hold the connections (memory per connection).
     pub idle: bool,
+    /// Longest connecting every client may take. A server whose joins slow
+    /// down as its room grows would otherwise keep a run going for many
+    /// minutes (ngircd with 10,000 clients in one channel).
+    pub connect_timeout: Duration,
     /// In an idle run, how long to go on holding the connections after
     /// weighing the server, so that a heap profiler can look at it.
     pub hold: Duration,
@@ -168,10 +172,6 @@ struct Client {
 const CONNECTING_AT_ONCE: usize = 8;
 /// Longest a connect and join may take.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest connecting every client may take. A server whose joins slow
-/// down as its room grows would otherwise keep a run going for many
-/// minutes (ngircd with 10,000 clients in one channel).
-const CONNECT_ALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs one benchmark.
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
@@ -357,11 +357,14 @@ async fn connect_all(
     let mut writers = Vec::with_capacity(options.senders);
     let mut readers = Vec::with_capacity(readers_count);
     let mut held = Vec::new();
-    let deadline = tokio::time::Instant::now() + CONNECT_ALL_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + options.connect_timeout;
     let total = joins.len();
     for (index, join) in joins.into_iter().enumerate() {
         let Ok(joined) = tokio::time::timeout_at(deadline, join).await else {
-            bail!("only {index} of {total} clients had joined after {CONNECT_ALL_TIMEOUT:?}");
+            bail!(
+                "only {index} of {total} clients had joined after {:?}",
+                options.connect_timeout
+            );
         };
         let (writer, reader, client) = joined.context("a connecting task failed")??;
         if index < options.senders {

@@ -42,6 +42,9 @@ struct Args {
     /// Only connect and hold the connections, to weigh them.
     #[arg(long)]
     idle: bool,
+    /// Seconds that connecting every client may take.
+    #[arg(long, default_value_t = 300.0)]
+    connect_timeout: f64,
     /// Idle runs: seconds to keep the connections open after weighing.
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
@@ -78,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         non_readers: args.non_readers,
         idle: args.idle,
         hold: Duration::from_secs_f64(args.hold),
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         server_pid: args.server_pid,
         progress: !args.json,
         nick_prefix: args.nick_prefix,
