@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 
 FIELDS = ["deliveries_per_sec", "p50_us", "p99_us", "p999_us", "max_us", "missing",
-          "connect_secs", "server_cpu_pct", "server_rss_kib", "rss_per_connection", "segments_per_delivery"]
+          "connect_secs", "send_lag_p99_us", "server_cpu_pct", "server_rss_kib", "rss_per_connection", "segments_per_delivery"]
 
 
 def median(values):
@@ -51,7 +51,7 @@ def fmt(value, digits=0):
 def print_table(table):
     workloads = sorted({w for w, _ in table})
     print(f"{'workload':<9}{'server':<9}{'runs':>5}{'deliv/s':>13}{'p50 µs':>9}{'p99 µs':>10}{'p99.9 µs':>10}"
-          f"{'missing':>10}{'CPU %':>7}{'RSS KiB':>10}{'B/conn':>9}{'segs/dlv':>11}")
+          f"{'missing':>10}{'CPU %':>7}{'RSS KiB':>10}{'B/conn':>9}{'segs/dlv':>11}{'lag99 µs':>10}")
     for workload in workloads:
         for server in ("lanchat", "irc"):
             row = table.get((workload, server))
@@ -62,7 +62,8 @@ def print_table(table):
             print(f"{workload:<9}{name:<9}{runs:>5}{fmt(row['deliveries_per_sec']):>13}{fmt(row['p50_us']):>9}"
                   f"{fmt(row['p99_us']):>10}{fmt(row['p999_us']):>10}{fmt(row['missing']):>10}"
                   f"{fmt(row['server_cpu_pct']):>7}{fmt(row['server_rss_kib']):>10}"
-                  f"{fmt(row['rss_per_connection']):>9}{fmt(row['segments_per_delivery'], 3):>11}")
+                  f"{fmt(row['rss_per_connection']):>9}{fmt(row['segments_per_delivery'], 3):>11}"
+                  f"{fmt(row['send_lag_p99_us']):>10}")
     print()
     print("ratios lanchat / ngircd (deliveries/s: higher is better; p99 and memory: lower is better)")
     for workload in workloads:

@@ -42,6 +42,12 @@ struct Args {
     /// Only connect and hold the connections, to weigh them.
     #[arg(long)]
     idle: bool,
+    /// Seconds that connecting every client may take.
+    #[arg(long, default_value_t = 300.0)]
+    connect_timeout: f64,
+    /// Idle runs: seconds to keep the connections open after weighing.
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
     /// The server's pid, for CPU and memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -74,6 +80,8 @@ async fn main() -> anyhow::Result<()> {
         text_bytes: args.text_bytes,
         non_readers: args.non_readers,
         idle: args.idle,
+        hold: Duration::from_secs_f64(args.hold),
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         server_pid: args.server_pid,
         progress: !args.json,
         nick_prefix: args.nick_prefix,
@@ -115,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         "  latency p50/p99/p99.9  {} / {} / {} µs (max {} µs)",
         report.p50_us, report.p99_us, report.p999_us, report.max_us
     );
+    println!("  send lag p99           {} µs", report.send_lag_p99_us);
     println!(
         "  server CPU             {}",
         optional(report.server_cpu_pct, " %")

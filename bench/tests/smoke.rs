@@ -27,6 +27,8 @@ async fn tiny_run(server: &TestServer, tls: bool) {
         text_bytes: 100,
         non_readers: 0,
         idle: false,
+        hold: Duration::ZERO,
+        connect_timeout: Duration::from_secs(30),
         server_pid: Some(std::process::id()),
         progress: false,
         nick_prefix: if tls { "tls".into() } else { "tcp".into() },

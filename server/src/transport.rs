@@ -120,7 +120,16 @@ pub(crate) enum NotOpened {
 /// turned away is told why in one line.
 pub(crate) async fn open(stream: TcpStream, shared: &Shared) -> Result<Transport, NotOpened> {
     let transport = if first_byte_says_tls(&stream).await? {
-        handshake(stream, &shared.tls, shared.config.tls_handshake_timeout).await?
+        // Boxed, and so on the heap only while it runs: a future is as
+        // large as its largest state, and the handshake's (rustls's whole
+        // connection, over a kilobyte) would otherwise be part of every
+        // connection's task for its whole life, plain or TLS.
+        Box::pin(handshake(
+            stream,
+            &shared.tls,
+            shared.config.tls_handshake_timeout,
+        ))
+        .await?
     } else if shared.config.require_tls {
         refuse_plain(stream).await;
         return Err(NotOpened::PlainRefused);

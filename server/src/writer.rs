@@ -285,6 +285,20 @@ impl Writer {
                 Ok(Ok(n)) => self.written += n,
             }
         }
+        // Over TLS a write can take the bytes while the socket is full,
+        // leaving them encrypted inside rustls until something writes
+        // again, which for a quiet room can be never; the flush sends them
+        // (on plain TCP it does nothing).
+        let flush = timeout_at(deadline, self.sink.flush());
+        let result = tokio::select! {
+            result = flush => result,
+            () = abort.cancelled() => return Err(WriteFailure::Aborted),
+        };
+        match result {
+            Err(_elapsed) => return Err(WriteFailure::TimedOut),
+            Ok(Err(_)) => return Err(WriteFailure::Lost),
+            Ok(Ok(())) => {}
+        }
         self.batch.clear();
         self.written = 0;
         Ok(())
