@@ -164,7 +164,7 @@ mod tests {
         let deadline = Duration::from_secs(10);
         let (client, server) = tokio::join!(
             lanchat_shared::tls::handshake(client.unwrap(), config, deadline),
-            server_tls.acceptor.accept(accepted.unwrap().0)
+            tokio_rustls::TlsAcceptor::from(server_tls.config.clone()).accept(accepted.unwrap().0)
         );
         let (read_half, _write_half) = tokio::io::split(server.unwrap());
         let codec = LineCodec::new(max_line_bytes);

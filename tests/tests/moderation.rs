@@ -246,18 +246,26 @@ async fn the_json_requests_do_what_the_commands_do() {
     alice
         .send_line(r#"{"type":"topic","room":"dev","text":"Set in JSON"}"#)
         .await;
+    // Set (the room's line says so), then asked: the answer is the topic.
+    assert_eq!(
+        server_line(&mut bob, "dev").await,
+        "alice set the topic: Set in JSON"
+    );
     bob.send_line(r#"{"type":"topic","room":"dev"}"#).await;
-    loop {
-        if let ServerMsg::Topic { text, .. } = bob.recv().await
-            && text == "Set in JSON"
-        {
-            break;
+    let mut answers = 0;
+    while answers < 2 {
+        if let ServerMsg::Topic { text, .. } = bob.recv().await {
+            assert_eq!(text, "Set in JSON");
+            answers += 1;
         }
     }
     alice
         .send_line(r#"{"type":"op","room":"dev","nick":"bob"}"#)
         .await;
-    server_line(&mut bob, "dev").await;
+    assert_eq!(
+        server_line(&mut bob, "dev").await,
+        "alice made bob an operator of #dev."
+    );
     bob.send_line(r#"{"type":"kick","room":"dev","nick":"alice","reason":"testing"}"#)
         .await;
     assert_eq!(
