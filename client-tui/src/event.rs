@@ -107,7 +107,7 @@ pub enum Stop {
         presented: Fingerprint,
     },
     /// The server refused us for a reason the next try would meet again:
-    /// `bad_password`, `not_allowed`, `tls_required`.
+    /// `bad_password`, `not_allowed`, `tls_required`, `banned`.
     Refused {
         /// Which reason.
         code: ErrorCode,

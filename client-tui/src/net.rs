@@ -72,8 +72,8 @@ impl Resume {
 }
 
 /// The server to join and how: where, protected how, with which
-/// password (`--password`), if any.
-#[derive(Debug, Clone)]
+/// password (`--password`), if any. Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct Endpoint {
     /// `host:port` to dial.
     pub address: String,
@@ -81,6 +81,16 @@ pub struct Endpoint {
     pub security: Security,
     /// The server's shared secret, sent in every hello.
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address)
+            .field("security", &self.security)
+            .field("password", &self.password.as_ref().map(|_| "(given)"))
+            .finish()
+    }
 }
 
 /// Runs the connection until the app drops its command sender.
@@ -245,7 +255,10 @@ impl Session<'_> {
             } if !self.joined => Heard::News(NetEvent::NickRejected { message }),
             ServerMsg::Error {
                 code:
-                    code @ (ErrorCode::BadPassword | ErrorCode::NotAllowed | ErrorCode::TlsRequired),
+                    code @ (ErrorCode::BadPassword
+                    | ErrorCode::NotAllowed
+                    | ErrorCode::TlsRequired
+                    | ErrorCode::Banned),
                 message,
                 ..
             } if !self.joined => Heard::Stopped(Stop::Refused { code, message }),
@@ -447,6 +460,7 @@ mod tests {
             ErrorCode::BadPassword,
             ErrorCode::NotAllowed,
             ErrorCode::TlsRequired,
+            ErrorCode::Banned,
         ] {
             let line = ServerMsg::error(code, "no").to_line();
             assert!(

@@ -62,6 +62,9 @@ pub async fn settle(args: &Args, choice: &Choice) -> anyhow::Result<Security> {
             "Joining {} over plain TCP (--plain): unencrypted, and as a guest.",
             choice.address
         );
+        if args.password.is_some() {
+            eprintln!("Warning: the password crosses the network in the clear with --plain.");
+        }
         return Ok(Security::Plain);
     }
     let identity = Arc::new(identity(args)?);

@@ -88,11 +88,19 @@ impl KnownServers {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // A file edited by hand may lack its last newline; the new line
+        // must not run into it.
+        let ends_open = std::fs::read(&self.path)
+            .map(|bytes| bytes.last().is_some_and(|&last| last != b'\n'))
+            .unwrap_or(false);
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode_private()
             .open(&self.path)?;
+        if ends_open {
+            writeln!(file)?;
+        }
         writeln!(file, "{server} {key}")?;
         self.entries.push((server.to_owned(), key.clone()));
         Ok(())
@@ -178,6 +186,18 @@ mod tests {
             Verdict::Changed { pinned: key(b"a") }
         );
         assert_eq!(known.verdict("10.0.0.5:7879", &key(b"a")), Verdict::New);
+    }
+
+    #[test]
+    fn a_pin_never_runs_into_a_hand_edited_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_servers");
+        std::fs::write(&path, format!("attic:7878 {}", key(b"a"))).unwrap();
+        let mut known = KnownServers::load(&path).unwrap();
+        known.remember("cellar:7878", &key(b"c")).unwrap();
+        let known = KnownServers::load(&path).unwrap();
+        assert_eq!(known.verdict("attic:7878", &key(b"a")), Verdict::Known);
+        assert_eq!(known.verdict("cellar:7878", &key(b"c")), Verdict::Known);
     }
 
     #[test]

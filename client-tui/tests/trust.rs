@@ -32,14 +32,16 @@ fn lanchat(args: &[&str], env: &[(&str, &Path)]) -> Output {
     output
 }
 
-/// What `/who` says `client` has for company in the lobby.
+/// What `/who` says `client` has for company in the lobby, failing if
+/// anyone joined meanwhile: a client refused before its hello must never
+/// have been in, not even for a moment.
 async fn who_is_here(client: &mut TestClient) -> String {
     client.say("/who").await;
     loop {
-        if let ServerMsg::Info { text } = client.recv().await
-            && text.starts_with("Here in #lobby")
-        {
-            return text;
+        match client.recv().await {
+            ServerMsg::Info { text } if text.starts_with("Here in #lobby") => return text,
+            ServerMsg::Join { nick, .. } => panic!("{nick} joined"),
+            _ => {}
         }
     }
 }

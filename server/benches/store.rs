@@ -10,8 +10,8 @@ use std::time::Instant;
 use lanchat_server::domain::{Clock, MessageKind, NickKey, SessionToken};
 use lanchat_server::store::{
     self, Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, NewMessage, NickClaim,
-    RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord, SinceQuery, SqliteStore, Store,
-    StoreError, Target, Topic,
+    OperatorChange, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord, SinceQuery,
+    SqliteStore, Store, StoreError, Target, Topic,
 };
 use lanchat_shared::Fingerprint;
 
@@ -84,9 +84,9 @@ impl Store for Counting {
         &mut self,
         room: &str,
         identity: &Fingerprint,
-        operator: bool,
+        change: OperatorChange,
     ) -> Result<bool, StoreError> {
-        self.inner.set_operator(room, identity, operator)
+        self.inner.set_operator(room, identity, change)
     }
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
         self.inner.set_topic(room, topic)

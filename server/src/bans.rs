@@ -19,6 +19,12 @@ use lanchat_shared::Fingerprint;
 /// Bans kept at most, server-wide: each is a row and an entry checked at
 /// every hello, so their number is bounded like everything else.
 pub const MAX_BANS: usize = 10_000;
+/// Bans one room may have. Anyone with a key can found a room and ban
+/// from it, so one room must not use up what the others and the server's
+/// admins need.
+pub const MAX_ROOM_BANS: usize = 500;
+/// Of [`MAX_BANS`], those only the server's own bans may use.
+const KEPT_FOR_SERVER_BANS: usize = 1_000;
 
 /// What a ban keeps out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,9 +63,10 @@ impl Network {
         (prefix <= most).then_some(Network { address, prefix })
     }
 
-    /// True if `client` is in this network.
+    /// True if `client` is in this network. An IPv4 client seen on an
+    /// IPv6 socket (`::ffff:10.0.0.7`) is taken as the IPv4 address it is.
     pub fn covers(&self, client: IpAddr) -> bool {
-        match (self.address, client) {
+        match (self.address.to_canonical(), client.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(self.prefix))
@@ -253,18 +260,33 @@ impl BanList {
             .collect()
     }
 
-    /// Adds `ban` (replacing one of the same place and target); false if
-    /// the list is full even without the expired ones.
-    pub fn add(&self, ban: Ban, now_ms: u64) -> bool {
+    /// Adds `ban` (replacing one of the same place and target), or says
+    /// why not: the room has [`MAX_ROOM_BANS`], or the list is full even
+    /// without the expired ones (with room kept for the server's bans).
+    pub fn add(&self, ban: Ban, now_ms: u64) -> Result<(), String> {
         let mut bans = self.lock();
         bans.retain(|old| {
             old.in_force(now_ms) && !(old.room == ban.room && old.target == ban.target)
         });
+        if let Some(room) = &ban.room {
+            let here = bans
+                .iter()
+                .filter(|b| b.room.as_ref() == Some(room))
+                .count();
+            if here >= MAX_ROOM_BANS {
+                return Err(format!(
+                    "#{room} has {MAX_ROOM_BANS} bans, the most a room may have."
+                ));
+            }
+            if bans.len() >= MAX_BANS - KEPT_FOR_SERVER_BANS {
+                return Err("The server keeps no more room bans; ask an admin.".to_owned());
+            }
+        }
         if bans.len() >= MAX_BANS {
-            return false;
+            return Err(format!("The server keeps at most {MAX_BANS} bans."));
         }
         bans.push(ban);
-        true
+        Ok(())
     }
 
     /// Lifts the ban of `target` from `room`; true if there was one.
@@ -347,7 +369,7 @@ mod tests {
             at_ms: 1_000,
         };
         let list = BanList::default();
-        assert!(list.add(ban, 1_000));
+        assert!(list.add(ban, 1_000).is_ok());
         let address = ip("10.0.0.1");
         assert!(
             list.keeping_out(Some("dev"), Some(&key), address, 1_999)
@@ -373,7 +395,7 @@ mod tests {
                 by: "admin".into(),
                 at_ms: 0,
             };
-            list.add(ban, 3_000);
+            let _ = list.add(ban, 3_000);
         }
         let one_more = Ban {
             room: None,
@@ -383,6 +405,6 @@ mod tests {
             by: "admin".into(),
             at_ms: 0,
         };
-        assert!(!list.add(one_more, 3_000), "full");
+        assert!(list.add(one_more, 3_000).is_err(), "full");
     }
 }

@@ -160,8 +160,8 @@ pub struct Args {
     pub allow: Option<PathBuf>,
 
     /// An identity (key fingerprint, SHA256:...) that may keep order in
-    /// every room: kick, op and deop, set topics. Repeatable; the variable
-    /// takes a comma-separated list.
+    /// every room (topics, kicks, operators, bans, mutes) and ban from the
+    /// whole server. Repeatable; the variable takes a comma-separated list.
     #[arg(long = "admin", env = "LANCHAT_ADMINS", value_name = "FINGERPRINT", value_delimiter = ',', value_parser = fingerprint)]
     pub admins: Vec<lanchat_shared::Fingerprint>,
 

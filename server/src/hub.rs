@@ -488,8 +488,6 @@ impl Hub {
         Some((member.nick.to_string(), member.presence.clone(), shared))
     }
 
-    /// The nickname as spelled by whoever holds it now, and who that is,
-    /// if anyone holds it.
     /// Puts `nick` out of `room` (a kick): everyone there, and they, see
     /// them leave for `reason`. Their rooms no longer include it, so
     /// nothing more of it reaches them. `None` if they are not in it;
@@ -591,6 +589,8 @@ impl Hub {
             .collect()
     }
 
+    /// The nickname as spelled by whoever holds it now, and who that is,
+    /// if anyone holds it.
     pub(crate) fn online(&self, nick: &str) -> Option<(String, Presence)> {
         self.lock()
             .members

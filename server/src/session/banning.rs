@@ -77,6 +77,10 @@ pub(crate) async fn ban(
         let message = "That is an admin of this server; operators cannot act against admins.";
         return ctx.refuse(ErrorCode::NoPermission, message);
     }
+    if target.matches(member.party.identity(), ctx.peer) {
+        let message = "That ban would keep you out too; ban the person by nickname or key instead.";
+        return ctx.refuse(ErrorCode::BadRequest, message);
+    }
     let now = ctx.shared.clock.now_millis();
     let ban = Ban {
         room: (!request.server).then(|| room.to_string()),
@@ -88,9 +92,8 @@ pub(crate) async fn ban(
         by: member.membership.nick(),
         at_ms: now,
     };
-    if !ctx.shared.bans.add(ban.clone(), now) {
-        let message = format!("The server keeps at most {} bans.", crate::bans::MAX_BANS);
-        return ctx.refuse(ErrorCode::NoPermission, message);
+    if let Err(full) = ctx.shared.bans.add(ban.clone(), now) {
+        return ctx.refuse(ErrorCode::BadRequest, full);
     }
     let kept = ban.clone();
     if let Err(error) = ctx
@@ -104,10 +107,15 @@ pub(crate) async fn ban(
     }
     info!(room = ban.room, target = %ban.target, by = ban.by, until_ms = ban.until_ms, "ban");
     enforce(ctx, &ban);
-    let told = match holder {
-        Some(nick) => ban.describe_as(&format!("{nick} ({})", ban.target), now),
-        None => ban.describe(now),
+    // The room is told who, never an address: `/bans` shows those to
+    // operators alone.
+    let who = match (&holder, &ban.target) {
+        (Some(nick), BanTarget::Identity(key)) => format!("{nick} ({key})"),
+        (Some(nick), _) => format!("{nick} (a guest, by address)"),
+        (None, BanTarget::Identity(key)) => key.to_string(),
+        (None, _) => "an address".to_owned(),
     };
+    let told = ban.describe_as(&who, now);
     let place = ban
         .room
         .as_deref()
@@ -116,15 +124,17 @@ pub(crate) async fn ban(
     Next::Read
 }
 
-/// What a ban's target names: a fingerprint or network as typed, or what
-/// is behind a nickname someone holds now (their identity, or a guest's
-/// address), with that nickname.
+/// What a ban's target names: what is behind a nickname someone holds now
+/// (their identity, or a guest's address), with that nickname, or else a
+/// fingerprint or network as typed. The nickname comes first: a nickname
+/// may look like an address (`10.0.0.7` is a valid one), and banning the
+/// address it spells instead of its holder would hit someone else.
 fn resolve(ctx: &mut Context<'_>, typed: &str) -> Result<(BanTarget, Option<String>), Next> {
-    if let Some(target) = BanTarget::parse(typed) {
-        return Ok((target, None));
+    if let Some((nick, presence)) = ctx.shared.hub.online(typed) {
+        return Ok((behind(&presence), Some(nick)));
     }
-    match ctx.shared.hub.online(typed) {
-        Some((nick, presence)) => Ok((behind(&presence), Some(nick))),
+    match BanTarget::parse(typed) {
+        Some(target) => Ok((target, None)),
         None => {
             let who = echo(typed).unwrap_or_default();
             let message = format!(
@@ -219,7 +229,17 @@ pub(crate) async fn unban(
 
 /// `/bans [-s]`: the bans in force, for operators (they name keys and
 /// addresses, which are not everyone's business).
-pub(crate) fn list(ctx: &mut Context<'_>, room: &RoomName, server: bool) -> Next {
+pub(crate) fn list(
+    ctx: &mut Context<'_>,
+    (room, mine): (&RoomName, Authority),
+    server: bool,
+) -> Next {
+    if server && mine != Authority::Admin {
+        return ctx.refuse(
+            ErrorCode::NoPermission,
+            "Only admins list the server's bans.",
+        );
+    }
     let now = ctx.shared.clock.now_millis();
     let place = (!server).then(|| room.to_string());
     let bans = ctx.shared.bans.of(place.as_deref(), now);
@@ -262,11 +282,8 @@ pub(crate) async fn mute(
         by: by.clone(),
         at_ms: now,
     };
-    if !ctx.shared.mutes.add(mute, now) {
-        return ctx.refuse(
-            ErrorCode::NoPermission,
-            "Too many people are muted already.",
-        );
+    if let Err(full) = ctx.shared.mutes.add(mute, now) {
+        return ctx.refuse(ErrorCode::BadRequest, full);
     }
     let how_long = match duration_secs {
         Some(secs) => format!(" for {}", crate::bans::spoken(secs)),

@@ -19,14 +19,11 @@ use super::{Context, Member, Next, banning, echo};
 use crate::domain::{NewMessage, Target};
 use crate::hub::Presence;
 use crate::request::Moderation;
-use crate::store::{RoomRecord, Topic};
+use crate::store::{MAX_ROOM_OPERATORS as MAX_OPERATORS, OperatorChange, RoomRecord, Topic};
 
 /// The name the server's own lines in a room are from; reserved, so no
 /// client can use it.
 const SERVER_NICK: &str = "server";
-/// Operators one room may have: enough for any team, and a bound on what
-/// one operator can make the server store.
-const MAX_OPERATORS: usize = 64;
 /// Longest topic, in characters.
 const MAX_TOPIC_CHARS: usize = 300;
 
@@ -77,7 +74,7 @@ pub(crate) async fn moderate(
         Moderation::Unban { target, server } => {
             banning::unban(ctx, member, (&room, mine), (&target, server)).await
         }
-        Moderation::Bans { server } => banning::list(ctx, &room, server),
+        Moderation::Bans { server } => banning::list(ctx, (&room, mine), server),
         Moderation::Mute {
             nick,
             duration_secs,
@@ -269,20 +266,26 @@ async fn change_role(
         return ctx.refuse(ErrorCode::NoPermission, message);
     }
     let (name, give) = (room.to_string(), request.give);
+    let change = match (give, request.mine) {
+        (true, _) => OperatorChange::Give,
+        (false, Authority::Admin) => OperatorChange::TakeEvenTheLast,
+        (false, _) => OperatorChange::Take,
+    };
     let changed = ctx
         .shared
         .store
-        .run(move |store, _| store.set_operator(&name, &identity, give))
+        .run(move |store, _| store.set_operator(&name, &identity, change))
         .await;
     let by = member.membership.nick();
     match changed {
         Err(error) => ctx.refuse(ErrorCode::StoreUnavailable, error.explained()),
         Ok(false) => {
-            let already = if give { "already" } else { "not" };
-            ctx.reply(ServerMsg::info(format!(
-                "{} is {already} an operator of #{room}.",
-                target.nick
-            )))
+            let why = if give {
+                format!("is already an operator of #{room}, or the room has the most it may")
+            } else {
+                format!("is not an operator of #{room}, or is its last")
+            };
+            ctx.reply(ServerMsg::info(format!("{} {why}.", target.nick)))
         }
         Ok(true) => {
             info!(%room, by, nick = target.nick, give, "operator role changed");

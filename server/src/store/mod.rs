@@ -230,13 +230,15 @@ pub trait Store: Send + 'static {
     /// before keeps what it has: founding happens once.
     fn found_room(&mut self, room: &str, founder: Option<&Fingerprint>)
     -> Result<bool, StoreError>;
-    /// Makes `identity` an operator of `room`, or (`operator` false) no
-    /// longer one; true if that changed anything.
+    /// Makes `identity` an operator of `room`, or no longer one, as
+    /// `change` says; true if that changed anything. Checked and done at
+    /// once, so two operators taking each other's role at the same moment
+    /// cannot leave the room with none.
     fn set_operator(
         &mut self,
         room: &str,
         identity: &Fingerprint,
-        operator: bool,
+        change: OperatorChange,
     ) -> Result<bool, StoreError>;
     /// Sets `room`'s topic.
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError>;
@@ -247,6 +249,21 @@ pub trait Store: Send + 'static {
     fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError>;
     /// Lifts the ban of `target` from `room` (`None`: the server's).
     fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError>;
+}
+
+/// Operators one room may have: enough for any team, and a bound on what
+/// one operator can make the server store.
+pub const MAX_ROOM_OPERATORS: usize = 64;
+
+/// A change to a room's operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorChange {
+    /// Give the role, unless the room has [`MAX_ROOM_OPERATORS`].
+    Give,
+    /// Take the role, unless it is the room's last operator's.
+    Take,
+    /// Take the role even from the last operator (an admin's doing).
+    TakeEvenTheLast,
 }
 
 /// What the store keeps of a room for keeping order in it.

@@ -30,9 +30,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
-    Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, MessageKind, NewMessage,
-    NickClaim, NickKey, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord,
-    SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target, Topic,
+    Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, MAX_ROOM_OPERATORS, MessageKind,
+    NewMessage, NickClaim, NickKey, OperatorChange, RecentQuery, ResumeStart, Retention,
+    RoomRecord, SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target,
+    Topic,
 };
 
 /// The schema version this code writes.
@@ -784,6 +785,18 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let doing = failed("cannot record the room");
         let tx = self.db.transaction().map_err(&doing)?;
+        // Rooms are counted only for a new one: entering a known room,
+        // the common case, is one lookup.
+        let known = tx
+            .query_row("SELECT 1 FROM rooms WHERE name = ?1", params![room], |_| {
+                Ok(())
+            })
+            .optional()
+            .map_err(&doing)?
+            .is_some();
+        if known {
+            return Ok(false);
+        }
         let rooms: i64 = tx
             .query_row("SELECT COUNT(*) FROM rooms", [], |row| row.get(0))
             .map_err(&doing)?;
@@ -812,16 +825,31 @@ impl Store for SqliteStore {
         &mut self,
         room: &str,
         identity: &Fingerprint,
-        operator: bool,
+        change: OperatorChange,
     ) -> Result<bool, StoreError> {
-        let sql = if operator {
-            "INSERT OR IGNORE INTO room_operators (room, identity) VALUES (?1, ?2)"
-        } else {
-            "DELETE FROM room_operators WHERE room = ?1 AND identity = ?2"
+        // ?3 is the number of operators the room must have for the change
+        // to happen: fewer than the most to give one more, more than one
+        // to take one.
+        let (sql, bound) = match change {
+            OperatorChange::Give => (
+                "INSERT OR IGNORE INTO room_operators (room, identity) SELECT ?1, ?2
+                 WHERE (SELECT COUNT(*) FROM room_operators WHERE room = ?1) < ?3",
+                MAX_ROOM_OPERATORS,
+            ),
+            OperatorChange::Take => (
+                "DELETE FROM room_operators WHERE room = ?1 AND identity = ?2
+                 AND (SELECT COUNT(*) FROM room_operators WHERE room = ?1) > ?3",
+                1,
+            ),
+            OperatorChange::TakeEvenTheLast => (
+                "DELETE FROM room_operators WHERE room = ?1 AND identity = ?2 AND ?3 >= 0",
+                0,
+            ),
         };
+        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
         let changed = self
             .db
-            .execute(sql, params![room, identity.as_str()])
+            .execute(sql, params![room, identity.as_str(), bound])
             .map_err(failed("cannot change the room's operators"))?;
         Ok(changed > 0)
     }
@@ -869,6 +897,14 @@ impl Store for SqliteStore {
     }
 
     fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError> {
+        // Expired bans go as new ones come, so timed bans cannot pile up
+        // rows while the server runs.
+        self.db
+            .execute(
+                "DELETE FROM bans WHERE until_ms <= ?1",
+                params![to_i64(ban.at_ms)],
+            )
+            .map_err(failed("cannot forget expired bans"))?;
         self.db
             .execute(
                 "INSERT OR REPLACE INTO bans (room, target, until_ms, reason, by, at_ms)
@@ -993,6 +1029,43 @@ mod tests {
 
     fn alice() -> Party {
         Party::Identity(Fingerprint::of_public_key(b"alice's key"))
+    }
+
+    #[test]
+    fn a_rooms_last_operator_stays_unless_an_admin_takes_the_role() {
+        let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let (alice, bob) = (
+            Fingerprint::of_public_key(b"alice"),
+            Fingerprint::of_public_key(b"bob"),
+        );
+        assert!(store.found_room("dev", Some(&alice)).unwrap());
+        assert!(
+            !store.found_room("dev", Some(&bob)).unwrap(),
+            "founded once"
+        );
+        assert!(
+            !store
+                .set_operator("dev", &alice, OperatorChange::Take)
+                .unwrap()
+        );
+        assert!(
+            store
+                .set_operator("dev", &bob, OperatorChange::Give)
+                .unwrap()
+        );
+        assert!(
+            store
+                .set_operator("dev", &alice, OperatorChange::Take)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .set_operator("dev", &bob, OperatorChange::Take)
+                .unwrap()
+        );
+        let admin = OperatorChange::TakeEvenTheLast;
+        assert!(store.set_operator("dev", &bob, admin).unwrap());
+        assert_eq!(store.room("dev").unwrap().operators, []);
     }
 
     fn store_with(timestamps: &[u64]) -> SqliteStore {

@@ -286,7 +286,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::domain::{MessageKind, NickKey, SessionToken, Target};
-    use crate::store::{Ban, BanTarget, Claimed, NickClaim, RoomRecord, Topic};
+    use crate::store::{Ban, BanTarget, Claimed, NickClaim, OperatorChange, RoomRecord, Topic};
     use crate::store::{
         DbLocation, History, Kept, RecentQuery, ResumeStart, SessionRecord, SinceQuery,
         SqliteStore, StoreError,
@@ -355,7 +355,12 @@ mod tests {
         fn found_room(&mut self, _: &str, _: Option<&Fingerprint>) -> Result<bool, StoreError> {
             Err(disk_error())
         }
-        fn set_operator(&mut self, _: &str, _: &Fingerprint, _: bool) -> Result<bool, StoreError> {
+        fn set_operator(
+            &mut self,
+            _: &str,
+            _: &Fingerprint,
+            _: OperatorChange,
+        ) -> Result<bool, StoreError> {
             Err(disk_error())
         }
         fn set_topic(&mut self, _: &str, _: &Topic) -> Result<(), StoreError> {
