@@ -53,6 +53,19 @@ pub(crate) enum Request {
     },
 }
 
+/// A ban as asked for, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BanRequest {
+    /// A nickname, a fingerprint or a network, as typed.
+    pub(crate) target: String,
+    /// The whole server rather than the room.
+    pub(crate) server: bool,
+    /// How long; `None` for good.
+    pub(crate) duration_secs: Option<u64>,
+    /// Why.
+    pub(crate) reason: Option<String>,
+}
+
 /// What an operator (or admin) does in a room; see `session::moderation`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Moderation {
@@ -66,7 +79,7 @@ pub(crate) enum Moderation {
         reason: Option<String>,
     },
     /// Keep someone out of the room, or the server.
-    Ban(crate::session::banning::BanRequest),
+    Ban(BanRequest),
     /// Lift a ban: a fingerprint or network, of the room or the server.
     Unban {
         /// As typed, unchecked.

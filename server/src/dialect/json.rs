@@ -6,8 +6,7 @@ use lanchat_shared::{ClientMsg, ServerMsg};
 use super::{DefaultRoom, Dialect};
 use crate::domain::ShownTo;
 use crate::hub::EventItem;
-use crate::request::{BadLine, Hello, Moderation, Request, Say, Stage};
-use crate::session::banning::BanRequest;
+use crate::request::{BadLine, BanRequest, Hello, Moderation, Request, Say, Stage};
 
 /// The JSON dialect.
 pub(crate) const JSON: Json = Json;

@@ -9,19 +9,7 @@ use super::moderation::{Authority, Present, announce, present_in};
 use super::{Context, Member, Next, echo};
 use crate::bans::{Ban, BanTarget, Network, parse_duration};
 use crate::hub::Presence;
-
-/// A ban as asked for, before it is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BanRequest {
-    /// A nickname, a fingerprint or a network, as typed.
-    pub(crate) target: String,
-    /// The whole server rather than the room.
-    pub(crate) server: bool,
-    /// How long; `None` for good.
-    pub(crate) duration_secs: Option<u64>,
-    /// Why.
-    pub(crate) reason: Option<String>,
-}
+use crate::request::BanRequest;
 
 /// Reads what follows `/ban`: `[-s] TARGET [DURATION] [REASON]`.
 pub(crate) fn read_ban(words: &str) -> Option<BanRequest> {

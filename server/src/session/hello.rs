@@ -42,13 +42,12 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
             return Err(ctx.refuse(ErrorCode::NickInvalid, message));
         }
     };
-    if let Some(ban) = banned_from(ctx, None) {
-        let now = ctx.shared.clock.now_millis();
-        let _ = ctx.refuse(ErrorCode::Banned, format!("{}.", ban.describe(now)));
-        return Err(Next::End(LeaveReason::Banned));
-    }
+    refuse_if_banned(ctx)?;
     let standing = owners::standing(ctx, &nick).await?;
     let (mut member, joined) = enter(ctx, &nick, hello.session, standing.owns).await?;
+    // A server ban placed while this hello waited on the store did not
+    // see this connection, which was not in the hub yet: look again.
+    refuse_if_banned(ctx)?;
     info!(%nick, transport = %ctx.security, owner = standing.owns, "joined");
     let view = member.membership.view();
     let history_id = &ctx.shared.history_id;
@@ -92,6 +91,16 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         next = ctx.reply(ServerMsg::info(notice));
     }
     Ok((member, next))
+}
+
+/// Refuses, and ends, a connection a server ban keeps out.
+fn refuse_if_banned(ctx: &mut Context<'_>) -> Result<(), Next> {
+    let Some(ban) = banned_from(ctx, None) else {
+        return Ok(());
+    };
+    let now = ctx.shared.clock.now_millis();
+    let _ = ctx.refuse(ErrorCode::Banned, format!("{}.", ban.describe(now)));
+    Err(Next::End(LeaveReason::Banned))
 }
 
 /// The ban that keeps this connection out of `room` (`None`: the server),
