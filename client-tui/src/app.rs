@@ -386,7 +386,7 @@ enum ClientCommand {
     /// `/lastlog TEXT`: list the lines of the buffer shown containing TEXT.
     Lastlog(String),
     /// `/join ROOM`: open a room and show it.
-    Join(RoomName),
+    Join(RoomName, Option<String>),
     /// `/part [ROOM]`, `/leave [ROOM]` or `/close [ROOM]`: close a buffer,
     /// leaving the room; `None` means the one being shown.
     Part(Option<String>),
@@ -928,9 +928,9 @@ impl App {
             }
             ClientCommand::Buffer(number) => self.show_numbered(number),
             ClientCommand::Lastlog(text) => self.lastlog(&text),
-            ClientCommand::Join(room) => {
+            ClientCommand::Join(room, key) => {
                 self.show_buffer(BufferName::Room(room.to_string()));
-                self.join_room(room.to_string(), effects);
+                self.join_room_with(room.to_string(), key, effects);
             }
             ClientCommand::Part(room) => self.part(room.map_or(here, BufferName::Room), effects),
             ClientCommand::Query(nick, text) => {
@@ -1009,7 +1009,16 @@ impl App {
     /// Joins `room` on the server and asks who is there, for the user
     /// list; the answer fills the list without being shown.
     fn join_room(&mut self, room: String, effects: &mut Vec<Effect>) {
-        self.send_command(ClientMsg::JoinRoom { room: room.clone() }, effects);
+        self.join_room_with(room, None, effects);
+    }
+
+    /// Joins `room`, giving `key` if it is private and has one.
+    fn join_room_with(&mut self, room: String, key: Option<String>, effects: &mut Vec<Effect>) {
+        let join = ClientMsg::JoinRoom {
+            room: room.clone(),
+            key,
+        };
+        self.send_command(join, effects);
         if self.connection == Connection::Online {
             self.people.asked_for(&room);
             let who = ClientMsg::Say {
@@ -1723,10 +1732,14 @@ impl ClientCommand {
                 _ => ClientCommand::usage_of("buffer"),
             },
             Command::Lastlog(text) => ClientCommand::Lastlog(text.to_owned()),
-            Command::Join(room) => match RoomName::parse(room) {
-                Ok(room) => ClientCommand::Join(room),
-                Err(error) => ClientCommand::Mistake(sentence(&format!("{error}."))),
-            },
+            Command::Join(words) => {
+                let mut parts = words.split_whitespace();
+                let (room, key) = (parts.next().unwrap_or_default(), parts.next());
+                match RoomName::parse(room) {
+                    Ok(room) => ClientCommand::Join(room, key.map(str::to_owned)),
+                    Err(error) => ClientCommand::Mistake(sentence(&format!("{error}."))),
+                }
+            }
             Command::Part(room) | Command::Close(room) => {
                 ClientCommand::Part(room.map(|room| room.trim_start_matches('#').to_owned()))
             }
@@ -1757,6 +1770,9 @@ impl ClientCommand {
             | Command::Unmute(_)
             | Command::Away(_)
             | Command::Back
+            | Command::Private(_)
+            | Command::Invite(_)
+            | Command::Key(_)
             | Command::Kick { .. }
             | Command::Op(_)
             | Command::Deop(_)

@@ -10,8 +10,8 @@ use std::time::Instant;
 use lanchat_server::domain::{Clock, MessageKind, NickKey, SessionToken};
 use lanchat_server::store::{
     self, Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, NewMessage, NickClaim,
-    OperatorChange, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord, SinceQuery,
-    SqliteStore, Store, StoreError, Target, Topic,
+    OperatorChange, Privacy, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord,
+    SinceQuery, SqliteStore, Store, StoreError, Target, Topic,
 };
 use lanchat_shared::Fingerprint;
 
@@ -90,6 +90,12 @@ impl Store for Counting {
     }
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
         self.inner.set_topic(room, topic)
+    }
+    fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError> {
+        self.inner.set_privacy(room, privacy)
+    }
+    fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
+        self.inner.private_rooms()
     }
     fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError> {
         self.inner.load_bans(now_ms)

@@ -276,8 +276,8 @@ impl Connection<'_> {
                 ctx.bad_line(ErrorCode::BadRequest, message)
             }
             (Phase::Joined(member), Request::Say(request)) => say::say(ctx, member, request).await,
-            (Phase::Joined(member), Request::JoinRoom { room }) => {
-                rooms::join(ctx, member, &room).await
+            (Phase::Joined(member), Request::JoinRoom { room, key }) => {
+                rooms::join(ctx, member, &room, key.as_deref()).await
             }
             (Phase::Joined(member), Request::PartRoom { room }) => {
                 rooms::part(ctx, member, Some(&room)).await

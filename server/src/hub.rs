@@ -70,6 +70,8 @@ pub(crate) enum Audience {
     /// Members of this room and one more: someone put out of it, who must
     /// hear it too.
     RoomAndMember { room: String, member: NickKey },
+    /// One member alone (an invitation).
+    Member(NickKey),
 }
 
 /// What a connection's writer needs to filter events: its client's current
@@ -125,6 +127,7 @@ impl MemberView {
                 Audience::RoomAndMember { room, member } => {
                     *member == view.nick_key || view.rooms.contains(room)
                 }
+                Audience::Member(member) => *member == view.nick_key,
             };
             let own = item.origin == Some(self.connection);
             if own {
@@ -596,6 +599,17 @@ impl Hub {
             .members
             .get(&NickKey::of(nick))
             .map(|m| (m.nick.to_string(), m.presence.clone()))
+    }
+
+    /// Sends `msg` to `nick` alone (not stored: an invitation).
+    pub(crate) fn tell_member(&self, nick: &str, msg: ServerMsg) {
+        self.publish(Audience::Member(NickKey::of(nick)), msg);
+    }
+
+    /// The connection that holds `nick` now, if any.
+    pub(crate) fn connection_of(&self, nick: &str) -> Option<ConnectionId> {
+        let state = self.lock();
+        state.members.get(&NickKey::of(nick)).map(|m| m.connection)
     }
 
     /// Sends `msg` to everyone in `room` (not stored: a `topic` event).

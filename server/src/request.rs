@@ -15,6 +15,8 @@ pub(crate) enum Request {
     JoinRoom {
         /// The room's name, unchecked.
         room: String,
+        /// A private room's key, as given.
+        key: Option<String>,
     },
     /// Leave a room.
     PartRoom {
@@ -87,6 +89,15 @@ pub(crate) enum Moderation {
         /// A ban of the server rather than the room.
         server: bool,
     },
+    /// Make the room private, or open again.
+    Private(bool),
+    /// Let someone into the private room.
+    Invite {
+        /// The nickname, unchecked.
+        nick: String,
+    },
+    /// Set the room's key, or (`None`) clear it.
+    Key(Option<String>),
     /// Let someone read the room but not speak in it.
     Mute {
         /// The nickname, unchecked.

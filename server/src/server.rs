@@ -18,6 +18,7 @@ use crate::budget::AddressBudget;
 use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
+use crate::session::privacy::RoomPrivacy;
 use crate::session::{owners, password};
 use crate::state::Shared;
 use crate::store::{self, SqliteStore, Store, StoreError};
@@ -86,6 +87,7 @@ impl Server {
         let history_id = sqlite.history_id()?;
         let clock = Clock::system();
         let bans = BanList::new(sqlite.load_bans(clock.now_millis())?);
+        let privacy = RoomPrivacy::new(sqlite.private_rooms()?);
         let tls = ServerTls::open(&config)?;
         let allow = match &config.allow_file {
             Some(path) => Some(Arc::new(AllowList::load(path)?)),
@@ -115,6 +117,7 @@ impl Server {
             claims: Arc::new(AddressBudget::new(owners::NEW_OWNERSHIPS)),
             wrong_passwords: AddressBudget::new(password::WRONG_PASSWORDS),
             allow,
+            privacy,
             bans,
             mutes: BanList::default(),
             clock,

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) claims: Arc<AddressBudget>,
     /// The identities that alone may connect (`--allow`), if limited.
     pub(crate) allow: Option<Arc<AllowList>>,
+    /// Which rooms are private, and who is invited into them.
+    pub(crate) privacy: crate::session::privacy::RoomPrivacy,
     /// The bans in force (kept in the store too).
     pub(crate) bans: BanList,
     /// Who may not speak in which room, until when: kept in memory only,

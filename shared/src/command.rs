@@ -59,8 +59,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "join",
         &[],
-        "ROOM",
-        "join (or create) a room",
+        "ROOM [KEY]",
+        "join (or create) a room; KEY for a private room's key",
         Scope::Server,
     ),
     spec(
@@ -147,6 +147,27 @@ pub const COMMANDS: &[CommandSpec] = &[
         &[],
         "[-s]",
         "list this room's bans (-s: the server's)",
+        Scope::Server,
+    ),
+    spec(
+        "private",
+        &[],
+        "on|off",
+        "make this room invite-only and unlisted, or open again (operators)",
+        Scope::Server,
+    ),
+    spec(
+        "invite",
+        &[],
+        "NICK",
+        "let NICK into this private room",
+        Scope::Server,
+    ),
+    spec(
+        "key",
+        &[],
+        "SECRET|-",
+        "let in whoever joins with SECRET (- clears it)",
         Scope::Server,
     ),
     spec(
@@ -289,6 +310,12 @@ pub enum Command<'a> {
     Unban(&'a str),
     /// `/bans [-s]`: what follows the word.
     Bans(&'a str),
+    /// `/private on|off`: true for on.
+    Private(bool),
+    /// `/invite NICK`.
+    Invite(&'a str),
+    /// `/key SECRET`, or `/key -` (`None`) to clear it.
+    Key(Option<&'a str>),
     /// `/mute NICK [TIME]`: what follows the word.
     Mute(&'a str),
     /// `/unmute NICK`.
@@ -363,6 +390,17 @@ fn with_arguments<'a>(spec: &'static CommandSpec, rest: &'a str) -> Command<'a> 
         "unban" => optional.map(Command::Unban),
         "bans" => Some(Command::Bans(rest)),
         "mute" => optional.map(Command::Mute),
+        "private" => match rest.to_ascii_lowercase().as_str() {
+            "on" => Some(Command::Private(true)),
+            "off" => Some(Command::Private(false)),
+            _ => None,
+        },
+        "invite" => one_word.then_some(Command::Invite(rest)),
+        "key" => match rest {
+            "-" => Some(Command::Key(None)),
+            _ if one_word => Some(Command::Key(Some(rest))),
+            _ => None,
+        },
         "unmute" => one_word.then_some(Command::Unmute(rest)),
         "deop" => one_word.then_some(Command::Deop(rest)),
         "topic" => Some(Command::Topic(optional)),
@@ -482,7 +520,7 @@ mod tests {
     #[test]
     fn a_command_used_wrongly_names_its_usage() {
         for (text, usage) in [
-            ("/join", "/join ROOM"),
+            ("/join", "/join ROOM [KEY]"),
             ("/me", "/me ACTION"),
             ("/nick", "/nick NEWNAME"),
             ("/nick two words", "/nick NEWNAME"),
@@ -517,7 +555,7 @@ mod tests {
     #[test]
     fn the_servers_help_lists_only_what_the_server_does() {
         let server = help_lines(Scope::Server).join("\n");
-        assert!(server.contains("/join ROOM           join (or create) a room"));
+        assert!(server.contains("/join ROOM [KEY]     join (or create) a room"));
         assert!(server.ends_with("//text               send a message that starts with /"));
         assert!(!server.contains("/clear"), "{server}");
         assert!(

@@ -56,6 +56,10 @@ pub enum ClientMsg {
     JoinRoom {
         /// The room's name, checked by [`crate::RoomName::parse`].
         room: String,
+        /// The key of a private room, if it has one and the client was not
+        /// invited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// Leaves a room.
     PartRoom {
@@ -169,6 +173,34 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
     },
+    /// Makes `room` private (`on`: only those invited, those with its key,
+    /// its operators and admins may enter, and `/rooms` does not list it to
+    /// others) or open again, as `/private on|off` does.
+    Private {
+        /// Private or not.
+        on: bool,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Lets `nick` into private `room` once (`/invite NICK`).
+    Invite {
+        /// Who: someone online.
+        nick: String,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Sets the key of private `room` (without `key`: clears it), as `/key
+    /// SECRET` and `/key -` do.
+    Key {
+        /// The new key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// Which room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
     /// Marks the client away with `text`, or (without it) back, as `/away
     /// [MESSAGE]` and `/back` do.
     Away {
@@ -199,7 +231,7 @@ pub enum ClientMsg {
 
 /// The client message types the server understands, in the order the
 /// protocol document lists them.
-pub const CLIENT_MSG_TYPES: [&str; 18] = [
+pub const CLIENT_MSG_TYPES: [&str; 21] = [
     "hello",
     "say",
     "join_room",
@@ -218,6 +250,9 @@ pub const CLIENT_MSG_TYPES: [&str; 18] = [
     "mute",
     "unmute",
     "away",
+    "private",
+    "invite",
+    "key",
 ];
 
 /// Why a line could not be read as a [`ClientMsg`]. Every variant becomes a
@@ -661,6 +696,9 @@ error_codes! {
     /// An operator muted this client in that room: it may read, not speak;
     /// the message says until when. The line was not sent.
     Muted => "muted",
+    /// The room is private: only those invited or with its key (and its
+    /// operators) may enter.
+    InviteOnly => "invite_only",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -831,7 +869,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 25);
+        assert_eq!(ErrorCode::ALL.len(), 26);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));
@@ -853,7 +891,7 @@ mod tests {
         let unknown = parse(r#"{"type":"shell"}"#).unwrap_err().to_string();
         assert!(
             unknown.ends_with(
-                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban, bans, mute, unmute and away"
+                "known types are hello, say, join_room, part_room, quit, ping, history, whois, op, deop, kick, topic, ban, unban, bans, mute, unmute, away, private, invite and key"
             ),
             "{unknown}"
         );
@@ -906,7 +944,7 @@ mod tests {
                     to,
                     client_id
                 }),
-            any::<String>().prop_map(|room| ClientMsg::JoinRoom { room }),
+            any::<String>().prop_map(|room| ClientMsg::JoinRoom { room, key: None }),
             any::<String>().prop_map(|room| ClientMsg::PartRoom { room }),
             proptest::option::of(any::<String>()).prop_map(|reason| ClientMsg::Quit { reason }),
             Just(ClientMsg::Ping {}),

@@ -382,6 +382,7 @@ impl TestClient {
     pub async fn join_room(&mut self, room: &str) -> Vec<ServerMsg> {
         self.send(&ClientMsg::JoinRoom {
             room: room.to_owned(),
+            key: None,
         })
         .await;
         let mut history = Vec::new();

@@ -310,9 +310,14 @@ async fn try_hello(
 /// Sends `join_room` and returns the first error it gets, if any, before
 /// the join is confirmed.
 async fn try_join(client: &mut TestClient, room: &str) -> Option<ErrorCode> {
-    client
-        .send_line(&format!(r#"{{"type":"join_room","room":"{room}"}}"#))
-        .await;
+    let line = format!(r#"{{"type":"join_room","room":"{room}"}}"#);
+    join_answer(client, &line).await
+}
+
+/// Sends the join request `line` and returns the first error, if any,
+/// before the join is confirmed.
+async fn join_answer(client: &mut TestClient, line: &str) -> Option<ErrorCode> {
+    client.send_line(line).await;
     loop {
         match client.recv().await {
             ServerMsg::Error { code, .. } => return Some(code),
@@ -519,5 +524,90 @@ async fn a_muted_member_reads_but_cannot_speak_until_unmuted_or_the_time_is_up()
         }
         assert!(tokio::time::Instant::now() < deadline, "still muted");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// [`try_join`] giving a private room's `key`.
+async fn try_join_with(client: &mut TestClient, room: &str, key: &str) -> Option<ErrorCode> {
+    let line = format!(r#"{{"type":"join_room","room":"{room}","key":"{key}"}}"#);
+    join_answer(client, &line).await
+}
+
+/// What `/rooms` lists for `client`.
+async fn rooms_listed(client: &mut TestClient) -> String {
+    client.say("/rooms").await;
+    loop {
+        if let ServerMsg::Info { text } = client.recv().await
+            && text.starts_with("Rooms")
+        {
+            return text;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_private_room_lets_in_only_the_invited_and_those_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(on_disk(&dir)).await;
+    let port = server.addr().port();
+    let mut alice = server.join_with_key("alice", &key()).await;
+    alice.join_room("secret").await;
+    alice.say("/private on").await;
+    assert!(server_line(&mut alice, "secret").await.contains("private"));
+    let bob_key = key();
+    let mut bob = server.join_with_key("bob", &bob_key).await;
+    assert_eq!(
+        try_join(&mut bob, "secret").await,
+        Some(ErrorCode::InviteOnly)
+    );
+    let listed = rooms_listed(&mut bob).await;
+    assert!(!listed.contains("secret"), "unlisted: {listed}");
+    assert!(rooms_listed(&mut alice).await.contains("#secret*"));
+
+    // An invitation: told, and good once.
+    alice.say("/invite bob").await;
+    assert_eq!(
+        info_starting(&mut bob, "alice invited you").await,
+        "alice invited you into #secret: /join secret"
+    );
+    assert_eq!(try_join(&mut bob, "secret").await, None);
+    bob.say("/part secret").await;
+    assert_eq!(
+        try_join(&mut bob, "secret").await,
+        Some(ErrorCode::InviteOnly)
+    );
+
+    // A key: whoever has it, guests included; nobody without it.
+    alice.say("/key sesame").await;
+    while !server_line(&mut alice, "secret")
+        .await
+        .contains("set a key")
+    {}
+    let mut guest = server.join("guest").await;
+    assert_eq!(
+        try_join_with(&mut guest, "secret", "wrong").await,
+        Some(ErrorCode::InviteOnly)
+    );
+    assert_eq!(try_join_with(&mut guest, "secret", "sesame").await, None);
+    server.shutdown().await;
+
+    // Private, and its key, across a restart.
+    let server = TestServer::on_port(port, on_disk(&dir)).await;
+    let mut bob = server.join_with_key("bob", &bob_key).await;
+    assert_eq!(
+        try_join(&mut bob, "secret").await,
+        Some(ErrorCode::InviteOnly)
+    );
+    assert_eq!(try_join_with(&mut bob, "secret", "sesame").await, None);
+}
+
+/// Reads until an `info` that starts with `start`.
+async fn info_starting(client: &mut TestClient, start: &str) -> String {
+    loop {
+        if let ServerMsg::Info { text } = client.recv().await
+            && text.starts_with(start)
+        {
+            return text;
+        }
     }
 }

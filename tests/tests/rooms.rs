@@ -255,7 +255,7 @@ async fn the_commands_come_from_one_table_and_client_commands_are_not_the_server
         ServerMsg::Info { text } => {
             assert!(text.starts_with("Commands:\n"), "{text}");
             assert!(
-                text.contains("\n/join ROOM           join (or create) a room\n"),
+                text.contains("\n/join ROOM [KEY]     join (or create) a room"),
                 "{text}"
             );
             assert!(!text.contains("/clear"), "{text}");

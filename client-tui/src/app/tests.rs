@@ -142,7 +142,10 @@ fn said(effects: &[Effect]) -> Vec<String> {
 /// What `/join ROOM` sends: the join, and the question who is there.
 fn joining(room: &str) -> Vec<Effect> {
     vec![
-        Effect::Send(ClientMsg::JoinRoom { room: room.into() }),
+        Effect::Send(ClientMsg::JoinRoom {
+            room: room.into(),
+            key: None,
+        }),
         Effect::Send(ClientMsg::Say {
             text: "/who".into(),
             room: Some(room.into()),
@@ -335,7 +338,7 @@ fn a_server_command_used_wrongly_is_explained_here_from_the_shared_table() {
     for (line, usage) in [
         ("/me", "Usage: /me ACTION"),
         ("/nick two words", "Usage: /nick NEWNAME"),
-        ("/join", "Usage: /join ROOM"),
+        ("/join", "Usage: /join ROOM [KEY]"),
         ("/msg bad!nick hello", "Usage: /msg NICK TEXT"),
     ] {
         assert_eq!(enter(&mut app, line), vec![], "{line}: nothing sent");

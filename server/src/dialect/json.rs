@@ -52,7 +52,7 @@ impl Dialect for Json {
                 to,
                 client_id,
             }),
-            ClientMsg::JoinRoom { room } => Request::JoinRoom { room },
+            ClientMsg::JoinRoom { room, key } => Request::JoinRoom { room, key },
             ClientMsg::PartRoom { room } => Request::PartRoom { room },
             ClientMsg::Quit { reason } => Request::Quit { reason },
             ClientMsg::Ping {} => Request::Ping,
@@ -113,6 +113,18 @@ impl Dialect for Json {
                 action: Moderation::Unmute { nick },
             },
             ClientMsg::Away { text } => Request::Away(text),
+            ClientMsg::Private { on, room } => Request::Moderate {
+                room,
+                action: Moderation::Private(on),
+            },
+            ClientMsg::Invite { nick, room } => Request::Moderate {
+                room,
+                action: Moderation::Invite { nick },
+            },
+            ClientMsg::Key { key, room } => Request::Moderate {
+                room,
+                action: Moderation::Key(key),
+            },
             ClientMsg::Bans { room, server } => Request::Moderate {
                 room,
                 action: Moderation::Bans { server },

@@ -19,6 +19,7 @@ pub(crate) mod moderation;
 pub(crate) mod nick;
 pub(crate) mod owners;
 pub(crate) mod password;
+pub(crate) mod privacy;
 pub(crate) mod queries;
 pub(crate) mod replay;
 pub(crate) mod rooms;

@@ -15,7 +15,7 @@
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tracing::info;
 
-use super::{Context, Member, Next, banning, echo};
+use super::{Context, Member, Next, banning, echo, privacy};
 use crate::domain::{NewMessage, Target};
 use crate::hub::Presence;
 use crate::request::Moderation;
@@ -80,11 +80,14 @@ pub(crate) async fn moderate(
             duration_secs,
         } => banning::mute(ctx, member, (&room, mine), (&nick, duration_secs)).await,
         Moderation::Unmute { nick } => banning::unmute(ctx, member, &room, &nick).await,
+        Moderation::Private(on) => privacy::set_private(ctx, member, (&room, &record), on).await,
+        Moderation::Key(key) => privacy::set_key(ctx, member, (&room, &record), key).await,
+        Moderation::Invite { nick } => privacy::invite(ctx, member, &room, &nick).await,
     }
 }
 
 /// What the store keeps of `room`, or the refusal already sent.
-async fn load(ctx: &mut Context<'_>, room: &RoomName) -> Result<RoomRecord, Next> {
+pub(super) async fn load(ctx: &mut Context<'_>, room: &RoomName) -> Result<RoomRecord, Next> {
     let name = room.to_string();
     match ctx
         .shared
@@ -97,7 +100,11 @@ async fn load(ctx: &mut Context<'_>, room: &RoomName) -> Result<RoomRecord, Next
     }
 }
 
-fn authority(ctx: &Context<'_>, identity: Option<&Fingerprint>, record: &RoomRecord) -> Authority {
+pub(super) fn authority(
+    ctx: &Context<'_>,
+    identity: Option<&Fingerprint>,
+    record: &RoomRecord,
+) -> Authority {
     match identity {
         None => Authority::Member,
         Some(key) if ctx.shared.config.admins.contains(key) => Authority::Admin,
@@ -372,6 +379,7 @@ pub(crate) async fn note_entry(ctx: &Context<'_>, room: &RoomName, identity: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Privacy;
 
     fn key(name: &[u8]) -> Fingerprint {
         Fingerprint::of_public_key(name)
@@ -391,6 +399,7 @@ mod tests {
         let record = RoomRecord {
             operators: vec![alice.clone()],
             topic: None,
+            privacy: Privacy::default(),
         };
         let own = change("alice", false, Authority::Operator);
         assert!(allowed_change(&record, &alice, &own).is_err());
@@ -399,6 +408,7 @@ mod tests {
         let two = RoomRecord {
             operators: vec![alice.clone(), key(b"bob")],
             topic: None,
+            privacy: Privacy::default(),
         };
         assert!(allowed_change(&two, &alice, &own).is_ok());
     }
@@ -410,6 +420,7 @@ mod tests {
                 .map(|n| key(n.to_string().as_bytes()))
                 .collect(),
             topic: None,
+            privacy: Privacy::default(),
         };
         let newcomer = key(b"newcomer");
         let request = change("newcomer", true, Authority::Admin);

@@ -103,6 +103,8 @@ pub(crate) fn rooms(ctx: &mut Context<'_>, member: &Member) -> Next {
         .hub
         .rooms()
         .into_iter()
+        // A private room is listed only to those in it.
+        .filter(|(name, _)| mine.contains(name) || !ctx.shared.privacy.is_private(name))
         .map(|(name, count)| {
             let star = if mine.contains(&name) { "*" } else { "" };
             format!("#{name}{star} ({count})")

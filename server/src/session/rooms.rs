@@ -4,7 +4,7 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use tracing::warn;
 
-use super::{Context, LeaveReason, Member, Next, moderation, replay};
+use super::{Context, LeaveReason, Member, Next, moderation, privacy, replay};
 use crate::hub::{Refusal, RoomEntry};
 use crate::store::History;
 use crate::writer::Outgoing;
@@ -12,11 +12,21 @@ use crate::writer::Outgoing;
 /// Enters `room` (creating it if needed) and makes it the current room.
 /// A room entered anew is followed by its recent history and
 /// `history_end`.
-pub(crate) async fn join(ctx: &mut Context<'_>, member: &mut Member, room: &str) -> Next {
+pub(crate) async fn join(
+    ctx: &mut Context<'_>,
+    member: &mut Member,
+    room: &str,
+    key: Option<&str>,
+) -> Next {
     let room = match RoomName::parse(room) {
         Ok(room) => room,
         Err(error) => return ctx.refuse(ErrorCode::RoomInvalid, error.to_string()),
     };
+    if !member.membership.view().in_room(room.as_str())
+        && let Err(refused) = privacy::may_enter(ctx, member, &room, key).await
+    {
+        return refused;
+    }
     if let Some(ban) = super::hello::banned_from(ctx, Some(&room)) {
         let now = ctx.shared.clock.now_millis();
         return ctx.refuse(ErrorCode::Banned, format!("{}.", ban.describe(now)));

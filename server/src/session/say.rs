@@ -76,7 +76,24 @@ async fn run_command(
         Command::Back => queries::away(member, None),
         Command::Rooms => queries::rooms(ctx, member),
         Command::Help => queries::help(ctx),
-        Command::Join(room) => rooms::join(ctx, member, room).await,
+        Command::Join(words) => {
+            let mut parts = words.split_whitespace();
+            let room = parts.next().unwrap_or_default();
+            rooms::join(ctx, member, room, parts.next()).await
+        }
+        Command::Private(on) => {
+            moderation::moderate(ctx, member, room, Moderation::Private(on)).await
+        }
+        Command::Invite(nick) => {
+            let action = Moderation::Invite {
+                nick: nick.to_owned(),
+            };
+            moderation::moderate(ctx, member, room, action).await
+        }
+        Command::Key(key) => {
+            let action = Moderation::Key(key.map(str::to_owned));
+            moderation::moderate(ctx, member, room, action).await
+        }
         Command::Part(room) => rooms::part(ctx, member, room).await,
         Command::Nick(new) => nick::rename(ctx, member, new).await,
         Command::Release(named) => owners::release(ctx, &member.membership.nick(), named).await,

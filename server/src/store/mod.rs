@@ -242,6 +242,10 @@ pub trait Store: Send + 'static {
     ) -> Result<bool, StoreError>;
     /// Sets `room`'s topic.
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError>;
+    /// Makes `room` private, or open, and sets or clears its key.
+    fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError>;
+    /// The rooms that are private, for listing rooms without them.
+    fn private_rooms(&mut self) -> Result<Vec<String>, StoreError>;
     /// The bans in force at `now_ms`, rooms' and the server's; expired ones
     /// are deleted.
     fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError>;
@@ -273,6 +277,18 @@ pub struct RoomRecord {
     pub operators: Vec<Fingerprint>,
     /// Its topic, once someone set one.
     pub topic: Option<Topic>,
+    /// Who may enter it.
+    pub privacy: Privacy,
+}
+
+/// Who may enter a room: anyone, or (private) its operators, admins,
+/// those invited and, if it has a key, whoever gives the key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Privacy {
+    /// Invite-only and unlisted.
+    pub private: bool,
+    /// The key that lets anyone in, if set.
+    pub key: Option<String>,
 }
 
 /// A room's topic and who set it when.

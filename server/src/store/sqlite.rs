@@ -31,13 +31,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 use super::checkpoint::{CheckpointLimits, Checkpointer};
 use super::{
     Appended, Ban, BanTarget, Claimed, DbLocation, History, Kept, MAX_ROOM_OPERATORS, MessageKind,
-    NewMessage, NickClaim, NickKey, OperatorChange, RecentQuery, ResumeStart, Retention,
+    NewMessage, NickClaim, NickKey, OperatorChange, Privacy, RecentQuery, ResumeStart, Retention,
     RoomRecord, SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target,
     Topic,
 };
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATION_1: &str = "
 CREATE TABLE messages (
@@ -144,6 +144,12 @@ CREATE TABLE bans (
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (room, target)
 );
+";
+
+/// Migration 8: private rooms and their keys.
+const MIGRATION_8: &str = "
+ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN room_key TEXT;
 ";
 
 /// Rooms recorded at most. Anyone may make rooms, so without a cap they
@@ -323,6 +329,7 @@ impl SqliteStore {
             (5, MIGRATION_5),
             (6, MIGRATION_6),
             (7, MIGRATION_7),
+            (8, MIGRATION_8),
         ] {
             if version >= to_version {
                 continue;
@@ -775,7 +782,26 @@ impl Store for SqliteStore {
             .map_err(&doing)?
             .filter_map(|identity| Fingerprint::parse(&identity.ok()?).ok())
             .collect();
-        Ok(RoomRecord { operators, topic })
+        let privacy = self
+            .db
+            .query_row(
+                "SELECT private, room_key FROM rooms WHERE name = ?1",
+                params![room],
+                |row| {
+                    Ok(Privacy {
+                        private: row.get::<_, i64>(0)? != 0,
+                        key: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(&doing)?
+            .unwrap_or_default();
+        Ok(RoomRecord {
+            operators,
+            topic,
+            privacy,
+        })
     }
 
     fn found_room(
@@ -930,6 +956,31 @@ impl Store for SqliteStore {
             )
             .map_err(failed("cannot lift the ban"))?;
         Ok(())
+    }
+
+    fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO rooms (name, private, room_key) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET private = ?2, room_key = ?3",
+                params![room, i64::from(privacy.private), privacy.key],
+            )
+            .map_err(failed("cannot change who may enter the room"))?;
+        Ok(())
+    }
+
+    fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
+        let doing = failed("cannot read which rooms are private");
+        let mut statement = self
+            .db
+            .prepare("SELECT name FROM rooms WHERE private != 0")
+            .map_err(&doing)?;
+        let names = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(&doing)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&doing)?;
+        Ok(names)
     }
 
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {

@@ -286,7 +286,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::domain::{MessageKind, NickKey, SessionToken, Target};
-    use crate::store::{Ban, BanTarget, Claimed, NickClaim, OperatorChange, RoomRecord, Topic};
+    use crate::store::{
+        Ban, BanTarget, Claimed, NickClaim, OperatorChange, Privacy, RoomRecord, Topic,
+    };
     use crate::store::{
         DbLocation, History, Kept, RecentQuery, ResumeStart, SessionRecord, SinceQuery,
         SqliteStore, StoreError,
@@ -364,6 +366,12 @@ mod tests {
             Err(disk_error())
         }
         fn set_topic(&mut self, _: &str, _: &Topic) -> Result<(), StoreError> {
+            Err(disk_error())
+        }
+        fn set_privacy(&mut self, _: &str, _: &Privacy) -> Result<(), StoreError> {
+            Err(disk_error())
+        }
+        fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
             Err(disk_error())
         }
         fn load_bans(&mut self, _: u64) -> Result<Vec<Ban>, StoreError> {
