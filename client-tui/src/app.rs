@@ -503,6 +503,14 @@ impl App {
         self.people.away(nick).is_some()
     }
 
+    /// Whether `nick` keeps order in the room shown (operator or admin).
+    pub fn is_operator_here(&self, nick: &str) -> bool {
+        match &self.buffers.active().name {
+            BufferName::Room(room) => self.people.is_operator(room, nick),
+            BufferName::Direct(_) => false,
+        }
+    }
+
     /// How the connection is protected.
     pub fn protection(&self) -> &Protection {
         &self.protection
@@ -1618,7 +1626,10 @@ impl App {
             }
             if self.people.read_who(&line, clean_nick) {
                 hiding = true;
-            } else if !(self.people.read_away_line(&line) && hiding) {
+            } else if !((self.people.read_away_line(&line)
+                || self.people.read_operators_line(&line))
+                && hiding)
+            {
                 self.notice(EntryKind::Info, line);
             }
         }

@@ -23,6 +23,11 @@ pub struct People {
     owners: HashSet<String>,
     /// Those away (lowercase), with their messages when known.
     away: HashMap<String, String>,
+    /// Who keeps order in each room (lowercase), from its last `/who`.
+    operators: HashMap<String, HashSet<String>>,
+    /// The room of the last `/who` answer read, which its `Operators:`
+    /// line is about.
+    last_who: Option<String>,
 }
 
 impl People {
@@ -125,7 +130,28 @@ impl People {
         };
         let names = names.iter().map(|name| clean(name)).collect();
         self.set(room, names);
+        self.operators.remove(room);
+        self.last_who = Some(room.to_owned());
         self.asked.remove(room)
+    }
+
+    /// Reads the `Operators: alice, bob` line of a `/who` answer, about the
+    /// room of the answer's first line; false if `line` is not one.
+    pub fn read_operators_line(&mut self, line: &str) -> bool {
+        let (Some(list), Some(room)) = (line.strip_prefix("Operators: "), &self.last_who) else {
+            return false;
+        };
+        let nicks = list.split(", ").map(str::to_ascii_lowercase).collect();
+        self.operators.insert(room.clone(), nicks);
+        true
+    }
+
+    /// True if `nick` keeps order in `room` (an operator or an admin), as
+    /// its last `/who` said.
+    pub fn is_operator(&self, room: &str, nick: &str) -> bool {
+        self.operators
+            .get(room)
+            .is_some_and(|nicks| nicks.contains(&nick.to_ascii_lowercase()))
     }
 
     /// `nick` entered `room`.
@@ -225,5 +251,24 @@ mod tests {
         people.arrive(LOBBY, "carol");
         people.set_owned("carol", false);
         assert!(people.is_guest("carol"), "a guest took the free nickname");
+    }
+
+    #[test]
+    fn the_operators_line_of_a_who_answer_marks_that_rooms_operators() {
+        let mut people = People::default();
+        people.welcome(vec!["alice".into()]);
+        assert!(
+            !people.read_operators_line("Operators: alice"),
+            "no room yet"
+        );
+        people.read_who("Here in #dev (2): alice, bob", str::to_owned);
+        assert!(people.read_operators_line("Operators: Alice"));
+        assert!(people.is_operator("dev", "alice") && !people.is_operator("dev", "bob"));
+        assert!(!people.is_operator("lobby", "alice"), "per room");
+        people.read_who("Here in #dev (2): alice, bob", str::to_owned);
+        assert!(
+            !people.is_operator("dev", "alice"),
+            "a new answer starts over"
+        );
     }
 }

@@ -147,6 +147,19 @@ async fn operators_name_operators_guests_cannot_be_and_the_last_one_stays() {
         server_line(&mut bob, "dev").await,
         "alice made bob an operator of #dev."
     );
+    // `/who` says who keeps order, on a line of its own.
+    guest.say("/who dev").await;
+    let who = loop {
+        if let ServerMsg::Info { text } = guest.recv().await
+            && text.starts_with("Here in #dev")
+        {
+            break text;
+        }
+    };
+    assert_eq!(
+        who,
+        "Here in #dev (3): alice, bob, guest\nOperators: alice, bob"
+    );
     // Now bob may, even against the founder, and alice may step down.
     bob.say("/topic Release on Friday").await;
     let topic = loop {

@@ -18,13 +18,15 @@ pub(super) fn draw(app: &App, frame: &mut Frame<'_>, area: Rect) {
             if nick.eq_ignore_ascii_case(app.nick()) {
                 style = style.add_modifier(Modifier::BOLD);
             }
-            // Away: dimmed and said, since a colour alone says nothing to
-            // someone who cannot tell it apart.
+            // Operators as IRC marks them; away dimmed and said, since a
+            // colour alone says nothing to someone who cannot tell it apart.
+            let role = if app.is_operator_here(nick) { "@" } else { "" };
+            let shown = format!("{role}{}", app.shown_nick(nick));
             if app.is_away(nick) {
-                let shown = format!("{} (away)", app.shown_nick(nick));
+                let shown = format!("{shown} (away)");
                 return Line::styled(shown, style.add_modifier(Modifier::DIM));
             }
-            Line::styled(app.shown_nick(nick), style)
+            Line::styled(shown, style)
         })
         .collect();
     let block = Block::new()

@@ -6,9 +6,11 @@ use lanchat_shared::{ErrorCode, ServerMsg, sanitize_text};
 
 use super::{Context, LeaveReason, Member, Next};
 
-/// `/who`: everyone in `room`, or in the current room.
-pub(crate) fn who(ctx: &mut Context<'_>, member: &Member, room: Option<&str>) -> Next {
+/// `/who`: everyone in `room`, or in the current room, then who of them
+/// are away and who keep order there (operators and admins).
+pub(crate) async fn who(ctx: &mut Context<'_>, member: &Member, room: Option<&str>) -> Next {
     let room = room.unwrap_or(member.current_room.as_str()).to_owned();
+    let moderators = moderators_in(ctx, &room).await;
     let users = ctx.shared.hub.users(&room);
     let mut text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
     // Who is away, on a line of its own, so the list above stays a list
@@ -23,7 +25,35 @@ pub(crate) fn who(ctx: &mut Context<'_>, member: &Member, room: Option<&str>) ->
     if !away.is_empty() {
         text.push_str(&format!("\nAway: {}", away.join(", ")));
     }
+    if !moderators.is_empty() {
+        text.push_str(&format!("\nOperators: {}", moderators.join(", ")));
+    }
     ctx.reply(ServerMsg::info(text))
+}
+
+/// Those in `room` who may keep order there: its operators and the
+/// server's admins. None if the room's record cannot be read (the list
+/// above it is still right).
+async fn moderators_in(ctx: &Context<'_>, room: &str) -> Vec<String> {
+    let name = room.to_owned();
+    let operators = match ctx
+        .shared
+        .store
+        .run(move |store, _| store.room(&name))
+        .await
+    {
+        Ok(record) => record.operators,
+        Err(_) => Vec::new(),
+    };
+    let admins = &ctx.shared.config.admins;
+    let mut nicks = ctx.shared.hub.in_room_matching(room, |presence| {
+        presence
+            .identity
+            .as_ref()
+            .is_some_and(|key| operators.contains(key) || admins.contains(key))
+    });
+    nicks.sort_by_key(|nick| nick.to_ascii_lowercase());
+    nicks
 }
 
 /// `/whois NICK`: who is behind a nickname — key or guest, encrypted or

@@ -70,7 +70,7 @@ async fn run_command(
             ctx.settle().await;
             Next::End(LeaveReason::Quit(reason.and_then(echo)))
         }
-        Command::Who => queries::who(ctx, member, room),
+        Command::Who => queries::who(ctx, member, room).await,
         Command::Whois(nick) => queries::whois(ctx, member, nick),
         Command::Away(text) => queries::away(member, Some(text.unwrap_or("away"))),
         Command::Back => queries::away(member, None),
