@@ -671,3 +671,34 @@ async fn ctrl_l_repaints_and_after_a_stop_and_continue_the_terminal_is_raw_again
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 }
+
+/// Issue 13: the person who founds a room keeps order in it from the
+/// full-screen client, and a guest on plain TCP sees it happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_founder_kicks_a_guest_from_the_terminal_client() {
+    let server = TestServer::start().await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+    tui.type_keys("/join dev\r");
+    tui.wait_for_text("You are in #dev").await;
+    let mut guest = server.join("guest").await;
+    guest.join_room("dev").await;
+    tui.wait_for_text("~guest joined").await;
+    tui.type_keys("/topic Keep it civil\r");
+    tui.wait_for_text("Topic of #dev: Keep it civil (set by tester)")
+        .await;
+    tui.type_keys("/kick guest go and cool off\r");
+    let reason = loop {
+        if let lanchat_shared::ServerMsg::Leave { nick, reason, .. } = guest.recv().await
+            && nick == "guest"
+        {
+            break reason;
+        }
+    };
+    assert_eq!(reason, "kicked by tester: go and cool off");
+    tui.wait_for_text("guest was kicked by tester: go and cool off.")
+        .await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+}
