@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use lanchat_shared::{Fingerprint, ServerMsg};
-use lanchat_tests::{TestClient, TestServer, relaxed_config};
+use lanchat_tests::{TestClient, TestServer, read_until, relaxed_config};
 use support::Tui;
 
 /// The key `server` presents, as a TLS handshake reads it.
@@ -203,24 +203,6 @@ async fn a_room_hosted_here_is_trusted_without_asking() {
     assert!(tui.wait_exit().await);
 }
 
-/// The lines `openssl s_client` prints, read up to one containing `wanted`.
-async fn openssl_line(
-    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    wanted: &str,
-) -> String {
-    let found = tokio::time::timeout(support::TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.expect("readable output") {
-            if line.contains(wanted) {
-                return line;
-            }
-        }
-        panic!("openssl's output ended before a line with {wanted:?}");
-    });
-    found
-        .await
-        .unwrap_or_else(|_| panic!("no line with {wanted:?} from openssl in time"))
-}
-
 /// Issue 11's "done when": two people in the full-screen client, each with
 /// an identity, a guest on plain TCP (as `nc` is) and a guest over
 /// `openssl s_client`, in one room; the guests are marked, and cannot take
@@ -249,12 +231,12 @@ async fn two_verified_users_an_nc_guest_and_an_openssl_guest_share_a_room() {
     let mut dave_reads =
         tokio::io::BufReader::new(openssl.stdout.take().expect("piped stdout")).lines();
     dave_types.write_all(b"dave\n").await.unwrap();
-    openssl_line(&mut dave_reads, "Welcome, dave!").await;
+    read_until(&mut dave_reads, "Welcome, dave!").await;
 
     alice.wait_for_text("~dave joined").await;
     alice.type_keys("hello everyone\r");
     bob.wait_for_text("<alice> hello everyone").await;
-    openssl_line(&mut dave_reads, "<alice> hello everyone").await;
+    read_until(&mut dave_reads, "<alice> hello everyone").await;
     loop {
         if carol.recv_line().await.contains("<alice> hello everyone") {
             break;

@@ -579,3 +579,22 @@ pub fn assert_error(msg: &ServerMsg, code: ErrorCode) {
         other => panic!("expected error {}, got {other:?}", code.as_str()),
     }
 }
+
+/// Reads lines from a child process's output (`openssl s_client`, say)
+/// until one contains `wanted`, within [`TIMEOUT`].
+pub async fn read_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    wanted: &str,
+) -> String {
+    let found = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("readable output") {
+            if line.contains(wanted) {
+                return line;
+            }
+        }
+        panic!("output ended before a line with {wanted:?}");
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("no line with {wanted:?} in time"))
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use lanchat_server::{Config, KEY_FILE_NAME};
 use lanchat_shared::keyfile;
 use lanchat_shared::{ErrorCode, ServerMsg};
-use lanchat_tests::{TIMEOUT, TestClient, TestServer, on_disk, relaxed_config};
+use lanchat_tests::{TIMEOUT, TestClient, TestServer, on_disk, read_until, relaxed_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -209,24 +209,6 @@ async fn a_stalled_handshake_holds_its_slot_only_until_the_handshake_deadline() 
             other => panic!("expected to be served, got {other:?}"),
         }
     }
-}
-
-/// Reads lines from a child's output until one contains `wanted`.
-async fn read_until(
-    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    wanted: &str,
-) -> String {
-    let found = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.expect("readable output") {
-            if line.contains(wanted) {
-                return line;
-            }
-        }
-        panic!("output ended before a line with {wanted:?}");
-    });
-    found
-        .await
-        .unwrap_or_else(|_| panic!("no line with {wanted:?} in time"))
 }
 
 #[tokio::test]

@@ -16,10 +16,10 @@ use lanchat_server::Config;
 use lanchat_shared::keyfile::{self, KeyFile};
 use lanchat_shared::tls::{TlsError, client_config, handshake};
 use lanchat_shared::{ClientMsg, ErrorCode, ServerMsg};
-use lanchat_tests::{TIMEOUT, TestClient, TestServer, relaxed_config};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use lanchat_tests::{TIMEOUT, TestClient, TestServer, read_until, relaxed_config};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::process::{Child, ChildStdout};
+use tokio::process::Child;
 use tokio::task::JoinHandle;
 
 /// A handshake deadline far beyond [`TIMEOUT`]: a refusal that arrives
@@ -448,19 +448,4 @@ fn s_client(addr: SocketAddr, identity: &[String; 2], options: &[&str]) -> Child
         .kill_on_drop(true)
         .spawn()
         .expect("the openssl command line runs (CI installs it)")
-}
-
-/// Reads lines from a child's output until one contains `wanted`.
-async fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, wanted: &str) -> String {
-    let found = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.expect("readable output") {
-            if line.contains(wanted) {
-                return line;
-            }
-        }
-        panic!("output ended before a line with {wanted:?}");
-    });
-    found
-        .await
-        .unwrap_or_else(|_| panic!("no line with {wanted:?} in time"))
 }
