@@ -9,7 +9,7 @@ use super::moderation::{Authority, Present, announce, present_in};
 use super::{Context, Member, Next, echo};
 use crate::bans::{Ban, BanTarget, Network, parse_duration};
 use crate::hub::Presence;
-use crate::request::BanRequest;
+use crate::request::{BanRequest, Moderation};
 
 /// Reads what follows `/ban`: `[-s] TARGET [DURATION] [REASON]`.
 pub(crate) fn read_ban(words: &str) -> Option<BanRequest> {
@@ -30,6 +30,21 @@ pub(crate) fn read_ban(words: &str) -> Option<BanRequest> {
         server,
         duration_secs,
         reason,
+    })
+}
+
+/// Reads what follows `/mute`: `NICK [DURATION]`; `None` if anything else
+/// follows, or the duration is not one.
+pub(crate) fn read_mute(words: &str) -> Option<Moderation> {
+    let mut parts = words.split_whitespace();
+    let nick = parts.next()?.to_owned();
+    let duration_secs = match parts.next() {
+        Some(duration) => Some(parse_duration(duration)?),
+        None => None,
+    };
+    parts.next().is_none().then_some(Moderation::Mute {
+        nick,
+        duration_secs,
     })
 }
 

@@ -12,6 +12,7 @@
 //! told to the room as a line from `server`, stored in its history like
 //! any message, and logged with who did it.
 
+use lanchat_shared::command::Command;
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tracing::info;
 
@@ -84,6 +85,46 @@ pub(crate) async fn moderate(
         Moderation::Key(key) => privacy::set_key(ctx, member, (&room, &record), key).await,
         Moderation::Invite { nick } => privacy::invite(ctx, member, &room, &nick).await,
     }
+}
+
+/// The moderation a chat command asks for: `None` for a command that is
+/// not one, `Err` with the command's name for one used wrongly (its usage
+/// is the answer). The commands whose words need more reading than the
+/// shared parser gives (`/ban`, `/mute`) are read by `banning`.
+pub(crate) fn action_of(command: &Command<'_>) -> Option<Result<Moderation, &'static str>> {
+    let action = match *command {
+        Command::Topic(text) => Moderation::Topic(text.map(str::to_owned)),
+        Command::Kick { nick, reason } => Moderation::Kick {
+            nick: nick.to_owned(),
+            reason: reason.map(str::to_owned),
+        },
+        Command::Op(nick) | Command::Deop(nick) => Moderation::Operator {
+            nick: nick.to_owned(),
+            give: matches!(command, Command::Op(_)),
+        },
+        Command::Ban(words) => {
+            return Some(banning::read_ban(words).map(Moderation::Ban).ok_or("ban"));
+        }
+        Command::Unban(words) => {
+            let (server, target) = banning::server_flag(words);
+            let target = target.to_owned();
+            Moderation::Unban { target, server }
+        }
+        Command::Bans(words) => Moderation::Bans {
+            server: banning::server_flag(words).0,
+        },
+        Command::Mute(words) => return Some(banning::read_mute(words).ok_or("mute")),
+        Command::Unmute(nick) => Moderation::Unmute {
+            nick: nick.to_owned(),
+        },
+        Command::Private(on) => Moderation::Private(on),
+        Command::Invite(nick) => Moderation::Invite {
+            nick: nick.to_owned(),
+        },
+        Command::Key(key) => Moderation::Key(key.map(str::to_owned)),
+        _ => return None,
+    };
+    Some(Ok(action))
 }
 
 /// What the store keeps of `room`, or the refusal already sent.

@@ -6,12 +6,10 @@ use lanchat_shared::command::{self, Command};
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    Context, LeaveReason, Member, Next, banning, echo, moderation, nick, owners, queries, rooms,
-};
+use super::{Context, LeaveReason, Member, Next, echo, moderation, nick, owners, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
-use crate::request::{Moderation, Say};
+use crate::request::Say;
 use crate::store::{Appended, Completion, StoreError};
 use crate::writer::Outgoing;
 
@@ -81,79 +79,25 @@ async fn run_command(
             let room = parts.next().unwrap_or_default();
             rooms::join(ctx, member, room, parts.next()).await
         }
-        Command::Private(on) => {
-            moderation::moderate(ctx, member, room, Moderation::Private(on)).await
-        }
-        Command::Invite(nick) => {
-            let action = Moderation::Invite {
-                nick: nick.to_owned(),
-            };
-            moderation::moderate(ctx, member, room, action).await
-        }
-        Command::Key(key) => {
-            let action = Moderation::Key(key.map(str::to_owned));
-            moderation::moderate(ctx, member, room, action).await
-        }
         Command::Part(room) => rooms::part(ctx, member, room).await,
         Command::Nick(new) => nick::rename(ctx, member, new).await,
         Command::Release(named) => owners::release(ctx, &member.membership.nick(), named).await,
-        Command::Topic(text) => {
-            let action = Moderation::Topic(text.map(str::to_owned));
-            moderation::moderate(ctx, member, room, action).await
-        }
-        Command::Kick { nick, reason } => {
-            let action = Moderation::Kick {
-                nick: nick.to_owned(),
-                reason: reason.map(str::to_owned),
-            };
-            moderation::moderate(ctx, member, room, action).await
-        }
-        Command::Ban(words) => match banning::read_ban(words) {
-            Some(request) => {
-                moderation::moderate(ctx, member, room, Moderation::Ban(request)).await
-            }
-            None => usage(ctx, "ban"),
+        Command::Topic(_)
+        | Command::Kick { .. }
+        | Command::Op(_)
+        | Command::Deop(_)
+        | Command::Ban(_)
+        | Command::Unban(_)
+        | Command::Bans(_)
+        | Command::Mute(_)
+        | Command::Unmute(_)
+        | Command::Private(_)
+        | Command::Invite(_)
+        | Command::Key(_) => match moderation::action_of(&command) {
+            Some(Ok(action)) => moderation::moderate(ctx, member, room, action).await,
+            Some(Err(name)) => usage(ctx, name),
+            None => Next::Read,
         },
-        Command::Unban(words) => {
-            let (server, target) = banning::server_flag(words);
-            let action = Moderation::Unban {
-                target: target.to_owned(),
-                server,
-            };
-            moderation::moderate(ctx, member, room, action).await
-        }
-        Command::Bans(words) => {
-            let (server, _) = banning::server_flag(words);
-            moderation::moderate(ctx, member, room, Moderation::Bans { server }).await
-        }
-        Command::Mute(words) => {
-            let mut parts = words.split_whitespace();
-            let nick = parts.next().unwrap_or_default().to_owned();
-            let duration = parts.next().map(crate::bans::parse_duration);
-            match (duration, parts.next()) {
-                (Some(None), _) | (_, Some(_)) => usage(ctx, "mute"),
-                (duration, None) => {
-                    let duration_secs = duration.flatten();
-                    let action = Moderation::Mute {
-                        nick,
-                        duration_secs,
-                    };
-                    moderation::moderate(ctx, member, room, action).await
-                }
-            }
-        }
-        Command::Unmute(nick) => {
-            let action = Moderation::Unmute {
-                nick: nick.to_owned(),
-            };
-            moderation::moderate(ctx, member, room, action).await
-        }
-        Command::Op(nick) | Command::Deop(nick) => {
-            let give = matches!(command, Command::Op(_));
-            let nick = nick.to_owned();
-            let action = Moderation::Operator { nick, give };
-            moderation::moderate(ctx, member, room, action).await
-        }
         // The server takes `/query` only as `/msg`, so that is its usage.
         Command::Query { text: None, .. } => msg_usage(ctx),
         Command::Usage(spec) if spec.name == "query" => msg_usage(ctx),
