@@ -503,22 +503,12 @@ impl Hub {
             return None;
         }
         let spelled = member.nick.clone();
-        if let Some(members) = state.rooms.get_mut(room) {
-            members.remove(&key);
-            if members.is_empty() {
-                state.rooms.remove(room);
-            }
-        }
-        let leave = ServerMsg::Leave {
-            nick: spelled.to_string(),
-            reason: reason.to_owned(),
-            room: Some(room.to_owned()),
-        };
+        vacate_locked(&mut state, &key, room);
         let audience = Audience::RoomAndMember {
             room: room.to_owned(),
             member: key,
         };
-        self.publish(audience, leave);
+        self.publish(audience, leave_message(&spelled, room, reason));
         Some(spelled.to_string())
     }
 
@@ -680,19 +670,10 @@ impl Hub {
         room: &str,
         reason: &str,
     ) {
-        if let Some(members) = state.rooms.get_mut(room) {
-            members.remove(key);
-            if members.is_empty() && room != RoomName::lobby().as_str() {
-                state.rooms.remove(room);
-            }
-        }
+        vacate_locked(state, key, room);
         self.publish(
             Audience::Room(room.to_owned()),
-            ServerMsg::Leave {
-                nick: nick.to_string(),
-                reason: reason.to_owned(),
-                room: Some(room.to_owned()),
-            },
+            leave_message(nick, room, reason),
         );
     }
 
@@ -884,6 +865,26 @@ fn message_item(stored: &StoredMessage) -> EventItem {
 }
 
 /// Those in `room` whose identity owns their nickname, sorted ignoring case.
+/// Takes `key` out of `room`'s members, forgetting the room once empty
+/// (the lobby always stays).
+fn vacate_locked(state: &mut HubState, key: &NickKey, room: &str) {
+    if let Some(members) = state.rooms.get_mut(room) {
+        members.remove(key);
+        if members.is_empty() && room != RoomName::lobby().as_str() {
+            state.rooms.remove(room);
+        }
+    }
+}
+
+/// The `leave` event of `nick` from `room`, for `reason`.
+fn leave_message(nick: &Nick, room: &str, reason: &str) -> ServerMsg {
+    ServerMsg::Leave {
+        nick: nick.to_string(),
+        reason: reason.to_owned(),
+        room: Some(room.to_owned()),
+    }
+}
+
 fn room_owners(state: &HubState, room: &str) -> Vec<String> {
     room_nicks(state, room, |member| member.presence.owner().is_some())
 }
