@@ -98,6 +98,19 @@ pub enum DialError {
     },
 }
 
+/// A TCP connection to `address` within `deadline` (no Nagle delay: chat
+/// lines are small and wanted at once), or why not, in words.
+pub async fn connect(address: &str, deadline: Duration) -> Result<TcpStream, String> {
+    match timeout(deadline, TcpStream::connect(address)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(error)) => Err(format!("could not connect to {address}: {error}")),
+        Err(_) => Err(format!("no answer from {address}")),
+    }
+}
+
 /// Dials `address`, protected as `security` says, within `deadline` for
 /// the TCP connection and again for the TLS handshake.
 pub async fn dial(
@@ -105,16 +118,9 @@ pub async fn dial(
     security: &Security,
     deadline: Duration,
 ) -> Result<(Reader, Writer), DialError> {
-    let stream = match timeout(deadline, TcpStream::connect(address)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => {
-            return Err(DialError::Failed(format!(
-                "could not connect to {address}: {error}"
-            )));
-        }
-        Err(_) => return Err(DialError::Failed(format!("no answer from {address}"))),
-    };
-    let _ = stream.set_nodelay(true);
+    let stream = connect(address, deadline)
+        .await
+        .map_err(DialError::Failed)?;
     let (identity, pinned) = match security {
         Security::Plain => {
             let (read, write) = stream.into_split();

@@ -16,8 +16,6 @@ use anyhow::Context;
 use lanchat_shared::Fingerprint;
 use lanchat_shared::keyfile::{self, KeyFile, Origin};
 use lanchat_shared::tls;
-use tokio::net::TcpStream;
-use tokio::time::timeout;
 
 use crate::cli::Args;
 use crate::config::xdg_dir;
@@ -144,11 +142,7 @@ async fn trust_new(
 /// identity and is then dropped: nothing about the user is sent to a
 /// server that is not trusted yet.
 async fn first_look(address: &str) -> Result<Fingerprint, String> {
-    let stream = match timeout(FIRST_LOOK, TcpStream::connect(address)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return Err(format!("could not connect to {address}: {error}")),
-        Err(_) => return Err(format!("no answer from {address}")),
-    };
+    let stream = crate::dial::connect(address, FIRST_LOOK).await?;
     let config = tls::client_config(None).map_err(|error| error.to_string())?;
     match tls::handshake(stream, config, FIRST_LOOK).await {
         Ok((_, key)) => Ok(key),
