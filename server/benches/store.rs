@@ -97,6 +97,9 @@ impl Store for Counting {
     fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
         self.inner.private_rooms()
     }
+    fn topics(&mut self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.topics(rooms)
+    }
     fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError> {
         self.inner.load_bans(now_ms)
     }

@@ -222,7 +222,7 @@ async fn an_admin_keeps_order_everywhere_and_operators_cannot_act_against_one() 
 }
 
 #[tokio::test]
-async fn roles_and_topics_survive_a_restart_and_joiners_are_told_the_topic() {
+async fn roles_and_topics_survive_a_restart_and_joiners_and_listers_are_told_the_topic() {
     let dir = tempfile::tempdir().unwrap();
     let alice_key = key();
     let server = TestServer::with_config(on_disk(&dir)).await;
@@ -251,6 +251,11 @@ async fn roles_and_topics_survive_a_restart_and_joiners_are_told_the_topic() {
             ServerMsg::Message { from, text, .. } if from == "server" && text.contains("set the topic")
         )),
         "the moderation line is in the history: {told:?}"
+    );
+    // `/rooms` lists it with its topic.
+    assert_eq!(
+        rooms_listed(&mut carol).await,
+        "Rooms (* = yours):\n#dev* (1) - Kept across restarts\n#lobby* (1)"
     );
     let mut alice = server.join_with_key("alice", &alice_key).await;
     alice.join_room("dev").await;

@@ -1,6 +1,8 @@
 //! Questions a client may ask: who is here, which rooms there are, which
 //! commands there are.
 
+use std::collections::HashMap;
+
 use lanchat_shared::command::{self, Scope};
 use lanchat_shared::{ErrorCode, ServerMsg, sanitize_text};
 
@@ -125,23 +127,67 @@ pub(crate) fn away(member: &Member, text: Option<&str>) -> Next {
     }
 }
 
-/// `/rooms`: every room with its head count, the client's own starred.
-pub(crate) fn rooms(ctx: &mut Context<'_>, member: &Member) -> Next {
+/// `/rooms`: the rooms the client may see, one a line, with head counts,
+/// its own marked `*`, and topics.
+pub(crate) async fn rooms(ctx: &mut Context<'_>, member: &Member) -> Next {
+    let mut text = "Rooms (* = yours):".to_owned();
+    for room in listed_rooms(ctx, member).await {
+        let star = if room.mine { "*" } else { "" };
+        text.push_str(&format!("\n#{}{star} ({})", room.name, room.people));
+        if let Some(topic) = room.topic {
+            text.push_str(&format!(" - {topic}"));
+        }
+    }
+    ctx.reply(ServerMsg::info(text))
+}
+
+/// A room as `/rooms` lists it.
+#[derive(Debug)]
+pub(crate) struct ListedRoom {
+    pub(crate) name: String,
+    /// How many are in it.
+    pub(crate) people: usize,
+    /// Whether the asker is in it.
+    pub(crate) mine: bool,
+    pub(crate) topic: Option<String>,
+}
+
+/// The rooms `member` may see: every room someone is in, but a private
+/// one only to those in it.
+pub(crate) async fn listed_rooms(ctx: &mut Context<'_>, member: &Member) -> Vec<ListedRoom> {
     let mine = member.membership.view().rooms();
-    let list: Vec<String> = ctx
+    let visible: Vec<(String, usize)> = ctx
         .shared
         .hub
         .rooms()
         .into_iter()
-        // A private room is listed only to those in it.
         .filter(|(name, _)| mine.contains(name) || !ctx.shared.privacy.is_private(name))
-        .map(|(name, count)| {
-            let star = if mine.contains(&name) { "*" } else { "" };
-            format!("#{name}{star} ({count})")
-        })
         .collect();
-    let text = format!("Rooms (* = yours): {}", list.join(", "));
-    ctx.reply(ServerMsg::info(text))
+    let names: Vec<String> = visible.iter().map(|(name, _)| name.clone()).collect();
+    // Without the store the list still answers, only without topics.
+    let mut topics: HashMap<String, String> = ctx
+        .shared
+        .store
+        .run(move |store, _| store.topics(&names))
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(
+                error = error.explained(),
+                "the rooms' topics could not be read"
+            );
+            Vec::new()
+        })
+        .into_iter()
+        .collect();
+    visible
+        .into_iter()
+        .map(|(name, people)| ListedRoom {
+            topic: topics.remove(&name),
+            mine: mine.contains(&name),
+            name,
+            people,
+        })
+        .collect()
 }
 
 /// `/help`: the commands the server carries out.

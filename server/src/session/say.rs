@@ -72,7 +72,7 @@ async fn run_command(
         Command::Whois(nick) => queries::whois(ctx, member, nick),
         Command::Away(text) => queries::away(member, Some(text.unwrap_or("away"))),
         Command::Back => queries::away(member, None),
-        Command::Rooms => queries::rooms(ctx, member),
+        Command::Rooms => queries::rooms(ctx, member).await,
         Command::Help => queries::help(ctx),
         Command::Join(words) => {
             let mut parts = words.split_whitespace();

@@ -246,6 +246,8 @@ pub trait Store: Send + 'static {
     fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError>;
     /// The rooms that are private, for listing rooms without them.
     fn private_rooms(&mut self) -> Result<Vec<String>, StoreError>;
+    /// The topics of those of `rooms` that have one, for listing rooms.
+    fn topics(&mut self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError>;
     /// The bans in force at `now_ms`, rooms' and the server's; expired ones
     /// are deleted.
     fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError>;

@@ -983,6 +983,25 @@ impl Store for SqliteStore {
         Ok(names)
     }
 
+    fn topics(&mut self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let doing = failed("cannot read the rooms' topics");
+        let mut statement = self
+            .db
+            .prepare_cached("SELECT topic FROM rooms WHERE name = ?1 AND topic != ''")
+            .map_err(&doing)?;
+        let mut topics = Vec::new();
+        // One lookup per room listed: the rooms someone is in, which the
+        // hub bounds, rather than every room ever recorded.
+        for room in rooms {
+            let topic: Option<String> = statement
+                .query_row(params![room], |row| row.get(0))
+                .optional()
+                .map_err(&doing)?;
+            topics.extend(topic.map(|topic| (room.clone(), topic)));
+        }
+        Ok(topics)
+    }
+
     fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
         self.db
             .execute(

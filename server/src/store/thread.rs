@@ -374,6 +374,9 @@ mod tests {
         fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
             Err(disk_error())
         }
+        fn topics(&mut self, _: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+            Err(disk_error())
+        }
         fn load_bans(&mut self, _: u64) -> Result<Vec<Ban>, StoreError> {
             Err(disk_error())
         }
