@@ -1376,6 +1376,13 @@ impl App {
             ServerMsg::Info { text } | ServerMsg::Whois { text, .. } => self.on_info(&text),
             ServerMsg::Topic { room, text, by } => self.on_topic(&room, &text, by.as_deref()),
             ServerMsg::Away { nick, text } => self.on_away(&nick, text.as_deref()),
+            ServerMsg::Role {
+                room,
+                nick,
+                operator,
+            } => self
+                .people
+                .set_operator(&room, &clean_nick(&nick), operator),
             ServerMsg::Error {
                 message, client_id, ..
             } => self.on_error(&message, client_id.as_deref()),

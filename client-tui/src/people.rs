@@ -23,7 +23,8 @@ pub struct People {
     owners: HashSet<String>,
     /// Those away (lowercase), with their messages when known.
     away: HashMap<String, String>,
-    /// Who keeps order in each room (lowercase), from its last `/who`.
+    /// Who keeps order in each room (lowercase), from its last `/who` and
+    /// the `role` events since.
     operators: HashMap<String, HashSet<String>>,
     /// The room of the last `/who` answer read, which its `Operators:`
     /// line is about.
@@ -154,6 +155,18 @@ impl People {
             .is_some_and(|nicks| nicks.contains(&nick.to_ascii_lowercase()))
     }
 
+    /// `nick` keeps order in `room` now (`operator`), or no longer does,
+    /// as a `role` event says.
+    pub fn set_operator(&mut self, room: &str, nick: &str, operator: bool) {
+        let key = nick.to_ascii_lowercase();
+        let operators = self.operators.entry(room.to_owned()).or_default();
+        if operator {
+            operators.insert(key);
+        } else {
+            operators.remove(&key);
+        }
+    }
+
     /// `nick` entered `room`.
     pub fn arrive(&mut self, room: &str, nick: &str) {
         let list = self.rooms.entry(room.to_owned()).or_default();
@@ -168,6 +181,10 @@ impl People {
         if let Some(list) = self.rooms.get_mut(room) {
             list.retain(|u| !u.eq_ignore_ascii_case(nick));
         }
+        // A role is the identity's: it comes back with them, in a `role`.
+        if let Some(operators) = self.operators.get_mut(room) {
+            operators.remove(&nick.to_ascii_lowercase());
+        }
         if room == LOBBY {
             self.away.remove(&nick.to_ascii_lowercase());
         }
@@ -176,6 +193,7 @@ impl People {
     /// We left `room`: its people are no longer ours to know.
     pub fn forget(&mut self, room: &str) {
         self.rooms.remove(room);
+        self.operators.remove(room);
     }
 
     /// `old` is now called `new`, in every room.
@@ -187,6 +205,13 @@ impl People {
                 }
             }
             sort(list);
+        }
+        // A role belongs to the identity, which a new name keeps.
+        let (old, new) = (old.to_ascii_lowercase(), new.to_ascii_lowercase());
+        for operators in self.operators.values_mut() {
+            if operators.remove(&old) {
+                operators.insert(new.clone());
+            }
         }
     }
 
@@ -230,6 +255,23 @@ mod tests {
         assert!(!people.read_who("You are in #dev.", str::to_owned));
         people.forget("dev");
         assert!(people.of("dev").is_empty());
+    }
+
+    #[test]
+    fn roles_follow_role_events_renames_and_leaves() {
+        let mut people = People::default();
+        people.welcome(vec!["alice".into(), "bob".into()]);
+        people.arrive("dev", "alice");
+        people.set_operator("dev", "Alice", true);
+        assert!(people.is_operator("dev", "alice"));
+        assert!(!people.is_operator(LOBBY, "alice"), "one room's role only");
+        people.rename("alice", "ally");
+        assert!(people.is_operator("dev", "ally") && !people.is_operator("dev", "alice"));
+        people.set_operator("dev", "ally", false);
+        assert!(!people.is_operator("dev", "ally"));
+        people.set_operator("dev", "bob", true);
+        people.leave("dev", "bob");
+        assert!(!people.is_operator("dev", "bob"), "told again when back");
     }
 
     #[test]

@@ -541,6 +541,18 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
+    /// `nick` now keeps order in `room` (`operator`), or no longer does:
+    /// to everyone in the room when an operator gives or takes the role,
+    /// and when someone who keeps order there (an operator or an admin)
+    /// enters it. Who keeps order in a room already is in `/who`.
+    Role {
+        /// The room.
+        room: String,
+        /// Who.
+        nick: String,
+        /// Whether they keep order there now.
+        operator: bool,
+    },
     /// A message type this version does not know. Clients must ignore it; the
     /// server never sends it.
     #[serde(other)]

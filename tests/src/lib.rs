@@ -390,8 +390,9 @@ impl TestClient {
             match self.recv().await {
                 ServerMsg::HistoryEnd {} => break,
                 msg @ ServerMsg::Message { .. } => history.push(msg),
-                // Others coming and going meanwhile are not part of the replay.
-                ServerMsg::Join { .. } | ServerMsg::Leave { .. } => {}
+                // Others coming and going meanwhile are not part of the
+                // replay, nor is who keeps order (the joiner, if it does).
+                ServerMsg::Join { .. } | ServerMsg::Leave { .. } | ServerMsg::Role { .. } => {}
                 other => panic!(
                     "{}: expected the replay of #{room}, got {other:?}",
                     self.nick

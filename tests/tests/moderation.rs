@@ -31,6 +31,23 @@ async fn server_line(client: &mut TestClient, room: &str) -> String {
     }
 }
 
+/// Reads until a `role` event about `nick` in `room`, and returns
+/// whether they keep order there now.
+async fn role_of(client: &mut TestClient, nick: &str, room: &str) -> bool {
+    loop {
+        if let ServerMsg::Role {
+            room: told,
+            nick: who,
+            operator,
+        } = client.recv().await
+            && told == room
+            && who == nick
+        {
+            return operator;
+        }
+    }
+}
+
 /// Reads until an error, skipping everything else.
 async fn refusal(client: &mut TestClient) -> ErrorCode {
     loop {
@@ -147,6 +164,8 @@ async fn operators_name_operators_guests_cannot_be_and_the_last_one_stays() {
         server_line(&mut bob, "dev").await,
         "alice made bob an operator of #dev."
     );
+    // Everyone's client can mark the new operator at once.
+    assert!(role_of(&mut guest, "bob", "dev").await);
     // `/who` says who keeps order, on a line of its own.
     guest.say("/who dev").await;
     let who = loop {
@@ -176,22 +195,31 @@ async fn operators_name_operators_guests_cannot_be_and_the_last_one_stays() {
             break;
         }
     }
+    assert!(!role_of(&mut guest, "alice", "dev").await);
     alice.say("/topic back to me").await;
     assert_eq!(refusal(&mut alice).await, ErrorCode::NoPermission);
 }
 
-#[tokio::test]
-async fn an_admin_keeps_order_everywhere_and_operators_cannot_act_against_one() {
-    let admin_key = key();
+/// A server with `admin` for its admin, and alice, who founded `#dev`.
+async fn with_admin_and_founder(admin: &KeyFile) -> (TestServer, TestClient) {
     let config = Config {
-        admins: vec![admin_key.fingerprint.clone()],
+        admins: vec![admin.fingerprint.clone()],
         ..relaxed_config()
     };
     let server = TestServer::with_config(config).await;
     let mut alice = server.join_with_key("alice", &key()).await;
     alice.join_room("dev").await;
+    (server, alice)
+}
+
+#[tokio::test]
+async fn an_admin_keeps_order_everywhere_and_operators_cannot_act_against_one() {
+    let admin_key = key();
+    let (server, mut alice) = with_admin_and_founder(&admin_key).await;
     let mut admin = server.join_with_key("root", &admin_key).await;
     admin.join_room("dev").await;
+    // An admin keeps order wherever it goes, and the room is told so.
+    assert!(role_of(&mut alice, "root", "dev").await);
 
     alice.say("/kick root").await;
     assert_eq!(refusal(&mut alice).await, ErrorCode::NoPermission);
@@ -628,4 +656,97 @@ async fn info_starting(client: &mut TestClient, start: &str) -> String {
             return text;
         }
     }
+}
+
+/// Reads plain-text lines until one that contains `part`.
+async fn plain_line_with(client: &mut TestClient, part: &str) -> String {
+    loop {
+        let line = client.recv_line().await;
+        if line.contains(part) {
+            return line;
+        }
+    }
+}
+
+/// Joins in plain text as `nick`, over TLS with `identity` (as
+/// `openssl s_client -cert` would) or over plain TCP (as `nc` would),
+/// then enters `room`.
+async fn plain_in_room(
+    server: &TestServer,
+    nick: &str,
+    identity: Option<&KeyFile>,
+    room: &str,
+) -> TestClient {
+    let mut client = match identity {
+        Some(key) => {
+            TestClient::connect_tls_raw(server.addr(), Some(key))
+                .await
+                .0
+        }
+        None => TestClient::connect_raw(server.addr()).await,
+    };
+    client.recv_line().await;
+    client.send_line(nick).await;
+    plain_line_with(&mut client, "Welcome").await;
+    client.send_line(&format!("/join {room}")).await;
+    plain_line_with(&mut client, &format!("You are in #{room}")).await;
+    client
+}
+
+#[tokio::test]
+async fn an_admin_in_plain_text_and_an_operator_keep_a_room_of_nc_guests_in_order() {
+    let admin_key = key();
+    let (server, mut alice) = with_admin_and_founder(&admin_key).await;
+    let mut root = plain_in_room(&server, "root", Some(&admin_key), "dev").await;
+    let mut loud = plain_in_room(&server, "loud", None, "dev").await;
+    let mut rude = plain_in_room(&server, "rude", None, "dev").await;
+
+    // A guest has no say.
+    rude.send_line("/kick alice").await;
+    assert!(
+        plain_line_with(&mut rude, "!! ")
+            .await
+            .ends_with("(no_permission)")
+    );
+
+    // The room's founder mutes one guest: it reads, but cannot speak.
+    alice.say("/mute loud 10m").await;
+    plain_line_with(&mut loud, "<server> alice muted loud in #dev").await;
+    loud.send_line("LOUD NOISES").await;
+    assert!(plain_line_with(&mut loud, "!! ").await.ends_with("(muted)"));
+
+    // The admin, typing in plain text, kicks the other: out, but it may
+    // come back.
+    root.send_line("/kick rude flooding").await;
+    assert_eq!(
+        plain_line_with(&mut rude, "* rude left").await,
+        "* rude left #dev (kicked by root: flooding)"
+    );
+    rude.send_line("/join dev").await;
+    plain_line_with(&mut rude, "You are in #dev").await;
+
+    // Banned by nickname, a guest's address is banned: both guests go,
+    // and neither gets back in; the verified member stays.
+    root.send_line("/ban rude 1h spam").await;
+    for guest in [&mut rude, &mut loud] {
+        plain_line_with(guest, "left #dev (banned by root: spam)").await;
+        guest.send_line("/join dev").await;
+        assert!(plain_line_with(guest, "!! ").await.ends_with("(banned)"));
+    }
+    while !server_line(&mut alice, "dev")
+        .await
+        .contains("rude (a guest, by address)")
+    {}
+    alice.say("/who dev").await;
+    assert!(
+        info_starting(&mut alice, "Here in #dev")
+            .await
+            .starts_with("Here in #dev (2): alice, root"),
+    );
+
+    // Lifted, they may come back.
+    root.send_line("/unban ~127.0.0.1").await;
+    plain_line_with(&mut root, "lifted the ban").await;
+    rude.send_line("/join dev").await;
+    plain_line_with(&mut rude, "You are in #dev").await;
 }

@@ -1759,3 +1759,19 @@ fn away_people_are_marked_and_an_idle_user_is_marked_away_and_back_by_itself() {
             .any(|e| matches!(e, Effect::Send(ClientMsg::Away { .. })))
     );
 }
+
+#[test]
+fn a_role_event_marks_an_operator_of_the_room_shown_at_once() {
+    let (mut app, now) = online_app_with(alice());
+    let role = |operator: bool| {
+        Event::Net(NetEvent::Server(ServerMsg::Role {
+            room: "lobby".into(),
+            nick: "bob".into(),
+            operator,
+        }))
+    };
+    app.update(role(true), now);
+    assert!(app.is_operator_here("bob"));
+    app.update(role(false), now);
+    assert!(!app.is_operator_here("bob"));
+}

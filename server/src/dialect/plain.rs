@@ -87,7 +87,9 @@ fn plain_text(msg: &ServerMsg) -> String {
             format!("* {nick} left{} ({reason})\n", in_room(room.as_deref()))
         }
         ServerMsg::Nick { old, new, .. } => format!("* {old} is now known as {new}\n"),
-        ServerMsg::HistoryEnd {} => String::new(),
+        // A role given or taken is told in the room's own line; plain text
+        // has no user list to mark.
+        ServerMsg::HistoryEnd {} | ServerMsg::Role { .. } => String::new(),
         ServerMsg::Welcome {
             nick, users, owned, ..
         } => format!(

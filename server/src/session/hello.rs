@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::replay::{self, Arrival, ReplayFrom};
-use super::{Context, LeaveReason, Member, Next, owners};
+use super::{Context, LeaveReason, Member, Next, moderation, owners};
 use crate::bans::Ban;
 use crate::domain::{NickKey, Party, SessionToken};
 use crate::hub::{HubEvent, Presence};
@@ -86,6 +86,9 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         view,
     };
     let mut next = ctx.send(subscribe);
+    for room in &joined.rooms {
+        moderation::tell_role_on_entry(ctx, &member, room).await;
+    }
     // An owner reads it in the welcome; a notice says why one is not.
     if let (Next::Read, false, Some(notice)) = (&next, standing.owns, standing.notice) {
         next = ctx.reply(ServerMsg::info(notice));

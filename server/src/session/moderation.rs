@@ -322,7 +322,10 @@ async fn change_role(
     let changed = ctx
         .shared
         .store
-        .run(move |store, _| store.set_operator(&name, &identity, change))
+        .run({
+            let identity = identity.clone();
+            move |store, _| store.set_operator(&name, &identity, change)
+        })
         .await;
     let by = member.membership.nick();
     match changed {
@@ -346,8 +349,51 @@ async fn change_role(
                 )
             };
             announce(ctx, room, line).await;
+            let operator = give || theirs == Authority::Admin;
+            tell_role(ctx, room, &identity, operator);
             Next::Read
         }
+    }
+}
+
+/// Tells `room` that whoever of its people is `identity` keeps order
+/// there now (`operator`), or no longer does, so clients can mark them.
+fn tell_role(ctx: &Context<'_>, room: &RoomName, identity: &Fingerprint, operator: bool) {
+    let hub = &ctx.shared.hub;
+    let theirs = |presence: &Presence| presence.identity.as_ref() == Some(identity);
+    for nick in hub.in_room_matching(room.as_str(), theirs) {
+        let role = ServerMsg::Role {
+            room: room.to_string(),
+            nick,
+            operator,
+        };
+        hub.tell_room(room.as_str(), role);
+    }
+}
+
+/// Tells `room` that `member`, who just entered it, keeps order there,
+/// if they do (an operator of it, or an admin).
+pub(crate) async fn tell_role_on_entry(ctx: &Context<'_>, member: &Member, room: &RoomName) {
+    let Some(identity) = member.party.identity() else {
+        return;
+    };
+    let name = room.to_string();
+    // Unknown without the store: then nobody is told, and `/who` says it
+    // once the store is back.
+    let keeps_order = ctx.shared.config.admins.contains(identity)
+        || ctx
+            .shared
+            .store
+            .run(move |store, _| store.room(&name))
+            .await
+            .is_ok_and(|record| record.operators.contains(identity));
+    if keeps_order {
+        let role = ServerMsg::Role {
+            room: room.to_string(),
+            nick: member.membership.nick(),
+            operator: true,
+        };
+        ctx.shared.hub.tell_room(room.as_str(), role);
     }
 }
 

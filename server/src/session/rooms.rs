@@ -62,6 +62,7 @@ pub(crate) async fn join(
 async fn enter(ctx: &mut Context<'_>, member: &mut Member, room: &RoomName) -> Next {
     ctx.save_session(member);
     moderation::note_entry(ctx, room, member.party.identity().cloned()).await;
+    moderation::tell_role_on_entry(ctx, member, room).await;
     // A room's history that cannot be read is left out, not reported: the
     // join itself succeeded (the protocol says so).
     let history = replay::of_room(ctx, room).await.or_else(|error| {
