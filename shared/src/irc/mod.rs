@@ -1,0 +1,13 @@
+//! The IRC dialect of the wire: lines, text and names as IRC clients (irssi,
+//! weechat, hexchat, bots) speak them, with nothing about sockets or sessions.
+//!
+//! The server's IRC gateway reads a client's line with [`Message::parse`],
+//! answers with [`Message::to_line`], and in between uses the pieces below:
+//!
+//! - [`message`]: [`Message`], one IRC line (IRCv3 tags, source, command,
+//!   parameters), its parser and serialiser, and the byte limits of Modern
+//!   IRC and IRCv3 message-tags as named constants.
+
+pub mod message;
+
+pub use message::{Message, ParseError, Sender, SerializeError, Tag};
