@@ -7,7 +7,11 @@
 //! - [`message`]: [`Message`], one IRC line (IRCv3 tags, source, command,
 //!   parameters), its parser and serialiser, and the byte limits of Modern
 //!   IRC and IRCv3 message-tags as named constants.
+//! - [`format`](mod@format): [`strip_formatting`], which removes mIRC bold,
+//!   colour and the other formatting codes.
 
+pub mod format;
 pub mod message;
 
+pub use format::strip_formatting;
 pub use message::{Message, ParseError, Sender, SerializeError, Tag};
