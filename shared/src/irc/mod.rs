@@ -7,11 +7,19 @@
 //! - [`message`]: [`Message`], one IRC line (IRCv3 tags, source, command,
 //!   parameters), its parser and serialiser, and the byte limits of Modern
 //!   IRC and IRCv3 message-tags as named constants.
+//! - [`ctcp`]: [`MessageText`], which tells `/me` actions and other CTCP
+//!   requests from plain text, and [`render_action`] for the way back.
 //! - [`format`](mod@format): [`strip_formatting`], which removes mIRC bold,
 //!   colour and the other formatting codes.
+//!
+//! Text from an IRC client goes through [`MessageText::parse`] first, then
+//! [`strip_formatting`], then [`sanitize_text`](crate::sanitize_text): CTCP
+//! is framed by `\x01`, which the later steps would remove.
 
+pub mod ctcp;
 pub mod format;
 pub mod message;
 
+pub use ctcp::{MessageText, render_action, render_ctcp};
 pub use format::strip_formatting;
 pub use message::{Message, ParseError, Sender, SerializeError, Tag};
