@@ -11,6 +11,8 @@
 //!   requests from plain text, and [`render_action`] for the way back.
 //! - [`format`](mod@format): [`strip_formatting`], which removes mIRC bold,
 //!   colour and the other formatting codes.
+//! - [`names`]: how a lanchat [`Nick`](crate::Nick) and
+//!   [`RoomName`](crate::RoomName) are spelled on IRC, and back.
 //!
 //! Text from an IRC client goes through [`MessageText::parse`] first, then
 //! [`strip_formatting`], then [`sanitize_text`](crate::sanitize_text): CTCP
@@ -19,7 +21,12 @@
 pub mod ctcp;
 pub mod format;
 pub mod message;
+pub mod names;
 
 pub use ctcp::{MessageText, render_action, render_ctcp};
 pub use format::strip_formatting;
 pub use message::{Message, ParseError, Sender, SerializeError, Tag};
+pub use names::{
+    IrcChannelError, IrcNickError, from_irc_channel, from_irc_nick, is_irc_nick, to_irc_channel,
+    to_irc_nick,
+};
