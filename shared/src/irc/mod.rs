@@ -7,6 +7,8 @@
 //! - [`message`]: [`Message`], one IRC line (IRCv3 tags, source, command,
 //!   parameters), its parser and serialiser, and the byte limits of Modern
 //!   IRC and IRCv3 message-tags as named constants.
+//! - [`split`]: [`split_text`] and [`split_message`], which cut a long text
+//!   into pieces so every line stays within 512 bytes, losing nothing.
 //! - [`ctcp`]: [`MessageText`], which tells `/me` actions and other CTCP
 //!   requests from plain text, and [`render_action`] for the way back.
 //! - [`format`](mod@format): [`strip_formatting`], which removes mIRC bold,
@@ -22,6 +24,7 @@ pub mod ctcp;
 pub mod format;
 pub mod message;
 pub mod names;
+pub mod split;
 
 pub use ctcp::{MessageText, render_action, render_ctcp};
 pub use format::strip_formatting;
@@ -30,3 +33,4 @@ pub use names::{
     IrcChannelError, IrcNickError, from_irc_channel, from_irc_nick, is_irc_nick, to_irc_channel,
     to_irc_nick,
 };
+pub use split::{SplitError, split_message, split_text, text_budget};
