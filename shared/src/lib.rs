@@ -24,6 +24,9 @@
 //! - [`clock`]: how a message's timestamp is shown.
 //! - [`sanitize`]: [`sanitize_text`], which removes everything that could drive
 //!   a terminal from message text.
+//! - [`irc`]: the IRC dialect for the server's gateway: [`irc::Message`]
+//!   lines with IRCv3 tags, text split to fit 512 bytes, CTCP, formatting
+//!   codes, and how nicknames and rooms are spelled on IRC.
 //!
 //! This crate knows nothing about sockets, tasks or rooms; `docs/PROTOCOL.md`
 //! is the prose form of what it encodes.
@@ -35,6 +38,7 @@ pub mod codec;
 pub mod command;
 pub mod discovery;
 pub mod fingerprint;
+pub mod irc;
 pub mod keyfile;
 pub mod limits;
 pub mod nick;
