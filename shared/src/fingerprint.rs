@@ -24,6 +24,16 @@ const DIGEST_CHARS: usize = 43;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Fingerprint(String);
 
+/// The SHA-256 digest of a whole DER certificate in hex, as weechat's
+/// `tls_fingerprint` takes it (unlike the key's fingerprint, it changes
+/// when the certificate is made again for the same key).
+pub fn certificate_hex(cert_der: &[u8]) -> String {
+    Sha256::digest(cert_der)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// Why a certificate has no fingerprint.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("not an X.509 certificate in DER: {0}")]
@@ -46,6 +56,16 @@ impl Fingerprint {
         let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
             .map_err(|error| NotACertificate(error.to_string()))?;
         Ok(Fingerprint::of_public_key(cert.public_key().raw))
+    }
+
+    /// The same digest of the key in upper-case hex, a colon between
+    /// bytes, as irssi shows a server's public key and its
+    /// `-tls_pinned_pubkey` takes it.
+    pub fn colon_hex(&self) -> String {
+        let digest = self.0.strip_prefix(PREFIX).unwrap_or_default();
+        let bytes = STANDARD_NO_PAD.decode(digest).unwrap_or_default();
+        let hex: Vec<String> = bytes.iter().map(|byte| format!("{byte:02X}")).collect();
+        hex.join(":")
     }
 
     /// Reads a fingerprint someone wrote (in a file of allowed identities,
@@ -75,6 +95,17 @@ impl fmt::Display for Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hex_forms_are_what_irc_clients_pin() {
+        // SHA-256 of the empty input, a well-known digest.
+        let empty_hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(certificate_hex(b""), empty_hex);
+        let irssi = Fingerprint::of_public_key(b"").colon_hex();
+        assert_eq!(irssi.len(), 32 * 3 - 1);
+        assert_eq!(irssi.replace(':', "").to_ascii_lowercase(), empty_hex);
+        assert!(irssi.starts_with("E3:B0:C4:"));
+    }
 
     #[test]
     fn a_fingerprint_is_sha256_of_the_key_in_unpadded_base64() {

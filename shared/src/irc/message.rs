@@ -280,12 +280,25 @@ impl Message {
     /// within it with [`body_len`](Message::body_len) and
     /// [`split_message`](crate::irc::split_message).
     pub fn to_line(&self) -> Result<String, SerializeError> {
+        self.write(Trailing::WhenNeeded)
+    }
+
+    /// The line as [`to_line`](Message::to_line) writes it, but with a `:`
+    /// before the last parameter whatever it holds: how servers write free
+    /// text (a message, a reason, a numeric's words), since simple clients
+    /// and bots take the text to be what follows ` :`. It reads back the
+    /// same.
+    pub fn to_text_line(&self) -> Result<String, SerializeError> {
+        self.write(Trailing::Always)
+    }
+
+    fn write(&self, trailing: Trailing) -> Result<String, SerializeError> {
         self.check()?;
         let mut line = self.tag_section();
         if line.len() > MAX_TAG_SECTION_LEN {
             return Err(SerializeError::TagsTooLong);
         }
-        self.write_body(&mut line);
+        self.write_body(&mut line, trailing);
         Ok(line)
     }
 
@@ -293,7 +306,7 @@ impl Message {
     /// CRLF: what must stay within [`MAX_BODY_LEN`].
     pub fn body_len(&self) -> usize {
         let mut body = String::new();
-        self.write_body(&mut body);
+        self.write_body(&mut body, Trailing::WhenNeeded);
         body.len()
     }
 
@@ -350,7 +363,7 @@ impl Message {
     }
 
     /// Appends `:source COMMAND params` to `out`.
-    fn write_body(&self, out: &mut String) {
+    fn write_body(&self, out: &mut String, trailing: Trailing) {
         if let Some(source) = &self.source {
             out.push(':');
             out.push_str(source);
@@ -360,12 +373,21 @@ impl Message {
         let last = self.params.len().saturating_sub(1);
         for (index, param) in self.params.iter().enumerate() {
             out.push(' ');
-            if index == last && needs_colon(param) {
+            if index == last && (trailing == Trailing::Always || needs_colon(param)) {
                 out.push(':');
             }
             out.push_str(param);
         }
     }
+}
+
+/// When the last parameter is written with a `:`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trailing {
+    /// Only when it must be: empty, with a space, or starting with `:`.
+    WhenNeeded,
+    /// Always, as free text.
+    Always,
 }
 
 /// True for the bytes no IRC line may contain.
@@ -861,6 +883,8 @@ mod tests {
         fn parsing_a_serialised_message_gives_it_back(message in message()) {
             let line = message.to_line().unwrap();
             prop_assert_eq!(Message::parse(&line, Sender::Server), Ok(message.clone()));
+            let text_line = message.to_text_line().unwrap();
+            prop_assert_eq!(Message::parse(&text_line, Sender::Server), Ok(message.clone()));
             let tag_len = line.len() - message.body_len();
             prop_assert!(tag_len == 0 || line[..tag_len].ends_with(' '));
         }
