@@ -13,6 +13,9 @@ use lanchat_shared::limits::DEFAULT_PORT;
 use crate::Config;
 use crate::config::{ConfigError, DbLocation, Retention, Secret, TlsKeys};
 
+/// IRC's registered port, where IRC clients look first.
+pub const DEFAULT_IRC_PORT: u16 = 6667;
+
 /// A LAN chat server: newline-delimited JSON (or plain text for nc/telnet) over TCP.
 ///
 /// Every default is [`Config::default`]'s, read from there.
@@ -26,6 +29,16 @@ pub struct Args {
     /// TCP port to listen on (0 picks a free one and logs it).
     #[arg(long, short, env = "LANCHAT_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
+
+    /// TCP port for IRC clients (irssi, weechat, hexchat, bots), in the
+    /// same rooms; 0 turns it off. A port that cannot be bound is logged,
+    /// and the server runs without it.
+    #[arg(long, env = "LANCHAT_IRC_PORT", default_value_t = DEFAULT_IRC_PORT)]
+    pub irc_port: u16,
+
+    /// Do not listen for IRC clients (as --irc-port 0).
+    #[arg(long, env = "LANCHAT_NO_IRC")]
+    pub no_irc: bool,
 
     /// Name shown in the greeting.
     #[arg(long, env = "LANCHAT_NAME", default_value_t = Config::default().server_name)]
@@ -175,6 +188,11 @@ impl Args {
     /// The address to bind.
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The address to bind for IRC clients, unless turned off.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        (!self.no_irc && self.irc_port != 0).then(|| SocketAddr::new(self.bind, self.irc_port))
     }
 
     /// The server settings these flags describe, checked by

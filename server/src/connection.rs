@@ -20,8 +20,10 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use crate::dialect::{Dialect, Irc};
 use crate::line_reader::LineReader;
-use crate::request::{Hello, Request};
+use crate::listener::Port;
+use crate::request::{Hello, Request, Stage};
 use crate::session::password::{self, Gate};
 use crate::session::{
     self, Context, LeaveReason, Next, Phase, REPLY_QUEUE_LEN, echo, hello, moderation, queries,
@@ -33,7 +35,7 @@ use crate::writer::{self, WriterContext, WriterEnd};
 
 /// Serves one accepted connection to its end. Never panics and never
 /// returns an error: whatever goes wrong is this client's problem alone.
-pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, port: Port) {
     // The hello deadline counts from the accept: waiting for a first byte
     // and a TLS handshake are part of the time a client has.
     let hello_deadline = Instant::now() + shared.config.hello_timeout;
@@ -61,7 +63,14 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) 
     ));
     let config = &shared.config;
     let mut connection = Connection {
-        ctx: Context::new(&shared, outgoing, abort, security, peer),
+        ctx: Context::new(
+            &shared,
+            outgoing,
+            abort,
+            security,
+            peer,
+            dialect_of(port, &shared),
+        ),
         phase: Phase::Greeting {
             deadline: hello_deadline,
             awaiting_password: None,
@@ -70,8 +79,15 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) 
         },
     };
     let lines = LineReader::new(source, LineCodec::new(config.max_line_bytes));
-    let greeting = session::hello::greeting(&config.server_name, &shared.tls.fingerprint);
-    let reader_reason = match connection.ctx.reply(greeting) {
+    // IRC clients speak first; everyone else is greeted.
+    let greeted = match port {
+        Port::Main => {
+            let greeting = session::hello::greeting(&config.server_name, &shared.tls.fingerprint);
+            connection.ctx.reply(greeting)
+        }
+        Port::Irc => Next::Read,
+    };
+    let reader_reason = match greeted {
         Next::Read => connection.read_lines(lines).await,
         Next::End(reason) => Some(reason),
     };
@@ -99,6 +115,14 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) 
             member.membership.set_leave_reason(reason.describe());
         }
         Phase::Greeting { .. } => debug!(reason = reason.describe(), "closed before joining"),
+    }
+}
+
+/// The dialect a port decides; `None`: the first line will.
+fn dialect_of(port: Port, shared: &Shared) -> Option<Arc<dyn Dialect>> {
+    match port {
+        Port::Main => None,
+        Port::Irc => Some(Arc::new(Irc::new(&shared.config))),
     }
 }
 
@@ -212,6 +236,9 @@ impl Connection<'_> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Next::Read;
         }
+        if self.ctx.dialect().paces_excess_lines() {
+            return self.on_paced_line(&line).await;
+        }
         if !self.ctx.take_line_token() {
             let message = "You are sending too fast; that line was not delivered. Wait a moment.";
             let client_id = ClientMsg::client_id_in(&line);
@@ -229,12 +256,43 @@ impl Connection<'_> {
         }
     }
 
+    /// A line of a dialect that paces its clients (IRC): text that is not
+    /// UTF-8 is read lossily, as IRC clients expect, and a line over the
+    /// rate waits its turn instead of being refused. Registering takes no
+    /// turn, so a client's dozen lines on connect go through at once; a
+    /// hello does, since it asks the store.
+    async fn on_paced_line(&mut self, line: &[u8]) -> Next {
+        let text = String::from_utf8_lossy(line);
+        let stage = self.phase.stage();
+        let request = match self.ctx.dialect().parse(&text, stage) {
+            Ok(request) => request,
+            Err(bad) => return self.ctx.bad_line(bad.code, bad.message),
+        };
+        let costs = stage == Stage::Joined || matches!(request, Request::Hello(_));
+        if costs && !self.ctx.wait_for_line_token().await {
+            let message = "You are sending too fast; that line was not delivered.";
+            return self.ctx.refuse(ErrorCode::RateLimited, message);
+        }
+        self.dispatch(request).await
+    }
+
     /// The table from request to handler. A request that needs a member
     /// is only dispatched in the joined phase.
     async fn dispatch(&mut self, request: Request) -> Next {
+        self.ctx.dialect().dispatching(&request);
         let ctx = &mut self.ctx;
         match (&mut self.phase, request) {
+            (_, Request::Many(requests)) => Box::pin(self.dispatch_all(requests)).await,
+            (_, Request::Answer(line)) if line.is_empty() => Next::Read,
+            (_, Request::Answer(line)) => ctx.send(writer::Outgoing::Line(line)),
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
+            (Phase::Joined(member), Request::Nick { nick }) => {
+                session::nick::rename(ctx, member, &nick).await
+            }
+            (Phase::Joined(member), Request::People { room, listing }) => {
+                queries::who(ctx, member, room.as_deref(), listing).await
+            }
+            (Phase::Joined(member), Request::PartAll) => rooms::part_all(ctx, member).await,
             (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
             (Phase::Joined(member), Request::Away(text)) => {
                 let text = text.filter(|t| !t.trim().is_empty());
@@ -283,6 +341,19 @@ impl Connection<'_> {
                 rooms::part(ctx, member, Some(&room)).await
             }
         }
+    }
+}
+
+impl Connection<'_> {
+    /// Carries out `requests` in order, up to the first that ends the
+    /// connection.
+    async fn dispatch_all(&mut self, requests: Vec<Request>) -> Next {
+        for request in requests {
+            if let end @ Next::End(_) = self.dispatch(request).await {
+                return end;
+            }
+        }
+        Next::Read
     }
 }
 

@@ -151,6 +151,9 @@ impl MemberView {
     }
 }
 
+/// The reason of a `leave` from a room its member left by itself.
+pub(crate) const PARTED: &str = "parted";
+
 /// The shared state of the chat.
 #[derive(Debug)]
 pub(crate) struct Hub {
@@ -745,7 +748,7 @@ impl Membership {
             return Err(Refusal::NotInRoom);
         }
         self.hub
-            .leave_room_locked(&mut state, &key, &nick, room.as_str(), "parted");
+            .leave_room_locked(&mut state, &key, &nick, room.as_str(), PARTED);
         Ok(())
     }
 

@@ -21,11 +21,26 @@ use crate::state::Shared;
 /// so the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Which of the server's ports a connection came in on: it decides how the
+/// connection is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Port {
+    /// The main port: JSON or plain text, told apart by the first line.
+    Main,
+    /// The IRC port (`--irc-port`).
+    Irc,
+}
+
 /// Accepts connections until cancelled by the caller (the future is dropped
 /// at shutdown). A failing `accept` is logged and retried; a failing
-/// connection only ever affects its own task.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
-    let limits = Arc::new(ConnectionLimits::new(&shared.config));
+/// connection only ever affects its own task. Every port counts against
+/// the same `limits`.
+pub(crate) async fn accept_loop(
+    (listener, port): (TcpListener, Port),
+    shared: Arc<Shared>,
+    limits: Arc<ConnectionLimits>,
+    tracker: TaskTracker,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -39,7 +54,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, trac
             Ok(admission) => admission,
             Err(refusal) => {
                 debug!(%peer, code = refusal.as_str(), "refused connection");
-                refuse(&stream, refusal);
+                refuse(&stream, port, refusal);
                 continue;
             }
         };
@@ -50,7 +65,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, trac
         let span = info_span!("client", %peer);
         tracker.spawn(
             async move {
-                connection::serve(stream, peer.ip(), shared).await;
+                connection::serve(stream, peer.ip(), shared, port).await;
                 drop(admission);
             }
             .instrument(span),
@@ -61,12 +76,17 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, trac
 /// Tells a refused client why in one line, without waiting: a fresh
 /// socket's send buffer is empty, so a short line always fits, and the
 /// accept loop must never block on a client.
-fn refuse(stream: &TcpStream, code: ErrorCode) {
+fn refuse(stream: &TcpStream, port: Port, code: ErrorCode) {
     let message = match code {
         ErrorCode::ServerFull => "The server is full; try again later.",
         _ => "Too many connections from your address; close one and try again.",
     };
-    let _ = stream.try_write(&ServerMsg::error(code, message).to_line());
+    let line = match port {
+        Port::Main => ServerMsg::error(code, message).to_line(),
+        // What IRC servers send a client they close: its clients show it.
+        Port::Irc => format!("ERROR :{message}\r\n").into(),
+    };
+    let _ = stream.try_write(&line);
 }
 
 /// Turns off Nagle (chat lines are small and latency matters) and turns on
@@ -95,7 +115,7 @@ pub(crate) fn configure_socket(stream: &TcpStream, config: &Config) -> io::Resul
 
 /// The total and per-address connection caps.
 #[derive(Debug)]
-struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     total: Arc<Semaphore>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max_per_ip: usize,
@@ -110,7 +130,7 @@ struct Admission {
 }
 
 impl ConnectionLimits {
-    fn new(config: &Config) -> ConnectionLimits {
+    pub(crate) fn new(config: &Config) -> ConnectionLimits {
         ConnectionLimits {
             total: Arc::new(Semaphore::new(config.max_connections)),
             per_ip: Arc::default(),

@@ -44,6 +44,16 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
+    let server = match args.irc_addr() {
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(irc) => server.with_irc(irc),
+            Err(error) => {
+                tracing::warn!(%addr, %error, "cannot listen for IRC clients; serving without IRC");
+                server
+            }
+        },
+        None => server,
+    };
     server.serve(listener, shutdown_signal()).await;
     Ok(())
 }

@@ -53,6 +53,38 @@ pub(crate) enum Request {
         /// What to do.
         action: Moderation,
     },
+    /// Another nickname, as `/nick` asks.
+    Nick {
+        /// The nickname, unchecked.
+        nick: String,
+    },
+    /// Who is in a room, for a list of them (`/who`, IRC's `WHO` and
+    /// `NAMES`).
+    People {
+        /// The room's name, unchecked; `None` for the current room.
+        room: Option<String>,
+        /// Which list.
+        listing: Listing,
+    },
+    /// Leave every room but the lobby (IRC's `JOIN 0`).
+    PartAll,
+    /// Several requests from one line (IRC's `JOIN #a,#b`), carried out
+    /// in order.
+    Many(Vec<Request>),
+    /// What the dialect answers by itself, without the session (IRC's
+    /// capability negotiation, `PONG`, an unknown command's numeric): sent
+    /// back as it is; empty for a line that needs no answer. Not a bad
+    /// line.
+    Answer(bytes::Bytes),
+}
+
+/// The lists of who is in a room, which dialects spell differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// Everyone with their state (`/who`, IRC's `WHO`).
+    Who,
+    /// The nicknames alone (IRC's `NAMES`).
+    Names,
 }
 
 /// A ban as asked for, before it is checked.
@@ -158,6 +190,8 @@ impl Hello {
 pub(crate) struct Say {
     /// The text as sent.
     pub(crate) text: String,
+    /// How to read it.
+    pub(crate) kind: SayKind,
     /// The room named, if any.
     pub(crate) room: Option<String>,
     /// The person named, for a direct message.
@@ -171,11 +205,24 @@ impl Say {
     pub(crate) fn text(text: impl Into<String>) -> Say {
         Say {
             text: text.into(),
+            kind: SayKind::Typed,
             room: None,
             to: None,
             client_id: None,
         }
     }
+}
+
+/// How chat text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SayKind {
+    /// As typed: a leading `/` makes it a command (JSON, plain text).
+    Typed,
+    /// A message, whatever it starts with (IRC's `PRIVMSG`: IRC clients
+    /// run their own commands, so what reaches us is meant as words).
+    Message,
+    /// An action, as `/me` (IRC's CTCP `ACTION`).
+    Action,
 }
 
 /// Where a connection is in its life, as far as reading a line goes: plain

@@ -18,6 +18,7 @@ use crate::budget::AddressBudget;
 use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
+use crate::listener::{ConnectionLimits, Port};
 use crate::session::privacy::RoomPrivacy;
 use crate::session::{owners, password};
 use crate::state::Shared;
@@ -34,6 +35,8 @@ pub struct Server {
     store_thread: JoinHandle<()>,
     /// The thread that answers history reads, for a database file.
     history_thread: Option<JoinHandle<()>>,
+    /// Where IRC clients connect, if anywhere.
+    irc: Option<TcpListener>,
 }
 
 /// Why a server could not be opened. Each is something the person
@@ -127,6 +130,7 @@ impl Server {
             shared,
             store_thread,
             history_thread,
+            irc: None,
         })
     }
 
@@ -141,6 +145,13 @@ impl Server {
         &self.shared.tls.fingerprint
     }
 
+    /// Serves IRC clients on `listener` too, in the same rooms, from
+    /// [`Server::serve`] on (see the IRC section of `docs/PROTOCOL.md`).
+    pub fn with_irc(mut self, listener: TcpListener) -> Server {
+        self.irc = Some(listener);
+        self
+    }
+
     /// Serves the chat on `listener` until `shutdown` completes, then
     /// shuts down gracefully: it stops accepting, every client is sent
     /// what was already queued for it and a notice, and `serve` returns
@@ -151,6 +162,7 @@ impl Server {
             shared,
             store_thread,
             history_thread,
+            irc,
         } = self;
         let tracker = TaskTracker::new();
         tracker.spawn(prune_on_a_timer(Arc::clone(&shared)));
@@ -162,8 +174,29 @@ impl Server {
         }
         // Dropping the accept loop at shutdown drops the listener: new
         // connection attempts are refused from that moment on.
+        // One set of connection caps for every port.
+        let limits = Arc::new(ConnectionLimits::new(&shared.config));
+        let main = listener::accept_loop(
+            (listener, Port::Main),
+            Arc::clone(&shared),
+            Arc::clone(&limits),
+            tracker.clone(),
+        );
+        let irc = async {
+            match irc {
+                Some(irc) => {
+                    if let Ok(addr) = irc.local_addr() {
+                        info!(%addr, "IRC clients welcome");
+                    }
+                    let (shared, tracker) = (Arc::clone(&shared), tracker.clone());
+                    listener::accept_loop((irc, Port::Irc), shared, limits, tracker).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            () = listener::accept_loop(listener, Arc::clone(&shared), tracker.clone()) => {}
+            () = main => {}
+            () = irc => {}
             () = shutdown => {}
         }
         info!("shutting down");

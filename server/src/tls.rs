@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lanchat_shared::Fingerprint;
+use lanchat_shared::fingerprint::certificate_hex;
 use lanchat_shared::keyfile::{self, KeyFile, KeyFileError, Origin};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -84,12 +85,20 @@ impl ServerTls {
             }
         };
         let fingerprint = keys.fingerprint.clone();
+        // What IRC clients pin: irssi the key's digest, weechat the
+        // certificate's, both in hex.
+        let certificate = keys.chain.first().map(|cert| certificate_hex(cert));
         let server_config = server_config(keys).map_err(|error| TlsSetupError::Unusable {
             cert: cert_path,
             key: key_path,
             problem: error.to_string(),
         })?;
-        info!(%fingerprint, "TLS key fingerprint");
+        info!(
+            %fingerprint,
+            irssi_tls_pinned_pubkey = fingerprint.colon_hex(),
+            weechat_tls_fingerprint = certificate.unwrap_or_default(),
+            "TLS key fingerprint"
+        );
         Ok(ServerTls {
             config: Arc::new(server_config),
             fingerprint,

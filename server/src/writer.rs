@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::dialect::{Dialect, JSON};
+use crate::dialect::{self, Dialect};
 use crate::hub::{HubEvent, MemberView};
 use crate::transport::Sink;
 
@@ -51,7 +51,7 @@ pub(crate) enum Outgoing {
         /// The hub's ring, from the instant the client joined.
         events: broadcast::Receiver<Arc<HubEvent>>,
         /// How the client is spoken to.
-        dialect: &'static dyn Dialect,
+        dialect: Arc<dyn Dialect>,
         /// What the client may see.
         view: Arc<MemberView>,
     },
@@ -94,7 +94,7 @@ pub(crate) async fn run(
         queue_open: true,
         events: None,
         view: None,
-        dialect: &JSON,
+        dialect: dialect::json(),
         batch: Vec::new(),
         written: 0,
     };
@@ -124,7 +124,7 @@ struct Writer {
     view: Option<Arc<MemberView>>,
     /// How to render what is sent; JSON until the client has joined (the
     /// reader renders its own replies).
-    dialect: &'static dyn Dialect,
+    dialect: Arc<dyn Dialect>,
     /// Bytes waiting to be written; reused between batches.
     batch: Vec<u8>,
     /// How much of `batch` has reached the socket. Kept outside the write
@@ -236,7 +236,7 @@ impl Writer {
     /// Adds what of an event is for this client to the batch.
     fn take_event(&mut self, event: &HubEvent) {
         let Some(view) = &self.view else { return };
-        let (dialect, batch) = (self.dialect, &mut self.batch);
+        let (dialect, batch) = (&*self.dialect, &mut self.batch);
         view.for_each_wanted(event, |item, shown_to| {
             start_batch(batch, item.json.len());
             dialect.render_event(item, shown_to, batch);
@@ -422,7 +422,7 @@ mod tests {
         queue_in
             .try_send(Outgoing::Subscribe {
                 events: laggard.events,
-                dialect: &JSON,
+                dialect: crate::dialect::json(),
                 view,
             })
             .unwrap();
@@ -459,7 +459,7 @@ mod tests {
         queue_in
             .try_send(Outgoing::Subscribe {
                 events: reader.events,
-                dialect: &JSON,
+                dialect: crate::dialect::json(),
                 view,
             })
             .unwrap();
@@ -489,7 +489,7 @@ mod tests {
         queue_in
             .try_send(Outgoing::Subscribe {
                 events: reader.events,
-                dialect: &PLAIN_TEXT,
+                dialect: Arc::new(PLAIN_TEXT),
                 view,
             })
             .unwrap();

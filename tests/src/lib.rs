@@ -95,6 +95,7 @@ pub fn on_disk(dir: &tempfile::TempDir) -> Config {
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
+    irc: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -113,17 +114,36 @@ impl TestServer {
     /// Starts a server on 127.0.0.1:`port` (0 for any free port), e.g. to
     /// restart one where its clients expect it.
     pub async fn on_port(port: u16, config: Config) -> TestServer {
+        TestServer::serving(port, config, false).await
+    }
+
+    /// Starts a server with `config` that serves IRC clients too, on a
+    /// port of its own ([`TestServer::irc_addr`]).
+    pub async fn with_irc(config: Config) -> TestServer {
+        TestServer::serving(0, config, true).await
+    }
+
+    async fn serving(port: u16, config: Config, irc: bool) -> TestServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
-        let server = Server::open(config).expect("server opened");
+        let mut server = Server::open(config).expect("server opened");
+        let mut irc_addr = None;
+        if irc {
+            let irc = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1 for IRC");
+            irc_addr = Some(irc.local_addr().expect("local address"));
+            server = server.with_irc(irc);
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(listener, async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            irc: irc_addr,
             stop: Some(stop),
             task,
         }
@@ -132,6 +152,12 @@ impl TestServer {
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where IRC clients connect, for a server started by
+    /// [`TestServer::with_irc`].
+    pub fn irc_addr(&self) -> SocketAddr {
+        self.irc.expect("a server started with_irc")
     }
 
     /// Starts a graceful shutdown without waiting for it.

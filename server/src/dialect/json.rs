@@ -6,7 +6,7 @@ use lanchat_shared::{ClientMsg, ServerMsg};
 use super::{DefaultRoom, Dialect};
 use crate::domain::ShownTo;
 use crate::hub::EventItem;
-use crate::request::{BadLine, BanRequest, Hello, Moderation, Request, Say, Stage};
+use crate::request::{BadLine, BanRequest, Hello, Moderation, Request, Say, SayKind, Stage};
 
 /// The JSON dialect.
 pub(crate) const JSON: Json = Json;
@@ -48,6 +48,7 @@ impl Dialect for Json {
                 client_id,
             } => Request::Say(Say {
                 text,
+                kind: SayKind::Typed,
                 room,
                 to,
                 client_id,

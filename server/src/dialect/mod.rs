@@ -14,17 +14,20 @@
 //! made per connection, by its own listener, instead of being a `&'static`
 //! — the session core sees the same trait either way.
 
+mod irc;
 mod json;
 mod plain;
 
 use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use lanchat_shared::ServerMsg;
 
 use crate::domain::ShownTo;
 use crate::hub::EventItem;
-use crate::request::{BadLine, Request, Stage};
+use crate::request::{BadLine, Listing, Request, Stage};
 
+pub(crate) use irc::Irc;
 pub(crate) use json::JSON;
 pub(crate) use plain::PLAIN_TEXT;
 
@@ -47,11 +50,108 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         self.render(&item.msg, out);
     }
 
+    /// Appends what the session found (`/who`, IRC's `NAMES`...). By
+    /// default its words, as an `info`; nothing for what has none.
+    fn render_answer(&self, answer: &Answer, out: &mut Vec<u8>) {
+        if let Some(text) = answer.in_words() {
+            self.render(&ServerMsg::info(text), out);
+        }
+    }
+
+    /// Notes the request about to be carried out, whose refusal (if any)
+    /// comes next: IRC's error numerics name the channel or nickname a
+    /// refusal is about, which the refusal itself does not carry.
+    fn dispatching(&self, _request: &Request) {}
+
+    /// How entering a room is shown to the one who entered.
+    fn entry(&self) -> Entry {
+        Entry::Confirmed
+    }
+
+    /// Whether lines sent faster than the rate wait their turn (IRC
+    /// clients do not send a refused line again) rather than being
+    /// refused.
+    fn paces_excess_lines(&self) -> bool {
+        false
+    }
+
     /// Where chat text that names no room goes.
     fn unaddressed_text_goes_to(&self) -> DefaultRoom;
 
     /// How a client of this dialect gives the server password.
     fn password_comes(&self) -> PasswordComes;
+}
+
+/// How entering a room is shown to the one who entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// History, then words that say lines go there now (JSON, plain text).
+    Confirmed,
+    /// [`Answer::Entered`] (who is there), then history (IRC's `JOIN`
+    /// and `NAMES`).
+    Announced,
+}
+
+/// What the session found for a client, which each dialect spells its
+/// own way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Who is in a room.
+    People {
+        room: String,
+        people: Vec<Person>,
+        listing: Listing,
+    },
+    /// The client entered `room`, where `people` are (itself included).
+    Entered { room: String, people: Vec<Person> },
+}
+
+/// Someone in a room, as lists show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Person {
+    pub(crate) nick: String,
+    /// Keeps order in the room: an operator of it, or an admin.
+    pub(crate) operator: bool,
+    /// Their away message, if away.
+    pub(crate) away: Option<String>,
+}
+
+impl Answer {
+    /// The answer in words, as `/who` gives it: `Here in #dev (2): alice,
+    /// bob`, then who is away and who keeps order, each on a line of its
+    /// own so the first stays a list of nicknames for clients that read
+    /// it. `None` for an answer that needs no words.
+    pub(crate) fn in_words(&self) -> Option<String> {
+        let Answer::People {
+            room,
+            people,
+            listing,
+        } = self
+        else {
+            return None;
+        };
+        let nicks: Vec<&str> = people.iter().map(|p| p.nick.as_str()).collect();
+        let mut text = format!("Here in #{room} ({}): {}", nicks.len(), nicks.join(", "));
+        if *listing == Listing::Names {
+            return Some(text);
+        }
+        let away: Vec<String> = people
+            .iter()
+            .filter_map(|p| Some(format!("{} ({})", p.nick, p.away.as_deref()?)))
+            .collect();
+        if !away.is_empty() {
+            text.push_str(&format!("\nAway: {}", away.join(", ")));
+        }
+        let operators: Vec<&str> = people
+            .iter()
+            .filter(|p| p.operator)
+            .map(|p| p.nick.as_str())
+            .collect();
+        if !operators.is_empty() {
+            text.push_str(&format!("\nOperators: {}", operators.join(", ")));
+        }
+        Some(text)
+    }
 }
 
 /// How a client gives the server password (`--password`).
@@ -82,25 +182,38 @@ pub(crate) enum DefaultRoom {
 struct ByFirstLine {
     /// True for a first line in this dialect.
     matches: fn(&str) -> bool,
-    dialect: &'static dyn Dialect,
+    dialect: fn() -> Arc<dyn Dialect>,
 }
 
 /// The dialects told apart by their first line, tried in order; a line
 /// none of them matches is plain text.
 const BY_FIRST_LINE: &[ByFirstLine] = &[ByFirstLine {
     matches: json::looks_like_json,
-    dialect: &JSON,
+    dialect: json,
 }];
+
+/// The JSON dialect, shared by every connection that speaks it (it has no
+/// state of its own).
+pub(crate) fn json() -> Arc<dyn Dialect> {
+    static SHARED: LazyLock<Arc<dyn Dialect>> = LazyLock::new(|| Arc::new(JSON));
+    Arc::clone(&SHARED)
+}
+
+/// The plain-text dialect, shared likewise.
+fn plain_text() -> Arc<dyn Dialect> {
+    static SHARED: LazyLock<Arc<dyn Dialect>> = LazyLock::new(|| Arc::new(PLAIN_TEXT));
+    Arc::clone(&SHARED)
+}
 
 /// What a connection speaks, by its first non-blank line: `{` means JSON
 /// (no nickname can start with `{`, so a JSON client with a typo gets a
 /// `bad_request` rather than a plain-text session), anything else plain
 /// text.
-pub(crate) fn for_first_line(line: &str) -> &'static dyn Dialect {
+pub(crate) fn for_first_line(line: &str) -> Arc<dyn Dialect> {
     BY_FIRST_LINE
         .iter()
         .find(|choice| (choice.matches)(line))
-        .map_or(&PLAIN_TEXT, |choice| choice.dialect)
+        .map_or_else(plain_text, |choice| (choice.dialect)())
 }
 
 /// Renders one message into a buffer of its own.

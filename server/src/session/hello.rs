@@ -82,7 +82,7 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
     ctx.save_session(&mut member);
     let subscribe = Outgoing::Subscribe {
         events: joined.events,
-        dialect: ctx.dialect(),
+        dialect: ctx.shared_dialect(),
         view,
     };
     let mut next = ctx.send(subscribe);

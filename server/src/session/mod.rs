@@ -30,11 +30,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::dialect::{self, Dialect, JSON};
+use crate::dialect::{self, Answer, Dialect};
 use crate::domain::SessionToken;
 use crate::hub::Membership;
 use crate::request::Stage;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::domain::Party;
 use crate::request::Hello;
@@ -181,9 +182,11 @@ pub(crate) struct Context<'a> {
     /// Cancelled by the writer when it fails, or by us when the writer
     /// cannot keep up with our replies.
     abort: CancellationToken,
-    /// Chosen by the first non-blank line; until then, JSON (the greeting
-    /// is JSON).
-    dialect: Option<&'static dyn Dialect>,
+    /// How this client is spoken to: JSON (the greeting is JSON) until
+    /// the first non-blank line chooses, unless the listener knew it.
+    dialect: Arc<dyn Dialect>,
+    /// Whether `dialect` is settled.
+    dialect_chosen: bool,
     /// Lines per second.
     bucket: TokenBucket,
     /// Bad lines per window.
@@ -208,6 +211,7 @@ impl<'a> Context<'a> {
         abort: CancellationToken,
         security: Security,
         peer: IpAddr,
+        dialect: Option<Arc<dyn Dialect>>,
     ) -> Context<'a> {
         let config = &shared.config;
         Context {
@@ -217,7 +221,8 @@ impl<'a> Context<'a> {
             shared,
             outgoing,
             abort,
-            dialect: None,
+            dialect_chosen: dialect.is_some(),
+            dialect: dialect.unwrap_or_else(dialect::json),
             bucket: TokenBucket::new(config.rate, std::time::Instant::now()),
             bad_lines: BadLineWindow::new(config.max_bad_lines, config.bad_line_window),
             last_message: None,
@@ -250,15 +255,23 @@ impl<'a> Context<'a> {
 
     /// The dialect of this connection, choosing it by `line` if this is
     /// the first line.
-    pub(crate) fn dialect_for(&mut self, line: &str) -> &'static dyn Dialect {
-        *self
-            .dialect
-            .get_or_insert_with(|| dialect::for_first_line(line))
+    pub(crate) fn dialect_for(&mut self, line: &str) -> Arc<dyn Dialect> {
+        if !self.dialect_chosen {
+            self.dialect = dialect::for_first_line(line);
+            self.dialect_chosen = true;
+        }
+        Arc::clone(&self.dialect)
     }
 
     /// The dialect replies are written in.
-    pub(crate) fn dialect(&self) -> &'static dyn Dialect {
-        self.dialect.unwrap_or(&JSON)
+    pub(crate) fn dialect(&self) -> &dyn Dialect {
+        &*self.dialect
+    }
+
+    /// The dialect, for what renders on another task (the writer, the
+    /// store thread's answers).
+    pub(crate) fn shared_dialect(&self) -> Arc<dyn Dialect> {
+        Arc::clone(&self.dialect)
     }
 
     /// Takes a token for one line; false means the line is refused. The
@@ -268,10 +281,37 @@ impl<'a> Context<'a> {
         self.bucket.try_take(std::time::Instant::now())
     }
 
+    /// Takes a token for one line, waiting for the bucket to refill if it
+    /// must (at most one line's worth of the rate: the reader reads
+    /// nothing meanwhile, so the client's excess waits in its socket).
+    /// False if the rate gives no tokens at all.
+    pub(crate) async fn wait_for_line_token(&mut self) -> bool {
+        loop {
+            let now = std::time::Instant::now();
+            if self.bucket.try_take(now) {
+                return true;
+            }
+            let Some(at) = self.bucket.next_token_at(now) else {
+                return false;
+            };
+            tokio::time::sleep(at.saturating_duration_since(now)).await;
+        }
+    }
+
     /// Answers this client only.
     pub(crate) fn reply(&mut self, msg: ServerMsg) -> Next {
         let line = dialect::render_alone(self.dialect(), &msg);
         self.send(Outgoing::Line(line))
+    }
+
+    /// Answers with what the session found, in the dialect's words.
+    pub(crate) fn answer(&mut self, answer: &Answer) -> Next {
+        let mut line = Vec::new();
+        self.dialect.render_answer(answer, &mut line);
+        if line.is_empty() {
+            return Next::Read;
+        }
+        self.send(Outgoing::Line(line.into()))
     }
 
     /// Answers with an error.

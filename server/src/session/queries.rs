@@ -7,30 +7,41 @@ use lanchat_shared::command::{self, Scope};
 use lanchat_shared::{ErrorCode, ServerMsg, sanitize_text};
 
 use super::{Context, LeaveReason, Member, Next};
+use crate::dialect::{Answer, Person};
+use crate::request::Listing;
 
-/// `/who`: everyone in `room`, or in the current room, then who of them
-/// are away and who keep order there (operators and admins).
-pub(crate) async fn who(ctx: &mut Context<'_>, member: &Member, room: Option<&str>) -> Next {
+/// `/who` (and IRC's `WHO` and `NAMES`): everyone in `room`, or in the
+/// current room, with who of them are away and who keep order there.
+pub(crate) async fn who(
+    ctx: &mut Context<'_>,
+    member: &Member,
+    room: Option<&str>,
+    listing: Listing,
+) -> Next {
     let room = room.unwrap_or(member.current_room.as_str()).to_owned();
-    let moderators = moderators_in(ctx, &room).await;
-    let users = ctx.shared.hub.users(&room);
-    let mut text = format!("Here in #{room} ({}): {}", users.len(), users.join(", "));
-    // Who is away, on a line of its own, so the list above stays a list
-    // of nicknames for the clients that read it.
-    let away: Vec<String> = ctx
-        .shared
+    let people = people_in(ctx, &room).await;
+    ctx.answer(&Answer::People {
+        room,
+        people,
+        listing,
+    })
+}
+
+/// Everyone in `room`, sorted ignoring case, each with whether they keep
+/// order there and their away message.
+pub(crate) async fn people_in(ctx: &Context<'_>, room: &str) -> Vec<Person> {
+    let moderators = moderators_in(ctx, room).await;
+    let mut away: HashMap<String, String> = ctx.shared.hub.away_in(room).into_iter().collect();
+    ctx.shared
         .hub
-        .away_in(&room)
+        .users(room)
         .into_iter()
-        .map(|(nick, message)| format!("{nick} ({message})"))
-        .collect();
-    if !away.is_empty() {
-        text.push_str(&format!("\nAway: {}", away.join(", ")));
-    }
-    if !moderators.is_empty() {
-        text.push_str(&format!("\nOperators: {}", moderators.join(", ")));
-    }
-    ctx.reply(ServerMsg::info(text))
+        .map(|nick| Person {
+            operator: moderators.contains(&nick),
+            away: away.remove(&nick),
+            nick,
+        })
+        .collect()
 }
 
 /// Those in `room` who may keep order there: its operators and the

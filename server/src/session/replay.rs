@@ -109,7 +109,7 @@ async fn resume(
     query: SinceQuery,
     welcome: impl FnOnce(bool) -> ServerMsg,
 ) -> Next {
-    let dialect = ctx.dialect();
+    let dialect = ctx.shared_dialect();
     let mut piece = Vec::new();
     let mut cursor = match ctx.shared.store.resume_start(query.clone()).await {
         Ok(start) => {
@@ -118,7 +118,7 @@ async fn resume(
         }
         Err(error) => {
             dialect.render(&welcome(true), &mut piece);
-            render_error(dialect, &error, &mut piece);
+            render_error(&*dialect, &error, &mut piece);
             dialect.render(&ServerMsg::HistoryEnd {}, &mut piece);
             return ctx.send(Outgoing::Line(piece.into()));
         }
@@ -149,7 +149,7 @@ async fn resume(
                     cursor = message.id;
                 }
             }
-            Err(error) => render_error(dialect, &error, &mut piece),
+            Err(error) => render_error(&*dialect, &error, &mut piece),
         }
         if done {
             break;

@@ -4,8 +4,9 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use tracing::warn;
 
-use super::{Context, LeaveReason, Member, Next, moderation, privacy, replay};
-use crate::hub::{Refusal, RoomEntry};
+use super::{Context, LeaveReason, Member, Next, moderation, privacy, queries, replay};
+use crate::dialect::{Answer, Entry};
+use crate::hub::{PARTED, Refusal, RoomEntry};
 use crate::store::History;
 use crate::writer::Outgoing;
 
@@ -47,9 +48,12 @@ pub(crate) async fn join(
         }
     };
     member.current_room = room.clone();
-    let confirmed = ctx.reply(ServerMsg::info(format!(
-        "You are in #{room}. Lines you type go there."
-    )));
+    let confirmed = match ctx.dialect().entry() {
+        Entry::Confirmed => ctx.reply(ServerMsg::info(format!(
+            "You are in #{room}. Lines you type go there."
+        ))),
+        Entry::Announced => Next::Read,
+    };
     match (entered, confirmed) {
         // The topic last, once the room is the client's.
         (true, Next::Read) => moderation::tell_topic(ctx, &room).await,
@@ -69,8 +73,27 @@ async fn enter(ctx: &mut Context<'_>, member: &mut Member, room: &RoomName) -> N
         warn!(error = error.explained(), %room, "a room's history could not be read");
         Ok(History::default())
     });
+    if ctx.dialect().entry() == Entry::Announced {
+        let people = queries::people_in(ctx, room.as_str()).await;
+        let room = room.to_string();
+        if let end @ Next::End(_) = ctx.answer(&Answer::Entered { room, people }) {
+            return end;
+        }
+    }
     let replay = replay::render(ctx.dialect(), &member.party, None, &history);
     ctx.send(Outgoing::Line(replay))
+}
+
+/// Leaves every room but the lobby.
+pub(crate) async fn part_all(ctx: &mut Context<'_>, member: &mut Member) -> Next {
+    for room in member.membership.view().rooms() {
+        if room != RoomName::lobby().as_str()
+            && let end @ Next::End(_) = part(ctx, member, Some(&room)).await
+        {
+            return end;
+        }
+    }
+    Next::Read
 }
 
 /// Leaves `room`, or the current room if none is named.
@@ -94,5 +117,14 @@ pub(crate) async fn part(ctx: &mut Context<'_>, member: &mut Member, room: Optio
     if member.current_room == room {
         member.current_room = RoomName::lobby();
     }
-    ctx.reply(ServerMsg::info(format!("You left #{room}.")))
+    match ctx.dialect().entry() {
+        Entry::Confirmed => ctx.reply(ServerMsg::info(format!("You left #{room}."))),
+        // As a leave of its own, which the room's event is not: the
+        // client is no longer in the room it goes to.
+        Entry::Announced => ctx.reply(ServerMsg::Leave {
+            nick: member.membership.nick(),
+            reason: PARTED.to_owned(),
+            room: Some(room.to_string()),
+        }),
+    }
 }

@@ -2,6 +2,8 @@
 //! message is checked here and handed to the store, which publishes it
 //! once committed; the reader never waits for the commit.
 
+use std::sync::Arc;
+
 use lanchat_shared::command::{self, Command};
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tokio::sync::{mpsc, oneshot};
@@ -9,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Context, LeaveReason, Member, Next, echo, moderation, nick, owners, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
-use crate::request::Say;
+use crate::request::{Listing, Say, SayKind};
 use crate::store::{Appended, Completion, StoreError};
 use crate::writer::Outgoing;
 
@@ -37,7 +39,11 @@ pub(crate) async fn say(ctx: &mut Context<'_>, member: &mut Member, say: Say) ->
         client_id: say.client_id.clone(),
         kind,
     };
-    let command = command::parse(&say.text);
+    let command = match say.kind {
+        SayKind::Typed => command::parse(&say.text),
+        SayKind::Message => Command::Text(&say.text),
+        SayKind::Action => Command::Me(&say.text),
+    };
     let post = match command {
         Command::Text(text) => post(text, MessageKind::Text),
         Command::Me(action) => post(action, MessageKind::Action),
@@ -68,7 +74,7 @@ async fn run_command(
             ctx.settle().await;
             Next::End(LeaveReason::Quit(reason.and_then(echo)))
         }
-        Command::Who => queries::who(ctx, member, room).await,
+        Command::Who => queries::who(ctx, member, room, Listing::Who).await,
         Command::Whois(nick) => queries::whois(ctx, member, nick),
         Command::Away(text) => queries::away(member, Some(text.unwrap_or("away"))),
         Command::Back => queries::away(member, None),
@@ -182,7 +188,7 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     let (settled, settling) = oneshot::channel();
     let answer = AnswerSender {
         replies: ctx.replies(),
-        dialect: ctx.dialect(),
+        dialect: ctx.shared_dialect(),
         client_id: post.client_id,
         _settled: settled,
     };
@@ -297,7 +303,7 @@ fn checked_text(text: &str, max_chars: usize) -> Result<String, (ErrorCode, Stri
 /// `Context::settle`), by being dropped.
 struct AnswerSender {
     replies: mpsc::Sender<Outgoing>,
-    dialect: &'static dyn Dialect,
+    dialect: Arc<dyn Dialect>,
     /// The message's `client_id`, named in a refusal.
     client_id: Option<String>,
     /// Dropped once the append is done: published, refused or answered.
@@ -318,7 +324,7 @@ impl Completion for AnswerSender {
                 ServerMsg::refusal_of(ErrorCode::StoreUnavailable, message, self.client_id)
             }
         };
-        let line = dialect::render_alone(self.dialect, &answer);
+        let line = dialect::render_alone(&*self.dialect, &answer);
         let _ = self.replies.try_send(Outgoing::Line(line));
     }
 }

@@ -1,0 +1,250 @@
+//! A registered client's commands, read into the session's requests.
+//!
+//! Text from `PRIVMSG` and `NOTICE` is a message whatever it starts with
+//! (an IRC client runs its own `/` commands); CTCP is read first, then
+//! IRC formatting is stripped, and the session sanitises what is left.
+//! Commands lanchat has no counterpart for are `421`, which is an answer,
+//! not a bad line.
+
+use lanchat_shared::irc::{
+    Message, MessageText, from_irc_channel, from_irc_nick, strip_formatting,
+};
+use lanchat_shared::{RoomName, irc::to_irc_channel};
+
+use super::{Irc, State, irc_nick};
+use crate::request::{Listing, Moderation, Request, Say, SayKind};
+
+/// Targets one `PRIVMSG` may name, as `TARGMAX` says; more are left out.
+pub(super) const MAX_TARGETS: usize = 4;
+
+impl Irc {
+    /// The request a registered client's `message` asks for.
+    pub(super) fn command(&self, state: &mut State, message: &Message) -> Request {
+        let first = message.param(0);
+        match (message.command.as_str(), first) {
+            ("PRIVMSG" | "NOTICE", None) => self.answer(state, "411", &["No recipient given"]),
+            ("PRIVMSG" | "NOTICE", Some(targets)) => {
+                self.privmsg(state, targets, message.param(1).unwrap_or_default())
+            }
+            ("JOIN", Some("0")) => Request::PartAll,
+            ("JOIN", Some(channels)) => self.join_request(state, channels, message.param(1)),
+            ("PART", Some(channels)) => {
+                self.for_each_channel(state, channels, |room| Request::PartRoom { room })
+            }
+            ("NAMES" | "WHO", Some(channel)) if channel.starts_with('#') => {
+                let listing = match message.command.as_str() {
+                    "NAMES" => Listing::Names,
+                    _ => Listing::Who,
+                };
+                self.for_each_channel(state, channel, |room| Request::People {
+                    room: Some(room),
+                    listing,
+                })
+            }
+            ("WHO", mask) => {
+                let mask = mask.unwrap_or("*");
+                self.answer(state, "315", &[mask, "End of WHO list"])
+            }
+            ("TOPIC", Some(channel)) => {
+                self.for_each_channel(state, channel, |room| Request::Moderate {
+                    room: Some(room),
+                    action: Moderation::Topic(message.param(1).map(strip_formatting)),
+                })
+            }
+            ("NICK", Some(nick)) => match from_irc_nick(nick) {
+                Ok(nick) => Request::Nick {
+                    nick: nick.as_str().to_owned(),
+                },
+                Err(error) => {
+                    let reason = format!("Erroneous nickname: {error}");
+                    self.answer(state, "432", &[nick, &reason])
+                }
+            },
+            ("WHOIS", Some(_)) => {
+                // `WHOIS server nick` names a server first.
+                let nick = message.params.last().map_or("", String::as_str);
+                Request::Whois {
+                    nick: lanchat_nick(nick),
+                }
+            }
+            ("AWAY", text) => Request::Away(text.filter(|t| !t.is_empty()).map(str::to_owned)),
+            ("MODE", Some(target)) => self.mode(state, target, &message.params[1..]),
+            ("KICK", Some(channel)) => match message.param(1) {
+                Some(nick) => self.for_each_channel(state, channel, |room| Request::Moderate {
+                    room: Some(room),
+                    action: Moderation::Kick {
+                        nick: lanchat_nick(nick),
+                        reason: message.param(2).map(strip_formatting),
+                    },
+                }),
+                None => self.needs_more(state, "KICK"),
+            },
+            ("USER" | "PASS", _) => self.answer(state, "462", &["You may not reregister"]),
+            ("JOIN" | "PART" | "NAMES" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK", None) => {
+                self.needs_more(state, &message.command)
+            }
+            (command, _) => self.answer(state, "421", &[command, "Unknown command"]),
+        }
+    }
+
+    /// `PRIVMSG #room,nick :text`: one message for each target.
+    fn privmsg(&self, state: &State, targets: &str, text: &str) -> Request {
+        let (text, kind) = match MessageText::parse(text) {
+            MessageText::Plain(text) => (text, SayKind::Message),
+            MessageText::Action(text) => (text, SayKind::Action),
+            // Other CTCP (VERSION, PING...) asks the other client's
+            // software, which lanchat's people do not run.
+            MessageText::Ctcp { .. } => return Request::Answer(Default::default()),
+        };
+        let text = strip_formatting(text);
+        if text.trim().is_empty() {
+            return self.answer(state, "412", &["No text to send"]);
+        }
+        let says = targets
+            .split(',')
+            .filter(|target| !target.is_empty())
+            .take(MAX_TARGETS)
+            .map(|target| {
+                let (room, to) = match target.strip_prefix('#') {
+                    Some(_) => (Some(lanchat_room(target)), None),
+                    None => (None, Some(lanchat_nick(target))),
+                };
+                Request::Say(Say {
+                    text: text.clone(),
+                    kind,
+                    room,
+                    to,
+                    client_id: None,
+                })
+            })
+            .collect();
+        Request::Many(says)
+    }
+
+    /// `JOIN #a,#b key,key`: each channel with its key, if any.
+    fn join_request(&self, state: &State, channels: &str, keys: Option<&str>) -> Request {
+        let mut keys = keys.unwrap_or_default().split(',');
+        self.for_each_channel(state, channels, |room| Request::JoinRoom {
+            room,
+            key: keys.next().filter(|key| !key.is_empty()).map(str::to_owned),
+        })
+    }
+
+    /// `request` for each channel of a comma-separated list, in order; a
+    /// channel that is no room gets `403` in its place.
+    fn for_each_channel(
+        &self,
+        state: &State,
+        channels: &str,
+        mut request: impl FnMut(String) -> Request,
+    ) -> Request {
+        let requests = channels
+            .split(',')
+            .filter(|channel| !channel.is_empty())
+            .map(|channel| match from_irc_channel(channel) {
+                Ok(room) => request(room.as_str().to_owned()),
+                Err(error) => self.answer(state, "403", &[channel, &error.to_string()]),
+            })
+            .collect();
+        Request::Many(requests)
+    }
+
+    /// `MODE`: a channel's modes and ban list as far as lanchat has them,
+    /// the roles, privacy and key it maps onto, and the client's own
+    /// modes.
+    fn mode(&self, state: &State, target: &str, rest: &[String]) -> Request {
+        let Some(channel) = target.strip_prefix('#').map(|_| target) else {
+            // The client's own modes: lanchat has none to change.
+            let mine = Message::new("221")
+                .with_source(&self.server)
+                .with_param(state.target())
+                .with_param("+");
+            return Request::Answer(self.line(&mine).into());
+        };
+        let room = match from_irc_channel(channel) {
+            Ok(room) => room,
+            Err(error) => return self.answer(state, "403", &[channel, &error.to_string()]),
+        };
+        let change = rest.first().map(String::as_str);
+        let argument = rest.get(1).map(String::as_str);
+        let action = match (change, argument) {
+            (None, _) => return self.channel_modes(state, &room),
+            (Some("b" | "+b"), None) => {
+                let channel = to_irc_channel(&room);
+                return self.answer(state, "368", &[&channel, "End of channel ban list"]);
+            }
+            (Some("+o" | "-o"), Some(nick)) => Moderation::Operator {
+                nick: lanchat_nick(nick),
+                give: change == Some("+o"),
+            },
+            (Some("+i" | "-i"), _) => Moderation::Private(change == Some("+i")),
+            (Some("+k"), Some(key)) => Moderation::Key(Some(key.to_owned())),
+            (Some("-k"), _) => Moderation::Key(None),
+            (Some(other), _) => {
+                let letter = other.trim_start_matches(['+', '-']);
+                let reason = "is not a mode lanchat has; see /help";
+                return self.answer(state, "472", &[letter, reason]);
+            }
+        };
+        Request::Moderate {
+            room: Some(room.as_str().to_owned()),
+            action,
+        }
+    }
+
+    /// `324` for `MODE #room`: `n` (only those in a room speak in it) and
+    /// `t` (only operators set its topic) always hold in lanchat.
+    fn channel_modes(&self, state: &State, room: &RoomName) -> Request {
+        let channel = to_irc_channel(room);
+        self.answer(state, "324", &[&channel, "+nt"])
+    }
+
+    fn needs_more(&self, state: &State, command: &str) -> Request {
+        self.answer(state, "461", &[command, "Not enough parameters"])
+    }
+
+    /// A numeric answered by the dialect itself.
+    pub(super) fn answer(&self, state: &State, numeric: &str, params: &[&str]) -> Request {
+        Request::Answer(self.numeric(state, numeric, params).into())
+    }
+}
+
+/// The lanchat nickname an IRC client names; one IRC cannot map is passed
+/// on as typed, for the session to find nobody by it.
+fn lanchat_nick(irc: &str) -> String {
+    from_irc_nick(irc).map_or_else(|_| irc.to_owned(), |nick| nick.as_str().to_owned())
+}
+
+/// The room a `#channel` names, as the session's requests take it
+/// (checked there).
+fn lanchat_room(channel: &str) -> String {
+    from_irc_channel(channel).map_or_else(
+        |_| channel.trim_start_matches('#').to_owned(),
+        |room| room.as_str().to_owned(),
+    )
+}
+
+/// The channel and nickname `request` is about, as error numerics name
+/// them.
+pub(super) fn about(request: &Request) -> (Option<String>, Option<String>) {
+    let channel = |room: &str| Some(format!("#{room}"));
+    match request {
+        Request::JoinRoom { room, .. } | Request::PartRoom { room } => (channel(room), None),
+        Request::Say(say) => (
+            say.room.as_deref().and_then(channel),
+            say.to.as_deref().map(irc_nick),
+        ),
+        Request::Moderate { room, action } => {
+            let nick = match action {
+                Moderation::Kick { nick, .. } | Moderation::Operator { nick, .. } => {
+                    Some(irc_nick(nick))
+                }
+                _ => None,
+            };
+            (room.as_deref().and_then(channel), nick)
+        }
+        Request::People { room, .. } => (room.as_deref().and_then(channel), None),
+        Request::Whois { nick } | Request::Nick { nick } => (None, Some(irc_nick(nick))),
+        _ => (None, None),
+    }
+}

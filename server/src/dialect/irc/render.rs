@@ -1,0 +1,509 @@
+//! What the server says, as IRC lines: events as the commands IRC clients
+//! know (`PRIVMSG`, `JOIN`, `PART`, `QUIT`, `KICK`, `NICK`, `TOPIC`,
+//! `MODE`), replies and refusals as numerics. Every line is at most 512
+//! bytes with its CRLF (tags aside, as IRCv3 counts): long text is split
+//! by [`split_message`], long lists over several lines.
+
+use lanchat_shared::clock::utc_time;
+use lanchat_shared::irc::ctcp::ACTION_FRAME_LEN;
+use lanchat_shared::irc::message::CRLF;
+use lanchat_shared::irc::{Message, render_action, split_message, split_text, text_budget};
+use lanchat_shared::room_name::{LOBBY, MAX_ROOM_LEN};
+use lanchat_shared::{ErrorCode, ServerMsg};
+
+use super::{Irc, State, irc_nick};
+use crate::dialect::{Answer, Person};
+use crate::hub::PARTED;
+use crate::request::Listing;
+
+/// ISUPPORT tokens, after `CHANLIMIT` (which depends on the settings).
+/// `CHANMODES`: `b` lists, `k` takes a key, `i` `n` `t` are flags.
+const ISUPPORT: [&str; 9] = [
+    "CASEMAPPING=ascii",
+    "CHANTYPES=#",
+    "NICKLEN=17",
+    "PREFIX=(o)@",
+    "CHANMODES=b,k,,int",
+    "NETWORK=lanchat",
+    "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1,KICK:1",
+    "UTF8ONLY",
+    "AWAYLEN=200",
+];
+
+/// Nicknames per `353` line, well within 512 bytes (17 characters and a
+/// prefix each).
+const NAMES_PER_LINE: usize = 20;
+
+impl Irc {
+    /// One line, with its CRLF. A message that cannot be written (which
+    /// only a mistake in this file could make) is left out, not sent cut.
+    pub(super) fn line(&self, message: &Message) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.push(message, &mut out);
+        out
+    }
+
+    fn push(&self, message: &Message, out: &mut Vec<u8>) {
+        // Free text is written after ` :` whatever it holds, as servers
+        // do; names and modes only when they must be.
+        let line = match message.command.as_str() {
+            "JOIN" | "PART" | "NICK" | "MODE" => message.to_line(),
+            _ => message.to_text_line(),
+        };
+        match line {
+            Ok(line) => {
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(CRLF.as_bytes());
+            }
+            Err(error) => tracing::warn!(%error, command = message.command, "IRC line not sent"),
+        }
+    }
+
+    /// A numeric reply to the client: `:server NNN me params...`.
+    pub(super) fn numeric(&self, state: &State, numeric: &str, params: &[&str]) -> Vec<u8> {
+        let mut message = Message::new(numeric)
+            .with_source(&self.server)
+            .with_param(state.target());
+        for param in params {
+            message = message.with_param(param);
+        }
+        self.line(&message)
+    }
+
+    /// `msg` as IRC lines; `event` for what came through the hub's ring
+    /// (told to a room) rather than as a reply.
+    pub(super) fn render_msg(
+        &self,
+        state: &mut State,
+        msg: &ServerMsg,
+        event: bool,
+        out: &mut Vec<u8>,
+    ) {
+        match msg {
+            ServerMsg::Welcome { nick, users, .. } => self.welcome(state, nick, users, out),
+            ServerMsg::Message {
+                id,
+                ts,
+                from,
+                text,
+                room,
+                to,
+                action,
+                ..
+            } => {
+                let target = match (room, to) {
+                    (_, Some(to)) if irc_nick(from) == state.target() => irc_nick(to),
+                    (_, Some(_)) => state.target().to_owned(),
+                    (Some(room), None) => format!("#{room}"),
+                    (None, None) => format!("#{LOBBY}"),
+                };
+                let said = Said {
+                    id: *id,
+                    ts: *ts,
+                    from,
+                    target: &target,
+                    text,
+                    action: *action == Some(true),
+                };
+                self.message(state, &said, out);
+            }
+            ServerMsg::Join { nick, room, .. } => self.join(state, nick, room.as_deref(), out),
+            ServerMsg::Leave { nick, reason, room } => {
+                self.leave(state, nick, room.as_deref().unwrap_or(LOBBY), reason, out);
+            }
+            ServerMsg::Nick { old, new, .. } => {
+                let renamed = Message::new("NICK")
+                    .with_source(&prefix(&irc_nick(old)))
+                    .with_param(&irc_nick(new));
+                if state.me.as_deref() == Some(irc_nick(old).as_str()) {
+                    state.me = Some(irc_nick(new));
+                }
+                self.push(&renamed, out);
+            }
+            ServerMsg::Topic { room, text, by } => {
+                self.topic(state, room, text, by.as_deref(), event, out)
+            }
+            ServerMsg::Role {
+                room,
+                nick,
+                operator,
+            } => {
+                let sign = if *operator { "+o" } else { "-o" };
+                let mode = Message::new("MODE")
+                    .with_source(&self.server)
+                    .with_param(&format!("#{room}"))
+                    .with_param(sign)
+                    .with_param(&irc_nick(nick));
+                self.push(&mode, out);
+            }
+            ServerMsg::Whois {
+                nick,
+                identity,
+                owned,
+                encrypted,
+                rooms,
+                away,
+                ..
+            } => {
+                let facts = Whois {
+                    nick: &irc_nick(nick),
+                    identity: identity.as_deref(),
+                    owned: *owned,
+                    encrypted: *encrypted,
+                    rooms,
+                    away: away.as_deref(),
+                };
+                self.whois(state, &facts, out);
+            }
+            ServerMsg::Info { text } => self.notice(state, text, out),
+            ServerMsg::Error { code, message, .. } => self.refusal(state, *code, message, out),
+            // Only the client's own away is told (IRC has no event for
+            // others' without away-notify).
+            ServerMsg::Away { nick, text }
+                if state.me.as_deref() == Some(irc_nick(nick).as_str()) =>
+            {
+                let reply = match text {
+                    Some(_) => ("306", "You have been marked as being away"),
+                    None => ("305", "You are no longer marked as being away"),
+                };
+                out.extend(self.numeric(state, reply.0, &[reply.1]));
+            }
+            ServerMsg::Greeting { .. }
+            | ServerMsg::HistoryEnd {}
+            | ServerMsg::Pong {}
+            | ServerMsg::Away { .. }
+            | ServerMsg::Unknown => {}
+        }
+    }
+
+    /// 001–005 and 422 (no MOTD), in Modern IRC's order, then the lobby,
+    /// which the session put the client in, as if it had joined it.
+    fn welcome(&self, state: &mut State, nick: &str, users: &[String], out: &mut Vec<u8>) {
+        let me = irc_nick(nick);
+        state.me = Some(me.clone());
+        let version = concat!("lanchat-", env!("CARGO_PKG_VERSION"));
+        let welcome = format!("Welcome to lanchat, {me}");
+        let host = format!("Your host is {}, running {version}", self.server);
+        out.extend(self.numeric(state, "001", &[&welcome]));
+        out.extend(self.numeric(state, "002", &[&host]));
+        out.extend(self.numeric(
+            state,
+            "003",
+            &["This server keeps its history in lanchat's store"],
+        ));
+        out.extend(self.numeric(state, "004", &[&self.server, version, "i", "bikot", "bko"]));
+        let chanlimit = format!("CHANLIMIT=#:{}", self.max_rooms);
+        let channellen = format!("CHANNELLEN={}", MAX_ROOM_LEN + 1);
+        let mut tokens: Vec<&str> = vec![&chanlimit, &channellen];
+        tokens.extend(ISUPPORT);
+        // At most 13 tokens a line, as clients expect.
+        for chunk in tokens.chunks(12) {
+            let mut params = chunk.to_vec();
+            params.push("are supported by this server");
+            out.extend(self.numeric(state, "005", &params));
+        }
+        out.extend(self.numeric(state, "422", &["MOTD File is missing"]));
+        let people: Vec<Person> = users
+            .iter()
+            .map(|nick| Person {
+                nick: nick.clone(),
+                operator: false,
+                away: None,
+            })
+            .collect();
+        self.entered(state, LOBBY, &people, out);
+    }
+
+    /// What entering `room` shows: the client's `JOIN`, then `NAMES`.
+    fn entered(&self, state: &State, room: &str, people: &[Person], out: &mut Vec<u8>) {
+        let join = Message::new("JOIN")
+            .with_source(&prefix(state.target()))
+            .with_param(&format!("#{room}"));
+        self.push(&join, out);
+        self.names(state, room, people, out);
+    }
+
+    /// `353` lines (with `@` for who keeps order), then `366`.
+    fn names(&self, state: &State, room: &str, people: &[Person], out: &mut Vec<u8>) {
+        let channel = format!("#{room}");
+        for chunk in people.chunks(NAMES_PER_LINE) {
+            let names: Vec<String> = chunk
+                .iter()
+                .map(|p| format!("{}{}", if p.operator { "@" } else { "" }, irc_nick(&p.nick)))
+                .collect();
+            out.extend(self.numeric(state, "353", &["=", &channel, &names.join(" ")]));
+        }
+        out.extend(self.numeric(state, "366", &[&channel, "End of /NAMES list"]));
+    }
+
+    /// `352` for each person (the client included, with `H` here or `G`
+    /// gone, and `@`), then `315`.
+    fn who(&self, state: &State, room: &str, people: &[Person], out: &mut Vec<u8>) {
+        let channel = format!("#{room}");
+        for person in people {
+            let nick = irc_nick(&person.nick);
+            let flags = format!(
+                "{}{}",
+                if person.away.is_some() { "G" } else { "H" },
+                if person.operator { "@" } else { "" }
+            );
+            let params = [
+                &channel,
+                &nick,
+                "lanchat",
+                &self.server,
+                &nick,
+                &flags,
+                "0 lanchat",
+            ];
+            out.extend(self.numeric(state, "352", &params));
+        }
+        out.extend(self.numeric(state, "315", &[&channel, "End of WHO list"]));
+    }
+
+    pub(super) fn render_people(&self, state: &State, answer: &Answer, out: &mut Vec<u8>) {
+        match answer {
+            Answer::Entered { room, people } => self.entered(state, room, people, out),
+            Answer::People {
+                room,
+                people,
+                listing: Listing::Names,
+            } => self.names(state, room, people, out),
+            Answer::People {
+                room,
+                people,
+                listing: Listing::Who,
+            } => self.who(state, room, people, out),
+        }
+    }
+
+    /// A message: `PRIVMSG`, or a `NOTICE` for the server's own lines,
+    /// split into lines that fit, with its time and id as tags when the
+    /// client asked for them.
+    fn message(&self, state: &State, said: &Said<'_>, out: &mut Vec<u8>) {
+        let (command, source) = if said.from == "server" {
+            ("NOTICE", self.server.clone())
+        } else {
+            ("PRIVMSG", prefix(&irc_nick(said.from)))
+        };
+        let mut template = Message::new(command)
+            .with_source(&source)
+            .with_param(said.target);
+        if state.caps.server_time {
+            template = template.with_tag("time", Some(&utc_time(said.ts)));
+        }
+        if state.caps.message_tags {
+            template = template.with_tag("msgid", Some(&said.id.to_string()));
+        }
+        // An action's CTCP frame takes room from each piece.
+        let frame = if said.action { ACTION_FRAME_LEN } else { 0 };
+        let budget = text_budget(&template).saturating_sub(frame);
+        let Ok(pieces) = split_text(said.text, budget) else {
+            return;
+        };
+        for piece in pieces {
+            let text = if said.action {
+                render_action(piece)
+            } else {
+                piece.to_owned()
+            };
+            self.push(&template.clone().with_param(&text), out);
+        }
+    }
+
+    fn join(&self, state: &mut State, nick: &str, room: Option<&str>, out: &mut Vec<u8>) {
+        let nick = irc_nick(nick);
+        if state.last_quit.as_deref() == Some(nick.as_str()) {
+            state.last_quit = None;
+        }
+        // The client's own entry was shown when it entered.
+        if state.me.as_deref() == Some(nick.as_str()) {
+            return;
+        }
+        let join = Message::new("JOIN")
+            .with_source(&prefix(&nick))
+            .with_param(&format!("#{}", room.unwrap_or(LOBBY)));
+        self.push(&join, out);
+    }
+
+    /// A leave: a `PART`, a `KICK` (kicked or banned out of the room), or,
+    /// for leaving the chat, one `QUIT` however many rooms it is told in.
+    fn leave(&self, state: &mut State, nick: &str, room: &str, reason: &str, out: &mut Vec<u8>) {
+        let nick = irc_nick(nick);
+        let channel = format!("#{room}");
+        let message = if reason == PARTED {
+            Message::new("PART")
+                .with_source(&prefix(&nick))
+                .with_param(&channel)
+        } else if reason.starts_with("kicked by ") || reason.starts_with("banned by ") {
+            Message::new("KICK")
+                .with_source(&self.server)
+                .with_param(&channel)
+                .with_param(&nick)
+                .with_param(reason)
+        } else {
+            if state.last_quit.as_deref() == Some(nick.as_str()) {
+                return;
+            }
+            state.last_quit = Some(nick.clone());
+            Message::new("QUIT")
+                .with_source(&prefix(&nick))
+                .with_param(reason)
+        };
+        self.push(&message, out);
+    }
+
+    /// A topic: told as it changes (`TOPIC`), or as a reply (`332`, or
+    /// `331` for none).
+    fn topic(
+        &self,
+        state: &State,
+        room: &str,
+        text: &str,
+        by: Option<&str>,
+        event: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let channel = format!("#{room}");
+        if event {
+            let source = by.map_or_else(|| self.server.clone(), |by| prefix(&irc_nick(by)));
+            let topic = Message::new("TOPIC")
+                .with_source(&source)
+                .with_param(&channel)
+                .with_param(text);
+            self.push(&topic, out);
+        } else if text.is_empty() {
+            out.extend(self.numeric(state, "331", &[&channel, "No topic is set"]));
+        } else {
+            out.extend(self.numeric(state, "332", &[&channel, text]));
+        }
+    }
+
+    /// `311`, `312`, `319`, `301`, `671` (TLS), `276` (the key), `318`.
+    fn whois(&self, state: &State, facts: &Whois<'_>, out: &mut Vec<u8>) {
+        let nick = facts.nick;
+        let who = if facts.owned {
+            "owns this nickname"
+        } else if facts.identity.is_some() {
+            "has a key, does not own this nickname"
+        } else {
+            "guest"
+        };
+        out.extend(self.numeric(state, "311", &[nick, "lanchat", "lanchat", "*", who]));
+        out.extend(self.numeric(state, "312", &[nick, &self.server, "lanchat"]));
+        let channels: Vec<String> = facts.rooms.iter().map(|room| format!("#{room}")).collect();
+        if !channels.is_empty() {
+            out.extend(self.numeric(state, "319", &[nick, &channels.join(" ")]));
+        }
+        if let Some(away) = facts.away {
+            out.extend(self.numeric(state, "301", &[nick, away]));
+        }
+        if facts.encrypted {
+            out.extend(self.numeric(state, "671", &[nick, "is using a secure connection"]));
+        }
+        if let Some(key) = facts.identity {
+            let words = format!("has client certificate fingerprint {key}");
+            out.extend(self.numeric(state, "276", &[nick, &words]));
+        }
+        out.extend(self.numeric(state, "318", &[nick, "End of /WHOIS list"]));
+    }
+
+    /// Words for the client, one `NOTICE` a line.
+    fn notice(&self, state: &State, text: &str, out: &mut Vec<u8>) {
+        let template = Message::new("NOTICE")
+            .with_source(&self.server)
+            .with_param(state.target());
+        for line in text.lines().filter(|line| !line.is_empty()) {
+            let Ok(pieces) = split_message(&template, line) else {
+                continue;
+            };
+            for piece in pieces {
+                self.push(&piece, out);
+            }
+        }
+    }
+
+    /// A refusal as the numeric IRC clients know for it, naming what it
+    /// is about; one with none is a `NOTICE`, and one that ends the
+    /// connection is `ERROR`.
+    fn refusal(&self, state: &State, code: ErrorCode, message: &str, out: &mut Vec<u8>) {
+        let channel = state.about_channel.as_deref().unwrap_or("*");
+        let nick = state.about_nick.as_deref().unwrap_or("*");
+        let wanted = state.wanted_nick.as_deref().unwrap_or("*");
+        let (numeric, about): (&str, Option<&str>) = match code {
+            ErrorCode::NickTaken | ErrorCode::NickOwned => {
+                ("433", Some(if state.me.is_some() { nick } else { wanted }))
+            }
+            ErrorCode::NickInvalid => ("432", Some(if state.me.is_some() { nick } else { wanted })),
+            ErrorCode::LineTooLong | ErrorCode::TextTooLong => ("417", None),
+            ErrorCode::RoomInvalid => ("403", Some(channel)),
+            ErrorCode::NotInRoom => ("442", Some(channel)),
+            ErrorCode::TooManyRooms => ("405", Some(channel)),
+            ErrorCode::NoSuchUser => ("401", Some(nick)),
+            ErrorCode::BadPassword => ("464", None),
+            ErrorCode::NoPermission => ("482", Some(channel)),
+            ErrorCode::Banned if state.about_channel.is_some() => ("474", Some(channel)),
+            ErrorCode::Banned => ("465", None),
+            ErrorCode::Muted => ("404", Some(channel)),
+            ErrorCode::InviteOnly => ("473", Some(channel)),
+            ErrorCode::HelloTimeout
+            | ErrorCode::TooManyErrors
+            | ErrorCode::ServerFull
+            | ErrorCode::TooManyConnections
+            | ErrorCode::SlowConsumer
+            | ErrorCode::NotAllowed
+            | ErrorCode::TlsRequired => {
+                let error = Message::new("ERROR").with_param(message);
+                return self.push(&error, out);
+            }
+            _ => return self.notice(state, message, out),
+        };
+        let mut params: Vec<&str> = about.into_iter().collect();
+        params.push(cut(message, MAX_REASON_BYTES));
+        out.extend(self.numeric(state, numeric, &params));
+        // An owned nickname is 433 like a taken one; the notice says why.
+        if code == ErrorCode::NickOwned {
+            self.notice(state, message, out);
+        }
+    }
+}
+
+/// The longest reason a numeric carries: with the source, the numeric,
+/// two nicknames and a channel it stays well within 512 bytes.
+const MAX_REASON_BYTES: usize = 300;
+
+/// `text`, cut to at most `max` bytes on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// What a message's lines are made of.
+struct Said<'a> {
+    id: u64,
+    ts: u64,
+    from: &'a str,
+    /// The channel, or the nickname for a direct message.
+    target: &'a str,
+    text: &'a str,
+    action: bool,
+}
+
+/// What `WHOIS` tells.
+struct Whois<'a> {
+    nick: &'a str,
+    identity: Option<&'a str>,
+    owned: bool,
+    encrypted: bool,
+    rooms: &'a [String],
+    away: Option<&'a str>,
+}
+
+/// How someone appears as a source: `nick!nick@lanchat` (no address is
+/// shown to others).
+fn prefix(irc_nick: &str) -> String {
+    format!("{irc_nick}!{irc_nick}@lanchat")
+}

@@ -1,0 +1,561 @@
+//! IRC clients in lanchat's rooms: a raw IRC client registers, joins,
+//! talks with JSON and plain-text clients in the same room, and gets the
+//! numerics IRC clients rely on, over real sockets on the IRC port.
+
+#![allow(clippy::panic)] // A test fails by panicking.
+
+use lanchat_server::Config;
+use lanchat_shared::ServerMsg;
+use lanchat_shared::keyfile::{KeyFile, ephemeral};
+use lanchat_tests::{TestClient, TestServer, relaxed_config};
+
+/// A raw IRC connection: lines out, lines in, each within 512 bytes.
+struct Irc {
+    client: TestClient,
+}
+
+impl Irc {
+    async fn connect(server: &TestServer) -> Irc {
+        let mut client = TestClient::connect_raw(server.irc_addr()).await;
+        client.nick = "irc".into();
+        Irc { client }
+    }
+
+    async fn connect_tls(server: &TestServer, key: &KeyFile) -> Irc {
+        let (mut client, _) = TestClient::connect_tls_raw(server.irc_addr(), Some(key)).await;
+        client.nick = "irc+tls".into();
+        Irc { client }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.client.send_raw(format!("{line}\r\n").as_bytes()).await;
+    }
+
+    /// The next line, checked to be a whole IRC line of at most 512 bytes.
+    async fn recv(&mut self) -> String {
+        let line = self.client.recv_line().await;
+        assert!(line.len() < 512, "{} bytes: {line}", line.len() + 1);
+        line.strip_suffix('\r')
+            .unwrap_or_else(|| panic!("no CRLF: {line:?}"))
+            .to_owned()
+    }
+
+    /// Reads until a line whose command (or numeric) is `command`.
+    async fn until(&mut self, command: &str) -> String {
+        loop {
+            let line = self.recv().await;
+            if command_of(&line) == command {
+                return line;
+            }
+        }
+    }
+
+    /// Registers as `nick` without capabilities; returns every line up to
+    /// the end of the lobby's names.
+    async fn register(&mut self, nick: &str) -> Vec<String> {
+        self.send(&format!("NICK {nick}")).await;
+        self.send(&format!("USER {nick} 0 * :Test User")).await;
+        self.lines_until("366").await
+    }
+
+    /// Registers asking for `caps` first.
+    async fn register_with(&mut self, nick: &str, caps: &str) -> Vec<String> {
+        self.send("CAP LS 302").await;
+        self.until("CAP").await;
+        self.send(&format!("CAP REQ :{caps}")).await;
+        assert!(self.until("CAP").await.contains(" ACK "));
+        self.send(&format!("NICK {nick}")).await;
+        self.send(&format!("USER {nick} 0 * :Test User")).await;
+        self.send("CAP END").await;
+        self.lines_until("366").await
+    }
+
+    async fn lines_until(&mut self, command: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.recv().await;
+            let done = command_of(&line) == command;
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+/// The command or numeric of a line, after its tags and source.
+fn command_of(line: &str) -> &str {
+    let mut words = line.split(' ').skip_while(|w| w.starts_with('@'));
+    let first = words.next().unwrap_or_default();
+    if first.starts_with(':') {
+        words.next().unwrap_or_default()
+    } else {
+        first
+    }
+}
+
+/// The last parameter of a line (after ` :`).
+fn trailing(line: &str) -> &str {
+    let body = line.split_once(' ').map_or(line, |(_, rest)| rest);
+    body.split_once(" :").map_or("", |(_, text)| text)
+}
+
+async fn irc_server() -> TestServer {
+    TestServer::with_irc(relaxed_config()).await
+}
+
+#[tokio::test]
+async fn registration_with_capabilities_answers_in_modern_irc_order_and_joins_the_lobby() {
+    let server = irc_server().await;
+    let mut irc = Irc::connect(&server).await;
+    // Before registering: PING is answered, JOIN is 451, not a bad line.
+    irc.send("PING :early").await;
+    assert_eq!(
+        irc.until("PONG").await,
+        ":lanchat.lan PONG lanchat.lan :early"
+    );
+    irc.send("JOIN :").await;
+    assert!(irc.until("451").await.starts_with(":lanchat.lan 451 *"));
+    irc.send("CAP LS 302").await;
+    assert_eq!(
+        irc.until("CAP").await,
+        ":lanchat.lan CAP * LS :echo-message message-tags server-time"
+    );
+    irc.send("CAP REQ :server-time bogus").await;
+    assert!(
+        irc.until("CAP").await.contains(" NAK :server-time bogus"),
+        "all or nothing"
+    );
+    irc.send("NICK carol").await;
+    irc.send("USER carol 0 * :Carol").await;
+    // Nothing until CAP END.
+    irc.send("CAP REQ :server-time message-tags").await;
+    assert_eq!(
+        irc.until("CAP").await,
+        ":lanchat.lan CAP * ACK :server-time message-tags"
+    );
+    irc.send("CAP END").await;
+    let lines = irc.lines_until("366").await;
+    let commands: Vec<&str> = lines.iter().map(|l| command_of(l)).collect();
+    let isupport = commands.iter().filter(|c| **c == "005").count();
+    let mut expected = vec!["001", "002", "003", "004"];
+    expected.extend(std::iter::repeat_n("005", isupport));
+    expected.extend(["422", "JOIN", "353", "366"]);
+    assert_eq!(commands, expected);
+    assert!(lines[0].starts_with(":lanchat.lan 001 carol :Welcome"));
+    let tokens = lines
+        .iter()
+        .filter(|l| command_of(l) == "005")
+        .cloned()
+        .collect::<String>();
+    for token in [
+        "CASEMAPPING=ascii",
+        "CHANTYPES=#",
+        "NICKLEN=",
+        "CHANNELLEN=",
+        "CHANLIMIT=#:",
+        "PREFIX=(o)@",
+        "CHANMODES=",
+        "NETWORK=lanchat",
+        "TARGMAX=",
+        "UTF8ONLY",
+    ] {
+        assert!(tokens.contains(token), "{token} in {tokens}");
+    }
+    let join = lines.iter().find(|l| command_of(l) == "JOIN").unwrap();
+    assert_eq!(join, ":carol!carol@lanchat JOIN #lobby");
+    let names = lines.iter().find(|l| command_of(l) == "353").unwrap();
+    assert_eq!(names, ":lanchat.lan 353 carol = #lobby :carol");
+    // After registering, PING still works, and so does the second JOIN
+    // of the lobby clients send: no error, no second replay.
+    irc.send("JOIN #lobby").await;
+    irc.send("PING :later").await;
+    assert_eq!(irc.recv().await, ":lanchat.lan PONG lanchat.lan :later");
+}
+
+#[tokio::test]
+async fn registration_without_capabilities_refuses_taken_and_unsayable_nicknames() {
+    let server = irc_server().await;
+    let _alice = server.join("alice").await;
+    let mut irc = Irc::connect(&server).await;
+    irc.send("NICK alice").await;
+    irc.send("USER alice 0 * :Alice").await;
+    assert!(
+        irc.until("433")
+            .await
+            .starts_with(":lanchat.lan 433 * alice :")
+    );
+    irc.send("NICK a[b").await;
+    assert!(
+        irc.until("432")
+            .await
+            .starts_with(":lanchat.lan 432 * a[b :")
+    );
+    // `|` is how IRC spells lanchat's `.`.
+    irc.send("NICK ann|b").await;
+    let lines = irc.lines_until("366").await;
+    assert!(lines[0].starts_with(":lanchat.lan 001 ann|b "), "{lines:?}");
+    let mut alice = server.join("alice2").await;
+    alice.say("/who").await;
+    loop {
+        if let ServerMsg::Info { text } = alice.recv().await {
+            assert!(text.contains("ann.b"), "{text}");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn irc_json_and_plain_text_clients_talk_in_one_room_with_its_history() {
+    let server = irc_server().await;
+    let mut alice = server.join("alice").await;
+    alice.join_room("dev").await;
+    alice
+        .say_to(Some("dev"), None, "before carol came", None)
+        .await;
+    alice.recv_chat().await;
+
+    let mut carol = Irc::connect(&server).await;
+    carol
+        .register_with("carol", "server-time message-tags")
+        .await;
+    carol.send("JOIN #dev").await;
+    assert_eq!(carol.recv().await, ":carol!carol@lanchat JOIN #dev");
+    let names = carol.recv().await;
+    assert_eq!(names, ":lanchat.lan 353 carol = #dev :alice carol");
+    assert_eq!(command_of(&carol.recv().await), "366");
+    // The history, with its original time and its id.
+    let replayed = carol.until("PRIVMSG").await;
+    assert!(replayed.starts_with("@time=20"), "{replayed}");
+    assert!(
+        replayed.contains(";msgid=") || replayed.contains("@msgid="),
+        "{replayed}"
+    );
+    assert!(
+        replayed.ends_with(":alice!alice@lanchat PRIVMSG #dev :before carol came"),
+        "{replayed}"
+    );
+
+    // Both ways, with an action, formatting stripped, and a leading `/`
+    // that is words, not a command.
+    alice.say_to(Some("dev"), None, "hi carol", None).await;
+    assert!(
+        carol
+            .until("PRIVMSG")
+            .await
+            .ends_with(":alice!alice@lanchat PRIVMSG #dev :hi carol")
+    );
+    carol.send("PRIVMSG #dev :\x0304red\x03 and \x02bold").await;
+    carol.send("PRIVMSG #dev :\x01ACTION waves\x01").await;
+    carol.send("PRIVMSG #dev :/nick mallory").await;
+    let mut said = Vec::new();
+    while said.len() < 4 {
+        if let ServerMsg::Message {
+            from, text, action, ..
+        } = alice.recv().await
+        {
+            said.push((from, text, action));
+        }
+    }
+    assert_eq!(
+        said[1..],
+        [
+            ("carol".into(), "red and bold".into(), None),
+            ("carol".into(), "waves".into(), Some(true)),
+            ("carol".into(), "/nick mallory".into(), None),
+        ]
+    );
+
+    // A plain-text client in the same room sees the IRC user's words.
+    let mut nc = TestClient::connect_raw(server.addr()).await;
+    nc.recv_line().await;
+    nc.send_line("netcat").await;
+    nc.send_line("/join dev").await;
+    loop {
+        if nc.recv_line().await.contains("You are in #dev") {
+            break;
+        }
+    }
+    carol.send("PRIVMSG #dev :hello nc").await;
+    loop {
+        if nc.recv_line().await.ends_with("<carol> hello nc") {
+            break;
+        }
+    }
+    nc.send_line("hello irc").await;
+    assert!(
+        carol
+            .until("PRIVMSG")
+            .await
+            .ends_with(":netcat!netcat@lanchat PRIVMSG #dev :hello irc")
+    );
+}
+
+#[tokio::test]
+async fn direct_messages_cross_dialects_and_echo_only_with_echo_message() {
+    let server = irc_server().await;
+    let mut alice = server.join("alice").await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    alice.say("/msg carol psst").await;
+    assert_eq!(
+        carol.until("PRIVMSG").await,
+        ":alice!alice@lanchat PRIVMSG carol :psst"
+    );
+    carol.send("PRIVMSG alice :back at you").await;
+    loop {
+        if let ServerMsg::Message { from, to, text, .. } = alice.recv().await
+            && from == "carol"
+        {
+            assert_eq!(
+                (to.as_deref(), text.as_str()),
+                (Some("alice"), "back at you")
+            );
+            break;
+        }
+    }
+    // Without echo-message carol never sees her own line; the next line
+    // she gets is alice's.
+    carol.send("PRIVMSG #lobby :mine").await;
+    alice.say("theirs").await;
+    assert!(carol.until("PRIVMSG").await.ends_with(":theirs"));
+
+    let mut dave = Irc::connect(&server).await;
+    dave.register_with("dave", "echo-message").await;
+    dave.send("PRIVMSG #lobby :echoed").await;
+    // After the lobby's history, which has the lines above.
+    loop {
+        let line = dave.until("PRIVMSG").await;
+        if line.ends_with(":echoed") {
+            assert_eq!(line, ":dave!dave@lanchat PRIVMSG #lobby :echoed");
+            break;
+        }
+    }
+    dave.send("PRIVMSG nobody :hello?").await;
+    assert!(
+        dave.until("401")
+            .await
+            .starts_with(":lanchat.lan 401 dave nobody :")
+    );
+}
+
+#[tokio::test]
+async fn leaving_the_chat_is_one_quit_and_parting_a_room_is_a_part() {
+    let server = irc_server().await;
+    let mut dave = Irc::connect(&server).await;
+    dave.register("dave").await;
+    dave.send("JOIN #dev,#ops").await;
+    dave.until("366").await;
+    dave.until("366").await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    carol.send("JOIN #dev,#ops").await;
+    carol.until("366").await;
+    carol.until("366").await;
+    carol.send("PART #ops").await;
+    assert_eq!(carol.until("PART").await, ":carol!carol@lanchat PART #ops");
+    assert_eq!(dave.until("PART").await, ":carol!carol@lanchat PART #ops");
+    carol.send("QUIT :bye now").await;
+    let mut alice = server.join("alice").await;
+    alice.say("after").await;
+    let mut seen = Vec::new();
+    loop {
+        let line = dave.recv().await;
+        if line.ends_with(":after") {
+            break;
+        }
+        seen.push(line);
+    }
+    let quits: Vec<&String> = seen.iter().filter(|l| command_of(l) == "QUIT").collect();
+    assert_eq!(
+        quits,
+        [":carol!carol@lanchat QUIT :quit: bye now"],
+        "{seen:?}"
+    );
+    assert!(!seen.iter().any(|l| command_of(l) == "PART"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_long_message_becomes_lines_within_512_bytes_that_join_back_exactly() {
+    let server = irc_server().await;
+    let mut alice = server.join("alice").await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    let text: String = (0..2000)
+        .map(|i| match i % 7 {
+            0 => ' ',
+            1 => 'é',
+            2 => '日',
+            _ => 'a',
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned();
+    alice.say(&text).await;
+    let mut joined = String::new();
+    while joined.chars().count() < text.chars().count() {
+        let line = carol.until("PRIVMSG").await;
+        joined.push_str(trailing(&line));
+    }
+    assert_eq!(joined, text);
+}
+
+#[tokio::test]
+async fn a_flood_from_an_irc_client_is_delayed_not_dropped() {
+    let config = Config {
+        rate: lanchat_shared::Rate {
+            per_sec: 20.0,
+            burst: 3,
+        },
+        ..relaxed_config()
+    };
+    let server = TestServer::with_irc(config).await;
+    let mut alice = server.join("alice").await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    let flood: String = (0..12)
+        .map(|i| format!("PRIVMSG #lobby :line {i}\r\n"))
+        .collect();
+    carol.client.send_raw(flood.as_bytes()).await;
+    let mut got = Vec::new();
+    while got.len() < 12 {
+        if let ServerMsg::Message { from, text, .. } = alice.recv().await
+            && from == "carol"
+        {
+            got.push(text);
+        }
+    }
+    let expected: Vec<String> = (0..12).map(|i| format!("line {i}")).collect();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn channel_queries_answer_what_irssi_needs_to_sync_and_unknown_commands_are_421() {
+    let server = irc_server().await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    carol.send("MODE carol +i").await;
+    assert_eq!(carol.until("221").await, ":lanchat.lan 221 carol :+");
+    carol.send("JOIN #dev").await;
+    carol.until("366").await;
+    carol.send("MODE #dev").await;
+    assert_eq!(carol.until("324").await, ":lanchat.lan 324 carol #dev :+nt");
+    carol.send("WHO #dev").await;
+    assert_eq!(
+        carol.until("352").await,
+        ":lanchat.lan 352 carol #dev carol lanchat lanchat.lan carol H :0 lanchat"
+    );
+    assert_eq!(
+        carol.recv().await,
+        ":lanchat.lan 315 carol #dev :End of WHO list"
+    );
+    carol.send("MODE #dev b").await;
+    assert!(
+        carol
+            .until("368")
+            .await
+            .starts_with(":lanchat.lan 368 carol #dev :")
+    );
+    carol.send("NAMES #dev").await;
+    assert_eq!(
+        carol.until("353").await,
+        ":lanchat.lan 353 carol = #dev :carol"
+    );
+    carol.send("TOPIC #dev").await;
+    assert!(
+        carol
+            .until("331")
+            .await
+            .starts_with(":lanchat.lan 331 carol #dev :")
+    );
+    // Commands lanchat does not have are answered, however many: not bad
+    // lines that would close the connection.
+    for _ in 0..40 {
+        carol.send("FROBNICATE now").await;
+    }
+    for _ in 0..40 {
+        assert!(
+            carol
+                .until("421")
+                .await
+                .starts_with(":lanchat.lan 421 carol FROBNICATE :")
+        );
+    }
+    carol.send("PING :alive").await;
+    assert!(carol.until("PONG").await.ends_with("alive"));
+}
+
+#[tokio::test]
+async fn a_client_certificate_on_the_irc_port_is_the_same_identity_as_lanchats_client() {
+    let server = irc_server().await;
+    let key = ephemeral().expect("a key");
+    // alice's key owns her nickname from lanchat's own client...
+    let alice = server.join_with_key("alice", &key).await;
+    drop(alice);
+    // ...so a guest on IRC cannot take it,
+    let mut guest = Irc::connect(&server).await;
+    guest.send("NICK alice").await;
+    guest.send("USER alice 0 * :Alice").await;
+    let refused = guest.until("433").await;
+    assert!(
+        refused.starts_with(":lanchat.lan 433 * alice :"),
+        "{refused}"
+    );
+    // and the same key over TLS on the IRC port can.
+    let mut irc = Irc::connect_tls(&server, &key).await;
+    let lines = irc.register("alice").await;
+    assert!(lines[0].starts_with(":lanchat.lan 001 alice "), "{lines:?}");
+    let mut bob = server.join("bob").await;
+    bob.send_line(r#"{"type":"whois","nick":"alice"}"#).await;
+    loop {
+        if let ServerMsg::Whois {
+            identity,
+            owned,
+            encrypted,
+            ..
+        } = bob.recv().await
+        {
+            assert_eq!(identity, Some(key.fingerprint.to_string()));
+            assert!(owned && encrypted);
+            break;
+        }
+    }
+    // And IRC's WHOIS shows the key.
+    irc.send("WHOIS alice").await;
+    let whois = irc.lines_until("318").await;
+    let key_line = whois.iter().find(|l| command_of(l) == "276").expect("276");
+    assert!(
+        key_line.ends_with(&key.fingerprint.to_string()),
+        "{key_line}"
+    );
+    assert!(whois.iter().any(|l| command_of(l) == "671"), "{whois:?}");
+}
+
+#[tokio::test]
+async fn away_is_answered_in_numerics_and_others_see_it() {
+    let server = irc_server().await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    carol.send("AWAY :at lunch").await;
+    assert!(
+        carol
+            .until("306")
+            .await
+            .starts_with(":lanchat.lan 306 carol :")
+    );
+    let mut alice = server.join("alice").await;
+    alice.send_line(r#"{"type":"whois","nick":"carol"}"#).await;
+    loop {
+        if let ServerMsg::Whois { away, .. } = alice.recv().await {
+            assert_eq!(away.as_deref(), Some("at lunch"));
+            break;
+        }
+    }
+    carol.send("AWAY").await;
+    assert!(
+        carol
+            .until("305")
+            .await
+            .starts_with(":lanchat.lan 305 carol :")
+    );
+}
