@@ -293,6 +293,8 @@ impl Connection<'_> {
                 queries::who(ctx, member, room.as_deref(), listing).await
             }
             (Phase::Joined(member), Request::PartAll) => rooms::part_all(ctx, member).await,
+            (Phase::Joined(member), Request::Rooms) => queries::rooms(ctx, member).await,
+            (Phase::Joined(_), Request::Online(nicks)) => queries::online(ctx, &nicks),
             (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
             (Phase::Joined(member), Request::Away(text)) => {
                 let text = text.filter(|t| !t.trim().is_empty());

@@ -68,6 +68,10 @@ pub(crate) enum Request {
     },
     /// Leave every room but the lobby (IRC's `JOIN 0`).
     PartAll,
+    /// The rooms there are (`/rooms`, IRC's `LIST`).
+    Rooms,
+    /// Which of these nicknames are here (IRC's `ISON`).
+    Online(Vec<String>),
     /// Several requests from one line (IRC's `JOIN #a,#b`), carried out
     /// in order.
     Many(Vec<Request>),

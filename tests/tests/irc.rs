@@ -461,6 +461,22 @@ async fn channel_queries_answer_what_irssi_needs_to_sync_and_unknown_commands_ar
         carol.until("353").await,
         ":lanchat.lan 353 carol = #dev :carol"
     );
+    carol.send("LIST").await;
+    let list = carol.lines_until("323").await;
+    let rooms: Vec<&str> = list
+        .iter()
+        .filter(|l| command_of(l) == "322")
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            ":lanchat.lan 322 carol #dev 1 :",
+            ":lanchat.lan 322 carol #lobby 1 :"
+        ]
+    );
+    carol.send("ISON carol nobody").await;
+    assert_eq!(carol.until("303").await, ":lanchat.lan 303 carol :carol");
     carol.send("TOPIC #dev").await;
     assert!(
         carol

@@ -104,6 +104,22 @@ pub(crate) enum Answer {
     },
     /// The client entered `room`, where `people` are (itself included).
     Entered { room: String, people: Vec<Person> },
+    /// The rooms the client may see.
+    Rooms(Vec<ListedRoom>),
+    /// Those of the nicknames asked about who are here now (IRC's
+    /// `ISON`).
+    Online(Vec<String>),
+}
+
+/// A room as `/rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListedRoom {
+    pub(crate) name: String,
+    /// How many are in it.
+    pub(crate) people: usize,
+    /// Whether the asker is in it.
+    pub(crate) mine: bool,
+    pub(crate) topic: Option<String>,
 }
 
 /// Someone in a room, as lists show them.
@@ -122,36 +138,54 @@ impl Answer {
     /// own so the first stays a list of nicknames for clients that read
     /// it. `None` for an answer that needs no words.
     pub(crate) fn in_words(&self) -> Option<String> {
-        let Answer::People {
-            room,
-            people,
-            listing,
-        } = self
-        else {
-            return None;
-        };
-        let nicks: Vec<&str> = people.iter().map(|p| p.nick.as_str()).collect();
-        let mut text = format!("Here in #{room} ({}): {}", nicks.len(), nicks.join(", "));
-        if *listing == Listing::Names {
-            return Some(text);
+        match self {
+            Answer::People {
+                room,
+                people,
+                listing,
+            } => Some(people_in_words(room, people, *listing)),
+            Answer::Rooms(rooms) => Some(rooms_in_words(rooms)),
+            Answer::Entered { .. } | Answer::Online(_) => None,
         }
-        let away: Vec<String> = people
-            .iter()
-            .filter_map(|p| Some(format!("{} ({})", p.nick, p.away.as_deref()?)))
-            .collect();
-        if !away.is_empty() {
-            text.push_str(&format!("\nAway: {}", away.join(", ")));
-        }
-        let operators: Vec<&str> = people
-            .iter()
-            .filter(|p| p.operator)
-            .map(|p| p.nick.as_str())
-            .collect();
-        if !operators.is_empty() {
-            text.push_str(&format!("\nOperators: {}", operators.join(", ")));
-        }
-        Some(text)
     }
+}
+
+/// `/rooms` in words: one room a line, `#dev* (3) - its topic`.
+fn rooms_in_words(rooms: &[ListedRoom]) -> String {
+    let mut text = "Rooms (* = yours):".to_owned();
+    for room in rooms {
+        let star = if room.mine { "*" } else { "" };
+        text.push_str(&format!("\n#{}{star} ({})", room.name, room.people));
+        if let Some(topic) = &room.topic {
+            text.push_str(&format!(" - {topic}"));
+        }
+    }
+    text
+}
+
+/// `/who` in words (see [`Answer::in_words`]).
+fn people_in_words(room: &str, people: &[Person], listing: Listing) -> String {
+    let nicks: Vec<&str> = people.iter().map(|p| p.nick.as_str()).collect();
+    let mut text = format!("Here in #{room} ({}): {}", nicks.len(), nicks.join(", "));
+    if listing == Listing::Names {
+        return text;
+    }
+    let away: Vec<String> = people
+        .iter()
+        .filter_map(|p| Some(format!("{} ({})", p.nick, p.away.as_deref()?)))
+        .collect();
+    if !away.is_empty() {
+        text.push_str(&format!("\nAway: {}", away.join(", ")));
+    }
+    let operators: Vec<&str> = people
+        .iter()
+        .filter(|p| p.operator)
+        .map(|p| p.nick.as_str())
+        .collect();
+    if !operators.is_empty() {
+        text.push_str(&format!("\nOperators: {}", operators.join(", ")));
+    }
+    text
 }
 
 /// How a client gives the server password (`--password`).

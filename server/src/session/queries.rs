@@ -7,7 +7,7 @@ use lanchat_shared::command::{self, Scope};
 use lanchat_shared::{ErrorCode, ServerMsg, sanitize_text};
 
 use super::{Context, LeaveReason, Member, Next};
-use crate::dialect::{Answer, Person};
+use crate::dialect::{Answer, ListedRoom, Person};
 use crate::request::Listing;
 
 /// `/who` (and IRC's `WHO` and `NAMES`): everyone in `room`, or in the
@@ -138,29 +138,20 @@ pub(crate) fn away(member: &Member, text: Option<&str>) -> Next {
     }
 }
 
-/// `/rooms`: the rooms the client may see, one a line, with head counts,
-/// its own marked `*`, and topics.
+/// `/rooms` (IRC's `LIST`): the rooms the client may see, with head
+/// counts, its own marked, and topics.
 pub(crate) async fn rooms(ctx: &mut Context<'_>, member: &Member) -> Next {
-    let mut text = "Rooms (* = yours):".to_owned();
-    for room in listed_rooms(ctx, member).await {
-        let star = if room.mine { "*" } else { "" };
-        text.push_str(&format!("\n#{}{star} ({})", room.name, room.people));
-        if let Some(topic) = room.topic {
-            text.push_str(&format!(" - {topic}"));
-        }
-    }
-    ctx.reply(ServerMsg::info(text))
+    let rooms = listed_rooms(ctx, member).await;
+    ctx.answer(&Answer::Rooms(rooms))
 }
 
-/// A room as `/rooms` lists it.
-#[derive(Debug)]
-pub(crate) struct ListedRoom {
-    pub(crate) name: String,
-    /// How many are in it.
-    pub(crate) people: usize,
-    /// Whether the asker is in it.
-    pub(crate) mine: bool,
-    pub(crate) topic: Option<String>,
+/// `ISON` (IRC): which of `nicks` are here now, as they spell them.
+pub(crate) fn online(ctx: &mut Context<'_>, nicks: &[String]) -> Next {
+    let here = nicks
+        .iter()
+        .filter_map(|nick| ctx.shared.hub.online(nick).map(|(spelled, _)| spelled))
+        .collect();
+    ctx.answer(&Answer::Online(here))
 }
 
 /// The rooms `member` may see: every room someone is in, but a private

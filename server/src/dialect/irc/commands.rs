@@ -17,6 +17,10 @@ use crate::request::{Listing, Moderation, Request, Say, SayKind};
 /// Targets one `PRIVMSG` may name, as `TARGMAX` says; more are left out.
 pub(super) const MAX_TARGETS: usize = 4;
 
+/// Nicknames one `ISON` asks about; more are left out (a 510-byte line
+/// holds about 250 of the shortest anyway).
+const MAX_ISON: usize = 64;
+
 impl Irc {
     /// The request a registered client's `message` asks for.
     pub(super) fn command(&self, state: &mut State, message: &Message) -> Request {
@@ -67,6 +71,18 @@ impl Irc {
                     nick: lanchat_nick(nick),
                 }
             }
+            ("LIST", _) => Request::Rooms,
+            ("ISON", Some(_)) => {
+                // Nicknames may come as several parameters or as one.
+                let nicks = message
+                    .params
+                    .iter()
+                    .flat_map(|param| param.split_ascii_whitespace())
+                    .take(MAX_ISON)
+                    .map(lanchat_nick)
+                    .collect();
+                Request::Online(nicks)
+            }
             ("AWAY", text) => Request::Away(text.filter(|t| !t.is_empty()).map(str::to_owned)),
             ("MODE", Some(target)) => self.mode(state, target, &message.params[1..]),
             ("KICK", Some(channel)) => match message.param(1) {
@@ -80,9 +96,10 @@ impl Irc {
                 None => self.needs_more(state, "KICK"),
             },
             ("USER" | "PASS", _) => self.answer(state, "462", &["You may not reregister"]),
-            ("JOIN" | "PART" | "NAMES" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK", None) => {
-                self.needs_more(state, &message.command)
-            }
+            (
+                "JOIN" | "PART" | "NAMES" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK" | "ISON",
+                None,
+            ) => self.needs_more(state, &message.command),
             (command, _) => self.answer(state, "421", &[command, "Unknown command"]),
         }
     }

@@ -12,7 +12,7 @@ use lanchat_shared::room_name::{LOBBY, MAX_ROOM_LEN};
 use lanchat_shared::{ErrorCode, ServerMsg};
 
 use super::{Irc, State, irc_nick};
-use crate::dialect::{Answer, Person};
+use crate::dialect::{Answer, ListedRoom, Person};
 use crate::hub::PARTED;
 use crate::request::Listing;
 
@@ -274,7 +274,24 @@ impl Irc {
                 people,
                 listing: Listing::Who,
             } => self.who(state, room, people, out),
+            Answer::Rooms(rooms) => self.list(state, rooms, out),
+            Answer::Online(nicks) => {
+                let nicks: Vec<String> = nicks.iter().map(|nick| irc_nick(nick)).collect();
+                out.extend(self.numeric(state, "303", &[&nicks.join(" ")]));
+            }
         }
+    }
+
+    /// `321`, a `322` for each room (head count, topic), `323`.
+    fn list(&self, state: &State, rooms: &[ListedRoom], out: &mut Vec<u8>) {
+        out.extend(self.numeric(state, "321", &["Channel", "Users  Name"]));
+        for room in rooms {
+            let channel = format!("#{}", room.name);
+            let count = room.people.to_string();
+            let topic = cut(room.topic.as_deref().unwrap_or_default(), MAX_REASON_BYTES);
+            out.extend(self.numeric(state, "322", &[&channel, &count, topic]));
+        }
+        out.extend(self.numeric(state, "323", &["End of /LIST"]));
     }
 
     /// A message: `PRIVMSG`, or a `NOTICE` for the server's own lines,
