@@ -575,3 +575,66 @@ async fn away_is_answered_in_numerics_and_others_see_it() {
             .starts_with(":lanchat.lan 305 carol :")
     );
 }
+
+#[tokio::test]
+async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
+    let server = irc_server().await;
+    let key = ephemeral().expect("a key");
+    let mut founder = Irc::connect_tls(&server, &key).await;
+    founder.register("ops").await;
+    founder.send("JOIN #ops").await;
+    // The founder keeps order, and its own entry says so.
+    founder.until("JOIN").await;
+    assert_eq!(
+        founder.until("353").await,
+        ":lanchat.lan 353 ops = #ops :@ops"
+    );
+    let mut guest = Irc::connect(&server).await;
+    guest.register("guest").await;
+    guest.send("JOIN #ops").await;
+    guest.until("366").await;
+
+    guest.send("TOPIC #ops :mine now").await;
+    assert!(
+        guest
+            .until("482")
+            .await
+            .starts_with(":lanchat.lan 482 guest #ops :")
+    );
+    founder.send("TOPIC #ops :Be kind").await;
+    assert_eq!(
+        guest.until("TOPIC").await,
+        ":ops!ops@lanchat TOPIC #ops :Be kind"
+    );
+
+    founder.send("KICK #ops guest :calm down").await;
+    assert_eq!(
+        guest.until("KICK").await,
+        ":lanchat.lan KICK #ops guest :kicked by ops: calm down"
+    );
+    // Kicked, not banned: it may come back, and is told the topic.
+    guest.send("JOIN #ops").await;
+    assert_eq!(
+        guest.until("332").await,
+        ":lanchat.lan 332 guest #ops :Be kind"
+    );
+
+    founder.send("MODE #ops +b guest!*@*").await;
+    assert!(
+        guest
+            .until("KICK")
+            .await
+            .contains(" KICK #ops guest :banned by ops")
+    );
+    guest.send("JOIN #ops").await;
+    assert!(
+        guest
+            .until("474")
+            .await
+            .starts_with(":lanchat.lan 474 guest #ops :")
+    );
+    founder.send("MODE #ops -b ~127.0.0.1").await;
+    while !founder.until("NOTICE").await.contains("lifted the ban") {}
+    guest.send("JOIN #ops").await;
+    assert_eq!(guest.until("JOIN").await, ":guest!guest@lanchat JOIN #ops");
+}

@@ -12,7 +12,7 @@ use lanchat_shared::irc::{
 use lanchat_shared::{RoomName, irc::to_irc_channel};
 
 use super::{Irc, State, irc_nick};
-use crate::request::{Listing, Moderation, Request, Say, SayKind};
+use crate::request::{BanRequest, Listing, Moderation, Request, Say, SayKind};
 
 /// Targets one `PRIVMSG` may name, as `TARGMAX` says; more are left out.
 pub(super) const MAX_TARGETS: usize = 4;
@@ -194,6 +194,16 @@ impl Irc {
                 nick: lanchat_nick(nick),
                 give: change == Some("+o"),
             },
+            (Some("+b"), Some(mask)) => Moderation::Ban(BanRequest {
+                target: ban_target(mask),
+                server: false,
+                duration_secs: None,
+                reason: None,
+            }),
+            (Some("-b"), Some(mask)) => Moderation::Unban {
+                target: ban_target(mask),
+                server: false,
+            },
             (Some("+i" | "-i"), _) => Moderation::Private(change == Some("+i")),
             (Some("+k"), Some(key)) => Moderation::Key(Some(key.to_owned())),
             (Some("-k"), _) => Moderation::Key(None),
@@ -230,6 +240,18 @@ impl Irc {
 /// on as typed, for the session to find nobody by it.
 fn lanchat_nick(irc: &str) -> String {
     from_irc_nick(irc).map_or_else(|_| irc.to_owned(), |nick| nick.as_str().to_owned())
+}
+
+/// What a ban mask names for lanchat: the nickname of `nick!*@*` (whose
+/// holder's key, or a guest's address, is banned, as `/ban NICK` does),
+/// or, for anything else, the mask as typed — a key (`SHA256:...`) or an
+/// address or network (`10.0.0.0/24`), as `/ban` takes them. Masks with
+/// wildcards in the nickname match nothing lanchat keeps.
+fn ban_target(mask: &str) -> String {
+    match mask.split_once('!') {
+        Some((nick, _)) => lanchat_nick(nick),
+        None => mask.to_owned(),
+    }
 }
 
 /// The room a `#channel` names, as the session's requests take it
