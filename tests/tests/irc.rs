@@ -119,7 +119,7 @@ async fn registration_with_capabilities_answers_in_modern_irc_order_and_joins_th
     irc.send("CAP LS 302").await;
     assert_eq!(
         irc.until("CAP").await,
-        ":lanchat.lan CAP * LS :echo-message message-tags server-time"
+        ":lanchat.lan CAP * LS :batch echo-message message-tags server-time"
     );
     irc.send("CAP REQ :server-time bogus").await;
     assert!(
@@ -637,4 +637,44 @@ async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
     while !founder.until("NOTICE").await.contains("lifted the ban") {}
     guest.send("JOIN #ops").await;
     assert_eq!(guest.until("JOIN").await, ":guest!guest@lanchat JOIN #ops");
+}
+
+#[tokio::test]
+async fn history_comes_in_a_chathistory_batch_when_asked_for() {
+    let server = irc_server().await;
+    let mut alice = server.join("alice").await;
+    alice.join_room("dev").await;
+    for text in ["one", "two"] {
+        alice.say_to(Some("dev"), None, text, None).await;
+        alice.recv_chat().await;
+    }
+    let mut carol = Irc::connect(&server).await;
+    carol.register_with("carol", "batch").await;
+    carol.send("JOIN #dev").await;
+    carol.until("366").await;
+    let start = carol.recv().await;
+    let (_, reference) = start
+        .split_once(" BATCH +")
+        .unwrap_or_else(|| panic!("a batch starts: {start}"));
+    let reference = reference.split(' ').next().unwrap().to_owned();
+    assert_eq!(
+        start,
+        format!(":lanchat.lan BATCH +{reference} chathistory #dev")
+    );
+    for text in ["one", "two"] {
+        assert_eq!(
+            carol.recv().await,
+            format!("@batch={reference} :alice!alice@lanchat PRIVMSG #dev :{text}")
+        );
+    }
+    assert_eq!(
+        carol.recv().await,
+        format!(":lanchat.lan BATCH -{reference}")
+    );
+    // Live messages are outside any batch.
+    alice.say_to(Some("dev"), None, "live", None).await;
+    assert_eq!(
+        carol.until("PRIVMSG").await,
+        ":alice!alice@lanchat PRIVMSG #dev :live"
+    );
 }

@@ -36,7 +36,7 @@ use crate::hub::EventItem;
 use crate::request::{BadLine, Request, Stage};
 
 /// The capabilities the gateway offers, as `CAP LS` lists them.
-const CAPABILITIES: [&str; 3] = ["echo-message", "message-tags", "server-time"];
+const CAPABILITIES: [&str; 4] = ["batch", "echo-message", "message-tags", "server-time"];
 
 /// One IRC connection's dialect: see the module documentation.
 #[derive(Debug)]
@@ -71,11 +71,17 @@ struct State {
     /// The last nickname whose leaving was shown as one `QUIT`: its other
     /// rooms' leaves, which follow at once, are not shown again.
     last_quit: Option<String>,
+    /// The `chathistory` batch open in a replay: its reference and the
+    /// channel or nickname it is about.
+    batch: Option<(String, String)>,
+    /// Batches opened so far, for their references.
+    batches: u64,
 }
 
 /// The IRCv3 capabilities a client enabled.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Caps {
+    batch: bool,
     echo_message: bool,
     message_tags: bool,
     server_time: bool,
@@ -85,6 +91,7 @@ impl Caps {
     /// The flag for capability `name`, if the gateway offers it.
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         match name {
+            "batch" => Some(&mut self.batch),
             "echo-message" => Some(&mut self.echo_message),
             "message-tags" => Some(&mut self.message_tags),
             "server-time" => Some(&mut self.server_time),

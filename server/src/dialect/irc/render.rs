@@ -47,7 +47,7 @@ impl Irc {
         // Free text is written after ` :` whatever it holds, as servers
         // do; names and modes only when they must be.
         let line = match message.command.as_str() {
-            "JOIN" | "PART" | "NICK" | "MODE" => message.to_line(),
+            "JOIN" | "PART" | "NICK" | "MODE" | "BATCH" => message.to_line(),
             _ => message.to_text_line(),
         };
         match line {
@@ -97,6 +97,9 @@ impl Irc {
                     (Some(room), None) => format!("#{room}"),
                     (None, None) => format!("#{LOBBY}"),
                 };
+                // A reply's message is history: in a batch, if asked for.
+                let batch =
+                    (!event && state.caps.batch).then(|| self.in_batch(state, &target, out));
                 let said = Said {
                     id: *id,
                     ts: *ts,
@@ -104,9 +107,11 @@ impl Irc {
                     target: &target,
                     text,
                     action: *action == Some(true),
+                    batch,
                 };
                 self.message(state, &said, out);
             }
+            ServerMsg::HistoryEnd {} => self.end_batch(state, out),
             ServerMsg::Join { nick, room, .. } => self.join(state, nick, room.as_deref(), out),
             ServerMsg::Leave { nick, reason, room } => {
                 self.leave(state, nick, room.as_deref().unwrap_or(LOBBY), reason, out);
@@ -169,7 +174,6 @@ impl Irc {
                 out.extend(self.numeric(state, reply.0, &[reply.1]));
             }
             ServerMsg::Greeting { .. }
-            | ServerMsg::HistoryEnd {}
             | ServerMsg::Pong {}
             | ServerMsg::Away { .. }
             | ServerMsg::Unknown => {}
@@ -312,6 +316,9 @@ impl Irc {
         if state.caps.message_tags {
             template = template.with_tag("msgid", Some(&said.id.to_string()));
         }
+        if let Some(batch) = &said.batch {
+            template = template.with_tag("batch", Some(batch));
+        }
         // An action's CTCP frame takes room from each piece.
         let frame = if said.action { ACTION_FRAME_LEN } else { 0 };
         let budget = text_budget(&template).saturating_sub(frame);
@@ -325,6 +332,38 @@ impl Irc {
                 piece.to_owned()
             };
             self.push(&template.clone().with_param(&text), out);
+        }
+    }
+
+    /// The reference of the `chathistory` batch for `target`, opened
+    /// (and the one before it closed) if it is not the open one: a replay
+    /// of several rooms is a batch for each.
+    fn in_batch(&self, state: &mut State, target: &str, out: &mut Vec<u8>) -> String {
+        if let Some((reference, open)) = &state.batch
+            && open == target
+        {
+            return reference.clone();
+        }
+        self.end_batch(state, out);
+        state.batches += 1;
+        let reference = format!("history{}", state.batches);
+        let start = Message::new("BATCH")
+            .with_source(&self.server)
+            .with_param(&format!("+{reference}"))
+            .with_param("chathistory")
+            .with_param(target);
+        self.push(&start, out);
+        state.batch = Some((reference.clone(), target.to_owned()));
+        reference
+    }
+
+    /// Closes the open `chathistory` batch, if any.
+    fn end_batch(&self, state: &mut State, out: &mut Vec<u8>) {
+        if let Some((reference, _)) = state.batch.take() {
+            let end = Message::new("BATCH")
+                .with_source(&self.server)
+                .with_param(&format!("-{reference}"));
+            self.push(&end, out);
         }
     }
 
@@ -507,6 +546,8 @@ struct Said<'a> {
     target: &'a str,
     text: &'a str,
     action: bool,
+    /// The batch it belongs to, if any.
+    batch: Option<String>,
 }
 
 /// What `WHOIS` tells.
