@@ -30,7 +30,7 @@ use crate::session::{
     replay, rooms, say,
 };
 use crate::state::Shared;
-use crate::transport::{self, Transport};
+use crate::transport::{self, Security, Transport};
 use crate::writer::{self, WriterContext, WriterEnd};
 
 /// Serves one accepted connection to its end. Never panics and never
@@ -67,9 +67,9 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
             &shared,
             outgoing,
             abort,
-            security,
             peer,
-            dialect_of(port, &shared),
+            dialect_of(port, &shared, &security),
+            security,
         ),
         phase: Phase::Greeting {
             deadline: hello_deadline,
@@ -119,10 +119,10 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
 }
 
 /// The dialect a port decides; `None`: the first line will.
-fn dialect_of(port: Port, shared: &Shared) -> Option<Arc<dyn Dialect>> {
+fn dialect_of(port: Port, shared: &Shared, security: &Security) -> Option<Arc<dyn Dialect>> {
     match port {
         Port::Main => None,
-        Port::Irc => Some(Arc::new(Irc::new(&shared.config))),
+        Port::Irc => Some(Arc::new(Irc::new(&shared.config, security.identity()))),
     }
 }
 

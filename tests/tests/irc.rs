@@ -119,7 +119,7 @@ async fn registration_with_capabilities_answers_in_modern_irc_order_and_joins_th
     irc.send("CAP LS 302").await;
     assert_eq!(
         irc.until("CAP").await,
-        ":lanchat.lan CAP * LS :batch echo-message message-tags server-time"
+        ":lanchat.lan CAP * LS :batch echo-message message-tags sasl=EXTERNAL server-time"
     );
     irc.send("CAP REQ :server-time bogus").await;
     assert!(
@@ -677,4 +677,40 @@ async fn history_comes_in_a_chathistory_batch_when_asked_for() {
         carol.until("PRIVMSG").await,
         ":alice!alice@lanchat PRIVMSG #dev :live"
     );
+}
+
+#[tokio::test]
+async fn sasl_external_confirms_the_client_certificate_and_fails_without_one() {
+    let server = irc_server().await;
+    let key = ephemeral().expect("a key");
+    let mut irc = Irc::connect_tls(&server, &key).await;
+    irc.send("CAP LS").await;
+    // Without 302, no values.
+    assert!(irc.until("CAP").await.ends_with(" sasl server-time"));
+    irc.send("CAP REQ :sasl").await;
+    irc.until("CAP").await;
+    irc.send("NICK alice").await;
+    irc.send("USER alice 0 * :Alice").await;
+    irc.send("AUTHENTICATE EXTERNAL").await;
+    assert_eq!(irc.recv().await, "AUTHENTICATE +");
+    irc.send("AUTHENTICATE +").await;
+    let logged_in = irc.until("900").await;
+    assert!(
+        logged_in.contains(&format!(" {} :", key.fingerprint)),
+        "{logged_in}"
+    );
+    assert!(irc.until("903").await.starts_with(":lanchat.lan 903 "));
+    irc.send("CAP END").await;
+    assert!(
+        irc.until("001")
+            .await
+            .starts_with(":lanchat.lan 001 alice ")
+    );
+
+    let mut guest = Irc::connect(&server).await;
+    guest.send("AUTHENTICATE PLAIN").await;
+    assert!(guest.until("908").await.contains(" EXTERNAL :"));
+    assert!(guest.until("904").await.starts_with(":lanchat.lan 904 * :"));
+    guest.send("AUTHENTICATE EXTERNAL").await;
+    assert!(guest.until("904").await.contains("no client certificate"));
 }

@@ -209,9 +209,9 @@ impl<'a> Context<'a> {
         shared: &'a Shared,
         outgoing: mpsc::Sender<Outgoing>,
         abort: CancellationToken,
-        security: Security,
         peer: IpAddr,
         dialect: Option<Arc<dyn Dialect>>,
+        security: Security,
     ) -> Context<'a> {
         let config = &shared.config;
         Context {

@@ -95,7 +95,9 @@ impl Irc {
                 }),
                 None => self.needs_more(state, "KICK"),
             },
-            ("USER" | "PASS", _) => self.answer(state, "462", &["You may not reregister"]),
+            ("USER" | "PASS" | "AUTHENTICATE", _) => {
+                self.answer(state, "462", &["You may not reregister"])
+            }
             (
                 "JOIN" | "PART" | "NAMES" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK" | "ISON",
                 None,

@@ -27,7 +27,7 @@ mod render;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use lanchat_shared::irc::{Message, ParseError, Sender, to_irc_nick};
-use lanchat_shared::{Nick, ServerMsg};
+use lanchat_shared::{Fingerprint, Nick, ServerMsg};
 
 use super::{Answer, DefaultRoom, Dialect, Entry, PasswordComes};
 use crate::config::Config;
@@ -36,7 +36,13 @@ use crate::hub::EventItem;
 use crate::request::{BadLine, Request, Stage};
 
 /// The capabilities the gateway offers, as `CAP LS` lists them.
-const CAPABILITIES: [&str; 4] = ["batch", "echo-message", "message-tags", "server-time"];
+const CAPABILITIES: [&str; 5] = [
+    "batch",
+    "echo-message",
+    "message-tags",
+    "sasl",
+    "server-time",
+];
 
 /// One IRC connection's dialect: see the module documentation.
 #[derive(Debug)]
@@ -45,6 +51,9 @@ pub(crate) struct Irc {
     server: String,
     /// How many rooms a client may be in, for `CHANLIMIT`.
     max_rooms: usize,
+    /// The key of the client certificate, if one was presented: what SASL
+    /// EXTERNAL confirms.
+    identity: Option<Fingerprint>,
     state: Mutex<State>,
 }
 
@@ -76,6 +85,19 @@ struct State {
     batch: Option<(String, String)>,
     /// Batches opened so far, for their references.
     batches: u64,
+    /// Where SASL stands.
+    sasl: Sasl,
+}
+
+/// SASL EXTERNAL, which confirms the client certificate's identity.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Sasl {
+    #[default]
+    NotAsked,
+    /// `AUTHENTICATE EXTERNAL` came; the client's `+` is awaited.
+    Started,
+    /// Confirmed.
+    Done,
 }
 
 /// The IRCv3 capabilities a client enabled.
@@ -84,6 +106,7 @@ struct Caps {
     batch: bool,
     echo_message: bool,
     message_tags: bool,
+    sasl: bool,
     server_time: bool,
 }
 
@@ -94,6 +117,7 @@ impl Caps {
             "batch" => Some(&mut self.batch),
             "echo-message" => Some(&mut self.echo_message),
             "message-tags" => Some(&mut self.message_tags),
+            "sasl" => Some(&mut self.sasl),
             "server-time" => Some(&mut self.server_time),
             _ => None,
         }
@@ -112,10 +136,11 @@ impl Caps {
 
 impl Irc {
     /// A new connection's dialect.
-    pub(crate) fn new(config: &Config) -> Irc {
+    pub(crate) fn new(config: &Config, identity: Option<&Fingerprint>) -> Irc {
         Irc {
             server: server_name(&config.server_name),
             max_rooms: config.max_rooms_per_client,
+            identity: identity.cloned(),
             state: Mutex::default(),
         }
     }

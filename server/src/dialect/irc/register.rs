@@ -8,7 +8,7 @@
 
 use lanchat_shared::irc::{Message, from_irc_nick};
 
-use super::{CAPABILITIES, Irc, State};
+use super::{CAPABILITIES, Irc, Sasl, State};
 use crate::request::{Hello, Request};
 
 impl Irc {
@@ -19,7 +19,19 @@ impl Irc {
         let reply = match subcommand.as_str() {
             "LS" => {
                 state.negotiating |= !registered;
-                self.cap_reply(state, "LS", &CAPABILITIES.join(" "))
+                // Version 302 and later read values: the SASL mechanisms.
+                let values = message.param(1).and_then(|v| v.parse::<u32>().ok()) >= Some(302);
+                let list: Vec<&str> = CAPABILITIES
+                    .iter()
+                    .map(|&cap| {
+                        if values && cap == "sasl" {
+                            "sasl=EXTERNAL"
+                        } else {
+                            cap
+                        }
+                    })
+                    .collect();
+                self.cap_reply(state, "LS", &list.join(" "))
             }
             "REQ" => {
                 state.negotiating |= !registered;
@@ -90,10 +102,66 @@ impl Irc {
         Request::Answer(self.line(&pong).into())
     }
 
+    /// `AUTHENTICATE` (SASL): only EXTERNAL, which confirms the identity
+    /// the client certificate already gave. It changes nothing else: a
+    /// certificate is an identity with or without it.
+    pub(super) fn authenticate(&self, state: &mut State, message: &Message) -> Request {
+        let said = message.param(0).unwrap_or_default();
+        let reply = match (state.sasl, said) {
+            (Sasl::Done, _) => self.numeric(state, "907", &["You have already authenticated"]),
+            (_, "*") => {
+                state.sasl = Sasl::NotAsked;
+                self.numeric(state, "906", &["SASL authentication aborted"])
+            }
+            (Sasl::NotAsked, mechanism) if mechanism.eq_ignore_ascii_case("EXTERNAL") => {
+                match self.identity {
+                    Some(_) => {
+                        state.sasl = Sasl::Started;
+                        self.line(&Message::new("AUTHENTICATE").with_param("+"))
+                    }
+                    None => self.sasl_failed(state, "no client certificate was presented"),
+                }
+            }
+            (Sasl::NotAsked, _) => {
+                let mut reply =
+                    self.numeric(state, "908", &["EXTERNAL", "are available SASL mechanisms"]);
+                reply.extend(self.sasl_failed(state, "only EXTERNAL is offered"));
+                reply
+            }
+            (Sasl::Started, _) => self.sasl_done(state),
+        };
+        Request::Answer(reply.into())
+    }
+
+    fn sasl_failed(&self, state: &State, why: &str) -> Vec<u8> {
+        self.numeric(
+            state,
+            "904",
+            &[&format!("SASL authentication failed: {why}")],
+        )
+    }
+
+    /// `900` (logged in as the key's fingerprint) and `903`.
+    fn sasl_done(&self, state: &mut State) -> Vec<u8> {
+        state.sasl = Sasl::Done;
+        let account = self
+            .identity
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let nick = state.wanted_nick.clone().unwrap_or_else(|| "*".to_owned());
+        let mask = format!("{nick}!{nick}@lanchat");
+        let words = format!("You are now logged in as {account}");
+        let mut reply = self.numeric(state, "900", &[&mask, &account, &words]);
+        reply.extend(self.numeric(state, "903", &["SASL authentication successful"]));
+        reply
+    }
+
     /// `NICK`, `USER` and `PASS` before registering; anything else is
     /// `451` (irssi sends `JOIN :` that early: an answer, not a bad line).
     pub(super) fn register(&self, state: &mut State, message: &Message) -> Request {
         let reply = match (message.command.as_str(), message.param(0)) {
+            ("AUTHENTICATE", _) => return self.authenticate(state, message),
             ("NICK", Some(nick)) if !nick.is_empty() => {
                 state.wanted_nick = Some(nick.to_owned());
                 return self.hello_if_ready(state);

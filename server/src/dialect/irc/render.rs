@@ -47,7 +47,7 @@ impl Irc {
         // Free text is written after ` :` whatever it holds, as servers
         // do; names and modes only when they must be.
         let line = match message.command.as_str() {
-            "JOIN" | "PART" | "NICK" | "MODE" | "BATCH" => message.to_line(),
+            "JOIN" | "PART" | "NICK" | "MODE" | "BATCH" | "AUTHENTICATE" => message.to_line(),
             _ => message.to_text_line(),
         };
         match line {
