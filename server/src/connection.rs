@@ -43,7 +43,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
         source,
         sink,
         security,
-    } = match transport::open(stream, &shared).await {
+    } = match transport::open(stream, &shared, port).await {
         Ok(transport) => transport,
         Err(why) => {
             debug!(%why, "closed before it could carry lines");

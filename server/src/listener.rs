@@ -81,12 +81,17 @@ fn refuse(stream: &TcpStream, port: Port, code: ErrorCode) {
         ErrorCode::ServerFull => "The server is full; try again later.",
         _ => "Too many connections from your address; close one and try again.",
     };
-    let line = match port {
+    let _ = stream.try_write(&refusal_line(port, code, message));
+}
+
+/// The one line a client that is about to be closed is told why in, as
+/// its port speaks: a JSON error (which a plain-text reader can read too),
+/// or IRC's `ERROR`, which IRC clients show.
+pub(crate) fn refusal_line(port: Port, code: ErrorCode, message: &str) -> bytes::Bytes {
+    match port {
         Port::Main => ServerMsg::error(code, message).to_line(),
-        // What IRC servers send a client they close: its clients show it.
         Port::Irc => format!("ERROR :{message}\r\n").into(),
-    };
-    let _ = stream.try_write(&line);
+    }
 }
 
 /// Turns off Nagle (chat lines are small and latency matters) and turns on

@@ -13,7 +13,7 @@
 use std::io;
 use std::time::Duration;
 
-use lanchat_shared::{ErrorCode, Fingerprint, ServerMsg};
+use lanchat_shared::{ErrorCode, Fingerprint};
 use rustls::server::Acceptor;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::net::TcpStream;
@@ -22,6 +22,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use crate::listener::{Port, refusal_line};
 use crate::state::Shared;
 use crate::tls::{self, ServerTls};
 
@@ -118,7 +119,11 @@ pub(crate) enum NotOpened {
 /// Waits for the first byte, sets up plain TCP or TLS, and lets through
 /// only what the server admits (`--require-tls`, `--allow`); whoever is
 /// turned away is told why in one line.
-pub(crate) async fn open(stream: TcpStream, shared: &Shared) -> Result<Transport, NotOpened> {
+pub(crate) async fn open(
+    stream: TcpStream,
+    shared: &Shared,
+    port: Port,
+) -> Result<Transport, NotOpened> {
     let transport = if first_byte_says_tls(&stream).await? {
         // Boxed, and so on the heap only while it runs: a future is as
         // large as its largest state, and the handshake's (rustls's whole
@@ -128,10 +133,11 @@ pub(crate) async fn open(stream: TcpStream, shared: &Shared) -> Result<Transport
             stream,
             &shared.tls,
             shared.config.tls_handshake_timeout,
+            port,
         ))
         .await?
     } else if shared.config.require_tls {
-        refuse_plain(stream).await;
+        refuse_plain(stream, port).await;
         return Err(NotOpened::PlainRefused);
     } else {
         let (read, write) = stream.into_split();
@@ -145,7 +151,7 @@ pub(crate) async fn open(stream: TcpStream, shared: &Shared) -> Result<Transport
         Some(allow) if !allow.admits(transport.security.identity()) => {
             let message = "This server admits only the keys on its list, and yours is not one \
                            (a guest has none); ask its operator to add your fingerprint.";
-            farewell(transport.sink, ErrorCode::NotAllowed, message).await;
+            farewell(transport.sink, port, ErrorCode::NotAllowed, message).await;
             Err(NotOpened::NotAllowed(transport.security))
         }
         _ => Ok(transport),
@@ -166,6 +172,7 @@ async fn handshake(
     stream: TcpStream,
     tls: &ServerTls,
     deadline: Duration,
+    port: Port,
 ) -> Result<Transport, NotOpened> {
     // One deadline for both halves: the ClientHello, then the rest.
     let deadline = Instant::now() + deadline;
@@ -178,7 +185,7 @@ async fn handshake(
             if let Some(stream) = hello.take_io() {
                 let message = "This connection began like a TLS handshake (byte 0x16) but is \
                                not one; for plain text, connect again and start with a nickname.";
-                farewell(stream, ErrorCode::BadRequest, message).await;
+                farewell(stream, port, ErrorCode::BadRequest, message).await;
             }
             return Err(NotOpened::NotTls(error));
         }
@@ -203,20 +210,25 @@ async fn handshake(
     }
 }
 
-async fn refuse_plain(stream: TcpStream) {
+async fn refuse_plain(stream: TcpStream, port: Port) {
     let address = stream
         .local_addr()
         .map_or_else(|_| "HOST:PORT".to_owned(), |addr| addr.to_string());
-    let message = format!(
-        "This server takes encrypted connections only. Connect with lanchat (it uses TLS), \
-         or for plain text over TLS: openssl s_client -quiet -connect {address}"
-    );
-    farewell(stream, ErrorCode::TlsRequired, &message).await;
+    let message = match port {
+        Port::Main => format!(
+            "This server takes encrypted connections only. Connect with lanchat (it uses TLS), \
+             or for plain text over TLS: openssl s_client -quiet -connect {address}"
+        ),
+        Port::Irc => "This server takes encrypted connections only: connect to this port \
+                      with TLS (irssi: /connect -tls; weechat: -tls)."
+            .to_owned(),
+    };
+    farewell(stream, port, ErrorCode::TlsRequired, &message).await;
 }
 
 /// Writes one error line to a client about to be closed, and closes.
-async fn farewell(mut stream: impl AsyncWrite + Unpin, code: ErrorCode, message: &str) {
-    let line = ServerMsg::error(code, message).to_line();
+async fn farewell(mut stream: impl AsyncWrite + Unpin, port: Port, code: ErrorCode, message: &str) {
+    let line = refusal_line(port, code, message);
     let _ = timeout(FAREWELL_TIMEOUT, async {
         stream.write_all(&line).await?;
         stream.shutdown().await

@@ -714,3 +714,20 @@ async fn sasl_external_confirms_the_client_certificate_and_fails_without_one() {
     guest.send("AUTHENTICATE EXTERNAL").await;
     assert!(guest.until("904").await.contains("no client certificate"));
 }
+
+#[tokio::test]
+async fn an_irc_client_turned_away_at_the_door_is_told_in_irc() {
+    let config = Config {
+        require_tls: true,
+        ..relaxed_config()
+    };
+    let server = TestServer::with_irc(config).await;
+    let mut plain = Irc::connect(&server).await;
+    plain.send("NICK carol").await;
+    let refused = plain.recv().await;
+    assert!(
+        refused.starts_with("ERROR :This server takes encrypted connections only"),
+        "{refused}"
+    );
+    assert!(plain.client.try_recv_line().await.is_none(), "and closed");
+}
