@@ -77,6 +77,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
             wrong_passwords: 0,
             password_given: false,
         },
+        registration_lines: 0,
     };
     let lines = LineReader::new(source, LineCodec::new(config.max_line_bytes));
     // IRC clients speak first; everyone else is greeted.
@@ -93,7 +94,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
     };
 
     // Let the writer finish what is queued before the rooms hear we left.
-    let Connection { ctx, phase } = connection;
+    let Connection { ctx, phase, .. } = connection;
     drop(ctx);
     let writer_end = writer.await.unwrap_or(WriterEnd::Lost);
     let reason = match (reader_reason, writer_end) {
@@ -126,10 +127,16 @@ fn dialect_of(port: Port, shared: &Shared, security: &Security) -> Option<Arc<dy
     }
 }
 
+/// Lines a client of a pacing dialect may send before it is in without
+/// taking turns of the rate: irssi sends about a dozen on connect.
+const FREE_REGISTRATION_LINES: usize = 32;
+
 /// The reading half's state.
 struct Connection<'a> {
     ctx: Context<'a>,
     phase: Phase,
+    /// Lines read before joining, for [`FREE_REGISTRATION_LINES`].
+    registration_lines: usize,
 }
 
 impl Connection<'_> {
@@ -258,9 +265,10 @@ impl Connection<'_> {
 
     /// A line of a dialect that paces its clients (IRC): text that is not
     /// UTF-8 is read lossily, as IRC clients expect, and a line over the
-    /// rate waits its turn instead of being refused. Registering takes no
-    /// turn, so a client's dozen lines on connect go through at once; a
-    /// hello does, since it asks the store.
+    /// rate waits its turn instead of being refused. The first
+    /// [`FREE_REGISTRATION_LINES`] of registering take no turn, so a
+    /// client's dozen lines on connect go through at once; a hello does,
+    /// since it asks the store.
     async fn on_paced_line(&mut self, line: &[u8]) -> Next {
         let text = String::from_utf8_lossy(line);
         let stage = self.phase.stage();
@@ -268,7 +276,12 @@ impl Connection<'_> {
             Ok(request) => request,
             Err(bad) => return self.ctx.bad_line(bad.code, bad.message),
         };
-        let costs = stage == Stage::Joined || matches!(request, Request::Hello(_));
+        // Registering is free up to a point: a client's dozen lines on
+        // connect go through at once, an endless stream of them does not.
+        self.registration_lines += usize::from(stage != Stage::Joined);
+        let costs = stage == Stage::Joined
+            || matches!(request, Request::Hello(_))
+            || self.registration_lines > FREE_REGISTRATION_LINES;
         if costs && !self.ctx.wait_for_line_token().await {
             let message = "You are sending too fast; that line was not delivered.";
             return self.ctx.refuse(ErrorCode::RateLimited, message);
@@ -282,7 +295,7 @@ impl Connection<'_> {
         self.ctx.dialect().dispatching(&request);
         let ctx = &mut self.ctx;
         match (&mut self.phase, request) {
-            (_, Request::Many(requests)) => Box::pin(self.dispatch_all(requests)).await,
+            (_, Request::Many(requests)) => self.dispatch_all(requests).await,
             (_, Request::Answer(line)) if line.is_empty() => Next::Read,
             (_, Request::Answer(line)) => ctx.send(writer::Outgoing::Line(line)),
             (_, Request::Ping) => ctx.reply(lanchat_shared::ServerMsg::Pong {}),
@@ -348,10 +361,21 @@ impl Connection<'_> {
 
 impl Connection<'_> {
     /// Carries out `requests` in order, up to the first that ends the
-    /// connection.
+    /// connection. Each after the first takes a line's turn of the rate,
+    /// as if it had come on a line of its own, and waits for the answers
+    /// before it to be written: one line cannot ask more, or faster, than
+    /// as many lines could.
     async fn dispatch_all(&mut self, requests: Vec<Request>) -> Next {
-        for request in requests {
-            if let end @ Next::End(_) = self.dispatch(request).await {
+        for (index, request) in requests.into_iter().enumerate() {
+            if index > 0 {
+                if let end @ Next::End(_) = self.ctx.until_written().await {
+                    return end;
+                }
+                if !self.ctx.wait_for_line_token().await {
+                    return Next::Read;
+                }
+            }
+            if let end @ Next::End(_) = Box::pin(self.dispatch(request)).await {
                 return end;
             }
         }

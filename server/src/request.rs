@@ -227,6 +227,9 @@ pub(crate) enum SayKind {
     Message,
     /// An action, as `/me` (IRC's CTCP `ACTION`).
     Action,
+    /// A message nothing answers by itself (IRC's `NOTICE`): not even an
+    /// away notice, so two programs cannot answer each other forever.
+    Notice,
 }
 
 /// Where a connection is in its life, as far as reading a line goes: plain

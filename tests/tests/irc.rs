@@ -731,3 +731,163 @@ async fn an_irc_client_turned_away_at_the_door_is_told_in_irc() {
     );
     assert!(plain.client.try_recv_line().await.is_none(), "and closed");
 }
+
+#[tokio::test]
+async fn a_nickname_that_quit_and_came_back_quits_again_visibly() {
+    let server = irc_server().await;
+    let mut dave = Irc::connect(&server).await;
+    dave.register("dave").await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    carol.send("QUIT :first").await;
+    assert_eq!(carol.until("ERROR").await, "ERROR :Closing link: quit");
+    assert!(
+        dave.until("QUIT")
+            .await
+            .starts_with(":carol!carol@lanchat QUIT ")
+    );
+    // Someone else takes the name, then leaves too: a second QUIT.
+    let mut bob = Irc::connect(&server).await;
+    bob.register("bob").await;
+    bob.send("NICK carol").await;
+    assert_eq!(dave.until("NICK").await, ":bob!bob@lanchat NICK carol");
+    bob.send("QUIT :second").await;
+    assert_eq!(
+        dave.until("QUIT").await,
+        ":carol!carol@lanchat QUIT :quit: second"
+    );
+}
+
+#[tokio::test]
+async fn a_notice_is_delivered_but_answered_by_nothing() {
+    let server = irc_server().await;
+    let mut alice = server.join("alice").await;
+    alice.say("/away lunch").await;
+    let mut bot = Irc::connect(&server).await;
+    bot.register("bot").await;
+    bot.send("NOTICE alice :build finished").await;
+    loop {
+        if let ServerMsg::Message { from, text, .. } = alice.recv().await
+            && from == "bot"
+        {
+            assert_eq!(text, "build finished");
+            break;
+        }
+    }
+    // Nothing came back to the bot for its NOTICE: the next line it gets
+    // answers its PING.
+    bot.send("PING :next").await;
+    assert_eq!(bot.recv().await, ":lanchat.lan PONG lanchat.lan :next");
+    // A PRIVMSG to someone away gets the away message back.
+    bot.send("PRIVMSG alice :are you there?").await;
+    assert_eq!(
+        bot.until("NOTICE").await,
+        ":lanchat.lan NOTICE bot :alice is away: lunch"
+    );
+}
+
+#[tokio::test]
+async fn many_channels_on_one_line_are_answered_in_full_and_at_the_rate() {
+    let server = irc_server().await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    // More channels than a client may be in, none of them joined: every
+    // one within TARGMAX answered, the connection kept.
+    let channels: Vec<String> = (0..40).map(|i| format!("#r{i}")).collect();
+    carol.send(&format!("PART {}", channels.join(","))).await;
+    for channel in &channels[..32] {
+        let line = carol.until("442").await;
+        assert!(
+            line.starts_with(&format!(":lanchat.lan 442 carol {channel} :")),
+            "{line}"
+        );
+    }
+    carol.send("JOIN #a,#b,#c").await;
+    for channel in ["#a", "#b", "#c"] {
+        assert_eq!(
+            carol.until("JOIN").await,
+            format!(":carol!carol@lanchat JOIN {channel}")
+        );
+    }
+    carol.send("JOIN 0").await;
+    for channel in ["#a", "#b", "#c"] {
+        assert_eq!(
+            carol.until("PART").await,
+            format!(":carol!carol@lanchat PART {channel}")
+        );
+    }
+    carol.send("PRIVMSG #a :still here?").await;
+    assert!(
+        carol
+            .until("404")
+            .await
+            .starts_with(":lanchat.lan 404 carol #a :")
+    );
+    carol.send("PING :alive").await;
+    assert!(carol.until("PONG").await.ends_with(":alive"));
+}
+
+#[tokio::test]
+async fn small_numerics_irc_clients_expect() {
+    let server = irc_server().await;
+    let mut carol = Irc::connect(&server).await;
+    // A nickname with a space cannot be a parameter: shown as `*`.
+    carol.send("NICK :a b").await;
+    carol.send("USER carol 0 * :Carol").await;
+    assert!(
+        carol
+            .until("432")
+            .await
+            .starts_with(":lanchat.lan 432 * * :")
+    );
+    carol.register("carol").await;
+    carol.send("NICK carol2").await;
+    assert_eq!(
+        carol.until("NICK").await,
+        ":carol!carol@lanchat NICK carol2"
+    );
+    carol.send("MODE somebody").await;
+    assert!(
+        carol
+            .until("502")
+            .await
+            .starts_with(":lanchat.lan 502 carol2 :")
+    );
+    carol.send("MODE #lobby +o").await;
+    assert!(
+        carol
+            .until("461")
+            .await
+            .starts_with(":lanchat.lan 461 carol2 MODE :")
+    );
+    carol.send("NAMES").await;
+    assert!(
+        carol
+            .until("366")
+            .await
+            .starts_with(":lanchat.lan 366 carol2 * :")
+    );
+    // An away message of wide characters still fits a 512-byte line.
+    let mut alice = server.join("alice").await;
+    alice.say(&format!("/away {}", "日".repeat(200))).await;
+    carol.send("WHOIS alice").await;
+    let away = carol.until("301").await;
+    assert!(away.len() < 512 && away.contains("日日日"), "{away}");
+}
+
+#[tokio::test]
+async fn a_server_password_is_given_with_pass() {
+    let config = Config {
+        password: Some(lanchat_server::Secret::new("sesame")),
+        ..relaxed_config()
+    };
+    let server = TestServer::with_irc(config).await;
+    let mut wrong = Irc::connect(&server).await;
+    wrong.send("NICK carol").await;
+    wrong.send("USER carol 0 * :Carol").await;
+    assert!(wrong.until("464").await.contains("PASS"));
+    let mut right = Irc::connect(&server).await;
+    right.send("PASS sesame").await;
+    let lines = right.register("carol").await;
+    assert!(lines[0].starts_with(":lanchat.lan 001 carol "), "{lines:?}");
+}

@@ -5,14 +5,14 @@
 //!
 //! JSON is the protocol proper; plain text is for `nc`, `telnet` and
 //! five-line scripts. Both are chosen by a connection's first line on the
-//! main port, and both are stateless, so a connection holds a `&'static`
-//! one. An IRC dialect renders one event into several lines (which is why
-//! rendering appends to a buffer rather than returning one line) and its
-//! replies as numerics (from the same `ServerMsg`s: a welcome is 001–005,
-//! an error code a numeric). Its registration (`CAP`, `NICK`, `USER`) and
-//! negotiated capabilities are state of one connection: such a dialect is
-//! made per connection, by its own listener, instead of being a `&'static`
-//! — the session core sees the same trait either way.
+//! main port, and both are stateless, so every connection that speaks one
+//! shares one instance. IRC (`irc/`) renders one event into several lines
+//! (which is why rendering appends to a buffer rather than returning one
+//! line) and its replies as numerics (from the same `ServerMsg`s: a
+//! welcome is 001–005, an error code a numeric). Its registration and
+//! negotiated capabilities are state of one connection, so it is made per
+//! connection by the IRC port. A connection holds either as an
+//! `Arc<dyn Dialect>`: the session core sees the same trait.
 
 mod irc;
 mod json;
@@ -195,6 +195,8 @@ pub(crate) enum PasswordComes {
     InHello,
     /// On the line after its nickname, when asked.
     OnItsOwnLine,
+    /// With IRC's `PASS`, before registering.
+    WithPass,
 }
 
 impl fmt::Debug for dyn Dialect {

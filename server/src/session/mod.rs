@@ -362,6 +362,22 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Waits until the writer has taken everything queued so far: between
+    /// the parts of one line that asks many things (IRC's `JOIN #a,#b,...`),
+    /// so their answers never fill the queue, however many there are. As
+    /// long as the writer waits, which cuts a client that stops reading
+    /// off after its write timeout.
+    pub(crate) async fn until_written(&mut self) -> Next {
+        let permits = tokio::select! {
+            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN) => permits,
+            () = self.abort.cancelled() => return Next::End(LeaveReason::Lost),
+        };
+        match permits {
+            Ok(_) => Next::Read,
+            Err(_) => Next::End(LeaveReason::Lost),
+        }
+    }
+
     /// A second way to this client's writer, for answers that come later
     /// (from the store thread).
     pub(crate) fn replies(&self) -> mpsc::Sender<Outgoing> {

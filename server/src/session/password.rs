@@ -74,6 +74,11 @@ fn ask(ctx: &mut Context<'_>, hello: Hello) -> Gate {
             let message = "This server needs a password: send it as \"password\" in hello.";
             Gate::Answered(ctx.refuse(ErrorCode::BadPassword, message), None)
         }
+        PasswordComes::WithPass => {
+            let message = "This server needs a password: give it with PASS before NICK \
+                           (irssi: /connect HOST PORT PASSWORD).";
+            Gate::Answered(ctx.refuse(ErrorCode::BadPassword, message), None)
+        }
     }
 }
 

@@ -66,13 +66,8 @@ pub(crate) async fn join(
 async fn enter(ctx: &mut Context<'_>, member: &mut Member, room: &RoomName) -> Next {
     ctx.save_session(member);
     moderation::note_entry(ctx, room, member.party.identity().cloned()).await;
-    moderation::tell_role_on_entry(ctx, member, room).await;
-    // A room's history that cannot be read is left out, not reported: the
-    // join itself succeeded (the protocol says so).
-    let history = replay::of_room(ctx, room).await.or_else(|error| {
-        warn!(error = error.explained(), %room, "a room's history could not be read");
-        Ok(History::default())
-    });
+    // Announced before the room hears of the entrant's role, so that an
+    // IRC client is in the channel before a MODE about it.
     if ctx.dialect().entry() == Entry::Announced {
         let people = queries::people_in(ctx, room.as_str()).await;
         let room = room.to_string();
@@ -80,6 +75,13 @@ async fn enter(ctx: &mut Context<'_>, member: &mut Member, room: &RoomName) -> N
             return end;
         }
     }
+    moderation::tell_role_on_entry(ctx, member, room).await;
+    // A room's history that cannot be read is left out, not reported: the
+    // join itself succeeded (the protocol says so).
+    let history = replay::of_room(ctx, room).await.or_else(|error| {
+        warn!(error = error.explained(), %room, "a room's history could not be read");
+        Ok(History::default())
+    });
     let replay = replay::render(ctx.dialect(), &member.party, None, &history);
     ctx.send(Outgoing::Line(replay))
 }

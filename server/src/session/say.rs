@@ -28,6 +28,9 @@ struct Post {
     to: Option<String>,
     client_id: Option<String>,
     kind: MessageKind,
+    /// Whether a direct message to someone away is answered with their
+    /// away message.
+    answered_if_away: bool,
 }
 
 /// Carries out chat text: the command it is, or the message.
@@ -38,10 +41,11 @@ pub(crate) async fn say(ctx: &mut Context<'_>, member: &mut Member, say: Say) ->
         to: say.to.clone(),
         client_id: say.client_id.clone(),
         kind,
+        answered_if_away: say.kind != SayKind::Notice,
     };
     let command = match say.kind {
         SayKind::Typed => command::parse(&say.text),
-        SayKind::Message => Command::Text(&say.text),
+        SayKind::Message | SayKind::Notice => Command::Text(&say.text),
         SayKind::Action => Command::Me(&say.text),
     };
     let post = match command {
@@ -166,7 +170,9 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     if let Some(refusal) = muted(ctx, member, &target) {
         return refuse(ctx, refusal, &post.client_id);
     }
-    if let end @ Next::End(_) = tell_if_away(ctx, member, &target) {
+    if post.answered_if_away
+        && let end @ Next::End(_) = tell_if_away(ctx, member, &target)
+    {
         return end;
     }
     let text = match checked_text(&post.text, ctx.shared.config.max_text_chars) {

@@ -11,7 +11,7 @@ use lanchat_shared::irc::{
 };
 use lanchat_shared::{RoomName, irc::to_irc_channel};
 
-use super::{Irc, State, irc_nick};
+use super::{About, Irc, State, channel, irc_nick};
 use crate::request::{BanRequest, Listing, Moderation, Request, Say, SayKind};
 
 /// Targets one `PRIVMSG` may name, as `TARGMAX` says; more are left out.
@@ -28,19 +28,22 @@ impl Irc {
         match (message.command.as_str(), first) {
             ("PRIVMSG" | "NOTICE", None) => self.answer(state, "411", &["No recipient given"]),
             ("PRIVMSG" | "NOTICE", Some(targets)) => {
-                self.privmsg(state, targets, message.param(1).unwrap_or_default())
+                let notice = message.command == "NOTICE";
+                self.privmsg(state, targets, message.param(1).unwrap_or_default(), notice)
             }
             ("JOIN", Some("0")) => Request::PartAll,
             ("JOIN", Some(channels)) => self.join_request(state, channels, message.param(1)),
             ("PART", Some(channels)) => {
-                self.for_each_channel(state, channels, |room| Request::PartRoom { room })
+                self.for_each_channel(state, (channels, self.max_rooms), |room| {
+                    Request::PartRoom { room }
+                })
             }
             ("NAMES" | "WHO", Some(channel)) if channel.starts_with('#') => {
                 let listing = match message.command.as_str() {
                     "NAMES" => Listing::Names,
                     _ => Listing::Who,
                 };
-                self.for_each_channel(state, channel, |room| Request::People {
+                self.for_each_channel(state, (channel, 1), |room| Request::People {
                     room: Some(room),
                     listing,
                 })
@@ -49,8 +52,9 @@ impl Irc {
                 let mask = mask.unwrap_or("*");
                 self.answer(state, "315", &[mask, "End of WHO list"])
             }
+            ("NAMES", None) => self.answer(state, "366", &["*", "End of /NAMES list"]),
             ("TOPIC", Some(channel)) => {
-                self.for_each_channel(state, channel, |room| Request::Moderate {
+                self.for_each_channel(state, (channel, 1), |room| Request::Moderate {
                     room: Some(room),
                     action: Moderation::Topic(message.param(1).map(strip_formatting)),
                 })
@@ -86,29 +90,32 @@ impl Irc {
             ("AWAY", text) => Request::Away(text.filter(|t| !t.is_empty()).map(str::to_owned)),
             ("MODE", Some(target)) => self.mode(state, target, &message.params[1..]),
             ("KICK", Some(channel)) => match message.param(1) {
-                Some(nick) => self.for_each_channel(state, channel, |room| Request::Moderate {
-                    room: Some(room),
-                    action: Moderation::Kick {
-                        nick: lanchat_nick(nick),
-                        reason: message.param(2).map(strip_formatting),
-                    },
-                }),
+                Some(nick) => {
+                    self.for_each_channel(state, (channel, 1), |room| Request::Moderate {
+                        room: Some(room),
+                        action: Moderation::Kick {
+                            nick: lanchat_nick(nick),
+                            reason: message.param(2).map(strip_formatting),
+                        },
+                    })
+                }
                 None => self.needs_more(state, "KICK"),
             },
             ("USER" | "PASS" | "AUTHENTICATE", _) => {
                 self.answer(state, "462", &["You may not reregister"])
             }
-            (
-                "JOIN" | "PART" | "NAMES" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK" | "ISON",
-                None,
-            ) => self.needs_more(state, &message.command),
+            ("JOIN" | "PART" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK" | "ISON", None) => {
+                self.needs_more(state, &message.command)
+            }
             (command, _) => self.answer(state, "421", &[command, "Unknown command"]),
         }
     }
 
-    /// `PRIVMSG #room,nick :text`: one message for each target.
-    fn privmsg(&self, state: &State, targets: &str, text: &str) -> Request {
+    /// `PRIVMSG #room,nick :text` (or `NOTICE`): one message for each
+    /// target.
+    fn privmsg(&self, state: &State, targets: &str, text: &str, notice: bool) -> Request {
         let (text, kind) = match MessageText::parse(text) {
+            MessageText::Plain(text) if notice => (text, SayKind::Notice),
             MessageText::Plain(text) => (text, SayKind::Message),
             MessageText::Action(text) => (text, SayKind::Action),
             // Other CTCP (VERSION, PING...) asks the other client's
@@ -143,23 +150,27 @@ impl Irc {
     /// `JOIN #a,#b key,key`: each channel with its key, if any.
     fn join_request(&self, state: &State, channels: &str, keys: Option<&str>) -> Request {
         let mut keys = keys.unwrap_or_default().split(',');
-        self.for_each_channel(state, channels, |room| Request::JoinRoom {
-            room,
-            key: keys.next().filter(|key| !key.is_empty()).map(str::to_owned),
+        self.for_each_channel(state, (channels, self.max_rooms), |room| {
+            Request::JoinRoom {
+                room,
+                key: keys.next().filter(|key| !key.is_empty()).map(str::to_owned),
+            }
         })
     }
 
-    /// `request` for each channel of a comma-separated list, in order; a
-    /// channel that is no room gets `403` in its place.
+    /// `request` for each channel of a comma-separated list, in order, up
+    /// to `most` of them (what `TARGMAX` says); a channel that is no room
+    /// gets `403` in its place.
     fn for_each_channel(
         &self,
         state: &State,
-        channels: &str,
+        (channels, most): (&str, usize),
         mut request: impl FnMut(String) -> Request,
     ) -> Request {
         let requests = channels
             .split(',')
             .filter(|channel| !channel.is_empty())
+            .take(most)
             .map(|channel| match from_irc_channel(channel) {
                 Ok(room) => request(room.as_str().to_owned()),
                 Err(error) => self.answer(state, "403", &[channel, &error.to_string()]),
@@ -173,12 +184,7 @@ impl Irc {
     /// modes.
     fn mode(&self, state: &State, target: &str, rest: &[String]) -> Request {
         let Some(channel) = target.strip_prefix('#').map(|_| target) else {
-            // The client's own modes: lanchat has none to change.
-            let mine = Message::new("221")
-                .with_source(&self.server)
-                .with_param(state.target())
-                .with_param("+");
-            return Request::Answer(self.line(&mine).into());
+            return self.user_modes(state, target);
         };
         let room = match from_irc_channel(channel) {
             Ok(room) => room,
@@ -209,6 +215,7 @@ impl Irc {
             (Some("+i" | "-i"), _) => Moderation::Private(change == Some("+i")),
             (Some("+k"), Some(key)) => Moderation::Key(Some(key.to_owned())),
             (Some("-k"), _) => Moderation::Key(None),
+            (Some("+o" | "-o" | "-b" | "+k"), None) => return self.needs_more(state, "MODE"),
             (Some(other), _) => {
                 let letter = other.trim_start_matches(['+', '-']);
                 let reason = "is not a mode lanchat has; see /help";
@@ -219,6 +226,19 @@ impl Irc {
             room: Some(room.as_str().to_owned()),
             action,
         }
+    }
+
+    /// `MODE nick`: the client's own modes, of which lanchat has none to
+    /// change (`221 +`); anyone else's are not the client's to ask.
+    fn user_modes(&self, state: &State, nick: &str) -> Request {
+        if !nick.eq_ignore_ascii_case(state.target()) {
+            return self.answer(state, "502", &["Can't view or change modes of other users"]);
+        }
+        let mine = Message::new("221")
+            .with_source(&self.server)
+            .with_param(state.target())
+            .with_param("+");
+        Request::Answer(self.line(&mine).into())
     }
 
     /// `324` for `MODE #room`: `n` (only those in a room speak in it) and
@@ -265,14 +285,12 @@ fn lanchat_room(channel: &str) -> String {
     )
 }
 
-/// The channel and nickname `request` is about, as error numerics name
-/// them.
-pub(super) fn about(request: &Request) -> (Option<String>, Option<String>) {
-    let channel = |room: &str| Some(format!("#{room}"));
-    match request {
-        Request::JoinRoom { room, .. } | Request::PartRoom { room } => (channel(room), None),
+/// What `request` is about, as error numerics name it.
+pub(super) fn about(request: &Request) -> About {
+    let (channel, nick) = match request {
+        Request::JoinRoom { room, .. } | Request::PartRoom { room } => (Some(channel(room)), None),
         Request::Say(say) => (
-            say.room.as_deref().and_then(channel),
+            say.room.as_deref().map(channel),
             say.to.as_deref().map(irc_nick),
         ),
         Request::Moderate { room, action } => {
@@ -282,10 +300,15 @@ pub(super) fn about(request: &Request) -> (Option<String>, Option<String>) {
                 }
                 _ => None,
             };
-            (room.as_deref().and_then(channel), nick)
+            (room.as_deref().map(channel), nick)
         }
-        Request::People { room, .. } => (room.as_deref().and_then(channel), None),
+        Request::People { room, .. } => (room.as_deref().map(channel), None),
         Request::Whois { nick } | Request::Nick { nick } => (None, Some(irc_nick(nick))),
         _ => (None, None),
+    };
+    About {
+        channel,
+        nick,
+        speaking: matches!(request, Request::Say(_)),
     }
 }

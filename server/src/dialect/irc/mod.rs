@@ -6,8 +6,10 @@
 //! connection: the registration (`CAP`, `NICK`, `USER`, `PASS`) that
 //! becomes a hello, the capabilities the client asked for, and the
 //! nickname numerics are addressed to. So each connection has its own
-//! [`Irc`], made by the IRC port's listener; the reader (parsing, replies)
-//! and the writer (events) share it behind a mutex held for one line.
+//! [`Irc`], made by the IRC port's listener; the reader (parsing,
+//! replies), the writer (events) and the store thread (the answer to a
+//! message it could not store) share it behind a mutex held for one line
+//! at a time, never across an await.
 //!
 //! - `register.rs`: what a client says before it is in (`CAP`, `NICK`,
 //!   `USER`, `PASS`), and capability negotiation.
@@ -23,6 +25,8 @@
 mod commands;
 mod register;
 mod render;
+
+use render::Told;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -73,10 +77,9 @@ struct State {
     password: Option<String>,
     /// The client's nickname on IRC once it is in: numerics go to it.
     me: Option<String>,
-    /// The channel and the nickname the request being carried out is
-    /// about, which error numerics name.
-    about_channel: Option<String>,
-    about_nick: Option<String>,
+    /// What the request being carried out is about, which error
+    /// numerics name.
+    about: About,
     /// The last nickname whose leaving was shown as one `QUIT`: its other
     /// rooms' leaves, which follow at once, are not shown again.
     last_quit: Option<String>,
@@ -98,6 +101,15 @@ enum Sasl {
     Started,
     /// Confirmed.
     Done,
+}
+
+/// The channel and the nickname a request is about, and whether it
+/// speaks (a refusal to speak in a channel is `404`, to enter it `442`).
+#[derive(Debug, Default)]
+struct About {
+    channel: Option<String>,
+    nick: Option<String>,
+    speaking: bool,
 }
 
 /// The IRCv3 capabilities a client enabled.
@@ -180,9 +192,16 @@ impl Dialect for Irc {
             "CAP" => self.cap(&mut state, &message),
             "PING" => self.pong(&message),
             "PONG" | "TAGMSG" => Request::Answer(Default::default()),
-            "QUIT" => Request::Quit {
-                reason: message.param(0).map(str::to_owned),
-            },
+            "QUIT" => {
+                // IRC servers close with an ERROR, which clients show.
+                let farewell = Message::new("ERROR").with_param("Closing link: quit");
+                Request::Many(vec![
+                    Request::Answer(self.line(&farewell).into()),
+                    Request::Quit {
+                        reason: message.param(0).map(str::to_owned),
+                    },
+                ])
+            }
             _ if stage == Stage::Joined => self.command(&mut state, &message),
             _ => self.register(&mut state, &message),
         })
@@ -190,7 +209,7 @@ impl Dialect for Irc {
 
     fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>) {
         let mut state = self.lock();
-        self.render_msg(&mut state, msg, false, out);
+        self.render_msg(&mut state, msg, Told::AsReply, out);
     }
 
     fn render_event(&self, item: &EventItem, shown_to: ShownTo, out: &mut Vec<u8>) {
@@ -200,7 +219,7 @@ impl Dialect for Irc {
         if own && !state.caps.echo_message {
             return;
         }
-        self.render_msg(&mut state, &item.msg, true, out);
+        self.render_msg(&mut state, &item.msg, Told::AsEvent, out);
     }
 
     fn render_answer(&self, answer: &Answer, out: &mut Vec<u8>) {
@@ -209,10 +228,7 @@ impl Dialect for Irc {
     }
 
     fn dispatching(&self, request: &Request) {
-        let mut state = self.lock();
-        let (channel, nick) = commands::about(request);
-        state.about_channel = channel;
-        state.about_nick = nick;
+        self.lock().about = commands::about(request);
     }
 
     fn entry(&self) -> Entry {
@@ -228,7 +244,7 @@ impl Dialect for Irc {
     }
 
     fn password_comes(&self) -> PasswordComes {
-        PasswordComes::InHello
+        PasswordComes::WithPass
     }
 }
 
@@ -236,6 +252,11 @@ impl Dialect for Irc {
 /// server's own lines are from `server`) as it is.
 fn irc_nick(nick: &str) -> String {
     Nick::parse(nick).map_or_else(|_| nick.to_owned(), |nick| to_irc_nick(&nick))
+}
+
+/// The channel of lanchat room `room`, which is known to be a room name.
+fn channel(room: &str) -> String {
+    format!("#{room}")
 }
 
 /// The server's name as an IRC source: letters, digits, `-` and `.` of

@@ -6,26 +6,26 @@
 
 use lanchat_shared::clock::utc_time;
 use lanchat_shared::irc::ctcp::ACTION_FRAME_LEN;
-use lanchat_shared::irc::message::CRLF;
+use lanchat_shared::irc::message::{CRLF, MAX_BODY_LEN};
 use lanchat_shared::irc::{Message, render_action, split_message, split_text, text_budget};
 use lanchat_shared::room_name::{LOBBY, MAX_ROOM_LEN};
 use lanchat_shared::{ErrorCode, ServerMsg};
 
-use super::{Irc, State, irc_nick};
+use super::commands::MAX_TARGETS;
+use super::{Irc, State, channel, irc_nick};
 use crate::dialect::{Answer, ListedRoom, Person};
 use crate::hub::PARTED;
 use crate::request::Listing;
 
 /// ISUPPORT tokens, after `CHANLIMIT` (which depends on the settings).
 /// `CHANMODES`: `b` lists, `k` takes a key, `i` `n` `t` are flags.
-const ISUPPORT: [&str; 9] = [
+const ISUPPORT: [&str; 8] = [
     "CASEMAPPING=ascii",
     "CHANTYPES=#",
     "NICKLEN=17",
     "PREFIX=(o)@",
     "CHANMODES=b,k,,int",
     "NETWORK=lanchat",
-    "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1,KICK:1",
     "UTF8ONLY",
     "AWAYLEN=200",
 ];
@@ -44,6 +44,8 @@ impl Irc {
     }
 
     fn push(&self, message: &Message, out: &mut Vec<u8>) {
+        let fitted = fitted(message);
+        let message = fitted.as_ref().unwrap_or(message);
         // Free text is written after ` :` whatever it holds, as servers
         // do; names and modes only when they must be.
         let line = match message.command.as_str() {
@@ -59,26 +61,39 @@ impl Irc {
         }
     }
 
-    /// A numeric reply to the client: `:server NNN me params...`.
+    /// A numeric reply to the client: `:server NNN me params...`. A
+    /// parameter before the last that a client gave and that cannot be
+    /// one (empty, or with a space: `NICK :a b`) is shown as `*`, so the
+    /// reply is still sent.
     pub(super) fn numeric(&self, state: &State, numeric: &str, params: &[&str]) -> Vec<u8> {
         let mut message = Message::new(numeric)
             .with_source(&self.server)
             .with_param(state.target());
-        for param in params {
-            message = message.with_param(param);
+        let last = params.len().saturating_sub(1);
+        for (index, param) in params.iter().enumerate() {
+            let unfit = param.is_empty() || param.contains(' ') || param.starts_with(':');
+            message = message.with_param(if index < last && unfit { "*" } else { param });
         }
         self.line(&message)
     }
 
-    /// `msg` as IRC lines; `event` for what came through the hub's ring
+    /// `msg` as IRC lines, told as a reply or as an event (what came
+    /// through the hub's ring)
     /// (told to a room) rather than as a reply.
     pub(super) fn render_msg(
         &self,
         state: &mut State,
         msg: &ServerMsg,
-        event: bool,
+        told: Told,
         out: &mut Vec<u8>,
     ) {
+        // One departure's leaves are published together, under the hub's
+        // lock: anything else in between means the next QUIT is news.
+        let same_departure = matches!(msg, ServerMsg::Leave { nick, .. }
+            if state.last_quit.as_deref() == Some(irc_nick(nick).as_str()));
+        if !same_departure {
+            state.last_quit = None;
+        }
         match msg {
             ServerMsg::Welcome { nick, users, .. } => self.welcome(state, nick, users, out),
             ServerMsg::Message {
@@ -94,12 +109,12 @@ impl Irc {
                 let target = match (room, to) {
                     (_, Some(to)) if irc_nick(from) == state.target() => irc_nick(to),
                     (_, Some(_)) => state.target().to_owned(),
-                    (Some(room), None) => format!("#{room}"),
-                    (None, None) => format!("#{LOBBY}"),
+                    (Some(room), None) => channel(room),
+                    (None, None) => channel(LOBBY),
                 };
                 // A reply's message is history: in a batch, if asked for.
-                let batch =
-                    (!event && state.caps.batch).then(|| self.in_batch(state, &target, out));
+                let batch = (told == Told::AsReply && state.caps.batch)
+                    .then(|| self.in_batch(state, &target, out));
                 let said = Said {
                     id: *id,
                     ts: *ts,
@@ -126,7 +141,7 @@ impl Irc {
                 self.push(&renamed, out);
             }
             ServerMsg::Topic { room, text, by } => {
-                self.topic(state, room, text, by.as_deref(), event, out)
+                self.topic(state, room, text, by.as_deref(), told, out)
             }
             ServerMsg::Role {
                 room,
@@ -136,7 +151,7 @@ impl Irc {
                 let sign = if *operator { "+o" } else { "-o" };
                 let mode = Message::new("MODE")
                     .with_source(&self.server)
-                    .with_param(&format!("#{room}"))
+                    .with_param(&channel(room))
                     .with_param(sign)
                     .with_param(&irc_nick(nick));
                 self.push(&mode, out);
@@ -198,9 +213,14 @@ impl Irc {
         out.extend(self.numeric(state, "004", &[&self.server, version, "i", "bikot", "bko"]));
         let chanlimit = format!("CHANLIMIT=#:{}", self.max_rooms);
         let channellen = format!("CHANNELLEN={}", MAX_ROOM_LEN + 1);
-        let mut tokens: Vec<&str> = vec![&chanlimit, &channellen];
+        let targmax = format!(
+            "TARGMAX=JOIN:{rooms},PART:{rooms},PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},NAMES:1,WHO:1,TOPIC:1,KICK:1,WHOIS:1",
+            rooms = self.max_rooms
+        );
+        let mut tokens: Vec<&str> = vec![&chanlimit, &channellen, &targmax];
         tokens.extend(ISUPPORT);
-        // At most 13 tokens a line, as clients expect.
+        // At most 13 parameters after the nickname, as clients expect:
+        // 12 tokens and the closing words.
         for chunk in tokens.chunks(12) {
             let mut params = chunk.to_vec();
             params.push("are supported by this server");
@@ -222,14 +242,14 @@ impl Irc {
     fn entered(&self, state: &State, room: &str, people: &[Person], out: &mut Vec<u8>) {
         let join = Message::new("JOIN")
             .with_source(&prefix(state.target()))
-            .with_param(&format!("#{room}"));
+            .with_param(&channel(room));
         self.push(&join, out);
         self.names(state, room, people, out);
     }
 
     /// `353` lines (with `@` for who keeps order), then `366`.
     fn names(&self, state: &State, room: &str, people: &[Person], out: &mut Vec<u8>) {
-        let channel = format!("#{room}");
+        let channel = channel(room);
         for chunk in people.chunks(NAMES_PER_LINE) {
             let names: Vec<String> = chunk
                 .iter()
@@ -243,7 +263,7 @@ impl Irc {
     /// `352` for each person (the client included, with `H` here or `G`
     /// gone, and `@`), then `315`.
     fn who(&self, state: &State, room: &str, people: &[Person], out: &mut Vec<u8>) {
-        let channel = format!("#{room}");
+        let channel = channel(room);
         for person in people {
             let nick = irc_nick(&person.nick);
             let flags = format!(
@@ -290,7 +310,7 @@ impl Irc {
     fn list(&self, state: &State, rooms: &[ListedRoom], out: &mut Vec<u8>) {
         out.extend(self.numeric(state, "321", &["Channel", "Users  Name"]));
         for room in rooms {
-            let channel = format!("#{}", room.name);
+            let channel = channel(&room.name);
             let count = room.people.to_string();
             let topic = cut(room.topic.as_deref().unwrap_or_default(), MAX_REASON_BYTES);
             out.extend(self.numeric(state, "322", &[&channel, &count, topic]));
@@ -369,16 +389,13 @@ impl Irc {
 
     fn join(&self, state: &mut State, nick: &str, room: Option<&str>, out: &mut Vec<u8>) {
         let nick = irc_nick(nick);
-        if state.last_quit.as_deref() == Some(nick.as_str()) {
-            state.last_quit = None;
-        }
         // The client's own entry was shown when it entered.
         if state.me.as_deref() == Some(nick.as_str()) {
             return;
         }
         let join = Message::new("JOIN")
             .with_source(&prefix(&nick))
-            .with_param(&format!("#{}", room.unwrap_or(LOBBY)));
+            .with_param(&channel(room.unwrap_or(LOBBY)));
         self.push(&join, out);
     }
 
@@ -386,7 +403,7 @@ impl Irc {
     /// for leaving the chat, one `QUIT` however many rooms it is told in.
     fn leave(&self, state: &mut State, nick: &str, room: &str, reason: &str, out: &mut Vec<u8>) {
         let nick = irc_nick(nick);
-        let channel = format!("#{room}");
+        let channel = channel(room);
         let message = if reason == PARTED {
             Message::new("PART")
                 .with_source(&prefix(&nick))
@@ -417,11 +434,11 @@ impl Irc {
         room: &str,
         text: &str,
         by: Option<&str>,
-        event: bool,
+        told: Told,
         out: &mut Vec<u8>,
     ) {
-        let channel = format!("#{room}");
-        if event {
+        let channel = channel(room);
+        if told == Told::AsEvent {
             let source = by.map_or_else(|| self.server.clone(), |by| prefix(&irc_nick(by)));
             let topic = Message::new("TOPIC")
                 .with_source(&source)
@@ -447,9 +464,9 @@ impl Irc {
         };
         out.extend(self.numeric(state, "311", &[nick, "lanchat", "lanchat", "*", who]));
         out.extend(self.numeric(state, "312", &[nick, &self.server, "lanchat"]));
-        let channels: Vec<String> = facts.rooms.iter().map(|room| format!("#{room}")).collect();
-        if !channels.is_empty() {
-            out.extend(self.numeric(state, "319", &[nick, &channels.join(" ")]));
+        let channels: Vec<String> = facts.rooms.iter().map(|room| channel(room)).collect();
+        for some in channels.chunks(CHANNELS_PER_LINE) {
+            out.extend(self.numeric(state, "319", &[nick, &some.join(" ")]));
         }
         if let Some(away) = facts.away {
             out.extend(self.numeric(state, "301", &[nick, away]));
@@ -483,8 +500,8 @@ impl Irc {
     /// is about; one with none is a `NOTICE`, and one that ends the
     /// connection is `ERROR`.
     fn refusal(&self, state: &State, code: ErrorCode, message: &str, out: &mut Vec<u8>) {
-        let channel = state.about_channel.as_deref().unwrap_or("*");
-        let nick = state.about_nick.as_deref().unwrap_or("*");
+        let channel = state.about.channel.as_deref().unwrap_or("*");
+        let nick = state.about.nick.as_deref().unwrap_or("*");
         let wanted = state.wanted_nick.as_deref().unwrap_or("*");
         let (numeric, about): (&str, Option<&str>) = match code {
             ErrorCode::NickTaken | ErrorCode::NickOwned => {
@@ -493,12 +510,13 @@ impl Irc {
             ErrorCode::NickInvalid => ("432", Some(if state.me.is_some() { nick } else { wanted })),
             ErrorCode::LineTooLong | ErrorCode::TextTooLong => ("417", None),
             ErrorCode::RoomInvalid => ("403", Some(channel)),
+            ErrorCode::NotInRoom if state.about.speaking => ("404", Some(channel)),
             ErrorCode::NotInRoom => ("442", Some(channel)),
             ErrorCode::TooManyRooms => ("405", Some(channel)),
             ErrorCode::NoSuchUser => ("401", Some(nick)),
             ErrorCode::BadPassword => ("464", None),
             ErrorCode::NoPermission => ("482", Some(channel)),
-            ErrorCode::Banned if state.about_channel.is_some() => ("474", Some(channel)),
+            ErrorCode::Banned if state.about.channel.is_some() => ("474", Some(channel)),
             ErrorCode::Banned => ("465", None),
             ErrorCode::Muted => ("404", Some(channel)),
             ErrorCode::InviteOnly => ("473", Some(channel)),
@@ -528,6 +546,26 @@ impl Irc {
 /// two nicknames and a channel it stays well within 512 bytes.
 const MAX_REASON_BYTES: usize = 300;
 
+/// Channels per `319` line: 8 of at most 33 bytes, well within 512.
+const CHANNELS_PER_LINE: usize = 8;
+
+/// `message` with its last parameter cut, on a character boundary, so
+/// that its line fits 512 bytes with its CRLF (and a `:`), if it must be:
+/// a topic or an away message of many wide characters. `None` if it fits.
+/// Messages are split before this (`split_text`), so only words that are
+/// better cut than sent whole in several lines are cut.
+fn fitted(message: &Message) -> Option<Message> {
+    let excess = (message.body_len() + 1)
+        .checked_sub(MAX_BODY_LEN)
+        .filter(|&excess| excess > 0)?;
+    let mut cut_message = message.clone();
+    let last = cut_message.params.last_mut()?;
+    let keep = last.len().saturating_sub(excess);
+    let kept = cut(last, keep).to_owned();
+    *last = kept;
+    Some(cut_message)
+}
+
 /// `text`, cut to at most `max` bytes on a character boundary.
 fn cut(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
@@ -535,6 +573,15 @@ fn cut(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// How a server message reached the dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Told {
+    /// As a reply to this client (history included).
+    AsReply,
+    /// As an event published to a room or a person.
+    AsEvent,
 }
 
 /// What a message's lines are made of.
