@@ -369,7 +369,7 @@ async fn leaving_the_chat_is_one_quit_and_parting_a_room_is_a_part() {
     let quits: Vec<&String> = seen.iter().filter(|l| command_of(l) == "QUIT").collect();
     assert_eq!(
         quits,
-        [":carol!carol@lanchat QUIT :quit: bye now"],
+        [":carol!carol@lanchat QUIT :Quit: bye now"],
         "{seen:?}"
     );
     assert!(!seen.iter().any(|l| command_of(l) == "PART"), "{seen:?}");
@@ -754,7 +754,7 @@ async fn a_nickname_that_quit_and_came_back_quits_again_visibly() {
     bob.send("QUIT :second").await;
     assert_eq!(
         dave.until("QUIT").await,
-        ":carol!carol@lanchat QUIT :quit: second"
+        ":carol!carol@lanchat QUIT :Quit: second"
     );
 }
 

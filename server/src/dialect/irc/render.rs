@@ -421,7 +421,7 @@ impl Irc {
             state.last_quit = Some(nick.clone());
             Message::new("QUIT")
                 .with_source(&prefix(&nick))
-                .with_param(reason)
+                .with_param(&quit_reason(reason))
         };
         self.push(&message, out);
     }
@@ -462,7 +462,9 @@ impl Irc {
         } else {
             "guest"
         };
-        out.extend(self.numeric(state, "311", &[nick, "lanchat", "lanchat", "*", who]));
+        // `<nick> <user> <host> * :<real name>`, the user and host as in
+        // every prefix (`nick!nick@lanchat`).
+        out.extend(self.numeric(state, "311", &[nick, nick, "lanchat", "*", who]));
         out.extend(self.numeric(state, "312", &[nick, &self.server, "lanchat"]));
         let channels: Vec<String> = facts.rooms.iter().map(|room| channel(room)).collect();
         for some in channels.chunks(CHANNELS_PER_LINE) {
@@ -607,8 +609,45 @@ struct Whois<'a> {
     away: Option<&'a str>,
 }
 
+/// A leave's reason as IRC servers word a `QUIT`: the client's own words
+/// as `Quit: words` (lanchat says `quit: words`), anything else (`connection
+/// lost`) as it is.
+fn quit_reason(reason: &str) -> String {
+    match reason.strip_prefix("quit") {
+        Some(words) if words.is_empty() || words.starts_with(": ") => format!("Quit{words}"),
+        _ => reason.to_owned(),
+    }
+}
+
 /// How someone appears as a source: `nick!nick@lanchat` (no address is
 /// shown to others).
 fn prefix(irc_nick: &str) -> String {
     format!("{irc_nick}!{irc_nick}@lanchat")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quit_reasons_are_worded_as_irc_servers_word_them() {
+        assert_eq!(quit_reason("quit"), "Quit");
+        assert_eq!(quit_reason("quit: bye now"), "Quit: bye now");
+        assert_eq!(quit_reason("connection lost"), "connection lost");
+        assert_eq!(quit_reason("quitting time"), "quitting time");
+    }
+
+    #[test]
+    fn a_line_too_long_for_512_bytes_is_cut_on_a_character() {
+        let long = Message::new("332")
+            .with_source("lanchat.lan")
+            .with_param("carol")
+            .with_param("#dev")
+            .with_param(&"日".repeat(300));
+        let cut_down = fitted(&long).expect("cut");
+        assert!(cut_down.body_len() < MAX_BODY_LEN);
+        assert!(cut_down.params[2].chars().all(|c| c == '日'));
+        let short = Message::new("332").with_param("fits");
+        assert_eq!(fitted(&short), None);
+    }
 }
