@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use lanchat_shared::{Fingerprint, Nick, RoomName, ServerMsg};
@@ -51,6 +51,29 @@ pub(crate) struct EventItem {
     pub(crate) own_json: Option<Bytes>,
     /// Who may see it.
     pub(crate) audience: Audience,
+    /// Lines of `msg` in a dialect whose clients share them (IRC's for a
+    /// room message), made by the first writer that needs one.
+    pub(crate) shared_lines: SharedLines,
+}
+
+/// Lines of one event rendered once for every client that would render
+/// them alike: a dialect picks the slot by what its rendering depends on
+/// (IRC: whether `server-time` and `message-tags` are on), the first
+/// writer fills it, the others copy it. Without it every IRC writer would
+/// build every message line itself, which at a hundred clients is most of
+/// the server's work.
+#[derive(Debug, Default)]
+pub(crate) struct SharedLines([OnceLock<Bytes>; SharedLines::SLOTS]);
+
+impl SharedLines {
+    /// The slots there are.
+    pub(crate) const SLOTS: usize = 4;
+
+    /// The line in `slot` (taken modulo [`SharedLines::SLOTS`]), made by
+    /// `render` if no writer made it yet.
+    pub(crate) fn get_or_render(&self, slot: usize, render: impl FnOnce() -> Bytes) -> &Bytes {
+        self.0[slot % Self::SLOTS].get_or_init(render)
+    }
 }
 
 /// Who an event is for.
@@ -619,6 +642,7 @@ impl Hub {
             origin: None,
             own_json: None,
             audience,
+            shared_lines: SharedLines::default(),
         }];
         let _ = self.events.send(Arc::new(HubEvent { items }));
     }
@@ -864,6 +888,7 @@ fn message_item(stored: &StoredMessage) -> EventItem {
         origin: stored.message.origin,
         own_json,
         audience,
+        shared_lines: SharedLines::default(),
     }
 }
 

@@ -891,3 +891,33 @@ async fn a_server_password_is_given_with_pass() {
     let lines = right.register("carol").await;
     assert!(lines[0].starts_with(":lanchat.lan 001 carol "), "{lines:?}");
 }
+
+#[tokio::test]
+async fn one_message_reads_right_to_irc_clients_with_different_capabilities() {
+    let server = irc_server().await;
+    let mut tagged = Irc::connect(&server).await;
+    tagged
+        .register_with("tagged", "server-time message-tags")
+        .await;
+    let mut timed = Irc::connect(&server).await;
+    timed.register_with("timed", "server-time").await;
+    let mut plain = Irc::connect(&server).await;
+    plain.register("plain").await;
+    let mut alice = server.join("alice").await;
+    alice.say("one line for all").await;
+    let body = ":alice!alice@lanchat PRIVMSG #lobby :one line for all";
+    let tagged_line = tagged.until("PRIVMSG").await;
+    assert!(
+        tagged_line.starts_with("@time=") && tagged_line.contains(";msgid="),
+        "{tagged_line}"
+    );
+    let timed_line = timed.until("PRIVMSG").await;
+    assert!(
+        timed_line.starts_with("@time=") && !timed_line.contains("msgid"),
+        "{timed_line}"
+    );
+    assert_eq!(plain.until("PRIVMSG").await, body);
+    for line in [&tagged_line, &timed_line] {
+        assert!(line.ends_with(body), "{line}");
+    }
+}

@@ -219,6 +219,25 @@ impl Dialect for Irc {
         if own && !state.caps.echo_message {
             return;
         }
+        // A room message reads the same to everyone with the same tags
+        // (its sender included): made once, for all of them.
+        if let ServerMsg::Message {
+            room: Some(_),
+            to: None,
+            ..
+        } = &item.msg
+        {
+            state.last_quit = None;
+            let slot =
+                usize::from(state.caps.server_time) | usize::from(state.caps.message_tags) << 1;
+            let line = item.shared_lines.get_or_render(slot, || {
+                let mut line = Vec::new();
+                self.render_msg(&mut state, &item.msg, Told::AsEvent, &mut line);
+                line.into()
+            });
+            out.extend_from_slice(line);
+            return;
+        }
         self.render_msg(&mut state, &item.msg, Told::AsEvent, out);
     }
 
