@@ -24,40 +24,14 @@ const MAX_ISON: usize = 64;
 impl Irc {
     /// The request a registered client's `message` asks for.
     pub(super) fn command(&self, state: &mut State, message: &Message) -> Request {
-        let first = message.param(0);
-        match (message.command.as_str(), first) {
+        if let Some(request) = self.channel_command(state, message) {
+            return request;
+        }
+        match (message.command.as_str(), message.param(0)) {
             ("PRIVMSG" | "NOTICE", None) => self.answer(state, "411", &["No recipient given"]),
             ("PRIVMSG" | "NOTICE", Some(targets)) => {
                 let notice = message.command == "NOTICE";
                 self.privmsg(state, targets, message.param(1).unwrap_or_default(), notice)
-            }
-            ("JOIN", Some("0")) => Request::PartAll,
-            ("JOIN", Some(channels)) => self.join_request(state, channels, message.param(1)),
-            ("PART", Some(channels)) => {
-                self.for_each_channel(state, (channels, self.max_rooms), |room| {
-                    Request::PartRoom { room }
-                })
-            }
-            ("NAMES" | "WHO", Some(channel)) if channel.starts_with('#') => {
-                let listing = match message.command.as_str() {
-                    "NAMES" => Listing::Names,
-                    _ => Listing::Who,
-                };
-                self.for_each_channel(state, (channel, 1), |room| Request::People {
-                    room: Some(room),
-                    listing,
-                })
-            }
-            ("WHO", mask) => {
-                let mask = mask.unwrap_or("*");
-                self.answer(state, "315", &[mask, "End of WHO list"])
-            }
-            ("NAMES", None) => self.answer(state, "366", &["*", "End of /NAMES list"]),
-            ("TOPIC", Some(channel)) => {
-                self.for_each_channel(state, (channel, 1), |room| Request::Moderate {
-                    room: Some(room),
-                    action: Moderation::Topic(message.param(1).map(strip_formatting)),
-                })
             }
             ("NICK", Some(nick)) => match from_irc_nick(nick) {
                 Ok(nick) => Request::Nick {
@@ -68,30 +42,54 @@ impl Irc {
                     self.answer(state, "432", &[nick, &reason])
                 }
             },
-            ("WHOIS", Some(_)) => {
-                // `WHOIS server nick` names a server first.
-                let nick = message.params.last().map_or("", String::as_str);
-                Request::Whois {
-                    nick: lanchat_nick(nick),
-                }
-            }
+            // `WHOIS server nick` names a server first.
+            ("WHOIS", Some(_)) => Request::Whois {
+                nick: lanchat_nick(message.params.last().map_or("", String::as_str)),
+            },
             ("LIST", _) => Request::Rooms,
-            ("ISON", Some(_)) => {
-                // Nicknames may come as several parameters or as one.
-                let nicks = message
-                    .params
-                    .iter()
-                    .flat_map(|param| param.split_ascii_whitespace())
-                    .take(MAX_ISON)
-                    .map(lanchat_nick)
-                    .collect();
-                Request::Online(nicks)
-            }
+            ("ISON", Some(_)) => Request::Online(ison_nicks(message)),
             ("AWAY", text) => Request::Away(text.filter(|t| !t.is_empty()).map(str::to_owned)),
+            ("USER" | "PASS" | "AUTHENTICATE", _) => {
+                self.answer(state, "462", &["You may not reregister"])
+            }
+            ("NICK" | "WHOIS" | "ISON", None) => self.needs_more(state, &message.command),
+            (command, _) => self.answer(state, "421", &[command, "Unknown command"]),
+        }
+    }
+
+    /// The commands about channels, or `None` for another command.
+    fn channel_command(&self, state: &State, message: &Message) -> Option<Request> {
+        // How many channels one line may name: as many as a client may
+        // be in to enter or leave, one for the rest (`TARGMAX`).
+        let (many, one) = (self.max_rooms, 1);
+        Some(match (message.command.as_str(), message.param(0)) {
+            ("JOIN", Some("0")) => Request::PartAll,
+            ("JOIN", Some(list)) => self.join_request(state, list, message.param(1)),
+            ("PART", Some(list)) => {
+                self.for_each_channel(state, (list, many), |room| Request::PartRoom { room })
+            }
+            ("NAMES" | "WHO", Some(channel)) if channel.starts_with('#') => {
+                let listing = match message.command.as_str() {
+                    "NAMES" => Listing::Names,
+                    _ => Listing::Who,
+                };
+                self.for_each_channel(state, (channel, one), |room| Request::People {
+                    room: Some(room),
+                    listing,
+                })
+            }
+            ("WHO", mask) => self.answer(state, "315", &[mask.unwrap_or("*"), "End of WHO list"]),
+            ("NAMES", None) => self.answer(state, "366", &["*", "End of /NAMES list"]),
+            ("TOPIC", Some(channel)) => {
+                self.for_each_channel(state, (channel, one), |room| Request::Moderate {
+                    room: Some(room),
+                    action: Moderation::Topic(message.param(1).map(strip_formatting)),
+                })
+            }
             ("MODE", Some(target)) => self.mode(state, target, &message.params[1..]),
             ("KICK", Some(channel)) => match message.param(1) {
                 Some(nick) => {
-                    self.for_each_channel(state, (channel, 1), |room| Request::Moderate {
+                    self.for_each_channel(state, (channel, one), |room| Request::Moderate {
                         room: Some(room),
                         action: Moderation::Kick {
                             nick: lanchat_nick(nick),
@@ -101,14 +99,11 @@ impl Irc {
                 }
                 None => self.needs_more(state, "KICK"),
             },
-            ("USER" | "PASS" | "AUTHENTICATE", _) => {
-                self.answer(state, "462", &["You may not reregister"])
-            }
-            ("JOIN" | "PART" | "TOPIC" | "NICK" | "WHOIS" | "MODE" | "KICK" | "ISON", None) => {
+            ("JOIN" | "PART" | "TOPIC" | "MODE" | "KICK", None) => {
                 self.needs_more(state, &message.command)
             }
-            (command, _) => self.answer(state, "421", &[command, "Unknown command"]),
-        }
+            _ => return None,
+        })
     }
 
     /// `PRIVMSG #room,nick :text` (or `NOTICE`): one message for each
@@ -256,6 +251,18 @@ impl Irc {
     pub(super) fn answer(&self, state: &State, numeric: &str, params: &[&str]) -> Request {
         Request::Answer(self.numeric(state, numeric, params).into())
     }
+}
+
+/// The nicknames `ISON` asks about, as several parameters or as one, at
+/// most [`MAX_ISON`].
+fn ison_nicks(message: &Message) -> Vec<String> {
+    message
+        .params
+        .iter()
+        .flat_map(|param| param.split_ascii_whitespace())
+        .take(MAX_ISON)
+        .map(lanchat_nick)
+        .collect()
 }
 
 /// The lanchat nickname an IRC client names; one IRC cannot map is passed

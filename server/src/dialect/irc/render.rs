@@ -78,8 +78,7 @@ impl Irc {
     }
 
     /// `msg` as IRC lines, told as a reply or as an event (what came
-    /// through the hub's ring)
-    /// (told to a room) rather than as a reply.
+    /// through the hub's ring).
     pub(super) fn render_msg(
         &self,
         state: &mut State,
@@ -96,50 +95,13 @@ impl Irc {
         }
         match msg {
             ServerMsg::Welcome { nick, users, .. } => self.welcome(state, nick, users, out),
-            ServerMsg::Message {
-                id,
-                ts,
-                from,
-                text,
-                room,
-                to,
-                action,
-                ..
-            } => {
-                let target = match (room, to) {
-                    (_, Some(to)) if irc_nick(from) == state.target() => irc_nick(to),
-                    (_, Some(_)) => state.target().to_owned(),
-                    (Some(room), None) => channel(room),
-                    (None, None) => channel(LOBBY),
-                };
-                // A reply's message is history: in a batch, if asked for.
-                let batch = (told == Told::AsReply && state.caps.batch)
-                    .then(|| self.in_batch(state, &target, out));
-                let said = Said {
-                    id: *id,
-                    ts: *ts,
-                    from,
-                    target: &target,
-                    text,
-                    action: *action == Some(true),
-                    batch,
-                };
-                self.message(state, &said, out);
-            }
+            ServerMsg::Message { .. } => self.chat(state, msg, told, out),
             ServerMsg::HistoryEnd {} => self.end_batch(state, out),
             ServerMsg::Join { nick, room, .. } => self.join(state, nick, room.as_deref(), out),
             ServerMsg::Leave { nick, reason, room } => {
                 self.leave(state, nick, room.as_deref().unwrap_or(LOBBY), reason, out);
             }
-            ServerMsg::Nick { old, new, .. } => {
-                let renamed = Message::new("NICK")
-                    .with_source(&prefix(&irc_nick(old)))
-                    .with_param(&irc_nick(new));
-                if state.me.as_deref() == Some(irc_nick(old).as_str()) {
-                    state.me = Some(irc_nick(new));
-                }
-                self.push(&renamed, out);
-            }
+            ServerMsg::Nick { old, new, .. } => self.renamed(state, old, new, out),
             ServerMsg::Topic { room, text, by } => {
                 self.topic(state, room, text, by.as_deref(), told, out)
             }
@@ -147,52 +109,86 @@ impl Irc {
                 room,
                 nick,
                 operator,
-            } => {
-                let sign = if *operator { "+o" } else { "-o" };
-                let mode = Message::new("MODE")
-                    .with_source(&self.server)
-                    .with_param(&channel(room))
-                    .with_param(sign)
-                    .with_param(&irc_nick(nick));
-                self.push(&mode, out);
-            }
-            ServerMsg::Whois {
-                nick,
-                identity,
-                owned,
-                encrypted,
-                rooms,
-                away,
-                ..
-            } => {
-                let facts = Whois {
-                    nick: &irc_nick(nick),
-                    identity: identity.as_deref(),
-                    owned: *owned,
-                    encrypted: *encrypted,
-                    rooms,
-                    away: away.as_deref(),
-                };
-                self.whois(state, &facts, out);
-            }
+            } => self.role(room, nick, *operator, out),
+            ServerMsg::Whois { .. } => self.whois(state, msg, out),
             ServerMsg::Info { text } => self.notice(state, text, out),
             ServerMsg::Error { code, message, .. } => self.refusal(state, *code, message, out),
-            // Only the client's own away is told (IRC has no event for
-            // others' without away-notify).
-            ServerMsg::Away { nick, text }
-                if state.me.as_deref() == Some(irc_nick(nick).as_str()) =>
-            {
-                let reply = match text {
-                    Some(_) => ("306", "You have been marked as being away"),
-                    None => ("305", "You are no longer marked as being away"),
-                };
-                out.extend(self.numeric(state, reply.0, &[reply.1]));
-            }
-            ServerMsg::Greeting { .. }
-            | ServerMsg::Pong {}
-            | ServerMsg::Away { .. }
-            | ServerMsg::Unknown => {}
+            ServerMsg::Away { nick, text } => self.away(state, nick, text.is_some(), out),
+            ServerMsg::Greeting { .. } | ServerMsg::Pong {} | ServerMsg::Unknown => {}
         }
+    }
+
+    /// A message, to a channel or a person; a reply's (history) in a
+    /// batch if the client asked for batches.
+    fn chat(&self, state: &mut State, msg: &ServerMsg, told: Told, out: &mut Vec<u8>) {
+        let ServerMsg::Message {
+            id,
+            ts,
+            from,
+            text,
+            room,
+            to,
+            action,
+            ..
+        } = msg
+        else {
+            return;
+        };
+        let target = match (room, to) {
+            (_, Some(to)) if irc_nick(from) == state.target() => irc_nick(to),
+            (_, Some(_)) => state.target().to_owned(),
+            (Some(room), None) => channel(room),
+            (None, None) => channel(LOBBY),
+        };
+        let batch =
+            (told == Told::AsReply && state.caps.batch).then(|| self.in_batch(state, &target, out));
+        let said = Said {
+            id: *id,
+            ts: *ts,
+            from,
+            target: &target,
+            text,
+            action: *action == Some(true),
+            batch,
+        };
+        self.message(state, &said, out);
+    }
+
+    /// `NICK`, following the client's own nickname when it is the one.
+    fn renamed(&self, state: &mut State, old: &str, new: &str, out: &mut Vec<u8>) {
+        let (old, new) = (irc_nick(old), irc_nick(new));
+        let renamed = Message::new("NICK")
+            .with_source(&prefix(&old))
+            .with_param(&new);
+        if state.me.as_deref() == Some(old.as_str()) {
+            state.me = Some(new);
+        }
+        self.push(&renamed, out);
+    }
+
+    /// `MODE #room +o nick` (or `-o`) from the server.
+    fn role(&self, room: &str, nick: &str, operator: bool, out: &mut Vec<u8>) {
+        let sign = if operator { "+o" } else { "-o" };
+        let mode = Message::new("MODE")
+            .with_source(&self.server)
+            .with_param(&channel(room))
+            .with_param(sign)
+            .with_param(&irc_nick(nick));
+        self.push(&mode, out);
+    }
+
+    /// `306` or `305` for the client's own away; nothing for others' (IRC
+    /// has no event for them without `away-notify`).
+    fn away(&self, state: &State, nick: &str, away: bool, out: &mut Vec<u8>) {
+        if state.me.as_deref() != Some(irc_nick(nick).as_str()) {
+            return;
+        }
+        let (numeric, words) = if away {
+            ("306", "You have been marked as being away")
+        } else {
+            ("305", "You are no longer marked as being away")
+        };
+        out.extend(self.numeric(state, numeric, &[words]));
     }
 
     /// 001–005 and 422 (no MOTD), in Modern IRC's order, then the lobby,
@@ -453,11 +449,24 @@ impl Irc {
     }
 
     /// `311`, `312`, `319`, `301`, `671` (TLS), `276` (the key), `318`.
-    fn whois(&self, state: &State, facts: &Whois<'_>, out: &mut Vec<u8>) {
-        let nick = facts.nick;
-        let who = if facts.owned {
+    fn whois(&self, state: &State, msg: &ServerMsg, out: &mut Vec<u8>) {
+        let ServerMsg::Whois {
+            nick,
+            identity,
+            owned,
+            encrypted,
+            rooms,
+            away,
+            ..
+        } = msg
+        else {
+            return;
+        };
+        let nick = irc_nick(nick);
+        let nick = nick.as_str();
+        let who = if *owned {
             "owns this nickname"
-        } else if facts.identity.is_some() {
+        } else if identity.is_some() {
             "has a key, does not own this nickname"
         } else {
             "guest"
@@ -466,17 +475,17 @@ impl Irc {
         // every prefix (`nick!nick@lanchat`).
         out.extend(self.numeric(state, "311", &[nick, nick, "lanchat", "*", who]));
         out.extend(self.numeric(state, "312", &[nick, &self.server, "lanchat"]));
-        let channels: Vec<String> = facts.rooms.iter().map(|room| channel(room)).collect();
+        let channels: Vec<String> = rooms.iter().map(|room| channel(room)).collect();
         for some in channels.chunks(CHANNELS_PER_LINE) {
             out.extend(self.numeric(state, "319", &[nick, &some.join(" ")]));
         }
-        if let Some(away) = facts.away {
+        if let Some(away) = away {
             out.extend(self.numeric(state, "301", &[nick, away]));
         }
-        if facts.encrypted {
+        if *encrypted {
             out.extend(self.numeric(state, "671", &[nick, "is using a secure connection"]));
         }
-        if let Some(key) = facts.identity {
+        if let Some(key) = identity {
             let words = format!("has client certificate fingerprint {key}");
             out.extend(self.numeric(state, "276", &[nick, &words]));
         }
@@ -597,16 +606,6 @@ struct Said<'a> {
     action: bool,
     /// The batch it belongs to, if any.
     batch: Option<String>,
-}
-
-/// What `WHOIS` tells.
-struct Whois<'a> {
-    nick: &'a str,
-    identity: Option<&'a str>,
-    owned: bool,
-    encrypted: bool,
-    rooms: &'a [String],
-    away: Option<&'a str>,
 }
 
 /// A leave's reason as IRC servers word a `QUIT`: the client's own words
