@@ -308,6 +308,9 @@ impl Connection<'_> {
             (Phase::Joined(member), Request::PartAll) => rooms::part_all(ctx, member).await,
             (Phase::Joined(member), Request::Rooms) => queries::rooms(ctx, member).await,
             (Phase::Joined(_), Request::Online(nicks)) => queries::online(ctx, &nicks),
+            (Phase::Joined(member), Request::BanList { room }) => {
+                session::banning::ban_list(ctx, member, &room).await
+            }
             (Phase::Joined(member), Request::Whois { nick }) => queries::whois(ctx, member, &nick),
             (Phase::Joined(member), Request::Away(text)) => {
                 let text = text.filter(|t| !t.trim().is_empty());

@@ -72,6 +72,12 @@ pub(crate) enum Request {
     Rooms,
     /// Which of these nicknames are here (IRC's `ISON`).
     Online(Vec<String>),
+    /// A room's bans as far as the client may see them (IRC's `MODE
+    /// #room b`).
+    BanList {
+        /// The room's name, unchecked.
+        room: String,
+    },
     /// Several requests from one line (IRC's `JOIN #a,#b`), carried out
     /// in order.
     Many(Vec<Request>),

@@ -619,6 +619,10 @@ async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
         ":lanchat.lan 332 guest #ops :Be kind"
     );
 
+    let mut member = Irc::connect_tls(&server, &ephemeral().expect("a key")).await;
+    member.register("member").await;
+    member.send("JOIN #ops").await;
+    member.until("366").await;
     founder.send("MODE #ops +b guest!*@*").await;
     assert!(
         guest
@@ -633,6 +637,22 @@ async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
             .await
             .starts_with(":lanchat.lan 474 guest #ops :")
     );
+    // The ban list: its entries for an operator, only its end for others.
+    founder.send("MODE #ops b").await;
+    let entry = founder.until("367").await;
+    assert!(
+        entry.starts_with(":lanchat.lan 367 ops #ops ~127.0.0.1 ops "),
+        "{entry}"
+    );
+    assert!(
+        founder
+            .recv()
+            .await
+            .starts_with(":lanchat.lan 368 ops #ops :")
+    );
+    member.send("MODE #ops b").await;
+    let seen = member.lines_until("368").await;
+    assert!(!seen.iter().any(|l| command_of(l) == "367"), "{seen:?}");
     founder.send("MODE #ops -b ~127.0.0.1").await;
     while !founder.until("NOTICE").await.contains("lifted the ban") {}
     guest.send("JOIN #ops").await;

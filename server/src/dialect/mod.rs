@@ -109,6 +109,25 @@ pub(crate) enum Answer {
     /// Those of the nicknames asked about who are here now (IRC's
     /// `ISON`).
     Online(Vec<String>),
+    /// The bans of a room (`None`: of the server), as `/bans` lists them.
+    Bans {
+        room: Option<String>,
+        bans: Vec<ListedBan>,
+    },
+}
+
+/// A ban as `/bans` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListedBan {
+    /// Whom, as `/ban` and `/unban` take it: `SHA256:...`, `10.0.0.0/24`,
+    /// `~10.0.0.7`.
+    pub(crate) target: String,
+    /// Who placed it.
+    pub(crate) by: String,
+    /// When, in Unix milliseconds.
+    pub(crate) at_ms: u64,
+    /// The whole ban in words (whom, how long, why).
+    pub(crate) described: String,
 }
 
 /// A room as `/rooms` lists it.
@@ -145,6 +164,7 @@ impl Answer {
                 listing,
             } => Some(people_in_words(room, people, *listing)),
             Answer::Rooms(rooms) => Some(rooms_in_words(rooms)),
+            Answer::Bans { room, bans } => Some(bans_in_words(room.as_deref(), bans)),
             Answer::Entered { .. } | Answer::Online(_) => None,
         }
     }
@@ -159,6 +179,20 @@ fn rooms_in_words(rooms: &[ListedRoom]) -> String {
         if let Some(topic) = &room.topic {
             text.push_str(&format!(" - {topic}"));
         }
+    }
+    text
+}
+
+/// `/bans` in words: `Bans of #dev (2):`, then one ban a line.
+fn bans_in_words(room: Option<&str>, bans: &[ListedBan]) -> String {
+    let heading = match room {
+        Some(room) => format!("Bans of #{room}"),
+        None => "Bans of this server".to_owned(),
+    };
+    let mut text = format!("{heading} ({}):", bans.len());
+    for ban in bans {
+        text.push('\n');
+        text.push_str(&ban.described);
     }
     text
 }

@@ -6,8 +6,9 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 use tracing::info;
 
 use super::moderation::{Authority, Present, announce, present_in};
-use super::{Context, Member, Next, echo};
+use super::{Context, Member, Next, echo, moderation};
 use crate::bans::{Ban, BanTarget, Network, parse_duration};
+use crate::dialect::{Answer, ListedBan};
 use crate::hub::Presence;
 use crate::request::{BanRequest, Moderation};
 
@@ -243,19 +244,50 @@ pub(crate) fn list(
             "Only admins list the server's bans.",
         );
     }
-    let now = ctx.shared.clock.now_millis();
     let place = (!server).then(|| room.to_string());
-    let bans = ctx.shared.bans.of(place.as_deref(), now);
-    let heading = match &place {
-        Some(room) => format!("Bans of #{room}"),
-        None => "Bans of this server".to_owned(),
+    let bans = listed(ctx, place.as_deref());
+    ctx.answer(&Answer::Bans { room: place, bans })
+}
+
+/// The bans of `room` (`None`: the server) in force now, as lists show
+/// them.
+fn listed(ctx: &Context<'_>, room: Option<&str>) -> Vec<ListedBan> {
+    let now = ctx.shared.clock.now_millis();
+    ctx.shared
+        .bans
+        .of(room, now)
+        .iter()
+        .map(|ban| ListedBan {
+            target: ban.target.to_string(),
+            by: ban.by.clone(),
+            at_ms: ban.at_ms,
+            described: ban.describe(now),
+        })
+        .collect()
+}
+
+/// IRC's `MODE #room b`, which IRC clients ask on every join: the room's
+/// bans for those who keep order there, an empty list for everyone else
+/// (who may not see them, and whose client only wants the list's end).
+pub(crate) async fn ban_list(ctx: &mut Context<'_>, member: &Member, room: &str) -> Next {
+    let Ok(room) = RoomName::parse(room) else {
+        return ctx.answer(&Answer::Bans {
+            room: Some(room.to_owned()),
+            bans: Vec::new(),
+        });
     };
-    let mut text = format!("{heading} ({}):", bans.len());
-    for ban in &bans {
-        text.push('\n');
-        text.push_str(&ban.describe(now));
-    }
-    ctx.reply(ServerMsg::info(text))
+    let record = match moderation::load(ctx, &room).await {
+        Ok(record) => record,
+        Err(next) => return next,
+    };
+    let mine = moderation::authority(ctx, member.party.identity(), &record);
+    let bans = if mine == Authority::Member {
+        Vec::new()
+    } else {
+        listed(ctx, Some(room.as_str()))
+    };
+    let room = Some(room.to_string());
+    ctx.answer(&Answer::Bans { room, bans })
 }
 
 /// `/mute NICK [TIME]`: someone in the room may read it, not speak.

@@ -190,8 +190,9 @@ impl Irc {
         let action = match (change, argument) {
             (None, _) => return self.channel_modes(state, &room),
             (Some("b" | "+b"), None) => {
-                let channel = to_irc_channel(&room);
-                return self.answer(state, "368", &[&channel, "End of channel ban list"]);
+                return Request::BanList {
+                    room: room.as_str().to_owned(),
+                };
             }
             (Some("+o" | "-o"), Some(nick)) => Moderation::Operator {
                 nick: lanchat_nick(nick),

@@ -13,7 +13,7 @@ use lanchat_shared::{ErrorCode, ServerMsg};
 
 use super::commands::MAX_TARGETS;
 use super::{Irc, State, channel, irc_nick};
-use crate::dialect::{Answer, ListedRoom, Person};
+use crate::dialect::{Answer, ListedBan, ListedRoom, Person};
 use crate::hub::PARTED;
 use crate::request::Listing;
 
@@ -295,11 +295,28 @@ impl Irc {
                 listing: Listing::Who,
             } => self.who(state, room, people, out),
             Answer::Rooms(rooms) => self.list(state, rooms, out),
+            Answer::Bans { room, bans } => {
+                let channel = channel(room.as_deref().unwrap_or(LOBBY));
+                self.ban_list(state, &channel, bans, out);
+            }
             Answer::Online(nicks) => {
                 let nicks: Vec<String> = nicks.iter().map(|nick| irc_nick(nick)).collect();
                 out.extend(self.numeric(state, "303", &[&nicks.join(" ")]));
             }
         }
+    }
+
+    /// A `367` for each ban (whom as `/ban` takes it, who, when), `368`.
+    fn ban_list(&self, state: &State, channel: &str, bans: &[ListedBan], out: &mut Vec<u8>) {
+        for ban in bans {
+            let at = (ban.at_ms / 1000).to_string();
+            out.extend(self.numeric(
+                state,
+                "367",
+                &[channel, &ban.target, &irc_nick(&ban.by), &at],
+            ));
+        }
+        out.extend(self.numeric(state, "368", &[channel, "End of channel ban list"]));
     }
 
     /// `321`, a `322` for each room (head count, topic), `323`.
