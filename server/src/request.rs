@@ -36,6 +36,8 @@ pub(crate) enum Request {
         before: u64,
         /// The room's name, unchecked; `None` for direct messages.
         room: Option<String>,
+        /// At most this many (and never more than `--history`).
+        limit: Option<usize>,
     },
     /// The server password, on a line of its own (plain text).
     Password(String),

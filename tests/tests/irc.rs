@@ -119,7 +119,7 @@ async fn registration_with_capabilities_answers_in_modern_irc_order_and_joins_th
     irc.send("CAP LS 302").await;
     assert_eq!(
         irc.until("CAP").await,
-        ":lanchat.lan CAP * LS :batch echo-message message-tags sasl=EXTERNAL server-time"
+        ":lanchat.lan CAP * LS :batch draft/chathistory echo-message message-tags sasl=EXTERNAL server-time"
     );
     irc.send("CAP REQ :server-time bogus").await;
     assert!(
@@ -940,4 +940,66 @@ async fn one_message_reads_right_to_irc_clients_with_different_capabilities() {
     for line in [&tagged_line, &timed_line] {
         assert!(line.ends_with(body), "{line}");
     }
+}
+
+#[tokio::test]
+async fn chathistory_pages_back_through_a_room_by_lanchat_ids() {
+    let server = irc_server().await;
+    let mut alice = server.join("alice").await;
+    alice.join_room("dev").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        alice
+            .say_to(Some("dev"), None, &format!("m{i}"), None)
+            .await;
+        ids.push(alice.recv_chat().await.0);
+    }
+    let mut carol = Irc::connect(&server).await;
+    carol
+        .register_with("carol", "batch message-tags draft/chathistory")
+        .await;
+    carol.send("JOIN #dev").await;
+    carol.until("366").await;
+    carol.until("BATCH").await;
+    carol.until("BATCH").await;
+    // The two before m3, in a batch, oldest first.
+    carol
+        .send(&format!("CHATHISTORY BEFORE #dev msgid={} 2", ids[3]))
+        .await;
+    let page = carol.lines_until("BATCH").await;
+    let start = page.last().unwrap().clone();
+    assert!(
+        start.contains(" BATCH +") && start.ends_with(" chathistory #dev"),
+        "{start}"
+    );
+    let texts: Vec<String> = carol
+        .lines_until("BATCH")
+        .await
+        .iter()
+        .filter(|l| command_of(l) == "PRIVMSG")
+        .map(|l| trailing(l).to_owned())
+        .collect();
+    assert_eq!(texts, ["m1", "m2"]);
+    // Before the first: an empty batch, which says there is nothing more.
+    carol
+        .send(&format!("CHATHISTORY BEFORE #dev msgid={} 10", ids[0]))
+        .await;
+    let opened = carol.until("BATCH").await;
+    assert!(opened.ends_with(" chathistory #dev"), "{opened}");
+    assert!(command_of(&carol.recv().await) == "BATCH", "closed at once");
+    // What lanchat cannot answer is a FAIL, not silence.
+    carol.send("CHATHISTORY AROUND #dev msgid=1 10").await;
+    assert!(
+        carol
+            .until("FAIL")
+            .await
+            .contains(" CHATHISTORY INVALID_PARAMS AROUND :")
+    );
+    carol.send("CHATHISTORY LATEST alice * 10").await;
+    assert!(
+        carol
+            .until("FAIL")
+            .await
+            .contains(" CHATHISTORY INVALID_TARGET LATEST alice :")
+    );
 }

@@ -57,7 +57,11 @@ impl Dialect for Json {
             ClientMsg::PartRoom { room } => Request::PartRoom { room },
             ClientMsg::Quit { reason } => Request::Quit { reason },
             ClientMsg::Ping {} => Request::Ping,
-            ClientMsg::History { before, room } => Request::History { before, room },
+            ClientMsg::History { before, room } => Request::History {
+                before,
+                room,
+                limit: None,
+            },
             ClientMsg::Whois { nick } => Request::Whois { nick },
             ClientMsg::Op { nick, room } => Request::Moderate {
                 room,

@@ -187,7 +187,7 @@ pub(crate) async fn of_room(ctx: &Context<'_>, room: &RoomName) -> Result<Histor
 pub(crate) async fn older(
     ctx: &mut Context<'_>,
     member: &Member,
-    before: u64,
+    (before, limit): (u64, Option<usize>),
     room: Option<String>,
 ) -> Next {
     // Direct messages are read by identity: a guest has no history of them.
@@ -206,7 +206,9 @@ pub(crate) async fn older(
         up_to: before
             .saturating_sub(1)
             .min(ctx.shared.hub.last_published()),
-        per_room: ctx.shared.config.history_len,
+        per_room: limit.map_or(ctx.shared.config.history_len, |limit| {
+            limit.min(ctx.shared.config.history_len)
+        }),
     };
     let history = ctx.shared.store.recent(query).await;
     let replay = render(ctx.dialect(), &member.party, None, &history);

@@ -47,6 +47,7 @@ impl Irc {
                 nick: lanchat_nick(message.params.last().map_or("", String::as_str)),
             },
             ("LIST", _) => Request::Rooms,
+            ("CHATHISTORY", _) => self.chathistory(state, &message.params),
             ("ISON", Some(_)) => Request::Online(ison_nicks(message)),
             ("AWAY", text) => Request::Away(text.filter(|t| !t.is_empty()).map(str::to_owned)),
             ("USER" | "PASS" | "AUTHENTICATE", _) => {
@@ -55,6 +56,63 @@ impl Irc {
             ("NICK" | "WHOIS" | "ISON", None) => self.needs_more(state, &message.command),
             (command, _) => self.answer(state, "421", &[command, "Unknown command"]),
         }
+    }
+
+    /// `CHATHISTORY LATEST #room * N` and `CHATHISTORY BEFORE #room
+    /// msgid=ID N`: older history of a room, by lanchat's ids. `LATEST`
+    /// with a message reference is taken as the latest (it may repeat
+    /// what the client has); other subcommands, timestamps and direct
+    /// messages are refused with `FAIL`.
+    fn chathistory(&self, state: &mut State, params: &[String]) -> Request {
+        let param = |index: usize| params.get(index).map(String::as_str);
+        let subcommand = param(0).unwrap_or_default().to_ascii_uppercase();
+        let before = match (subcommand.as_str(), param(2)) {
+            ("LATEST", Some(_)) => u64::MAX,
+            ("BEFORE", Some(reference)) => match reference.strip_prefix("msgid=").map(str::parse) {
+                Some(Ok(id)) => id,
+                _ => {
+                    return self.fail(
+                        &subcommand,
+                        "only msgid= references (lanchat's ids) are known",
+                    );
+                }
+            },
+            _ => return self.fail(&subcommand, "only LATEST and BEFORE are supported"),
+        };
+        let Some(Ok(room)) = param(1).map(from_irc_channel) else {
+            let failure = Message::new("FAIL")
+                .with_source(&self.server)
+                .with_param("CHATHISTORY")
+                .with_param("INVALID_TARGET")
+                .with_param(&subcommand)
+                .with_param(param(1).unwrap_or("*"))
+                .with_param("history is kept for rooms (#channels) here");
+            return Request::Answer(self.line(&failure).into());
+        };
+        let limit = param(3)
+            .and_then(|limit| limit.parse::<usize>().ok())
+            .unwrap_or(self.history_len);
+        state.history_asked = Some(to_irc_channel(&room));
+        Request::History {
+            before,
+            room: Some(room.as_str().to_owned()),
+            limit: Some(limit.clamp(1, self.history_len)),
+        }
+    }
+
+    /// `FAIL CHATHISTORY INVALID_PARAMS`, IRCv3's standard reply.
+    fn fail(&self, subcommand: &str, why: &str) -> Request {
+        let failure = Message::new("FAIL")
+            .with_source(&self.server)
+            .with_param("CHATHISTORY")
+            .with_param("INVALID_PARAMS")
+            .with_param(if subcommand.is_empty() {
+                "*"
+            } else {
+                subcommand
+            })
+            .with_param(why);
+        Request::Answer(self.line(&failure).into())
     }
 
     /// The commands about channels, or `None` for another command.
@@ -310,7 +368,9 @@ pub(super) fn about(request: &Request) -> About {
             };
             (room.as_deref().map(channel), nick)
         }
-        Request::People { room, .. } => (room.as_deref().map(channel), None),
+        Request::People { room, .. } | Request::History { room, .. } => {
+            (room.as_deref().map(channel), None)
+        }
         Request::Whois { nick } | Request::Nick { nick } => (None, Some(irc_nick(nick))),
         _ => (None, None),
     };

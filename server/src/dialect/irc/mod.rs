@@ -40,8 +40,9 @@ use crate::hub::EventItem;
 use crate::request::{BadLine, Request, Stage};
 
 /// The capabilities the gateway offers, as `CAP LS` lists them.
-const CAPABILITIES: [&str; 5] = [
+const CAPABILITIES: [&str; 6] = [
     "batch",
+    "draft/chathistory",
     "echo-message",
     "message-tags",
     "sasl",
@@ -55,6 +56,8 @@ pub(crate) struct Irc {
     server: String,
     /// How many rooms a client may be in, for `CHANLIMIT`.
     max_rooms: usize,
+    /// The most messages one history request gives, for `CHATHISTORY`.
+    history_len: usize,
     /// The key of the client certificate, if one was presented: what SASL
     /// EXTERNAL confirms.
     identity: Option<Fingerprint>,
@@ -88,6 +91,9 @@ struct State {
     batch: Option<(String, String)>,
     /// Batches opened so far, for their references.
     batches: u64,
+    /// The channel a `CHATHISTORY` asked about, until its answer ends: an
+    /// answer with no messages is still an (empty) batch.
+    history_asked: Option<String>,
     /// Where SASL stands.
     sasl: Sasl,
 }
@@ -116,6 +122,7 @@ struct About {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Caps {
     batch: bool,
+    chathistory: bool,
     echo_message: bool,
     message_tags: bool,
     sasl: bool,
@@ -127,6 +134,7 @@ impl Caps {
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         match name {
             "batch" => Some(&mut self.batch),
+            "draft/chathistory" => Some(&mut self.chathistory),
             "echo-message" => Some(&mut self.echo_message),
             "message-tags" => Some(&mut self.message_tags),
             "sasl" => Some(&mut self.sasl),
@@ -152,6 +160,7 @@ impl Irc {
         Irc {
             server: server_name(&config.server_name),
             max_rooms: config.max_rooms_per_client,
+            history_len: config.history_len,
             identity: identity.cloned(),
             state: Mutex::default(),
         }
@@ -247,7 +256,12 @@ impl Dialect for Irc {
     }
 
     fn dispatching(&self, request: &Request) {
-        self.lock().about = commands::about(request);
+        let mut state = self.lock();
+        state.about = commands::about(request);
+        // A CHATHISTORY's empty batch is for its own answer alone.
+        if !matches!(request, Request::History { .. }) {
+            state.history_asked = None;
+        }
     }
 
     fn entry(&self) -> Entry {

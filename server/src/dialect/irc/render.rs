@@ -96,7 +96,7 @@ impl Irc {
         match msg {
             ServerMsg::Welcome { nick, users, .. } => self.welcome(state, nick, users, out),
             ServerMsg::Message { .. } => self.chat(state, msg, told, out),
-            ServerMsg::HistoryEnd {} => self.end_batch(state, out),
+            ServerMsg::HistoryEnd {} => self.history_end(state, out),
             ServerMsg::Join { nick, room, .. } => self.join(state, nick, room.as_deref(), out),
             ServerMsg::Leave { nick, reason, room } => {
                 self.leave(state, nick, room.as_deref().unwrap_or(LOBBY), reason, out);
@@ -209,11 +209,13 @@ impl Irc {
         out.extend(self.numeric(state, "004", &[&self.server, version, "i", "bikot", "bko"]));
         let chanlimit = format!("CHANLIMIT=#:{}", self.max_rooms);
         let channellen = format!("CHANNELLEN={}", MAX_ROOM_LEN + 1);
+        let chathistory = format!("CHATHISTORY={}", self.history_len);
         let targmax = format!(
             "TARGMAX=JOIN:{rooms},PART:{rooms},PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},NAMES:1,WHO:1,TOPIC:1,KICK:1,WHOIS:1",
             rooms = self.max_rooms
         );
-        let mut tokens: Vec<&str> = vec![&chanlimit, &channellen, &targmax];
+        let mut tokens: Vec<&str> = vec![&chanlimit, &channellen, &chathistory, &targmax];
+        tokens.push("MSGREFTYPES=msgid");
         tokens.extend(ISUPPORT);
         // At most 13 parameters after the nickname, as clients expect:
         // 12 tokens and the closing words.
@@ -388,6 +390,16 @@ impl Irc {
         self.push(&start, out);
         state.batch = Some((reference.clone(), target.to_owned()));
         reference
+    }
+
+    /// The end of a replay: its batch closed, or, for a `CHATHISTORY`
+    /// that found nothing, an empty batch, which is how IRCv3 says so.
+    fn history_end(&self, state: &mut State, out: &mut Vec<u8>) {
+        let asked = state.history_asked.take();
+        if let (Some(channel), None, true) = (asked, &state.batch, state.caps.batch) {
+            self.in_batch(state, &channel, out);
+        }
+        self.end_batch(state, out);
     }
 
     /// Closes the open `chathistory` batch, if any.
