@@ -71,23 +71,19 @@ impl Irc {
             ("BEFORE", Some(reference)) => match reference.strip_prefix("msgid=").map(str::parse) {
                 Some(Ok(id)) => id,
                 _ => {
-                    return self.fail(
-                        &subcommand,
-                        "only msgid= references (lanchat's ids) are known",
-                    );
+                    let why = "only msgid= references (lanchat's ids) are known";
+                    return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
                 }
             },
-            _ => return self.fail(&subcommand, "only LATEST and BEFORE are supported"),
+            _ => {
+                let why = "only LATEST and BEFORE are supported";
+                return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
+            }
         };
         let Some(Ok(room)) = param(1).map(from_irc_channel) else {
-            let failure = Message::new("FAIL")
-                .with_source(&self.server)
-                .with_param("CHATHISTORY")
-                .with_param("INVALID_TARGET")
-                .with_param(&subcommand)
-                .with_param(param(1).unwrap_or("*"))
-                .with_param("history is kept for rooms (#channels) here");
-            return Request::Answer(self.line(&failure).into());
+            let target = param(1).unwrap_or("*");
+            let why = "history is kept for rooms (#channels) here";
+            return self.fail(("INVALID_TARGET", &subcommand), &[target, why]);
         };
         let limit = param(3)
             .and_then(|limit| limit.parse::<usize>().ok())
@@ -100,18 +96,22 @@ impl Irc {
         }
     }
 
-    /// `FAIL CHATHISTORY INVALID_PARAMS`, IRCv3's standard reply.
-    fn fail(&self, subcommand: &str, why: &str) -> Request {
-        let failure = Message::new("FAIL")
+    /// `FAIL CHATHISTORY CODE SUBCOMMAND [CONTEXT...] :why`, IRCv3's
+    /// standard reply.
+    fn fail(&self, (code, subcommand): (&str, &str), rest: &[&str]) -> Request {
+        let shown = if subcommand.is_empty() {
+            "*"
+        } else {
+            subcommand
+        };
+        let mut failure = Message::new("FAIL")
             .with_source(&self.server)
             .with_param("CHATHISTORY")
-            .with_param("INVALID_PARAMS")
-            .with_param(if subcommand.is_empty() {
-                "*"
-            } else {
-                subcommand
-            })
-            .with_param(why);
+            .with_param(code)
+            .with_param(shown);
+        for param in rest {
+            failure = failure.with_param(param);
+        }
         Request::Answer(self.line(&failure).into())
     }
 
