@@ -92,6 +92,10 @@ pub struct Args {
     #[arg(long, env = "LANCHAT_KEEPALIVE", default_value_t = Config::default().keepalive.as_secs())]
     pub keepalive: u64,
 
+    /// Seconds an IRC client may be silent before it is sent a PING; as long again without an answer closes it.
+    #[arg(long, env = "LANCHAT_IRC_PING_AFTER", default_value_t = Config::default().irc_ping_after.as_secs())]
+    pub irc_ping_after: u64,
+
     /// Seconds a graceful shutdown waits for clients to receive what is queued.
     #[arg(long, env = "LANCHAT_SHUTDOWN_GRACE", default_value_t = Config::default().shutdown_grace.as_secs())]
     pub shutdown_grace: u64,
@@ -215,6 +219,7 @@ impl Args {
             write_timeout: Duration::from_secs(self.write_timeout.max(1)),
             queue_len: self.queue_len,
             keepalive: Duration::from_secs(self.keepalive),
+            irc_ping_after: Duration::from_secs(self.irc_ping_after.max(1)),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             discovery: !self.no_discovery,
             db: self

@@ -48,6 +48,11 @@ pub struct Config {
     /// cut, Wi-Fi gone) is detected within about twice this and its nickname
     /// freed.
     pub keepalive: Duration,
+    /// How long an IRC client may be silent before the server sends it a
+    /// `PING`; as long again without a line from it closes the connection
+    /// ("ping timeout"), as IRC servers do. TCP keepalive finds dead peers
+    /// too; this finds clients that are there but stuck.
+    pub irc_ping_after: Duration,
     /// Answer LAN discovery probes on UDP at the listener's address and port.
     pub discovery: bool,
     /// Where messages are kept. The library's default is memory (nothing
@@ -281,6 +286,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             queue_len: 1024,
             keepalive: Duration::from_secs(30),
+            irc_ping_after: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(5),
             discovery: true,
             db: DbLocation::Memory,

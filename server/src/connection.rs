@@ -149,6 +149,7 @@ impl Connection<'_> {
         let aborted = abort.cancelled();
         let shutting_down = shutdown.cancelled();
         tokio::pin!(aborted, shutting_down);
+        let mut silence = Silence::new(&self.ctx);
         loop {
             let (reclaimed, hello_deadline) = match &self.phase {
                 Phase::Greeting { deadline, .. } => (None, Some(*deadline)),
@@ -160,8 +161,13 @@ impl Connection<'_> {
                 () = &mut shutting_down => return Some(LeaveReason::Shutdown),
                 () = cancelled(reclaimed) => return Some(LeaveReason::Reclaimed),
                 () = deadline(hello_deadline) => return Some(self.hello_timed_out()),
+                () = deadline(silence.ends_at()) => match silence.ping(&mut self.ctx) {
+                    Next::Read => continue,
+                    Next::End(reason) => return Some(reason),
+                },
                 frame = lines.next() => frame,
             };
+            silence.heard();
             let next = match frame {
                 // A client may send its last lines and close its half at
                 // once (a script, `nc -q`): they are still published, and
@@ -388,6 +394,51 @@ impl Connection<'_> {
             }
         }
         Next::Read
+    }
+}
+
+/// How long a client that is asked whether it is still there (IRC's
+/// `PING`) has been silent, and whether it was asked.
+struct Silence {
+    /// `None` for a dialect that does not ask.
+    after: Option<std::time::Duration>,
+    since: Instant,
+    asked: bool,
+}
+
+impl Silence {
+    fn new(ctx: &Context<'_>) -> Silence {
+        let asks = ctx.dialect().keepalive_ping().is_some();
+        Silence {
+            after: asks.then_some(ctx.shared.config.irc_ping_after),
+            since: Instant::now(),
+            asked: false,
+        }
+    }
+
+    /// When the silence runs out: time to ask, or, once asked, to give up.
+    fn ends_at(&self) -> Option<Instant> {
+        self.after.map(|after| self.since + after)
+    }
+
+    /// A line came: the client is there.
+    fn heard(&mut self) {
+        self.since = Instant::now();
+        self.asked = false;
+    }
+
+    /// The silence ran out: asks the client, or, if it was asked already,
+    /// ends the connection.
+    fn ping(&mut self, ctx: &mut Context<'_>) -> Next {
+        if self.asked {
+            return Next::End(LeaveReason::PingTimeout);
+        }
+        self.asked = true;
+        self.since = Instant::now();
+        match ctx.dialect().keepalive_ping() {
+            Some(ping) => ctx.send(writer::Outgoing::Line(ping)),
+            None => Next::Read,
+        }
     }
 }
 

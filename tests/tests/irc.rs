@@ -1003,3 +1003,26 @@ async fn chathistory_pages_back_through_a_room_by_lanchat_ids() {
             .contains(" CHATHISTORY INVALID_TARGET LATEST alice :")
     );
 }
+
+#[tokio::test]
+async fn a_silent_irc_client_is_pinged_and_one_that_does_not_answer_is_closed() {
+    let config = Config {
+        irc_ping_after: std::time::Duration::from_secs(1),
+        ..relaxed_config()
+    };
+    let server = TestServer::with_irc(config).await;
+    let mut alice = server.join("alice").await;
+    let mut awake = Irc::connect(&server).await;
+    awake.register("awake").await;
+    let mut asleep = Irc::connect(&server).await;
+    asleep.register("asleep").await;
+    // The one that answers stays.
+    assert_eq!(awake.until("PING").await, "PING :lanchat.lan");
+    awake.send("PONG lanchat.lan").await;
+    // The one that does not is gone, and the room is told why.
+    assert_eq!(asleep.until("PING").await, "PING :lanchat.lan");
+    assert_eq!(alice.expect_leave("asleep").await, "ping timeout");
+    assert!(asleep.client.try_recv_line().await.is_none(), "closed");
+    awake.send("PING :still").await;
+    assert!(awake.until("PONG").await.ends_with(":still"));
+}

@@ -68,6 +68,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         Entry::Confirmed
     }
 
+    /// What to send a client that has been silent for
+    /// `Config::irc_ping_after`, if this dialect asks such clients whether
+    /// they are still there (IRC's `PING`); `None` for dialects that rely
+    /// on TCP keepalive alone.
+    fn keepalive_ping(&self) -> Option<bytes::Bytes> {
+        None
+    }
+
     /// Whether lines sent faster than the rate wait their turn (IRC
     /// clients do not send a refused line again) rather than being
     /// refused.

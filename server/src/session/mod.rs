@@ -86,6 +86,8 @@ pub(crate) enum LeaveReason {
     /// The session was reclaimed by a newer connection, which now holds
     /// the nickname: nobody is told anything.
     Reclaimed,
+    /// An IRC client answered nothing to the server's `PING`.
+    PingTimeout,
 }
 
 impl LeaveReason {
@@ -102,6 +104,7 @@ impl LeaveReason {
             LeaveReason::BadPassword => "wrong password".to_owned(),
             LeaveReason::Banned => "banned".to_owned(),
             LeaveReason::Shutdown => "server shutting down".to_owned(),
+            LeaveReason::PingTimeout => "ping timeout".to_owned(),
             LeaveReason::Reclaimed => "reconnected".to_owned(),
         }
     }

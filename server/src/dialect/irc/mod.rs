@@ -272,6 +272,11 @@ impl Dialect for Irc {
         true
     }
 
+    fn keepalive_ping(&self) -> Option<bytes::Bytes> {
+        let ping = Message::new("PING").with_param(&self.server);
+        Some(self.line(&ping).into())
+    }
+
     fn unaddressed_text_goes_to(&self) -> DefaultRoom {
         DefaultRoom::Current
     }
