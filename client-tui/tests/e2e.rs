@@ -702,3 +702,57 @@ async fn a_rooms_founder_kicks_a_guest_from_the_terminal_client() {
     tui.type_keys("/quit\r");
     assert!(tui.wait_exit().await);
 }
+
+/// Reads IRC lines until one that ends with `end`.
+async fn irc_line_ending(irc: &mut TestClient, end: &str) -> String {
+    loop {
+        let line = irc.recv_line().await;
+        let line = line.trim_end_matches('\r');
+        if line.ends_with(end) {
+            return line.to_owned();
+        }
+    }
+}
+
+/// Issue 14's "done when", from the terminal's side: the terminal client,
+/// an IRC client and an `nc` user in one room, and direct messages
+/// between the terminal and IRC both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_client_chats_with_an_irc_client_and_an_nc_user() {
+    let server = TestServer::with_irc(relaxed_config()).await;
+    let mut irc = TestClient::connect_raw(server.irc_addr()).await;
+    irc.send_raw(b"NICK carol\r\nUSER carol 0 * :Carol\r\n")
+        .await;
+    irc_line_ending(&mut irc, ":End of /NAMES list").await;
+    let mut nc = TestClient::connect_raw(server.addr()).await;
+    nc.recv_line().await;
+    nc.send_line("netcat").await;
+    let address = server.addr().to_string();
+    let mut tui = Tui::start(&["--server", &address, "--nick", "tester"]);
+    tui.wait_for_text("Connected to").await;
+
+    irc.send_raw(b"PRIVMSG #lobby :hello from irc\r\n").await;
+    tui.wait_for_text("<~carol> hello from irc").await;
+    nc.send_line("hello from nc").await;
+    tui.wait_for_text("<~netcat> hello from nc").await;
+    irc_line_ending(&mut irc, "PRIVMSG #lobby :hello from nc").await;
+
+    tui.type_keys("hi both\r");
+    let line = irc_line_ending(&mut irc, ":hi both").await;
+    assert_eq!(line, ":tester!tester@lanchat PRIVMSG #lobby :hi both");
+    loop {
+        if nc.recv_line().await.ends_with("<tester> hi both") {
+            break;
+        }
+    }
+
+    tui.type_keys("/msg carol psst\r");
+    let line = irc_line_ending(&mut irc, ":psst").await;
+    assert_eq!(line, ":tester!tester@lanchat PRIVMSG carol :psst");
+    irc.send_raw(b"PRIVMSG tester :back at you\r\n").await;
+    tui.type_keys("\x1b2"); // Alt-2: the conversation with carol.
+    tui.wait_for_text("back at you").await;
+    tui.type_keys("/quit\r");
+    assert!(tui.wait_exit().await);
+    irc_line_ending(&mut irc, ":tester!tester@lanchat QUIT :Quit").await;
+}
