@@ -235,8 +235,8 @@ pub(crate) enum SayKind {
     Message,
     /// An action, as `/me` (IRC's CTCP `ACTION`).
     Action,
-    /// A message nothing answers by itself (IRC's `NOTICE`): not even an
-    /// away notice, so two programs cannot answer each other forever.
+    /// A message that gets no away message back (IRC's `NOTICE`), so two
+    /// programs cannot answer each other forever.
     Notice,
 }
 
