@@ -352,16 +352,13 @@ impl<'a> Context<'a> {
     /// does, which cuts a client that stops reading off after its write
     /// timeout.
     pub(crate) async fn send_when_read(&mut self, item: Outgoing) -> Next {
-        let permits = tokio::select! {
-            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN) => permits,
-            () = self.abort.cancelled() => return Next::End(LeaveReason::Lost),
-        };
-        match permits.map(|mut permits| permits.next()) {
+        match self.whole_queue().await.map(|mut permits| permits.next()) {
             Ok(Some(permit)) => {
                 permit.send(item);
                 Next::Read
             }
-            _ => Next::End(LeaveReason::Lost),
+            Ok(None) => Next::End(LeaveReason::Lost),
+            Err(next) => next,
         }
     }
 
@@ -371,13 +368,20 @@ impl<'a> Context<'a> {
     /// long as the writer waits, which cuts a client that stops reading
     /// off after its write timeout.
     pub(crate) async fn until_written(&mut self) -> Next {
-        let permits = tokio::select! {
-            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN) => permits,
-            () = self.abort.cancelled() => return Next::End(LeaveReason::Lost),
-        };
-        match permits {
+        match self.whole_queue().await {
             Ok(_) => Next::Read,
-            Err(_) => Next::End(LeaveReason::Lost),
+            Err(next) => next,
+        }
+    }
+
+    /// Every slot of the queue to the writer, reserved once the writer has
+    /// taken all it held; the end if the writer is gone first.
+    async fn whole_queue(&mut self) -> Result<mpsc::PermitIterator<'_, Outgoing>, Next> {
+        tokio::select! {
+            permits = self.outgoing.reserve_many(REPLY_QUEUE_LEN) => {
+                permits.map_err(|_| Next::End(LeaveReason::Lost))
+            }
+            () = self.abort.cancelled() => Err(Next::End(LeaveReason::Lost)),
         }
     }
 
