@@ -141,6 +141,19 @@ pub(super) async fn load(ctx: &mut Context<'_>, room: &RoomName) -> Result<RoomR
     }
 }
 
+/// What the store keeps of `room`, or, if it cannot be read, an empty
+/// record: then only the admins are known to keep order there, which is
+/// right for what only shows roles (`/who`, `role` events) and answers
+/// anyway.
+pub(super) async fn record_or_empty(ctx: &Context<'_>, room: &str) -> RoomRecord {
+    let name = room.to_owned();
+    ctx.shared
+        .store
+        .run(move |store, _| store.room(&name))
+        .await
+        .unwrap_or_default()
+}
+
 pub(super) fn authority(
     ctx: &Context<'_>,
     identity: Option<&Fingerprint>,
@@ -377,17 +390,10 @@ pub(crate) async fn tell_role_on_entry(ctx: &Context<'_>, member: &Member, room:
     let Some(identity) = member.party.identity() else {
         return;
     };
-    let name = room.to_string();
-    // Unknown without the store: then nobody is told, and `/who` says it
-    // once the store is back.
-    let keeps_order = ctx.shared.config.admins.contains(identity)
-        || ctx
-            .shared
-            .store
-            .run(move |store, _| store.room(&name))
-            .await
-            .is_ok_and(|record| record.operators.contains(identity));
-    if keeps_order {
+    // An operator is not told without the store; `/who` says it once the
+    // store is back.
+    let record = record_or_empty(ctx, room.as_str()).await;
+    if authority(ctx, Some(identity), &record) != Authority::Member {
         let role = ServerMsg::Role {
             room: room.to_string(),
             nick: member.membership.nick(),

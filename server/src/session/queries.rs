@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use lanchat_shared::command::{self, Scope};
 use lanchat_shared::{ErrorCode, ServerMsg, sanitize_text};
 
+use super::moderation::{self, Authority};
 use super::{Context, LeaveReason, Member, Next};
 use crate::dialect::{Answer, ListedRoom, Person};
 use crate::request::Listing;
@@ -48,22 +49,9 @@ pub(crate) async fn people_in(ctx: &Context<'_>, room: &str) -> Vec<Person> {
 /// server's admins. None if the room's record cannot be read (the list
 /// above it is still right).
 async fn moderators_in(ctx: &Context<'_>, room: &str) -> Vec<String> {
-    let name = room.to_owned();
-    let operators = match ctx
-        .shared
-        .store
-        .run(move |store, _| store.room(&name))
-        .await
-    {
-        Ok(record) => record.operators,
-        Err(_) => Vec::new(),
-    };
-    let admins = &ctx.shared.config.admins;
+    let record = moderation::record_or_empty(ctx, room).await;
     let mut nicks = ctx.shared.hub.in_room_matching(room, |presence| {
-        presence
-            .identity
-            .as_ref()
-            .is_some_and(|key| operators.contains(key) || admins.contains(key))
+        moderation::authority(ctx, presence.identity.as_ref(), &record) != Authority::Member
     });
     nicks.sort_by_key(|nick| nick.to_ascii_lowercase());
     nicks
