@@ -7,7 +7,9 @@
 use lanchat_shared::clock::utc_time;
 use lanchat_shared::irc::ctcp::ACTION_FRAME_LEN;
 use lanchat_shared::irc::message::{CRLF, MAX_BODY_LEN};
-use lanchat_shared::irc::{Message, render_action, split_message, split_text, text_budget};
+use lanchat_shared::irc::{
+    Message, SerializeError, render_action, split_message, split_text, text_budget,
+};
 use lanchat_shared::room_name::{LOBBY, MAX_ROOM_LEN};
 use lanchat_shared::{ErrorCode, ServerMsg};
 
@@ -44,15 +46,7 @@ impl Irc {
     }
 
     fn push(&self, message: &Message, out: &mut Vec<u8>) {
-        let fitted = fitted(message);
-        let message = fitted.as_ref().unwrap_or(message);
-        // Free text is written after ` :` whatever it holds, as servers
-        // do; names and modes only when they must be.
-        let line = match message.command.as_str() {
-            "JOIN" | "PART" | "NICK" | "MODE" | "BATCH" | "AUTHENTICATE" => message.to_line(),
-            _ => message.to_text_line(),
-        };
-        match line {
+        match fitting_line(message) {
             Ok(line) => {
                 out.extend_from_slice(line.as_bytes());
                 out.extend_from_slice(CRLF.as_bytes());
@@ -589,21 +583,41 @@ const MAX_REASON_BYTES: usize = 300;
 /// Channels per `319` line: 8 of at most 33 bytes, well within 512.
 const CHANNELS_PER_LINE: usize = 8;
 
-/// `message` with its last parameter cut, on a character boundary, so
-/// that its line fits 512 bytes with its CRLF (and a `:`), if it must be:
-/// a topic or an away message of many wide characters. `None` if it fits.
-/// Messages are split before this (`split_text`), so only words that are
-/// better cut than sent whole in several lines are cut.
-fn fitted(message: &Message) -> Option<Message> {
-    let excess = (message.body_len() + 1)
-        .checked_sub(MAX_BODY_LEN)
-        .filter(|&excess| excess > 0)?;
+/// `message` as one line (without its CRLF) that fits 512 bytes with its
+/// CRLF, tags aside: written once, and only if that came out too long (a
+/// topic or an away message of many wide characters) written again with
+/// its last parameter cut on a character boundary. Messages are split
+/// before this (`split_text`), so only words that are better cut than sent
+/// whole in several lines are cut.
+fn fitting_line(message: &Message) -> Result<String, SerializeError> {
+    let line = written(message)?;
+    let excess = body(&line).len().saturating_sub(MAX_BODY_LEN);
+    if excess == 0 {
+        return Ok(line);
+    }
     let mut cut_message = message.clone();
-    let last = cut_message.params.last_mut()?;
-    let keep = last.len().saturating_sub(excess);
-    let kept = cut(last, keep).to_owned();
-    *last = kept;
-    Some(cut_message)
+    if let Some(last) = cut_message.params.last_mut() {
+        let keep = last.len().saturating_sub(excess);
+        *last = cut(last, keep).to_owned();
+    }
+    written(&cut_message)
+}
+
+/// `message` written as servers write it: free text after ` :` whatever
+/// it holds; names and modes with a `:` only when they must have one.
+fn written(message: &Message) -> Result<String, SerializeError> {
+    match message.command.as_str() {
+        "JOIN" | "PART" | "NICK" | "MODE" | "BATCH" | "AUTHENTICATE" => message.to_line(),
+        _ => message.to_text_line(),
+    }
+}
+
+/// A line without its tags: what must fit in [`MAX_BODY_LEN`].
+fn body(line: &str) -> &str {
+    match line.strip_prefix('@') {
+        Some(tagged) => tagged.split_once(' ').map_or("", |(_, body)| body),
+        None => line,
+    }
 }
 
 /// `text`, cut to at most `max` bytes on a character boundary.
@@ -672,10 +686,19 @@ mod tests {
             .with_param("carol")
             .with_param("#dev")
             .with_param(&"日".repeat(300));
-        let cut_down = fitted(&long).expect("cut");
-        assert!(cut_down.body_len() < MAX_BODY_LEN);
-        assert!(cut_down.params[2].chars().all(|c| c == '日'));
+        let line = fitting_line(&long).expect("written");
+        assert!(body(&line).len() <= MAX_BODY_LEN, "{} bytes", line.len());
+        let (_, text) = line.split_once(" :").expect("the topic");
+        assert!(
+            !text.is_empty() && text.chars().all(|c| c == '日'),
+            "{line}"
+        );
         let short = Message::new("332").with_param("fits");
-        assert_eq!(fitted(&short), None);
+        assert_eq!(fitting_line(&short), written(&short));
+        let tagged = Message::new("PRIVMSG")
+            .with_tag("time", Some("x"))
+            .with_param("#a")
+            .with_param("hi");
+        assert_eq!(body(&written(&tagged).expect("written")), "PRIVMSG #a :hi");
     }
 }
