@@ -50,6 +50,7 @@ pub fn text_of(msg: &ServerMsg) -> &str {
     }
 }
 
+pub mod pty;
 pub mod tls;
 
 async fn tcp_connect(addr: SocketAddr) -> TcpStream {

@@ -11,7 +11,7 @@
 
 #![allow(clippy::panic)] // A test fails by panicking.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,8 +20,9 @@ use std::time::Duration;
 use lanchat_server::{Config, TlsKeys};
 use lanchat_shared::keyfile::{KeyFile, load_or_create};
 use lanchat_shared::{ClientMsg, ServerMsg, fingerprint::certificate_hex};
+use lanchat_tests::pty::Terminal;
 use lanchat_tests::{TestClient, TestServer, on_disk};
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::CommandBuilder;
 
 /// How long a client may take to show something: connecting, registering
 /// and syncing take about two seconds; CI machines are slow.
@@ -251,14 +252,6 @@ struct Irssi {
 
 impl Irssi {
     fn start(home: &Path) -> Irssi {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 40,
-                cols: 120,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
         let mut command = CommandBuilder::new("irssi");
         command.arg(format!("--home={}", home.display()));
         command.env("TERM", "xterm");
@@ -266,26 +259,18 @@ impl Irssi {
         command.env("TZ", "UTC");
         command.env("HOME", home);
         command.cwd(home);
-        let child = pty.slave.spawn_command(command).expect("start irssi");
-        drop(pty.slave);
-        let mut output = pty.master.try_clone_reader().expect("pty reader");
-        let keys = pty.master.take_writer().expect("pty writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(40, 120, 0)));
-        let feed = Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buffer = [0_u8; 8192];
-            while let Ok(read) = output.read(&mut buffer) {
-                if read == 0 {
-                    break;
-                }
-                feed.lock().expect("screen lock").process(&buffer[..read]);
-            }
-        });
+        let Terminal {
+            screen,
+            keys,
+            child,
+            master,
+            ..
+        } = Terminal::spawn(command, (40, 120));
         Irssi {
             screen,
             keys,
             child,
-            _master: pty.master,
+            _master: master,
         }
     }
 

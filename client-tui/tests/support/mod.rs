@@ -4,12 +4,13 @@
 
 #![allow(dead_code)] // Each test binary uses some of it.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use lanchat_tests::pty::Terminal;
+use portable_pty::{Child, CommandBuilder, MasterPty};
 
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -41,14 +42,6 @@ impl Tui {
     /// in a fresh temporary one unless `env` sets `XDG_DATA_HOME`,
     /// `XDG_STATE_HOME`, `XDG_CONFIG_HOME` (or anything else) itself.
     pub fn spawn(args: &[&str], env: &[(&str, &Path)]) -> Tui {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
         let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_lanchat"));
         command.args(args);
         command.env("TERM", "xterm-256color");
@@ -68,33 +61,19 @@ impl Tui {
         // portable-pty starts in $HOME unless told otherwise, and a test may
         // point HOME at something that is not a directory.
         command.cwd(data.path());
-        let child = pty.slave.spawn_command(command).expect("start lanchat");
-        drop(pty.slave);
-        let mut output = pty.master.try_clone_reader().expect("pty reader");
-        let keys = pty.master.take_writer().expect("pty writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
-        let feed = Arc::clone(&screen);
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&raw);
-        std::thread::spawn(move || {
-            let mut buffer = [0_u8; 8192];
-            while let Ok(read) = output.read(&mut buffer) {
-                if read == 0 {
-                    break;
-                }
-                feed.lock().expect("screen lock").process(&buffer[..read]);
-                record
-                    .lock()
-                    .expect("output lock")
-                    .extend_from_slice(&buffer[..read]);
-            }
-        });
-        Tui {
+        let Terminal {
             screen,
-            output: raw,
+            output,
             keys,
             child,
-            master: pty.master,
+            master,
+        } = Terminal::spawn(command, (24, 80));
+        Tui {
+            screen,
+            output,
+            keys,
+            child,
+            master,
             _data: data,
         }
     }
