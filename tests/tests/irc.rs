@@ -539,6 +539,13 @@ async fn a_client_certificate_on_the_irc_port_is_the_same_identity_as_lanchats_c
     // And IRC's WHOIS shows the key.
     irc.send("WHOIS alice").await;
     let whois = irc.lines_until("318").await;
+    // The user and host as in every prefix, `alice!alice@lanchat`.
+    assert!(
+        whois.contains(
+            &":lanchat.lan 311 alice alice alice lanchat * :owns this nickname".to_owned()
+        ),
+        "{whois:?}"
+    );
     let key_line = whois.iter().find(|l| command_of(l) == "276").expect("276");
     assert!(
         key_line.ends_with(&key.fingerprint.to_string()),
@@ -583,8 +590,9 @@ async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
     let mut founder = Irc::connect_tls(&server, &key).await;
     founder.register("ops").await;
     founder.send("JOIN #ops").await;
-    // The founder keeps order, and its own entry says so.
-    founder.until("JOIN").await;
+    // The founder keeps order, and its own entry says so: in the channel
+    // first, then the MODE about it.
+    assert_eq!(founder.recv().await, ":ops!ops@lanchat JOIN #ops");
     assert_eq!(
         founder.until("353").await,
         ":lanchat.lan 353 ops = #ops :@ops"
