@@ -38,6 +38,9 @@ impl Store for Counting {
     fn last_id(&mut self) -> Result<u64, StoreError> {
         self.inner.last_id()
     }
+    fn history_id(&mut self) -> Result<String, StoreError> {
+        self.inner.history_id()
+    }
     fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError> {
         self.inner.save_session(session, now_ms)
     }

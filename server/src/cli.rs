@@ -109,6 +109,18 @@ pub struct Args {
     #[arg(long, env = "LANCHAT_DB")]
     pub db: Option<String>,
 
+    /// Keep messages, sessions, owned nicknames, rooms and bans in this
+    /// Redis server instead of --db, so that several lanchat servers serve
+    /// the same rooms: redis://HOST:PORT/DB or unix:///PATH (see "Several
+    /// servers" in the README).
+    #[arg(
+        long,
+        env = "LANCHAT_REDIS",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis: Option<String>,
+
     /// Messages per room replayed to a client on arrival.
     #[arg(long, env = "LANCHAT_HISTORY", default_value_t = Config::default().history_len)]
     pub history: usize,
@@ -226,6 +238,7 @@ impl Args {
                 .db
                 .as_deref()
                 .map_or_else(DbLocation::default_file, DbLocation::parse),
+            redis: self.redis.clone(),
             history_len: self.history,
             resume_limit: self.resume_limit,
             retention: Retention {

@@ -59,6 +59,10 @@ pub struct Config {
     /// outlives the process); `lanchat-server` defaults to a file in the
     /// user's data directory.
     pub db: DbLocation,
+    /// The Redis server that holds every piece of shared state instead of
+    /// `db`, for several servers that serve the same rooms (`--redis`; see
+    /// `store::redis`). `None`, the default, keeps everything in `db`.
+    pub redis: Option<String>,
     /// Messages of each room (and of one's direct messages) replayed on
     /// arrival and when joining a room.
     pub history_len: usize,
@@ -290,6 +294,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             discovery: true,
             db: DbLocation::Memory,
+            redis: None,
             history_len: 50,
             resume_limit: 5000,
             retention: Retention {

@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
             .exit()
     });
     if let Some(nick) = &args.release_nick {
-        let freed = lanchat_server::release_nick(&config.db, nick)?;
+        let freed = lanchat_server::release_nick(&config, nick)?;
         let outcome = if freed {
             "is free now"
         } else {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,14 +16,17 @@ use tracing::{info, warn};
 use crate::allow::{AllowFileError, AllowList};
 use crate::bans::BanList;
 use crate::budget::AddressBudget;
-use crate::config::{Config, ConfigError, DbLocation};
+use crate::config::{Config, ConfigError};
+use crate::domain::StoredMessage;
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
 use crate::listener::{ConnectionLimits, Port};
 use crate::session::privacy::RoomPrivacy;
 use crate::session::{owners, password};
 use crate::state::Shared;
-use crate::store::{self, SqliteStore, Store, StoreError};
+use crate::store::{
+    self, LogReader, Publish, RedisStore, ServerName, SqliteStore, Store, StoreError,
+};
 use crate::tls::{ServerTls, TlsSetupError};
 use crate::{discovery, listener, open_files};
 
@@ -33,8 +37,10 @@ pub struct Server {
     /// Joined after serving, so everything acknowledged is on disk when
     /// [`Server::serve`] returns.
     store_thread: JoinHandle<()>,
-    /// The thread that answers history reads, for a database file.
+    /// The thread that answers history reads, for a database file or Redis.
     history_thread: Option<JoinHandle<()>>,
+    /// The thread that publishes the shared log, for a server sharing Redis.
+    log_thread: Option<LogThread>,
     /// Where IRC clients connect, if anywhere.
     irc: Option<TcpListener>,
 }
@@ -64,12 +70,61 @@ pub enum OpenError {
     Thread(#[from] std::io::Error),
 }
 
-/// Frees an owned nickname in the database at `db`, whoever owns it: the
-/// operator's way out when someone lost their key. True if it was owned.
-/// Safe while a server runs on the same database (SQLite takes turns).
-pub fn release_nick(db: &DbLocation, nick: &str) -> Result<bool, StoreError> {
-    let mut store = SqliteStore::open(db)?;
-    store.release_nick(&crate::domain::NickKey::of(nick), None)
+/// Frees an owned nickname in the store `config` names (its Redis, or its
+/// database), whoever owns it: the operator's way out when someone lost
+/// their key. True if it was owned. Safe while servers run on the same
+/// store (SQLite takes turns; Redis runs one command at a time).
+pub fn release_nick(config: &Config, nick: &str) -> Result<bool, StoreError> {
+    let key = crate::domain::NickKey::of(nick);
+    match &config.redis {
+        Some(url) => RedisStore::open(url, ServerName::random()?)?.release_nick(&key, None),
+        None => SqliteStore::open(&config.db)?.release_nick(&key, None),
+    }
+}
+
+/// The store a server keeps its state in, just opened.
+struct Opened {
+    /// The store thread's.
+    store: Box<dyn Store>,
+    /// A second connection for the history thread, if the store has one.
+    reader: Option<Box<dyn Store>>,
+    /// For a server that shares a Redis with others: where it reads the
+    /// messages of all of them, its own included, to publish them.
+    log: Option<LogReader>,
+    /// The last id given out when the store was opened.
+    last_id: u64,
+}
+
+impl Opened {
+    fn of(config: &Config) -> Result<Opened, StoreError> {
+        let Some(url) = &config.redis else {
+            let mut sqlite = SqliteStore::open(&config.db)?;
+            let reader = SqliteStore::open_reader(&config.db)?;
+            return Ok(Opened {
+                last_id: sqlite.last_id()?,
+                store: Box::new(sqlite),
+                reader: reader.map(|reader| Box::new(reader) as Box<dyn Store>),
+                log: None,
+            });
+        };
+        let mut redis = RedisStore::open(url, ServerName::random()?)?;
+        // One reading of the counter for both: the hub's first "published"
+        // is where the log reader starts, so nothing falls in between.
+        let last_id = redis.last_id()?;
+        Ok(Opened {
+            reader: Some(Box::new(redis.another()?)),
+            log: Some(redis.log_reader(last_id)?),
+            store: Box::new(redis),
+            last_id,
+        })
+    }
+}
+
+/// The thread that reads the shared log, and how to stop it.
+#[derive(Debug)]
+struct LogThread {
+    join: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -83,32 +138,46 @@ impl Server {
         // Every hello needs a secret token; a machine that cannot make one
         // cannot serve anybody safely.
         SessionToken::generate()?;
-        let mut sqlite = SqliteStore::open(&config.db)?;
-        let reader = SqliteStore::open_reader(&config.db)?;
+        let Opened {
+            mut store,
+            reader,
+            log,
+            last_id,
+        } = Opened::of(&config)?;
         let hub = Hub::new(config.queue_len);
-        hub.set_last_published(sqlite.last_id()?);
-        let history_id = sqlite.history_id()?;
+        hub.set_last_published(last_id);
+        let history_id = store.history_id()?;
         let clock = Clock::system();
-        let bans = BanList::new(sqlite.load_bans(clock.now_millis())?);
-        let privacy = RoomPrivacy::new(sqlite.private_rooms()?);
+        let bans = BanList::new(store.load_bans(clock.now_millis())?);
+        let privacy = RoomPrivacy::new(store.private_rooms()?);
         let tls = ServerTls::open(&config)?;
         let allow = match &config.allow_file {
             Some(path) => Some(Arc::new(AllowList::load(path)?)),
             None => None,
         };
-        let (mut store, store_thread) = store::spawn(
-            Box::new(sqlite),
-            Box::new(Arc::clone(&hub)),
-            config.retention,
-            clock,
-        )?;
+        // A server sharing a log publishes what it reads there, its own
+        // messages included; a server alone publishes each commit.
+        let publisher: Box<dyn Publish> = match log {
+            Some(_) => Box::new(|_: &[StoredMessage]| {}),
+            None => Box::new(Arc::clone(&hub)),
+        };
+        let (mut store, store_thread) = store::spawn(store, publisher, config.retention, clock)?;
         let history_thread = match reader {
             Some(reader) => Some(store::spawn_history_reader(
                 &mut store,
-                Box::new(reader),
+                reader,
                 config.retention,
                 clock,
             )?),
+            None => None,
+        };
+        let log_thread = match log {
+            Some(log) => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let join =
+                    store::spawn_log_reader(log, Box::new(Arc::clone(&hub)), Arc::clone(&stop))?;
+                Some(LogThread { join, stop })
+            }
             None => None,
         };
         let shared = Arc::new(Shared {
@@ -130,6 +199,7 @@ impl Server {
             shared,
             store_thread,
             history_thread,
+            log_thread,
             irc: None,
         })
     }
@@ -162,6 +232,7 @@ impl Server {
             shared,
             store_thread,
             history_thread,
+            log_thread,
             irc,
         } = self;
         let tracker = TaskTracker::new();
@@ -215,7 +286,13 @@ impl Server {
         drop(shared);
         let _ = tokio::task::spawn_blocking(move || {
             let _ = store_thread.join();
-            history_thread.map(JoinHandle::join)
+            let _ = history_thread.map(JoinHandle::join);
+            // Nobody is left to publish to; the reader stops within one of
+            // its blocking reads.
+            if let Some(log) = log_thread {
+                log.stop.store(true, Ordering::Release);
+                let _ = log.join.join();
+            }
         })
         .await;
     }

@@ -51,6 +51,7 @@ pub fn text_of(msg: &ServerMsg) -> &str {
 }
 
 pub mod pty;
+pub mod redis;
 pub mod tls;
 
 async fn tcp_connect(addr: SocketAddr) -> TcpStream {
@@ -88,6 +89,15 @@ pub fn relaxed_config() -> Config {
 pub fn on_disk(dir: &tempfile::TempDir) -> Config {
     Config {
         db: lanchat_server::DbLocation::File(dir.path().join("history.db")),
+        ..relaxed_config()
+    }
+}
+
+/// [`relaxed_config`] for a server that keeps everything in `redis`,
+/// shared with any other server given the same.
+pub fn sharing(redis: &redis::RedisServer) -> Config {
+    Config {
+        redis: Some(redis.url()),
         ..relaxed_config()
     }
 }

@@ -274,9 +274,12 @@ async fn the_operator_can_free_an_owned_nickname_from_the_command_line_library()
     let lost_key = key();
     drop(server.join_with_key("alice", &lost_key).await);
     server.shutdown().await;
-    let db = on_disk(&dir).db;
-    assert!(lanchat_server::release_nick(&db, "ALICE").unwrap());
-    assert!(!lanchat_server::release_nick(&db, "alice").unwrap(), "once");
+    let config = on_disk(&dir);
+    assert!(lanchat_server::release_nick(&config, "ALICE").unwrap());
+    assert!(
+        !lanchat_server::release_nick(&config, "alice").unwrap(),
+        "once"
+    );
 
     let server = TestServer::on_port(port, on_disk(&dir)).await;
     let (_, answer) = try_hello(&server, "alice", None, false).await;

@@ -396,11 +396,15 @@ impl<'a> Context<'a> {
     /// from the hub). A session that holds nothing but the lobby is not
     /// worth a row until it has one: a fresh session gives the same, and a
     /// client that connects, says hello and leaves, over and over, must not
-    /// grow the database.
+    /// grow the database. Servers sharing Redis store every session: the
+    /// ghost a reclaim finds may be on another server, and a guest's
+    /// session is what its retries are matched within (the store keeps at
+    /// most 100,000 sessions either way).
     pub(crate) fn save_session(&self, member: &mut Member) {
         let record = member.record();
         let only_the_lobby = record.rooms == [RoomName::lobby().to_string()];
-        if member.stored || !only_the_lobby {
+        let shared = self.shared.config.redis.is_some();
+        if member.stored || !only_the_lobby || shared {
             member.stored = true;
             self.shared.store.save_session(record);
         }

@@ -3,13 +3,14 @@
 //! The rest of the server never touches the database. It talks to a
 //! [`StoreHandle`], which sends requests to one store thread
 //! ([`thread`]). That thread owns the [`Store`] (SQLite today; a shared
-//! log such as Redis Streams could implement the same trait), groups every
+//! or Redis, shared by several servers: [`redis`]), groups every
 //! append waiting at that moment into one transaction, and only after the
 //! commit publishes the messages (in id order) and completes each append.
 //! So an echo always means "committed", and thousands of messages a second
 //! cost a few commits.
 
 mod checkpoint;
+mod redis;
 mod sqlite;
 mod thread;
 
@@ -23,6 +24,7 @@ pub use crate::domain::{
     MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
 };
 use lanchat_shared::Fingerprint;
+pub use redis::{LogReader, RedisStore, ServerName, spawn_log_reader};
 pub use sqlite::SqliteStore;
 pub use thread::{Publish, spawn, spawn_history_reader};
 
@@ -191,6 +193,9 @@ pub trait Store: Send + 'static {
     fn resume_start(&mut self, query: &SinceQuery, kept: Kept) -> Result<ResumeStart, StoreError>;
     /// The highest id ever assigned (0 if none).
     fn last_id(&mut self) -> Result<u64, StoreError>;
+    /// The name of this history: made with it, kept for as long as it is,
+    /// so that a client resuming with another history's ids can be told.
+    fn history_id(&mut self) -> Result<String, StoreError>;
     /// Creates or updates a session, used now (Unix milliseconds).
     fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError>;
     /// Looks a session up by token.

@@ -344,19 +344,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The name of this history (see the module doc), as 16 hex digits.
-    pub fn history_id(&self) -> Result<String, StoreError> {
-        let value: i64 = self
-            .db
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'history_id'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(failed("cannot read the history's id"))?;
-        Ok(format!("{value:016x}"))
-    }
-
     fn pruned_through(&self) -> Result<u64, StoreError> {
         let value: Option<i64> = self
             .db
@@ -607,6 +594,19 @@ impl Store for SqliteStore {
             .optional()
             .map_err(failed("cannot read the last id"))?;
         Ok(id.map_or(0, to_u64))
+    }
+
+    /// Made by migration 4 (see the module doc), as 16 hex digits.
+    fn history_id(&mut self) -> Result<String, StoreError> {
+        let value: i64 = self
+            .db
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'history_id'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(failed("cannot read the history's id"))?;
+        Ok(format!("{value:016x}"))
     }
 
     fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError> {

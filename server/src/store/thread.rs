@@ -328,6 +328,9 @@ mod tests {
         fn resume_start(&mut self, _: &SinceQuery, _: Kept) -> Result<ResumeStart, StoreError> {
             Err(disk_error())
         }
+        fn history_id(&mut self) -> Result<String, StoreError> {
+            Err(disk_error())
+        }
         fn owner_of(
             &mut self,
             _: &NickKey,

@@ -1,0 +1,137 @@
+//! The log reader: the thread that follows the shared log and publishes
+//! every message in it, in id order, to this server's hub.
+//!
+//! A server does not publish its own appends: it publishes what it reads
+//! here, as every other server does, so a client on any server sees the
+//! messages of all servers in one order, the order of their ids. The
+//! reader blocks on a connection of its own (`XREAD BLOCK`), so neither
+//! appends nor history reads wait behind it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use redis::streams::StreamReadReply;
+use tracing::{error, info, warn};
+
+use super::{Body, Link, ServerName, StoreError, entry_id};
+use crate::store::{Publish, StoredMessage};
+
+/// Entries read at once: one commit's worth, published as one hub event.
+const BATCH: usize = 256;
+/// How long one read blocks when there is nothing new; bounds how long the
+/// thread takes to notice that it should stop.
+const BLOCK_MS: u64 = 500;
+/// Time between attempts to reach a Redis that went away.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+/// Where a server's reading of the shared log stands.
+#[derive(Debug)]
+pub struct LogReader {
+    link: Link,
+    server: ServerName,
+    seen: Arc<AtomicU64>,
+    /// The last id published.
+    after: u64,
+}
+
+impl LogReader {
+    pub(super) fn new(
+        link: Link,
+        server: ServerName,
+        seen: Arc<AtomicU64>,
+        after: u64,
+    ) -> LogReader {
+        seen.fetch_max(after, Ordering::AcqRel);
+        LogReader {
+            link,
+            server,
+            seen,
+            after,
+        }
+    }
+
+    /// The next entries after the last published, waiting up to
+    /// [`BLOCK_MS`] for some.
+    fn read(&mut self) -> Result<Vec<StoredMessage>, StoreError> {
+        let after = format!("{}-0", self.after);
+        let reply: Option<StreamReadReply> = self.link.run("cannot read the shared log", |c| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(BATCH)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS")
+                .arg("lanchat:log")
+                .arg(after)
+                .query(c)
+        })?;
+        let entries = reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids);
+        let mut messages = Vec::new();
+        for entry in entries {
+            let Some(id) = entry_id(&entry.id) else {
+                continue;
+            };
+            if id != self.after + 1 {
+                // Ids have no gaps, so a jump means retention trimmed what
+                // this server had not read yet.
+                warn!(
+                    from = self.after + 1,
+                    to = id - 1,
+                    "the shared log was trimmed past what this server had read; those messages are not published here"
+                );
+            }
+            self.after = id;
+            let origin: Option<String> = entry.get("o");
+            let origin = origin.and_then(|origin| self.server.own_connection(&origin));
+            let json: Option<String> = entry.get("m");
+            let body = json.and_then(|json| serde_json::from_str::<Body>(&json).ok());
+            match body {
+                Some(body) => messages.push(body.into_stored(id, origin)),
+                None => error!(id, "a message in the shared log cannot be read; skipped"),
+            }
+        }
+        self.seen.fetch_max(self.after, Ordering::AcqRel);
+        Ok(messages)
+    }
+}
+
+/// Starts the thread that reads the log and publishes to `publisher`
+/// until `stop` is set. A Redis that goes away is tried again every
+/// [`RETRY_AFTER`]; reading resumes after the last id published, so
+/// nothing is missed or published twice.
+pub fn spawn_log_reader(
+    mut reader: LogReader,
+    mut publisher: Box<dyn Publish>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("lanchat-log".into())
+        .spawn(move || {
+            let mut lost = false;
+            while !stop.load(Ordering::Acquire) {
+                match reader.read() {
+                    Ok(messages) => {
+                        if lost {
+                            info!(after = reader.after, "the shared log is back");
+                            lost = false;
+                        }
+                        if !messages.is_empty() {
+                            publisher.publish_committed(&messages);
+                        }
+                    }
+                    Err(failure) => {
+                        if !lost {
+                            warn!(error = %failure.explained(), "the shared log cannot be read; trying again");
+                            lost = true;
+                        }
+                        thread::sleep(RETRY_AFTER);
+                    }
+                }
+            }
+        })
+}

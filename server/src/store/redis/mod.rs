@@ -1,0 +1,597 @@
+//! The Redis implementation of [`Store`]: the shared state of several
+//! servers that serve the same rooms (`--redis`).
+//!
+//! Keys, all under `lanchat:`:
+//! - `next_id`: the last id given out. One counter for every server, raised
+//!   in the same script that appends ([`scripts`]), so ids are one strictly
+//!   increasing sequence for the whole deployment, without gaps.
+//! - `log`: a stream of every message, entry id `<id>-0`, fields `t` (time),
+//!   `m` (the message as JSON, [`Body`]) and `o` (the server and connection
+//!   that sent it). Every server reads it ([`log`]) and publishes what it
+//!   reads, its own messages included, so all clients see one order.
+//! - `room:<room>` and `dm:<fingerprint>`: the same entries per room and per
+//!   identity's direct messages, so that history reads one short stream
+//!   instead of filtering the log; `streams` names them all for retention.
+//! - `retry:<scope> <client_id>`: the id a retry finds (kept a week).
+//! - `pruned_through`, `history_id`; `session:<token>` and the `sessions`
+//!   index; `owner:<nick key>`, `owners`, `owned:<identity>`; `rooms`,
+//!   `roominfo:<room>`, `ops:<room>`, `private`; `bans` ([`records`]).
+//!
+//! Durability is Redis's: an append is acknowledged once Redis has
+//! executed it, so with `appendonly yes` and `appendfsync always` an echo
+//! means "on Redis's disk"; with `everysec`, a Redis crash can lose the last
+//! second of acknowledged messages. [`RedisStore::open`] logs a warning for
+//! anything weaker than `always`.
+
+mod log;
+mod records;
+mod scripts;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lanchat_shared::Fingerprint;
+use redis::streams::StreamRangeReply;
+use redis::{Connection, RedisError, RedisResult};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::{
+    Appended, Ban, BanTarget, Claimed, History, Kept, MessageKind, NewMessage, NickClaim, NickKey,
+    OperatorChange, Privacy, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord,
+    SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target, Topic,
+};
+use crate::domain::ConnectionId;
+pub use log::{LogReader, spawn_log_reader};
+use scripts::Scripts;
+
+/// Longest wait to connect to Redis: it is on the LAN or the same box.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for one reply. A Redis that takes longer is treated as
+/// gone, so the store thread (and every sender waiting on it) is never
+/// stuck behind it; the message is refused, not lost.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection to Redis, made again after it broke.
+struct Link {
+    client: redis::Client,
+    connection: Option<Connection>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("connected", &self.connection.is_some())
+            .finish()
+    }
+}
+
+impl Link {
+    fn open(url: &str) -> Result<Link, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|error| StoreError::caused_by("the Redis URL cannot be used", error))?;
+        Ok(Link {
+            client,
+            connection: None,
+        })
+    }
+
+    /// Runs `query` on the connection, connecting first if there is none.
+    /// A connection that failed is dropped, so the next call tries anew.
+    fn run<T>(
+        &mut self,
+        doing: &str,
+        query: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let outcome = self.connected().and_then(query);
+        outcome.map_err(|error| {
+            if broken(&error) {
+                self.connection = None;
+            }
+            StoreError::caused_by(format!("{doing}: Redis"), error)
+        })
+    }
+
+    fn connected(&mut self) -> RedisResult<&mut Connection> {
+        if self.connection.is_none() {
+            let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+            connection.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            connection.set_write_timeout(Some(REPLY_TIMEOUT))?;
+            self.connection = Some(connection);
+        }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| RedisError::from(std::io::Error::other("not connected")))
+    }
+}
+
+/// Whether `error` leaves the connection unusable (rather than being a
+/// reply, such as a script's refusal).
+fn broken(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_unrecoverable_error()
+}
+
+/// A message as the log keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Body {
+    ts: u64,
+    from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    text: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    action: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sender_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_scope: Option<String>,
+}
+
+impl Body {
+    fn of(message: &NewMessage) -> Body {
+        let (room, to) = match &message.target {
+            Target::Room(room) => (Some(room.clone()), None),
+            Target::Direct(to) => (None, Some(to.clone())),
+        };
+        Body {
+            ts: message.ts,
+            from: message.from.clone(),
+            room,
+            to,
+            text: message.text.clone(),
+            action: message.kind == MessageKind::Action,
+            client_id: message.client_id.clone(),
+            sender_id: message.sender_identity.as_ref().map(Fingerprint::to_string),
+            recipient_id: message
+                .recipient_identity
+                .as_ref()
+                .map(Fingerprint::to_string),
+            retry_scope: message.retry_scope.clone(),
+        }
+    }
+
+    /// The message with `id`, shown as sent from `origin`.
+    fn into_stored(self, id: u64, origin: Option<ConnectionId>) -> StoredMessage {
+        let identity = |text: Option<String>| text.and_then(|t| Fingerprint::parse(&t).ok());
+        StoredMessage {
+            id,
+            message: NewMessage {
+                ts: self.ts,
+                from: self.from,
+                target: match (self.room, self.to) {
+                    (Some(room), _) => Target::Room(room),
+                    (None, to) => Target::Direct(to.unwrap_or_default()),
+                },
+                text: self.text,
+                kind: if self.action {
+                    MessageKind::Action
+                } else {
+                    MessageKind::Text
+                },
+                client_id: self.client_id,
+                sender_identity: identity(self.sender_id),
+                recipient_identity: identity(self.recipient_id),
+                retry_scope: self.retry_scope,
+                origin,
+            },
+        }
+    }
+
+    fn decode(id: u64, json: &str) -> Option<StoredMessage> {
+        let body: Body = serde_json::from_str(json).ok()?;
+        Some(body.into_stored(id, None))
+    }
+}
+
+/// The id of a stream entry `<id>-0`.
+fn entry_id(entry: &str) -> Option<u64> {
+    entry.split_once('-')?.0.parse().ok()
+}
+
+/// The messages of stream entries; an entry this version cannot read (or
+/// that was not written by lanchat) is skipped.
+fn messages_of(reply: StreamRangeReply) -> impl Iterator<Item = StoredMessage> {
+    reply.ids.into_iter().filter_map(|entry| {
+        let id = entry_id(&entry.id)?;
+        let json: String = entry.get("m")?;
+        Body::decode(id, &json)
+    })
+}
+
+/// Sixteen random hex digits, to name `what` (unlikely to repeat, not
+/// secret).
+fn random_name(what: &str) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| StoreError::new(format!("cannot name {what}: {error}")))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// A server's name in the log, so that its log reader knows which
+/// messages its own connections sent (they are shown their echo).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerName(String);
+
+impl ServerName {
+    /// A new random name, for one run of a server.
+    pub fn random() -> Result<ServerName, StoreError> {
+        random_name("this server").map(ServerName)
+    }
+
+    fn origin(&self, connection: Option<ConnectionId>) -> String {
+        connection.map_or_else(String::new, |c| format!("{}:{}", self.0, c.0))
+    }
+
+    /// The connection of ours that `origin` names, if it is ours.
+    fn own_connection(&self, origin: &str) -> Option<ConnectionId> {
+        let (server, connection) = origin.split_once(':')?;
+        (server == self.0).then(|| connection.parse().ok().map(ConnectionId))?
+    }
+}
+
+/// The store of a server in a group that shares one Redis.
+#[derive(Debug)]
+pub struct RedisStore {
+    link: Link,
+    url: String,
+    scripts: Scripts,
+    server: ServerName,
+    /// The highest id this server has seen given out, by its appends or in
+    /// the log: shared with its other store connections and its log reader.
+    seen: Arc<AtomicU64>,
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` as server `server`, names the history
+    /// if it has no name yet, and checks persistence.
+    pub fn open(url: &str, server: ServerName) -> Result<RedisStore, StoreError> {
+        let mut store = RedisStore {
+            link: Link::open(url)?,
+            url: url.to_owned(),
+            scripts: Scripts::new(),
+            server,
+            seen: Arc::new(AtomicU64::new(0)),
+        };
+        let name = random_name("the history")?;
+        store.link.run("cannot name the history", |c| {
+            redis::cmd("SET")
+                .arg("lanchat:history_id")
+                .arg(name)
+                .arg("NX")
+                .query::<()>(c)
+        })?;
+        store.warn_unless_durable();
+        Ok(store)
+    }
+
+    /// Another connection to the same Redis for the same server (for the
+    /// history thread).
+    pub fn another(&self) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore {
+            link: Link::open(&self.url)?,
+            url: self.url.clone(),
+            scripts: Scripts::new(),
+            server: self.server.clone(),
+            seen: Arc::clone(&self.seen),
+        })
+    }
+
+    /// The reader of the shared log for this server, from after `after`.
+    pub fn log_reader(&self, after: u64) -> Result<LogReader, StoreError> {
+        Ok(LogReader::new(
+            Link::open(&self.url)?,
+            self.server.clone(),
+            Arc::clone(&self.seen),
+            after,
+        ))
+    }
+
+    /// Says in the log if Redis would lose acknowledged messages in a
+    /// crash. A Redis that does not let us ask (`CONFIG` renamed) is
+    /// trusted.
+    fn warn_unless_durable(&mut self) {
+        let asked = self.link.run("cannot read Redis's settings", |c| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("append*")
+                .query::<Vec<String>>(c)
+        });
+        let Ok(settings) = asked else { return };
+        let setting = |name: &str| {
+            settings
+                .chunks(2)
+                .find(|pair| pair.first().map(String::as_str) == Some(name))
+                .and_then(|pair| pair.get(1).cloned())
+                .unwrap_or_default()
+        };
+        let (appendonly, appendfsync) = (setting("appendonly"), setting("appendfsync"));
+        if appendonly != "yes" || appendfsync != "always" {
+            warn!(
+                %appendonly,
+                %appendfsync,
+                "Redis may lose acknowledged messages if it crashes; set appendonly yes and appendfsync always"
+            );
+        }
+    }
+
+    fn floor(&mut self, kept: Kept) -> Result<(u64, u64), StoreError> {
+        let limit = |value: Option<u64>| value.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        let invocation = {
+            let mut invocation = self.scripts.floor.prepare_invoke();
+            invocation
+                .arg(limit(kept.newest))
+                .arg(limit(kept.not_before_ms));
+            invocation
+        };
+        let (floor, pruned, _counter): (u64, u64, u64) = self
+            .link
+            .run("cannot read history", |c| invocation.invoke(c))?;
+        Ok((floor, pruned))
+    }
+
+    /// The entries of `streams` in (`after`, `up_to`], newest first if
+    /// `newest_first`, at most `count` of each.
+    fn ranges(
+        &mut self,
+        streams: &[String],
+        after: u64,
+        up_to: u64,
+        count: usize,
+        newest_first: bool,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut pipe = redis::pipe();
+        for stream in streams {
+            let (after, up_to) = (format!("({after}"), format!("{up_to}"));
+            if newest_first {
+                pipe.cmd("XREVRANGE").arg(stream).arg(up_to).arg(after);
+            } else {
+                pipe.cmd("XRANGE").arg(stream).arg(after).arg(up_to);
+            }
+            pipe.arg("COUNT").arg(count);
+        }
+        let replies: Vec<StreamRangeReply> =
+            self.link.run("cannot read history", |c| pipe.query(c))?;
+        let mut messages: Vec<StoredMessage> = replies.into_iter().flat_map(messages_of).collect();
+        messages.sort_by_key(|m| m.id);
+        messages.dedup_by_key(|m| m.id);
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+}
+
+/// The streams a reader of `rooms` and of `identity`'s direct messages
+/// reads.
+fn streams_of(rooms: &[String], identity: Option<&Fingerprint>) -> Vec<String> {
+    let mut streams: Vec<String> = rooms.iter().map(|r| format!("lanchat:room:{r}")).collect();
+    streams.extend(identity.map(|i| format!("lanchat:dm:{i}")));
+    streams
+}
+
+/// One message's arguments to the append script.
+fn append_args(server: &ServerName, message: &NewMessage) -> Result<[String; 7], StoreError> {
+    let body = serde_json::to_string(&Body::of(message))
+        .map_err(|error| StoreError::caused_by("cannot store messages", error))?;
+    let room = match &message.target {
+        Target::Room(room) => room.clone(),
+        Target::Direct(_) => String::new(),
+    };
+    let party = |identity: &Option<Fingerprint>| {
+        identity
+            .as_ref()
+            .map_or_else(String::new, Fingerprint::to_string)
+    };
+    let retry = match (&message.retry_scope, &message.client_id) {
+        (Some(scope), Some(client_id)) => format!("{scope} {client_id}"),
+        _ => String::new(),
+    };
+    Ok([
+        message.ts.to_string(),
+        body,
+        server.origin(message.origin),
+        room,
+        party(&message.sender_identity),
+        party(&message.recipient_identity),
+        retry,
+    ])
+}
+
+impl Store for RedisStore {
+    fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+        let mut invocation = self.scripts.append.prepare_invoke();
+        invocation.arg(self.seen.load(Ordering::Acquire));
+        for message in batch {
+            for arg in append_args(&self.server, message)? {
+                invocation.arg(arg);
+            }
+        }
+        let replies: Vec<(u64, String)> = self
+            .link
+            .run("cannot store messages", |c| invocation.invoke(c))?;
+        if replies.len() != batch.len() {
+            return Err(StoreError::new(
+                "cannot store messages: Redis answered for a different number of messages",
+            ));
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (message, (id, old)) in batch.iter().zip(replies) {
+            self.seen.fetch_max(id, Ordering::AcqRel);
+            let outcome = if old.is_empty() {
+                Appended::New(StoredMessage {
+                    id,
+                    message: message.clone(),
+                })
+            } else {
+                let stored = Body::decode(id, &old)
+                    .ok_or_else(|| StoreError::new("cannot read a stored message in Redis"))?;
+                Appended::Duplicate(stored)
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
+        let (floor, _) = self.floor(kept)?;
+        let streams = streams_of(&query.rooms, query.direct_of.as_ref());
+        let mut messages = self.ranges(&streams, floor, query.up_to, query.per_room, true)?;
+        messages.reverse();
+        Ok(History {
+            messages,
+            gap: false,
+        })
+    }
+
+    fn since(&mut self, query: &SinceQuery, kept: Kept) -> Result<History, StoreError> {
+        let (floor, pruned) = self.floor(kept)?;
+        let gap = query.after < pruned.max(floor);
+        let after = query.after.max(floor);
+        let streams = streams_of(&query.rooms, query.reader.identity());
+        let mut messages = self.ranges(&streams, after, query.up_to, query.limit, false)?;
+        messages.truncate(query.limit);
+        Ok(History { messages, gap })
+    }
+
+    fn resume_start(&mut self, query: &SinceQuery, kept: Kept) -> Result<ResumeStart, StoreError> {
+        let (floor, pruned) = self.floor(kept)?;
+        let gap = query.after < pruned.max(floor);
+        let after = query.after.max(floor);
+        let streams = streams_of(&query.rooms, query.reader.identity());
+        let count = query.limit.saturating_add(1);
+        let newest = self.ranges(&streams, after, query.up_to, count, true)?;
+        // The id just before the newest `limit`, if more than that follow.
+        Ok(match newest.get(query.limit) {
+            Some(beyond) => ResumeStart {
+                after: beyond.id,
+                gap: true,
+            },
+            None => ResumeStart { after, gap },
+        })
+    }
+
+    fn last_id(&mut self) -> Result<u64, StoreError> {
+        let id: Option<u64> = self.link.run("cannot read the last id", |c| {
+            redis::cmd("GET").arg("lanchat:next_id").query(c)
+        })?;
+        Ok(id.unwrap_or(0))
+    }
+
+    fn history_id(&mut self) -> Result<String, StoreError> {
+        let name: Option<String> = self.link.run("cannot read the history's id", |c| {
+            redis::cmd("GET").arg("lanchat:history_id").query(c)
+        })?;
+        name.ok_or_else(|| StoreError::new("the history in Redis has no id (lanchat:history_id)"))
+    }
+
+    fn save_session(&mut self, session: &SessionRecord, now_ms: u64) -> Result<(), StoreError> {
+        records::save_session(&mut self.link, session, now_ms)
+    }
+
+    fn load_session(&mut self, token: &SessionToken) -> Result<Option<SessionRecord>, StoreError> {
+        records::load_session(&mut self.link, token)
+    }
+
+    fn prune(&mut self, retention: Retention, now_ms: u64) -> Result<u64, StoreError> {
+        records::forget_sessions(&mut self.link, now_ms)?;
+        let (floor, pruned) = self.floor(Kept::at(retention, now_ms))?;
+        if floor <= pruned {
+            return Ok(0);
+        }
+        let invocation = {
+            let mut invocation = self.scripts.trim_log.prepare_invoke();
+            invocation.arg(floor);
+            invocation
+        };
+        let removed: u64 = self
+            .link
+            .run("cannot apply retention", |c| invocation.invoke(c))?;
+        records::trim_streams(&mut self.link, &self.scripts, floor)?;
+        Ok(removed)
+    }
+
+    fn owner_of(
+        &mut self,
+        nick: &NickKey,
+        unused_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<Fingerprint>, StoreError> {
+        records::owner_of(&mut self.link, nick, now_ms.saturating_sub(unused_ms))
+    }
+
+    fn claim_nick(
+        &mut self,
+        claim: &NickClaim,
+        may_add: &mut dyn FnMut() -> bool,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError> {
+        records::claim_nick(&mut self.link, &self.scripts, claim, may_add, now_ms)
+    }
+
+    fn release_nick(
+        &mut self,
+        nick: &NickKey,
+        by: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError> {
+        records::release_nick(&mut self.link, &self.scripts, nick, by)
+    }
+
+    fn room(&mut self, room: &str) -> Result<RoomRecord, StoreError> {
+        records::room(&mut self.link, room)
+    }
+
+    fn found_room(
+        &mut self,
+        room: &str,
+        founder: Option<&Fingerprint>,
+    ) -> Result<bool, StoreError> {
+        records::found_room(&mut self.link, &self.scripts, room, founder)
+    }
+
+    fn set_operator(
+        &mut self,
+        room: &str,
+        identity: &Fingerprint,
+        change: OperatorChange,
+    ) -> Result<bool, StoreError> {
+        records::set_operator(&mut self.link, &self.scripts, room, identity, change)
+    }
+
+    fn set_topic(&mut self, room: &str, topic: &Topic) -> Result<(), StoreError> {
+        records::set_topic(&mut self.link, room, topic)
+    }
+
+    fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError> {
+        records::set_privacy(&mut self.link, room, privacy)
+    }
+
+    fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
+        records::private_rooms(&mut self.link)
+    }
+
+    fn topics(&mut self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        records::topics(&mut self.link, rooms)
+    }
+
+    fn load_bans(&mut self, now_ms: u64) -> Result<Vec<Ban>, StoreError> {
+        records::load_bans(&mut self.link, now_ms)
+    }
+
+    fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError> {
+        records::add_ban(&mut self.link, ban)
+    }
+
+    fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
+        records::remove_ban(&mut self.link, room, target)
+    }
+}

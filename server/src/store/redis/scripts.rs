@@ -1,0 +1,259 @@
+//! The Lua scripts that change shared state in one step. Redis runs a
+//! script alone, so what a script checks still holds when it writes: two
+//! servers cannot give out the same id, or the same nickname to two
+//! owners. Keys are named inside the scripts, which is fine for one Redis
+//! server (not for Redis Cluster, which lanchat does not support).
+//!
+//! Numbers are formatted with `%d`: Lua's own `tostring` switches to
+//! exponents above 10^14, which would make ids that do not parse.
+
+use redis::Script;
+
+/// Stores a batch of messages: each gets the next id from
+/// `lanchat:next_id` and is appended, with that id as its entry id
+/// (`<id>-0`), to the log of every message and to its room's stream or the
+/// direct-message streams of its two identities. A message whose retry key
+/// (`<retry scope> <client_id>`) names a message still in the log is not
+/// stored again.
+///
+/// `ARGV[1]` is the highest id the calling server has seen; a counter
+/// below it means Redis lost data, and the script refuses rather than give
+/// those ids out again. Then seven arguments a message: time, body, origin
+/// (`<server>:<connection>`, or empty), room, the two identities (either
+/// may be empty) and the retry key (empty for none).
+///
+/// Returns one `{id, old body}` pair a message: the old body empty for a
+/// message stored now, the stored body for a retry.
+const APPEND: &str = r"
+local seen = tonumber(ARGV[1])
+local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+if counter < seen then
+  return redis.error_reply('LANCHAT_LOST Redis lost messages: its id counter is ' ..
+    string.format('%d', counter) .. ' but this server has seen ids up to ' ..
+    string.format('%d', seen) .. '; refusing to give ids out again')
+end
+local out = {}
+for i = 2, #ARGV, 7 do
+  local ts, body, origin, room = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local party_a, party_b, retry = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local old = nil
+  if retry ~= '' then
+    local id = redis.call('GET', 'lanchat:retry:' .. retry)
+    if id then
+      local found = redis.call('XRANGE', 'lanchat:log', id .. '-0', id .. '-0')
+      if #found > 0 then
+        local fields = found[1][2]
+        for f = 1, #fields, 2 do
+          if fields[f] == 'm' then old = {tonumber(id), fields[f + 1]} end
+        end
+      end
+    end
+  end
+  if old then
+    out[#out + 1] = old
+  else
+    local id = redis.call('INCR', 'lanchat:next_id')
+    local entry = string.format('%d-0', id)
+    redis.call('XADD', 'lanchat:log', entry, 't', ts, 'm', body, 'o', origin)
+    local streams = {}
+    if room ~= '' then streams[#streams + 1] = 'lanchat:room:' .. room end
+    if party_a ~= '' then streams[#streams + 1] = 'lanchat:dm:' .. party_a end
+    if party_b ~= '' and party_b ~= party_a then streams[#streams + 1] = 'lanchat:dm:' .. party_b end
+    for _, stream in ipairs(streams) do
+      redis.call('XADD', stream, entry, 't', ts, 'm', body)
+      redis.call('SADD', 'lanchat:streams', stream)
+    end
+    if retry ~= '' then
+      redis.call('SET', 'lanchat:retry:' .. retry, string.format('%d', id), 'EX', ARGV_RETRY_SECONDS)
+    end
+    out[#out + 1] = {id, ''}
+  end
+end
+return out
+";
+
+/// How long a retry key is kept: a client retries within seconds or
+/// minutes of losing its connection; a week bounds what the keys take.
+pub(super) const RETRY_SECONDS: u64 = 7 * 86_400;
+
+/// The highest id retention does not keep (0 if none), what retention
+/// removed already (`lanchat:pruned_through`) and the counter, as
+/// `{floor, pruned_through, counter}`.
+///
+/// `ARGV[1]`: keep only the newest this many (`-1`: no limit). `ARGV[2]`:
+/// keep only messages stamped at or after this time (`-1`: no limit). Ids
+/// are given out without gaps and timestamps grow with ids (the servers
+/// stamp both, from clocks that agree), so the age limit is found by a
+/// binary search over ids: at most about sixty steps, however long the log.
+const FLOOR: &str = r"
+local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+local pruned = tonumber(redis.call('GET', 'lanchat:pruned_through') or '0')
+local keep, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
+local floor = 0
+if keep >= 0 and counter > keep then floor = counter - keep end
+if cutoff >= 0 then
+  -- The first id stamped at or after the cutoff lies in (low, high].
+  local low, high = pruned, counter + 1
+  while high - low > 1 do
+    local mid = math.floor((low + high) / 2)
+    local entry = redis.call('XRANGE', 'lanchat:log', string.format('%d-0', mid), '+', 'COUNT', 1)[1]
+    local young = false
+    if entry then
+      local fields = entry[2]
+      for f = 1, #fields, 2 do
+        if fields[f] == 't' then young = tonumber(fields[f + 1]) >= cutoff end
+      end
+    else
+      young = true
+    end
+    if young then high = mid else low = mid end
+  end
+  if high - 1 > floor then floor = high - 1 end
+end
+if floor > counter then floor = counter end
+return {floor, pruned, counter}
+";
+
+/// Removes from the log every message at or below `ARGV[1]` and records
+/// that the history before it is gone; returns how many left the log.
+const TRIM_LOG: &str = r"
+local floor = ARGV[1]
+local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-0', floor + 1))
+local pruned = tonumber(redis.call('GET', 'lanchat:pruned_through') or '0')
+if tonumber(floor) > pruned then redis.call('SET', 'lanchat:pruned_through', floor) end
+return removed
+";
+
+/// Removes from the streams in `KEYS` every message at or below `ARGV[1]`,
+/// and forgets streams left empty. In one script, so that a message
+/// appended between the trim and the removal cannot be lost with its
+/// stream.
+const TRIM_STREAMS: &str = r"
+local min = string.format('%d-0', ARGV[1] + 1)
+for _, key in ipairs(KEYS) do
+  redis.call('XTRIM', key, 'MINID', min)
+  if redis.call('XLEN', key) == 0 then
+    redis.call('DEL', key)
+    redis.call('SREM', 'lanchat:streams', key)
+  end
+end
+return #KEYS
+";
+
+/// Reads who may claim nickname `ARGV[1]` (its key) for identity
+/// `ARGV[2]` at time `ARGV[3]`, ownerships used before `ARGV[4]` having
+/// lapsed. Returns `{'already', 0, 0}` (and records the use),
+/// `{'theirs', 0, 0}`, or
+/// `{'free', owned by the identity, owned by anyone}` after forgetting up
+/// to a thousand lapsed ownerships.
+const CLAIM_CHECK: &str = r"
+local key, identity, now, cutoff = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local owner = redis.call('HMGET', 'lanchat:owner:' .. key, 'identity', 'last_used')
+if owner[1] and tonumber(owner[2]) >= cutoff then
+  if owner[1] == identity then
+    redis.call('HSET', 'lanchat:owner:' .. key, 'last_used', now)
+    redis.call('ZADD', 'lanchat:owners', now, key)
+    return {'already', 0, 0}
+  end
+  return {'theirs', 0, 0}
+end
+local lapsed = redis.call('ZRANGEBYSCORE', 'lanchat:owners', '-inf', string.format('(%d', cutoff), 'LIMIT', 0, 1000)
+for _, old in ipairs(lapsed) do
+  local was = redis.call('HGET', 'lanchat:owner:' .. old, 'identity')
+  if was then redis.call('SREM', 'lanchat:owned:' .. was, old) end
+  redis.call('DEL', 'lanchat:owner:' .. old)
+  redis.call('ZREM', 'lanchat:owners', old)
+end
+return {'free', redis.call('SCARD', 'lanchat:owned:' .. identity), redis.call('ZCARD', 'lanchat:owners')}
+";
+
+/// Makes identity `ARGV[2]` the owner of nickname key `ARGV[1]` (spelled
+/// `ARGV[3]`) at time `ARGV[4]`, unless someone took it since
+/// [`CLAIM_CHECK`] (ownerships used before `ARGV[5]` lapsed). Returns
+/// `'new'`, `'already'` or `'theirs'`.
+const CLAIM_TAKE: &str = r"
+local key, identity, nick, now, cutoff = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local owner = redis.call('HMGET', 'lanchat:owner:' .. key, 'identity', 'last_used')
+if owner[1] and tonumber(owner[2]) >= cutoff then
+  if owner[1] == identity then return 'already' end
+  return 'theirs'
+end
+if owner[1] then redis.call('SREM', 'lanchat:owned:' .. owner[1], key) end
+redis.call('HSET', 'lanchat:owner:' .. key, 'identity', identity, 'nick', nick, 'last_used', now)
+redis.call('ZADD', 'lanchat:owners', now, key)
+redis.call('SADD', 'lanchat:owned:' .. identity, key)
+return 'new'
+";
+
+/// Frees nickname key `ARGV[1]`, if `ARGV[2]` (empty: anyone) owns it;
+/// returns 1 if it was owned and is free now.
+const RELEASE: &str = r"
+local key, by = ARGV[1], ARGV[2]
+local owner = redis.call('HGET', 'lanchat:owner:' .. key, 'identity')
+if not owner or (by ~= '' and owner ~= by) then return 0 end
+redis.call('DEL', 'lanchat:owner:' .. key)
+redis.call('ZREM', 'lanchat:owners', key)
+redis.call('SREM', 'lanchat:owned:' .. owner, key)
+return 1
+";
+
+/// Records room `ARGV[1]` if it is new and fewer than `ARGV[3]` rooms are,
+/// with `ARGV[2]` (empty: none) as its first operator; returns 1 if it was
+/// new.
+const FOUND_ROOM: &str = r"
+local room, founder, most = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('SISMEMBER', 'lanchat:rooms', room) == 1 then return 0 end
+if redis.call('SCARD', 'lanchat:rooms') >= most then return 0 end
+redis.call('SADD', 'lanchat:rooms', room)
+if founder ~= '' then redis.call('RPUSH', 'lanchat:ops:' .. room, founder) end
+return 1
+";
+
+/// Gives (`ARGV[3]` = `give`, while the room has fewer than `ARGV[4]`),
+/// takes (`take`, unless it is the last) or takes even the last
+/// (`take-last`) room `ARGV[1]`'s operator role of identity `ARGV[2]`;
+/// returns 1 if that changed anything.
+const SET_OPERATOR: &str = r"
+local key, identity, change, most = 'lanchat:ops:' .. ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local has = redis.call('LPOS', key, identity)
+if change == 'give' then
+  if has or redis.call('LLEN', key) >= most then return 0 end
+  redis.call('RPUSH', key, identity)
+  return 1
+end
+if not has then return 0 end
+if change == 'take' and redis.call('LLEN', key) <= 1 then return 0 end
+redis.call('LREM', key, 0, identity)
+return 1
+";
+
+/// Every script, loaded once per connection by its digest.
+#[derive(Debug)]
+pub(super) struct Scripts {
+    pub(super) append: Script,
+    pub(super) floor: Script,
+    pub(super) trim_log: Script,
+    pub(super) trim_streams: Script,
+    pub(super) claim_check: Script,
+    pub(super) claim_take: Script,
+    pub(super) release: Script,
+    pub(super) found_room: Script,
+    pub(super) set_operator: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Scripts {
+        let append = APPEND.replace("ARGV_RETRY_SECONDS", &RETRY_SECONDS.to_string());
+        Scripts {
+            append: Script::new(&append),
+            floor: Script::new(FLOOR),
+            trim_log: Script::new(TRIM_LOG),
+            trim_streams: Script::new(TRIM_STREAMS),
+            claim_check: Script::new(CLAIM_CHECK),
+            claim_take: Script::new(CLAIM_TAKE),
+            release: Script::new(RELEASE),
+            found_room: Script::new(FOUND_ROOM),
+            set_operator: Script::new(SET_OPERATOR),
+        }
+    }
+}

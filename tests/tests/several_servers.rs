@@ -1,0 +1,267 @@
+//! Several servers sharing one Redis (`--redis`): one order, one history
+//! and one set of ids, whichever server a client uses. Each test starts
+//! its own `redis-server` (see `lanchat_tests::redis`) and two lanchat
+//! servers in this process, and drives real clients over TCP.
+
+use lanchat_shared::keyfile::{KeyFile, ephemeral};
+use lanchat_shared::{ErrorCode, ServerMsg};
+use lanchat_tests::redis::RedisServer;
+use lanchat_tests::{TestClient, TestServer, id_of, session_of, sharing, text_of};
+
+/// Two servers on one Redis, or `None` when the test is skipped.
+async fn two_servers() -> Option<(RedisServer, TestServer, TestServer)> {
+    let redis = RedisServer::start()?;
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    Some((redis, a, b))
+}
+
+/// Reads `count` chat messages; returns (id, from, text) of each.
+async fn chats(client: &mut TestClient, count: usize) -> Vec<(u64, String, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        seen.push(client.recv_chat().await);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn messages_sent_on_two_servers_reach_both_with_the_same_ids_in_one_order() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join("alice").await;
+    let mut bob = b.join("bob").await;
+    // Neither waits for the other: the two servers append at the same time.
+    for round in 0..5 {
+        alice.say(&format!("alice {round}")).await;
+        bob.say(&format!("bob {round}")).await;
+    }
+    let seen_by_alice = chats(&mut alice, 10).await;
+    let seen_by_bob = chats(&mut bob, 10).await;
+    assert_eq!(seen_by_alice, seen_by_bob, "one order for everybody");
+    let ids: Vec<u64> = seen_by_alice.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(ids, (1..=10).collect::<Vec<_>>(), "one sequence of ids");
+    for sender in ["alice", "bob"] {
+        let texts: Vec<&str> = seen_by_alice
+            .iter()
+            .filter(|(_, from, _)| from == sender)
+            .map(|(_, _, text)| text.as_str())
+            .collect();
+        let sent: Vec<String> = (0..5).map(|round| format!("{sender} {round}")).collect();
+        assert_eq!(texts, sent, "{sender}'s messages, in the order sent");
+    }
+}
+
+#[tokio::test]
+async fn a_newcomer_on_one_server_is_shown_what_was_said_on_the_other() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join("alice").await;
+    alice.say("said on A").await;
+    let (id, _, _) = alice.recv_chat().await;
+    let bob = b.join("bob").await;
+    let history: Vec<(u64, &str)> = bob.history.iter().map(|m| (id_of(m), text_of(m))).collect();
+    assert_eq!(history, [(id, "said on A")]);
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_the_other_server_with_the_id_it_had() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let (mut alice, welcome, _) = TestClient::rejoin(a.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    let mut carol = a.join("carol").await;
+    alice.say("before").await;
+    let (seen, _, _) = alice.recv_chat().await;
+    drop(alice);
+    for text in ["missed 1", "missed 2"] {
+        carol.say(text).await;
+    }
+    let missed = chats(&mut carol, 3).await;
+    let (_, welcome, replay) =
+        TestClient::rejoin(b.addr(), "alice", Some(seen), Some(session)).await;
+    assert!(
+        matches!(welcome, ServerMsg::Welcome { gap: None, .. }),
+        "no gap: {welcome:?}"
+    );
+    let replayed: Vec<(u64, &str)> = replay.iter().map(|m| (id_of(m), text_of(m))).collect();
+    let expected: Vec<(u64, &str)> = missed[1..]
+        .iter()
+        .map(|(id, _, text)| (*id, text.as_str()))
+        .collect();
+    assert_eq!(replayed, expected, "what A stored after the id, from B");
+}
+
+#[tokio::test]
+async fn a_retry_on_the_other_server_is_stored_once() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let mut watcher = b.join("watcher").await;
+    let (mut alice, welcome, _) = TestClient::rejoin(a.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    alice
+        .say_to(Some("lobby"), None, "only once", Some("retry-1"))
+        .await;
+    let first = alice.recv().await;
+    assert!(matches!(&first, ServerMsg::Message { client_id: Some(c), .. } if c == "retry-1"));
+    drop(alice);
+    // The connection was lost before the echo arrived, as far as alice
+    // knows: she sends again, on the other server, under her session.
+    let (mut alice, welcome, _) =
+        TestClient::rejoin(b.addr(), "alice", None, Some(session.clone())).await;
+    assert_eq!(session_of(&welcome), session, "the session, reclaimed on B");
+    alice
+        .say_to(Some("lobby"), None, "only once", Some("retry-1"))
+        .await;
+    let again = loop {
+        match alice.recv().await {
+            msg @ ServerMsg::Message { .. } => break msg,
+            _ => continue,
+        }
+    };
+    assert_eq!(
+        id_of(&again),
+        id_of(&first),
+        "the retry is told the first's id"
+    );
+    watcher.say("after").await;
+    let seen = chats(&mut watcher, 2).await;
+    let texts: Vec<&str> = seen.iter().map(|(_, _, text)| text.as_str()).collect();
+    assert_eq!(texts, ["only once", "after"], "stored and shown once");
+}
+
+#[tokio::test]
+async fn without_redis_messages_and_hellos_are_refused_and_nothing_is_lost() {
+    let Some((mut redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join("alice").await;
+    let mut bob = b.join("bob").await;
+    alice.say("before").await;
+    let (before, _, _) = bob.recv_chat().await;
+    alice.recv_chat().await;
+    redis.kill();
+    alice
+        .say_to(Some("lobby"), None, "while down", Some("down-1"))
+        .await;
+    let refusal = alice.expect_error(ErrorCode::StoreUnavailable).await;
+    assert!(refusal.contains("Redis"), "says what is missing: {refusal}");
+    let mut late = TestClient::connect_raw(b.addr()).await;
+    late.hello("late").await;
+    late.expect_greeting().await;
+    let refusal = late.expect_error(ErrorCode::StoreUnavailable).await;
+    assert!(refusal.contains("Redis"), "{refusal}");
+
+    redis.restart();
+    // Both stayed connected; the retry goes through once Redis is back.
+    alice
+        .say_to(Some("lobby"), None, "while down", Some("down-1"))
+        .await;
+    let (after, _, text) = bob.recv_chat().await;
+    assert_eq!((after, text.as_str()), (before + 1, "while down"));
+    let echo = alice.recv().await;
+    assert_eq!(id_of(&echo), after, "alice's echo: {echo:?}");
+    bob.expect_alive().await;
+}
+
+#[tokio::test]
+async fn a_redis_that_lost_messages_is_refused_rather_than_ids_given_out_again() {
+    let Some((redis, a, _b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join("alice").await;
+    for text in ["one", "two"] {
+        alice.say(text).await;
+    }
+    let seen = chats(&mut alice, 2).await;
+    assert_eq!(seen.last().map(|(id, _, _)| *id), Some(2));
+    // As if Redis came back from an old copy of its data.
+    assert!(redis.command(&["FLUSHALL"]).starts_with("+OK"));
+    alice.say("three").await;
+    let refusal = alice.expect_error(ErrorCode::StoreUnavailable).await;
+    assert!(refusal.contains("lost"), "{refusal}");
+    alice.expect_alive().await;
+}
+
+#[tokio::test]
+async fn direct_message_history_goes_to_its_two_identities_on_any_server() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let (alice_key, bob_key, carol_key) = (key(), key(), key());
+    let mut alice = a.join_with_key("alice", &alice_key).await;
+    let bob = a.join_with_key("bob", &bob_key).await;
+    alice.say_to(None, Some("bob"), "for bob alone", None).await;
+    let (id, _, _) = alice.recv_chat().await;
+    drop(bob);
+    // Bob comes back on the other server, under the same key but with no
+    // session: his direct messages follow his key.
+    let bob = b.join_with_key("bob", &bob_key).await;
+    let history: Vec<(u64, &str)> = bob.history.iter().map(|m| (id_of(m), text_of(m))).collect();
+    assert_eq!(history, [(id, "for bob alone")]);
+    let carol = b.join_with_key("carol", &carol_key).await;
+    assert!(carol.history.is_empty(), "{:?}", carol.history);
+    let guest = b.join("bob-guest").await;
+    assert!(guest.history.is_empty(), "{:?}", guest.history);
+}
+
+#[tokio::test]
+async fn a_nickname_owned_through_one_server_is_owned_on_the_other() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let alice_key = key();
+    drop(a.join_with_key("alice", &alice_key).await);
+    let mut guest = TestClient::connect_raw(b.addr()).await;
+    guest.hello("Alice").await;
+    guest.expect_greeting().await;
+    guest.expect_error(ErrorCode::NickOwned).await;
+    // Its owner takes it on the other server.
+    let alice = b.join_with_key("alice", &alice_key).await;
+    drop(alice);
+}
+
+#[tokio::test]
+async fn a_room_founded_and_given_a_topic_on_one_server_keeps_both_on_the_other() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join_with_key("alice", &key()).await;
+    alice.join_room("dev").await;
+    alice.say("/topic Shared plans").await;
+    loop {
+        if let ServerMsg::Topic { text, .. } = alice.recv().await {
+            assert_eq!(text, "Shared plans");
+            break;
+        }
+    }
+    let mut bob = b.join_with_key("bob", &key()).await;
+    // Joiners are shown the topic.
+    bob.join_room("dev").await;
+    let topic = loop {
+        if let ServerMsg::Topic { text, by, .. } = bob.recv().await {
+            break (text, by);
+        }
+    };
+    assert_eq!(topic, ("Shared plans".into(), Some("alice".into())));
+    // Alice founded the room, through A: on B, bob is not its operator.
+    bob.say("/topic mine now").await;
+    loop {
+        match bob.recv().await {
+            ServerMsg::Error { code, .. } => {
+                assert_eq!(code, ErrorCode::NoPermission);
+                break;
+            }
+            ServerMsg::Topic { text, .. } => panic!("bob set the topic to {text}"),
+            _ => {}
+        }
+    }
+}
+
+fn key() -> KeyFile {
+    ephemeral().expect("a new key")
+}
