@@ -194,7 +194,13 @@ pub struct Args {
     #[arg(long = "admin", env = "LANCHAT_ADMINS", value_name = "FINGERPRINT", value_delimiter = ',', value_parser = fingerprint)]
     pub admins: Vec<lanchat_shared::Fingerprint>,
 
-    /// Free an owned nickname in the database (--db) and exit, without
+    /// Copy the SQLite database FILE (messages with their ids, owned
+    /// nicknames, rooms, bans, sessions) into the empty Redis of --redis
+    /// and exit, without serving.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub migrate_from: Option<PathBuf>,
+
+    /// Free an owned nickname in the database (--db, or --redis) and exit, without
     /// serving: for the server's operator, e.g. when someone lost their key.
     #[arg(long, value_name = "NICK")]
     pub release_nick: Option<String>,

@@ -67,5 +67,6 @@ mod store;
 pub use allow::{AllowFileError, AllowList};
 pub use cli::Args;
 pub use config::{Config, ConfigError, DbLocation, Retention, Secret, TlsKeys};
-pub use server::{OpenError, Server, release_nick};
+pub use server::{OpenError, Server, migrate_from_sqlite, release_nick};
+pub use store::Migrated;
 pub use tls::{KEY_FILE_NAME, TlsSetupError};

@@ -36,6 +36,19 @@ async fn main() -> anyhow::Result<()> {
         println!("{nick} {outcome}.");
         return Ok(());
     }
+    if let Some(from) = &args.migrate_from {
+        let copied = lanchat_server::migrate_from_sqlite(&config, from)?;
+        println!(
+            "Copied {} messages (ids up to {}), {} owned nicknames, {} rooms, {} bans and {} sessions into Redis.",
+            copied.messages,
+            copied.last_id,
+            copied.owners,
+            copied.rooms,
+            copied.bans,
+            copied.sessions
+        );
+        return Ok(());
+    }
     let server = Server::open(config)?;
     if let Some(allow) = server.allow_list() {
         tokio::spawn(reload_on_hangup(allow));

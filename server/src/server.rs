@@ -3,6 +3,7 @@
 //! until the caller's shutdown future resolves.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -16,7 +17,7 @@ use tracing::{info, warn};
 use crate::allow::{AllowFileError, AllowList};
 use crate::bans::BanList;
 use crate::budget::AddressBudget;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::StoredMessage;
 use crate::domain::{Clock, NoRandomness, SessionToken};
 use crate::hub::Hub;
@@ -25,7 +26,7 @@ use crate::session::privacy::RoomPrivacy;
 use crate::session::{owners, password};
 use crate::state::Shared;
 use crate::store::{
-    self, LogReader, Publish, RedisStore, ServerName, SqliteStore, Store, StoreError,
+    self, LogReader, Migrated, Publish, RedisStore, ServerName, SqliteStore, Store, StoreError,
 };
 use crate::tls::{ServerTls, TlsSetupError};
 use crate::{discovery, listener, open_files};
@@ -80,6 +81,26 @@ pub fn release_nick(config: &Config, nick: &str) -> Result<bool, StoreError> {
         Some(url) => RedisStore::open(url, ServerName::random()?)?.release_nick(&key, None),
         None => SqliteStore::open(&config.db)?.release_nick(&key, None),
     }
+}
+
+/// Copies the SQLite database `from` into the Redis `config` names, which
+/// must hold no messages yet, with the same ids (`--migrate-from`). Run it
+/// with no server using either.
+pub fn migrate_from_sqlite(config: &Config, from: &Path) -> Result<Migrated, StoreError> {
+    let Some(url) = &config.redis else {
+        return Err(StoreError::new(
+            "--migrate-from needs --redis: where to copy to",
+        ));
+    };
+    if !from.is_file() {
+        return Err(StoreError::new(format!(
+            "{} is not a database file",
+            from.display()
+        )));
+    }
+    let mut sqlite = SqliteStore::open(&DbLocation::File(from.to_owned()))?;
+    let mut redis = RedisStore::open(url, ServerName::random()?)?;
+    redis.copy_from(&mut sqlite, Clock::system().now_millis())
 }
 
 /// The store a server keeps its state in, just opened.

@@ -3,10 +3,12 @@
 //! its own `redis-server` (see `lanchat_tests::redis`) and two lanchat
 //! servers in this process, and drives real clients over TCP.
 
+use std::time::Duration;
+
 use lanchat_shared::keyfile::{KeyFile, ephemeral};
 use lanchat_shared::{ErrorCode, ServerMsg};
 use lanchat_tests::redis::RedisServer;
-use lanchat_tests::{TestClient, TestServer, id_of, session_of, sharing, text_of};
+use lanchat_tests::{TestClient, TestServer, id_of, on_disk, session_of, sharing, text_of};
 
 /// Two servers on one Redis, or `None` when the test is skipped.
 async fn two_servers() -> Option<(RedisServer, TestServer, TestServer)> {
@@ -16,11 +18,14 @@ async fn two_servers() -> Option<(RedisServer, TestServer, TestServer)> {
     Some((redis, a, b))
 }
 
-/// Reads `count` chat messages; returns (id, from, text) of each.
+/// Reads `count` chat messages, skipping other events (joins, roles, the
+/// topic of a room joined); returns (id, from, text) of each.
 async fn chats(client: &mut TestClient, count: usize) -> Vec<(u64, String, String)> {
     let mut seen = Vec::new();
     while seen.len() < count {
-        seen.push(client.recv_chat().await);
+        if let ServerMsg::Message { id, from, text, .. } = client.recv().await {
+            seen.push((id, from, text));
+        }
     }
     seen
 }
@@ -157,15 +162,32 @@ async fn without_redis_messages_and_hellos_are_refused_and_nothing_is_lost() {
     assert!(refusal.contains("Redis"), "{refusal}");
 
     redis.restart();
-    // Both stayed connected; the retry goes through once Redis is back.
-    alice
-        .say_to(Some("lobby"), None, "while down", Some("down-1"))
-        .await;
-    let (after, _, text) = bob.recv_chat().await;
-    assert_eq!((after, text.as_str()), (before + 1, "while down"));
-    let echo = alice.recv().await;
-    assert_eq!(id_of(&echo), after, "alice's echo: {echo:?}");
-    bob.expect_alive().await;
+    // Both stayed connected. Alice retries, as a client does after
+    // `store_unavailable`, until her message goes through.
+    let echo = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            alice
+                .say_to(Some("lobby"), None, "while down", Some("down-1"))
+                .await;
+            match alice.recv().await {
+                ServerMsg::Error {
+                    code: ErrorCode::StoreUnavailable,
+                    ..
+                } => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other,
+            }
+        }
+    })
+    .await
+    .expect("stored within 10 s of Redis's return");
+    assert_eq!(id_of(&echo), before + 1, "the next id: {echo:?}");
+    // Bob sees it once, and nothing else came in between.
+    alice.say("marker").await;
+    let seen = chats(&mut bob, 2).await;
+    let seen: Vec<(u64, &str)> = seen.iter().map(|(id, _, t)| (*id, t.as_str())).collect();
+    assert_eq!(seen, [(before + 1, "while down"), (before + 2, "marker")]);
 }
 
 #[tokio::test]
@@ -264,4 +286,75 @@ async fn a_room_founded_and_given_a_topic_on_one_server_keeps_both_on_the_other(
 
 fn key() -> KeyFile {
     ephemeral().expect("a new key")
+}
+
+#[tokio::test]
+async fn a_sqlite_history_moves_into_redis_with_its_ids_owners_and_rooms() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_key, bob_key) = (key(), key());
+    let alone = TestServer::with_config(on_disk(&dir)).await;
+    let (mut alice, _) = TestClient::connect_tls_raw(alone.addr(), Some(&alice_key)).await;
+    alice.hello("alice").await;
+    alice.expect_greeting().await;
+    let ServerMsg::Welcome { history_id, .. } = alice.recv().await else {
+        panic!("alice is welcome");
+    };
+    alice.read_history().await;
+    let bob = alone.join_with_key("bob", &bob_key).await;
+    alice.join_room("dev").await;
+    alice.say_to(Some("dev"), None, "in dev", None).await;
+    alice.say_to(None, Some("bob"), "for bob", None).await;
+    alice.say("in the lobby").await;
+    let said: Vec<u64> = chats(&mut alice, 3)
+        .await
+        .iter()
+        .map(|(id, _, _)| *id)
+        .collect();
+    assert_eq!(said, [1, 2, 3]);
+    drop((alice, bob));
+    alone.shutdown().await;
+
+    let copied =
+        lanchat_server::migrate_from_sqlite(&sharing(&redis), &dir.path().join("history.db"))
+            .expect("migrated");
+    assert_eq!((copied.messages, copied.last_id), (3, 3), "{copied:?}");
+    assert!(copied.owners >= 2 && copied.rooms >= 1, "{copied:?}");
+    let again =
+        lanchat_server::migrate_from_sqlite(&sharing(&redis), &dir.path().join("history.db"));
+    assert!(again.is_err(), "a second copy would mix histories");
+
+    let shared = TestServer::with_config(sharing(&redis)).await;
+    // Bob resumes as after a restart: same history, same ids, his DM.
+    let hello = lanchat_shared::ClientMsg::Hello {
+        nick: "bob".into(),
+        since: Some(0),
+        session: None,
+        history_id,
+        password: None,
+    };
+    let (mut bob, _) = TestClient::connect_tls_raw(shared.addr(), Some(&bob_key)).await;
+    bob.send(&hello).await;
+    bob.expect_greeting().await;
+    assert!(matches!(
+        bob.recv().await,
+        ServerMsg::Welcome { gap: None, .. }
+    ));
+    let replay = bob.read_history().await;
+    let replay: Vec<(u64, &str)> = replay.iter().map(|m| (id_of(m), text_of(m))).collect();
+    assert_eq!(
+        replay,
+        [(2, "for bob"), (3, "in the lobby")],
+        "bob's rooms and DMs"
+    );
+    // Alice still owns her nickname, founded #dev, and the ids go on.
+    let mut guest = TestClient::connect_raw(shared.addr()).await;
+    guest.hello("alice").await;
+    guest.expect_greeting().await;
+    guest.expect_error(ErrorCode::NickOwned).await;
+    let mut alice = shared.join_with_key("alice", &alice_key).await;
+    alice.say("after the move").await;
+    assert_eq!(alice.recv_chat().await.0, 4);
 }

@@ -24,7 +24,7 @@ pub use crate::domain::{
     MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
 };
 use lanchat_shared::Fingerprint;
-pub use redis::{LogReader, RedisStore, ServerName, spawn_log_reader};
+pub use redis::{LogReader, Migrated, RedisStore, ServerName, spawn_log_reader};
 pub use sqlite::SqliteStore;
 pub use thread::{Publish, spawn, spawn_history_reader};
 
@@ -127,6 +127,17 @@ pub struct SessionRecord {
     /// The identity that made it: only that identity may take it back (a
     /// guest's session is taken back by its token alone).
     pub identity: Option<Fingerprint>,
+}
+
+impl SessionRecord {
+    /// The rooms of a session as both stores keep them: names joined by
+    /// commas (a room name has none).
+    fn rooms_from(list: &str) -> Vec<String> {
+        list.split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// Something went wrong in the database: what we were doing, in words for

@@ -344,7 +344,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn pruned_through(&self) -> Result<u64, StoreError> {
+    /// The highest id retention has removed (0 if none).
+    pub fn pruned_through(&self) -> Result<u64, StoreError> {
         let value: Option<i64> = self
             .db
             .query_row(
@@ -636,11 +637,7 @@ impl Store for SqliteStore {
                     Ok(SessionRecord {
                         token: token.clone(),
                         nick: row.get(0)?,
-                        rooms: rooms
-                            .split(',')
-                            .filter(|r| !r.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
+                        rooms: SessionRecord::rooms_from(&rooms),
                         identity: read_identity(row, 2)?,
                     })
                 },
@@ -1011,6 +1008,105 @@ impl Store for SqliteStore {
             )
             .map_err(failed("cannot set the room's topic"))?;
         Ok(())
+    }
+}
+
+/// What an export of a database reads, for `--migrate-from`: everything
+/// in pages or in full (owners, rooms and sessions are capped at 100,000
+/// each, so a full read is bounded).
+impl SqliteStore {
+    /// Up to `count` messages after id `after`, oldest first.
+    pub fn messages_after(
+        &self,
+        after: u64,
+        count: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let read = failed("cannot read messages");
+        let mut statement = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(&read)?;
+        let limit = i64::try_from(count).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![to_i64(after), limit], read_message)
+            .map_err(&read)?;
+        rows.collect::<Result<_, _>>().map_err(&read)
+    }
+
+    /// Every ownership: nickname as spelled, owner, last used.
+    pub fn owners(&self) -> Result<Vec<(String, Fingerprint, u64)>, StoreError> {
+        let read = failed("cannot read who owns which nickname");
+        let mut statement = self
+            .db
+            .prepare("SELECT nick, identity, last_used FROM owners")
+            .map_err(&read)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    to_u64(row.get(2)?),
+                ))
+            })
+            .map_err(&read)?;
+        let mut owners = Vec::new();
+        for row in rows {
+            let (nick, identity, last_used) = row.map_err(&read)?;
+            if let Ok(identity) = Fingerprint::parse(&identity) {
+                owners.push((nick, identity, last_used));
+            }
+        }
+        Ok(owners)
+    }
+
+    /// The name of every room recorded.
+    pub fn room_names(&self) -> Result<Vec<String>, StoreError> {
+        let read = failed("cannot read the rooms");
+        let mut statement = self.db.prepare("SELECT name FROM rooms").map_err(&read)?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(&read)?;
+        rows.collect::<Result<_, _>>().map_err(&read)
+    }
+
+    /// Every session, with when it was last used.
+    pub fn sessions(&self) -> Result<Vec<(SessionRecord, u64)>, StoreError> {
+        let read = failed("cannot read the sessions");
+        let mut statement = self
+            .db
+            .prepare("SELECT token, nick, rooms, identity, last_seen FROM sessions")
+            .map_err(&read)?;
+        let rows = statement
+            .query_map([], |row| {
+                let token: String = row.get(0)?;
+                let rooms: String = row.get(2)?;
+                Ok((
+                    token,
+                    row.get::<_, String>(1)?,
+                    rooms,
+                    read_identity(row, 3)?,
+                    to_u64(row.get(4)?),
+                ))
+            })
+            .map_err(&read)?;
+        let mut sessions = Vec::new();
+        for row in rows {
+            let (token, nick, rooms, identity, last_seen) = row.map_err(&read)?;
+            let Some(token) = SessionToken::presented(token) else {
+                continue;
+            };
+            let rooms = SessionRecord::rooms_from(&rooms);
+            let record = SessionRecord {
+                token,
+                nick,
+                rooms,
+                identity,
+            };
+            sessions.push((record, last_seen));
+        }
+        Ok(sessions)
     }
 }
 

@@ -24,6 +24,7 @@
 //! anything weaker than `always`.
 
 mod log;
+mod migrate;
 mod records;
 mod scripts;
 
@@ -44,6 +45,7 @@ use super::{
 };
 use crate::domain::ConnectionId;
 pub use log::{LogReader, spawn_log_reader};
+pub use migrate::Migrated;
 use scripts::Scripts;
 
 /// Longest wait to connect to Redis: it is on the LAN or the same box.

@@ -71,11 +71,7 @@ pub(super) fn load_session(
     Ok(Some(SessionRecord {
         token: token.clone(),
         nick: nick.clone(),
-        rooms: rooms
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        rooms: SessionRecord::rooms_from(rooms),
         identity: fields
             .get("identity")
             .and_then(|identity| Fingerprint::parse(identity).ok()),

@@ -9,6 +9,27 @@
 
 use redis::Script;
 
+/// Adds message `id` to the log (entry id `<id>-0`) and to its room's
+/// stream or its identities' direct-message streams, and keeps its retry
+/// key: the one way both [`APPEND`] and [`IMPORT`] write a message.
+const ADD_ENTRY: &str = r"
+local function add_entry(id, ts, body, origin, room, party_a, party_b, retry)
+  local entry = string.format('%d-0', id)
+  redis.call('XADD', 'lanchat:log', entry, 't', ts, 'm', body, 'o', origin)
+  local streams = {}
+  if room ~= '' then streams[#streams + 1] = 'lanchat:room:' .. room end
+  if party_a ~= '' then streams[#streams + 1] = 'lanchat:dm:' .. party_a end
+  if party_b ~= '' and party_b ~= party_a then streams[#streams + 1] = 'lanchat:dm:' .. party_b end
+  for _, stream in ipairs(streams) do
+    redis.call('XADD', stream, entry, 't', ts, 'm', body)
+    redis.call('SADD', 'lanchat:streams', stream)
+  end
+  if retry ~= '' then
+    redis.call('SET', 'lanchat:retry:' .. retry, string.format('%d', id), 'EX', RETRY_SECONDS)
+  end
+end
+";
+
 /// Stores a batch of messages: each gets the next id from
 /// `lanchat:next_id` and is appended, with that id as its entry id
 /// (`<id>-0`), to the log of every message and to its room's stream or the
@@ -53,23 +74,28 @@ for i = 2, #ARGV, 7 do
     out[#out + 1] = old
   else
     local id = redis.call('INCR', 'lanchat:next_id')
-    local entry = string.format('%d-0', id)
-    redis.call('XADD', 'lanchat:log', entry, 't', ts, 'm', body, 'o', origin)
-    local streams = {}
-    if room ~= '' then streams[#streams + 1] = 'lanchat:room:' .. room end
-    if party_a ~= '' then streams[#streams + 1] = 'lanchat:dm:' .. party_a end
-    if party_b ~= '' and party_b ~= party_a then streams[#streams + 1] = 'lanchat:dm:' .. party_b end
-    for _, stream in ipairs(streams) do
-      redis.call('XADD', stream, entry, 't', ts, 'm', body)
-      redis.call('SADD', 'lanchat:streams', stream)
-    end
-    if retry ~= '' then
-      redis.call('SET', 'lanchat:retry:' .. retry, string.format('%d', id), 'EX', ARGV_RETRY_SECONDS)
-    end
+    add_entry(id, ts, body, origin, room, party_a, party_b, retry)
     out[#out + 1] = {id, ''}
   end
 end
 return out
+";
+
+/// Copies messages with the ids they already have (`--migrate-from`), in
+/// groups of eight arguments: id, then [`APPEND`]'s seven. Raises the
+/// counter to the highest id copied. Ids must come in increasing order,
+/// above any in the log (Redis refuses a lower entry id, and the copy
+/// stops there with an error).
+const IMPORT: &str = r"
+local highest = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+for i = 1, #ARGV, 8 do
+  local id, ts, body, origin, room = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local party_a, party_b, retry = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  add_entry(id, ts, body, origin, room, party_a, party_b, retry)
+  if id > highest then highest = id end
+end
+redis.call('SET', 'lanchat:next_id', string.format('%d', highest))
+return highest
 ";
 
 /// How long a retry key is kept: a client retries within seconds or
@@ -231,6 +257,7 @@ return 1
 #[derive(Debug)]
 pub(super) struct Scripts {
     pub(super) append: Script,
+    pub(super) import: Script,
     pub(super) floor: Script,
     pub(super) trim_log: Script,
     pub(super) trim_streams: Script,
@@ -243,9 +270,10 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Scripts {
-        let append = APPEND.replace("ARGV_RETRY_SECONDS", &RETRY_SECONDS.to_string());
+        let add_entry = ADD_ENTRY.replace("RETRY_SECONDS", &RETRY_SECONDS.to_string());
         Scripts {
-            append: Script::new(&append),
+            append: Script::new(&format!("{add_entry}{APPEND}")),
+            import: Script::new(&format!("{add_entry}{IMPORT}")),
             floor: Script::new(FLOOR),
             trim_log: Script::new(TRIM_LOG),
             trim_streams: Script::new(TRIM_STREAMS),
