@@ -144,8 +144,25 @@ impl Opened {
 /// The thread that reads the shared log, and how to stop it.
 #[derive(Debug)]
 struct LogThread {
-    join: JoinHandle<()>,
+    join: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+}
+
+impl LogThread {
+    /// Stops the reader and waits for it: within one of its blocking reads.
+    fn stop_and_wait(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+/// A server opened but never served stops its reader too.
+impl Drop for LogThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
 }
 
 impl Server {
@@ -197,7 +214,10 @@ impl Server {
                 let stop = Arc::new(AtomicBool::new(false));
                 let join =
                     store::spawn_log_reader(log, Box::new(Arc::clone(&hub)), Arc::clone(&stop))?;
-                Some(LogThread { join, stop })
+                Some(LogThread {
+                    join: Some(join),
+                    stop,
+                })
             }
             None => None,
         };
@@ -311,8 +331,7 @@ impl Server {
             // Nobody is left to publish to; the reader stops within one of
             // its blocking reads.
             if let Some(log) = log_thread {
-                log.stop.store(true, Ordering::Release);
-                let _ = log.join.join();
+                log.stop_and_wait();
             }
         })
         .await;

@@ -217,9 +217,20 @@ async fn direct_message_history_goes_to_its_two_identities_on_any_server() {
     let (alice_key, bob_key, carol_key) = (key(), key(), key());
     let mut alice = a.join_with_key("alice", &alice_key).await;
     let bob = a.join_with_key("bob", &bob_key).await;
+    // A room message names its sender's identity too, but is no direct
+    // message: it must not come back to alice outside the room.
+    alice.join_room("dev").await;
+    alice.say_to(Some("dev"), None, "in dev", None).await;
     alice.say_to(None, Some("bob"), "for bob alone", None).await;
-    let (id, _, _) = alice.recv_chat().await;
-    drop(bob);
+    let (id, _, _) = chats(&mut alice, 2).await[1].clone();
+    drop((alice, bob));
+    let alice = b.join_with_key("alice", &alice_key).await;
+    let history: Vec<(u64, &str)> = alice
+        .history
+        .iter()
+        .map(|m| (id_of(m), text_of(m)))
+        .collect();
+    assert_eq!(history, [(id, "for bob alone")], "her DM, not #dev");
     // Bob comes back on the other server, under the same key but with no
     // session: his direct messages follow his key.
     let bob = b.join_with_key("bob", &bob_key).await;

@@ -205,11 +205,14 @@ pub(super) fn claim_nick(
         .arg(claim.identity.as_str())
         .arg(&claim.nick)
         .arg(now_ms)
-        .arg(cutoff);
+        .arg(cutoff)
+        .arg(claim.max_owned)
+        .arg(MAX_OWNERS);
     let taken: String = link.run(doing, |c| take.invoke(c))?;
     Ok(match taken.as_str() {
         "new" => Claimed::New,
         "already" => Claimed::Already,
+        "atlimit" => Claimed::AtLimit,
         _ => Claimed::Theirs,
     })
 }

@@ -17,9 +17,14 @@ local function add_entry(id, ts, body, origin, room, party_a, party_b, retry)
   local entry = string.format('%d-0', id)
   redis.call('XADD', 'lanchat:log', entry, 't', ts, 'm', body, 'o', origin)
   local streams = {}
-  if room ~= '' then streams[#streams + 1] = 'lanchat:room:' .. room end
-  if party_a ~= '' then streams[#streams + 1] = 'lanchat:dm:' .. party_a end
-  if party_b ~= '' and party_b ~= party_a then streams[#streams + 1] = 'lanchat:dm:' .. party_b end
+  -- A room message names its sender's identity too; only a direct
+  -- message belongs in the direct-message streams.
+  if room ~= '' then
+    streams[#streams + 1] = 'lanchat:room:' .. room
+  else
+    if party_a ~= '' then streams[#streams + 1] = 'lanchat:dm:' .. party_a end
+    if party_b ~= '' and party_b ~= party_a then streams[#streams + 1] = 'lanchat:dm:' .. party_b end
+  end
   for _, stream in ipairs(streams) do
     redis.call('XADD', stream, entry, 't', ts, 'm', body)
     redis.call('SADD', 'lanchat:streams', stream)
@@ -195,14 +200,20 @@ return {'free', redis.call('SCARD', 'lanchat:owned:' .. identity), redis.call('Z
 
 /// Makes identity `ARGV[2]` the owner of nickname key `ARGV[1]` (spelled
 /// `ARGV[3]`) at time `ARGV[4]`, unless someone took it since
-/// [`CLAIM_CHECK`] (ownerships used before `ARGV[5]` lapsed). Returns
-/// `'new'`, `'already'` or `'theirs'`.
+/// [`CLAIM_CHECK`] (ownerships used before `ARGV[5]` lapsed) or the
+/// identity owns `ARGV[6]` or everyone `ARGV[7]` by now: the limits are
+/// checked again here, since another server may have claimed in between.
+/// Returns `'new'`, `'already'`, `'theirs'` or `'atlimit'`.
 const CLAIM_TAKE: &str = r"
 local key, identity, nick, now, cutoff = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local owner = redis.call('HMGET', 'lanchat:owner:' .. key, 'identity', 'last_used')
 if owner[1] and tonumber(owner[2]) >= cutoff then
   if owner[1] == identity then return 'already' end
   return 'theirs'
+end
+if redis.call('SCARD', 'lanchat:owned:' .. identity) >= tonumber(ARGV[6])
+    or redis.call('ZCARD', 'lanchat:owners') >= tonumber(ARGV[7]) then
+  return 'atlimit'
 end
 if owner[1] then redis.call('SREM', 'lanchat:owned:' .. owner[1], key) end
 redis.call('HSET', 'lanchat:owner:' .. key, 'identity', identity, 'nick', nick, 'last_used', now)
