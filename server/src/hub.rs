@@ -196,7 +196,27 @@ struct HubState {
     last_published: u64,
     /// Tells memberships apart when a session moves to a new connection.
     next_connection: u64,
+    /// What waits for a message to be published (see
+    /// [`Hub::when_published`]), by its id.
+    waiting: BTreeMap<u64, Vec<AfterPublished>>,
+    /// How many are waiting.
+    waiting_count: usize,
 }
+
+/// Something to do once a message is published.
+struct AfterPublished(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for AfterPublished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterPublished")
+    }
+}
+
+/// Most things that may wait for publication at once. Each is an append
+/// that Redis took and the log reader has not read back yet, so in
+/// practice a few hundred; past this bound they run at once, out of order
+/// rather than held without end.
+const MAX_WAITING: usize = 100_000;
 
 #[derive(Debug)]
 struct Member {
@@ -344,6 +364,8 @@ impl Hub {
                 rooms,
                 last_published: 0,
                 next_connection: 0,
+                waiting: BTreeMap::new(),
+                waiting_count: 0,
             }),
             events,
         })
@@ -462,7 +484,34 @@ impl Hub {
         state.last_published = state.last_published.max(newest);
         // Sent under the lock, like every event: one order for everybody.
         let _ = self.events.send(Arc::new(HubEvent { items }));
+        let later = state.waiting.split_off(&(newest + 1));
+        let due = std::mem::replace(&mut state.waiting, later);
+        state.waiting_count -= due.values().map(Vec::len).sum::<usize>();
         drop(state);
+        for then in due.into_values().flatten() {
+            (then.0)();
+        }
+    }
+
+    /// Runs `then` once the message with `id` has been published: at once
+    /// if it has, as it always has on a server alone (its store thread
+    /// publishes a commit before it completes the appends), else when the
+    /// log reader publishes it (a server sharing Redis learns of its own
+    /// messages by reading them back). So a sender's next step (a part, a
+    /// rename, the answer to a retry) never overtakes its message.
+    pub(crate) fn when_published(&self, id: u64, then: Box<dyn FnOnce() + Send>) {
+        let mut state = self.lock();
+        if state.last_published >= id || state.waiting_count >= MAX_WAITING {
+            drop(state);
+            then();
+            return;
+        }
+        state.waiting_count += 1;
+        state
+            .waiting
+            .entry(id)
+            .or_default()
+            .push(AfterPublished(then));
     }
 
     /// The rooms of the connection that holds `nick` under `session`, if

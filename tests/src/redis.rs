@@ -78,6 +78,19 @@ impl RedisServer {
         String::from_utf8_lossy(&reply[..read]).into_owned()
     }
 
+    /// Makes Redis stop answering anyone for `seconds` (`DEBUG SLEEP`),
+    /// as a stalled disk or an overloaded machine would, without waiting.
+    pub fn stall(&self, seconds: u64) {
+        let mut stream = UnixStream::connect(self.socket()).expect("connect to Redis");
+        let seconds = seconds.to_string();
+        let request = format!(
+            "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${}\r\n{seconds}\r\n",
+            seconds.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send to Redis");
+        // Redis runs the command whether or not the reply is read.
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.path().join("redis.sock")
     }
@@ -90,7 +103,15 @@ impl RedisServer {
             .args(["--unixsocketperm", "700", "--dir"])
             .arg(dir)
             .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .args(["--save", "", "--daemonize", "no", "--logfile"])
+            .args([
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--enable-debug-command",
+                "local",
+            ])
+            .arg("--logfile")
             .arg(dir.join("redis.log"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -369,3 +369,76 @@ async fn a_sqlite_history_moves_into_redis_with_its_ids_owners_and_rooms() {
     alice.say("after the move").await;
     assert_eq!(alice.recv_chat().await.0, 4);
 }
+
+#[tokio::test]
+async fn a_last_word_comes_before_the_part_that_follows_it() {
+    let Some((_redis, a, _b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join("alice").await;
+    let mut bob = a.join("bob").await;
+    bob.join_room("dev").await;
+    alice.join_room("dev").await;
+    for round in 0..20 {
+        let text = format!("bye {round}");
+        alice.say_to(Some("dev"), None, &text, None).await;
+        alice
+            .send(&lanchat_shared::ClientMsg::PartRoom { room: "dev".into() })
+            .await;
+        // Bob hears the word, then the part, as on a server alone: the
+        // server holds the part until the word is published.
+        loop {
+            match bob.recv().await {
+                ServerMsg::Message { text: said, .. } => {
+                    assert_eq!(said, text);
+                    break;
+                }
+                ServerMsg::Join { .. } => {}
+                other => panic!("round {round}: {other:?} before the word"),
+            }
+        }
+        assert!(
+            matches!(bob.recv().await, ServerMsg::Leave { .. }),
+            "then the part"
+        );
+        // Alice has her echo and the part's confirmation to read.
+        while !matches!(alice.recv().await, ServerMsg::Info { text } if text.starts_with("You left"))
+        {
+        }
+        alice.join_room("dev").await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_redis_was_too_slow_to_confirm_is_uncertain_and_its_retry_is_stored_once() {
+    let Some((redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let mut alice = a.join("alice").await;
+    let mut bob = b.join("bob").await;
+    // Longer than the server waits for a reply (5 s): the server cannot
+    // tell whether Redis will still run the append.
+    redis.stall(6);
+    alice
+        .say_to(Some("lobby"), None, "slow", Some("slow-1"))
+        .await;
+    let refusal = alice.expect_error(ErrorCode::StoreUnavailable).await;
+    assert!(refusal.contains("not known whether"), "{refusal}");
+    assert!(
+        redis.command(&["PING"]).starts_with("+PONG"),
+        "Redis is back"
+    );
+    // So alice sends it again, and it is stored (and shown) once.
+    alice
+        .say_to(Some("lobby"), None, "slow", Some("slow-1"))
+        .await;
+    let echo = loop {
+        if let msg @ ServerMsg::Message { .. } = alice.recv().await {
+            break msg;
+        }
+    };
+    alice.say("marker").await;
+    let seen = chats(&mut bob, 2).await;
+    let seen: Vec<(u64, &str)> = seen.iter().map(|(id, _, t)| (*id, t.as_str())).collect();
+    assert_eq!(seen, [(id_of(&echo), "slow"), (id_of(&echo) + 1, "marker")]);
+}

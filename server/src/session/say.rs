@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Context, LeaveReason, Member, Next, echo, moderation, nick, owners, queries, rooms};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
+use crate::hub::Hub;
 use crate::request::{Listing, Say, SayKind};
 use crate::store::{Appended, Completion, StoreError};
 use crate::writer::Outgoing;
@@ -196,7 +197,8 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         replies: ctx.replies(),
         dialect: ctx.shared_dialect(),
         client_id: post.client_id,
-        _settled: settled,
+        hub: Arc::clone(&ctx.shared.hub),
+        settled,
     };
     ctx.shared.store.append(message, Box::new(answer)).await;
     ctx.in_flight(settling);
@@ -312,16 +314,46 @@ struct AnswerSender {
     dialect: Arc<dyn Dialect>,
     /// The message's `client_id`, named in a refusal.
     client_id: Option<String>,
+    /// Where to wait for the message (or a retry's original) to be
+    /// published before the append counts as done.
+    hub: Arc<Hub>,
     /// Dropped once the append is done: published, refused or answered.
-    _settled: oneshot::Sender<()>,
+    settled: oneshot::Sender<()>,
 }
 
 impl Completion for AnswerSender {
-    /// Runs on the store thread: renders and `try_send`s, never waits.
+    /// Runs on the store thread: renders and `try_send`s, never waits. A
+    /// new message is done once published; a retry is answered once its
+    /// original is, so the answer cannot come before the echo it repeats.
     fn complete(self: Box<Self>, outcome: Result<Appended, StoreError>) {
         let answer = match outcome {
-            Ok(Appended::New(_)) => return,
-            Ok(Appended::Duplicate(original)) => original.to_server_msg(ShownTo::Sender),
+            Ok(Appended::New(stored)) => {
+                let settled = self.settled;
+                self.hub
+                    .when_published(stored.id, Box::new(move || drop(settled)));
+                return;
+            }
+            Ok(Appended::Duplicate(original)) => {
+                let id = original.id;
+                let line =
+                    dialect::render_alone(&*self.dialect, &original.to_server_msg(ShownTo::Sender));
+                let (replies, settled) = (self.replies, self.settled);
+                self.hub.when_published(
+                    id,
+                    Box::new(move || {
+                        let _ = replies.try_send(Outgoing::Line(line));
+                        drop(settled);
+                    }),
+                );
+                return;
+            }
+            Err(error) if error.is_uncertain() => {
+                let message = format!(
+                    "It is not known whether the message was stored ({}); send it again with the same client_id to be sure: it is stored at most once.",
+                    error.explained()
+                );
+                ServerMsg::refusal_of(ErrorCode::StoreUnavailable, message, self.client_id)
+            }
             Err(error) => {
                 let message = format!(
                     "The message could not be stored, so it was not sent: {}",

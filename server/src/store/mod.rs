@@ -149,6 +149,9 @@ impl SessionRecord {
 pub struct StoreError {
     doing: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// The request may have been carried out all the same: it was sent,
+    /// and no answer came (a Redis that went away or took too long).
+    uncertain: bool,
 }
 
 impl StoreError {
@@ -160,6 +163,7 @@ impl StoreError {
         StoreError {
             doing: doing.into(),
             source: Some(Arc::new(source)),
+            uncertain: false,
         }
     }
 
@@ -168,7 +172,30 @@ impl StoreError {
         StoreError {
             doing: what.into(),
             source: None,
+            uncertain: false,
         }
+    }
+
+    /// The same failure, of a request that may have been carried out.
+    pub fn uncertain(self) -> StoreError {
+        StoreError {
+            uncertain: true,
+            ..self
+        }
+    }
+
+    /// Whether the request may have been carried out despite the failure:
+    /// a message refused so may be stored (and published) all the same.
+    pub fn is_uncertain(&self) -> bool {
+        self.uncertain
+    }
+
+    /// Whether the underlying error is an `E` for which `test` holds.
+    pub fn caused_by_a<E: std::error::Error + 'static>(&self, test: impl Fn(&E) -> bool) -> bool {
+        self.source
+            .as_deref()
+            .and_then(|source| source.downcast_ref::<E>())
+            .is_some_and(test)
     }
 
     /// What failed and why, for people: "cannot store messages: disk I/O

@@ -420,7 +420,16 @@ impl Store for RedisStore {
         }
         let replies: Vec<(u64, String)> = self
             .link
-            .run("cannot store messages", |c| invocation.invoke(c))?;
+            .run("cannot store messages", |c| invocation.invoke(c))
+            .map_err(|error| {
+                // Sent, and no answer: Redis may have run the append.
+                let unanswered = |e: &RedisError| e.is_timeout() || e.is_connection_dropped();
+                if error.caused_by_a(unanswered) {
+                    error.uncertain()
+                } else {
+                    error
+                }
+            })?;
         if replies.len() != batch.len() {
             return Err(StoreError::new(
                 "cannot store messages: Redis answered for a different number of messages",
@@ -435,8 +444,13 @@ impl Store for RedisStore {
                     message: message.clone(),
                 })
             } else {
-                let stored = Body::decode(id, &old)
-                    .ok_or_else(|| StoreError::new("cannot read a stored message in Redis"))?;
+                // The original as stored; were it unreadable, the retry as
+                // sent (the same text, by the same sender) with its id,
+                // rather than failing the whole batch Redis took.
+                let stored = Body::decode(id, &old).unwrap_or_else(|| StoredMessage {
+                    id,
+                    message: message.clone(),
+                });
                 Appended::Duplicate(stored)
             };
             outcomes.push(outcome);
