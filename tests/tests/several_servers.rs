@@ -207,6 +207,23 @@ async fn a_redis_that_lost_messages_is_refused_rather_than_ids_given_out_again()
     let refusal = alice.expect_error(ErrorCode::StoreUnavailable).await;
     assert!(refusal.contains("lost"), "{refusal}");
     alice.expect_alive().await;
+    // A server started now serves what Redis holds, a new history from id
+    // 1; once its ids pass those A has seen, A still refuses: the history
+    // it served is gone.
+    let fresh = TestServer::with_config(sharing(&redis)).await;
+    let mut carol = fresh.join("carol").await;
+    for text in ["new one", "new two", "new three"] {
+        carol.say(text).await;
+    }
+    let ids: Vec<u64> = chats(&mut carol, 3)
+        .await
+        .iter()
+        .map(|(id, _, _)| *id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    alice.say("four").await;
+    let refusal = alice.expect_error(ErrorCode::StoreUnavailable).await;
+    assert!(refusal.contains("no longer holds the history"), "{refusal}");
 }
 
 #[tokio::test]
@@ -441,4 +458,48 @@ async fn a_message_redis_was_too_slow_to_confirm_is_uncertain_and_its_retry_is_s
     let seen = chats(&mut bob, 2).await;
     let seen: Vec<(u64, &str)> = seen.iter().map(|(id, _, t)| (*id, t.as_str())).collect();
     assert_eq!(seen, [(id_of(&echo), "slow"), (id_of(&echo) + 1, "marker")]);
+}
+
+#[tokio::test]
+async fn a_resume_longer_than_the_limit_replays_the_newest_and_says_gap() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(lanchat_server::Config {
+        resume_limit: 3,
+        ..sharing(&redis)
+    })
+    .await;
+    let (mut alice, welcome, _) = TestClient::rejoin(a.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    let mut carol = a.join("carol").await;
+    carol.join_room("dev").await;
+    alice.join_room("dev").await;
+    alice.say("seen").await;
+    let (seen, _, _) = alice.recv_chat().await;
+    drop(alice);
+    // Six more, in two rooms, then a resume that may replay three.
+    for round in 0..3 {
+        carol.say(&format!("lobby {round}")).await;
+        carol
+            .say_to(Some("dev"), None, &format!("dev {round}"), None)
+            .await;
+    }
+    let sent = chats(&mut carol, 7).await;
+    let (_, welcome, replay) =
+        TestClient::rejoin(b.addr(), "alice", Some(seen), Some(session)).await;
+    assert!(
+        matches!(
+            welcome,
+            ServerMsg::Welcome {
+                gap: Some(true),
+                ..
+            }
+        ),
+        "{welcome:?}"
+    );
+    let replayed: Vec<u64> = replay.iter().map(id_of).collect();
+    let newest: Vec<u64> = sent[4..].iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(replayed, newest, "the newest three of both rooms");
 }

@@ -43,6 +43,9 @@ pub(crate) async fn hello(ctx: &mut Context<'_>, hello: Hello) -> Result<(Member
         }
     };
     refuse_if_banned(ctx)?;
+    if let Some(since) = hello.since {
+        catch_up_to(ctx, since).await;
+    }
     let standing = owners::standing(ctx, &nick).await?;
     let (mut member, joined) = enter(ctx, &nick, hello.session, standing.owns).await?;
     // A server ban placed while this hello waited on the store did not
@@ -211,6 +214,33 @@ async fn session_for(
             None
         }
     }
+}
+
+/// Longest a resume waits for this server to catch up with the shared log.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// With a shared log, a client may resume here with an id that another
+/// server published a moment ago and this server's log reader has not read
+/// yet: wait for it (at most [`CATCH_UP`]) rather than take it for an id
+/// of another history. Only for an id the shared counter gave out, so a
+/// made-up one waits for nothing.
+async fn catch_up_to(ctx: &Context<'_>, since: u64) {
+    let hub = &ctx.shared.hub;
+    if ctx.shared.config.redis.is_none() || since <= hub.last_published() {
+        return;
+    }
+    let counter = ctx.shared.store.run(|store, _| store.last_id()).await;
+    if !counter.is_ok_and(|counter| since <= counter) {
+        return;
+    }
+    let (done, published) = tokio::sync::oneshot::channel();
+    hub.when_published(
+        since,
+        Box::new(move || {
+            let _ = done.send(());
+        }),
+    );
+    let _ = tokio::time::timeout(CATCH_UP, published).await;
 }
 
 /// The rooms of `nick`'s session `token`: from the connection that still

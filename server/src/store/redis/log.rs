@@ -31,6 +31,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(200);
 pub struct LogReader {
     link: Link,
     server: ServerName,
+    /// The history this server serves: an entry of another (Redis was
+    /// emptied or replaced while the server ran) is never published.
+    history: String,
     seen: Arc<AtomicU64>,
     /// The last id published.
     after: u64,
@@ -40,6 +43,7 @@ impl LogReader {
     pub(super) fn new(
         link: Link,
         server: ServerName,
+        history: String,
         seen: Arc<AtomicU64>,
         after: u64,
     ) -> LogReader {
@@ -47,6 +51,7 @@ impl LogReader {
         LogReader {
             link,
             server,
+            history,
             seen,
             after,
         }
@@ -86,6 +91,14 @@ impl LogReader {
                 );
             }
             self.after = id;
+            let history: Option<String> = entry.get("h");
+            if history.as_deref() != Some(self.history.as_str()) {
+                error!(
+                    id,
+                    "the shared log holds another history than the one this server serves (Redis was emptied or replaced); not published, restart the server"
+                );
+                continue;
+            }
             let origin: Option<String> = entry.get("o");
             let origin = origin.and_then(|origin| self.server.own_connection(&origin));
             let json: Option<String> = entry.get("m");

@@ -41,12 +41,12 @@ impl RedisStore {
                 "Redis already holds messages (lanchat:next_id is {counter}); migrate into an empty Redis"
             )));
         }
+        let (history_id, pruned) = (sqlite.history_id()?, sqlite.pruned_through()?);
         let mut migrated = Migrated {
-            messages: self.copy_messages(sqlite)?,
+            messages: self.copy_messages(sqlite, &history_id)?,
             last_id: sqlite.last_id()?,
             ..Migrated::default()
         };
-        let (history_id, pruned) = (sqlite.history_id()?, sqlite.pruned_through()?);
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg("lanchat:next_id")
@@ -58,10 +58,11 @@ impl RedisStore {
             .ignore()
             .cmd("SET")
             .arg("lanchat:history_id")
-            .arg(history_id)
+            .arg(&history_id)
             .ignore();
         self.link
             .run("cannot copy the history", |c| pipe.query::<()>(c))?;
+        self.history = history_id;
         migrated.owners = copy_owners(&mut self.link, sqlite)?;
         migrated.rooms = self.copy_rooms(sqlite)?;
         for ban in sqlite.load_bans(now_ms)? {
@@ -75,7 +76,7 @@ impl RedisStore {
         Ok(migrated)
     }
 
-    fn copy_messages(&mut self, sqlite: &SqliteStore) -> Result<u64, StoreError> {
+    fn copy_messages(&mut self, sqlite: &SqliteStore, history: &str) -> Result<u64, StoreError> {
         let (mut after, mut copied) = (0, 0);
         loop {
             let page = sqlite.messages_after(after, PAGE)?;
@@ -84,6 +85,7 @@ impl RedisStore {
             };
             after = last.id;
             let mut invocation = self.scripts.import.prepare_invoke();
+            invocation.arg(history);
             for stored in &page {
                 invocation.arg(stored.id);
                 for arg in append_args(&self.server, &stored.message)? {

@@ -6,8 +6,8 @@
 //!   in the same script that appends ([`scripts`]), so ids are one strictly
 //!   increasing sequence for the whole deployment, without gaps.
 //! - `log`: a stream of every message, entry id `<id>-0`, fields `t` (time),
-//!   `m` (the message as JSON, [`Body`]) and `o` (the server and connection
-//!   that sent it). Every server reads it ([`log`]) and publishes what it
+//!   `m` (the message as JSON, [`Body`]), `o` (the server and connection
+//!   that sent it) and `h` (the history it belongs to). Every server reads it ([`log`]) and publishes what it
 //!   reads, its own messages included, so all clients see one order.
 //! - `room:<room>` and `dm:<fingerprint>`: the same entries per room and per
 //!   identity's direct messages, so that history reads one short stream
@@ -47,6 +47,11 @@ use crate::domain::ConnectionId;
 pub use log::{LogReader, spawn_log_reader};
 pub use migrate::Migrated;
 use scripts::Scripts;
+
+/// Most entries one read asks a stream for: the server's own limits
+/// (history, resume) are far below it; a setting above it is cut here
+/// rather than sent to Redis as a number it refuses.
+const MAX_READ: usize = 100_000;
 
 /// Longest wait to connect to Redis: it is on the LAN or the same box.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -248,6 +253,9 @@ pub struct RedisStore {
     url: String,
     scripts: Scripts,
     server: ServerName,
+    /// The name of the history this server serves, read when it opened: a
+    /// Redis that holds another (or none) lost what this server served.
+    history: String,
     /// The highest id this server has seen given out, by its appends or in
     /// the log: shared with its other store connections and its log reader.
     seen: Arc<AtomicU64>,
@@ -262,6 +270,7 @@ impl RedisStore {
             url: url.to_owned(),
             scripts: Scripts::new(),
             server,
+            history: String::new(),
             seen: Arc::new(AtomicU64::new(0)),
         };
         let name = random_name("the history")?;
@@ -272,6 +281,7 @@ impl RedisStore {
                 .arg("NX")
                 .query::<()>(c)
         })?;
+        store.history = store.history_id()?;
         store.warn_unless_durable();
         Ok(store)
     }
@@ -284,6 +294,7 @@ impl RedisStore {
             url: self.url.clone(),
             scripts: Scripts::new(),
             server: self.server.clone(),
+            history: self.history.clone(),
             seen: Arc::clone(&self.seen),
         })
     }
@@ -293,6 +304,7 @@ impl RedisStore {
         Ok(LogReader::new(
             Link::open(&self.url)?,
             self.server.clone(),
+            self.history.clone(),
             Arc::clone(&self.seen),
             after,
         ))
@@ -359,7 +371,7 @@ impl RedisStore {
             } else {
                 pipe.cmd("XRANGE").arg(stream).arg(after).arg(up_to);
             }
-            pipe.arg("COUNT").arg(count);
+            pipe.arg("COUNT").arg(count.min(MAX_READ));
         }
         let replies: Vec<StreamRangeReply> =
             self.link.run("cannot read history", |c| pipe.query(c))?;
@@ -412,7 +424,9 @@ fn append_args(server: &ServerName, message: &NewMessage) -> Result<[String; 7],
 impl Store for RedisStore {
     fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
         let mut invocation = self.scripts.append.prepare_invoke();
-        invocation.arg(self.seen.load(Ordering::Acquire));
+        invocation
+            .arg(self.seen.load(Ordering::Acquire))
+            .arg(&self.history);
         for message in batch {
             for arg in append_args(&self.server, message)? {
                 invocation.arg(arg);
@@ -483,16 +497,25 @@ impl Store for RedisStore {
         let (floor, pruned) = self.floor(kept)?;
         let gap = query.after < pruned.max(floor);
         let after = query.after.max(floor);
-        let streams = streams_of(&query.rooms, query.reader.identity());
-        let count = query.limit.saturating_add(1);
-        let newest = self.ranges(&streams, after, query.up_to, count, true)?;
+        let mut invocation = self.scripts.resume_start.prepare_invoke();
+        for stream in streams_of(&query.rooms, query.reader.identity()) {
+            invocation.key(stream);
+        }
+        invocation
+            .arg(after)
+            .arg(query.up_to)
+            .arg(query.limit.min(MAX_READ));
         // The id just before the newest `limit`, if more than that follow.
-        Ok(match newest.get(query.limit) {
-            Some(beyond) => ResumeStart {
-                after: beyond.id,
+        let beyond: u64 = self
+            .link
+            .run("cannot read history", |c| invocation.invoke(c))?;
+        Ok(if beyond > 0 {
+            ResumeStart {
+                after: beyond,
                 gap: true,
-            },
-            None => ResumeStart { after, gap },
+            }
+        } else {
+            ResumeStart { after, gap }
         })
     }
 

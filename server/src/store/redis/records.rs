@@ -79,8 +79,14 @@ pub(super) fn load_session(
 }
 
 /// Forgets sessions unused for [`SESSION_DAYS`], and the least recently
-/// used beyond [`MAX_SESSIONS`], a thousand a pass at most.
+/// used beyond [`MAX_SESSIONS`], a thousand at a time until none is left.
 pub(super) fn forget_sessions(link: &mut Link, now_ms: u64) -> Result<(), StoreError> {
+    while forget_some_sessions(link, now_ms)? {}
+    Ok(())
+}
+
+/// Forgets up to a thousand sessions of each kind; true if it forgot any.
+fn forget_some_sessions(link: &mut Link, now_ms: u64) -> Result<bool, StoreError> {
     let doing = "cannot forget old sessions";
     let cutoff = now_ms.saturating_sub(SESSION_DAYS * 86_400_000);
     let mut old: Vec<String> = link.run(doing, |c| {
@@ -108,7 +114,7 @@ pub(super) fn forget_sessions(link: &mut Link, now_ms: u64) -> Result<(), StoreE
         old.extend(oldest);
     }
     if old.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let mut pipe = redis::pipe();
     for token in &old {
@@ -117,7 +123,8 @@ pub(super) fn forget_sessions(link: &mut Link, now_ms: u64) -> Result<(), StoreE
             .ignore();
         pipe.cmd("ZREM").arg("lanchat:sessions").arg(token).ignore();
     }
-    link.run(doing, |c| pipe.query::<()>(c))
+    link.run(doing, |c| pipe.query::<()>(c))?;
+    Ok(true)
 }
 
 /// Trims every room's and identity's stream to what retention keeps.
@@ -299,14 +306,16 @@ pub(super) fn set_operator(
     Ok(changed > 0)
 }
 
-/// Records `room` (as setting its topic or privacy does in SQLite) and
-/// sets `fields` of its record.
+/// Records `room` (as setting its topic or privacy does in SQLite), sets
+/// `fields` of its record, clears `clear`, and adds it to or removes it
+/// from a set (`SADD`/`SREM`, the set), all at once.
 fn set_room_fields(
     link: &mut Link,
     doing: &str,
     room: &str,
     fields: &[(&str, String)],
     clear: &[&str],
+    listed: Option<(&str, &str)>,
 ) -> Result<(), StoreError> {
     let key = format!("lanchat:roominfo:{room}");
     let mut pipe = redis::pipe();
@@ -325,6 +334,9 @@ fn set_room_fields(
     if !clear.is_empty() {
         pipe.cmd("HDEL").arg(&key).arg(clear).ignore();
     }
+    if let Some((change, set)) = listed {
+        pipe.cmd(change).arg(set).arg(room).ignore();
+    }
     link.run(doing, |c| pipe.query::<()>(c))
 }
 
@@ -334,7 +346,14 @@ pub(super) fn set_topic(link: &mut Link, room: &str, topic: &Topic) -> Result<()
         ("topic_by", topic.by.clone()),
         ("topic_at", topic.at_ms.to_string()),
     ];
-    set_room_fields(link, "cannot set the room's topic", room, &fields, &[])
+    set_room_fields(
+        link,
+        "cannot set the room's topic",
+        room,
+        &fields,
+        &[],
+        None,
+    )
 }
 
 pub(super) fn set_privacy(
@@ -347,17 +366,17 @@ pub(super) fn set_privacy(
         "private",
         if privacy.private { "1" } else { "0" }.to_owned(),
     );
+    let listed = (
+        if privacy.private { "SADD" } else { "SREM" },
+        "lanchat:private",
+    );
     match &privacy.key {
-        Some(key) => set_room_fields(link, doing, room, &[private, ("key", key.clone())], &[])?,
-        None => set_room_fields(link, doing, room, &[private], &["key"])?,
+        Some(key) => {
+            let fields = [private, ("key", key.clone())];
+            set_room_fields(link, doing, room, &fields, &[], Some(listed))
+        }
+        None => set_room_fields(link, doing, room, &[private], &["key"], Some(listed)),
     }
-    let change = if privacy.private { "SADD" } else { "SREM" };
-    link.run(doing, |c| {
-        redis::cmd(change)
-            .arg("lanchat:private")
-            .arg(room)
-            .query::<()>(c)
-    })
 }
 
 pub(super) fn private_rooms(link: &mut Link) -> Result<Vec<String>, StoreError> {
@@ -441,6 +460,9 @@ pub(super) fn load_bans(link: &mut Link, now_ms: u64) -> Result<Vec<Ban>, StoreE
                 .query::<()>(c)
         })?;
     }
+    // Several servers each keep to the cap as they add; should the hash
+    // hold more, the newest are the ones kept.
+    bans.sort_by_key(|ban| std::cmp::Reverse(ban.at_ms));
     bans.truncate(crate::bans::MAX_BANS);
     Ok(bans)
 }

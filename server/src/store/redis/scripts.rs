@@ -9,13 +9,14 @@
 
 use redis::Script;
 
-/// Adds message `id` to the log (entry id `<id>-0`) and to its room's
+/// Adds message `id` of `history` to the log (entry id `<id>-0`, the
+/// history named in it, so a log reader never publishes another's) and to its room's
 /// stream or its identities' direct-message streams, and keeps its retry
 /// key: the one way both [`APPEND`] and [`IMPORT`] write a message.
 const ADD_ENTRY: &str = r"
-local function add_entry(id, ts, body, origin, room, party_a, party_b, retry)
+local function add_entry(history, id, ts, body, origin, room, party_a, party_b, retry)
   local entry = string.format('%d-0', id)
-  redis.call('XADD', 'lanchat:log', entry, 't', ts, 'm', body, 'o', origin)
+  redis.call('XADD', 'lanchat:log', entry, 't', ts, 'm', body, 'o', origin, 'h', history)
   local streams = {}
   -- A room message names its sender's identity too; only a direct
   -- message belongs in the direct-message streams.
@@ -31,6 +32,7 @@ local function add_entry(id, ts, body, origin, room, party_a, party_b, retry)
   end
   if retry ~= '' then
     redis.call('SET', 'lanchat:retry:' .. retry, string.format('%d', id), 'EX', RETRY_SECONDS)
+    redis.call('ZADD', 'lanchat:retries', id, retry)
   end
 end
 ";
@@ -42,9 +44,11 @@ end
 /// (`<retry scope> <client_id>`) names a message still in the log is not
 /// stored again.
 ///
-/// `ARGV[1]` is the highest id the calling server has seen; a counter
-/// below it means Redis lost data, and the script refuses rather than give
-/// those ids out again. Then seven arguments a message: time, body, origin
+/// `ARGV[1]` is the highest id the calling server has seen and `ARGV[2]`
+/// the name of the history it serves. A counter below that id or below
+/// the log's newest entry, or another name (or none), means Redis lost
+/// data or was replaced, and the script refuses rather than give ids out
+/// again. Then seven arguments a message: time, body, origin
 /// (`<server>:<connection>`, or empty), room, the two identities (either
 /// may be empty) and the retry key (empty for none).
 ///
@@ -53,13 +57,19 @@ end
 const APPEND: &str = r"
 local seen = tonumber(ARGV[1])
 local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+local newest = redis.call('XREVRANGE', 'lanchat:log', '+', '-', 'COUNT', 1)[1]
+if newest then seen = math.max(seen, tonumber(string.match(newest[1], '^%d+'))) end
 if counter < seen then
   return redis.error_reply('LANCHAT_LOST Redis lost messages: its id counter is ' ..
-    string.format('%d', counter) .. ' but this server has seen ids up to ' ..
-    string.format('%d', seen) .. '; refusing to give ids out again')
+    string.format('%d', counter) .. ' but ids up to ' ..
+    string.format('%d', seen) .. ' were given out; refusing to give them out again')
+end
+if redis.call('GET', 'lanchat:history_id') ~= ARGV[2] then
+  return redis.error_reply('LANCHAT_LOST Redis lost messages: it no longer holds the history ' ..
+    ARGV[2] .. ' this server serves; restart the server to serve what Redis holds now')
 end
 local out = {}
-for i = 2, #ARGV, 7 do
+for i = 3, #ARGV, 7 do
   local ts, body, origin, room = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local party_a, party_b, retry = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local old = nil
@@ -79,24 +89,25 @@ for i = 2, #ARGV, 7 do
     out[#out + 1] = old
   else
     local id = redis.call('INCR', 'lanchat:next_id')
-    add_entry(id, ts, body, origin, room, party_a, party_b, retry)
+    add_entry(ARGV[2], id, ts, body, origin, room, party_a, party_b, retry)
     out[#out + 1] = {id, ''}
   end
 end
 return out
 ";
 
-/// Copies messages with the ids they already have (`--migrate-from`), in
-/// groups of eight arguments: id, then [`APPEND`]'s seven. Raises the
+/// Copies messages of history `ARGV[1]` with the ids they already have
+/// (`--migrate-from`), in groups of eight arguments: id, then [`APPEND`]'s
+/// seven. Raises the
 /// counter to the highest id copied. Ids must come in increasing order,
 /// above any in the log (Redis refuses a lower entry id, and the copy
 /// stops there with an error).
 const IMPORT: &str = r"
 local highest = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
-for i = 1, #ARGV, 8 do
+for i = 2, #ARGV, 8 do
   local id, ts, body, origin, room = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local party_a, party_b, retry = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  add_entry(id, ts, body, origin, room, party_a, party_b, retry)
+  add_entry(ARGV[1], id, ts, body, origin, room, party_a, party_b, retry)
   if id > highest then highest = id end
 end
 redis.call('SET', 'lanchat:next_id', string.format('%d', highest))
@@ -145,11 +156,58 @@ if floor > counter then floor = counter end
 return {floor, pruned, counter}
 ";
 
-/// Removes from the log every message at or below `ARGV[1]` and records
-/// that the history before it is gone; returns how many left the log.
+/// Where a resume starts: the id of the (`ARGV[3]` + 1)-th newest entry
+/// in (`ARGV[1]`, `ARGV[2]`] of the streams in `KEYS` together, or 0 if
+/// there are no more than `ARGV[3]`. A merge of the streams from their
+/// newest ends, a chunk at a time, that returns one number: the entries
+/// stay in Redis, however long the resume.
+const RESUME_START: &str = r"
+local after, up_to, limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local chunk = 256
+local heads = {}
+local function refill(s)
+  local head = heads[s]
+  local entries = redis.call('XREVRANGE', KEYS[s], head.before, string.format('(%d-0', after), 'COUNT', chunk)
+  head.ids, head.at = {}, 1
+  for i, entry in ipairs(entries) do head.ids[i] = tonumber(string.match(entry[1], '^%d+')) end
+  if #entries < chunk then
+    head.done = true
+  else
+    head.before = string.format('(%d-0', head.ids[#head.ids])
+  end
+end
+for s = 1, #KEYS do
+  heads[s] = {before = up_to, done = false}
+  refill(s)
+end
+local taken = 0
+while true do
+  local best, from = nil, nil
+  for s = 1, #KEYS do
+    local head = heads[s]
+    if head.at > #head.ids and not head.done then refill(s) end
+    local id = head.ids[head.at]
+    if id and (not best or id > best) then best, from = id, s end
+  end
+  if not best then return 0 end
+  taken = taken + 1
+  if taken > limit then return best end
+  heads[from].at = heads[from].at + 1
+end
+";
+
+/// Removes from the log every message at or below `ARGV[1]`, and the
+/// retry keys of up to ten thousand of them (the rest at the next pass, or
+/// when their week is up), and records that the history before it is
+/// gone; returns how many left the log.
 const TRIM_LOG: &str = r"
 local floor = ARGV[1]
 local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-0', floor + 1))
+local retries = redis.call('ZRANGEBYSCORE', 'lanchat:retries', '-inf', floor, 'LIMIT', 0, 10000)
+for _, retry in ipairs(retries) do
+  redis.call('DEL', 'lanchat:retry:' .. retry)
+  redis.call('ZREM', 'lanchat:retries', retry)
+end
 local pruned = tonumber(redis.call('GET', 'lanchat:pruned_through') or '0')
 if tonumber(floor) > pruned then redis.call('SET', 'lanchat:pruned_through', floor) end
 return removed
@@ -270,6 +328,7 @@ pub(super) struct Scripts {
     pub(super) append: Script,
     pub(super) import: Script,
     pub(super) floor: Script,
+    pub(super) resume_start: Script,
     pub(super) trim_log: Script,
     pub(super) trim_streams: Script,
     pub(super) claim_check: Script,
@@ -286,6 +345,7 @@ impl Scripts {
             append: Script::new(&format!("{add_entry}{APPEND}")),
             import: Script::new(&format!("{add_entry}{IMPORT}")),
             floor: Script::new(FLOOR),
+            resume_start: Script::new(RESUME_START),
             trim_log: Script::new(TRIM_LOG),
             trim_streams: Script::new(TRIM_STREAMS),
             claim_check: Script::new(CLAIM_CHECK),
