@@ -113,6 +113,11 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
             if member.stored && reason != LeaveReason::Reclaimed {
                 shared.store.save_session(member.record());
             }
+            // A reclaimed nickname is the newer connection's, here or on
+            // another server (which holds it among the servers already).
+            if reason != LeaveReason::Reclaimed {
+                session::online::release(&shared, &nick);
+            }
             member.membership.set_leave_reason(reason.describe());
         }
         Phase::Greeting { .. } => debug!(reason = reason.describe(), "closed before joining"),

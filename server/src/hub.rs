@@ -493,6 +493,15 @@ impl Hub {
         }
     }
 
+    /// Closes the connection that holds `nick` here: a connection of the
+    /// same session or owner took the nickname on another server, so this
+    /// one is a ghost. Its rooms see it leave ("reconnected").
+    pub(crate) fn close_taken_over(&self, nick: &NickKey) {
+        if let Some(member) = self.lock().members.get(nick) {
+            member.kick.cancel();
+        }
+    }
+
     /// Runs `then` once the message with `id` has been published: at once
     /// if it has, as it always has on a server alone (its store thread
     /// publishes a commit before it completes the appends), else when the
@@ -990,10 +999,15 @@ fn room_nicks(state: &HubState, room: &str, wanted: impl Fn(&Member) -> bool) ->
     nicks
 }
 
-/// The store thread publishes each commit straight into the hub.
+/// The store thread publishes each commit straight into the hub (or, for
+/// a server sharing Redis, the log reader what it reads).
 impl Publish for Arc<Hub> {
     fn publish_committed(&mut self, committed: &[StoredMessage]) {
         self.publish_messages(committed);
+    }
+
+    fn taken_over(&mut self, nick: &NickKey) {
+        self.close_taken_over(nick);
     }
 }
 

@@ -129,6 +129,9 @@ impl Opened {
             });
         };
         let mut redis = RedisStore::open(url, ServerName::random()?)?;
+        // Other servers take the nicknames of a server without a lease for
+        // those of a dead one: hold one before anybody joins here.
+        redis.keep_lease()?;
         // One reading of the counter for both: the hub's first "published"
         // is where the log reader starts, so nothing falls in between.
         let last_id = redis.last_id()?;
@@ -306,9 +309,18 @@ impl Server {
                 None => std::future::pending().await,
             }
         };
+        // Part of serving, not a task of its own: a server that stops
+        // serving, however it stops, stops renewing its lease.
+        let lease = async {
+            match shared.config.redis {
+                Some(_) => keep_lease_on_a_timer(&shared).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = main => {}
             () = irc => {}
+            () = lease => {}
             () = shutdown => {}
         }
         info!("shutting down");
@@ -355,6 +367,28 @@ async fn prune_on_a_timer(shared: Arc<Shared>) {
         tokio::select! {
             _ = ticks.tick() => shared.store.prune_soon(),
             () = shared.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Renews this server's lease on its nicknames among the servers sharing
+/// Redis every [`store::LEASE_RENEWAL`], freeing those of servers that
+/// stopped without saying so; runs for as long as it is polled.
+async fn keep_lease_on_a_timer(shared: &Shared) -> ! {
+    let mut ticks = tokio::time::interval(store::LEASE_RENEWAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match shared.store.run(|store, _| store.keep_lease()).await {
+            Ok(reaped) => {
+                for server in reaped {
+                    info!(%server, "a server stopped without saying so; its nicknames are free");
+                }
+            }
+            Err(error) => warn!(
+                error = error.explained(),
+                "could not renew this server's lease"
+            ),
         }
     }
 }

@@ -503,3 +503,80 @@ async fn a_resume_longer_than_the_limit_replays_the_newest_and_says_gap() {
     let newest: Vec<u64> = sent[4..].iter().map(|(id, _, _)| *id).collect();
     assert_eq!(replayed, newest, "the newest three of both rooms");
 }
+
+/// Says hello as `nick` on `server` until it is welcome (a nickname being
+/// freed among the servers), within `within`; returns the client.
+async fn join_when_free(server: &TestServer, nick: &str, within: Duration) -> TestClient {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut client = TestClient::connect_raw(server.addr()).await;
+        client.hello(nick).await;
+        client.expect_greeting().await;
+        let answer = client.recv().await;
+        if matches!(answer, ServerMsg::Welcome { .. }) {
+            client.nick = nick.to_owned();
+            client.history = client.read_history().await;
+            return client;
+        }
+        let taken = matches!(
+            answer,
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken,
+                ..
+            }
+        );
+        assert!(taken, "{nick}: {answer:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{nick} was not freed within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_nickname_in_use_on_one_server_is_taken_on_the_other_until_it_leaves() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let alice = a.join("alice").await;
+    let mut impostor = TestClient::connect_raw(b.addr()).await;
+    impostor.hello("ALICE").await;
+    impostor.expect_greeting().await;
+    let refusal = impostor.expect_error(ErrorCode::NickTaken).await;
+    assert!(refusal.contains("another server"), "{refusal}");
+    drop(alice);
+    // Freed as soon as A sees her go.
+    join_when_free(&b, "alice", Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_session_takes_its_nickname_back_from_a_ghost_on_the_other_server() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let (mut ghost, welcome, _) = TestClient::rejoin(a.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    // Her connection to A is still open (as after a network change A has
+    // not noticed yet) when she comes back through B.
+    let (_, welcome, _) = TestClient::rejoin(b.addr(), "alice", None, Some(session.clone())).await;
+    assert_eq!(session_of(&welcome), session);
+    ghost.expect_closed().await;
+    // Nobody else can take it from her.
+    let mut impostor = TestClient::connect_raw(a.addr()).await;
+    impostor.hello("alice").await;
+    impostor.expect_greeting().await;
+    impostor.expect_error(ErrorCode::NickTaken).await;
+}
+
+#[tokio::test]
+async fn the_nicknames_of_a_server_that_stopped_without_a_word_are_freed_within_the_lease() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let _alice = a.join("alice").await;
+    // A stops serving without releasing anything, as if killed: its lease
+    // (10 s) runs out, and B frees its nicknames at its next renewal.
+    drop(a);
+    join_when_free(&b, "alice", Duration::from_secs(25)).await;
+}

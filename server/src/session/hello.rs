@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::replay::{self, Arrival, ReplayFrom};
-use super::{Context, LeaveReason, Member, Next, moderation, owners};
+use super::{Context, LeaveReason, Member, Next, moderation, online, owners};
 use crate::bans::Ban;
 use crate::domain::{NickKey, Party, SessionToken};
 use crate::hub::{HubEvent, Presence};
@@ -146,6 +146,7 @@ async fn enter(
     };
     // A session does not take anyone back into a room that banned them.
     rooms.retain(|room| banned_from(ctx, Some(room)).is_none());
+    online::claim(ctx, nick, &token, owns).await?;
     let identity = ctx.security.identity().cloned();
     let presence = Presence {
         identity: identity.clone(),
@@ -157,6 +158,8 @@ async fn enter(
     };
     let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token, presence) {
         Ok(joined) => joined,
+        // Taken here, by a connection of this server, which keeps the
+        // nickname among the servers.
         Err(_taken) => {
             let message = format!("The nickname {nick} is taken; try another.");
             return Err(ctx.refuse(ErrorCode::NickTaken, message));

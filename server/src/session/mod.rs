@@ -17,6 +17,7 @@ pub(crate) mod banning;
 pub(crate) mod hello;
 pub(crate) mod moderation;
 pub(crate) mod nick;
+pub(crate) mod online;
 pub(crate) mod owners;
 pub(crate) mod password;
 pub(crate) mod privacy;

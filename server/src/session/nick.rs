@@ -3,7 +3,8 @@
 use lanchat_shared::{ErrorCode, Nick};
 use tracing::info;
 
-use super::{Context, LeaveReason, Member, Next, owners};
+use super::{Context, LeaveReason, Member, Next, online, owners};
+use crate::domain::NickKey;
 use crate::hub::Refusal;
 
 /// Takes the nickname `wanted`; everyone sharing a room hears of it (the
@@ -17,18 +18,27 @@ pub(crate) async fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &
         Ok(standing) => standing,
         Err(refused) => return refused,
     };
+    if let Err(refused) = online::claim(ctx, &new, &member.token, standing.owns).await {
+        return refused;
+    }
     // Messages sent under the old nickname are published under it, echo
     // included, before anyone hears of the new one.
     ctx.settle().await;
     match member.membership.rename(new.clone(), standing.owns) {
         Ok(old) => {
             info!(%old, %new, owner = standing.owns, "renamed");
+            // A change of case only is the same nickname, still held.
+            if NickKey::of(&old) != NickKey::from(&new) {
+                online::release(ctx.shared, &old);
+            }
             ctx.save_session(member);
             match standing.notice {
                 Some(notice) => ctx.reply(lanchat_shared::ServerMsg::info(notice)),
                 None => Next::Read,
             }
         }
+        // Taken here, by a connection of this server, which keeps the
+        // nickname among the servers.
         Err(Refusal::NickTaken) => ctx.refuse(
             ErrorCode::NickTaken,
             format!("The nickname {new} is taken."),

@@ -24,7 +24,7 @@ pub use crate::domain::{
     MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
 };
 use lanchat_shared::Fingerprint;
-pub use redis::{LogReader, Migrated, RedisStore, ServerName, spawn_log_reader};
+pub use redis::{LEASE_RENEWAL, LogReader, Migrated, RedisStore, ServerName, spawn_log_reader};
 pub use sqlite::SqliteStore;
 pub use thread::{Publish, spawn, spawn_history_reader};
 
@@ -298,6 +298,49 @@ pub trait Store: Send + 'static {
     fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError>;
     /// Lifts the ban of `target` from `room` (`None`: the server's).
     fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError>;
+    /// Marks `claim.nick` as in use by a connection of this server, unless
+    /// a connection of another server holds it. A server alone shares its
+    /// nicknames with nobody: its hub alone decides, so this says ours.
+    fn claim_online(&mut self, claim: &OnlineClaim) -> Result<Online, StoreError> {
+        let _ = claim;
+        Ok(Online::Ours)
+    }
+    /// Marks `nick` as no longer in use by this server.
+    fn release_online(&mut self, nick: &NickKey) -> Result<(), StoreError> {
+        let _ = nick;
+        Ok(())
+    }
+    /// Renews this server's lease on its nicknames, and frees those of
+    /// servers whose lease ran out (they stopped without saying so);
+    /// returns the names of those servers.
+    fn keep_lease(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A connection's claim to a nickname among several servers.
+#[derive(Clone, Debug)]
+pub struct OnlineClaim {
+    /// The nickname.
+    pub nick: NickKey,
+    /// The session it joins under: a connection of another server under
+    /// the same session is a ghost this one takes the nickname from.
+    pub session: SessionToken,
+    /// The claimant's identity, if it owns the nickname: it takes the
+    /// nickname from a connection of its own on another server.
+    pub owner: Option<Fingerprint>,
+}
+
+/// Who has a nickname among several servers, after a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Online {
+    /// This server: its hub decides between its own connections.
+    Ours,
+    /// This server now; the server named, whose connection of the same
+    /// session or owner had it, is told to close that connection.
+    TakenFrom(String),
+    /// A connection of the server named.
+    HeldBy(String),
 }
 
 /// Operators one room may have: enough for any team, and a bound on what

@@ -16,7 +16,7 @@ use super::{
     Appended, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention, Store, StoreHandle,
     StoredMessage,
 };
-use crate::domain::Clock;
+use crate::domain::{Clock, NickKey};
 
 /// Appends taken into one transaction at most. A commit's messages are
 /// published as one event in the hub's ring, so this also bounds what one
@@ -37,6 +37,11 @@ const PRUNE_EVERY: u64 = 1000;
 pub trait Publish: Send {
     /// Takes the new messages of one commit, in id order.
     fn publish_committed(&mut self, committed: &[StoredMessage]);
+    /// A connection of this server under `nick` was taken over by another
+    /// server (the same session or owner connected there): close it.
+    fn taken_over(&mut self, nick: &NickKey) {
+        let _ = nick;
+    }
 }
 
 /// A closure publishes too (tests, benchmarks).

@@ -16,7 +16,7 @@ use redis::streams::StreamReadReply;
 use tracing::{error, info, warn};
 
 use super::{Body, Link, ServerName, StoreError, entry_id};
-use crate::store::{Publish, StoredMessage};
+use crate::store::{NickKey, Publish, StoredMessage};
 
 /// Entries read at once: one commit's worth, published as one hub event.
 const BATCH: usize = 256;
@@ -35,8 +35,12 @@ pub struct LogReader {
     /// emptied or replaced while the server ran) is never published.
     history: String,
     seen: Arc<AtomicU64>,
-    /// The last id published.
+    /// The last message id published.
     after: u64,
+    /// The last entry read (`<id>-<n>`): a message is `<id>-0`, what
+    /// happens between messages `<id>` and `<id + 1>` (a nickname taken
+    /// over) is `<id>-1`, `<id>-2`, ...
+    last_entry: String,
 }
 
 impl LogReader {
@@ -54,13 +58,15 @@ impl LogReader {
             history,
             seen,
             after,
+            last_entry: format!("{after}-0"),
         }
     }
 
-    /// The next entries after the last published, waiting up to
-    /// [`BLOCK_MS`] for some.
-    fn read(&mut self) -> Result<Vec<StoredMessage>, StoreError> {
-        let after = format!("{}-0", self.after);
+    /// The next entries after the last read, waiting up to [`BLOCK_MS`]
+    /// for some: the messages, and the nicknames of this server's
+    /// connections that other servers took over.
+    fn read(&mut self) -> Result<(Vec<StoredMessage>, Vec<NickKey>), StoreError> {
+        let after = self.last_entry.clone();
         let reply: Option<StreamReadReply> = self.link.run("cannot read the shared log", |c| {
             redis::cmd("XREAD")
                 .arg("COUNT")
@@ -76,8 +82,28 @@ impl LogReader {
             .into_iter()
             .flat_map(|reply| reply.keys)
             .flat_map(|key| key.ids);
-        let mut messages = Vec::new();
+        let (mut messages, mut taken_over) = (Vec::new(), Vec::new());
         for entry in entries {
+            self.last_entry.clone_from(&entry.id);
+            let history: Option<String> = entry.get("h");
+            if history.as_deref() != Some(self.history.as_str()) {
+                error!(
+                    entry = entry.id,
+                    "the shared log holds another history than the one this server serves (Redis was emptied or replaced); not published, restart the server"
+                );
+                continue;
+            }
+            if !entry.id.ends_with("-0") {
+                let kind: Option<String> = entry.get("k");
+                let server: Option<String> = entry.get("s");
+                let nick: Option<String> = entry.get("n");
+                if let (Some("reclaim"), Some(server), Some(nick)) = (kind.as_deref(), server, nick)
+                    && server == self.server.0
+                {
+                    taken_over.push(NickKey::of(&nick));
+                }
+                continue;
+            }
             let Some(id) = entry_id(&entry.id) else {
                 continue;
             };
@@ -91,14 +117,6 @@ impl LogReader {
                 );
             }
             self.after = id;
-            let history: Option<String> = entry.get("h");
-            if history.as_deref() != Some(self.history.as_str()) {
-                error!(
-                    id,
-                    "the shared log holds another history than the one this server serves (Redis was emptied or replaced); not published, restart the server"
-                );
-                continue;
-            }
             let origin: Option<String> = entry.get("o");
             let origin = origin.and_then(|origin| self.server.own_connection(&origin));
             let json: Option<String> = entry.get("m");
@@ -109,7 +127,7 @@ impl LogReader {
             }
         }
         self.seen.fetch_max(self.after, Ordering::AcqRel);
-        Ok(messages)
+        Ok((messages, taken_over))
     }
 }
 
@@ -128,13 +146,16 @@ pub fn spawn_log_reader(
             let mut lost = false;
             while !stop.load(Ordering::Acquire) {
                 match reader.read() {
-                    Ok(messages) => {
+                    Ok((messages, taken_over)) => {
                         if lost {
                             info!(after = reader.after, "the shared log is back");
                             lost = false;
                         }
                         if !messages.is_empty() {
                             publisher.publish_committed(&messages);
+                        }
+                        for nick in &taken_over {
+                            publisher.taken_over(nick);
                         }
                     }
                     Err(failure) => {

@@ -30,7 +30,7 @@ mod scripts;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lanchat_shared::Fingerprint;
 use redis::streams::StreamRangeReply;
@@ -40,8 +40,8 @@ use tracing::warn;
 
 use super::{
     Appended, Ban, BanTarget, Claimed, History, Kept, MessageKind, NewMessage, NickClaim, NickKey,
-    OperatorChange, Privacy, RecentQuery, ResumeStart, Retention, RoomRecord, SessionRecord,
-    SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target, Topic,
+    Online, OnlineClaim, OperatorChange, Privacy, RecentQuery, ResumeStart, Retention, RoomRecord,
+    SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target, Topic,
 };
 use crate::domain::ConnectionId;
 pub use log::{LogReader, spawn_log_reader};
@@ -52,6 +52,15 @@ use scripts::Scripts;
 /// (history, resume) are far below it; a setting above it is cut here
 /// rather than sent to Redis as a number it refuses.
 const MAX_READ: usize = 100_000;
+
+/// How long a server's hold on its nicknames lasts unless renewed: a
+/// server that stopped without saying so (killed, its cable pulled) has
+/// its nicknames freed by another server within this and one renewal.
+const LEASE: Duration = Duration::from_secs(10);
+/// How often a server renews its lease (and looks for servers whose lease
+/// ran out): four times a lease, so a slow Redis or a busy store thread
+/// does not let a live server's lease run out.
+pub const LEASE_RENEWAL: Duration = Duration::from_millis(2500);
 
 /// Longest wait to connect to Redis: it is on the LAN or the same box.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -259,6 +268,12 @@ pub struct RedisStore {
     /// The highest id this server has seen given out, by its appends or in
     /// the log: shared with its other store connections and its log reader.
     seen: Arc<AtomicU64>,
+    /// Since when this server has renewed its lease without a lapse, and
+    /// when it last did: it frees others' nicknames only once its own lease
+    /// has held for a whole lease, so after Redis was away (every lease ran
+    /// out) the first server back does not free the nicknames of servers
+    /// that are alive but have not renewed yet.
+    lease: Option<(Instant, Instant)>,
 }
 
 impl RedisStore {
@@ -272,6 +287,7 @@ impl RedisStore {
             server,
             history: String::new(),
             seen: Arc::new(AtomicU64::new(0)),
+            lease: None,
         };
         let name = random_name("the history")?;
         store.link.run("cannot name the history", |c| {
@@ -296,6 +312,7 @@ impl RedisStore {
             server: self.server.clone(),
             history: self.history.clone(),
             seen: Arc::clone(&self.seen),
+            lease: None,
         })
     }
 
@@ -632,5 +649,51 @@ impl Store for RedisStore {
 
     fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
         records::remove_ban(&mut self.link, room, target)
+    }
+
+    fn claim_online(&mut self, claim: &OnlineClaim) -> Result<Online, StoreError> {
+        let mut invocation = self.scripts.claim_online.prepare_invoke();
+        invocation
+            .arg(claim.nick.as_str())
+            .arg(&self.server.0)
+            .arg(claim.session.as_str())
+            .arg(claim.owner.as_ref().map_or("-", Fingerprint::as_str))
+            .arg(&self.history)
+            .arg(crate::domain::Clock::system().now_millis());
+        let (answer, server): (String, String) = self
+            .link
+            .run("cannot claim the nickname", |c| invocation.invoke(c))?;
+        Ok(match answer.as_str() {
+            "taken" => Online::TakenFrom(server),
+            "held" => Online::HeldBy(server),
+            _ => Online::Ours,
+        })
+    }
+
+    fn release_online(&mut self, nick: &NickKey) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.release_online.prepare_invoke();
+        invocation.arg(nick.as_str()).arg(&self.server.0);
+        self.link
+            .run("cannot free the nickname", |c| invocation.invoke::<u64>(c))?;
+        Ok(())
+    }
+
+    fn keep_lease(&mut self) -> Result<Vec<String>, StoreError> {
+        let now = Instant::now();
+        let held_since = match self.lease {
+            Some((since, last)) if now.duration_since(last) < LEASE => since,
+            _ => now,
+        };
+        let may_reap = now.duration_since(held_since) >= LEASE;
+        let mut invocation = self.scripts.keep_lease.prepare_invoke();
+        invocation
+            .arg(&self.server.0)
+            .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX))
+            .arg(if may_reap { "1" } else { "0" });
+        let reaped: Vec<String> = self
+            .link
+            .run("cannot renew this server's lease", |c| invocation.invoke(c))?;
+        self.lease = Some((held_since, now));
+        Ok(reaped)
     }
 }

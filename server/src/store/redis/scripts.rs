@@ -322,6 +322,82 @@ redis.call('LREM', key, 0, identity)
 return 1
 ";
 
+/// Claims nickname key `ARGV[1]` for server `ARGV[2]`'s connection under
+/// session `ARGV[3]` (`ARGV[4]`: the claimant's identity if it owns the
+/// nickname, else `-`), in `lanchat:online` (key to `<server> <session>
+/// <identity>`) and the server's set `lanchat:online:<server>`.
+///
+/// Returns `{'ours', ''}` if the nickname was free, is this server's (its
+/// hub decides), or was held by a server whose lease ran out; `{'taken',
+/// server}` if a connection of `server` had it under the same session or
+/// owner, which is then told (a `reclaim` entry in the log, of history
+/// `ARGV[5]`, at time `ARGV[6]`) to close it; `{'held', server}` otherwise.
+const CLAIM_ONLINE: &str = r"
+local key, server, session, identity = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function take()
+  redis.call('HSET', 'lanchat:online', key, server .. ' ' .. session .. ' ' .. identity)
+  redis.call('SADD', 'lanchat:online:' .. server, key)
+end
+local held = redis.call('HGET', 'lanchat:online', key)
+if not held then
+  take()
+  return {'ours', ''}
+end
+local holder, their_session, their_identity = string.match(held, '^(%S+) (%S+) (%S+)$')
+if holder == server then return {'ours', ''} end
+if not holder or redis.call('EXISTS', 'lanchat:lease:' .. holder) == 0 then
+  if holder then redis.call('SREM', 'lanchat:online:' .. holder, key) end
+  take()
+  return {'ours', ''}
+end
+if their_session == session or (identity ~= '-' and their_identity == identity) then
+  redis.call('SREM', 'lanchat:online:' .. holder, key)
+  take()
+  local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+  redis.call('XADD', 'lanchat:log', string.format('%d-*', counter), 't', ARGV[6],
+    'k', 'reclaim', 'n', key, 's', holder, 'h', ARGV[5])
+  return {'taken', holder}
+end
+return {'held', holder}
+";
+
+/// Frees nickname key `ARGV[1]` if server `ARGV[2]` holds it.
+const RELEASE_ONLINE: &str = r"
+local key, server = ARGV[1], ARGV[2]
+local held = redis.call('HGET', 'lanchat:online', key)
+if held and string.match(held, '^(%S+)') == server then
+  redis.call('HDEL', 'lanchat:online', key)
+end
+redis.call('SREM', 'lanchat:online:' .. server, key)
+return 1
+";
+
+/// Renews server `ARGV[1]`'s lease for `ARGV[2]` milliseconds and, if
+/// `ARGV[3]` is `1`, frees the nicknames of every server whose lease ran
+/// out and forgets that server; returns their names. Redis runs it alone,
+/// so each dead server is reaped once, by whichever server comes first.
+const KEEP_LEASE: &str = r"
+local server, lease_ms, may_reap = ARGV[1], ARGV[2], ARGV[3]
+redis.call('SET', 'lanchat:lease:' .. server, '1', 'PX', lease_ms)
+redis.call('SADD', 'lanchat:servers', server)
+local reaped = {}
+if may_reap ~= '1' then return reaped end
+for _, other in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
+  if other ~= server and redis.call('EXISTS', 'lanchat:lease:' .. other) == 0 then
+    for _, key in ipairs(redis.call('SMEMBERS', 'lanchat:online:' .. other)) do
+      local held = redis.call('HGET', 'lanchat:online', key)
+      if held and string.match(held, '^(%S+)') == other then
+        redis.call('HDEL', 'lanchat:online', key)
+      end
+    end
+    redis.call('DEL', 'lanchat:online:' .. other)
+    redis.call('SREM', 'lanchat:servers', other)
+    reaped[#reaped + 1] = other
+  end
+end
+return reaped
+";
+
 /// Every script, loaded once per connection by its digest.
 #[derive(Debug)]
 pub(super) struct Scripts {
@@ -336,6 +412,9 @@ pub(super) struct Scripts {
     pub(super) release: Script,
     pub(super) found_room: Script,
     pub(super) set_operator: Script,
+    pub(super) claim_online: Script,
+    pub(super) release_online: Script,
+    pub(super) keep_lease: Script,
 }
 
 impl Scripts {
@@ -353,6 +432,9 @@ impl Scripts {
             release: Script::new(RELEASE),
             found_room: Script::new(FOUND_ROOM),
             set_operator: Script::new(SET_OPERATOR),
+            claim_online: Script::new(CLAIM_ONLINE),
+            release_online: Script::new(RELEASE_ONLINE),
+            keep_lease: Script::new(KEEP_LEASE),
         }
     }
 }

@@ -1,0 +1,69 @@
+//! Nicknames among several servers sharing Redis: a nickname in use on one
+//! is taken on the others. Each claim goes through the store (see
+//! `Store::claim_online`); a server alone skips it, its hub being the only
+//! judge.
+
+use lanchat_shared::{ErrorCode, Nick};
+use tracing::{info, warn};
+
+use super::{Context, Next};
+use crate::domain::{NickKey, SessionToken};
+use crate::state::Shared;
+use crate::store::{Online, OnlineClaim};
+
+/// Claims `nick` among the servers for a connection joining under
+/// `session` (`owns`: its identity owns the nickname). `Err` is the
+/// refusal, already answered: a connection of another server holds it.
+pub(crate) async fn claim(
+    ctx: &mut Context<'_>,
+    nick: &Nick,
+    session: &SessionToken,
+    owns: bool,
+) -> Result<(), Next> {
+    if ctx.shared.config.redis.is_none() {
+        return Ok(());
+    }
+    let claim = OnlineClaim {
+        nick: NickKey::from(nick),
+        session: session.clone(),
+        owner: ctx.security.identity().filter(|_| owns).cloned(),
+    };
+    let claimed = ctx
+        .shared
+        .store
+        .run(move |store, _| store.claim_online(&claim))
+        .await;
+    match claimed {
+        Ok(Online::Ours) => Ok(()),
+        Ok(Online::TakenFrom(server)) => {
+            info!(%nick, %server, "nickname taken over from another server");
+            Ok(())
+        }
+        Ok(Online::HeldBy(_)) => {
+            let message = format!(
+                "The nickname {nick} is taken (by someone on another server of this chat); try another."
+            );
+            Err(ctx.refuse(ErrorCode::NickTaken, message))
+        }
+        Err(error) => Err(ctx.refuse(ErrorCode::StoreUnavailable, error.explained())),
+    }
+}
+
+/// Frees `nick` among the servers, in the background: its connection has
+/// left or renamed. Lost if the store cannot be reached; the nickname then
+/// stays this server's until it restarts or stops (its lease runs out).
+pub(crate) fn release(shared: &Shared, nick: &str) {
+    if shared.config.redis.is_none() {
+        return;
+    }
+    let key = NickKey::of(nick);
+    let store = shared.store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = store.run(move |store, _| store.release_online(&key)).await {
+            warn!(
+                error = error.explained(),
+                "could not free a nickname among the servers"
+            );
+        }
+    });
+}
