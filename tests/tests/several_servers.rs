@@ -3,6 +3,8 @@
 //! its own `redis-server` (see `lanchat_tests::redis`) and two lanchat
 //! servers in this process, and drives real clients over TCP.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lanchat_shared::keyfile::{KeyFile, ephemeral};
@@ -579,4 +581,113 @@ async fn the_nicknames_of_a_server_that_stopped_without_a_word_are_freed_within_
     // (10 s) runs out, and B frees its nicknames at its next renewal.
     drop(a);
     join_when_free(&b, "alice", Duration::from_secs(25)).await;
+}
+
+/// One client's burst: `count` messages, each sent until it is echoed
+/// (retried with the same `client_id` after `store_unavailable`, as a
+/// client does); returns the (id, text) of each echo, and counts refusals.
+async fn burst(
+    mut client: TestClient,
+    name: String,
+    count: usize,
+    echoed: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+) -> Vec<(u64, String)> {
+    let mut stored: Vec<(u64, String)> = Vec::new();
+    for i in 0..count {
+        let text = format!("{name}-{i}");
+        'sending: loop {
+            client.say_to(Some("lobby"), None, &text, Some(&text)).await;
+            loop {
+                match client.recv().await {
+                    ServerMsg::Message {
+                        id,
+                        client_id: Some(confirmed),
+                        ..
+                    } => {
+                        if confirmed == text {
+                            stored.push((id, text.clone()));
+                            echoed.fetch_add(1, Ordering::SeqCst);
+                            break 'sending;
+                        }
+                        // A message refused as uncertain was stored after
+                        // all: its echo comes too, besides the answer to
+                        // its retry, and names the same id.
+                        let first = stored.iter().find(|(_, t)| *t == confirmed);
+                        assert_eq!(first.map(|(id, _)| *id), Some(id), "{confirmed}");
+                    }
+                    ServerMsg::Error {
+                        client_id: Some(refused_id),
+                        ..
+                    } if refused_id == text => break,
+                    _ => {}
+                }
+            }
+            refused.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    stored
+}
+
+/// Waits until `condition` holds, failing the test after `within`.
+async fn wait_until(what: &str, within: Duration, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_killed_during_a_burst_loses_no_echoed_message_and_repeats_no_id() {
+    let Some((mut redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let (echoed, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut senders = Vec::new();
+    for (index, server) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let name = format!("sender{index}");
+        let client = server.join(&name).await;
+        let (echoed, refused) = (Arc::clone(&echoed), Arc::clone(&refused));
+        senders.push(tokio::spawn(burst(client, name, 40, echoed, refused)));
+    }
+    wait_until("some messages stored", Duration::from_secs(10), || {
+        echoed.load(Ordering::SeqCst) >= 20
+    })
+    .await;
+    redis.kill();
+    wait_until("some messages refused", Duration::from_secs(10), || {
+        refused.load(Ordering::SeqCst) >= 4
+    })
+    .await;
+    redis.restart();
+    let mut stored = Vec::new();
+    for sender in senders {
+        stored.extend(
+            tokio::time::timeout(Duration::from_secs(30), sender)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(stored.len(), 160);
+    // What Redis keeps, read back through a server: every echoed message,
+    // once, with the id its sender was told, ids one increasing sequence.
+    let (_, _, replay) = TestClient::rejoin(a.addr(), "reader", Some(0), None).await;
+    let kept: Vec<(u64, String)> = replay
+        .iter()
+        .map(|m| (id_of(m), text_of(m).to_owned()))
+        .collect();
+    let ids: Vec<u64> = kept.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        (1..=160).collect::<Vec<u64>>(),
+        "no id repeated or skipped"
+    );
+    stored.sort();
+    assert_eq!(kept, stored, "every echoed message kept, and only those");
 }

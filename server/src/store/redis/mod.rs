@@ -109,6 +109,22 @@ impl Link {
         })
     }
 
+    /// Runs `query`, a read, and once more on a new connection if the one
+    /// it had turned out to be broken: after Redis came back, the first
+    /// read on each old connection fails, and a read can safely be asked
+    /// twice (a write cannot: Redis may have run it).
+    fn read<T>(
+        &mut self,
+        doing: &str,
+        query: impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let had_connection = self.connection.is_some();
+        match self.run(doing, &query) {
+            Err(_) if had_connection && self.connection.is_none() => self.run(doing, query),
+            outcome => outcome,
+        }
+    }
+
     fn connected(&mut self) -> RedisResult<&mut Connection> {
         if self.connection.is_none() {
             let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
@@ -366,7 +382,7 @@ impl RedisStore {
         };
         let (floor, pruned, _counter): (u64, u64, u64) = self
             .link
-            .run("cannot read history", |c| invocation.invoke(c))?;
+            .read("cannot read history", |c| invocation.invoke(c))?;
         Ok((floor, pruned))
     }
 
@@ -391,7 +407,7 @@ impl RedisStore {
             pipe.arg("COUNT").arg(count.min(MAX_READ));
         }
         let replies: Vec<StreamRangeReply> =
-            self.link.run("cannot read history", |c| pipe.query(c))?;
+            self.link.read("cannot read history", |c| pipe.query(c))?;
         let mut messages: Vec<StoredMessage> = replies.into_iter().flat_map(messages_of).collect();
         messages.sort_by_key(|m| m.id);
         messages.dedup_by_key(|m| m.id);
@@ -525,7 +541,7 @@ impl Store for RedisStore {
         // The id just before the newest `limit`, if more than that follow.
         let beyond: u64 = self
             .link
-            .run("cannot read history", |c| invocation.invoke(c))?;
+            .read("cannot read history", |c| invocation.invoke(c))?;
         Ok(if beyond > 0 {
             ResumeStart {
                 after: beyond,
@@ -537,14 +553,14 @@ impl Store for RedisStore {
     }
 
     fn last_id(&mut self) -> Result<u64, StoreError> {
-        let id: Option<u64> = self.link.run("cannot read the last id", |c| {
+        let id: Option<u64> = self.link.read("cannot read the last id", |c| {
             redis::cmd("GET").arg("lanchat:next_id").query(c)
         })?;
         Ok(id.unwrap_or(0))
     }
 
     fn history_id(&mut self) -> Result<String, StoreError> {
-        let name: Option<String> = self.link.run("cannot read the history's id", |c| {
+        let name: Option<String> = self.link.read("cannot read the history's id", |c| {
             redis::cmd("GET").arg("lanchat:history_id").query(c)
         })?;
         name.ok_or_else(|| StoreError::new("the history in Redis has no id (lanchat:history_id)"))

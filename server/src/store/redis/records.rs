@@ -61,7 +61,7 @@ pub(super) fn load_session(
     token: &SessionToken,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let key = format!("lanchat:session:{}", token.as_str());
-    let fields: HashMap<String, String> = link.run("cannot read the session", |c| {
+    let fields: HashMap<String, String> = link.read("cannot read the session", |c| {
         redis::cmd("HGETALL").arg(&key).query(c)
     })?;
     let Some(nick) = fields.get("nick") else {
@@ -167,7 +167,7 @@ pub(super) fn owner_of(
     cutoff_ms: u64,
 ) -> Result<Option<Fingerprint>, StoreError> {
     let (identity, last_used): (Option<String>, Option<u64>) =
-        link.run("cannot read who owns the nickname", |c| {
+        link.read("cannot read who owns the nickname", |c| {
             redis::cmd("HMGET")
                 .arg(format!("lanchat:owner:{}", nick.as_str()))
                 .arg("identity")
@@ -248,7 +248,7 @@ pub(super) fn room(link: &mut Link, room: &str) -> Result<RoomRecord, StoreError
         .arg(0)
         .arg(-1);
     let (info, operators): (HashMap<String, String>, Vec<String>) =
-        link.run(doing, |c| pipe.query(c))?;
+        link.read(doing, |c| pipe.query(c))?;
     let topic = info.get("topic").map(|text| Topic {
         text: text.clone(),
         by: info.get("topic_by").cloned().unwrap_or_default(),
@@ -399,7 +399,7 @@ pub(super) fn topics(
             .arg("topic");
     }
     let topics: Vec<Option<String>> =
-        link.run("cannot read the rooms' topics", |c| pipe.query(c))?;
+        link.read("cannot read the rooms' topics", |c| pipe.query(c))?;
     Ok(rooms
         .iter()
         .zip(topics)
