@@ -73,6 +73,11 @@ pub struct Options {
     pub hold: Duration,
     /// The server's process id, for CPU and memory from /proc.
     pub server_pid: Option<u32>,
+    /// A second server sharing the first's rooms (several lanchat servers
+    /// on one Redis): every other client connects there.
+    pub also_server: Option<SocketAddr>,
+    /// More processes whose CPU the run reports (a second server, Redis).
+    pub watch_pids: Vec<u32>,
     /// Print a progress line every second on standard error.
     pub progress: bool,
     /// Nickname prefix, so parallel runs do not collide.
@@ -112,6 +117,9 @@ pub struct Report {
     pub server_cpu_pct: Option<f64>,
     /// Server resident memory at the end, KiB.
     pub server_rss_kib: Option<u64>,
+    /// CPU of each of `Options::watch_pids` over the measured time, in
+    /// percent of one core, in that order.
+    pub watched_cpu_pct: Vec<f64>,
     /// Server memory per connection (idle runs), bytes.
     pub rss_per_connection: Option<f64>,
     /// TCP data segments the server sent per delivery, from the start of
@@ -150,6 +158,8 @@ impl Report {
             "server_rss_kib": self.server_rss_kib,
             "rss_per_connection": self.rss_per_connection,
             "segments_per_delivery": self.segments_per_delivery,
+            "watch_pids": options.watch_pids,
+            "watched_cpu_pct": self.watched_cpu_pct,
         })
     }
 }
@@ -228,12 +238,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         .warmup_end_ns
         .store(warmup_end.as_nanos() as u64, Ordering::Relaxed);
     let sample_start = Arc::new(std::sync::Mutex::new(None));
+    let watched_start = Arc::new(std::sync::Mutex::new(Vec::new()));
     let pacing = tokio::spawn(send_paced(
         options.clone(),
         writers,
         epoch,
         started,
         Arc::clone(&sample_start),
+        Arc::clone(&watched_start),
     ));
     if options.progress {
         let shared = Arc::clone(&shared);
@@ -256,6 +268,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let end_sample = options
         .server_pid
         .and_then(|pid| ProcessSample::read(pid).ok());
+    let watched_end: Vec<Option<ProcessSample>> = options
+        .watch_pids
+        .iter()
+        .map(|pid| ProcessSample::read(*pid).ok())
+        .collect();
     sleep(options.drain).await;
     let segments_after = procfs::data_segments_sent(options.server.port());
     shared.stop.cancel();
@@ -282,6 +299,20 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         report.server_cpu_pct = Some(end.cpu_seconds_since(&start) / seconds * 100.0);
         report.server_rss_kib = Some(end.rss_kib);
     }
+    let watched_start = watched_start
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    report.watched_cpu_pct = watched_start
+        .iter()
+        .zip(&watched_end)
+        .map(|(start, end)| match (start, end) {
+            (Some(start), Some(end)) => {
+                end.cpu_seconds_since(start) / options.duration.as_secs_f64() * 100.0
+            }
+            _ => f64::NAN,
+        })
+        .collect();
     let all_deliveries = shared.all_deliveries.load(Ordering::Relaxed);
     if let (Some(before), Some(after)) = (segments_before, segments_after)
         && all_deliveries > 0
@@ -326,8 +357,11 @@ async fn connect_all(
         .map(|index| {
             let gate = Arc::clone(&gate);
             let nick = format!("{}{index}", options.nick_prefix);
-            let (server, protocol, idle, tls) =
-                (options.server, options.protocol, options.idle, options.tls);
+            let server = match options.also_server {
+                Some(second) if index % 2 == 1 => second,
+                _ => options.server,
+            };
+            let (protocol, idle, tls) = (options.protocol, options.idle, options.tls);
             let shared = Arc::clone(shared);
             let reads = index < readers_count;
             tokio::spawn(async move {
@@ -466,6 +500,7 @@ async fn send_paced(
     epoch: Instant,
     started: Duration,
     sample_start: Arc<std::sync::Mutex<Option<ProcessSample>>>,
+    watched_start: Arc<std::sync::Mutex<Vec<Option<ProcessSample>>>>,
 ) -> anyhow::Result<(u64, Histogram<u64>)> {
     let mut lag = latency_histogram()?;
     let start = epoch + started;
@@ -486,6 +521,13 @@ async fn send_paced(
                     .unwrap_or_else(std::sync::PoisonError::into_inner) =
                     ProcessSample::read(pid).ok();
             }
+            *watched_start
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = options
+                .watch_pids
+                .iter()
+                .map(|pid| ProcessSample::read(*pid).ok())
+                .collect();
         }
         let sender = (k as usize) % writers.len().max(1);
         let stamp = (intended - epoch).as_nanos();

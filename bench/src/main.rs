@@ -51,6 +51,14 @@ struct Args {
     /// The server's pid, for CPU and memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A second server sharing the first's rooms (lanchat servers on one
+    /// Redis): every other client connects there.
+    #[arg(long)]
+    also_server: Option<std::net::SocketAddr>,
+    /// Another process to report the CPU of (a second server, Redis);
+    /// repeatable.
+    #[arg(long = "watch-pid")]
+    watch_pids: Vec<u32>,
     /// A name for this run in the report.
     #[arg(long, default_value = "run")]
     label: String,
@@ -83,6 +91,8 @@ async fn main() -> anyhow::Result<()> {
         hold: Duration::from_secs_f64(args.hold),
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         server_pid: args.server_pid,
+        also_server: args.also_server,
+        watch_pids: args.watch_pids.clone(),
         progress: !args.json,
         nick_prefix: args.nick_prefix,
         tls: args.tls,
@@ -129,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
         optional(report.server_cpu_pct, " %")
     );
     println!("  server RSS             {rss}");
+    for (pid, cpu) in args.watch_pids.iter().zip(&report.watched_cpu_pct) {
+        println!("  CPU of pid {pid:<10}  {cpu:.1} %");
+    }
     println!(
         "  segments per delivery  {}",
         report

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use lanchat_bench::{Options, Protocol, run};
-use lanchat_tests::{TestServer, relaxed_config};
+use lanchat_tests::redis::RedisServer;
+use lanchat_tests::{TestServer, relaxed_config, sharing};
 
 #[tokio::test]
 async fn a_tiny_run_delivers_every_message_to_every_other_client_over_tcp_and_tls() {
@@ -14,8 +15,27 @@ async fn a_tiny_run_delivers_every_message_to_every_other_client_over_tcp_and_tl
     }
 }
 
-async fn tiny_run(server: &TestServer, tls: bool) {
+#[tokio::test]
+async fn a_run_across_two_servers_sharing_redis_counts_every_delivery() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let first = TestServer::with_config(sharing(&redis)).await;
+    let second = TestServer::with_config(sharing(&redis)).await;
     let options = Options {
+        also_server: Some(second.addr()),
+        watch_pids: vec![std::process::id()],
+        ..tiny_options(&first, false)
+    };
+    let report = run(&options).await.expect("the run completes");
+    assert_eq!(report.sent, 50);
+    // Half the clients are on each server; each hears every other's.
+    assert_eq!(report.received, 50 * 3, "nothing missing across servers");
+    assert_eq!(report.watched_cpu_pct.len(), 1);
+}
+
+fn tiny_options(server: &TestServer, tls: bool) -> Options {
+    Options {
         server: server.addr(),
         protocol: Protocol::Lanchat,
         clients: 4,
@@ -33,7 +53,13 @@ async fn tiny_run(server: &TestServer, tls: bool) {
         progress: false,
         nick_prefix: if tls { "tls".into() } else { "tcp".into() },
         tls,
-    };
+        also_server: None,
+        watch_pids: Vec::new(),
+    }
+}
+
+async fn tiny_run(server: &TestServer, tls: bool) {
+    let options = tiny_options(server, tls);
     let report = run(&options).await.expect("the run completes");
     assert_eq!(report.sent, 50, "one second at 50 msg/s");
     assert_eq!(report.expected, 50 * 3, "each to the three other clients");
