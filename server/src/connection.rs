@@ -113,12 +113,11 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
             if member.stored && reason != LeaveReason::Reclaimed {
                 shared.store.save_session(member.record());
             }
-            // A reclaimed nickname is the newer connection's, here or on
-            // another server (which holds it among the servers already).
-            if reason != LeaveReason::Reclaimed {
-                session::online::release(&shared, &nick);
-            }
             member.membership.set_leave_reason(reason.describe());
+            // Out of the hub first: the nickname is freed among the
+            // servers unless someone here holds it (a reclaim) by then.
+            drop(member);
+            session::online::release(&shared, &nick);
         }
         Phase::Greeting { .. } => debug!(reason = reason.describe(), "closed before joining"),
     }

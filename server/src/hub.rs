@@ -1009,6 +1009,16 @@ impl Publish for Arc<Hub> {
     fn taken_over(&mut self, nick: &NickKey) {
         self.close_taken_over(nick);
     }
+
+    /// Everyone here missed messages live: each is put out and closed, and
+    /// a client resuming with its last id is replayed what is still kept
+    /// and told of the gap, as after any reconnect.
+    fn fell_behind(&mut self) {
+        self.put_out_of_server(
+            |_| true,
+            "this server fell behind the shared log; reconnect to catch up",
+        );
+    }
 }
 
 #[cfg(test)]

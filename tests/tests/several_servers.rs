@@ -561,7 +561,8 @@ async fn a_session_takes_its_nickname_back_from_a_ghost_on_the_other_server() {
     let session = session_of(&welcome);
     // Her connection to A is still open (as after a network change A has
     // not noticed yet) when she comes back through B.
-    let (_, welcome, _) = TestClient::rejoin(b.addr(), "alice", None, Some(session.clone())).await;
+    let (_alice, welcome, _) =
+        TestClient::rejoin(b.addr(), "alice", None, Some(session.clone())).await;
     assert_eq!(session_of(&welcome), session);
     ghost.expect_closed().await;
     // Nobody else can take it from her.
@@ -690,4 +691,78 @@ async fn redis_killed_during_a_burst_loses_no_echoed_message_and_repeats_no_id()
     );
     stored.sort();
     assert_eq!(kept, stored, "every echoed message kept, and only those");
+}
+
+#[tokio::test]
+async fn a_server_that_fell_behind_the_trimmed_log_cuts_its_clients_who_resume_with_a_gap() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let (mut alice, welcome, _) = TestClient::rejoin(a.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    alice.say("one").await;
+    let (seen, _, _) = alice.recv_chat().await;
+    // As if retention had trimmed ids 2 to 4 before this server read them:
+    // the next entry it reads is id 5.
+    let history = redis.command(&["GET", "lanchat:history_id"]);
+    let history = history.lines().nth(1).expect("the history's name");
+    let body = r#"{"ts":1,"from":"bob","room":"lobby","text":"after the gap"}"#;
+    for words in [
+        vec!["SET", "lanchat:next_id", "5"],
+        vec!["SET", "lanchat:pruned_through", "4"],
+        vec![
+            "XADD",
+            "lanchat:log",
+            "5-0",
+            "t",
+            "1",
+            "m",
+            body,
+            "o",
+            "",
+            "h",
+            history,
+        ],
+    ] {
+        assert!(!redis.command(&words).starts_with('-'), "{words:?}");
+    }
+    let lines = alice.expect_closed().await;
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("fell behind the shared log")),
+        "told why: {lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|line| line.contains("after the gap")),
+        "not shown what follows the gap: {lines:?}"
+    );
+    // Back with her last id, she is told that some of it is gone.
+    let mut alice = TestClient::connect_raw(a.addr()).await;
+    alice
+        .send(&lanchat_shared::ClientMsg::Hello {
+            nick: "alice".into(),
+            since: Some(seen),
+            session: Some(session),
+            history_id: None,
+            password: None,
+        })
+        .await;
+    alice.expect_greeting().await;
+    let mut told = matches!(
+        alice.recv().await,
+        ServerMsg::Welcome {
+            gap: Some(true),
+            ..
+        }
+    );
+    loop {
+        match alice.recv().await {
+            ServerMsg::HistoryEnd {} => break,
+            ServerMsg::Info { text } => told |= text.contains("removed by retention"),
+            _ => {}
+        }
+    }
+    assert!(told, "told of the gap");
 }

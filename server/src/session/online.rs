@@ -3,6 +3,8 @@
 //! `Store::claim_online`); a server alone skips it, its hub being the only
 //! judge.
 
+use std::sync::Arc;
+
 use lanchat_shared::{ErrorCode, Nick};
 use tracing::{info, warn};
 
@@ -49,17 +51,27 @@ pub(crate) async fn claim(
     }
 }
 
-/// Frees `nick` among the servers, in the background: its connection has
-/// left or renamed. Lost if the store cannot be reached; the nickname then
-/// stays this server's until it restarts or stops (its lease runs out).
+/// Frees `nick` among the servers, in the background, unless a connection
+/// of this server holds it by then: its connection has left or renamed.
+/// The look at the hub is made on the store thread, just before the
+/// release, in order with claims (which go through the same thread), so a
+/// connection that takes the nickname here meanwhile keeps it among the
+/// servers too. Lost if the store cannot be reached; the nickname then
+/// stays this server's until it stops (its lease runs out).
 pub(crate) fn release(shared: &Shared, nick: &str) {
     if shared.config.redis.is_none() {
         return;
     }
     let key = NickKey::of(nick);
-    let store = shared.store.clone();
+    let (store, hub) = (shared.store.clone(), Arc::clone(&shared.hub));
     tokio::spawn(async move {
-        if let Err(error) = store.run(move |store, _| store.release_online(&key)).await {
+        let released = store
+            .run(move |store, _| match hub.online(key.as_str()) {
+                Some(_) => Ok(()),
+                None => store.release_online(&key),
+            })
+            .await;
+        if let Err(error) = released {
             warn!(
                 error = error.explained(),
                 "could not free a nickname among the servers"

@@ -42,6 +42,9 @@ pub trait Publish: Send {
     fn taken_over(&mut self, nick: &NickKey) {
         let _ = nick;
     }
+    /// Messages this server never read are gone from the shared log
+    /// (trimmed while it was behind): its clients missed them live.
+    fn fell_behind(&mut self) {}
 }
 
 /// A closure publishes too (tests, benchmarks).

@@ -65,7 +65,7 @@ impl LogReader {
     /// The next entries after the last read, waiting up to [`BLOCK_MS`]
     /// for some: the messages, and the nicknames of this server's
     /// connections that other servers took over.
-    fn read(&mut self) -> Result<(Vec<StoredMessage>, Vec<NickKey>), StoreError> {
+    fn read(&mut self) -> Result<Read, StoreError> {
         let after = self.last_entry.clone();
         let reply: Option<StreamReadReply> = self.link.run("cannot read the shared log", |c| {
             redis::cmd("XREAD")
@@ -82,7 +82,7 @@ impl LogReader {
             .into_iter()
             .flat_map(|reply| reply.keys)
             .flat_map(|key| key.ids);
-        let (mut messages, mut taken_over) = (Vec::new(), Vec::new());
+        let mut read = Read::default();
         for entry in entries {
             self.last_entry.clone_from(&entry.id);
             let history: Option<String> = entry.get("h");
@@ -100,7 +100,7 @@ impl LogReader {
                 if let (Some("reclaim"), Some(server), Some(nick)) = (kind.as_deref(), server, nick)
                     && server == self.server.0
                 {
-                    taken_over.push(NickKey::of(&nick));
+                    read.taken_over.push(NickKey::of(&nick));
                 }
                 continue;
             }
@@ -112,9 +112,10 @@ impl LogReader {
                 // this server had not read yet.
                 warn!(
                     from = self.after + 1,
-                    to = id - 1,
-                    "the shared log was trimmed past what this server had read; those messages are not published here"
+                    to = id.saturating_sub(1),
+                    "the shared log was trimmed past what this server had read; its clients are told to reconnect"
                 );
+                read.fell_behind = true;
             }
             self.after = id;
             let origin: Option<String> = entry.get("o");
@@ -122,13 +123,24 @@ impl LogReader {
             let json: Option<String> = entry.get("m");
             let body = json.and_then(|json| serde_json::from_str::<Body>(&json).ok());
             match body {
-                Some(body) => messages.push(body.into_stored(id, origin)),
+                Some(body) => read.messages.push(body.into_stored(id, origin)),
                 None => error!(id, "a message in the shared log cannot be read; skipped"),
             }
         }
         self.seen.fetch_max(self.after, Ordering::AcqRel);
-        Ok((messages, taken_over))
+        Ok(read)
     }
+}
+
+/// What one read of the log found.
+#[derive(Debug, Default)]
+struct Read {
+    /// The messages, in id order.
+    messages: Vec<StoredMessage>,
+    /// This server's connections whose nicknames other servers took over.
+    taken_over: Vec<NickKey>,
+    /// Ids were missing before these messages.
+    fell_behind: bool,
 }
 
 /// Starts the thread that reads the log and publishes to `publisher`
@@ -146,15 +158,20 @@ pub fn spawn_log_reader(
             let mut lost = false;
             while !stop.load(Ordering::Acquire) {
                 match reader.read() {
-                    Ok((messages, taken_over)) => {
+                    Ok(read) => {
                         if lost {
                             info!(after = reader.after, "the shared log is back");
                             lost = false;
                         }
-                        if !messages.is_empty() {
-                            publisher.publish_committed(&messages);
+                        // Cut before the messages after the gap, so nobody
+                        // is shown them without the ones before.
+                        if read.fell_behind {
+                            publisher.fell_behind();
                         }
-                        for nick in &taken_over {
+                        if !read.messages.is_empty() {
+                            publisher.publish_committed(&read.messages);
+                        }
+                        for nick in &read.taken_over {
                             publisher.taken_over(nick);
                         }
                     }
