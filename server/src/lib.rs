@@ -38,6 +38,7 @@ pub mod config;
 mod connection;
 mod dialect;
 mod discovery;
+mod group;
 mod hub;
 mod line_reader;
 mod listener;

@@ -20,6 +20,7 @@ use crate::budget::AddressBudget;
 use crate::config::{Config, ConfigError, DbLocation};
 use crate::domain::StoredMessage;
 use crate::domain::{Clock, NoRandomness, SessionToken};
+use crate::group::GroupPublisher;
 use crate::hub::Hub;
 use crate::listener::{ConnectionLimits, Port};
 use crate::session::privacy::RoomPrivacy;
@@ -189,8 +190,8 @@ impl Server {
         hub.set_last_published(last_id);
         let history_id = store.history_id()?;
         let clock = Clock::system();
-        let bans = BanList::new(store.load_bans(clock.now_millis())?);
-        let privacy = RoomPrivacy::new(store.private_rooms()?);
+        let bans = Arc::new(BanList::new(store.load_bans(clock.now_millis())?));
+        let privacy = Arc::new(RoomPrivacy::new(store.private_rooms()?));
         let tls = ServerTls::open(&config)?;
         let allow = match &config.allow_file {
             Some(path) => Some(Arc::new(AllowList::load(path)?)),
@@ -215,8 +216,14 @@ impl Server {
         let log_thread = match log {
             Some(log) => {
                 let stop = Arc::new(AtomicBool::new(false));
-                let join =
-                    store::spawn_log_reader(log, Box::new(Arc::clone(&hub)), Arc::clone(&stop))?;
+                let publisher = GroupPublisher {
+                    hub: Arc::clone(&hub),
+                    bans: Arc::clone(&bans),
+                    privacy: Arc::clone(&privacy),
+                    admins: config.admins.clone(),
+                    clock,
+                };
+                let join = store::spawn_log_reader(log, Box::new(publisher), Arc::clone(&stop))?;
                 Some(LogThread {
                     join: Some(join),
                     stop,

@@ -31,9 +31,9 @@ pub(crate) struct Shared {
     /// The identities that alone may connect (`--allow`), if limited.
     pub(crate) allow: Option<Arc<AllowList>>,
     /// Which rooms are private, and who is invited into them.
-    pub(crate) privacy: crate::session::privacy::RoomPrivacy,
+    pub(crate) privacy: Arc<crate::session::privacy::RoomPrivacy>,
     /// The bans in force (kept in the store too).
-    pub(crate) bans: BanList,
+    pub(crate) bans: Arc<BanList>,
     /// Who may not speak in which room, until when: kept in memory only,
     /// as a mute is for the moment (a restart lifts them).
     pub(crate) mutes: BanList,

@@ -2,14 +2,14 @@
 //! of the server (admins), for a while or for good. The rules of who may
 //! are `moderation`'s; what a ban is and how it matches is `crate::bans`.
 
-use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
+use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg};
 use tracing::info;
 
 use super::moderation::{Authority, Present, announce, present_in};
 use super::{Context, Member, Next, echo, moderation};
 use crate::bans::{Ban, BanTarget, Network, parse_duration};
 use crate::dialect::{Answer, ListedBan};
-use crate::hub::Presence;
+use crate::hub::{Hub, Presence};
 use crate::request::{BanRequest, Moderation};
 
 /// Reads what follows `/ban`: `[-s] TARGET [DURATION] [REASON]`.
@@ -167,8 +167,12 @@ fn targets_an_admin(ctx: &Context<'_>, target: &BanTarget) -> bool {
 
 /// Puts out those the ban now keeps out: of its room, or of the server.
 fn enforce(ctx: &Context<'_>, ban: &Ban) {
-    let hub = &ctx.shared.hub;
-    let admins = &ctx.shared.config.admins;
+    enforce_ban(&ctx.shared.hub, &ctx.shared.config.admins, ban);
+}
+
+/// Puts out of `hub` those `ban` keeps out, admins never: what a ban does
+/// the moment it is placed, here or (with Redis) on another server.
+pub(crate) fn enforce_ban(hub: &Hub, admins: &[Fingerprint], ban: &Ban) {
     // An address ban never puts an admin out: an admin is known by key.
     let banned = |presence: &Presence| {
         ban.target

@@ -48,7 +48,8 @@ impl RoomPrivacy {
         locked(&self.private).contains(room)
     }
 
-    fn set(&self, room: &str, private: bool) {
+    /// Makes `room` private, or open (its invitations go).
+    pub(crate) fn set(&self, room: &str, private: bool) {
         let mut rooms = locked(&self.private);
         if private {
             rooms.insert(room.to_owned());

@@ -26,7 +26,7 @@ pub use crate::domain::{
 use lanchat_shared::Fingerprint;
 pub use redis::{LEASE_RENEWAL, LogReader, Migrated, RedisStore, ServerName, spawn_log_reader};
 pub use sqlite::SqliteStore;
-pub use thread::{Publish, spawn, spawn_history_reader};
+pub use thread::{Publish, SharedChange, spawn, spawn_history_reader};
 
 /// Requests waiting for the store thread; senders wait when it is full,
 /// which slows the senders, never the readers of the room.

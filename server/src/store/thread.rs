@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::{
-    Appended, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention, Store, StoreHandle,
-    StoredMessage,
+    Appended, Ban, BanTarget, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention, Store,
+    StoreHandle, StoredMessage,
 };
 use crate::domain::{Clock, NickKey};
 
@@ -45,6 +45,33 @@ pub trait Publish: Send {
     /// Messages this server never read are gone from the shared log
     /// (trimmed while it was behind): its clients missed them live.
     fn fell_behind(&mut self) {}
+    /// Another server (or this one) changed what every server keeps in
+    /// memory: apply it here too.
+    fn changed(&mut self, change: &SharedChange) {
+        let _ = change;
+    }
+}
+
+/// A change to what each server keeps in memory (bans, which rooms are
+/// private), told to every server through the shared log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SharedChange {
+    /// A ban placed.
+    Banned(Ban),
+    /// The ban of `target` lifted from `room` (`None`: the server).
+    Unbanned {
+        /// Where.
+        room: Option<String>,
+        /// Whom.
+        target: BanTarget,
+    },
+    /// `room` made private, or open.
+    Privacy {
+        /// Which room.
+        room: String,
+        /// Private now.
+        private: bool,
+    },
 }
 
 /// A closure publishes too (tests, benchmarks).

@@ -15,8 +15,9 @@ use std::time::Duration;
 use redis::streams::StreamReadReply;
 use tracing::{error, info, warn};
 
+use super::records;
 use super::{Body, Link, ServerName, StoreError, entry_id};
-use crate::store::{NickKey, Publish, StoredMessage};
+use crate::store::{BanTarget, NickKey, Publish, SharedChange, StoredMessage};
 
 /// Entries read at once: one commit's worth, published as one hub event.
 const BATCH: usize = 256;
@@ -94,14 +95,7 @@ impl LogReader {
                 continue;
             }
             if !entry.id.ends_with("-0") {
-                let kind: Option<String> = entry.get("k");
-                let server: Option<String> = entry.get("s");
-                let nick: Option<String> = entry.get("n");
-                if let (Some("reclaim"), Some(server), Some(nick)) = (kind.as_deref(), server, nick)
-                    && server == self.server.0
-                {
-                    read.taken_over.push(NickKey::of(&nick));
-                }
+                self.read_change(&entry, &mut read);
                 continue;
             }
             let Some(id) = entry_id(&entry.id) else {
@@ -132,6 +126,42 @@ impl LogReader {
     }
 }
 
+impl LogReader {
+    /// What an entry between messages says: a nickname of this server's
+    /// taken over, or a change every server applies.
+    fn read_change(&self, entry: &redis::streams::StreamId, read: &mut Read) {
+        let field = |name: &str| entry.get::<String>(name);
+        match field("k").as_deref() {
+            Some("reclaim") => {
+                if let (Some(server), Some(nick)) = (field("s"), field("n"))
+                    && server == self.server.0
+                {
+                    read.taken_over.push(NickKey::of(&nick));
+                }
+            }
+            Some("ban") => {
+                if let Some(ban) = field("b").and_then(|json| records::ban_from_json(&json)) {
+                    read.changes.push(SharedChange::Banned(ban));
+                }
+            }
+            Some("unban") => {
+                let target = field("g").and_then(|target| BanTarget::parse(&target));
+                if let (Some(room), Some(target)) = (field("r"), target) {
+                    let room = (!room.is_empty()).then_some(room);
+                    read.changes.push(SharedChange::Unbanned { room, target });
+                }
+            }
+            Some("privacy") => {
+                if let (Some(room), Some(private)) = (field("r"), field("p")) {
+                    let private = private == "1";
+                    read.changes.push(SharedChange::Privacy { room, private });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What one read of the log found.
 #[derive(Debug, Default)]
 struct Read {
@@ -141,6 +171,8 @@ struct Read {
     taken_over: Vec<NickKey>,
     /// Ids were missing before these messages.
     fell_behind: bool,
+    /// Changes every server applies, in the order of the log.
+    changes: Vec<SharedChange>,
 }
 
 /// Starts the thread that reads the log and publishes to `publisher`
@@ -173,6 +205,9 @@ pub fn spawn_log_reader(
                         }
                         for nick in &read.taken_over {
                             publisher.taken_over(nick);
+                        }
+                        for change in &read.changes {
+                            publisher.changed(change);
                         }
                     }
                     Err(failure) => {

@@ -644,7 +644,10 @@ impl Store for RedisStore {
     }
 
     fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError> {
-        records::set_privacy(&mut self.link, room, privacy)
+        let told = records::Told {
+            history: &self.history,
+        };
+        records::set_privacy(&mut self.link, &told, room, privacy)
     }
 
     fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
@@ -660,11 +663,17 @@ impl Store for RedisStore {
     }
 
     fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError> {
-        records::add_ban(&mut self.link, ban)
+        let told = records::Told {
+            history: &self.history,
+        };
+        records::add_ban(&mut self.link, &told, ban)
     }
 
     fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
-        records::remove_ban(&mut self.link, room, target)
+        let told = records::Told {
+            history: &self.history,
+        };
+        records::remove_ban(&mut self.link, &told, room, target)
     }
 
     fn claim_online(&mut self, claim: &OnlineClaim) -> Result<Online, StoreError> {

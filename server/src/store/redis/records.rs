@@ -306,16 +306,24 @@ pub(super) fn set_operator(
     Ok(changed > 0)
 }
 
+/// What else changes with a room's record, in the same transaction.
+#[derive(Default)]
+struct RoomChange<'a> {
+    /// Adds the room to, or removes it from, a set (`SADD`/`SREM`, the set).
+    listed: Option<(&'a str, &'a str)>,
+    /// Tells the other servers (an entry in the log with these fields).
+    told: Option<(&'a Told<'a>, &'a [(&'a str, &'a str)])>,
+}
+
 /// Records `room` (as setting its topic or privacy does in SQLite), sets
-/// `fields` of its record, clears `clear`, and adds it to or removes it
-/// from a set (`SADD`/`SREM`, the set), all at once.
+/// `fields` of its record and clears `clear`, with `change`, all at once.
 fn set_room_fields(
     link: &mut Link,
     doing: &str,
     room: &str,
     fields: &[(&str, String)],
     clear: &[&str],
-    listed: Option<(&str, &str)>,
+    change: RoomChange<'_>,
 ) -> Result<(), StoreError> {
     let key = format!("lanchat:roominfo:{room}");
     let mut pipe = redis::pipe();
@@ -334,8 +342,11 @@ fn set_room_fields(
     if !clear.is_empty() {
         pipe.cmd("HDEL").arg(&key).arg(clear).ignore();
     }
-    if let Some((change, set)) = listed {
-        pipe.cmd(change).arg(set).arg(room).ignore();
+    if let Some((command, set)) = change.listed {
+        pipe.cmd(command).arg(set).arg(room).ignore();
+    }
+    if let Some((told, event)) = change.told {
+        told.tell(&mut pipe, event);
     }
     link.run(doing, |c| pipe.query::<()>(c))
 }
@@ -352,30 +363,36 @@ pub(super) fn set_topic(link: &mut Link, room: &str, topic: &Topic) -> Result<()
         room,
         &fields,
         &[],
-        None,
+        RoomChange::default(),
     )
 }
 
 pub(super) fn set_privacy(
     link: &mut Link,
+    told: &Told<'_>,
     room: &str,
     privacy: &Privacy,
 ) -> Result<(), StoreError> {
     let doing = "cannot change who may enter the room";
-    let private = (
-        "private",
-        if privacy.private { "1" } else { "0" }.to_owned(),
-    );
+    let flag = if privacy.private { "1" } else { "0" };
     let listed = (
         if privacy.private { "SADD" } else { "SREM" },
         "lanchat:private",
     );
+    let event = [("k", "privacy"), ("r", room), ("p", flag)];
+    let change = RoomChange {
+        listed: Some(listed),
+        told: Some((told, &event)),
+    };
     match &privacy.key {
         Some(key) => {
-            let fields = [private, ("key", key.clone())];
-            set_room_fields(link, doing, room, &fields, &[], Some(listed))
+            let fields = [("private", flag.to_owned()), ("key", key.clone())];
+            set_room_fields(link, doing, room, &fields, &[], change)
         }
-        None => set_room_fields(link, doing, room, &[private], &["key"], Some(listed)),
+        None => {
+            let fields = [("private", flag.to_owned())];
+            set_room_fields(link, doing, room, &fields, &["key"], change)
+        }
     }
 }
 
@@ -467,9 +484,45 @@ pub(super) fn load_bans(link: &mut Link, now_ms: u64) -> Result<Vec<Ban>, StoreE
     Ok(bans)
 }
 
-pub(super) fn add_ban(link: &mut Link, ban: &Ban) -> Result<(), StoreError> {
+pub(super) fn add_ban(link: &mut Link, told: &Told<'_>, ban: &Ban) -> Result<(), StoreError> {
     // Expired bans go as new ones come, as in SQLite.
     load_bans(link, ban.at_ms)?;
+    let value = ban_json(ban)?;
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("HSET")
+        .arg("lanchat:bans")
+        .arg(ban_field(ban.room.as_deref(), &ban.target))
+        .arg(&value)
+        .ignore();
+    told.tell(&mut pipe, &[("k", "ban"), ("b", &value)]);
+    link.run("cannot keep the ban", |c| pipe.query::<()>(c))
+}
+
+pub(super) fn remove_ban(
+    link: &mut Link,
+    told: &Told<'_>,
+    room: Option<&str>,
+    target: &BanTarget,
+) -> Result<(), StoreError> {
+    let target_text = target.to_string();
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("HDEL")
+        .arg("lanchat:bans")
+        .arg(ban_field(room, target))
+        .ignore();
+    let fields = [
+        ("k", "unban"),
+        ("r", room.unwrap_or_default()),
+        ("g", &target_text),
+    ];
+    told.tell(&mut pipe, &fields);
+    link.run("cannot lift the ban", |c| pipe.query::<()>(c))
+}
+
+/// A ban as the `lanchat:bans` hash and the log carry it.
+pub(super) fn ban_json(ban: &Ban) -> Result<String, StoreError> {
     let record = BanRecord {
         room: ban.room.clone(),
         target: ban.target.to_string(),
@@ -478,26 +531,53 @@ pub(super) fn add_ban(link: &mut Link, ban: &Ban) -> Result<(), StoreError> {
         by: ban.by.clone(),
         at_ms: ban.at_ms,
     };
-    let value = serde_json::to_string(&record)
-        .map_err(|error| StoreError::caused_by("cannot keep the ban", error))?;
-    link.run("cannot keep the ban", |c| {
-        redis::cmd("HSET")
-            .arg("lanchat:bans")
-            .arg(ban_field(ban.room.as_deref(), &ban.target))
-            .arg(value)
-            .query::<()>(c)
+    serde_json::to_string(&record)
+        .map_err(|error| StoreError::caused_by("cannot keep the ban", error))
+}
+
+/// The ban `json` names, if this version can read it.
+pub(super) fn ban_from_json(json: &str) -> Option<Ban> {
+    let record: BanRecord = serde_json::from_str(json).ok()?;
+    Some(Ban {
+        room: record.room,
+        target: BanTarget::parse(&record.target)?,
+        until_ms: record.until_ms,
+        reason: record.reason,
+        by: record.by,
+        at_ms: record.at_ms,
     })
 }
 
-pub(super) fn remove_ban(
-    link: &mut Link,
-    room: Option<&str>,
-    target: &BanTarget,
-) -> Result<(), StoreError> {
-    link.run("cannot lift the ban", |c| {
-        redis::cmd("HDEL")
-            .arg("lanchat:bans")
-            .arg(ban_field(room, target))
-            .query::<()>(c)
-    })
+/// What tells the other servers of a change in the same step as the
+/// change: an entry in the log (between messages, as `<id>-<n>`) that
+/// every server's log reader applies.
+pub(super) struct Told<'a> {
+    /// The history the server serves, named in the entry.
+    pub(super) history: &'a str,
 }
+
+impl Told<'_> {
+    /// Adds to `pipe` the entry with `fields`, after the last message.
+    fn tell(&self, pipe: &mut redis::Pipeline, fields: &[(&str, &str)]) {
+        pipe.cmd("EVAL")
+            .arg(TELL)
+            .arg(0)
+            .arg(self.history)
+            .arg(crate::domain::Clock::system().now_millis());
+        for (field, value) in fields {
+            pipe.arg(*field).arg(*value);
+        }
+        pipe.ignore();
+    }
+}
+
+/// Appends an entry of history `ARGV[1]` stamped `ARGV[2]` with the
+/// field-value pairs that follow, right after the last message (`<id>-*`).
+/// Sent whole (`EVAL`, which Redis caches) rather than by digest, since it
+/// runs inside a transaction, where an unknown digest could not be retried.
+const TELL: &str = r"
+local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+local entry = {'XADD', 'lanchat:log', string.format('%d-*', counter), 'h', ARGV[1], 't', ARGV[2]}
+for i = 3, #ARGV do entry[#entry + 1] = ARGV[i] end
+return redis.call(unpack(entry))
+";
