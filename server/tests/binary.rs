@@ -492,3 +492,36 @@ async fn sighup_rereads_the_allow_list_for_new_connections() {
     let refused = first_line_over_tls(server.port, &alice).await;
     assert!(refused.contains("not_allowed"), "{refused}");
 }
+
+#[tokio::test]
+async fn after_kill_9_of_one_server_its_nicknames_are_free_on_the_other_within_the_lease() {
+    let Some(redis) = lanchat_tests::redis::RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let mut a = RunningServer::start_with_args(&["--redis", &url]).await;
+    let b = RunningServer::start_with_args(&["--redis", &url]).await;
+    let _alice = a.join("alice").await;
+    assert!(hello(&b, "alice").await.contains("nick_taken"), "held on A");
+    // No goodbye from A: its lease (10 s) runs out, and B frees its
+    // nicknames at its next renewal (every 2.5 s).
+    a.child.kill().await.expect("kill -9");
+    let freed = tokio::time::timeout(Duration::from_secs(25), async {
+        loop {
+            if hello(&b, "alice").await.contains("\"welcome\"") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(freed.is_ok(), "alice free on B within 25 s of A's death");
+}
+
+/// Says hello as `nick` on a new connection; returns the answer's line.
+async fn hello(server: &RunningServer, nick: &str) -> String {
+    let (mut reader, mut writer, _) = server.greet().await;
+    let hello = format!("{{\"type\":\"hello\",\"nick\":\"{nick}\"}}\n");
+    writer.write_all(hello.as_bytes()).await.expect("hello");
+    read_line(&mut reader).await
+}
