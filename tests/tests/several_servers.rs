@@ -829,3 +829,43 @@ async fn a_ban_and_a_private_room_made_through_one_server_hold_on_the_other() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn retention_does_not_trim_the_log_past_what_a_live_server_has_read() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(lanchat_server::Config {
+        retention: lanchat_server::Retention {
+            max_messages: Some(3),
+            max_days: None,
+        },
+        ..sharing(&redis)
+    })
+    .await;
+    // Another server, alive (its lease held), whose reader is at id 2.
+    for words in [
+        ["SADD", "lanchat:servers", "lagging"].as_slice(),
+        &["SET", "lanchat:lease:lagging", "1", "EX", "60"],
+        &["SET", "lanchat:reader:lagging", "2", "EX", "60"],
+    ] {
+        assert!(!redis.command(words).starts_with('-'), "{words:?}");
+    }
+    let mut alice = a.join("alice").await;
+    // Retention runs every thousand appends.
+    for i in 0..1001 {
+        alice.say(&format!("m{i}")).await;
+    }
+    chats(&mut alice, 1001).await;
+    wait_until("retention to run", Duration::from_secs(10), || {
+        !redis
+            .command(&["GET", "lanchat:pruned_through"])
+            .starts_with("$-1")
+    })
+    .await;
+    let first = redis.command(&["XRANGE", "lanchat:log", "-", "+", "COUNT", "1"]);
+    assert!(
+        first.contains("\r\n3-0\r\n"),
+        "the log keeps what the lagging reader has not read: {first:?}"
+    );
+}

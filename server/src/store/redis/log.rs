@@ -16,7 +16,7 @@ use redis::streams::StreamReadReply;
 use tracing::{error, info, warn};
 
 use super::records;
-use super::{Body, Link, ServerName, StoreError, entry_id};
+use super::{Body, LEASE, Link, ServerName, StoreError, entry_id};
 use crate::store::{BanTarget, NickKey, Publish, SharedChange, StoredMessage};
 
 /// Entries read at once: one commit's worth, published as one hub event.
@@ -68,17 +68,27 @@ impl LogReader {
     /// connections that other servers took over.
     fn read(&mut self) -> Result<Read, StoreError> {
         let after = self.last_entry.clone();
-        let reply: Option<StreamReadReply> = self.link.run("cannot read the shared log", |c| {
-            redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(BATCH)
-                .arg("BLOCK")
-                .arg(BLOCK_MS)
-                .arg("STREAMS")
-                .arg("lanchat:log")
-                .arg(after)
-                .query(c)
-        })?;
+        // Where this server stands, for a lease: retention does not trim
+        // the log past what a live server has read.
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(format!("lanchat:reader:{}", self.server.0))
+            .arg(self.after)
+            .arg("PX")
+            .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX))
+            .ignore()
+            .cmd("XREAD")
+            .arg("COUNT")
+            .arg(BATCH)
+            .arg("BLOCK")
+            .arg(BLOCK_MS)
+            .arg("STREAMS")
+            .arg("lanchat:log")
+            .arg(after);
+        let (reply,): (Option<StreamReadReply>,) = self
+            .link
+            .run("cannot read the shared log", |c| pipe.query(c))?;
+
         let entries = reply
             .into_iter()
             .flat_map(|reply| reply.keys)

@@ -196,20 +196,28 @@ while true do
 end
 ";
 
-/// Removes from the log every message at or below `ARGV[1]`, and the
-/// retry keys of up to ten thousand of them (the rest at the next pass, or
-/// when their week is up), and records that the history before it is
-/// gone; returns how many left the log.
+/// Removes from the log every message at or below `ARGV[1]` that every
+/// live server's log reader has read (each keeps its place in
+/// `lanchat:reader:<server>`, for a lease), and the retry keys of up to ten
+/// thousand messages at or below it (the rest at the next pass, or when
+/// their week is up), and records that the history before it is gone;
+/// returns how many left the log. A reader that lags holds the log (not
+/// the history) back by its lag; one that stops lets it go a lease later.
 const TRIM_LOG: &str = r"
-local floor = ARGV[1]
-local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-0', floor + 1))
+local floor = tonumber(ARGV[1])
+local log_floor = floor
+for _, server in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
+  local at = tonumber(redis.call('GET', 'lanchat:reader:' .. server) or '-1')
+  if at >= 0 and at < log_floor then log_floor = at end
+end
+local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-0', log_floor + 1))
 local retries = redis.call('ZRANGEBYSCORE', 'lanchat:retries', '-inf', floor, 'LIMIT', 0, 10000)
 for _, retry in ipairs(retries) do
   redis.call('DEL', 'lanchat:retry:' .. retry)
   redis.call('ZREM', 'lanchat:retries', retry)
 end
 local pruned = tonumber(redis.call('GET', 'lanchat:pruned_through') or '0')
-if tonumber(floor) > pruned then redis.call('SET', 'lanchat:pruned_through', floor) end
+if floor > pruned then redis.call('SET', 'lanchat:pruned_through', string.format('%d', floor)) end
 return removed
 ";
 
