@@ -869,3 +869,37 @@ async fn retention_does_not_trim_the_log_past_what_a_live_server_has_read() {
         "the log keeps what the lagging reader has not read: {first:?}"
     );
 }
+
+#[tokio::test]
+async fn a_direct_message_reaches_its_recipient_on_the_other_server_and_nobody_else() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let bob_key = key();
+    let mut alice = a.join_with_key("alice", &key()).await;
+    let mut bob = b.join_with_key("Bob", &bob_key).await;
+    let mut carol = b.join("carol").await;
+    alice.say_to(None, Some("bob"), "for bob alone", None).await;
+    let (id, from, text) = bob.recv_chat().await;
+    assert_eq!((from.as_str(), text.as_str()), ("alice", "for bob alone"));
+    let echo = alice.recv().await;
+    assert!(
+        matches!(&echo, ServerMsg::Message { to: Some(to), .. } if to == "Bob"),
+        "addressed as its holder spells it: {echo:?}"
+    );
+    // Carol, beside bob on B, sees nothing of it.
+    carol.expect_alive().await;
+    // And it is bob's history on any server, being his key's.
+    drop(bob);
+    let bob = a.join_with_key("Bob", &bob_key).await;
+    let history: Vec<u64> = bob.history.iter().map(id_of).collect();
+    assert_eq!(history, [id]);
+    // Nobody by that name anywhere: refused.
+    alice.say_to(None, Some("nobody"), "hello?", None).await;
+    let refusal = loop {
+        if let ServerMsg::Error { code, .. } = alice.recv().await {
+            break code;
+        }
+    };
+    assert_eq!(refusal, ErrorCode::NoSuchUser);
+}

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::{Context, Next};
 use crate::domain::{NickKey, SessionToken};
 use crate::state::Shared;
-use crate::store::{Online, OnlineClaim};
+use crate::store::{Elsewhere, Online, OnlineClaim};
 
 /// Claims `nick` among the servers for a connection joining under
 /// `session` (`owns`: its identity owns the nickname). `Err` is the
@@ -27,8 +27,10 @@ pub(crate) async fn claim(
     }
     let claim = OnlineClaim {
         nick: NickKey::from(nick),
+        spelled: nick.to_string(),
         session: session.clone(),
-        owner: ctx.security.identity().filter(|_| owns).cloned(),
+        identity: ctx.security.identity().cloned(),
+        owns,
     };
     let claimed = ctx
         .shared
@@ -49,6 +51,20 @@ pub(crate) async fn claim(
         }
         Err(error) => Err(ctx.refuse(ErrorCode::StoreUnavailable, error.explained())),
     }
+}
+
+/// Who holds `nick` on another server of the group, for a direct message:
+/// the spelling and the identity. `None` for a server alone, or if the
+/// store cannot say (the message is then refused as to nobody).
+pub(crate) async fn elsewhere(shared: &Shared, nick: &str) -> Option<Elsewhere> {
+    shared.config.redis.as_ref()?;
+    let key = NickKey::of(nick);
+    shared
+        .store
+        .run(move |store, _| store.online_elsewhere(&key))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Frees `nick` among the servers, in the background, unless a connection

@@ -8,7 +8,9 @@ use lanchat_shared::command::{self, Command};
 use lanchat_shared::{ErrorCode, Fingerprint, RoomName, ServerMsg, sanitize_text};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Context, LeaveReason, Member, Next, echo, moderation, nick, owners, queries, rooms};
+use super::{
+    Context, LeaveReason, Member, Next, echo, moderation, nick, online, owners, queries, rooms,
+};
 use crate::dialect::{self, DefaultRoom, Dialect};
 use crate::domain::{MessageKind, NewMessage, ShownTo, Target};
 use crate::hub::Hub;
@@ -164,7 +166,7 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
         let message = format!("A client_id has 1 to {MAX_CLIENT_ID_LEN} bytes.");
         return ctx.bad_line(ErrorCode::BadRequest, message);
     }
-    let (target, recipient_identity) = match target(ctx, member, post.room, post.to) {
+    let (target, recipient_identity) = match target(ctx, member, post.room, post.to).await {
         Ok(target) => target,
         Err(refusal) => return refuse(ctx, refusal, &post.client_id),
     };
@@ -253,15 +255,18 @@ fn refuse(ctx: &mut Context<'_>, refusal: (ErrorCode, String), client_id: &Optio
 /// Where a message goes: a person online (with the identity that person
 /// proved, which alone may read it in history besides the sender), or a
 /// room the sender is in.
-fn target(
+async fn target(
     ctx: &Context<'_>,
     member: &Member,
     room: Option<String>,
     to: Option<String>,
 ) -> Result<(Target, Option<Fingerprint>), (ErrorCode, String)> {
     if let Some(to) = to {
-        return match ctx.shared.hub.online(&to) {
-            Some((spelled, presence)) => Ok((Target::Direct(spelled), presence.identity)),
+        if let Some((spelled, presence)) = ctx.shared.hub.online(&to) {
+            return Ok((Target::Direct(spelled), presence.identity));
+        }
+        return match online::elsewhere(ctx.shared, &to).await {
+            Some(there) => Ok((Target::Direct(there.spelled), there.identity)),
             None => {
                 let who = echo(&to).unwrap_or_default();
                 Err((

@@ -305,6 +305,12 @@ pub trait Store: Send + 'static {
         let _ = claim;
         Ok(Online::Ours)
     }
+    /// Who holds `nick` on another server of the group, if anyone does (a
+    /// server alone has no other).
+    fn online_elsewhere(&mut self, nick: &NickKey) -> Result<Option<Elsewhere>, StoreError> {
+        let _ = nick;
+        Ok(None)
+    }
     /// Marks `nick` as no longer in use by this server.
     fn release_online(&mut self, nick: &NickKey) -> Result<(), StoreError> {
         let _ = nick;
@@ -323,12 +329,25 @@ pub trait Store: Send + 'static {
 pub struct OnlineClaim {
     /// The nickname.
     pub nick: NickKey,
+    /// The nickname as spelled, for direct messages from other servers.
+    pub spelled: String,
     /// The session it joins under: a connection of another server under
     /// the same session is a ghost this one takes the nickname from.
     pub session: SessionToken,
-    /// The claimant's identity, if it owns the nickname: it takes the
+    /// The claimant's identity (direct messages to it are kept for it).
+    pub identity: Option<Fingerprint>,
+    /// Whether that identity owns the nickname: an owner takes the
     /// nickname from a connection of its own on another server.
-    pub owner: Option<Fingerprint>,
+    pub owns: bool,
+}
+
+/// Someone connected to another server of the group, for a direct message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Elsewhere {
+    /// The nickname as its holder spells it.
+    pub spelled: String,
+    /// The identity its connection proved, if any.
+    pub identity: Option<Fingerprint>,
 }
 
 /// Who has a nickname among several servers, after a claim.

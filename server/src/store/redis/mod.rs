@@ -39,9 +39,10 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::{
-    Appended, Ban, BanTarget, Claimed, History, Kept, MessageKind, NewMessage, NickClaim, NickKey,
-    Online, OnlineClaim, OperatorChange, Privacy, RecentQuery, ResumeStart, Retention, RoomRecord,
-    SessionRecord, SessionToken, SinceQuery, Store, StoreError, StoredMessage, Target, Topic,
+    Appended, Ban, BanTarget, Claimed, Elsewhere, History, Kept, MessageKind, NewMessage,
+    NickClaim, NickKey, Online, OnlineClaim, OperatorChange, Privacy, RecentQuery, ResumeStart,
+    Retention, RoomRecord, SessionRecord, SessionToken, SinceQuery, Store, StoreError,
+    StoredMessage, Target, Topic,
 };
 use crate::domain::ConnectionId;
 pub use log::{LogReader, spawn_log_reader};
@@ -682,7 +683,9 @@ impl Store for RedisStore {
             .arg(claim.nick.as_str())
             .arg(&self.server.0)
             .arg(claim.session.as_str())
-            .arg(claim.owner.as_ref().map_or("-", Fingerprint::as_str))
+            .arg(claim.identity.as_ref().map_or("-", Fingerprint::as_str))
+            .arg(if claim.owns { "1" } else { "0" })
+            .arg(&claim.spelled)
             .arg(&self.history)
             .arg(crate::domain::Clock::system().now_millis());
         let (answer, server): (String, String) = self
@@ -693,6 +696,32 @@ impl Store for RedisStore {
             "held" => Online::HeldBy(server),
             _ => Online::Ours,
         })
+    }
+
+    fn online_elsewhere(&mut self, nick: &NickKey) -> Result<Option<Elsewhere>, StoreError> {
+        let doing = "cannot look for the nickname on the other servers";
+        let held: Option<String> = self.link.read(doing, |c| {
+            redis::cmd("HGET")
+                .arg("lanchat:online")
+                .arg(nick.as_str())
+                .query(c)
+        })?;
+        let Some(held) = held else { return Ok(None) };
+        let fields: Vec<&str> = held.split(' ').collect();
+        let [server, _session, identity, _owns, spelled] = fields[..] else {
+            return Ok(None);
+        };
+        if server == self.server.0 {
+            return Ok(None);
+        }
+        let lease = format!("lanchat:lease:{server}");
+        let alive: bool = self
+            .link
+            .read(doing, |c| redis::cmd("EXISTS").arg(&lease).query(c))?;
+        Ok(alive.then(|| Elsewhere {
+            spelled: spelled.to_owned(),
+            identity: Fingerprint::parse(identity).ok(),
+        }))
     }
 
     fn release_online(&mut self, nick: &NickKey) -> Result<(), StoreError> {

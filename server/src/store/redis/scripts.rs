@@ -331,19 +331,23 @@ return 1
 ";
 
 /// Claims nickname key `ARGV[1]` for server `ARGV[2]`'s connection under
-/// session `ARGV[3]` (`ARGV[4]`: the claimant's identity if it owns the
-/// nickname, else `-`), in `lanchat:online` (key to `<server> <session>
-/// <identity>`) and the server's set `lanchat:online:<server>`.
+/// session `ARGV[3]`, of identity `ARGV[4]` (`-` for a guest), which owns
+/// the nickname if `ARGV[5]` is `1`, spelled `ARGV[6]`: in
+/// `lanchat:online` (key to `<server> <session> <identity> <owns>
+/// <spelling>`, which other servers read to send direct messages) and the
+/// server's set `lanchat:online:<server>`.
 ///
 /// Returns `{'ours', ''}` if the nickname was free, is this server's (its
 /// hub decides), or was held by a server whose lease ran out; `{'taken',
-/// server}` if a connection of `server` had it under the same session or
-/// owner, which is then told (a `reclaim` entry in the log, of history
-/// `ARGV[5]`, at time `ARGV[6]`) to close it; `{'held', server}` otherwise.
+/// server}` if a connection of `server` had it under the same session, or
+/// of the same owner, which is then told (a `reclaim` entry in the log, of
+/// history `ARGV[7]`, at time `ARGV[8]`) to close it; `{'held', server}`
+/// otherwise.
 const CLAIM_ONLINE: &str = r"
-local key, server, session, identity = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key, server, session, identity, owns, spelled = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local function take()
-  redis.call('HSET', 'lanchat:online', key, server .. ' ' .. session .. ' ' .. identity)
+  redis.call('HSET', 'lanchat:online', key,
+    table.concat({server, session, identity, owns, spelled}, ' '))
   redis.call('SADD', 'lanchat:online:' .. server, key)
 end
 local held = redis.call('HGET', 'lanchat:online', key)
@@ -351,19 +355,20 @@ if not held then
   take()
   return {'ours', ''}
 end
-local holder, their_session, their_identity = string.match(held, '^(%S+) (%S+) (%S+)$')
+local holder, their_session, their_identity, their_owns = string.match(held, '^(%S+) (%S+) (%S+) (%S+)')
 if holder == server then return {'ours', ''} end
 if not holder or redis.call('EXISTS', 'lanchat:lease:' .. holder) == 0 then
   if holder then redis.call('SREM', 'lanchat:online:' .. holder, key) end
   take()
   return {'ours', ''}
 end
-if their_session == session or (identity ~= '-' and their_identity == identity) then
+local same_owner = owns == '1' and their_owns == '1' and identity ~= '-' and their_identity == identity
+if their_session == session or same_owner then
   redis.call('SREM', 'lanchat:online:' .. holder, key)
   take()
   local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
-  redis.call('XADD', 'lanchat:log', string.format('%d-*', counter), 't', ARGV[6],
-    'k', 'reclaim', 'n', key, 's', holder, 'h', ARGV[5])
+  redis.call('XADD', 'lanchat:log', string.format('%d-*', counter), 't', ARGV[8],
+    'k', 'reclaim', 'n', key, 's', holder, 'h', ARGV[7])
   return {'taken', holder}
 end
 return {'held', holder}
