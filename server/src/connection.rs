@@ -114,10 +114,9 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
                 shared.store.save_session(member.record());
             }
             member.membership.set_leave_reason(reason.describe());
-            // Out of the hub first: the nickname is freed among the
-            // servers unless someone here holds it (a reclaim) by then.
+            let connection = member.membership.connection();
             drop(member);
-            session::online::release(&shared, &nick);
+            session::online::release(&shared, &nick, connection);
         }
         Phase::Greeting { .. } => debug!(reason = reason.describe(), "closed before joining"),
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lanchat_shared::Fingerprint;
 
 use crate::bans::BanList;
-use crate::domain::{Clock, NickKey, StoredMessage};
+use crate::domain::{Clock, ConnectionId, NickKey, StoredMessage};
 use crate::hub::Hub;
 use crate::session::banning::enforce_ban;
 use crate::session::privacy::RoomPrivacy;
@@ -30,8 +30,8 @@ impl Publish for GroupPublisher {
         self.hub.publish_committed(committed);
     }
 
-    fn taken_over(&mut self, nick: &NickKey) {
-        self.hub.taken_over(nick);
+    fn taken_over(&mut self, nick: &NickKey, connection: ConnectionId) {
+        self.hub.taken_over(nick, connection);
     }
 
     fn fell_behind(&mut self) {

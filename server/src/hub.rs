@@ -493,11 +493,14 @@ impl Hub {
         }
     }
 
-    /// Closes the connection that holds `nick` here: a connection of the
-    /// same session or owner took the nickname on another server, so this
-    /// one is a ghost. Its rooms see it leave ("reconnected").
-    pub(crate) fn close_taken_over(&self, nick: &NickKey) {
-        if let Some(member) = self.lock().members.get(nick) {
+    /// Closes `connection`, if it still holds `nick` here: a connection of
+    /// the same session or owner took the nickname on another server, so
+    /// this one is a ghost. Its rooms see it leave ("reconnected"). A newer
+    /// holder of the nickname here is left alone.
+    pub(crate) fn close_taken_over(&self, nick: &NickKey, connection: ConnectionId) {
+        if let Some(member) = self.lock().members.get(nick)
+            && member.connection == connection
+        {
             member.kick.cancel();
         }
     }
@@ -1006,8 +1009,8 @@ impl Publish for Arc<Hub> {
         self.publish_messages(committed);
     }
 
-    fn taken_over(&mut self, nick: &NickKey) {
-        self.close_taken_over(nick);
+    fn taken_over(&mut self, nick: &NickKey, connection: ConnectionId) {
+        self.close_taken_over(nick, connection);
     }
 
     /// Everyone here missed messages live: each is put out and closed, and

@@ -387,9 +387,20 @@ async fn keep_lease_on_a_timer(shared: &Shared) -> ! {
     loop {
         ticks.tick().await;
         match shared.store.run(|store, _| store.keep_lease()).await {
-            Ok(reaped) => {
-                for server in reaped {
+            Ok(lease) => {
+                for server in lease.reaped {
                     info!(%server, "a server stopped without saying so; its nicknames are free");
+                }
+                // Its nicknames may have been given to others meanwhile:
+                // everyone here reconnects and claims theirs again.
+                if lease.lapsed {
+                    warn!(
+                        "this server's lease on its nicknames ran out; its clients are told to reconnect"
+                    );
+                    shared.hub.put_out_of_server(
+                        |_| true,
+                        "this server lost its hold on nicknames among the servers; reconnect",
+                    );
                 }
             }
             Err(error) => warn!(

@@ -903,3 +903,62 @@ async fn a_direct_message_reaches_its_recipient_on_the_other_server_and_nobody_e
     };
     assert_eq!(refusal, ErrorCode::NoSuchUser);
 }
+
+#[tokio::test]
+async fn a_server_whose_lease_ran_out_cuts_its_clients_who_claim_their_nicknames_again() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let mut alice = a.join("alice").await;
+    // As if A had stalled for longer than its lease and been reaped.
+    let servers = redis.command(&["SMEMBERS", "lanchat:servers"]);
+    let name = servers.lines().nth(2).expect("A's name").to_owned();
+    for words in [
+        ["DEL", &format!("lanchat:lease:{name}")].as_slice(),
+        &["SREM", "lanchat:servers", &name],
+        &["HDEL", "lanchat:online", "alice"],
+    ] {
+        assert!(!redis.command(words).starts_with('-'), "{words:?}");
+    }
+    let lines = alice.expect_closed().await;
+    assert!(
+        lines.iter().any(|line| line.contains("lost its hold")),
+        "told why: {lines:?}"
+    );
+    // Back, she holds "alice" among the servers again.
+    let _alice = join_when_free(&a, "alice", Duration::from_secs(5)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let mut impostor = TestClient::connect_raw(b.addr()).await;
+    impostor.hello("alice").await;
+    impostor.expect_greeting().await;
+    impostor.expect_error(ErrorCode::NickTaken).await;
+}
+
+#[tokio::test]
+async fn a_nickname_taken_again_on_the_same_server_stays_taken_on_the_other() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    for round in 0..10 {
+        let first = join_when_free(&a, "alice", Duration::from_secs(5)).await;
+        drop(first);
+        // Someone else takes it on A the moment it is free there, while
+        // the first connection's release may still be on its way.
+        let _second = join_when_free(&a, "alice", Duration::from_secs(5)).await;
+        let mut impostor = TestClient::connect_raw(b.addr()).await;
+        impostor.hello("alice").await;
+        impostor.expect_greeting().await;
+        let answer = impostor.recv().await;
+        assert!(
+            matches!(
+                answer,
+                ServerMsg::Error {
+                    code: ErrorCode::NickTaken,
+                    ..
+                }
+            ),
+            "round {round}: {answer:?}"
+        );
+    }
+}

@@ -165,6 +165,13 @@ async fn enter(
             return Err(ctx.refuse(ErrorCode::NickTaken, message));
         }
     };
+    online::confirm(
+        ctx,
+        nick,
+        &joined.session,
+        owns,
+        joined.membership.connection(),
+    );
     // A session taken back (the token presented was accepted) may have a
     // row already, which must follow what it holds from now on.
     let reclaimed_session = presented.as_deref() == Some(joined.session.as_str());
@@ -260,7 +267,18 @@ async fn known_session_rooms(
     }
     // A token reclaims a session only for the identity that made it (a
     // guest's, only for a guest).
-    let record = ctx.shared.store.load_session(token.clone()).await.ok()??;
-    let same_nick = NickKey::of(&record.nick) == NickKey::from(nick);
-    (same_nick && record.identity.as_ref() == identity).then_some(record.rooms)
+    match ctx.shared.store.load_session(token.clone()).await.ok()? {
+        Some(record) => {
+            let same_nick = NickKey::of(&record.nick) == NickKey::from(nick);
+            (same_nick && record.identity.as_ref() == identity).then_some(record.rooms)
+        }
+        // Servers sharing Redis: the session may be held by a connection
+        // of another server that has not stored it yet (it joined a moment
+        // ago); its nickname's record there names it.
+        None => {
+            let there = online::elsewhere(ctx.shared, nick.as_str()).await?;
+            let same = there.session == token.as_str() && there.identity.as_ref() == identity;
+            same.then(|| vec![RoomName::lobby().to_string()])
+        }
+    }
 }

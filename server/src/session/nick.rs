@@ -27,9 +27,11 @@ pub(crate) async fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &
     match member.membership.rename(new.clone(), standing.owns) {
         Ok(old) => {
             info!(%old, %new, owner = standing.owns, "renamed");
+            let connection = member.membership.connection();
+            online::confirm(ctx, &new, &member.token, standing.owns, connection);
             // A change of case only is the same nickname, still held.
             if NickKey::of(&old) != NickKey::from(&new) {
-                online::release(ctx.shared, &old);
+                online::release(ctx.shared, &old, connection);
             }
             ctx.save_session(member);
             match standing.notice {

@@ -3,13 +3,11 @@
 //! `Store::claim_online`); a server alone skips it, its hub being the only
 //! judge.
 
-use std::sync::Arc;
-
 use lanchat_shared::{ErrorCode, Nick};
 use tracing::{info, warn};
 
 use super::{Context, Next};
-use crate::domain::{NickKey, SessionToken};
+use crate::domain::{ConnectionId, NickKey, SessionToken};
 use crate::state::Shared;
 use crate::store::{Elsewhere, Online, OnlineClaim};
 
@@ -67,25 +65,56 @@ pub(crate) async fn elsewhere(shared: &Shared, nick: &str) -> Option<Elsewhere> 
         .flatten()
 }
 
-/// Frees `nick` among the servers, in the background, unless a connection
-/// of this server holds it by then: its connection has left or renamed.
-/// The look at the hub is made on the store thread, just before the
-/// release, in order with claims (which go through the same thread), so a
-/// connection that takes the nickname here meanwhile keeps it among the
-/// servers too. Lost if the store cannot be reached; the nickname then
-/// stays this server's until it stops (its lease runs out).
-pub(crate) fn release(shared: &Shared, nick: &str) {
+/// Records that `connection` holds `nick` among the servers, now that the
+/// hub took it (after [`claim`]): a release by an older connection of this
+/// server (one that held the nickname before, leaving) then leaves it
+/// alone. In the background; lost, the nickname is still this server's,
+/// and freed when this server stops.
+pub(crate) fn confirm(
+    ctx: &Context<'_>,
+    nick: &Nick,
+    session: &SessionToken,
+    owns: bool,
+    connection: ConnectionId,
+) {
+    if ctx.shared.config.redis.is_none() {
+        return;
+    }
+    let claim = OnlineClaim {
+        nick: NickKey::from(nick),
+        spelled: nick.to_string(),
+        session: session.clone(),
+        identity: ctx.security.identity().cloned(),
+        owns,
+    };
+    let store = ctx.shared.store.clone();
+    tokio::spawn(async move {
+        let confirmed = store
+            .run(move |store, _| store.confirm_online(&claim, connection))
+            .await;
+        if let Err(error) = confirmed {
+            warn!(
+                error = error.explained(),
+                "could not record who holds a nickname among the servers"
+            );
+        }
+    });
+}
+
+/// Frees `nick` among the servers, in the background, if `connection`
+/// still holds it there: its connection has left or renamed. A newer
+/// connection of this server that took the nickname keeps it (the store
+/// compares connections). Lost if the store cannot be reached; the
+/// nickname then stays this server's until it stops (its lease runs out).
+pub(crate) fn release(shared: &Shared, nick: &str, connection: ConnectionId) {
     if shared.config.redis.is_none() {
         return;
     }
     let key = NickKey::of(nick);
-    let (store, hub) = (shared.store.clone(), Arc::clone(&shared.hub));
+    let store = shared.store.clone();
     tokio::spawn(async move {
         let released = store
-            .run(move |store, _| match hub.online(key.as_str()) {
-                Some(_) => Ok(()),
-                None => store.release_online(&key),
-            })
+            .run(move |store, _| store.release_online(&key, connection))
             .await;
         if let Err(error) = released {
             warn!(

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::bans::{Ban, BanTarget};
 pub use crate::config::{DbLocation, Retention};
 pub use crate::domain::{
-    MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
+    ConnectionId, MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
 };
 use lanchat_shared::Fingerprint;
 pub use redis::{LEASE_RENEWAL, LogReader, Migrated, RedisStore, ServerName, spawn_log_reader};
@@ -311,16 +311,29 @@ pub trait Store: Send + 'static {
         let _ = nick;
         Ok(None)
     }
-    /// Marks `nick` as no longer in use by this server.
-    fn release_online(&mut self, nick: &NickKey) -> Result<(), StoreError> {
-        let _ = nick;
+    /// Records that `connection` holds `claim.nick`, now that the hub
+    /// took it: releases by older connections leave it alone.
+    fn confirm_online(
+        &mut self,
+        claim: &OnlineClaim,
+        connection: ConnectionId,
+    ) -> Result<(), StoreError> {
+        let _ = (claim, connection);
+        Ok(())
+    }
+    /// Marks `nick` as no longer in use by `connection` of this server.
+    fn release_online(
+        &mut self,
+        nick: &NickKey,
+        connection: ConnectionId,
+    ) -> Result<(), StoreError> {
+        let _ = (nick, connection);
         Ok(())
     }
     /// Renews this server's lease on its nicknames, and frees those of
-    /// servers whose lease ran out (they stopped without saying so);
-    /// returns the names of those servers.
-    fn keep_lease(&mut self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
+    /// servers whose lease ran out (they stopped without saying so).
+    fn keep_lease(&mut self) -> Result<Lease, StoreError> {
+        Ok(Lease::default())
     }
 }
 
@@ -341,6 +354,16 @@ pub struct OnlineClaim {
     pub owns: bool,
 }
 
+/// What a renewal of a server's lease found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// This server's own lease had run out (Redis or this server stalled
+    /// for longer than a lease), so its nicknames may have been freed.
+    pub lapsed: bool,
+    /// Servers found dead and reaped: their nicknames are free.
+    pub reaped: Vec<String>,
+}
+
 /// Someone connected to another server of the group, for a direct message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Elsewhere {
@@ -348,6 +371,8 @@ pub struct Elsewhere {
     pub spelled: String,
     /// The identity its connection proved, if any.
     pub identity: Option<Fingerprint>,
+    /// The session it holds the nickname under.
+    pub session: String,
 }
 
 /// Who has a nickname among several servers, after a claim.

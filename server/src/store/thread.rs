@@ -16,7 +16,7 @@ use super::{
     Appended, Ban, BanTarget, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention, Store,
     StoreHandle, StoredMessage,
 };
-use crate::domain::{Clock, NickKey};
+use crate::domain::{Clock, ConnectionId, NickKey};
 
 /// Appends taken into one transaction at most. A commit's messages are
 /// published as one event in the hub's ring, so this also bounds what one
@@ -37,10 +37,10 @@ const PRUNE_EVERY: u64 = 1000;
 pub trait Publish: Send {
     /// Takes the new messages of one commit, in id order.
     fn publish_committed(&mut self, committed: &[StoredMessage]);
-    /// A connection of this server under `nick` was taken over by another
+    /// This server's `connection` under `nick` was taken over by another
     /// server (the same session or owner connected there): close it.
-    fn taken_over(&mut self, nick: &NickKey) {
-        let _ = nick;
+    fn taken_over(&mut self, nick: &NickKey, connection: ConnectionId) {
+        let _ = (nick, connection);
     }
     /// Messages this server never read are gone from the shared log
     /// (trimmed while it was behind): its clients missed them live.

@@ -17,7 +17,7 @@ use tracing::{error, info, warn};
 
 use super::records;
 use super::{Body, LEASE, Link, ServerName, StoreError, entry_id};
-use crate::store::{BanTarget, NickKey, Publish, SharedChange, StoredMessage};
+use crate::store::{BanTarget, ConnectionId, NickKey, Publish, SharedChange, StoredMessage};
 
 /// Entries read at once: one commit's worth, published as one hub event.
 const BATCH: usize = 256;
@@ -143,10 +143,9 @@ impl LogReader {
         let field = |name: &str| entry.get::<String>(name);
         match field("k").as_deref() {
             Some("reclaim") => {
-                if let (Some(server), Some(nick)) = (field("s"), field("n"))
-                    && server == self.server.0
-                {
-                    read.taken_over.push(NickKey::of(&nick));
+                let ours = field("c").and_then(|c| self.server.own_connection(&c));
+                if let (Some(nick), Some(connection)) = (field("n"), ours) {
+                    read.taken_over.push((NickKey::of(&nick), connection));
                 }
             }
             Some("ban") => {
@@ -178,7 +177,7 @@ struct Read {
     /// The messages, in id order.
     messages: Vec<StoredMessage>,
     /// This server's connections whose nicknames other servers took over.
-    taken_over: Vec<NickKey>,
+    taken_over: Vec<(NickKey, ConnectionId)>,
     /// Ids were missing before these messages.
     fell_behind: bool,
     /// Changes every server applies, in the order of the log.
@@ -213,8 +212,8 @@ pub fn spawn_log_reader(
                         if !read.messages.is_empty() {
                             publisher.publish_committed(&read.messages);
                         }
-                        for nick in &read.taken_over {
-                            publisher.taken_over(nick);
+                        for (nick, connection) in &read.taken_over {
+                            publisher.taken_over(nick, *connection);
                         }
                         for change in &read.changes {
                             publisher.changed(change);

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::{
-    Appended, Ban, BanTarget, Claimed, Elsewhere, History, Kept, MessageKind, NewMessage,
+    Appended, Ban, BanTarget, Claimed, Elsewhere, History, Kept, Lease, MessageKind, NewMessage,
     NickClaim, NickKey, Online, OnlineClaim, OperatorChange, Privacy, RecentQuery, ResumeStart,
     Retention, RoomRecord, SessionRecord, SessionToken, SinceQuery, Store, StoreError,
     StoredMessage, Target, Topic,
@@ -291,6 +291,9 @@ pub struct RedisStore {
     /// out) the first server back does not free the nicknames of servers
     /// that are alive but have not renewed yet.
     lease: Option<(Instant, Instant)>,
+    /// The servers without a lease at the last renewal: reaped at this
+    /// one if they still have none.
+    suspects: Vec<String>,
 }
 
 impl RedisStore {
@@ -305,6 +308,7 @@ impl RedisStore {
             history: String::new(),
             seen: Arc::new(AtomicU64::new(0)),
             lease: None,
+            suspects: Vec::new(),
         };
         let name = random_name("the history")?;
         store.link.run("cannot name the history", |c| {
@@ -330,6 +334,7 @@ impl RedisStore {
             history: self.history.clone(),
             seen: Arc::clone(&self.seen),
             lease: None,
+            suspects: Vec::new(),
         })
     }
 
@@ -708,7 +713,7 @@ impl Store for RedisStore {
         })?;
         let Some(held) = held else { return Ok(None) };
         let fields: Vec<&str> = held.split(' ').collect();
-        let [server, _session, identity, _owns, spelled] = fields[..] else {
+        let [server, session, identity, _owns, spelled, _connection] = fields[..] else {
             return Ok(None);
         };
         if server == self.server.0 {
@@ -721,33 +726,77 @@ impl Store for RedisStore {
         Ok(alive.then(|| Elsewhere {
             spelled: spelled.to_owned(),
             identity: Fingerprint::parse(identity).ok(),
+            session: session.to_owned(),
         }))
     }
 
-    fn release_online(&mut self, nick: &NickKey) -> Result<(), StoreError> {
+    fn confirm_online(
+        &mut self,
+        claim: &OnlineClaim,
+        connection: ConnectionId,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.confirm_online.prepare_invoke();
+        invocation
+            .arg(claim.nick.as_str())
+            .arg(&self.server.0)
+            .arg(claim.session.as_str())
+            .arg(claim.identity.as_ref().map_or("-", Fingerprint::as_str))
+            .arg(if claim.owns { "1" } else { "0" })
+            .arg(&claim.spelled)
+            .arg(self.server.origin(Some(connection)));
+        let recorded: u64 = self.link.run("cannot record who holds the nickname", |c| {
+            invocation.invoke(c)
+        })?;
+        if recorded == 0 {
+            warn!(
+                nick = claim.spelled,
+                "another server took the nickname while it was joined here"
+            );
+        }
+        Ok(())
+    }
+
+    fn release_online(
+        &mut self,
+        nick: &NickKey,
+        connection: ConnectionId,
+    ) -> Result<(), StoreError> {
         let mut invocation = self.scripts.release_online.prepare_invoke();
-        invocation.arg(nick.as_str()).arg(&self.server.0);
+        invocation
+            .arg(nick.as_str())
+            .arg(&self.server.0)
+            .arg(self.server.origin(Some(connection)));
         self.link
             .run("cannot free the nickname", |c| invocation.invoke::<u64>(c))?;
         Ok(())
     }
 
-    fn keep_lease(&mut self) -> Result<Vec<String>, StoreError> {
+    fn keep_lease(&mut self) -> Result<Lease, StoreError> {
         let now = Instant::now();
         let held_since = match self.lease {
             Some((since, last)) if now.duration_since(last) < LEASE => since,
             _ => now,
         };
+        // A server whose own lease has not held for a whole lease (it just
+        // started, or Redis was away and every lease ran out) reaps
+        // nobody: the others may not have renewed yet.
         let may_reap = now.duration_since(held_since) >= LEASE;
+        let suspects: &[String] = if may_reap { &self.suspects } else { &[] };
         let mut invocation = self.scripts.keep_lease.prepare_invoke();
         invocation
             .arg(&self.server.0)
             .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX))
-            .arg(if may_reap { "1" } else { "0" });
-        let reaped: Vec<String> = self
+            .arg(suspects.len());
+        for suspect in suspects {
+            invocation.arg(suspect);
+        }
+        let (lapsed, reaped, missing): (u64, Vec<String>, Vec<String>) = self
             .link
             .run("cannot renew this server's lease", |c| invocation.invoke(c))?;
+        // The first renewal finds no lease of its own: that is no lapse.
+        let lapsed = lapsed == 1 && self.lease.is_some();
         self.lease = Some((held_since, now));
-        Ok(reaped)
+        self.suspects = missing;
+        Ok(Lease { lapsed, reaped })
     }
 }

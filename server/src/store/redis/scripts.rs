@@ -332,22 +332,24 @@ return 1
 
 /// Claims nickname key `ARGV[1]` for server `ARGV[2]`'s connection under
 /// session `ARGV[3]`, of identity `ARGV[4]` (`-` for a guest), which owns
-/// the nickname if `ARGV[5]` is `1`, spelled `ARGV[6]`: in
-/// `lanchat:online` (key to `<server> <session> <identity> <owns>
-/// <spelling>`, which other servers read to send direct messages) and the
-/// server's set `lanchat:online:<server>`.
+/// the nickname if `ARGV[5]` is `1`, spelled `ARGV[6]`, in `lanchat:online`
+/// (key to `<server> <session> <identity> <owns> <spelling> <connection>`,
+/// which other servers read to send direct messages; the connection is `-`
+/// until [`CONFIRM_ONLINE`] names it) and the server's set
+/// `lanchat:online:<server>`.
 ///
 /// Returns `{'ours', ''}` if the nickname was free, is this server's (its
-/// hub decides), or was held by a server whose lease ran out; `{'taken',
-/// server}` if a connection of `server` had it under the same session, or
-/// of the same owner, which is then told (a `reclaim` entry in the log, of
-/// history `ARGV[7]`, at time `ARGV[8]`) to close it; `{'held', server}`
-/// otherwise.
+/// hub decides, and the holder's record stays until the newcomer is
+/// confirmed), or was held by a server that was reaped; `{'taken',
+/// server}` if a connection of a live `server` had it under the same
+/// session, or of the same owner, which is then told (a `reclaim` entry in
+/// the log naming that connection, of history `ARGV[7]`, at time `ARGV[8]`)
+/// to close it; `{'held', server}` otherwise.
 const CLAIM_ONLINE: &str = r"
 local key, server, session, identity, owns, spelled = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local function take()
   redis.call('HSET', 'lanchat:online', key,
-    table.concat({server, session, identity, owns, spelled}, ' '))
+    table.concat({server, session, identity, owns, spelled, '-'}, ' '))
   redis.call('SADD', 'lanchat:online:' .. server, key)
 end
 local held = redis.call('HGET', 'lanchat:online', key)
@@ -355,9 +357,10 @@ if not held then
   take()
   return {'ours', ''}
 end
-local holder, their_session, their_identity, their_owns = string.match(held, '^(%S+) (%S+) (%S+) (%S+)')
+local holder, their_session, their_identity, their_owns, _, their_connection =
+  string.match(held, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)')
 if holder == server then return {'ours', ''} end
-if not holder or redis.call('EXISTS', 'lanchat:lease:' .. holder) == 0 then
+if not holder or redis.call('SISMEMBER', 'lanchat:servers', holder) == 0 then
   if holder then redis.call('SREM', 'lanchat:online:' .. holder, key) end
   take()
   return {'ours', ''}
@@ -368,35 +371,66 @@ if their_session == session or same_owner then
   take()
   local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
   redis.call('XADD', 'lanchat:log', string.format('%d-*', counter), 't', ARGV[8],
-    'k', 'reclaim', 'n', key, 's', holder, 'h', ARGV[7])
+    'k', 'reclaim', 'n', key, 's', holder, 'c', their_connection, 'h', ARGV[7])
   return {'taken', holder}
 end
 return {'held', holder}
 ";
 
-/// Frees nickname key `ARGV[1]` if server `ARGV[2]` holds it.
-const RELEASE_ONLINE: &str = r"
+/// Records that connection `ARGV[7]` (`<server>:<id>`) of server `ARGV[2]`
+/// holds nickname key `ARGV[1]` now that the hub took it (`ARGV[3]` to
+/// `ARGV[6]` as in [`CLAIM_ONLINE`]), unless another server took it in the
+/// meantime; returns 1 if recorded.
+const CONFIRM_ONLINE: &str = r"
 local key, server = ARGV[1], ARGV[2]
 local held = redis.call('HGET', 'lanchat:online', key)
-if held and string.match(held, '^(%S+)') == server then
-  redis.call('HDEL', 'lanchat:online', key)
-end
-redis.call('SREM', 'lanchat:online:' .. server, key)
+if held and string.match(held, '^(%S+)') ~= server then return 0 end
+redis.call('HSET', 'lanchat:online', key,
+  table.concat({server, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]}, ' '))
+redis.call('SADD', 'lanchat:online:' .. server, key)
 return 1
 ";
 
-/// Renews server `ARGV[1]`'s lease for `ARGV[2]` milliseconds and, if
-/// `ARGV[3]` is `1`, frees the nicknames of every server whose lease ran
-/// out and forgets that server; returns their names. Redis runs it alone,
-/// so each dead server is reaped once, by whichever server comes first.
+/// Frees nickname key `ARGV[1]` if connection `ARGV[3]` of server `ARGV[2]`
+/// holds it: a newer connection of the same server, confirmed or about to
+/// be, keeps it.
+const RELEASE_ONLINE: &str = r"
+local key, server, connection = ARGV[1], ARGV[2], ARGV[3]
+local held = redis.call('HGET', 'lanchat:online', key)
+if not held then
+  redis.call('SREM', 'lanchat:online:' .. server, key)
+  return 1
+end
+local holder, their_connection = string.match(held, '^(%S+) %S+ %S+ %S+ %S+ (%S+)')
+if holder ~= server then
+  redis.call('SREM', 'lanchat:online:' .. server, key)
+elseif their_connection == connection then
+  redis.call('HDEL', 'lanchat:online', key)
+  redis.call('SREM', 'lanchat:online:' .. server, key)
+end
+return 1
+";
+
+/// Renews server `ARGV[1]`'s lease for `ARGV[2]` milliseconds. Servers
+/// named after `ARGV[3]` (how many) were seen without a lease at the last
+/// renewal: those still without one are reaped (their nicknames freed,
+/// the server forgotten). Returns `{lapsed, reaped, missing}`: `lapsed` 1
+/// if this server's own lease had run out, or it had been reaped (it must
+/// not go on as if it held its nicknames); `missing`, the servers without
+/// a lease now, to name at the next renewal. Two renewals apart, so a
+/// server that renews a little late is never taken for dead; Redis runs
+/// the script alone, so a dead server is reaped once.
 const KEEP_LEASE: &str = r"
-local server, lease_ms, may_reap = ARGV[1], ARGV[2], ARGV[3]
-redis.call('SET', 'lanchat:lease:' .. server, '1', 'PX', lease_ms)
-redis.call('SADD', 'lanchat:servers', server)
+local server, lease_ms, suspects = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local had = redis.call('SET', 'lanchat:lease:' .. server, '1', 'PX', lease_ms, 'GET')
+local known = redis.call('SADD', 'lanchat:servers', server) == 0
+local lapsed = 0
+if not had or not known then lapsed = 1 end
 local reaped = {}
-if may_reap ~= '1' then return reaped end
-for _, other in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
-  if other ~= server and redis.call('EXISTS', 'lanchat:lease:' .. other) == 0 then
+for i = 1, suspects do
+  local other = ARGV[3 + i]
+  if other ~= server and redis.call('EXISTS', 'lanchat:lease:' .. other) == 0
+      and redis.call('SISMEMBER', 'lanchat:servers', other) == 1 then
     for _, key in ipairs(redis.call('SMEMBERS', 'lanchat:online:' .. other)) do
       local held = redis.call('HGET', 'lanchat:online', key)
       if held and string.match(held, '^(%S+)') == other then
@@ -408,7 +442,13 @@ for _, other in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
     reaped[#reaped + 1] = other
   end
 end
-return reaped
+local missing = {}
+for _, other in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
+  if other ~= server and redis.call('EXISTS', 'lanchat:lease:' .. other) == 0 then
+    missing[#missing + 1] = other
+  end
+end
+return {lapsed, reaped, missing}
 ";
 
 /// Every script, loaded once per connection by its digest.
@@ -426,6 +466,7 @@ pub(super) struct Scripts {
     pub(super) found_room: Script,
     pub(super) set_operator: Script,
     pub(super) claim_online: Script,
+    pub(super) confirm_online: Script,
     pub(super) release_online: Script,
     pub(super) keep_lease: Script,
 }
@@ -446,6 +487,7 @@ impl Scripts {
             found_room: Script::new(FOUND_ROOM),
             set_operator: Script::new(SET_OPERATOR),
             claim_online: Script::new(CLAIM_ONLINE),
+            confirm_online: Script::new(CONFIRM_ONLINE),
             release_online: Script::new(RELEASE_ONLINE),
             keep_lease: Script::new(KEEP_LEASE),
         }
