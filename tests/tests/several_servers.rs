@@ -962,3 +962,21 @@ async fn a_nickname_taken_again_on_the_same_server_stays_taken_on_the_other() {
         );
     }
 }
+
+#[tokio::test]
+async fn renaming_to_a_nickname_ones_other_connection_holds_elsewhere_is_refused() {
+    let Some((_redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let alice_key = key();
+    let mut on_b = b.join_with_key("alice", &alice_key).await;
+    let mut on_a = a.join_with_key("alice2", &alice_key).await;
+    on_a.say("/nick alice").await;
+    let refusal = loop {
+        if let ServerMsg::Error { code, .. } = on_a.recv().await {
+            break code;
+        }
+    };
+    assert_eq!(refusal, ErrorCode::NickTaken, "as on a server alone");
+    on_b.expect_alive().await;
+}

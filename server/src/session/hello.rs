@@ -146,7 +146,7 @@ async fn enter(
     };
     // A session does not take anyone back into a room that banned them.
     rooms.retain(|room| banned_from(ctx, Some(room)).is_none());
-    online::claim(ctx, nick, &token, owns).await?;
+    online::claim(ctx, nick, (&token, owns), true).await?;
     let identity = ctx.security.identity().cloned();
     let presence = Presence {
         identity: identity.clone(),

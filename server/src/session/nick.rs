@@ -18,7 +18,8 @@ pub(crate) async fn rename(ctx: &mut Context<'_>, member: &mut Member, wanted: &
         Ok(standing) => standing,
         Err(refused) => return refused,
     };
-    if let Err(refused) = online::claim(ctx, &new, &member.token, standing.owns).await {
+    let holder = (&member.token, standing.owns);
+    if let Err(refused) = online::claim(ctx, &new, holder, false).await {
         return refused;
     }
     // Messages sent under the old nickname are published under it, echo

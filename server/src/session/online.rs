@@ -12,13 +12,15 @@ use crate::state::Shared;
 use crate::store::{Elsewhere, Online, OnlineClaim};
 
 /// Claims `nick` among the servers for a connection joining under
-/// `session` (`owns`: its identity owns the nickname). `Err` is the
-/// refusal, already answered: a connection of another server holds it.
+/// `session` (`owns`: its identity owns the nickname), which takes it from
+/// its ghost on another server if `may_take_over` (a hello; a rename may
+/// not). `Err` is the refusal, already answered: a connection of another
+/// server holds it.
 pub(crate) async fn claim(
     ctx: &mut Context<'_>,
     nick: &Nick,
-    session: &SessionToken,
-    owns: bool,
+    (session, owns): (&SessionToken, bool),
+    may_take_over: bool,
 ) -> Result<(), Next> {
     if ctx.shared.config.redis.is_none() {
         return Ok(());
@@ -29,6 +31,7 @@ pub(crate) async fn claim(
         session: session.clone(),
         identity: ctx.security.identity().cloned(),
         owns,
+        may_take_over,
     };
     let claimed = ctx
         .shared
@@ -86,6 +89,7 @@ pub(crate) fn confirm(
         session: session.clone(),
         identity: ctx.security.identity().cloned(),
         owns,
+        may_take_over: false,
     };
     let store = ctx.shared.store.clone();
     tokio::spawn(async move {

@@ -352,6 +352,11 @@ pub struct OnlineClaim {
     /// Whether that identity owns the nickname: an owner takes the
     /// nickname from a connection of its own on another server.
     pub owns: bool,
+    /// Whether it may take the nickname from a connection of the same
+    /// session or owner on another server: a hello may (that connection is
+    /// its ghost), a rename may not (as on a server alone, where renaming
+    /// to a nickname one's other connection holds is refused).
+    pub may_take_over: bool,
 }
 
 /// What a renewal of a server's lease found.

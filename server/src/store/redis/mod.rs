@@ -692,7 +692,8 @@ impl Store for RedisStore {
             .arg(if claim.owns { "1" } else { "0" })
             .arg(&claim.spelled)
             .arg(&self.history)
-            .arg(crate::domain::Clock::system().now_millis());
+            .arg(crate::domain::Clock::system().now_millis())
+            .arg(if claim.may_take_over { "1" } else { "0" });
         let (answer, server): (String, String) = self
             .link
             .run("cannot claim the nickname", |c| invocation.invoke(c))?;

@@ -342,9 +342,10 @@ return 1
 /// hub decides, and the holder's record stays until the newcomer is
 /// confirmed), or was held by a server that was reaped; `{'taken',
 /// server}` if a connection of a live `server` had it under the same
-/// session, or of the same owner, which is then told (a `reclaim` entry in
-/// the log naming that connection, of history `ARGV[7]`, at time `ARGV[8]`)
-/// to close it; `{'held', server}` otherwise.
+/// session, or of the same owner, and `ARGV[9]` is `1` (a hello may take a
+/// nickname over, a rename may not), which is then told (a `reclaim` entry
+/// in the log naming that connection, of history `ARGV[7]`, at time
+/// `ARGV[8]`) to close it; `{'held', server}` otherwise.
 const CLAIM_ONLINE: &str = r"
 local key, server, session, identity, owns, spelled = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local function take()
@@ -366,7 +367,7 @@ if not holder or redis.call('SISMEMBER', 'lanchat:servers', holder) == 0 then
   return {'ours', ''}
 end
 local same_owner = owns == '1' and their_owns == '1' and identity ~= '-' and their_identity == identity
-if their_session == session or same_owner then
+if ARGV[9] == '1' and (their_session == session or same_owner) then
   redis.call('SREM', 'lanchat:online:' .. holder, key)
   take()
   local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
