@@ -119,7 +119,7 @@ impl LogReader {
                     to = id.saturating_sub(1),
                     "the shared log was trimmed past what this server had read; its clients are told to reconnect"
                 );
-                read.fell_behind = true;
+                read.steps.push(Step::FellBehind);
             }
             self.after = id;
             let origin: Option<String> = entry.get("o");
@@ -127,7 +127,7 @@ impl LogReader {
             let json: Option<String> = entry.get("m");
             let body = json.and_then(|json| serde_json::from_str::<Body>(&json).ok());
             match body {
-                Some(body) => read.messages.push(body.into_stored(id, origin)),
+                Some(body) => read.message(body.into_stored(id, origin)),
                 None => error!(id, "a message in the shared log cannot be read; skipped"),
             }
         }
@@ -145,25 +145,28 @@ impl LogReader {
             Some("reclaim") => {
                 let ours = field("c").and_then(|c| self.server.own_connection(&c));
                 if let (Some(nick), Some(connection)) = (field("n"), ours) {
-                    read.taken_over.push((NickKey::of(&nick), connection));
+                    read.steps
+                        .push(Step::TakenOver(NickKey::of(&nick), connection));
                 }
             }
             Some("ban") => {
                 if let Some(ban) = field("b").and_then(|json| records::ban_from_json(&json)) {
-                    read.changes.push(SharedChange::Banned(ban));
+                    read.steps.push(Step::Changed(SharedChange::Banned(ban)));
                 }
             }
             Some("unban") => {
                 let target = field("g").and_then(|target| BanTarget::parse(&target));
                 if let (Some(room), Some(target)) = (field("r"), target) {
                     let room = (!room.is_empty()).then_some(room);
-                    read.changes.push(SharedChange::Unbanned { room, target });
+                    let change = SharedChange::Unbanned { room, target };
+                    read.steps.push(Step::Changed(change));
                 }
             }
             Some("privacy") => {
                 if let (Some(room), Some(private)) = (field("r"), field("p")) {
                     let private = private == "1";
-                    read.changes.push(SharedChange::Privacy { room, private });
+                    let change = SharedChange::Privacy { room, private };
+                    read.steps.push(Step::Changed(change));
                 }
             }
             _ => {}
@@ -171,17 +174,46 @@ impl LogReader {
     }
 }
 
-/// What one read of the log found.
+/// What one read of the log found, in the log's order: a ban between two
+/// messages is applied before the second is published.
 #[derive(Debug, Default)]
 struct Read {
-    /// The messages, in id order.
-    messages: Vec<StoredMessage>,
-    /// This server's connections whose nicknames other servers took over.
-    taken_over: Vec<(NickKey, ConnectionId)>,
-    /// Ids were missing before these messages.
-    fell_behind: bool,
-    /// Changes every server applies, in the order of the log.
-    changes: Vec<SharedChange>,
+    steps: Vec<Step>,
+}
+
+/// One thing to do with what was read.
+#[derive(Debug)]
+enum Step {
+    /// Publish these messages (those between two other steps, together).
+    Messages(Vec<StoredMessage>),
+    /// Close this server's connection whose nickname another server took.
+    TakenOver(NickKey, ConnectionId),
+    /// Apply a change every server keeps.
+    Changed(SharedChange),
+    /// Ids were missing here: cut every client before going on.
+    FellBehind,
+}
+
+impl Read {
+    /// Adds a message to the messages being gathered.
+    fn message(&mut self, message: StoredMessage) {
+        match self.steps.last_mut() {
+            Some(Step::Messages(messages)) => messages.push(message),
+            _ => self.steps.push(Step::Messages(vec![message])),
+        }
+    }
+
+    /// Does every step, in order.
+    fn apply(&self, publisher: &mut dyn Publish) {
+        for step in &self.steps {
+            match step {
+                Step::Messages(messages) => publisher.publish_committed(messages),
+                Step::TakenOver(nick, connection) => publisher.taken_over(nick, *connection),
+                Step::Changed(change) => publisher.changed(change),
+                Step::FellBehind => publisher.fell_behind(),
+            }
+        }
+    }
 }
 
 /// Starts the thread that reads the log and publishes to `publisher`
@@ -204,20 +236,7 @@ pub fn spawn_log_reader(
                             info!(after = reader.after, "the shared log is back");
                             lost = false;
                         }
-                        // Cut before the messages after the gap, so nobody
-                        // is shown them without the ones before.
-                        if read.fell_behind {
-                            publisher.fell_behind();
-                        }
-                        if !read.messages.is_empty() {
-                            publisher.publish_committed(&read.messages);
-                        }
-                        for (nick, connection) in &read.taken_over {
-                            publisher.taken_over(nick, *connection);
-                        }
-                        for change in &read.changes {
-                            publisher.changed(change);
-                        }
+                        read.apply(publisher.as_mut());
                     }
                     Err(failure) => {
                         if !lost {
