@@ -77,14 +77,8 @@ if [ -n "$TLS" ]; then
         "$work/irc-cert.pem" "$work/irc-key.pem" >>"$irc_conf"
 fi
 
-wait_for_port() {
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not come up" >&2
-    return 1
-}
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 start_server() { # $1 = lanchat|gateway|irc
     if [ "$1" = lanchat ] || [ "$1" = gateway ]; then

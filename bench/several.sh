@@ -40,14 +40,8 @@ mkdir -p "$results"
 pids=()
 trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
-wait_for_port() {
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not come up" >&2
-    return 1
-}
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 start_redis() {
     rm -rf "$work/redis" && mkdir -p "$work/redis"

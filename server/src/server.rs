@@ -153,6 +153,16 @@ struct LogThread {
 }
 
 impl LogThread {
+    /// Starts reading `log` into `publisher`.
+    fn start(log: LogReader, publisher: GroupPublisher) -> std::io::Result<LogThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let join = store::spawn_log_reader(log, Box::new(publisher), Arc::clone(&stop))?;
+        Ok(LogThread {
+            join: Some(join),
+            stop,
+        })
+    }
+
     /// Stops the reader and waits for it: within one of its blocking reads.
     fn stop_and_wait(mut self) {
         self.stop.store(true, Ordering::Release);
@@ -214,21 +224,16 @@ impl Server {
             None => None,
         };
         let log_thread = match log {
-            Some(log) => {
-                let stop = Arc::new(AtomicBool::new(false));
-                let publisher = GroupPublisher {
+            Some(log) => Some(LogThread::start(
+                log,
+                GroupPublisher {
                     hub: Arc::clone(&hub),
                     bans: Arc::clone(&bans),
                     privacy: Arc::clone(&privacy),
                     admins: config.admins.clone(),
                     clock,
-                };
-                let join = store::spawn_log_reader(log, Box::new(publisher), Arc::clone(&stop))?;
-                Some(LogThread {
-                    join: Some(join),
-                    stop,
-                })
-            }
+                },
+            )?),
             None => None,
         };
         let shared = Arc::new(Shared {

@@ -68,11 +68,9 @@ impl RedisServer {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("a read time-out");
-        let mut request = format!("*{}\r\n", words.len());
-        for word in words {
-            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
-        }
-        stream.write_all(request.as_bytes()).expect("send to Redis");
+        stream
+            .write_all(request(words).as_bytes())
+            .expect("send to Redis");
         let mut reply = vec![0u8; 64 * 1024];
         let read = stream.read(&mut reply).expect("a reply from Redis");
         String::from_utf8_lossy(&reply[..read]).into_owned()
@@ -83,11 +81,9 @@ impl RedisServer {
     pub fn stall(&self, seconds: u64) {
         let mut stream = UnixStream::connect(self.socket()).expect("connect to Redis");
         let seconds = seconds.to_string();
-        let request = format!(
-            "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${}\r\n{seconds}\r\n",
-            seconds.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send to Redis");
+        stream
+            .write_all(request(&["DEBUG", "SLEEP", &seconds]).as_bytes())
+            .expect("send to Redis");
         // Redis runs the command whether or not the reply is read.
     }
 
@@ -149,6 +145,15 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `words` as one command in Redis's protocol (RESP).
+fn request(words: &[&str]) -> String {
+    let mut request = format!("*{}\r\n", words.len());
+    for word in words {
+        request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+    }
+    request
 }
 
 fn installed() -> bool {

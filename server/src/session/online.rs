@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use super::{Context, Next};
 use crate::domain::{ConnectionId, NickKey, SessionToken};
 use crate::state::Shared;
-use crate::store::{Elsewhere, Online, OnlineClaim};
+use crate::store::{Elsewhere, Online, OnlineClaim, Store, StoreError};
 
 /// Claims `nick` among the servers for a connection joining under
 /// `session` (`owns`: its identity owns the nickname), which takes it from
@@ -25,14 +25,7 @@ pub(crate) async fn claim(
     if ctx.shared.config.redis.is_none() {
         return Ok(());
     }
-    let claim = OnlineClaim {
-        nick: NickKey::from(nick),
-        spelled: nick.to_string(),
-        session: session.clone(),
-        identity: ctx.security.identity().cloned(),
-        owns,
-        may_take_over,
-    };
+    let claim = claim_of(ctx, nick, (session, owns), may_take_over);
     let claimed = ctx
         .shared
         .store
@@ -83,26 +76,12 @@ pub(crate) fn confirm(
     if ctx.shared.config.redis.is_none() {
         return;
     }
-    let claim = OnlineClaim {
-        nick: NickKey::from(nick),
-        spelled: nick.to_string(),
-        session: session.clone(),
-        identity: ctx.security.identity().cloned(),
-        owns,
-        may_take_over: false,
-    };
-    let store = ctx.shared.store.clone();
-    tokio::spawn(async move {
-        let confirmed = store
-            .run(move |store, _| store.confirm_online(&claim, connection))
-            .await;
-        if let Err(error) = confirmed {
-            warn!(
-                error = error.explained(),
-                "could not record who holds a nickname among the servers"
-            );
-        }
-    });
+    let claim = claim_of(ctx, nick, (session, owns), false);
+    in_background(
+        ctx.shared,
+        "could not record who holds a nickname among the servers",
+        move |store| store.confirm_online(&claim, connection),
+    );
 }
 
 /// Frees `nick` among the servers, in the background, if `connection`
@@ -115,16 +94,41 @@ pub(crate) fn release(shared: &Shared, nick: &str, connection: ConnectionId) {
         return;
     }
     let key = NickKey::of(nick);
+    in_background(
+        shared,
+        "could not free a nickname among the servers",
+        move |store| store.release_online(&key, connection),
+    );
+}
+
+/// What this connection claims of `nick` among the servers.
+fn claim_of(
+    ctx: &Context<'_>,
+    nick: &Nick,
+    (session, owns): (&SessionToken, bool),
+    may_take_over: bool,
+) -> OnlineClaim {
+    OnlineClaim {
+        nick: NickKey::from(nick),
+        spelled: nick.to_string(),
+        session: session.clone(),
+        identity: ctx.security.identity().cloned(),
+        owns,
+        may_take_over,
+    }
+}
+
+/// Runs `job` on the store thread without waiting for it; a failure is
+/// logged as `failed`.
+fn in_background(
+    shared: &Shared,
+    failed: &'static str,
+    job: impl FnOnce(&mut dyn Store) -> Result<(), StoreError> + Send + 'static,
+) {
     let store = shared.store.clone();
     tokio::spawn(async move {
-        let released = store
-            .run(move |store, _| store.release_online(&key, connection))
-            .await;
-        if let Err(error) = released {
-            warn!(
-                error = error.explained(),
-                "could not free a nickname among the servers"
-            );
+        if let Err(error) = store.run(move |store, _| job(store)).await {
+            warn!(error = error.explained(), "{failed}");
         }
     });
 }

@@ -377,6 +377,28 @@ impl RedisStore {
         }
     }
 
+    /// The connection, and what tells the other servers of a change made
+    /// through it.
+    fn link_and_told(&mut self) -> (&mut Link, records::Told<'_>) {
+        let told = records::Told {
+            history: &self.history,
+        };
+        (&mut self.link, told)
+    }
+
+    /// The first six arguments of `CLAIM_ONLINE` and `CONFIRM_ONLINE`: the
+    /// nickname, this server, and who holds it as `lanchat:online` records
+    /// holders.
+    fn holder_args(&self, invocation: &mut redis::ScriptInvocation<'_>, claim: &OnlineClaim) {
+        invocation
+            .arg(claim.nick.as_str())
+            .arg(&self.server.0)
+            .arg(claim.session.as_str())
+            .arg(claim.identity.as_ref().map_or("-", Fingerprint::as_str))
+            .arg(if claim.owns { "1" } else { "0" })
+            .arg(&claim.spelled);
+    }
+
     fn floor(&mut self, kept: Kept) -> Result<(u64, u64), StoreError> {
         let limit = |value: Option<u64>| value.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
         let invocation = {
@@ -650,10 +672,8 @@ impl Store for RedisStore {
     }
 
     fn set_privacy(&mut self, room: &str, privacy: &Privacy) -> Result<(), StoreError> {
-        let told = records::Told {
-            history: &self.history,
-        };
-        records::set_privacy(&mut self.link, &told, room, privacy)
+        let (link, told) = self.link_and_told();
+        records::set_privacy(link, &told, room, privacy)
     }
 
     fn private_rooms(&mut self) -> Result<Vec<String>, StoreError> {
@@ -669,28 +689,19 @@ impl Store for RedisStore {
     }
 
     fn add_ban(&mut self, ban: &Ban) -> Result<(), StoreError> {
-        let told = records::Told {
-            history: &self.history,
-        };
-        records::add_ban(&mut self.link, &told, ban)
+        let (link, told) = self.link_and_told();
+        records::add_ban(link, &told, ban)
     }
 
     fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
-        let told = records::Told {
-            history: &self.history,
-        };
-        records::remove_ban(&mut self.link, &told, room, target)
+        let (link, told) = self.link_and_told();
+        records::remove_ban(link, &told, room, target)
     }
 
     fn claim_online(&mut self, claim: &OnlineClaim) -> Result<Online, StoreError> {
         let mut invocation = self.scripts.claim_online.prepare_invoke();
+        self.holder_args(&mut invocation, claim);
         invocation
-            .arg(claim.nick.as_str())
-            .arg(&self.server.0)
-            .arg(claim.session.as_str())
-            .arg(claim.identity.as_ref().map_or("-", Fingerprint::as_str))
-            .arg(if claim.owns { "1" } else { "0" })
-            .arg(&claim.spelled)
             .arg(&self.history)
             .arg(crate::domain::Clock::system().now_millis())
             .arg(if claim.may_take_over { "1" } else { "0" });
@@ -737,14 +748,8 @@ impl Store for RedisStore {
         connection: ConnectionId,
     ) -> Result<(), StoreError> {
         let mut invocation = self.scripts.confirm_online.prepare_invoke();
-        invocation
-            .arg(claim.nick.as_str())
-            .arg(&self.server.0)
-            .arg(claim.session.as_str())
-            .arg(claim.identity.as_ref().map_or("-", Fingerprint::as_str))
-            .arg(if claim.owns { "1" } else { "0" })
-            .arg(&claim.spelled)
-            .arg(self.server.origin(Some(connection)));
+        self.holder_args(&mut invocation, claim);
+        invocation.arg(self.server.origin(Some(connection)));
         let recorded: u64 = self.link.run("cannot record who holds the nickname", |c| {
             invocation.invoke(c)
         })?;
