@@ -13,7 +13,7 @@ use crate::domain::{Clock, ConnectionId, NickKey, StoredMessage};
 use crate::hub::Hub;
 use crate::session::banning::enforce_ban;
 use crate::session::privacy::RoomPrivacy;
-use crate::store::{Publish, SharedChange};
+use crate::store::{Publish, SharedChange, SharedPresence};
 
 /// The log reader's publisher for a server in a group.
 #[derive(Debug)]
@@ -36,6 +36,10 @@ impl Publish for GroupPublisher {
 
     fn fell_behind(&mut self) {
         self.hub.fell_behind();
+    }
+
+    fn presence(&mut self, change: &SharedPresence) {
+        self.hub.apply_shared(change);
     }
 
     /// Applied by the server that made the change too, a second time,

@@ -28,6 +28,7 @@ use crate::session::{owners, password};
 use crate::state::Shared;
 use crate::store::{
     self, LogReader, Migrated, Publish, RedisStore, ServerName, SqliteStore, Store, StoreError,
+    StoreHandle,
 };
 use crate::tls::{ServerTls, TlsSetupError};
 use crate::{discovery, listener, open_files};
@@ -153,8 +154,18 @@ struct LogThread {
 }
 
 impl LogThread {
-    /// Starts reading `log` into `publisher`.
-    fn start(log: LogReader, publisher: GroupPublisher) -> std::io::Result<LogThread> {
+    /// Starts reading `log` into `publisher`, after telling its hub who is
+    /// where on the other servers. From then on the hub tells the others
+    /// through `store` of its own members' comings and goings.
+    fn start(
+        store: &StoreHandle,
+        mut log: LogReader,
+        publisher: GroupPublisher,
+    ) -> Result<LogThread, OpenError> {
+        for member in log.presence_now()? {
+            publisher.hub.apply_shared(&member);
+        }
+        publisher.hub.share_through(store.presence_outlet());
         let stop = Arc::new(AtomicBool::new(false));
         let join = store::spawn_log_reader(log, Box::new(publisher), Arc::clone(&stop))?;
         Ok(LogThread {
@@ -225,6 +236,7 @@ impl Server {
         };
         let log_thread = match log {
             Some(log) => Some(LogThread::start(
+                &store,
                 log,
                 GroupPublisher {
                     hub: Arc::clone(&hub),

@@ -596,6 +596,20 @@ impl TestClient {
         let _ = self.writer.shutdown().await;
     }
 
+    /// Waits for a `join` of `nick`, skipping messages, others' joins and
+    /// leaves; returns the room.
+    pub async fn expect_join(&mut self, nick: &str) -> Option<String> {
+        loop {
+            match self.recv().await {
+                ServerMsg::Join {
+                    nick: who, room, ..
+                } if who == nick => return room,
+                ServerMsg::Leave { .. } | ServerMsg::Join { .. } | ServerMsg::Message { .. } => {}
+                other => panic!("{}: expected {nick} to join, got {other:?}", self.nick),
+            }
+        }
+    }
+
     /// Waits for `leave` of `nick`, skipping messages and joins; returns the reason.
     pub async fn expect_leave(&mut self, nick: &str) -> String {
         loop {

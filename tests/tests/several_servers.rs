@@ -312,6 +312,39 @@ async fn a_room_founded_and_given_a_topic_on_one_server_keeps_both_on_the_other(
             _ => {}
         }
     }
+    // What alice changes through A reaches bob on B as it happens: a new
+    // topic, and bob made an operator beside her.
+    alice.say("/topic Next plans").await;
+    let topic = loop {
+        if let ServerMsg::Topic { text, .. } = bob.recv().await {
+            break text;
+        }
+    };
+    assert_eq!(topic, "Next plans");
+    alice.say("/op bob").await;
+    let role = loop {
+        if let msg @ ServerMsg::Role { .. } = bob.recv().await {
+            break msg;
+        }
+    };
+    assert_eq!(
+        role,
+        ServerMsg::Role {
+            room: "dev".into(),
+            nick: "bob".into(),
+            operator: true
+        }
+    );
+    // Putting out is for the server that holds the connection: refused,
+    // saying why, rather than "nobody called bob is here".
+    alice.say("/kick bob").await;
+    let refusal = loop {
+        if let ServerMsg::Error { code, message, .. } = alice.recv().await {
+            break (code, message);
+        }
+    };
+    assert_eq!(refusal.0, ErrorCode::NoSuchUser);
+    assert!(refusal.1.contains("another server"), "{}", refusal.1);
 }
 
 fn key() -> KeyFile {
@@ -435,6 +468,7 @@ async fn a_message_redis_was_too_slow_to_confirm_is_uncertain_and_its_retry_is_s
     };
     let mut alice = a.join("alice").await;
     let mut bob = b.join("bob").await;
+    alice.expect_join("bob").await;
     // Longer than the server waits for a reply (5 s): the server cannot
     // tell whether Redis will still run the append.
     redis.stall(6);
@@ -879,6 +913,7 @@ async fn a_direct_message_reaches_its_recipient_on_the_other_server_and_nobody_e
     let mut alice = a.join_with_key("alice", &key()).await;
     let mut bob = b.join_with_key("Bob", &bob_key).await;
     let mut carol = b.join("carol").await;
+    alice.expect_join("carol").await;
     alice.say_to(None, Some("bob"), "for bob alone", None).await;
     let (id, from, text) = bob.recv_chat().await;
     assert_eq!((from.as_str(), text.as_str()), ("alice", "for bob alone"));
@@ -971,6 +1006,7 @@ async fn renaming_to_a_nickname_ones_other_connection_holds_elsewhere_is_refused
     let alice_key = key();
     let mut on_b = b.join_with_key("alice", &alice_key).await;
     let mut on_a = a.join_with_key("alice2", &alice_key).await;
+    on_b.expect_join("alice2").await;
     on_a.say("/nick alice").await;
     let refusal = loop {
         if let ServerMsg::Error { code, .. } = on_a.recv().await {

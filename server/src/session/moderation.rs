@@ -277,8 +277,29 @@ pub(super) fn present_in(
         .filter(|(spelled, _)| ctx.shared.hub.users(room.as_str()).contains(spelled));
     match here {
         Some((nick, presence)) => Ok(Present { nick, presence }),
+        None if anywhere_in(ctx, room, nick).is_some() => {
+            let message = format!(
+                "{nick} is connected to another server of this chat: only that server can put them out; a ban by key holds on every server."
+            );
+            Err(ctx.refuse(ErrorCode::NoSuchUser, message))
+        }
         None => Err(refuse_absent(ctx, room, nick)),
     }
+}
+
+/// `nick` if they are in `room` on any server of a group, where their
+/// identity is all that counts (for a role), or the refusal already sent.
+fn present_anywhere_in(
+    ctx: &mut Context<'_>,
+    room: &RoomName,
+    nick: &str,
+) -> Result<Present, Next> {
+    anywhere_in(ctx, room, nick).ok_or_else(|| refuse_absent(ctx, room, nick))
+}
+
+fn anywhere_in(ctx: &Context<'_>, room: &RoomName, nick: &str) -> Option<Present> {
+    let (nick, presence, shared) = ctx.shared.hub.whois(nick, &[room.to_string()])?;
+    (!shared.is_empty()).then_some(Present { nick, presence })
 }
 
 fn refuse_absent(ctx: &mut Context<'_>, room: &RoomName, nick: &str) -> Next {
@@ -308,7 +329,7 @@ async fn change_role(
     (room, record): (&RoomName, &RoomRecord),
     request: RoleChange,
 ) -> Next {
-    let target = match present_in(ctx, room, &request.nick) {
+    let target = match present_anywhere_in(ctx, room, &request.nick) {
         Ok(target) => target,
         Err(next) => return next,
     };

@@ -335,6 +335,63 @@ pub trait Store: Send + 'static {
     fn keep_lease(&mut self) -> Result<Lease, StoreError> {
         Ok(Lease::default())
     }
+    /// Tells the other servers of the group a change of who is where made
+    /// by this server's hub. A server alone has nobody to tell (its hub
+    /// publishes such changes itself and never calls this).
+    fn share_presence(&mut self, change: &PresenceChange) -> Result<(), StoreError> {
+        let _ = change;
+        Ok(())
+    }
+}
+
+/// A change of who is where that this server's hub made (a join, a part,
+/// a rename, an away, a leave, or an event about a room alone, such as a
+/// topic), for the servers it shares Redis with. Opaque to the store,
+/// which keeps `member` for servers that start later and appends the
+/// change to the shared log; `hub::remote` writes and reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// The nickname key whose presence changed; empty for an event about
+    /// a room alone.
+    pub nick: String,
+    /// The key it had before, for a rename; else empty.
+    pub was: String,
+    /// True if the member has just arrived on this server (a hello): its
+    /// record then replaces that of a ghost on another server.
+    pub arrived: bool,
+    /// The member as it is after the change; empty if it left the server.
+    pub member: String,
+    /// What its rooms are told.
+    pub events: String,
+}
+
+/// A change of who is where, as a server's log reader reads it (or as
+/// the record of who is where holds it when a server starts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedPresence {
+    /// Who made it.
+    pub source: PresenceSource,
+    /// As in [`PresenceChange`].
+    pub nick: String,
+    /// As in [`PresenceChange`].
+    pub was: String,
+    /// As in [`PresenceChange`].
+    pub member: String,
+    /// As in [`PresenceChange`]; empty for a member of a server lost.
+    pub events: String,
+}
+
+/// Who made a [`SharedPresence`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresenceSource {
+    /// This server's hub, which changed its state already: only its events
+    /// are left to publish.
+    Ours,
+    /// Another server's hub.
+    Theirs,
+    /// Nobody: the member's server stopped answering and was reaped, so
+    /// the member is gone, once, for every server.
+    Lost,
 }
 
 /// A connection's claim to a nickname among several servers.
@@ -502,6 +559,8 @@ enum Request {
     /// Anything else, run on the store thread with the time: see
     /// [`StoreHandle::run`].
     Job(Job),
+    /// Tell the other servers of a change of who is where.
+    SharePresence(PresenceChange),
 }
 
 /// Work for the store thread that answers for itself.
@@ -589,6 +648,29 @@ impl StoreHandle {
     /// next append or the next tick will do.
     pub fn prune_soon(&self) {
         let _ = self.requests.try_send(Request::Prune);
+    }
+
+    /// Where a hub hands its changes of who is where, for the other
+    /// servers of the group: the store's queue, in order with the appends
+    /// already asked for, so that a member's join reaches the log before
+    /// anything it says next. It does not keep the store thread alive (a
+    /// hub outlives its server's handles at shutdown). If the queue is
+    /// full (the store is far behind), a task queues the change as soon as
+    /// there is room, and changes of that moment may reach the log out of
+    /// their order.
+    pub fn presence_outlet(&self) -> impl Fn(PresenceChange) + Send + Sync + 'static {
+        let requests = self.requests.downgrade();
+        move |change| {
+            let Some(requests) = requests.upgrade() else {
+                return;
+            };
+            if let Err(mpsc::error::TrySendError::Full(request)) =
+                requests.try_send(Request::SharePresence(change))
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                runtime.spawn(async move { requests.send(request).await });
+            }
+        }
     }
 
     /// Saves a session in the background; failures are logged.

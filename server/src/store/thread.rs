@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::{
-    Appended, Ban, BanTarget, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention, Store,
-    StoreHandle, StoredMessage,
+    Appended, Ban, BanTarget, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention,
+    SharedPresence, Store, StoreHandle, StoredMessage,
 };
 use crate::domain::{Clock, ConnectionId, NickKey};
 
@@ -48,6 +48,10 @@ pub trait Publish: Send {
     /// Another server (or this one) changed what every server keeps in
     /// memory: apply it here too.
     fn changed(&mut self, change: &SharedChange) {
+        let _ = change;
+    }
+    /// A server of the group (this one too) changed who is where.
+    fn presence(&mut self, change: &SharedPresence) {
         let _ = change;
     }
 }
@@ -284,6 +288,14 @@ impl StoreThread {
                 let _ = reply.send(self.store.load_session(&token));
             }
             Request::Job(job) => job(self.store.as_mut(), self.clock.now_millis()),
+            Request::SharePresence(change) => {
+                if let Err(error) = self.store.share_presence(&change) {
+                    warn!(
+                        error = error.explained(),
+                        "could not tell the other servers who is where yet; told when the store is back"
+                    );
+                }
+            }
         }
     }
 

@@ -15,9 +15,12 @@ use std::time::Duration;
 use redis::streams::StreamReadReply;
 use tracing::{error, info, warn};
 
-use super::records;
 use super::{Body, LEASE, Link, ServerName, StoreError, entry_id};
-use crate::store::{BanTarget, ConnectionId, NickKey, Publish, SharedChange, StoredMessage};
+use super::{presence, records};
+use crate::store::{
+    BanTarget, ConnectionId, NickKey, PresenceSource, Publish, SharedChange, SharedPresence,
+    StoredMessage,
+};
 
 /// Entries read at once: one commit's worth, published as one hub event.
 const BATCH: usize = 256;
@@ -42,6 +45,10 @@ pub struct LogReader {
     /// happens between messages `<id>` and `<id + 1>` (a nickname taken
     /// over) is `<id>-1`, `<id>-2`, ...
     last_entry: String,
+    /// The last entry of the log when who is where was read: changes up
+    /// to it are known already, and telling them again would show members
+    /// as they were before, for a moment.
+    presence_known_through: Option<presence::Position>,
 }
 
 impl LogReader {
@@ -60,7 +67,17 @@ impl LogReader {
             seen,
             after,
             last_entry: format!("{after}-0"),
+            presence_known_through: None,
         }
+    }
+
+    /// Who is where on the other servers now: read before the first read
+    /// of the log, which goes on from the last message; the changes it
+    /// meets that this reading knows already are skipped.
+    pub fn presence_now(&mut self) -> Result<Vec<SharedPresence>, StoreError> {
+        let (members, through) = presence::now(&mut self.link, &self.server.0)?;
+        self.presence_known_through = through;
+        Ok(members)
     }
 
     /// The next entries after the last read, waiting up to [`BLOCK_MS`]
@@ -162,6 +179,12 @@ impl LogReader {
                     read.steps.push(Step::Changed(change));
                 }
             }
+            Some("presence") => {
+                let position = presence::entry_position(&entry.id);
+                if position > self.presence_known_through {
+                    read.steps.push(Step::Presence(self.presence(entry)));
+                }
+            }
             Some("privacy") => {
                 if let (Some(room), Some(private)) = (field("r"), field("p")) {
                     let private = private == "1";
@@ -170,6 +193,29 @@ impl LogReader {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl LogReader {
+    /// A change of who is where: a `presence` entry of no server is one
+    /// that the reaper appended for a member of a server it found dead.
+    fn presence(&self, entry: &redis::streams::StreamId) -> SharedPresence {
+        let field = |name: &str| entry.get::<String>(name).unwrap_or_default();
+        let origin = field("s");
+        let source = if origin.is_empty() {
+            PresenceSource::Lost
+        } else if origin == self.server.0 {
+            PresenceSource::Ours
+        } else {
+            PresenceSource::Theirs
+        };
+        SharedPresence {
+            source,
+            nick: field("n"),
+            was: field("x"),
+            member: field("p"),
+            events: field("e"),
         }
     }
 }
@@ -190,6 +236,8 @@ enum Step {
     TakenOver(NickKey, ConnectionId),
     /// Apply a change every server keeps.
     Changed(SharedChange),
+    /// Apply a change of who is where.
+    Presence(SharedPresence),
     /// Ids were missing here: cut every client before going on.
     FellBehind,
 }
@@ -210,6 +258,7 @@ impl Read {
                 Step::Messages(messages) => publisher.publish_committed(messages),
                 Step::TakenOver(nick, connection) => publisher.taken_over(nick, *connection),
                 Step::Changed(change) => publisher.changed(change),
+                Step::Presence(change) => publisher.presence(change),
                 Step::FellBehind => publisher.fell_behind(),
             }
         }

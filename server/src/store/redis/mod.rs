@@ -25,6 +25,7 @@
 
 mod log;
 mod migrate;
+mod presence;
 mod records;
 mod scripts;
 
@@ -40,8 +41,8 @@ use tracing::warn;
 
 use super::{
     Appended, Ban, BanTarget, Claimed, Elsewhere, History, Kept, Lease, MessageKind, NewMessage,
-    NickClaim, NickKey, Online, OnlineClaim, OperatorChange, Privacy, RecentQuery, ResumeStart,
-    Retention, RoomRecord, SessionRecord, SessionToken, SinceQuery, Store, StoreError,
+    NickClaim, NickKey, Online, OnlineClaim, OperatorChange, PresenceChange, Privacy, RecentQuery,
+    ResumeStart, Retention, RoomRecord, SessionRecord, SessionToken, SinceQuery, Store, StoreError,
     StoredMessage, Target, Topic,
 };
 use crate::domain::ConnectionId;
@@ -294,6 +295,9 @@ pub struct RedisStore {
     /// The servers without a lease at the last renewal: reaped at this
     /// one if they still have none.
     suspects: Vec<String>,
+    /// Changes of who is where this server's hub made that Redis has not
+    /// taken yet (it was away).
+    unshared: presence::Unshared,
 }
 
 impl RedisStore {
@@ -309,6 +313,7 @@ impl RedisStore {
             seen: Arc::new(AtomicU64::new(0)),
             lease: None,
             suspects: Vec::new(),
+            unshared: presence::Unshared::default(),
         };
         let name = random_name("the history")?;
         store.link.run("cannot name the history", |c| {
@@ -335,6 +340,7 @@ impl RedisStore {
             seen: Arc::clone(&self.seen),
             lease: None,
             suspects: Vec::new(),
+            unshared: presence::Unshared::default(),
         })
     }
 
@@ -777,7 +783,14 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    fn share_presence(&mut self, change: &PresenceChange) -> Result<(), StoreError> {
+        self.share(change)
+    }
+
     fn keep_lease(&mut self) -> Result<Lease, StoreError> {
+        // Changes kept while Redis was away go out when it is back, even if
+        // nobody comes or goes then; a failure here fails the renewal too.
+        let _ = self.share_kept();
         let now = Instant::now();
         let held_since = match self.lease {
             Some((since, last)) if now.duration_since(last) < LEASE => since,
@@ -792,6 +805,8 @@ impl Store for RedisStore {
         invocation
             .arg(&self.server.0)
             .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX))
+            .arg(&self.history)
+            .arg(crate::domain::Clock::system().now_millis())
             .arg(suspects.len());
         for suspect in suspects {
             invocation.arg(suspect);

@@ -413,23 +413,25 @@ return 1
 ";
 
 /// Renews server `ARGV[1]`'s lease for `ARGV[2]` milliseconds. Servers
-/// named after `ARGV[3]` (how many) were seen without a lease at the last
+/// named after `ARGV[5]` (how many) were seen without a lease at the last
 /// renewal: those still without one are reaped (their nicknames freed,
-/// the server forgotten). Returns `{lapsed, reaped, missing}`: `lapsed` 1
+/// their members gone, each told once in the log of history `ARGV[3]` at
+/// time `ARGV[4]` by a `presence` entry of no server, the server
+/// forgotten). Returns `{lapsed, reaped, missing}`: `lapsed` 1
 /// if this server's own lease had run out, or it had been reaped (it must
 /// not go on as if it held its nicknames); `missing`, the servers without
 /// a lease now, to name at the next renewal. Two renewals apart, so a
 /// server that renews a little late is never taken for dead; Redis runs
 /// the script alone, so a dead server is reaped once.
 const KEEP_LEASE: &str = r"
-local server, lease_ms, suspects = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local server, lease_ms, history, now, suspects = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local had = redis.call('SET', 'lanchat:lease:' .. server, '1', 'PX', lease_ms, 'GET')
 local known = redis.call('SADD', 'lanchat:servers', server) == 0
 local lapsed = 0
 if not had or not known then lapsed = 1 end
 local reaped = {}
 for i = 1, suspects do
-  local other = ARGV[3 + i]
+  local other = ARGV[5 + i]
   if other ~= server and redis.call('EXISTS', 'lanchat:lease:' .. other) == 0
       and redis.call('SISMEMBER', 'lanchat:servers', other) == 1 then
     for _, key in ipairs(redis.call('SMEMBERS', 'lanchat:online:' .. other)) do
@@ -439,6 +441,15 @@ for i = 1, suspects do
       end
     end
     redis.call('DEL', 'lanchat:online:' .. other)
+    local presence = redis.call('HGETALL', 'lanchat:presence')
+    for j = 1, #presence, 2 do
+      if string.match(presence[j + 1], '^(%S+)') == other then
+        redis.call('HDEL', 'lanchat:presence', presence[j])
+        local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+        redis.call('XADD', 'lanchat:log', string.format('%d-*', counter), 'h', history, 't', now,
+          'k', 'presence', 's', '', 'n', presence[j])
+      end
+    end
     redis.call('SREM', 'lanchat:servers', other)
     reaped[#reaped + 1] = other
   end
@@ -450,6 +461,37 @@ for _, other in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
   end
 end
 return {lapsed, reaped, missing}
+";
+
+/// Records a change of who is where made by server `ARGV[3]`'s hub (see
+/// `PresenceChange`: nickname key `ARGV[4]`, once `ARGV[5]`, arrived if
+/// `ARGV[6]` is 1, the member `ARGV[7]`, empty if gone, the events
+/// `ARGV[8]`) in `lanchat:presence`, where servers that start later read
+/// who is where, and appends it to the log of history `ARGV[1]` at time
+/// `ARGV[2]`. A change about a nickname whose record is not this
+/// server's is dropped (returns 0), unless it is an arrival: the member
+/// was taken over by another server, or this server was reaped, and its
+/// leaving was told already.
+const PRESENCE: &str = r"
+local history, now, server, key, was, arrived, member, events =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if key ~= '' then
+  local checked = key
+  if was ~= '' then checked = was end
+  local held = redis.call('HGET', 'lanchat:presence', checked)
+  local holder = held and string.match(held, '^(%S+)')
+  if arrived ~= '1' and holder ~= server then return 0 end
+  if was ~= '' then redis.call('HDEL', 'lanchat:presence', was) end
+  if member == '' then
+    redis.call('HDEL', 'lanchat:presence', key)
+  else
+    redis.call('HSET', 'lanchat:presence', key, server .. ' ' .. member)
+  end
+end
+local counter = tonumber(redis.call('GET', 'lanchat:next_id') or '0')
+redis.call('XADD', 'lanchat:log', string.format('%d-*', counter), 'h', history, 't', now,
+  'k', 'presence', 's', server, 'n', key, 'x', was, 'p', member, 'e', events)
+return 1
 ";
 
 /// Every script, loaded once per connection by its digest.
@@ -470,6 +512,7 @@ pub(super) struct Scripts {
     pub(super) confirm_online: Script,
     pub(super) release_online: Script,
     pub(super) keep_lease: Script,
+    pub(super) presence: Script,
 }
 
 impl Scripts {
@@ -491,6 +534,7 @@ impl Scripts {
             confirm_online: Script::new(CONFIRM_ONLINE),
             release_online: Script::new(RELEASE_ONLINE),
             keep_lease: Script::new(KEEP_LEASE),
+            presence: Script::new(PRESENCE),
         }
     }
 }

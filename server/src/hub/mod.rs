@@ -24,7 +24,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{ConnectionId, NickKey, SessionToken, ShownTo, StoredMessage, Target};
-use crate::store::Publish;
+use crate::store::{PresenceChange, PresenceSource, Publish, SharedPresence};
+
+mod remote;
+
+use remote::{RemoteMember, Whose};
 
 /// What every subscriber receives from the ring: one event, or every
 /// message of one commit. Publishing a commit's messages together wakes
@@ -90,9 +94,6 @@ pub(crate) enum Audience {
     /// (by their new nickname), so a rename is confirmed even to someone in
     /// no room.
     Renamed { rooms: Vec<String>, new: NickKey },
-    /// Members of this room and one more: someone put out of it, who must
-    /// hear it too.
-    RoomAndMember { room: String, member: NickKey },
     /// One member alone (an invitation).
     Member(NickKey),
 }
@@ -147,9 +148,6 @@ impl MemberView {
                 Audience::Renamed { rooms, new } => {
                     *new == view.nick_key || rooms.iter().any(|r| view.rooms.contains(r))
                 }
-                Audience::RoomAndMember { room, member } => {
-                    *member == view.nick_key || view.rooms.contains(room)
-                }
                 Audience::Member(member) => *member == view.nick_key,
             };
             let own = item.origin == Some(self.connection);
@@ -182,6 +180,18 @@ pub(crate) const PARTED: &str = "parted";
 pub(crate) struct Hub {
     state: Mutex<HubState>,
     events: broadcast::Sender<Arc<HubEvent>>,
+    /// Where changes of who is where go instead of the ring, for a server
+    /// sharing Redis (see [`Hub::share_through`]).
+    sink: OnceLock<PresenceSink>,
+}
+
+/// What hands changes of who is where to the store.
+struct PresenceSink(Box<dyn Fn(PresenceChange) + Send + Sync>);
+
+impl std::fmt::Debug for PresenceSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresenceSink")
+    }
 }
 
 #[derive(Debug)]
@@ -201,6 +211,9 @@ struct HubState {
     waiting: BTreeMap<u64, Vec<AfterPublished>>,
     /// How many are waiting.
     waiting_count: usize,
+    /// The members of the other servers of a group, as the shared log
+    /// last told them.
+    remote: HashMap<NickKey, RemoteMember>,
 }
 
 /// Something to do once a message is published.
@@ -366,9 +379,19 @@ impl Hub {
                 next_connection: 0,
                 waiting: BTreeMap::new(),
                 waiting_count: 0,
+                remote: HashMap::new(),
             }),
             events,
+            sink: OnceLock::new(),
         })
+    }
+
+    /// From now on, changes of who is where go to `sink` (the store, which
+    /// appends them to the shared log) instead of straight into the ring:
+    /// a server sharing Redis publishes them as its log reader reads them
+    /// back (see [`Hub::apply_shared`]), in one order with the messages.
+    pub(crate) fn share_through(&self, sink: impl Fn(PresenceChange) + Send + Sync + 'static) {
+        let _ = self.sink.set(PresenceSink(Box::new(sink)));
     }
 
     /// Starts where the store left off, so ids seen before a restart count.
@@ -406,14 +429,15 @@ impl Hub {
             nick: &nick,
             owns_nick: presence.owns_nick,
         };
-        for room in rooms {
-            self.enter_room_locked(&mut state, &key, arrival, room.as_str());
-        }
+        let mut events: Vec<_> = rooms
+            .iter()
+            .filter_map(|room| enter_room_locked(&mut state, &key, arrival, room.as_str()))
+            .collect();
         if let Some(ghost) = reclaimed {
-            self.replace_ghost(&mut state, &ghost, arrival, rooms);
+            events.extend(replace_ghost(&mut state, &ghost, arrival, rooms));
         }
         state.members.insert(
-            key,
+            key.clone(),
             Member {
                 nick,
                 view: Arc::clone(&view),
@@ -424,6 +448,12 @@ impl Hub {
                 away_told: HashSet::new(),
             },
         );
+        let arrived = Whose::Member {
+            key: &key,
+            was: None,
+            arrived: true,
+        };
+        self.tell_locked(&state, &arrived, events);
         // Subscribing under the lock, after publishing, means the newcomer
         // sees neither its own joins nor a gap before the next event.
         let events = self.events.subscribe();
@@ -447,29 +477,6 @@ impl Hub {
             session,
             kicked: kick,
         })
-    }
-
-    /// Tells the rooms what changed when `nick` took over a reclaimed
-    /// ghost's session with `rooms`: the ghost leaves rooms the session no
-    /// longer lists, and the same person under another spelling (`casea`
-    /// back as `CASEA`) is a rename, as any rename is.
-    fn replace_ghost(
-        &self,
-        state: &mut HubState,
-        ghost: &Member,
-        newcomer: Arrival<'_>,
-        rooms: &[RoomName],
-    ) {
-        let key = NickKey::from(&ghost.nick);
-        for room in ghost.view.rooms() {
-            if !rooms.iter().any(|r| r.as_str() == room) {
-                self.leave_room_locked(state, &key, &ghost.nick, &room, "parted");
-            }
-        }
-        if ghost.nick.as_str() != newcomer.nick.as_str() {
-            let rooms = rooms.iter().map(RoomName::to_string).collect();
-            self.publish_rename(rooms, &ghost.nick, newcomer);
-        }
     }
 
     /// Publishes the messages of one commit, in id order, as one event.
@@ -551,13 +558,20 @@ impl Hub {
         room_users(&self.lock(), room)
     }
 
-    /// Every room with its head count.
+    /// Every room with its head count, on every server of a group.
     pub(crate) fn rooms(&self) -> Vec<(String, usize)> {
-        self.lock()
+        let state = self.lock();
+        let mut rooms: BTreeMap<String, usize> = state
             .rooms
             .iter()
             .map(|(name, members)| (name.clone(), members.len()))
-            .collect()
+            .collect();
+        for member in remote_members(&state) {
+            for room in &member.rooms {
+                *rooms.entry(room.clone()).or_default() += 1;
+            }
+        }
+        rooms.into_iter().collect()
     }
 
     /// Who holds `nick`, and the rooms of `rooms` it is in: what `/whois`
@@ -568,14 +582,25 @@ impl Hub {
         rooms: &[String],
     ) -> Option<(String, Presence, Vec<String>)> {
         let state = self.lock();
-        let member = state.members.get(&NickKey::of(nick))?;
-        let theirs = member.view.rooms();
+        let key = NickKey::of(nick);
+        let (nick, presence, theirs) = match state.members.get(&key) {
+            Some(member) => (
+                member.nick.to_string(),
+                member.presence.clone(),
+                member.view.rooms(),
+            ),
+            None => {
+                let member = state.remote.get(&key)?;
+                let rooms = member.rooms.iter().cloned().collect();
+                (member.nick.clone(), member.presence(), rooms)
+            }
+        };
         let shared = rooms
             .iter()
             .filter(|room| theirs.contains(room))
             .cloned()
             .collect();
-        Some((member.nick.to_string(), member.presence.clone(), shared))
+        Some((nick, presence, shared))
     }
 
     /// Puts `nick` out of `room` (a kick): everyone there, and they, see
@@ -591,11 +616,12 @@ impl Hub {
         }
         let spelled = member.nick.clone();
         vacate_locked(&mut state, &key, room);
-        let audience = Audience::RoomAndMember {
-            room: room.to_owned(),
-            member: key,
-        };
-        self.publish(audience, leave_message(&spelled, room, reason));
+        let leave = leave_message(&spelled, room, reason);
+        // Told at once, here: the one put out may be about to be cut off,
+        // and must hear why before the room does through the log.
+        self.publish(Audience::Member(key.clone()), leave.clone());
+        let event = (Audience::Room(room.to_owned()), leave);
+        self.tell_locked(&state, &Whose::member(&key), vec![event]);
         Some(spelled.to_string())
     }
 
@@ -630,21 +656,15 @@ impl Hub {
         targets.into_iter().map(|(nick, _, _)| nick).collect()
     }
 
-    /// Everyone in `room` for whom `banned` holds.
+    /// Everyone in `room`, on every server of a group, for whom `banned`
+    /// holds. Of another server's members only the identity, ownership and
+    /// away message are known here.
     pub(crate) fn in_room_matching(
         &self,
         room: &str,
         banned: impl Fn(&Presence) -> bool,
     ) -> Vec<String> {
-        let state = self.lock();
-        let Some(keys) = state.rooms.get(room) else {
-            return Vec::new();
-        };
-        keys.iter()
-            .filter_map(|key| state.members.get(key))
-            .filter(|member| banned(&member.presence))
-            .map(|member| member.nick.to_string())
-            .collect()
+        room_nicks(&self.lock(), room, banned)
     }
 
     /// The away message of `to`, for a direct message from `from`: once
@@ -659,14 +679,7 @@ impl Hub {
 
     /// Those in `room` who are away, with their messages, sorted.
     pub(crate) fn away_in(&self, room: &str) -> Vec<(String, String)> {
-        let state = self.lock();
-        room_away(&state, room)
-            .into_iter()
-            .filter_map(|nick| {
-                let member = state.members.get(&NickKey::of(&nick))?;
-                Some((nick, member.presence.away.clone()?))
-            })
-            .collect()
+        pick_in_room(&self.lock(), room, |presence| presence.away.clone())
     }
 
     /// The nickname as spelled by whoever holds it now, and who that is,
@@ -689,9 +702,63 @@ impl Hub {
         state.members.get(&NickKey::of(nick)).map(|m| m.connection)
     }
 
-    /// Sends `msg` to everyone in `room` (not stored: a `topic` event).
+    /// Sends `msg` to everyone in `room` (not stored: a `topic` event),
+    /// on every server of a group.
     pub(crate) fn tell_room(&self, room: &str, msg: ServerMsg) {
-        self.publish(Audience::Room(room.to_owned()), msg);
+        let event = (Audience::Room(room.to_owned()), msg);
+        self.tell_locked(&self.lock(), &Whose::Room, vec![event]);
+    }
+
+    /// Applies a change of who is where read from the shared log (or, at
+    /// start, from the record of who is where) and publishes its events.
+    /// This server's own changes are in its state already. Another
+    /// server's update what this one knows of its members. An event about
+    /// a nickname one of this server's connections holds is not published:
+    /// that connection's own events tell its rooms of it (it took the
+    /// nickname over from a ghost, or this server, its lease lapsed, is
+    /// cutting its clients).
+    pub(crate) fn apply_shared(&self, change: &SharedPresence) {
+        let mut events = remote::events(&change.events);
+        let mut state = self.lock();
+        if change.source != PresenceSource::Ours && !change.nick.is_empty() {
+            let key = NickKey::of(&change.nick);
+            if !change.was.is_empty() {
+                state.remote.remove(&NickKey::of(&change.was));
+            }
+            let before = match RemoteMember::read(&change.member) {
+                Some(member) => state.remote.insert(key.clone(), member),
+                None => state.remote.remove(&key),
+            };
+            if change.source == PresenceSource::Lost {
+                events = before
+                    .map(|member| lost_events(&member))
+                    .unwrap_or_default();
+            }
+            if state.members.contains_key(&key) {
+                events.clear();
+            }
+        }
+        for (audience, msg) in events {
+            self.publish(audience, msg);
+        }
+    }
+
+    /// Tells of a change of who is where: into the ring on a server alone;
+    /// to the store, for every server of a group (this one included, when
+    /// its log reader reads the change back), with `whose` as it is now.
+    fn tell_locked(&self, state: &HubState, whose: &Whose<'_>, events: Vec<(Audience, ServerMsg)>) {
+        let Some(sink) = self.sink.get() else {
+            for (audience, msg) in events {
+                self.publish(audience, msg);
+            }
+            return;
+        };
+        let member = match whose {
+            Whose::Member { key, .. } => state.members.get(*key),
+            Whose::Room if events.is_empty() => return,
+            Whose::Room => None,
+        };
+        (sink.0)(remote::change(whose, member, &events));
     }
 
     fn publish(&self, audience: Audience, msg: ServerMsg) {
@@ -706,63 +773,6 @@ impl Hub {
             shared_lines: SharedLines::default(),
         }];
         let _ = self.events.send(Arc::new(HubEvent { items }));
-    }
-
-    /// Tells everyone sharing a room with the renamed, and the renamed.
-    fn publish_rename(&self, rooms: Vec<String>, old: &Nick, new: Arrival<'_>) {
-        let audience = Audience::Renamed {
-            rooms,
-            new: NickKey::from(new.nick),
-        };
-        let nick = ServerMsg::Nick {
-            old: old.to_string(),
-            new: new.nick.to_string(),
-            owned: new.owns_nick.then_some(true),
-        };
-        self.publish(audience, nick);
-    }
-
-    /// Puts `key` in `room` and, if it was not there already, tells the
-    /// room's other members. The twin of `leave_room_locked`.
-    fn enter_room_locked(
-        &self,
-        state: &mut HubState,
-        key: &NickKey,
-        arrival: Arrival<'_>,
-        room: &str,
-    ) {
-        if state
-            .rooms
-            .entry(room.to_owned())
-            .or_default()
-            .insert(key.clone())
-        {
-            let audience = Audience::RoomExcept {
-                room: room.to_owned(),
-                except: key.clone(),
-            };
-            let join = ServerMsg::Join {
-                nick: arrival.nick.to_string(),
-                room: Some(room.to_owned()),
-                owned: arrival.owns_nick.then_some(true),
-            };
-            self.publish(audience, join);
-        }
-    }
-
-    fn leave_room_locked(
-        &self,
-        state: &mut HubState,
-        key: &NickKey,
-        nick: &Nick,
-        room: &str,
-        reason: &str,
-    ) {
-        vacate_locked(state, key, room);
-        self.publish(
-            Audience::Room(room.to_owned()),
-            leave_message(nick, room, reason),
-        );
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -818,9 +828,10 @@ impl Membership {
             nick: &nick,
             owns_nick,
         };
-        self.hub
-            .enter_room_locked(&mut state, &key, arrival, room.as_str());
+        let event = enter_room_locked(&mut state, &key, arrival, room.as_str());
         self.view.lock().rooms.insert(room.to_string());
+        let events = event.into_iter().collect();
+        self.hub.tell_locked(&state, &Whose::member(&key), events);
         Ok(RoomEntry::Entered)
     }
 
@@ -832,8 +843,9 @@ impl Membership {
         if !self.view.lock().rooms.remove(room.as_str()) {
             return Err(Refusal::NotInRoom);
         }
+        let event = leave_room_locked(&mut state, &key, &nick, room.as_str(), PARTED);
         self.hub
-            .leave_room_locked(&mut state, &key, &nick, room.as_str(), PARTED);
+            .tell_locked(&state, &Whose::member(&key), vec![event]);
         Ok(())
     }
 
@@ -860,12 +872,18 @@ impl Membership {
             }
         }
         self.view.lock().nick_key = new_key.clone();
-        state.members.insert(new_key, member);
+        state.members.insert(new_key.clone(), member);
         let renamed = Arrival {
             nick: &new,
             owns_nick: owns_new,
         };
-        self.hub.publish_rename(rooms, &old, renamed);
+        let event = rename_event(rooms, &old, renamed);
+        let whose = Whose::Member {
+            key: &new_key,
+            was: (old_key != new_key).then_some(&old_key),
+            arrived: false,
+        };
+        self.hub.tell_locked(&state, &whose, vec![event]);
         Ok(old.to_string())
     }
 
@@ -898,13 +916,14 @@ impl Membership {
         }
         let audience = Audience::Renamed {
             rooms: self.view.rooms(),
-            new: key,
+            new: key.clone(),
         };
         let away = ServerMsg::Away {
             nick: nick.to_string(),
             text,
         };
-        self.hub.publish(audience, away);
+        self.hub
+            .tell_locked(&state, &Whose::member(&key), vec![(audience, away)]);
         Ok(())
     }
 }
@@ -924,11 +943,108 @@ impl Drop for Membership {
         let Some(member) = state.members.remove(&key) else {
             return;
         };
-        for room in self.view.rooms() {
-            self.hub
-                .leave_room_locked(&mut state, &key, &member.nick, &room, &self.leave_reason);
+        let events = self
+            .view
+            .rooms()
+            .iter()
+            .map(|room| leave_room_locked(&mut state, &key, &member.nick, room, &self.leave_reason))
+            .collect();
+        self.hub.tell_locked(&state, &Whose::member(&key), events);
+    }
+}
+
+/// Tells the rooms what changed when `nick` took over a reclaimed ghost's
+/// session with `rooms`: the ghost leaves rooms the session no longer
+/// lists, and the same person under another spelling (`casea` back as
+/// `CASEA`) is a rename, as any rename is.
+fn replace_ghost(
+    state: &mut HubState,
+    ghost: &Member,
+    newcomer: Arrival<'_>,
+    rooms: &[RoomName],
+) -> Vec<(Audience, ServerMsg)> {
+    let key = NickKey::from(&ghost.nick);
+    let mut events = Vec::new();
+    for room in ghost.view.rooms() {
+        if !rooms.iter().any(|r| r.as_str() == room) {
+            events.push(leave_room_locked(state, &key, &ghost.nick, &room, PARTED));
         }
     }
+    if ghost.nick.as_str() != newcomer.nick.as_str() {
+        let rooms = rooms.iter().map(RoomName::to_string).collect();
+        events.push(rename_event(rooms, &ghost.nick, newcomer));
+    }
+    events
+}
+
+/// What everyone sharing a room with the renamed, and the renamed, is told.
+fn rename_event(rooms: Vec<String>, old: &Nick, new: Arrival<'_>) -> (Audience, ServerMsg) {
+    let audience = Audience::Renamed {
+        rooms,
+        new: NickKey::from(new.nick),
+    };
+    let nick = ServerMsg::Nick {
+        old: old.to_string(),
+        new: new.nick.to_string(),
+        owned: new.owns_nick.then_some(true),
+    };
+    (audience, nick)
+}
+
+/// Puts `key` in `room` and, if it was not there already, returns what the
+/// room's other members are told. The twin of `leave_room_locked`.
+fn enter_room_locked(
+    state: &mut HubState,
+    key: &NickKey,
+    arrival: Arrival<'_>,
+    room: &str,
+) -> Option<(Audience, ServerMsg)> {
+    let entered = state
+        .rooms
+        .entry(room.to_owned())
+        .or_default()
+        .insert(key.clone());
+    let audience = Audience::RoomExcept {
+        room: room.to_owned(),
+        except: key.clone(),
+    };
+    let join = ServerMsg::Join {
+        nick: arrival.nick.to_string(),
+        room: Some(room.to_owned()),
+        owned: arrival.owns_nick.then_some(true),
+    };
+    entered.then_some((audience, join))
+}
+
+/// Takes `key` out of `room` and returns what the room is told.
+fn leave_room_locked(
+    state: &mut HubState,
+    key: &NickKey,
+    nick: &Nick,
+    room: &str,
+    reason: &str,
+) -> (Audience, ServerMsg) {
+    vacate_locked(state, key, room);
+    let audience = Audience::Room(room.to_owned());
+    (audience, leave_message(nick, room, reason))
+}
+
+/// The reason a member of a server that stopped answering leaves for.
+pub(crate) const SERVER_LOST: &str = "their server stopped answering";
+
+/// What the rooms of `member`, of a server that stopped answering, are
+/// told: it left each.
+fn lost_events(member: &RemoteMember) -> Vec<(Audience, ServerMsg)> {
+    let leave = |room: &String| ServerMsg::Leave {
+        nick: member.nick.clone(),
+        reason: SERVER_LOST.to_owned(),
+        room: Some(room.clone()),
+    };
+    member
+        .rooms
+        .iter()
+        .map(|room| (Audience::Room(room.clone()), leave(room)))
+        .collect()
 }
 
 /// A committed message as the ring carries it.
@@ -975,12 +1091,12 @@ fn leave_message(nick: &Nick, room: &str, reason: &str) -> ServerMsg {
 }
 
 fn room_owners(state: &HubState, room: &str) -> Vec<String> {
-    room_nicks(state, room, |member| member.presence.owner().is_some())
+    room_nicks(state, room, |presence| presence.owner().is_some())
 }
 
 /// Those in `room` who are away.
 fn room_away(state: &HubState, room: &str) -> Vec<String> {
-    room_nicks(state, room, |member| member.presence.away.is_some())
+    room_nicks(state, room, |presence| presence.away.is_some())
 }
 
 /// Everyone in `room`, sorted ignoring case.
@@ -988,18 +1104,51 @@ fn room_users(state: &HubState, room: &str) -> Vec<String> {
     room_nicks(state, room, |_| true)
 }
 
-fn room_nicks(state: &HubState, room: &str, wanted: impl Fn(&Member) -> bool) -> Vec<String> {
-    let mut nicks: Vec<String> = state
+/// Those in `room` for whom `wanted` holds, sorted ignoring case.
+fn room_nicks(state: &HubState, room: &str, wanted: impl Fn(&Presence) -> bool) -> Vec<String> {
+    pick_in_room(state, room, |presence| wanted(presence).then_some(()))
+        .into_iter()
+        .map(|(nick, ())| nick)
+        .collect()
+}
+
+/// Those in `room`, of this server and of the others of a group, for whom
+/// `pick` finds something, with it, sorted by nickname ignoring case.
+fn pick_in_room<T>(
+    state: &HubState,
+    room: &str,
+    pick: impl Fn(&Presence) -> Option<T>,
+) -> Vec<(String, T)> {
+    let here = state
         .rooms
         .get(room)
         .into_iter()
         .flatten()
         .filter_map(|key| state.members.get(key))
-        .filter(|member| wanted(member))
-        .map(|member| member.nick.to_string())
-        .collect();
-    nicks.sort_by_key(|n| n.to_ascii_lowercase());
-    nicks
+        .filter_map(|member| Some((member.nick.to_string(), pick(&member.presence)?)));
+    let elsewhere = remote_in_room(state, room)
+        .filter_map(|member| Some((member.nick.clone(), pick(&member.presence())?)));
+    let mut people: Vec<(String, T)> = here.chain(elsewhere).collect();
+    people.sort_by_key(|(nick, _)| nick.to_ascii_lowercase());
+    people
+}
+
+/// The members of other servers in `room`; a nickname one of this server's
+/// connections holds is counted as this server's.
+fn remote_in_room<'a>(
+    state: &'a HubState,
+    room: &'a str,
+) -> impl Iterator<Item = &'a RemoteMember> {
+    remote_members(state).filter(move |member| member.rooms.contains(room))
+}
+
+/// The members of other servers, but for nicknames held here.
+fn remote_members(state: &HubState) -> impl Iterator<Item = &RemoteMember> {
+    state
+        .remote
+        .iter()
+        .filter(|(key, _)| !state.members.contains_key(*key))
+        .map(|(_, member)| member)
 }
 
 /// The store thread publishes each commit straight into the hub (or, for

@@ -1,0 +1,127 @@
+//! Who is where among the servers of a group. Each server's hub hands
+//! its changes (see `hub::remote`) to its store, which records each in
+//! `lanchat:presence` and appends it to the shared log in one script; a
+//! server that starts reads the record, then follows the log.
+
+use std::collections::VecDeque;
+
+use redis::streams::StreamRangeReply;
+use tracing::warn;
+
+use super::{Link, RedisStore, StoreError};
+use crate::domain::Clock;
+use crate::store::{PresenceChange, PresenceSource, SharedPresence};
+
+/// Changes kept while Redis cannot be reached, at most: past it new ones
+/// are dropped (and logged), and the other servers' lists of who is where
+/// stay wrong about those members until they come or go again. A change
+/// is made by a client's request or its leaving, so this is far more than
+/// a server's clients make while Redis restarts.
+pub(super) const MAX_UNSHARED: usize = 100_000;
+
+/// Changes sent to Redis in one round trip, at most.
+const PER_ROUND_TRIP: usize = 256;
+
+/// Changes not yet in Redis, oldest first.
+#[derive(Debug, Default)]
+pub(super) struct Unshared {
+    changes: VecDeque<PresenceChange>,
+    /// Whether changes were dropped since Redis last took some, so that a
+    /// long outage is logged once rather than once a change.
+    dropping: bool,
+}
+
+impl RedisStore {
+    /// Keeps `change` to share, then shares every change kept, in order.
+    pub(super) fn share(&mut self, change: &PresenceChange) -> Result<(), StoreError> {
+        let unshared = &mut self.unshared;
+        if unshared.changes.len() < MAX_UNSHARED {
+            unshared.changes.push_back(change.clone());
+        } else if !unshared.dropping {
+            unshared.dropping = true;
+            warn!(
+                kept = MAX_UNSHARED,
+                "too many changes of who is where wait for Redis; newer ones are dropped"
+            );
+        }
+        self.share_kept()
+    }
+
+    /// Shares the changes kept while Redis was away, in order; stops at a
+    /// failure, keeping the rest for the next try. A change whose round
+    /// trip failed after Redis ran it is shared twice: it sets the same
+    /// record again, and its rooms are told twice.
+    pub(super) fn share_kept(&mut self) -> Result<(), StoreError> {
+        while !self.unshared.changes.is_empty() {
+            let count = self.unshared.changes.len().min(PER_ROUND_TRIP);
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.scripts.presence).ignore();
+            let now = Clock::system().now_millis();
+            for change in self.unshared.changes.iter().take(count) {
+                let mut invocation = self.scripts.presence.prepare_invoke();
+                invocation
+                    .arg(&self.history)
+                    .arg(now)
+                    .arg(&self.server.0)
+                    .arg(&change.nick)
+                    .arg(&change.was)
+                    .arg(u8::from(change.arrived))
+                    .arg(&change.member)
+                    .arg(&change.events);
+                pipe.invoke_script(&invocation).ignore();
+            }
+            self.link
+                .run("cannot tell the other servers who is where", |c| {
+                    pipe.query::<()>(c)
+                })?;
+            self.unshared.changes.drain(..count);
+            self.unshared.dropping = false;
+        }
+        Ok(())
+    }
+}
+
+/// Who is where on the other servers now, from the record, and the last
+/// entry of the log then (`<id>-<n>`, none for an empty log): what a
+/// server that starts knows of them, and the point after which the log
+/// tells it more. Read in one transaction, so the two agree.
+pub(super) fn now(
+    link: &mut Link,
+    server: &str,
+) -> Result<(Vec<SharedPresence>, Option<Position>), StoreError> {
+    let (record, last): (Vec<(String, String)>, StreamRangeReply) =
+        link.read("cannot read who is where", |c| {
+            redis::pipe()
+                .atomic()
+                .cmd("HGETALL")
+                .arg("lanchat:presence")
+                .cmd("XREVRANGE")
+                .arg("lanchat:log")
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query(c)
+        })?;
+    let members = record.into_iter().filter_map(|(nick, held)| {
+        let (holder, member) = held.split_once(' ')?;
+        (holder != server).then(|| SharedPresence {
+            source: PresenceSource::Theirs,
+            nick,
+            was: String::new(),
+            member: member.to_owned(),
+            events: String::new(),
+        })
+    });
+    let last = last.ids.first().and_then(|entry| entry_position(&entry.id));
+    Ok((members.collect(), last))
+}
+
+/// Where an entry stands in the log: `<id>-<n>` as numbers, in order.
+pub(super) type Position = (u64, u64);
+
+/// Where entry `<id>-<n>` stands in the log.
+pub(super) fn entry_position(entry: &str) -> Option<Position> {
+    let (id, n) = entry.split_once('-')?;
+    Some((id.parse().ok()?, n.parse().ok()?))
+}

@@ -1,0 +1,352 @@
+//! Who is where, among several servers sharing one Redis: a client on one
+//! server sees the others' members come, go, rename and step away, lists
+//! them with its own, and sees joins, parts and messages of every room in
+//! one order, the same on every server. Each test starts its own
+//! `redis-server` (see `lanchat_tests::redis`) and lanchat servers in this
+//! process, and drives real clients over TCP.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lanchat_shared::ServerMsg;
+use lanchat_tests::redis::RedisServer;
+use lanchat_tests::{TestClient, TestServer, sharing};
+
+/// The reason a member of a server found dead leaves for.
+const SERVER_LOST: &str = "their server stopped answering";
+
+/// Sends `command` and returns the text of the `info` that answers it,
+/// skipping the events that come meanwhile.
+async fn ask(client: &mut TestClient, command: &str) -> String {
+    client.say(command).await;
+    loop {
+        if let ServerMsg::Info { text } = client.recv().await {
+            return text;
+        }
+    }
+}
+
+/// Reads events until one `wanted` takes; returns it.
+async fn until(client: &mut TestClient, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+    loop {
+        let msg = client.recv().await;
+        if wanted(&msg) {
+            return msg;
+        }
+    }
+}
+
+#[tokio::test]
+async fn comings_goings_renames_and_aways_on_one_server_are_seen_and_listed_on_the_other() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let mut alice = a.join("alice").await;
+    let (mut bob, welcome, _) = TestClient::rejoin(b.addr(), "bob", None, None).await;
+    let ServerMsg::Welcome { users, .. } = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    assert_eq!(users, ["alice", "bob"], "the lobby of both servers");
+    assert_eq!(alice.expect_join("bob").await.as_deref(), Some("lobby"));
+
+    bob.join_room("dev").await;
+    alice.join_room("dev").await;
+    assert_eq!(bob.expect_join("alice").await.as_deref(), Some("dev"));
+    let who = ask(&mut alice, "/who").await;
+    assert!(who.starts_with("Here in #dev (2): alice, bob"), "{who}");
+    let rooms = ask(&mut bob, "/rooms").await;
+    assert!(rooms.contains("#dev* (2)"), "{rooms}");
+
+    bob.say("/away lunch").await;
+    let away = until(&mut alice, |m| matches!(m, ServerMsg::Away { .. })).await;
+    assert_eq!(
+        away,
+        ServerMsg::Away {
+            nick: "bob".into(),
+            text: Some("lunch".into())
+        }
+    );
+    let who = ask(&mut alice, "/who").await;
+    assert!(who.contains("Away: bob (lunch)"), "{who}");
+
+    bob.say("/nick robert").await;
+    let renamed = until(&mut alice, |m| matches!(m, ServerMsg::Nick { .. })).await;
+    assert!(
+        matches!(&renamed, ServerMsg::Nick { old, new, .. } if old == "bob" && new == "robert"),
+        "{renamed:?}"
+    );
+    alice.say("/whois robert").await;
+    let whois = until(&mut alice, |m| matches!(m, ServerMsg::Whois { .. })).await;
+    assert!(
+        matches!(&whois, ServerMsg::Whois { nick, .. } if nick == "robert"),
+        "{whois:?}"
+    );
+
+    bob.say("/part dev").await;
+    let parted = until(&mut alice, |m| matches!(m, ServerMsg::Leave { .. })).await;
+    assert!(
+        matches!(&parted, ServerMsg::Leave { nick, room: Some(room), reason } if nick == "robert" && room == "dev" && reason == "parted"),
+        "{parted:?}"
+    );
+    drop(bob);
+    assert_eq!(alice.expect_leave("robert").await, "connection closed");
+    // `/who` lists the room one is in: the lobby, once out of #dev.
+    let parted = ask(&mut alice, "/part dev").await;
+    assert_eq!(parted, "You left #dev.");
+    let who = ask(&mut alice, "/who").await;
+    assert!(who.starts_with("Here in #lobby (1): alice"), "{who}");
+}
+
+#[tokio::test]
+async fn a_server_that_starts_later_knows_who_is_on_the_others() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let mut alice = a.join("alice").await;
+    alice.join_room("dev").await;
+    alice.say("/away at the desk").await;
+    until(&mut alice, |m| matches!(m, ServerMsg::Away { .. })).await;
+
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let (mut bob, welcome, _) = TestClient::rejoin(b.addr(), "bob", None, None).await;
+    let ServerMsg::Welcome { users, away, .. } = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    assert_eq!(users, ["alice", "bob"]);
+    assert_eq!(away, ["alice"]);
+    let rooms = ask(&mut bob, "/rooms").await;
+    assert!(rooms.contains("#dev (1)"), "{rooms}");
+    bob.join_room("dev").await;
+    let who = ask(&mut bob, "/who").await;
+    assert!(who.starts_with("Here in #dev (2): alice, bob"), "{who}");
+}
+
+/// Reads events until `marker` is said; returns the leaves seen on the
+/// way, as (nick, room, reason).
+async fn leaves_before(client: &mut TestClient, marker: &str) -> Vec<(String, String, String)> {
+    let mut leaves = Vec::new();
+    loop {
+        match client.recv().await {
+            ServerMsg::Message { text, .. } if text == marker => return leaves,
+            ServerMsg::Leave { nick, reason, room } => {
+                leaves.push((nick, room.unwrap_or_default(), reason));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Pings `client` until `nick` has left, within `within`; returns the
+/// leaves seen meanwhile, as [`leaves_before`] does.
+async fn leaves_until(
+    client: &mut TestClient,
+    nick: &str,
+    within: Duration,
+) -> Vec<(String, String, String)> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut leaves = Vec::new();
+    loop {
+        client.send(&lanchat_shared::ClientMsg::Ping {}).await;
+        loop {
+            match client.recv().await {
+                ServerMsg::Pong {} => break,
+                ServerMsg::Leave { nick, reason, room } => {
+                    leaves.push((nick, room.unwrap_or_default(), reason));
+                }
+                _ => {}
+            }
+        }
+        if leaves.iter().any(|(who, _, _)| who == nick) {
+            return leaves;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{nick} did not leave within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_members_of_a_server_that_stopped_without_a_word_leave_once_for_everyone() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let c = TestServer::with_config(sharing(&redis)).await;
+    let mut bob = b.join("bob").await;
+    let mut cara = c.join("cara").await;
+    bob.join_room("dev").await;
+    cara.join_room("dev").await;
+    let mut alice = a.join("alice").await;
+    alice.join_room("dev").await;
+    let _dan = a.join("dan").await;
+    for watcher in [&mut bob, &mut cara] {
+        watcher.expect_join("dan").await;
+    }
+    // A stops serving without a word, as if killed: its lease (10 s) runs
+    // out, and B and C, each renewing every 2.5 s, may both find it dead;
+    // one of them reaps it, once.
+    drop(a);
+    let mut seen_by_bob = leaves_until(&mut bob, "dan", Duration::from_secs(25)).await;
+    bob.say("after").await;
+    seen_by_bob.extend(leaves_before(&mut bob, "after").await);
+    let seen_by_cara = leaves_before(&mut cara, "after").await;
+    for (watcher, mut leaves) in [(&bob, seen_by_bob), (&cara, seen_by_cara)] {
+        leaves.sort();
+        let expected: Vec<(String, String, String)> =
+            [("alice", "dev"), ("alice", "lobby"), ("dan", "lobby")]
+                .into_iter()
+                .map(|(nick, room)| (nick.into(), room.into(), SERVER_LOST.into()))
+                .collect();
+        assert_eq!(
+            leaves, expected,
+            "{}: one leave a member and room",
+            watcher.nick
+        );
+    }
+    let who = ask(&mut cara, "/who").await;
+    assert!(who.starts_with("Here in #dev (2): bob, cara"), "{who}");
+}
+
+/// A small deterministic generator, so that a failing case can be run
+/// again from its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from((self.0 >> 33) % n as u64).unwrap_or(0)
+    }
+}
+
+/// What a watcher saw of a room, in order: messages, joins and leaves.
+fn of_room(seen: &[ServerMsg], wanted: &str) -> Vec<String> {
+    seen.iter()
+        .filter_map(|msg| match msg {
+            ServerMsg::Message {
+                room: Some(room),
+                id,
+                from,
+                text,
+                ..
+            } if room == wanted => Some(format!("{id} {from}: {text}")),
+            ServerMsg::Join {
+                nick,
+                room: Some(room),
+                ..
+            } if room == wanted => Some(format!("{nick} joined")),
+            ServerMsg::Leave {
+                nick,
+                room: Some(room),
+                ..
+            } if room == wanted => Some(format!("{nick} left")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads everything until each of `markers` was said; returns it all.
+async fn everything_until(client: &mut TestClient, markers: &[String]) -> Vec<ServerMsg> {
+    let mut seen = Vec::new();
+    let mut left: Vec<&String> = markers.iter().collect();
+    while !left.is_empty() {
+        let msg = client.recv().await;
+        if let ServerMsg::Message { text, .. } = &msg {
+            left.retain(|marker| *marker != text);
+        }
+        seen.push(msg);
+    }
+    seen
+}
+
+/// The ids of the messages among `seen`, as `of_room` spells them.
+fn ids_of(seen: &[String]) -> Vec<u64> {
+    seen.iter()
+        .filter_map(|line| line.split_once(' ')?.0.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn interleaved_says_joins_and_parts_on_two_servers_keep_one_order_in_every_room() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let servers = [
+        TestServer::with_config(sharing(&redis)).await,
+        TestServer::with_config(sharing(&redis)).await,
+    ];
+    let rooms = ["dev", "ops"];
+    let mut watchers = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let mut watcher = server.join(&format!("watch{i}")).await;
+        for room in rooms {
+            watcher.join_room(room).await;
+        }
+        watchers.push(watcher);
+    }
+    let mut actors = Vec::new();
+    for i in 0..4 {
+        actors.push(servers[i % 2].join(&format!("p{i}")).await);
+    }
+    for seed in [1_u64, 7, 42] {
+        let mut random = Lcg(seed);
+        // Which rooms each actor is in, as its requests will have left it:
+        // one connection's requests are handled in order.
+        let mut inside: HashMap<usize, Vec<&str>> = HashMap::new();
+        for step in 0..40 {
+            let who = random.below(actors.len());
+            let room = rooms[random.below(rooms.len())];
+            let theirs = inside.entry(who).or_default();
+            let actor = &mut actors[who];
+            match (theirs.contains(&room), random.below(3)) {
+                (true, 0) => {
+                    actor.say(&format!("/part {room}")).await;
+                    theirs.retain(|r| *r != room);
+                }
+                (true, _) => {
+                    let text = format!("{seed}-{step} from p{who}");
+                    actor.say_to(Some(room), None, &text, None).await;
+                }
+                (false, _) => {
+                    actor.say(&format!("/join {room}")).await;
+                    theirs.push(room);
+                }
+            }
+        }
+        let markers: Vec<String> = (0..actors.len())
+            .map(|i| format!("{seed} done p{i}"))
+            .collect();
+        for (actor, marker) in actors.iter_mut().zip(&markers) {
+            actor.say_to(Some("lobby"), None, marker, None).await;
+        }
+        let mut seen = Vec::new();
+        for watcher in &mut watchers {
+            seen.push(everything_until(watcher, &markers).await);
+        }
+        for actor in &mut actors {
+            everything_until(actor, &markers).await;
+        }
+        for room in rooms {
+            // A watcher is not told of its own join; the other is.
+            let of_actors = |seen: &[ServerMsg]| -> Vec<String> {
+                let lines = of_room(seen, room).into_iter();
+                lines.filter(|line| !line.starts_with("watch")).collect()
+            };
+            let first = of_actors(&seen[0]);
+            assert_eq!(first, of_actors(&seen[1]), "seed {seed}, #{room}");
+            let ids = ids_of(&first);
+            assert!(
+                ids.windows(2).all(|pair| pair[0] < pair[1]),
+                "seed {seed}, #{room}: {first:?}"
+            );
+        }
+    }
+}
