@@ -350,3 +350,54 @@ async fn interleaved_says_joins_and_parts_on_two_servers_keep_one_order_in_every
         }
     }
 }
+
+/// How many entries the shared log holds.
+fn log_length(redis: &RedisServer) -> u64 {
+    let reply = redis.command(&["XLEN", "lanchat:log"]);
+    let count = reply.trim().trim_start_matches(':').parse();
+    assert!(count.is_ok(), "XLEN answered {reply:?}");
+    count.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn comings_and_goings_every_server_has_read_leave_the_log() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let mut alice = a.join("alice").await;
+    let _carol = b.join("carol").await;
+    for _ in 0..5 {
+        let bob = b.join("bob").await;
+        drop(bob);
+        alice.expect_leave("bob").await;
+    }
+    assert!(
+        log_length(&redis) >= 12,
+        "each coming and going is in the log"
+    );
+    // No message was said: once both readers have read them, and a lease
+    // renewal (every 2.5 s) has passed, the log is empty again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while log_length(&redis) > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the log still holds {} entries",
+            log_length(&redis)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Messages stay, for retention; a server that starts now still knows
+    // who is where, from the records.
+    alice.say("still here").await;
+    let (id, _, _) = alice.recv_chat().await;
+    assert_eq!(id, 1);
+    let c = TestServer::with_config(sharing(&redis)).await;
+    let (_dan, welcome, _) = TestClient::rejoin(c.addr(), "dan", None, None).await;
+    let ServerMsg::Welcome { users, .. } = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    assert_eq!(users, ["alice", "carol", "dan"]);
+    assert!(log_length(&redis) >= 1, "the message stays");
+}

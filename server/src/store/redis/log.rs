@@ -86,11 +86,12 @@ impl LogReader {
     fn read(&mut self) -> Result<Read, StoreError> {
         let after = self.last_entry.clone();
         // Where this server stands, for a lease: retention does not trim
-        // the log past what a live server has read.
+        // the log past what a live server has read, nor drop the entries
+        // between messages that it has not.
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(format!("lanchat:reader:{}", self.server.0))
-            .arg(self.after)
+            .arg(&after)
             .arg("PX")
             .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX))
             .ignore()

@@ -789,8 +789,11 @@ impl Store for RedisStore {
 
     fn keep_lease(&mut self) -> Result<Lease, StoreError> {
         // Changes kept while Redis was away go out when it is back, even if
-        // nobody comes or goes then; a failure here fails the renewal too.
+        // nobody comes or goes then, and what every server has read of the
+        // entries between messages goes; a failure here fails the renewal
+        // too.
         let _ = self.share_kept();
+        let _ = self.trim_events();
         let now = Instant::now();
         let held_since = match self.lease {
             Some((since, last)) if now.duration_since(last) < LEASE => since,

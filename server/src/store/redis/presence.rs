@@ -22,6 +22,11 @@ pub(super) const MAX_UNSHARED: usize = 100_000;
 /// Changes sent to Redis in one round trip, at most.
 const PER_ROUND_TRIP: usize = 256;
 
+/// Entries between messages deleted from the log in one pass (at each
+/// renewal of the lease), at most: a bound on how long the pass holds
+/// Redis, and still far more than servers write in one.
+const TRIMMED_PER_PASS: usize = 10_000;
+
 /// Changes not yet in Redis, oldest first.
 #[derive(Debug, Default)]
 pub(super) struct Unshared {
@@ -78,6 +83,17 @@ impl RedisStore {
             self.unshared.dropping = false;
         }
         Ok(())
+    }
+}
+
+impl RedisStore {
+    /// Deletes entries between messages that every live server has read
+    /// (see `TRIM_EVENTS`); returns how many.
+    pub(super) fn trim_events(&mut self) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.trim_events.prepare_invoke();
+        invocation.arg(TRIMMED_PER_PASS);
+        self.link
+            .run("cannot trim the shared log", |c| invocation.invoke(c))
     }
 }
 

@@ -197,8 +197,8 @@ end
 ";
 
 /// Removes from the log every message at or below `ARGV[1]` that every
-/// live server's log reader has read (each keeps its place in
-/// `lanchat:reader:<server>`, for a lease), and the retry keys of up to ten
+/// live server's log reader has read (each keeps its place, the last entry
+/// it read, in `lanchat:reader:<server>`, for a lease), and the retry keys of up to ten
 /// thousand messages at or below it (the rest at the next pass, or when
 /// their week is up), and records that the history before it is gone;
 /// returns how many left the log. A reader that lags holds the log (not
@@ -207,7 +207,7 @@ const TRIM_LOG: &str = r"
 local floor = tonumber(ARGV[1])
 local log_floor = floor
 for _, server in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
-  local at = tonumber(redis.call('GET', 'lanchat:reader:' .. server) or '-1')
+  local at = tonumber(string.match(redis.call('GET', 'lanchat:reader:' .. server) or '-1', '^-?%d+'))
   if at >= 0 and at < log_floor then log_floor = at end
 end
 local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-0', log_floor + 1))
@@ -218,6 +218,48 @@ for _, retry in ipairs(retries) do
 end
 local pruned = tonumber(redis.call('GET', 'lanchat:pruned_through') or '0')
 if floor > pruned then redis.call('SET', 'lanchat:pruned_through', string.format('%d', floor)) end
+return removed
+";
+
+/// Deletes from the log up to `ARGV[1]` entries between messages
+/// (`<id>-<n>` with `n` above 0: changes of who is where, takeovers, bans)
+/// that every live server's log reader has read (nothing while one has
+/// not said where it stands), going on from where the
+/// last pass stopped (`lanchat:events_trimmed`); returns how many. Such
+/// an entry is for the servers running when it was written (one that
+/// starts later reads the records instead), so without this a log with
+/// no new messages would grow with every coming and going. Messages stay,
+/// for retention to trim.
+const TRIM_EVENTS: &str = r"
+local function position(entry)
+  local id, n = string.match(entry, '^(%d+)-?(%d*)$')
+  return tonumber(id), tonumber(n) or 0
+end
+local upto_id, upto_n = nil, nil
+for _, server in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
+  local at = redis.call('GET', 'lanchat:reader:' .. server)
+  -- A server whose reader has not said where it stands (it is starting,
+  -- or stalled) may still need every entry.
+  if not at then return 0 end
+  local id, n = position(at)
+  if not id then return 0 end
+  if not upto_id or id < upto_id or (id == upto_id and n < upto_n) then
+    upto_id, upto_n = id, n
+  end
+end
+if not upto_id then return 0 end
+local from = redis.call('GET', 'lanchat:events_trimmed') or '0-0'
+local entries = redis.call('XRANGE', 'lanchat:log', '(' .. from,
+  string.format('%d-%d', upto_id, upto_n), 'COUNT', tonumber(ARGV[1]))
+local removed, last = 0, nil
+for _, entry in ipairs(entries) do
+  if not string.match(entry[1], '-0$') then
+    redis.call('XDEL', 'lanchat:log', entry[1])
+    removed = removed + 1
+  end
+  last = entry[1]
+end
+if last then redis.call('SET', 'lanchat:events_trimmed', last) end
 return removed
 ";
 
@@ -513,6 +555,7 @@ pub(super) struct Scripts {
     pub(super) release_online: Script,
     pub(super) keep_lease: Script,
     pub(super) presence: Script,
+    pub(super) trim_events: Script,
 }
 
 impl Scripts {
@@ -535,6 +578,7 @@ impl Scripts {
             release_online: Script::new(RELEASE_ONLINE),
             keep_lease: Script::new(KEEP_LEASE),
             presence: Script::new(PRESENCE),
+            trim_events: Script::new(TRIM_EVENTS),
         }
     }
 }
