@@ -501,11 +501,21 @@ async fn after_kill_9_of_one_server_its_nicknames_are_free_on_the_other_within_t
     let url = redis.url();
     let mut a = RunningServer::start_with_args(&["--redis", &url]).await;
     let b = RunningServer::start_with_args(&["--redis", &url]).await;
+    let mut bob = lanchat_tests::TestClient::join(([127, 0, 0, 1], b.port).into(), "bob").await;
     let _alice = a.join("alice").await;
+    bob.expect_join("alice").await;
     assert!(hello(&b, "alice").await.contains("nick_taken"), "held on A");
     // No goodbye from A: its lease (10 s) runs out, and B frees its
-    // nicknames at its next renewal (every 2.5 s).
+    // nicknames at its next renewal (every 2.5 s), and tells its clients
+    // that alice left, once.
     a.child.kill().await.expect("kill -9");
+    let leaves = bob.leaves_until("alice", Duration::from_secs(25)).await;
+    let lost = (
+        "alice".into(),
+        "lobby".into(),
+        "their server stopped answering".into(),
+    );
+    assert_eq!(leaves, [lost]);
     let freed = tokio::time::timeout(Duration::from_secs(25), async {
         loop {
             if hello(&b, "alice").await.contains("\"welcome\"") {

@@ -610,6 +610,40 @@ impl TestClient {
         }
     }
 
+    /// Pings the server until `nick` has left, within `within` (more than
+    /// one line's time-out); returns the leaves seen meanwhile, as (nick,
+    /// room, reason), in order.
+    pub async fn leaves_until(
+        &mut self,
+        nick: &str,
+        within: Duration,
+    ) -> Vec<(String, String, String)> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut leaves = Vec::new();
+        loop {
+            self.send(&ClientMsg::Ping {}).await;
+            loop {
+                match self.recv().await {
+                    ServerMsg::Pong {} => break,
+                    ServerMsg::Leave { nick, reason, room } => {
+                        leaves.push((nick, room.unwrap_or_default(), reason));
+                    }
+                    _ => {}
+                }
+            }
+            if leaves.iter().any(|(who, _, _)| who == nick) {
+                return leaves;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: {nick} did not leave within {within:?}",
+                self.nick
+            );
+            // Below any server's rate limit (two lines a second).
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
     /// Waits for `leave` of `nick`, skipping messages and joins; returns the reason.
     pub async fn expect_leave(&mut self, nick: &str) -> String {
         loop {

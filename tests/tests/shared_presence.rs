@@ -139,37 +139,6 @@ async fn leaves_before(client: &mut TestClient, marker: &str) -> Vec<(String, St
     }
 }
 
-/// Pings `client` until `nick` has left, within `within`; returns the
-/// leaves seen meanwhile, as [`leaves_before`] does.
-async fn leaves_until(
-    client: &mut TestClient,
-    nick: &str,
-    within: Duration,
-) -> Vec<(String, String, String)> {
-    let deadline = tokio::time::Instant::now() + within;
-    let mut leaves = Vec::new();
-    loop {
-        client.send(&lanchat_shared::ClientMsg::Ping {}).await;
-        loop {
-            match client.recv().await {
-                ServerMsg::Pong {} => break,
-                ServerMsg::Leave { nick, reason, room } => {
-                    leaves.push((nick, room.unwrap_or_default(), reason));
-                }
-                _ => {}
-            }
-        }
-        if leaves.iter().any(|(who, _, _)| who == nick) {
-            return leaves;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{nick} did not leave within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_members_of_a_server_that_stopped_without_a_word_leave_once_for_everyone() {
     let Some(redis) = RedisServer::start() else {
@@ -192,7 +161,7 @@ async fn the_members_of_a_server_that_stopped_without_a_word_leave_once_for_ever
     // out, and B and C, each renewing every 2.5 s, may both find it dead;
     // one of them reaps it, once.
     drop(a);
-    let mut seen_by_bob = leaves_until(&mut bob, "dan", Duration::from_secs(25)).await;
+    let mut seen_by_bob = bob.leaves_until("dan", Duration::from_secs(25)).await;
     bob.say("after").await;
     seen_by_bob.extend(leaves_before(&mut bob, "after").await);
     let seen_by_cara = leaves_before(&mut cara, "after").await;
