@@ -57,6 +57,10 @@ impl Publish for GroupPublisher {
                 self.bans.remove(room.as_deref(), target);
             }
             SharedChange::Privacy { room, private } => self.privacy.set(room, *private),
+            // Only the server the one kicked is connected to has them.
+            SharedChange::PutOut { nick, room, reason } => {
+                self.hub.put_out(nick, room, reason);
+            }
         }
     }
 }

@@ -335,9 +335,21 @@ async fn a_room_founded_and_given_a_topic_on_one_server_keeps_both_on_the_other(
             operator: true
         }
     );
-    // Putting out is for the server that holds the connection: refused,
-    // saying why, rather than "nobody called bob is here".
-    alice.say("/kick bob").await;
+    // A kick through A puts bob out of #dev on B: he and alice are told.
+    alice.say("/kick bob enough").await;
+    for client in [&mut bob, &mut alice] {
+        let reason = loop {
+            if let ServerMsg::Leave { nick, reason, .. } = client.recv().await {
+                assert_eq!(nick, "bob");
+                break reason;
+            }
+        };
+        assert_eq!(reason, "kicked by alice: enough", "{}", client.nick);
+    }
+    // A mute is kept by the server it is given on: refused, saying why.
+    bob.join_room("dev").await;
+    while !matches!(alice.recv().await, ServerMsg::Join { nick, .. } if nick == "bob") {}
+    alice.say("/mute bob").await;
     let refusal = loop {
         if let ServerMsg::Error { code, message, .. } = alice.recv().await {
             break (code, message);

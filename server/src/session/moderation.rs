@@ -228,7 +228,8 @@ async fn kick(
     nick: &str,
     reason: Option<&str>,
 ) -> Next {
-    let target = match present_in(ctx, room, nick) {
+    // Someone on another server of a group is put out by that server.
+    let target = match present_anywhere_in(ctx, room, nick) {
         Ok(target) => target,
         Err(next) => return next,
     };
@@ -243,13 +244,20 @@ async fn kick(
         Some(reason) => format!("kicked by {by}: {reason}"),
         None => format!("kicked by {by}"),
     };
-    if ctx
-        .shared
-        .hub
-        .put_out(&target.nick, room.as_str(), &said)
-        .is_none()
-    {
-        return refuse_absent(ctx, room, nick);
+    let here = ctx.shared.hub.put_out(&target.nick, room.as_str(), &said);
+    if here.is_none() {
+        if ctx.shared.config.redis.is_none() {
+            return refuse_absent(ctx, room, nick);
+        }
+        let (nick, room_name, said) = (target.nick.clone(), room.to_string(), said.clone());
+        let told = ctx
+            .shared
+            .store
+            .run(move |store, _| store.tell_put_out(&nick, &room_name, &said))
+            .await;
+        if let Err(error) = told {
+            return ctx.refuse(ErrorCode::StoreUnavailable, error.explained());
+        }
     }
     info!(%room, by, kicked = target.nick, reason, "kick");
     announce(ctx, room, format!("{} was {said}.", target.nick)).await;
@@ -279,7 +287,7 @@ pub(super) fn present_in(
         Some((nick, presence)) => Ok(Present { nick, presence }),
         None if anywhere_in(ctx, room, nick).is_some() => {
             let message = format!(
-                "{nick} is connected to another server of this chat: only that server can put them out; a ban by key holds on every server."
+                "{nick} is connected to another server of this chat: only a kick, or a ban by key, reaches them there."
             );
             Err(ctx.refuse(ErrorCode::NoSuchUser, message))
         }

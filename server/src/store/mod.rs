@@ -342,6 +342,13 @@ pub trait Store: Send + 'static {
         let _ = change;
         Ok(())
     }
+    /// Tells every server of the group to put `nick` out of `room` for
+    /// `reason` (a kick of someone connected to another server). A server
+    /// alone has nobody to tell.
+    fn tell_put_out(&mut self, nick: &str, room: &str, reason: &str) -> Result<(), StoreError> {
+        let _ = (nick, room, reason);
+        Ok(())
+    }
 }
 
 /// A change of who is where that this server's hub made (a join, a part,

@@ -69,6 +69,16 @@ pub enum SharedChange {
         /// Whom.
         target: BanTarget,
     },
+    /// `nick` put out of `room` (kicked), for `reason`: by the server it
+    /// is connected to.
+    PutOut {
+        /// Whom.
+        nick: String,
+        /// From where.
+        room: String,
+        /// Why, as its rooms are told.
+        reason: String,
+    },
     /// `room` made private, or open.
     Privacy {
         /// Which room.

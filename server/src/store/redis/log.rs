@@ -180,6 +180,13 @@ impl LogReader {
                     read.steps.push(Step::Changed(change));
                 }
             }
+            Some("putout") => {
+                if let (Some(nick), Some(room), Some(reason)) = (field("n"), field("r"), field("w"))
+                {
+                    let change = SharedChange::PutOut { nick, room, reason };
+                    read.steps.push(Step::Changed(change));
+                }
+            }
             Some("presence") => {
                 let position = presence::entry_position(&entry.id);
                 if position > self.presence_known_through {

@@ -704,6 +704,11 @@ impl Store for RedisStore {
         records::remove_ban(link, &told, room, target)
     }
 
+    fn tell_put_out(&mut self, nick: &str, room: &str, reason: &str) -> Result<(), StoreError> {
+        let (link, told) = self.link_and_told();
+        records::tell_put_out(link, &told, nick, room, reason)
+    }
+
     fn claim_online(&mut self, claim: &OnlineClaim) -> Result<Online, StoreError> {
         let mut invocation = self.scripts.claim_online.prepare_invoke();
         self.holder_args(&mut invocation, claim);

@@ -551,6 +551,22 @@ pub(super) fn ban_from_json(json: &str) -> Option<Ban> {
 /// What tells the other servers of a change in the same step as the
 /// change: an entry in the log (between messages, as `<id>-<n>`) that
 /// every server's log reader applies.
+/// Tells every server to put `nick` out of `room` for `reason`.
+pub(super) fn tell_put_out(
+    link: &mut Link,
+    told: &Told<'_>,
+    nick: &str,
+    room: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let mut pipe = redis::pipe();
+    let fields = [("k", "putout"), ("n", nick), ("r", room), ("w", reason)];
+    told.tell(&mut pipe, &fields);
+    link.run("cannot tell the other servers of the kick", |c| {
+        pipe.query::<()>(c)
+    })
+}
+
 pub(super) struct Told<'a> {
     /// The history the server serves, named in the entry.
     pub(super) history: &'a str,
