@@ -42,6 +42,18 @@ impl Publish for GroupPublisher {
         self.hub.apply_shared(change);
     }
 
+    fn presence_stale(&mut self) -> bool {
+        self.hub.take_presence_stale()
+    }
+
+    fn presence_again(&mut self, members: &[SharedPresence]) {
+        self.hub.replace_remote(members);
+    }
+
+    fn presence_again_later(&mut self) {
+        self.hub.mark_presence_stale();
+    }
+
     /// Applied by the server that made the change too, a second time,
     /// which changes nothing: adding a ban replaces the same one, and
     /// those it keeps out are out already.

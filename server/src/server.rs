@@ -418,6 +418,9 @@ async fn keep_lease_on_a_timer(shared: &Shared) -> ! {
                         |_| true,
                         "this server lost its hold on nicknames among the servers; reconnect",
                     );
+                    // It may have been reaped, and the comings and goings
+                    // of others deleted before its reader read them.
+                    shared.hub.mark_presence_stale();
                 }
             }
             Err(error) => warn!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lanchat_shared::ServerMsg;
 use lanchat_tests::redis::RedisServer;
-use lanchat_tests::{TestClient, TestServer, sharing};
+use lanchat_tests::{TestClient, TestServer, session_of, sharing};
 
 /// The reason a member of a server found dead leaves for.
 const SERVER_LOST: &str = "their server stopped answering";
@@ -43,13 +43,16 @@ async fn comings_goings_renames_and_aways_on_one_server_are_seen_and_listed_on_t
     };
     let a = TestServer::with_config(sharing(&redis)).await;
     let b = TestServer::with_config(sharing(&redis)).await;
+    let mut bob = b.join("bob").await;
     let mut alice = a.join("alice").await;
-    let (mut bob, welcome, _) = TestClient::rejoin(b.addr(), "bob", None, None).await;
+    assert_eq!(bob.expect_join("alice").await.as_deref(), Some("lobby"));
+    // B has read alice's arrival: a newcomer there is told of her.
+    let (_dan, welcome, _) = TestClient::rejoin(b.addr(), "dan", None, None).await;
     let ServerMsg::Welcome { users, .. } = welcome else {
         panic!("expected a welcome, got {welcome:?}");
     };
-    assert_eq!(users, ["alice", "bob"], "the lobby of both servers");
-    assert_eq!(alice.expect_join("bob").await.as_deref(), Some("lobby"));
+    assert_eq!(users, ["alice", "bob", "dan"], "the lobby of both servers");
+    assert_eq!(alice.expect_join("dan").await.as_deref(), Some("lobby"));
 
     bob.join_room("dev").await;
     alice.join_room("dev").await;
@@ -96,7 +99,7 @@ async fn comings_goings_renames_and_aways_on_one_server_are_seen_and_listed_on_t
     let parted = ask(&mut alice, "/part dev").await;
     assert_eq!(parted, "You left #dev.");
     let who = ask(&mut alice, "/who").await;
-    assert!(who.starts_with("Here in #lobby (1): alice"), "{who}");
+    assert!(who.starts_with("Here in #lobby (2): alice, dan"), "{who}");
 }
 
 #[tokio::test]
@@ -369,4 +372,178 @@ async fn comings_and_goings_every_server_has_read_leave_the_log() {
     };
     assert_eq!(users, ["alice", "carol", "dan"]);
     assert!(log_length(&redis) >= 1, "the message stays");
+}
+
+/// The joins and leaves of `nick` that `client` sees until it reads
+/// `marker`, as (`joined` or the reason it left, room).
+async fn comings_and_goings_of(
+    client: &mut TestClient,
+    nick: &str,
+    marker: &str,
+) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    loop {
+        match client.recv().await {
+            ServerMsg::Message { text, .. } if text == marker => return seen,
+            ServerMsg::Join {
+                nick: who, room, ..
+            } if who == nick => {
+                seen.push(("joined".into(), room.unwrap_or_default()));
+            }
+            ServerMsg::Leave {
+                nick: who,
+                room,
+                reason,
+            } if who == nick => seen.push((reason, room.unwrap_or_default())),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_taken_over_from_another_server_comes_and_goes_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let (mut on_b, welcome, _) = TestClient::rejoin(b.addr(), "alice", None, None).await;
+    let session = session_of(&welcome);
+    on_b.join_room("dev").await;
+    let mut carol = a.join("carol").await;
+    carol.join_room("dev").await;
+    on_b.expect_join("carol").await;
+    on_b.say_to(Some("dev"), None, "before", None).await;
+    // Once carol reads it, A has read everything alice did on B.
+    assert_eq!(
+        comings_and_goings_of(&mut carol, "alice", "before").await,
+        []
+    );
+
+    // Alice comes back through A with her session: B's connection is her
+    // ghost, and nobody sees her leave or join.
+    let (mut on_a, _, _) = TestClient::rejoin(a.addr(), "alice", None, Some(session)).await;
+    on_b.expect_closed().await;
+    on_a.say_to(Some("dev"), None, "back", None).await;
+    assert_eq!(comings_and_goings_of(&mut carol, "alice", "back").await, []);
+    let who = ask(&mut carol, "/who").await;
+    assert!(who.starts_with("Here in #dev (2): alice, carol"), "{who}");
+
+    // When she leaves A, she leaves once, and is nowhere in the lists.
+    drop(on_a);
+    carol.expect_leave("alice").await;
+    carol.say_to(Some("dev"), None, "after", None).await;
+    let rest = comings_and_goings_of(&mut carol, "alice", "after").await;
+    assert_eq!(
+        rest.len(),
+        1,
+        "one leave from each of lobby and dev: {rest:?}"
+    );
+    let who = ask(&mut carol, "/who").await;
+    assert!(who.starts_with("Here in #dev (1): carol"), "{who}");
+    let rooms = ask(&mut carol, "/rooms").await;
+    assert!(rooms.contains("#dev* (1)"), "{rooms}");
+}
+
+/// Two servers on `redis`, bob in #dev on one, then alice in #dev on the
+/// other (the servers, alice, bob).
+async fn alice_on_a_and_bob_on_b_in_dev(
+    redis: &RedisServer,
+) -> ([TestServer; 2], TestClient, TestClient) {
+    let a = TestServer::with_config(sharing(redis)).await;
+    let b = TestServer::with_config(sharing(redis)).await;
+    let mut bob = b.join("bob").await;
+    bob.join_room("dev").await;
+    let mut alice = a.join("alice").await;
+    alice.join_room("dev").await;
+    ([a, b], alice, bob)
+}
+
+#[tokio::test]
+async fn leaving_a_room_and_coming_straight_back_is_not_told_to_oneself() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_servers, mut alice, mut bob) = alice_on_a_and_bob_on_b_in_dev(&redis).await;
+    // What an IRC client's /cycle sends, at once: the part is read back
+    // from the log after alice is in #dev again.
+    alice.say("/part dev").await;
+    alice
+        .send(&lanchat_shared::ClientMsg::JoinRoom {
+            room: "dev".into(),
+            key: None,
+        })
+        .await;
+    alice.say_to(Some("dev"), None, "still here", None).await;
+    let own = comings_and_goings_of(&mut alice, "alice", "still here").await;
+    assert_eq!(
+        own,
+        [],
+        "alice is told of her part and join by their answers"
+    );
+    let seen = comings_and_goings_of(&mut bob, "alice", "still here").await;
+    let expected: Vec<(String, String)> = [
+        ("joined", "lobby"),
+        ("joined", "dev"),
+        ("parted", "dev"),
+        ("joined", "dev"),
+    ]
+    .into_iter()
+    .map(|(what, room)| (what.into(), room.into()))
+    .collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_part_whose_answer_redis_was_too_slow_to_give_is_told_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_servers, mut alice, mut bob) = alice_on_a_and_bob_on_b_in_dev(&redis).await;
+    bob.expect_join("alice").await;
+    // Longer than the server waits for a reply (5 s): Redis runs the part
+    // after the server gave up on it, and the server sends it again.
+    redis.stall(6);
+    let parted = ask(&mut alice, "/part dev").await;
+    assert_eq!(parted, "You left #dev.");
+    bob.expect_leave("alice").await;
+    // The part is sent again before alice's next change, whose event bob
+    // then sees after any second leave.
+    alice.say("/away gone").await;
+    let mut leaves = 0;
+    loop {
+        match bob.recv().await {
+            ServerMsg::Away { nick, .. } if nick == "alice" => break,
+            ServerMsg::Leave { nick, .. } if nick == "alice" => leaves += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(leaves, 0, "no second leave");
+}
+
+#[tokio::test]
+async fn a_join_while_redis_was_away_reaches_the_others_before_what_follows_it() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let a = TestServer::with_config(sharing(&redis)).await;
+    let b = TestServer::with_config(sharing(&redis)).await;
+    let mut bob = b.join("bob").await;
+    bob.join_room("dev").await;
+    let mut alice = a.join("alice").await;
+    bob.expect_join("alice").await;
+    redis.kill();
+    alice.join_room("dev").await;
+    redis.restart();
+    // Sent until Redis takes it (a client resends what was refused).
+    loop {
+        alice.say_to(Some("dev"), None, "hi", Some("hi-1")).await;
+        match alice.recv().await {
+            ServerMsg::Message { .. } => break,
+            ServerMsg::Error { .. } => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => panic!("expected the echo or a refusal, got {other:?}"),
+        }
+    }
+    let seen = comings_and_goings_of(&mut bob, "alice", "hi").await;
+    assert_eq!(seen, [("joined".to_owned(), "dev".to_owned())]);
 }

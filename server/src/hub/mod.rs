@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
@@ -183,6 +184,9 @@ pub(crate) struct Hub {
     /// Where changes of who is where go instead of the ring, for a server
     /// sharing Redis (see [`Hub::share_through`]).
     sink: OnceLock<PresenceSink>,
+    /// Set when what is known of the other servers' members may have
+    /// missed changes: the log reader reads them anew.
+    presence_stale: AtomicBool,
 }
 
 /// What hands changes of who is where to the store.
@@ -383,7 +387,31 @@ impl Hub {
             }),
             events,
             sink: OnceLock::new(),
+            presence_stale: AtomicBool::new(false),
         })
+    }
+
+    /// Asks for who is where on the other servers to be read anew: this
+    /// server may have missed changes (it fell behind the log, or its
+    /// lease ran out and it may have been reaped).
+    pub(crate) fn mark_presence_stale(&self) {
+        self.presence_stale.store(true, Ordering::Release);
+    }
+
+    /// True once after [`Hub::mark_presence_stale`].
+    pub(crate) fn take_presence_stale(&self) -> bool {
+        self.presence_stale.swap(false, Ordering::AcqRel)
+    }
+
+    /// Replaces what is known of the other servers' members with
+    /// `members`, read anew. Nobody is told: whoever could have missed
+    /// something was put out and reconnects.
+    pub(crate) fn replace_remote(&self, members: &[SharedPresence]) {
+        let remote = members
+            .iter()
+            .filter_map(|m| Some((NickKey::of(&m.nick), RemoteMember::read(&m.member)?)))
+            .collect();
+        self.lock().remote = remote;
     }
 
     /// From now on, changes of who is where go to `sink` (the store, which
@@ -399,17 +427,31 @@ impl Hub {
         self.lock().last_published = id;
     }
 
-    /// Joins `nick` to `rooms` under `session` (a new token, or one the
-    /// client presented). If the nickname is held by a connection of the
-    /// same session, or of the identity that owns the nickname, that
-    /// connection is closed and this one takes its place without anyone
-    /// seeing a leave and a join (a ghost reclaimed).
+    /// [`Hub::join_taking_over`] from no other server (the hub's tests).
+    #[cfg(test)]
     pub(crate) fn join(
         self: &Arc<Hub>,
         nick: Nick,
         rooms: &[RoomName],
         session: SessionToken,
         presence: Presence,
+    ) -> Result<Joined, Refusal> {
+        self.join_taking_over(nick, rooms, (session, presence), false)
+    }
+
+    /// Joins `nick` to `rooms` under `session` (a new token, or one the
+    /// client presented). If the nickname is held by a connection of the
+    /// same session, or of the identity that owns the nickname, that
+    /// connection is closed and this one takes its place without anyone
+    /// seeing a leave and a join (a ghost reclaimed). So it does if the
+    /// nickname was taken over from such a connection on another server of
+    /// the group (`from_elsewhere`), which that server closes.
+    pub(crate) fn join_taking_over(
+        self: &Arc<Hub>,
+        nick: Nick,
+        rooms: &[RoomName],
+        (session, presence): (SessionToken, Presence),
+        from_elsewhere: bool,
     ) -> Result<Joined, Refusal> {
         let mut state = self.lock();
         let key = NickKey::from(&nick);
@@ -429,12 +471,21 @@ impl Hub {
             nick: &nick,
             owns_nick: presence.owns_nick,
         };
-        let mut events: Vec<_> = rooms
-            .iter()
-            .filter_map(|room| enter_room_locked(&mut state, &key, arrival, room.as_str()))
-            .collect();
-        if let Some(ghost) = reclaimed {
-            events.extend(replace_ghost(&mut state, &ghost, arrival, rooms));
+        let ghost = match &reclaimed {
+            Some(member) => Some(Ghost::of(member)),
+            None if from_elsewhere => state.remote.get(&key).map(Ghost::elsewhere),
+            None => None,
+        };
+        let mut events = Vec::new();
+        for room in rooms {
+            let entered = enter_room_locked(&mut state, &key, arrival, room.as_str());
+            // The ghost's rooms saw it there already.
+            if !ghost.as_ref().is_some_and(|ghost| ghost.was_in(room)) {
+                events.extend(entered);
+            }
+        }
+        if let Some(ghost) = &ghost {
+            events.extend(replace_ghost(&mut state, &key, ghost, arrival, rooms));
         }
         state.members.insert(
             key.clone(),
@@ -616,11 +667,15 @@ impl Hub {
         }
         let spelled = member.nick.clone();
         vacate_locked(&mut state, &key, room);
-        let leave = leave_message(&spelled, room, reason);
+        let leave = leave_message(spelled.as_str(), room, reason);
         // Told at once, here: the one put out may be about to be cut off,
         // and must hear why before the room does through the log.
         self.publish(Audience::Member(key.clone()), leave.clone());
-        let event = (Audience::Room(room.to_owned()), leave);
+        let others = Audience::RoomExcept {
+            room: room.to_owned(),
+            except: key.clone(),
+        };
+        let event = (others, leave);
         self.tell_locked(&state, &Whose::member(&key), vec![event]);
         Some(spelled.to_string())
     }
@@ -720,7 +775,13 @@ impl Hub {
     pub(crate) fn apply_shared(&self, change: &SharedPresence) {
         let mut events = remote::events(&change.events);
         let mut state = self.lock();
-        if change.source != PresenceSource::Ours && !change.nick.is_empty() {
+        if change.source == PresenceSource::Ours {
+            // Once this server's own change is read back, whatever the log
+            // said before of the same nicknames on other servers is over
+            // (a member taken over from one, say).
+            state.remote.remove(&NickKey::of(&change.nick));
+            state.remote.remove(&NickKey::of(&change.was));
+        } else if !change.nick.is_empty() {
             let key = NickKey::of(&change.nick);
             if !change.was.is_empty() {
                 state.remote.remove(&NickKey::of(&change.was));
@@ -843,7 +904,7 @@ impl Membership {
         if !self.view.lock().rooms.remove(room.as_str()) {
             return Err(Refusal::NotInRoom);
         }
-        let event = leave_room_locked(&mut state, &key, &nick, room.as_str(), PARTED);
+        let event = leave_room_locked(&mut state, &key, nick.as_str(), room.as_str(), PARTED);
         self.hub
             .tell_locked(&state, &Whose::member(&key), vec![event]);
         Ok(())
@@ -877,7 +938,7 @@ impl Membership {
             nick: &new,
             owns_nick: owns_new,
         };
-        let event = rename_event(rooms, &old, renamed);
+        let event = rename_event(rooms, old.as_str(), renamed);
         let whose = Whose::Member {
             key: &new_key,
             was: (old_key != new_key).then_some(&old_key),
@@ -947,30 +1008,66 @@ impl Drop for Membership {
             .view
             .rooms()
             .iter()
-            .map(|room| leave_room_locked(&mut state, &key, &member.nick, room, &self.leave_reason))
+            .map(|room| {
+                leave_room_locked(
+                    &mut state,
+                    &key,
+                    member.nick.as_str(),
+                    room,
+                    &self.leave_reason,
+                )
+            })
             .collect();
         self.hub.tell_locked(&state, &Whose::member(&key), events);
     }
 }
 
-/// Tells the rooms what changed when `nick` took over a reclaimed ghost's
-/// session with `rooms`: the ghost leaves rooms the session no longer
-/// lists, and the same person under another spelling (`casea` back as
-/// `CASEA`) is a rename, as any rename is.
+/// The connection a newcomer takes the place of (of the same session or
+/// owner), here or on another server of the group: its nickname as
+/// spelled, and its rooms.
+struct Ghost {
+    nick: String,
+    rooms: Vec<String>,
+}
+
+impl Ghost {
+    fn of(member: &Member) -> Ghost {
+        Ghost {
+            nick: member.nick.to_string(),
+            rooms: member.view.rooms(),
+        }
+    }
+
+    fn elsewhere(member: &RemoteMember) -> Ghost {
+        Ghost {
+            nick: member.nick.clone(),
+            rooms: member.rooms.iter().cloned().collect(),
+        }
+    }
+
+    fn was_in(&self, room: &RoomName) -> bool {
+        self.rooms.iter().any(|r| r == room.as_str())
+    }
+}
+
+/// Tells the rooms what changed when `key` took over a ghost's session
+/// with `rooms`: the ghost leaves rooms the session no longer lists, and
+/// the same person under another spelling (`casea` back as `CASEA`) is a
+/// rename, as any rename is.
 fn replace_ghost(
     state: &mut HubState,
-    ghost: &Member,
+    key: &NickKey,
+    ghost: &Ghost,
     newcomer: Arrival<'_>,
     rooms: &[RoomName],
 ) -> Vec<(Audience, ServerMsg)> {
-    let key = NickKey::from(&ghost.nick);
     let mut events = Vec::new();
-    for room in ghost.view.rooms() {
+    for room in &ghost.rooms {
         if !rooms.iter().any(|r| r.as_str() == room) {
-            events.push(leave_room_locked(state, &key, &ghost.nick, &room, PARTED));
+            events.push(leave_room_locked(state, key, &ghost.nick, room, PARTED));
         }
     }
-    if ghost.nick.as_str() != newcomer.nick.as_str() {
+    if ghost.nick != newcomer.nick.as_str() {
         let rooms = rooms.iter().map(RoomName::to_string).collect();
         events.push(rename_event(rooms, &ghost.nick, newcomer));
     }
@@ -978,7 +1075,7 @@ fn replace_ghost(
 }
 
 /// What everyone sharing a room with the renamed, and the renamed, is told.
-fn rename_event(rooms: Vec<String>, old: &Nick, new: Arrival<'_>) -> (Audience, ServerMsg) {
+fn rename_event(rooms: Vec<String>, old: &str, new: Arrival<'_>) -> (Audience, ServerMsg) {
     let audience = Audience::Renamed {
         rooms,
         new: NickKey::from(new.nick),
@@ -1016,16 +1113,21 @@ fn enter_room_locked(
     entered.then_some((audience, join))
 }
 
-/// Takes `key` out of `room` and returns what the room is told.
+/// Takes `key` out of `room` and returns what the room is told. Not the
+/// one who left, who knows: with Redis, the event comes back through the
+/// log, by when the member may be in the room again.
 fn leave_room_locked(
     state: &mut HubState,
     key: &NickKey,
-    nick: &Nick,
+    nick: &str,
     room: &str,
     reason: &str,
 ) -> (Audience, ServerMsg) {
     vacate_locked(state, key, room);
-    let audience = Audience::Room(room.to_owned());
+    let audience = Audience::RoomExcept {
+        room: room.to_owned(),
+        except: key.clone(),
+    };
     (audience, leave_message(nick, room, reason))
 }
 
@@ -1082,7 +1184,7 @@ fn vacate_locked(state: &mut HubState, key: &NickKey, room: &str) {
 }
 
 /// The `leave` event of `nick` from `room`, for `reason`.
-fn leave_message(nick: &Nick, room: &str, reason: &str) -> ServerMsg {
+fn leave_message(nick: &str, room: &str, reason: &str) -> ServerMsg {
     ServerMsg::Leave {
         nick: nick.to_string(),
         reason: reason.to_owned(),
@@ -1166,6 +1268,7 @@ impl Publish for Arc<Hub> {
     /// a client resuming with its last id is replayed what is still kept
     /// and told of the gap, as after any reconnect.
     fn fell_behind(&mut self) {
+        self.mark_presence_stale();
         self.put_out_of_server(
             |_| true,
             "this server fell behind the shared log; reconnect to catch up",

@@ -146,7 +146,7 @@ async fn enter(
     };
     // A session does not take anyone back into a room that banned them.
     rooms.retain(|room| banned_from(ctx, Some(room)).is_none());
-    online::claim(ctx, nick, (&token, owns), true).await?;
+    let from_elsewhere = online::claim(ctx, nick, (&token, owns), true).await?;
     let identity = ctx.security.identity().cloned();
     let presence = Presence {
         identity: identity.clone(),
@@ -156,7 +156,11 @@ async fn enter(
         address: ctx.peer,
         away: None,
     };
-    let joined = match ctx.shared.hub.join(nick.clone(), &rooms, token, presence) {
+    let joined =
+        ctx.shared
+            .hub
+            .join_taking_over(nick.clone(), &rooms, (token, presence), from_elsewhere);
+    let joined = match joined {
         Ok(joined) => joined,
         // Taken here, by a connection of this server, which keeps the
         // nickname among the servers.

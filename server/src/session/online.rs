@@ -14,16 +14,16 @@ use crate::store::{Elsewhere, Online, OnlineClaim, Store, StoreError};
 /// Claims `nick` among the servers for a connection joining under
 /// `session` (`owns`: its identity owns the nickname), which takes it from
 /// its ghost on another server if `may_take_over` (a hello; a rename may
-/// not). `Err` is the refusal, already answered: a connection of another
-/// server holds it.
+/// not). True if it was taken from such a ghost. `Err` is the refusal,
+/// already answered: a connection of another server holds it.
 pub(crate) async fn claim(
     ctx: &mut Context<'_>,
     nick: &Nick,
     (session, owns): (&SessionToken, bool),
     may_take_over: bool,
-) -> Result<(), Next> {
+) -> Result<bool, Next> {
     if ctx.shared.config.redis.is_none() {
-        return Ok(());
+        return Ok(false);
     }
     let claim = claim_of(ctx, nick, (session, owns), may_take_over);
     let claimed = ctx
@@ -32,10 +32,10 @@ pub(crate) async fn claim(
         .run(move |store, _| store.claim_online(&claim))
         .await;
     match claimed {
-        Ok(Online::Ours) => Ok(()),
+        Ok(Online::Ours) => Ok(false),
         Ok(Online::TakenFrom(server)) => {
             info!(%nick, %server, "nickname taken over from another server");
-            Ok(())
+            Ok(true)
         }
         Ok(Online::HeldBy(_)) => {
             let message = format!(

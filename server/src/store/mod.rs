@@ -338,8 +338,8 @@ pub trait Store: Send + 'static {
     /// Tells the other servers of the group a change of who is where made
     /// by this server's hub. A server alone has nobody to tell (its hub
     /// publishes such changes itself and never calls this).
-    fn share_presence(&mut self, change: &PresenceChange) -> Result<(), StoreError> {
-        let _ = change;
+    fn share_presence(&mut self, changes: Vec<PresenceChange>) -> Result<(), StoreError> {
+        let _ = changes;
         Ok(())
     }
     /// Tells every server of the group to put `nick` out of `room` for
@@ -549,6 +549,50 @@ impl Completion for oneshot::Sender<Result<Appended, StoreError>> {
     }
 }
 
+/// Changes of who is where waiting to be shared, at most.
+pub const MAX_WAITING_PRESENCE: usize = 100_000;
+
+/// Changes of who is where that a hub made and the store thread has not
+/// taken yet, oldest first.
+#[derive(Debug, Default)]
+pub struct WaitingPresence {
+    changes: std::sync::Mutex<std::collections::VecDeque<PresenceChange>>,
+    /// Whether changes were dropped since the queue last had room, so a
+    /// long stall is logged once.
+    dropping: std::sync::atomic::AtomicBool,
+}
+
+impl WaitingPresence {
+    /// Queues `change`; false if the queue is full (it is dropped).
+    fn push(&self, change: PresenceChange) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut changes = self.lock();
+        if changes.len() >= MAX_WAITING_PRESENCE {
+            if !self.dropping.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    waiting = MAX_WAITING_PRESENCE,
+                    "too many changes of who is where wait for the store; newer ones are dropped"
+                );
+            }
+            return false;
+        }
+        self.dropping.store(false, Ordering::Relaxed);
+        changes.push_back(change);
+        true
+    }
+
+    /// Every change waiting, oldest first.
+    fn take(&self) -> Vec<PresenceChange> {
+        self.lock().drain(..).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<PresenceChange>> {
+        self.changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// What the store thread is asked to do.
 enum Request {
     Append(NewMessage, Box<dyn Completion>),
@@ -566,8 +610,8 @@ enum Request {
     /// Anything else, run on the store thread with the time: see
     /// [`StoreHandle::run`].
     Job(Job),
-    /// Tell the other servers of a change of who is where.
-    SharePresence(PresenceChange),
+    /// Tell the other servers of the changes of who is where waiting.
+    SharePresence,
 }
 
 /// Work for the store thread that answers for itself.
@@ -584,6 +628,8 @@ impl std::fmt::Debug for Request {
 #[derive(Clone, Debug)]
 pub struct StoreHandle {
     requests: mpsc::Sender<Request>,
+    /// Changes of who is where for the store thread to share.
+    presence: Arc<WaitingPresence>,
     /// Where history reads go: the history thread's queue, or the store
     /// thread's when there is none (a database in memory).
     reads: mpsc::Sender<Request>,
@@ -658,24 +704,24 @@ impl StoreHandle {
     }
 
     /// Where a hub hands its changes of who is where, for the other
-    /// servers of the group: the store's queue, in order with the appends
-    /// already asked for, so that a member's join reaches the log before
-    /// anything it says next. It does not keep the store thread alive (a
-    /// hub outlives its server's handles at shutdown). If the queue is
-    /// full (the store is far behind), a task queues the change as soon as
-    /// there is room, and changes of that moment may reach the log out of
-    /// their order.
+    /// servers of the group: a queue the store thread empties, in order,
+    /// before every request it serves, so a member's join reaches the log
+    /// before anything it says next; and a nudge in the store's queue, so
+    /// that it does so even when nothing else is asked. It does not keep
+    /// the store thread alive (a hub outlives its server's handles at
+    /// shutdown), and never waits: the queue holds up to
+    /// [`MAX_WAITING_PRESENCE`] changes, past which they are dropped (and
+    /// logged).
     pub fn presence_outlet(&self) -> impl Fn(PresenceChange) + Send + Sync + 'static {
         let requests = self.requests.downgrade();
+        let waiting = Arc::clone(&self.presence);
         move |change| {
-            let Some(requests) = requests.upgrade() else {
-                return;
-            };
-            if let Err(mpsc::error::TrySendError::Full(request)) =
-                requests.try_send(Request::SharePresence(change))
-                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            if waiting.push(change)
+                && let Some(requests) = requests.upgrade()
             {
-                runtime.spawn(async move { requests.send(request).await });
+                // Full: the store thread has requests to serve, and
+                // empties the queue before each.
+                let _ = requests.try_send(Request::SharePresence);
             }
         }
     }

@@ -6,6 +6,7 @@
 //! already waiting into one batch, commit it, publish what is new, and
 //! complete each append; now and then, apply retention.
 
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use tracing::warn;
 
 use super::{
     Appended, Ban, BanTarget, Completion, Kept, NewMessage, QUEUE_LEN, Request, Retention,
-    SharedPresence, Store, StoreHandle, StoredMessage,
+    SharedPresence, Store, StoreHandle, StoredMessage, WaitingPresence,
 };
 use crate::domain::{Clock, ConnectionId, NickKey};
 
@@ -54,6 +55,19 @@ pub trait Publish: Send {
     fn presence(&mut self, change: &SharedPresence) {
         let _ = change;
     }
+    /// True if what this server knows of who is where on the others may
+    /// have missed changes (it fell behind the log, or its lease ran
+    /// out), and should be read again.
+    fn presence_stale(&mut self) -> bool {
+        false
+    }
+    /// Who is where on the other servers, read again: replaces what was
+    /// known.
+    fn presence_again(&mut self, members: &[SharedPresence]) {
+        let _ = members;
+    }
+    /// Who is where could not be read again now: ask again later.
+    fn presence_again_later(&mut self) {}
 }
 
 /// A change to what each server keeps in memory (bans, which rooms are
@@ -104,7 +118,9 @@ pub fn spawn(
     clock: Clock,
 ) -> std::io::Result<(StoreHandle, thread::JoinHandle<()>)> {
     let (requests, inbox) = mpsc::channel::<Request>(QUEUE_LEN);
+    let presence = Arc::new(WaitingPresence::default());
     let store_thread = StoreThread {
+        presence: Arc::clone(&presence),
         store,
         publisher,
         inbox,
@@ -118,7 +134,12 @@ pub fn spawn(
         .name("lanchat-store".into())
         .spawn(move || store_thread.run())?;
     let reads = requests.clone();
-    Ok((StoreHandle { requests, reads }, join))
+    let handle = StoreHandle {
+        requests,
+        presence,
+        reads,
+    };
+    Ok((handle, join))
 }
 
 /// Starts a thread of its own for history reads, with `reader` (a second
@@ -160,6 +181,8 @@ pub fn spawn_history_reader(
 /// The store thread's state.
 struct StoreThread {
     store: Box<dyn Store>,
+    /// Changes of who is where to share before each request.
+    presence: Arc<WaitingPresence>,
     publisher: Box<dyn Publish>,
     inbox: mpsc::Receiver<Request>,
     retention: Retention,
@@ -183,6 +206,7 @@ impl StoreThread {
     fn run(mut self) {
         self.prune();
         while let Some(request) = self.next_request() {
+            self.share_presence();
             match request {
                 Request::Append(message, done) => {
                     self.wait_for_pacing();
@@ -193,6 +217,8 @@ impl StoreThread {
                 other => self.serve(other),
             }
         }
+        // The last leaves of a server that shuts down.
+        self.share_presence();
     }
 
     fn next_request(&mut self) -> Option<Request> {
@@ -228,6 +254,21 @@ impl StoreThread {
         batch
     }
 
+    /// Hands the store the changes of who is where that wait, before the
+    /// request at hand: they were made before it was asked.
+    fn share_presence(&mut self) {
+        let changes = self.presence.take();
+        if changes.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.share_presence(changes) {
+            warn!(
+                error = error.explained(),
+                "could not tell the other servers who is where yet; told when the store is back"
+            );
+        }
+    }
+
     /// Commits, then publishes what is new, then completes each append:
     /// so a sender hears of a duplicate or a failure only after everyone
     /// has the messages that did go through.
@@ -238,6 +279,8 @@ impl StoreThread {
             .last_commit
             .map_or_else(Instant::now, |(started, _)| started);
         self.last_commit = Some((started, batch.messages.len()));
+        // Changes made while the batch gathered come before its messages.
+        self.share_presence();
         match self.store.append(&batch.messages) {
             Ok(outcomes) => {
                 let new: Vec<StoredMessage> = outcomes
@@ -298,14 +341,8 @@ impl StoreThread {
                 let _ = reply.send(self.store.load_session(&token));
             }
             Request::Job(job) => job(self.store.as_mut(), self.clock.now_millis()),
-            Request::SharePresence(change) => {
-                if let Err(error) = self.store.share_presence(&change) {
-                    warn!(
-                        error = error.explained(),
-                        "could not tell the other servers who is where yet; told when the store is back"
-                    );
-                }
-            }
+            // Shared before every request (see `run`).
+            Request::SharePresence => {}
         }
     }
 

@@ -273,6 +273,19 @@ impl Read {
     }
 }
 
+/// Reads who is where on the other servers anew, for a publisher that
+/// may have missed changes; if Redis cannot tell now, the publisher asks
+/// again after the next read.
+fn read_presence_again(reader: &mut LogReader, publisher: &mut dyn Publish) {
+    match reader.presence_now() {
+        Ok(members) => publisher.presence_again(&members),
+        Err(failure) => {
+            warn!(error = %failure.explained(), "cannot read who is where again; trying later");
+            publisher.presence_again_later();
+        }
+    }
+}
+
 /// Starts the thread that reads the log and publishes to `publisher`
 /// until `stop` is set. A Redis that goes away is tried again every
 /// [`RETRY_AFTER`]; reading resumes after the last id published, so
@@ -294,6 +307,9 @@ pub fn spawn_log_reader(
                             lost = false;
                         }
                         read.apply(publisher.as_mut());
+                        if publisher.presence_stale() {
+                            read_presence_again(&mut reader, publisher.as_mut());
+                        }
                     }
                     Err(failure) => {
                         if !lost {

@@ -490,6 +490,9 @@ fn append_args(server: &ServerName, message: &NewMessage) -> Result<[String; 7],
 
 impl Store for RedisStore {
     fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
+        // Comings and goings kept while Redis was away go first: a member's
+        // join must reach the log before what it says next.
+        self.share_kept()?;
         let mut invocation = self.scripts.append.prepare_invoke();
         invocation
             .arg(self.seen.load(Ordering::Acquire))
@@ -788,17 +791,11 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    fn share_presence(&mut self, change: &PresenceChange) -> Result<(), StoreError> {
-        self.share(change)
+    fn share_presence(&mut self, changes: Vec<PresenceChange>) -> Result<(), StoreError> {
+        self.share(changes)
     }
 
     fn keep_lease(&mut self) -> Result<Lease, StoreError> {
-        // Changes kept while Redis was away go out when it is back, even if
-        // nobody comes or goes then, and what every server has read of the
-        // entries between messages goes; a failure here fails the renewal
-        // too.
-        let _ = self.share_kept();
-        let _ = self.trim_events();
         let now = Instant::now();
         let held_since = match self.lease {
             Some((since, last)) if now.duration_since(last) < LEASE => since,
@@ -826,6 +823,12 @@ impl Store for RedisStore {
         let lapsed = lapsed == 1 && self.lease.is_some();
         self.lease = Some((held_since, now));
         self.suspects = missing;
+        // Now that this server is one of the group again (if it had been
+        // reaped), changes kept while Redis was away go out, even if nobody
+        // comes or goes then, and what every server has read of the
+        // entries between messages goes. Failures wait for the next time.
+        let _ = self.share_kept();
+        let _ = self.trim_events();
         Ok(Lease { lapsed, reaped })
     }
 }

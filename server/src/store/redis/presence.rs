@@ -27,42 +27,47 @@ const PER_ROUND_TRIP: usize = 256;
 /// Redis, and still far more than servers write in one.
 const TRIMMED_PER_PASS: usize = 10_000;
 
-/// Changes not yet in Redis, oldest first.
+/// Changes not yet in Redis, oldest first, each with its number.
 #[derive(Debug, Default)]
 pub(super) struct Unshared {
-    changes: VecDeque<PresenceChange>,
+    changes: VecDeque<(u64, PresenceChange)>,
+    /// The number of the last change kept.
+    numbered: u64,
     /// Whether changes were dropped since Redis last took some, so that a
     /// long outage is logged once rather than once a change.
     dropping: bool,
 }
 
 impl RedisStore {
-    /// Keeps `change` to share, then shares every change kept, in order.
-    pub(super) fn share(&mut self, change: &PresenceChange) -> Result<(), StoreError> {
+    /// Keeps `changes` to share, then shares every change kept, in order.
+    pub(super) fn share(&mut self, changes: Vec<PresenceChange>) -> Result<(), StoreError> {
         let unshared = &mut self.unshared;
-        if unshared.changes.len() < MAX_UNSHARED {
-            unshared.changes.push_back(change.clone());
-        } else if !unshared.dropping {
+        let room = MAX_UNSHARED.saturating_sub(unshared.changes.len());
+        if changes.len() > room && !unshared.dropping {
             unshared.dropping = true;
             warn!(
                 kept = MAX_UNSHARED,
                 "too many changes of who is where wait for Redis; newer ones are dropped"
             );
         }
+        for change in changes.into_iter().take(room) {
+            unshared.numbered += 1;
+            unshared.changes.push_back((unshared.numbered, change));
+        }
         self.share_kept()
     }
 
     /// Shares the changes kept while Redis was away, in order; stops at a
     /// failure, keeping the rest for the next try. A change whose round
-    /// trip failed after Redis ran it is shared twice: it sets the same
-    /// record again, and its rooms are told twice.
+    /// trip failed after Redis ran it is sent again, and dropped there by
+    /// its number.
     pub(super) fn share_kept(&mut self) -> Result<(), StoreError> {
         while !self.unshared.changes.is_empty() {
             let count = self.unshared.changes.len().min(PER_ROUND_TRIP);
             let mut pipe = redis::pipe();
             pipe.load_script(&self.scripts.presence).ignore();
             let now = Clock::system().now_millis();
-            for change in self.unshared.changes.iter().take(count) {
+            for (number, change) in self.unshared.changes.iter().take(count) {
                 let mut invocation = self.scripts.presence.prepare_invoke();
                 invocation
                     .arg(&self.history)
@@ -72,7 +77,8 @@ impl RedisStore {
                     .arg(&change.was)
                     .arg(u8::from(change.arrived))
                     .arg(&change.member)
-                    .arg(&change.events);
+                    .arg(&change.events)
+                    .arg(number);
                 pipe.invoke_script(&invocation).ignore();
             }
             self.link

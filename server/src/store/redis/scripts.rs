@@ -205,12 +205,17 @@ end
 /// the history) back by its lag; one that stops lets it go a lease later.
 const TRIM_LOG: &str = r"
 local floor = tonumber(ARGV[1])
-local log_floor = floor
+local min_id, min_n = floor + 1, 0
 for _, server in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
-  local at = tonumber(string.match(redis.call('GET', 'lanchat:reader:' .. server) or '-1', '^-?%d+'))
-  if at >= 0 and at < log_floor then log_floor = at end
+  local at = redis.call('GET', 'lanchat:reader:' .. server)
+  if at then
+    -- Everything up to `<id>-<n>` was read: `<id>-<n + 1>` may not be.
+    local id, n = string.match(at, '^(%d+)-?(%d*)$')
+    id, n = tonumber(id), (tonumber(n) or 0) + 1
+    if id and (id < min_id or (id == min_id and n < min_n)) then min_id, min_n = id, n end
+  end
 end
-local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-0', log_floor + 1))
+local removed = redis.call('XTRIM', 'lanchat:log', 'MINID', string.format('%d-%d', min_id, min_n))
 local retries = redis.call('ZRANGEBYSCORE', 'lanchat:retries', '-inf', floor, 'LIMIT', 0, 10000)
 for _, retry in ipairs(retries) do
   redis.call('DEL', 'lanchat:retry:' .. retry)
@@ -492,6 +497,7 @@ for i = 1, suspects do
           'k', 'presence', 's', '', 'n', presence[j])
       end
     end
+    redis.call('HDEL', 'lanchat:presence_seq', other)
     redis.call('SREM', 'lanchat:servers', other)
     reaped[#reaped + 1] = other
   end
@@ -510,19 +516,27 @@ return {lapsed, reaped, missing}
 /// `ARGV[6]` is 1, the member `ARGV[7]`, empty if gone, the events
 /// `ARGV[8]`) in `lanchat:presence`, where servers that start later read
 /// who is where, and appends it to the log of history `ARGV[1]` at time
-/// `ARGV[2]`. A change about a nickname whose record is not this
-/// server's is dropped (returns 0), unless it is an arrival: the member
-/// was taken over by another server, or this server was reaped, and its
-/// leaving was told already.
+/// `ARGV[2]`. `ARGV[9]` numbers the change among this server's: one not
+/// newer than the last it wrote is a retry of one that Redis ran though
+/// its answer was lost, and is dropped (returns 0). So are every change
+/// of a server that is not one of the group (it was reaped, and its
+/// members' leaving told); an arrival at a nickname that another server
+/// holds now (it took the member over since); and any other change about
+/// a nickname whose record is not this server's (the same, or this server
+/// was reaped).
 const PRESENCE: &str = r"
 local history, now, server, key, was, arrived, member, events =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local number = tonumber(ARGV[9])
+if number <= tonumber(redis.call('HGET', 'lanchat:presence_seq', server) or '0') then return 0 end
+redis.call('HSET', 'lanchat:presence_seq', server, ARGV[9])
+if redis.call('SISMEMBER', 'lanchat:servers', server) == 0 then return 0 end
 if key ~= '' then
-  local checked = key
+  local checked, record = key, 'lanchat:presence'
   if was ~= '' then checked = was end
-  local held = redis.call('HGET', 'lanchat:presence', checked)
-  local holder = held and string.match(held, '^(%S+)')
-  if arrived ~= '1' and holder ~= server then return 0 end
+  if arrived == '1' then record = 'lanchat:online' end
+  local held = redis.call('HGET', record, checked)
+  if not held or string.match(held, '^(%S+)') ~= server then return 0 end
   if was ~= '' then redis.call('HDEL', 'lanchat:presence', was) end
   if member == '' then
     redis.call('HDEL', 'lanchat:presence', key)
