@@ -547,3 +547,24 @@ async fn a_join_while_redis_was_away_reaches_the_others_before_what_follows_it()
     let seen = comings_and_goings_of(&mut bob, "alice", "hi").await;
     assert_eq!(seen, [("joined".to_owned(), "dev".to_owned())]);
 }
+
+#[tokio::test]
+async fn a_change_of_who_is_where_that_redis_refuses_holds_back_no_message() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_servers, mut alice, mut bob) = alice_on_a_and_bob_on_b_in_dev(&redis).await;
+    bob.expect_join("alice").await;
+    // The numbers of the changes made unreadable, as by another program
+    // sharing the Redis: every change is refused there, before anything.
+    for words in [
+        ["DEL", "lanchat:presence_seq"].as_slice(),
+        &["SET", "lanchat:presence_seq", "not a hash"],
+    ] {
+        assert!(!redis.command(words).starts_with('-'), "{words:?}");
+    }
+    assert_eq!(ask(&mut alice, "/part dev").await, "You left #dev.");
+    alice.say_to(Some("lobby"), None, "still heard", None).await;
+    let (_, from, text) = bob.recv_chat().await;
+    assert_eq!((from.as_str(), text.as_str()), ("alice", "still heard"));
+}

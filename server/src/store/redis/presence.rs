@@ -5,8 +5,9 @@
 
 use std::collections::VecDeque;
 
+use redis::RedisError;
 use redis::streams::StreamRangeReply;
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::{Link, RedisStore, StoreError};
 use crate::domain::Clock;
@@ -58,37 +59,94 @@ impl RedisStore {
     }
 
     /// Shares the changes kept while Redis was away, in order; stops at a
-    /// failure, keeping the rest for the next try. A change whose round
-    /// trip failed after Redis ran it is sent again, and dropped there by
-    /// its number.
+    /// failure to reach Redis, keeping the rest for the next try. A change
+    /// whose round trip failed after Redis ran it is sent again, and
+    /// dropped there by its number. A change Redis refuses with an error
+    /// (its records hold what this version cannot read) is dropped, and
+    /// logged, so that it cannot hold back every message after it.
     pub(super) fn share_kept(&mut self) -> Result<(), StoreError> {
         while !self.unshared.changes.is_empty() {
             let count = self.unshared.changes.len().min(PER_ROUND_TRIP);
-            let mut pipe = redis::pipe();
-            pipe.load_script(&self.scripts.presence).ignore();
-            let now = Clock::system().now_millis();
-            for (number, change) in self.unshared.changes.iter().take(count) {
-                let mut invocation = self.scripts.presence.prepare_invoke();
-                invocation
-                    .arg(&self.history)
-                    .arg(now)
-                    .arg(&self.server.0)
-                    .arg(&change.nick)
-                    .arg(&change.was)
-                    .arg(u8::from(change.arrived))
-                    .arg(&change.member)
-                    .arg(&change.events)
-                    .arg(number);
-                pipe.invoke_script(&invocation).ignore();
+            match self.send_kept(count) {
+                Ok(()) => {}
+                Err(error) if error.caused_by_a::<RedisError>(|e| !super::broken(e)) => {
+                    self.send_one_by_one(count)?;
+                }
+                Err(error) => return Err(error),
             }
-            self.link
-                .run("cannot tell the other servers who is where", |c| {
-                    pipe.query::<()>(c)
-                })?;
             self.unshared.changes.drain(..count);
             self.unshared.dropping = false;
         }
         Ok(())
+    }
+
+    /// Sends the oldest `count` changes kept in one round trip.
+    fn send_kept(&mut self, count: usize) -> Result<(), StoreError> {
+        // Loaded first: a Redis that restarted has forgotten the script.
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.scripts.presence).ignore();
+        for (number, change) in self.unshared.changes.iter().take(count) {
+            pipe.add_command(self.presence_invocation(*number, change))
+                .ignore();
+        }
+        self.link
+            .run("cannot tell the other servers who is where", |c| {
+                pipe.query::<()>(c)
+            })
+    }
+
+    /// Sends the oldest `count` changes one at a time (those that went
+    /// through in a round trip that failed are dropped by their numbers),
+    /// dropping those Redis refuses.
+    fn send_one_by_one(&mut self, count: usize) -> Result<(), StoreError> {
+        for index in 0..count {
+            let Some((number, change)) = self.unshared.changes.get(index) else {
+                break;
+            };
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.scripts.presence)
+                .ignore()
+                .add_command(self.presence_invocation(*number, change))
+                .ignore();
+            let sent = self
+                .link
+                .run("cannot tell the other servers who is where", |c| {
+                    pipe.query::<()>(c)
+                });
+            match sent {
+                Ok(()) => {}
+                Err(error) if error.caused_by_a::<RedisError>(|e| !super::broken(e)) => {
+                    error!(
+                        error = error.explained(),
+                        "Redis refuses a change of who is where; dropped"
+                    );
+                }
+                Err(error) => {
+                    // The ones before went through: not sent again.
+                    self.unshared.changes.drain(..index);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The script call that shares `change`, numbered `number` (the
+    /// script loaded before it in the same round trip).
+    fn presence_invocation(&self, number: u64, change: &PresenceChange) -> redis::Cmd {
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(self.scripts.presence.get_hash())
+            .arg(0)
+            .arg(&self.history)
+            .arg(Clock::system().now_millis())
+            .arg(&self.server.0)
+            .arg(&change.nick)
+            .arg(&change.was)
+            .arg(u8::from(change.arrived))
+            .arg(&change.member)
+            .arg(&change.events)
+            .arg(number);
+        call
     }
 }
 
