@@ -249,6 +249,10 @@ struct Member {
     /// While away, the connections already told so by a direct message
     /// (each once), at most [`AWAY_TOLD`].
     away_told: HashSet<ConnectionId>,
+    /// Set once another server took its nickname over (a connection of
+    /// the same session or owner there): it leaves without a word, and
+    /// what that server tells of the nickname is for this one's clients.
+    taken_over: bool,
 }
 
 /// Senders an away member's notice is remembered for; past it nobody more
@@ -497,6 +501,7 @@ impl Hub {
                 presence,
                 kick: kick.clone(),
                 away_told: HashSet::new(),
+                taken_over: false,
             },
         );
         let arrived = Whose::Member {
@@ -556,9 +561,10 @@ impl Hub {
     /// this one is a ghost. Its rooms see it leave ("reconnected"). A newer
     /// holder of the nickname here is left alone.
     pub(crate) fn close_taken_over(&self, nick: &NickKey, connection: ConnectionId) {
-        if let Some(member) = self.lock().members.get(nick)
+        if let Some(member) = self.lock().members.get_mut(nick)
             && member.connection == connection
         {
+            member.taken_over = true;
             member.kick.cancel();
         }
     }
@@ -795,7 +801,7 @@ impl Hub {
                     .map(|member| lost_events(&member))
                     .unwrap_or_default();
             }
-            if state.members.contains_key(&key) {
+            if state.members.get(&key).is_some_and(|m| !m.taken_over) {
                 events.clear();
             }
         }
@@ -1004,7 +1010,7 @@ impl Drop for Membership {
         let Some(member) = state.members.remove(&key) else {
             return;
         };
-        let events = self
+        let mut events: Vec<_> = self
             .view
             .rooms()
             .iter()
@@ -1018,6 +1024,12 @@ impl Drop for Membership {
                 )
             })
             .collect();
+        // Its place was taken on another server, whose arrival tells the
+        // rooms what changed; if this leaving reaches the log first, it
+        // only says the member is gone from here.
+        if member.taken_over {
+            events.clear();
+        }
         self.hub.tell_locked(&state, &Whose::member(&key), events);
     }
 }

@@ -560,10 +560,14 @@ pub struct WaitingPresence {
     /// Whether changes were dropped since the queue last had room, so a
     /// long stall is logged once.
     dropping: std::sync::atomic::AtomicBool,
+    /// Whether the store thread was nudged since it last emptied the
+    /// queue: one nudge is enough for any number of changes.
+    nudged: std::sync::atomic::AtomicBool,
 }
 
 impl WaitingPresence {
-    /// Queues `change`; false if the queue is full (it is dropped).
+    /// Queues `change`; true if the store thread is to be nudged (it was
+    /// not since it last emptied the queue, and the change was queued).
     fn push(&self, change: PresenceChange) -> bool {
         use std::sync::atomic::Ordering;
         let mut changes = self.lock();
@@ -578,12 +582,15 @@ impl WaitingPresence {
         }
         self.dropping.store(false, Ordering::Relaxed);
         changes.push_back(change);
-        true
+        !self.nudged.swap(true, Ordering::AcqRel)
     }
 
     /// Every change waiting, oldest first.
     fn take(&self) -> Vec<PresenceChange> {
-        self.lock().drain(..).collect()
+        let mut changes = self.lock();
+        self.nudged
+            .store(false, std::sync::atomic::Ordering::Release);
+        changes.drain(..).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<PresenceChange>> {

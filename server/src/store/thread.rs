@@ -244,6 +244,8 @@ impl StoreThread {
                     batch.messages.push(message);
                     batch.completions.push(done);
                 }
+                // The batch's commit shares what waits first.
+                Ok(Request::SharePresence) => {}
                 Ok(other) => {
                     self.held_back = Some(other);
                     break;

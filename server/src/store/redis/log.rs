@@ -80,6 +80,15 @@ impl LogReader {
         Ok(members)
     }
 
+    /// Who is where on the other servers now, read again while the
+    /// server runs. The changes the reader has yet to read are not
+    /// skipped: their events are news to clients connected meanwhile, and
+    /// each sets its member as it was then, so the last one read leaves
+    /// the member as the log last told it.
+    fn presence_again(&mut self) -> Result<Vec<SharedPresence>, StoreError> {
+        presence::now(&mut self.link, &self.server.0).map(|(members, _)| members)
+    }
+
     /// The next entries after the last read, waiting up to [`BLOCK_MS`]
     /// for some: the messages, and the nicknames of this server's
     /// connections that other servers took over.
@@ -277,7 +286,7 @@ impl Read {
 /// may have missed changes; if Redis cannot tell now, the publisher asks
 /// again after the next read.
 fn read_presence_again(reader: &mut LogReader, publisher: &mut dyn Publish) {
-    match reader.presence_now() {
+    match reader.presence_again() {
         Ok(members) => publisher.presence_again(&members),
         Err(failure) => {
             warn!(error = %failure.explained(), "cannot read who is where again; trying later");

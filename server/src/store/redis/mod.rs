@@ -828,7 +828,9 @@ impl Store for RedisStore {
         // comes or goes then, and what every server has read of the
         // entries between messages goes. Failures wait for the next time.
         let _ = self.share_kept();
-        let _ = self.trim_events();
+        if let Err(error) = self.trim_events() {
+            warn!(error = error.explained(), "could not trim the shared log");
+        }
         Ok(Lease { lapsed, reaped })
     }
 }

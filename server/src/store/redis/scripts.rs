@@ -253,7 +253,8 @@ for _, server in ipairs(redis.call('SMEMBERS', 'lanchat:servers')) do
   end
 end
 if not upto_id then return 0 end
-local from = redis.call('GET', 'lanchat:events_trimmed') or '0-0'
+local from = redis.call('GET', 'lanchat:events_trimmed')
+if not from or not string.match(from, '^%d+%-%d+$') then from = '0-0' end
 local entries = redis.call('XRANGE', 'lanchat:log', '(' .. from,
   string.format('%d-%d', upto_id, upto_n), 'COUNT', tonumber(ARGV[1]))
 local removed, last = 0, nil
@@ -527,10 +528,10 @@ return {lapsed, reaped, missing}
 const PRESENCE: &str = r"
 local history, now, server, key, was, arrived, member, events =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local number = tonumber(ARGV[9])
-if number <= tonumber(redis.call('HGET', 'lanchat:presence_seq', server) or '0') then return 0 end
-redis.call('HSET', 'lanchat:presence_seq', server, ARGV[9])
 if redis.call('SISMEMBER', 'lanchat:servers', server) == 0 then return 0 end
+local number = tonumber(ARGV[9])
+if number <= (tonumber(redis.call('HGET', 'lanchat:presence_seq', server)) or 0) then return 0 end
+redis.call('HSET', 'lanchat:presence_seq', server, ARGV[9])
 if key ~= '' then
   local checked, record = key, 'lanchat:presence'
   if was ~= '' then checked = was end
