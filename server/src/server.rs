@@ -428,6 +428,32 @@ async fn keep_lease_on_a_timer(shared: &Shared) -> ! {
                 "could not renew this server's lease"
             ),
         }
+        free_unheld_nicknames(shared).await;
+    }
+}
+
+/// Frees the nicknames Redis gives this server that none of its
+/// connections holds (a claim's or a release's answer was lost), once
+/// seen so at two renewals in a row: a claim whose connection is about to
+/// join is never taken for one.
+async fn free_unheld_nicknames(shared: &Shared) {
+    let hub = Arc::clone(&shared.hub);
+    let freed = shared
+        .store
+        .run(move |store, _| store.reconcile_online(&hub.member_keys()))
+        .await;
+    match freed {
+        Ok(freed) if !freed.is_empty() => {
+            info!(
+                ?freed,
+                "nicknames no connection here holds are free among the servers"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => warn!(
+            error = error.explained(),
+            "could not check this server's nicknames among the servers"
+        ),
     }
 }
 

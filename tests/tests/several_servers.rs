@@ -630,6 +630,50 @@ async fn the_nicknames_of_a_server_that_stopped_without_a_word_are_freed_within_
     join_when_free(&b, "alice", Duration::from_secs(25)).await;
 }
 
+/// Whether a hello as `nick` on `server` is refused as taken.
+async fn taken_on(server: &TestServer, nick: &str) -> bool {
+    let mut client = TestClient::connect_raw(server.addr()).await;
+    client.hello(nick).await;
+    client.expect_greeting().await;
+    matches!(
+        client.recv().await,
+        ServerMsg::Error {
+            code: ErrorCode::NickTaken,
+            ..
+        }
+    )
+}
+
+#[tokio::test]
+async fn a_nickname_recorded_for_a_server_none_of_whose_connections_holds_it_is_freed() {
+    let Some((redis, a, b)) = two_servers().await else {
+        return;
+    };
+    let _alice = a.join("alice").await;
+    let record = redis.command(&["HGET", "lanchat:online", "alice"]);
+    let name = record
+        .lines()
+        .nth(1)
+        .and_then(|held| held.split(' ').next());
+    let name = name.expect("alice's record names A").to_owned();
+    // As if Redis had taken a claim of "ghost" through A whose answer was
+    // lost: the connection was refused, and nobody on A holds it.
+    let value = format!("{name} - - 0 ghost -");
+    for words in [
+        ["HSET", "lanchat:online", "ghost", &value].as_slice(),
+        &["SADD", &format!("lanchat:online:{name}"), "ghost"],
+    ] {
+        assert!(!redis.command(words).starts_with('-'), "{words:?}");
+    }
+    assert!(taken_on(&b, "ghost").await, "held for A");
+    // A frees it once it has seen it unheld at two renewals (every 2.5 s).
+    join_when_free(&b, "ghost", Duration::from_secs(15)).await;
+    assert!(
+        taken_on(&b, "alice").await,
+        "alice, whom A holds, stays A's"
+    );
+}
+
 /// One client's burst: `count` messages, each sent until it is echoed
 /// (retried with the same `client_id` after `store_unavailable`, as a
 /// client does); returns the (id, text) of each echo, and counts refusals.

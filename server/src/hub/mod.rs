@@ -605,6 +605,11 @@ impl Hub {
         same.then(|| member.view.rooms())
     }
 
+    /// The nicknames this server's connections hold.
+    pub(crate) fn member_keys(&self) -> Vec<NickKey> {
+        self.lock().members.keys().cloned().collect()
+    }
+
     /// The id of the last published message.
     pub(crate) fn last_published(&self) -> u64 {
         self.lock().last_published

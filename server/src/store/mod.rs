@@ -342,6 +342,14 @@ pub trait Store: Send + 'static {
         let _ = changes;
         Ok(())
     }
+    /// Frees the nicknames the group's record gives this server that
+    /// `held` (the nicknames its hub holds) has lacked at two calls in a
+    /// row: their claim's or release's answer was lost, and nobody here
+    /// holds them. Returns them. A server alone keeps no such record.
+    fn reconcile_online(&mut self, held: &[NickKey]) -> Result<Vec<String>, StoreError> {
+        let _ = held;
+        Ok(Vec::new())
+    }
     /// Tells every server of the group to put `nick` out of `room` for
     /// `reason` (a kick of someone connected to another server). A server
     /// alone has nobody to tell.

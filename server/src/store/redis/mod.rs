@@ -298,6 +298,9 @@ pub struct RedisStore {
     /// Changes of who is where this server's hub made that Redis has not
     /// taken yet (it was away).
     unshared: presence::Unshared,
+    /// Nicknames the group's record gave this server, but its hub did not
+    /// hold, at the last reconciliation: freed at the next if still so.
+    orphans: Vec<String>,
 }
 
 impl RedisStore {
@@ -314,6 +317,7 @@ impl RedisStore {
             lease: None,
             suspects: Vec::new(),
             unshared: presence::Unshared::default(),
+            orphans: Vec::new(),
         };
         let name = random_name("the history")?;
         store.link.run("cannot name the history", |c| {
@@ -341,6 +345,7 @@ impl RedisStore {
             lease: None,
             suspects: Vec::new(),
             unshared: presence::Unshared::default(),
+            orphans: Vec::new(),
         })
     }
 
@@ -705,6 +710,32 @@ impl Store for RedisStore {
     fn remove_ban(&mut self, room: Option<&str>, target: &BanTarget) -> Result<(), StoreError> {
         let (link, told) = self.link_and_told();
         records::remove_ban(link, &told, room, target)
+    }
+
+    fn reconcile_online(&mut self, held: &[NickKey]) -> Result<Vec<String>, StoreError> {
+        let list = format!("lanchat:online:{}", self.server.0);
+        let listed: Vec<String> = self.link.read("cannot read this server's nicknames", |c| {
+            redis::cmd("SMEMBERS").arg(&list).query(c)
+        })?;
+        let held: std::collections::HashSet<&str> = held.iter().map(NickKey::as_str).collect();
+        let (freed, suspects): (Vec<String>, Vec<String>) = listed
+            .into_iter()
+            .filter(|key| !held.contains(key.as_str()))
+            .partition(|key| self.orphans.contains(key));
+        self.orphans = suspects;
+        if freed.is_empty() {
+            return Ok(freed);
+        }
+        let mut invocation = self.scripts.release_orphans.prepare_invoke();
+        invocation.arg(&self.server.0);
+        for key in &freed {
+            invocation.arg(key);
+        }
+        self.link
+            .run("cannot free this server's unheld nicknames", |c| {
+                invocation.invoke::<u64>(c)
+            })?;
+        Ok(freed)
     }
 
     fn tell_put_out(&mut self, nick: &str, room: &str, reason: &str) -> Result<(), StoreError> {

@@ -460,6 +460,21 @@ end
 return 1
 ";
 
+/// Frees the nicknames in `ARGV[2..]` if server `ARGV[1]` holds them, and
+/// forgets them from its list; returns how many it held.
+const RELEASE_ORPHANS: &str = r"
+local server, freed = ARGV[1], 0
+for i = 2, #ARGV do
+  local held = redis.call('HGET', 'lanchat:online', ARGV[i])
+  if held and string.match(held, '^(%S+)') == server then
+    redis.call('HDEL', 'lanchat:online', ARGV[i])
+    freed = freed + 1
+  end
+  redis.call('SREM', 'lanchat:online:' .. server, ARGV[i])
+end
+return freed
+";
+
 /// Renews server `ARGV[1]`'s lease for `ARGV[2]` milliseconds. Servers
 /// named after `ARGV[5]` (how many) were seen without a lease at the last
 /// renewal: those still without one are reaped (their nicknames freed,
@@ -571,6 +586,7 @@ pub(super) struct Scripts {
     pub(super) keep_lease: Script,
     pub(super) presence: Script,
     pub(super) trim_events: Script,
+    pub(super) release_orphans: Script,
 }
 
 impl Scripts {
@@ -594,6 +610,7 @@ impl Scripts {
             keep_lease: Script::new(KEEP_LEASE),
             presence: Script::new(PRESENCE),
             trim_events: Script::new(TRIM_EVENTS),
+            release_orphans: Script::new(RELEASE_ORPHANS),
         }
     }
 }
