@@ -119,7 +119,7 @@ async fn registration_with_capabilities_answers_in_modern_irc_order_and_joins_th
     irc.send("CAP LS 302").await;
     assert_eq!(
         irc.until("CAP").await,
-        ":lanchat.lan CAP * LS :batch draft/chathistory echo-message message-tags sasl=EXTERNAL server-time"
+        ":lanchat.lan CAP * LS :away-notify batch draft/chathistory echo-message message-tags sasl=EXTERNAL server-time"
     );
     irc.send("CAP REQ :server-time bogus").await;
     assert!(
@@ -580,6 +580,26 @@ async fn away_is_answered_in_numerics_and_others_see_it() {
             .until("305")
             .await
             .starts_with(":lanchat.lan 305 carol :")
+    );
+    // With away-notify, others' going away and coming back are told.
+    let mut dave = Irc::connect(&server).await;
+    dave.register_with("dave", "away-notify").await;
+    alice.say("/away gone fishing").await;
+    let away = dave.until("AWAY").await;
+    assert!(away.starts_with(":alice!"), "{away}");
+    assert_eq!(trailing(&away), "gone fishing");
+    alice.say("/back").await;
+    let back = dave.until("AWAY").await;
+    assert!(
+        back.starts_with(":alice!") && back.ends_with(" AWAY"),
+        "{back}"
+    );
+    // Without it, nothing: carol sees no AWAY before the answer to a PING.
+    carol.send("PING :after").await;
+    let lines = carol.lines_until("PONG").await;
+    assert!(
+        lines.iter().all(|line| command_of(line) != "AWAY"),
+        "{lines:?}"
     );
 }
 

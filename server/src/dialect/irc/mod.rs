@@ -40,7 +40,8 @@ use crate::hub::EventItem;
 use crate::request::{BadLine, Request, Stage};
 
 /// The capabilities the gateway offers, as `CAP LS` lists them.
-const CAPABILITIES: [&str; 6] = [
+const CAPABILITIES: [&str; 7] = [
+    "away-notify",
     "batch",
     "draft/chathistory",
     "echo-message",
@@ -121,6 +122,7 @@ struct About {
 /// The IRCv3 capabilities a client enabled.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Caps {
+    away_notify: bool,
     batch: bool,
     chathistory: bool,
     echo_message: bool,
@@ -133,6 +135,7 @@ impl Caps {
     /// The flag for capability `name`, if the gateway offers it.
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         match name {
+            "away-notify" => Some(&mut self.away_notify),
             "batch" => Some(&mut self.batch),
             "draft/chathistory" => Some(&mut self.chathistory),
             "echo-message" => Some(&mut self.echo_message),

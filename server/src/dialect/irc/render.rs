@@ -107,7 +107,7 @@ impl Irc {
             ServerMsg::Whois { .. } => self.whois(state, msg, out),
             ServerMsg::Info { text } => self.notice(state, text, out),
             ServerMsg::Error { code, message, .. } => self.refusal(state, *code, message, out),
-            ServerMsg::Away { nick, text } => self.away(state, nick, text.is_some(), out),
+            ServerMsg::Away { nick, text } => self.away(state, nick, text.as_deref(), out),
             ServerMsg::Greeting { .. } | ServerMsg::Pong {} | ServerMsg::Unknown => {}
         }
     }
@@ -171,13 +171,23 @@ impl Irc {
         self.push(&mode, out);
     }
 
-    /// `306` or `305` for the client's own away; nothing for others' (IRC
-    /// has no event for them without `away-notify`).
-    fn away(&self, state: &State, nick: &str, away: bool, out: &mut Vec<u8>) {
-        if state.me.as_deref() != Some(irc_nick(nick).as_str()) {
+    /// `306` or `305` for the client's own away. Others', to a client
+    /// with `away-notify`, as IRCv3 gives them: `AWAY` from them, with the
+    /// message, or without one when back; to others, nothing (IRC has no
+    /// event for them).
+    fn away(&self, state: &State, nick: &str, text: Option<&str>, out: &mut Vec<u8>) {
+        let nick = irc_nick(nick);
+        if state.me.as_deref() != Some(nick.as_str()) {
+            if state.caps.away_notify {
+                let mut away = Message::new("AWAY").with_source(&prefix(&nick));
+                if let Some(text) = text {
+                    away = away.with_param(text);
+                }
+                self.push(&away, out);
+            }
             return;
         }
-        let (numeric, words) = if away {
+        let (numeric, words) = if text.is_some() {
             ("306", "You have been marked as being away")
         } else {
             ("305", "You are no longer marked as being away")
