@@ -638,7 +638,7 @@ async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
     founder.send("KICK #ops guest :calm down").await;
     assert_eq!(
         guest.until("KICK").await,
-        ":lanchat.lan KICK #ops guest :kicked by ops: calm down"
+        ":ops!ops@lanchat KICK #ops guest :kicked by ops: calm down"
     );
     // Kicked, not banned: it may come back, and is told the topic.
     guest.send("JOIN #ops").await;

@@ -437,9 +437,9 @@ impl Irc {
             Message::new("PART")
                 .with_source(&prefix(&nick))
                 .with_param(&channel)
-        } else if reason.starts_with("kicked by ") || reason.starts_with("banned by ") {
+        } else if let Some(by) = put_out_by(reason) {
             Message::new("KICK")
-                .with_source(&self.server)
+                .with_source(&prefix(&irc_nick(by)))
                 .with_param(&channel)
                 .with_param(&nick)
                 .with_param(reason)
@@ -675,6 +675,16 @@ fn quit_reason(reason: &str) -> String {
 /// shown to others).
 fn prefix(irc_nick: &str) -> String {
     format!("{irc_nick}!{irc_nick}@lanchat")
+}
+
+/// Who put someone out, if `reason` says they were (`kicked by alice`,
+/// `banned by alice: spam`): the source of the `KICK`, as IRC clients
+/// show it ("alice has kicked bob").
+fn put_out_by(reason: &str) -> Option<&str> {
+    let by = reason
+        .strip_prefix("kicked by ")
+        .or_else(|| reason.strip_prefix("banned by "))?;
+    by.split(':').next().filter(|by| !by.is_empty())
 }
 
 #[cfg(test)]
