@@ -15,7 +15,7 @@ use crate::store::{PresenceChange, PresenceSource, SharedPresence};
 
 /// Changes kept while Redis cannot be reached, at most: past it new ones
 /// are dropped (and logged), and the other servers' lists of who is where
-/// stay wrong about those members until they come or go again. A change
+/// stay wrong about those members until they connect again. A change
 /// is made by a client's request or its leaving, so this is far more than
 /// a server's clients make while Redis restarts.
 pub(super) const MAX_UNSHARED: usize = 100_000;
