@@ -480,17 +480,7 @@ impl Hub {
             None if from_elsewhere => state.remote.get(&key).map(Ghost::elsewhere),
             None => None,
         };
-        let mut events = Vec::new();
-        for room in rooms {
-            let entered = enter_room_locked(&mut state, &key, arrival, room.as_str());
-            // The ghost's rooms saw it there already.
-            if !ghost.as_ref().is_some_and(|ghost| ghost.was_in(room)) {
-                events.extend(entered);
-            }
-        }
-        if let Some(ghost) = &ghost {
-            events.extend(replace_ghost(&mut state, &key, ghost, arrival, rooms));
-        }
+        let events = arrive_locked(&mut state, (&key, arrival), rooms, ghost.as_ref());
         state.members.insert(
             key.clone(),
             Member {
@@ -1065,6 +1055,28 @@ impl Ghost {
     fn was_in(&self, room: &RoomName) -> bool {
         self.rooms.iter().any(|r| r == room.as_str())
     }
+}
+
+/// Puts `key` in `rooms` and returns what they are told of its arrival: a
+/// join in each but those its `ghost` (whose place it takes) was in
+/// already, and what changed from the ghost.
+fn arrive_locked(
+    state: &mut HubState,
+    (key, arrival): (&NickKey, Arrival<'_>),
+    rooms: &[RoomName],
+    ghost: Option<&Ghost>,
+) -> Vec<(Audience, ServerMsg)> {
+    let mut events = Vec::new();
+    for room in rooms {
+        let entered = enter_room_locked(state, key, arrival, room.as_str());
+        if !ghost.is_some_and(|ghost| ghost.was_in(room)) {
+            events.extend(entered);
+        }
+    }
+    if let Some(ghost) = ghost {
+        events.extend(replace_ghost(state, key, ghost, arrival, rooms));
+    }
+    events
 }
 
 /// Tells the rooms what changed when `key` took over a ghost's session
