@@ -130,16 +130,15 @@ async fn a_server_that_starts_later_knows_who_is_on_the_others() {
 /// Reads events until `marker` is said; returns the leaves seen on the
 /// way, as (nick, room, reason).
 async fn leaves_before(client: &mut TestClient, marker: &str) -> Vec<(String, String, String)> {
-    let mut leaves = Vec::new();
-    loop {
-        match client.recv().await {
-            ServerMsg::Message { text, .. } if text == marker => return leaves,
+    let seen = everything_until(client, &[marker.to_owned()]).await;
+    seen.into_iter()
+        .filter_map(|msg| match msg {
             ServerMsg::Leave { nick, reason, room } => {
-                leaves.push((nick, room.unwrap_or_default(), reason));
+                Some((nick, room.unwrap_or_default(), reason))
             }
-            _ => {}
-        }
-    }
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -381,23 +380,20 @@ async fn comings_and_goings_of(
     nick: &str,
     marker: &str,
 ) -> Vec<(String, String)> {
-    let mut seen = Vec::new();
-    loop {
-        match client.recv().await {
-            ServerMsg::Message { text, .. } if text == marker => return seen,
+    let seen = everything_until(client, &[marker.to_owned()]).await;
+    seen.into_iter()
+        .filter_map(|msg| match msg {
             ServerMsg::Join {
                 nick: who, room, ..
-            } if who == nick => {
-                seen.push(("joined".into(), room.unwrap_or_default()));
-            }
+            } if who == nick => Some(("joined".into(), room.unwrap_or_default())),
             ServerMsg::Leave {
                 nick: who,
                 room,
                 reason,
-            } if who == nick => seen.push((reason, room.unwrap_or_default())),
-            _ => {}
-        }
-    }
+            } if who == nick => Some((reason, room.unwrap_or_default())),
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -1166,15 +1166,13 @@ pub(crate) const SERVER_LOST: &str = "their server stopped answering";
 /// What the rooms of `member`, of a server that stopped answering, are
 /// told: it left each.
 fn lost_events(member: &RemoteMember) -> Vec<(Audience, ServerMsg)> {
-    let leave = |room: &String| ServerMsg::Leave {
-        nick: member.nick.clone(),
-        reason: SERVER_LOST.to_owned(),
-        room: Some(room.clone()),
-    };
     member
         .rooms
         .iter()
-        .map(|room| (Audience::Room(room.clone()), leave(room)))
+        .map(|room| {
+            let leave = leave_message(&member.nick, room, SERVER_LOST);
+            (Audience::Room(room.clone()), leave)
+        })
         .collect()
 }
 

@@ -67,11 +67,9 @@ impl RedisStore {
     pub(super) fn share_kept(&mut self) -> Result<(), StoreError> {
         while !self.unshared.changes.is_empty() {
             let count = self.unshared.changes.len().min(PER_ROUND_TRIP);
-            match self.send_kept(count) {
+            match self.send(0..count) {
                 Ok(()) => {}
-                Err(error) if error.caused_by_a::<RedisError>(|e| !super::broken(e)) => {
-                    self.send_one_by_one(count)?;
-                }
+                Err(error) if refused(&error) => self.send_one_by_one(count)?,
                 Err(error) => return Err(error),
             }
             self.unshared.changes.drain(..count);
@@ -80,12 +78,12 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Sends the oldest `count` changes kept in one round trip.
-    fn send_kept(&mut self, count: usize) -> Result<(), StoreError> {
+    /// Sends the changes kept at `positions` in one round trip.
+    fn send(&mut self, positions: std::ops::Range<usize>) -> Result<(), StoreError> {
         // Loaded first: a Redis that restarted has forgotten the script.
         let mut pipe = redis::pipe();
         pipe.load_script(&self.scripts.presence).ignore();
-        for (number, change) in self.unshared.changes.iter().take(count) {
+        for (number, change) in self.unshared.changes.range(positions) {
             pipe.add_command(self.presence_invocation(*number, change))
                 .ignore();
         }
@@ -100,22 +98,9 @@ impl RedisStore {
     /// dropping those Redis refuses.
     fn send_one_by_one(&mut self, count: usize) -> Result<(), StoreError> {
         for index in 0..count {
-            let Some((number, change)) = self.unshared.changes.get(index) else {
-                break;
-            };
-            let mut pipe = redis::pipe();
-            pipe.load_script(&self.scripts.presence)
-                .ignore()
-                .add_command(self.presence_invocation(*number, change))
-                .ignore();
-            let sent = self
-                .link
-                .run("cannot tell the other servers who is where", |c| {
-                    pipe.query::<()>(c)
-                });
-            match sent {
+            match self.send(index..index + 1) {
                 Ok(()) => {}
-                Err(error) if error.caused_by_a::<RedisError>(|e| !super::broken(e)) => {
+                Err(error) if refused(&error) => {
                     error!(
                         error = error.explained(),
                         "Redis refuses a change of who is where; dropped"
@@ -159,6 +144,12 @@ impl RedisStore {
         self.link
             .run("cannot trim the shared log", |c| invocation.invoke(c))
     }
+}
+
+/// True if Redis answered with an error (it refuses what was sent), not
+/// if it could not be reached.
+fn refused(error: &StoreError) -> bool {
+    error.caused_by_a::<RedisError>(|e| !super::broken(e))
 }
 
 /// Who is where on the other servers now, from the record, and the last
