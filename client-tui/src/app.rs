@@ -968,6 +968,7 @@ impl App {
                     room,
                     to,
                     client_id: None,
+                    notice: None,
                 };
                 self.send_command(msg, effects);
             }
@@ -1034,6 +1035,7 @@ impl App {
                 room: Some(room),
                 to: None,
                 client_id: None,
+                notice: None,
             };
             self.send_command(who, effects);
         }
@@ -1129,6 +1131,7 @@ impl App {
                 room,
                 to,
                 client_id: Some(pending.client_id.clone()),
+                notice: None,
             };
             self.unconfirmed.push_back(pending);
             effects.push(Effect::Send(msg));
@@ -1353,6 +1356,9 @@ impl App {
                 to,
                 action,
                 client_id,
+                // A notice is shown as any message: it only tells programs
+                // not to answer it, and this client answers nothing itself.
+                notice: _,
             } => {
                 let said = Said {
                     id,

@@ -57,6 +57,9 @@ pub enum MessageKind {
     Text,
     /// A `/me` action: `* alice waves`.
     Action,
+    /// A notice (IRC's `NOTICE`): words no program answers by itself, so
+    /// that two bots cannot answer each other for ever.
+    Notice,
 }
 
 /// A message to store, as a session hands it over: checked, sanitised and
@@ -206,6 +209,7 @@ impl StoredMessage {
                 ShownTo::Sender => message.client_id.clone(),
                 ShownTo::Others => None,
             },
+            notice: (message.kind == MessageKind::Notice).then_some(true),
         }
     }
 }

@@ -51,6 +51,11 @@ pub enum ClientMsg {
         /// stored once and answered with the first message's id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// `true` for a notice (IRC's `NOTICE`): `text` is words even if it
+        /// starts with `/`, and no program should answer it by itself, so
+        /// two bots cannot answer each other for ever.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<bool>,
     },
     /// Joins (creating if needed) a room.
     JoinRoom {
@@ -304,6 +309,7 @@ impl ClientMsg {
             room: None,
             to: None,
             client_id: None,
+            notice: None,
         }
     }
 
@@ -440,6 +446,10 @@ pub enum ServerMsg {
         /// True for a `/me` action.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         action: Option<bool>,
+        /// True for a notice, which no program answers by itself (IRC's
+        /// `NOTICE`; see [`ClientMsg::Say`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<bool>,
         /// The sender's `client_id`, if it gave one, so it can match the
         /// echo (or a retry's answer) to what it sent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -604,6 +614,7 @@ impl ServerMsg {
             to: None,
             action: None,
             client_id: None,
+            notice: None,
         }
     }
 
@@ -835,8 +846,23 @@ mod tests {
                     to: None,
                     action: Some(true),
                     client_id: None,
+                    notice: None,
                 },
                 r#"{"type":"message","id":8,"ts":1,"from":"alice","text":"waves","room":"dev","action":true}"#,
+            ),
+            (
+                ServerMsg::Message {
+                    id: 9,
+                    ts: 1,
+                    from: "bot".into(),
+                    text: "done".into(),
+                    room: None,
+                    to: Some("bob".into()),
+                    action: None,
+                    client_id: None,
+                    notice: Some(true),
+                },
+                r#"{"type":"message","id":9,"ts":1,"from":"bot","text":"done","to":"bob","notice":true}"#,
             ),
             (
                 ServerMsg::Nick {
@@ -948,13 +974,15 @@ mod tests {
                 any::<String>(),
                 any::<Option<String>>(),
                 any::<Option<String>>(),
-                any::<Option<String>>()
+                any::<Option<String>>(),
+                any::<Option<bool>>()
             )
-                .prop_map(|(text, room, to, client_id)| ClientMsg::Say {
+                .prop_map(|(text, room, to, client_id, notice)| ClientMsg::Say {
                     text,
                     room,
                     to,
-                    client_id
+                    client_id,
+                    notice
                 }),
             any::<String>().prop_map(|room| ClientMsg::JoinRoom { room, key: None }),
             any::<String>().prop_map(|room| ClientMsg::PartRoom { room }),
@@ -988,8 +1016,8 @@ mod tests {
         }
 
         #[test]
-        fn server_messages_round_trip(id: u64, ts: u64, from in "[a-z]{1,16}", text: String, room: Option<String>) {
-            let msg = ServerMsg::Message { id, ts, from, text, room, to: None, action: None, client_id: None };
+        fn server_messages_round_trip(id: u64, ts: u64, from in "[a-z]{1,16}", text: String, room: Option<String>, notice: Option<bool>) {
+            let msg = ServerMsg::Message { id, ts, from, text, room, to: None, action: None, client_id: None, notice };
             let line = msg.to_line();
             prop_assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
             prop_assert_eq!(ServerMsg::parse(&line).unwrap(), msg);

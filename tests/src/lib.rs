@@ -411,6 +411,7 @@ impl TestClient {
             room: room.map(str::to_owned),
             to: to.map(str::to_owned),
             client_id: client_id.map(str::to_owned),
+            notice: None,
         };
         self.send(&msg).await;
     }

@@ -5,8 +5,8 @@
 #![allow(clippy::panic)] // A test fails by panicking.
 
 use lanchat_server::Config;
-use lanchat_shared::ServerMsg;
 use lanchat_shared::keyfile::{KeyFile, ephemeral};
+use lanchat_shared::{ClientMsg, ServerMsg};
 use lanchat_tests::{TestClient, TestServer, relaxed_config};
 
 /// A raw IRC connection: lines out, lines in, each within 512 bytes.
@@ -832,6 +832,75 @@ async fn a_notice_is_delivered_but_answered_by_nothing() {
         bot.until("NOTICE").await,
         ":lanchat.lan NOTICE bot :alice is away: lunch"
     );
+}
+
+#[tokio::test]
+async fn a_notice_stays_a_notice_in_every_dialect_and_in_history() {
+    let server = irc_server().await;
+    let mut carol = Irc::connect(&server).await;
+    carol.register("carol").await;
+    let mut alice = server.join("alice").await;
+    while command_of(&carol.recv().await) != "JOIN" {}
+
+    // An IRC bot's NOTICE: a JSON client is told it is one, an IRC
+    // client receives a NOTICE, and a plain-text client reads `-bot-`.
+    let mut nc = TestClient::connect_raw(server.addr()).await;
+    nc.recv_line().await;
+    nc.send_line("netcat").await;
+    let mut bot = Irc::connect(&server).await;
+    bot.register("bot").await;
+    bot.send("NOTICE #lobby :build 7 passed").await;
+    loop {
+        if let ServerMsg::Message {
+            from, text, notice, ..
+        } = alice.recv().await
+            && from == "bot"
+        {
+            assert_eq!((text.as_str(), notice), ("build 7 passed", Some(true)));
+            break;
+        }
+    }
+    assert!(
+        carol
+            .until("NOTICE")
+            .await
+            .ends_with(":bot!bot@lanchat NOTICE #lobby :build 7 passed")
+    );
+    while !nc.recv_line().await.ends_with("-bot- build 7 passed") {}
+
+    // A JSON client's notice is words even when it starts with `/`, and
+    // reaches IRC as a NOTICE.
+    alice
+        .send(&ClientMsg::Say {
+            text: "/quit is what you type".into(),
+            room: None,
+            to: Some("carol".into()),
+            client_id: None,
+            notice: Some(true),
+        })
+        .await;
+    assert!(
+        carol
+            .until("NOTICE")
+            .await
+            .ends_with(":alice!alice@lanchat NOTICE carol :/quit is what you type")
+    );
+    // Its sender's echo says it was sent as a notice.
+    assert!(matches!(
+        alice.recv().await,
+        ServerMsg::Message { text, notice: Some(true), .. } if text == "/quit is what you type"
+    ));
+
+    // History keeps the kind: a client arriving later is replayed a NOTICE.
+    let mut dave = Irc::connect(&server).await;
+    dave.register("dave").await;
+    let replayed = loop {
+        let line = dave.recv().await;
+        if line.starts_with(":bot!") {
+            break line;
+        }
+    };
+    assert_eq!(replayed, ":bot!bot@lanchat NOTICE #lobby :build 7 passed");
 }
 
 #[tokio::test]

@@ -123,6 +123,7 @@ fn said(effects: &[Effect]) -> Vec<String> {
                 room,
                 to,
                 client_id,
+                notice: None,
             }) => {
                 assert!(
                     room.is_some() || to.is_some(),
@@ -151,6 +152,7 @@ fn joining(room: &str) -> Vec<Effect> {
             room: Some(room.into()),
             to: None,
             client_id: None,
+            notice: None,
         }),
     ]
 }
@@ -258,6 +260,7 @@ fn msg_and_query_open_direct_messages_and_say_how_to_use_them() {
                 room: None,
                 to: Some(to),
                 client_id: Some(_),
+                notice: None,
             }),
         ] => assert_eq!((text.as_str(), to.as_str()), ("hello there", "bob")),
         other => panic!("{other:?}"),
@@ -297,6 +300,7 @@ fn query_with_text_opens_the_conversation_and_sends_the_text() {
                 room: None,
                 to: Some(to),
                 client_id: Some(_),
+                notice: None,
             }),
         ] => assert_eq!((text.as_str(), to.as_str()), ("are you there?", "bob")),
         other => panic!("{other:?}"),
@@ -415,6 +419,7 @@ fn server_commands_go_as_typed_and_a_double_slash_is_text() {
             room: Some("lobby".into()),
             to: None,
             client_id: None,
+            notice: None,
         })]
     );
     match enter(&mut app, "//etc/hosts is a file").as_slice() {
@@ -570,6 +575,7 @@ fn unconfirmed_messages_are_sent_again_with_the_same_client_id_after_a_drop() {
         to: None,
         action: None,
         client_id: Some(first_id),
+        notice: None,
     };
     app.update(Event::Net(NetEvent::Server(echo)), now);
     app.update(
@@ -621,6 +627,7 @@ fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
             to: None,
             action: None,
             client_id: None,
+            notice: None,
         }))
     };
     app.update(in_room(1, "dev", "in dev"), now);
@@ -634,6 +641,7 @@ fn rooms_and_direct_messages_get_their_own_buffers_with_unread_counts() {
         to: Some("alice".into()),
         action: None,
         client_id: None,
+        notice: None,
     };
     app.update(Event::Net(NetEvent::Server(direct)), now);
     let labels: Vec<String> = app.buffers().all().iter().map(|b| b.name.label()).collect();
@@ -943,6 +951,7 @@ fn a_typed_line_is_pending_until_echoed_and_a_silent_server_is_noticed() {
         to: None,
         action: None,
         client_id: Some(id),
+        notice: None,
     };
     app.update(Event::Net(NetEvent::Server(echo)), at(now, due));
     assert_eq!(app.pending_here(), Vec::<&str>::new());
@@ -991,6 +1000,7 @@ fn direct(id: u64, from: &str, text: &str) -> Event {
         to: Some("alice".into()),
         action: None,
         client_id: None,
+        notice: None,
     }))
 }
 
@@ -1128,6 +1138,7 @@ fn alt_a_shows_the_next_buffer_with_activity_highlights_first() {
             to: None,
             action: None,
             client_id: None,
+            notice: None,
         }))
     };
     app.update(in_room(1, "dev"), now);
@@ -1678,6 +1689,7 @@ fn the_servers_lines_topics_and_being_kicked_are_told_apart_from_chat() {
         to: None,
         action: None,
         client_id: None,
+        notice: None,
     };
     app.update(Event::Net(NetEvent::Server(from_the_server)), now);
     let last = app.scrollback().entries().last().map(|e| e.kind.clone());

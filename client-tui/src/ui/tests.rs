@@ -272,6 +272,7 @@ fn buffers_are_listed_with_unread_and_mention_counts() {
             to: to.map(str::to_owned),
             action: None,
             client_id: None,
+            notice: None,
         });
     };
     elsewhere("carol", "one", Some("dev"), None);
@@ -310,6 +311,7 @@ fn with_many_buffers_the_bar_keeps_the_connection_and_the_buffer_shown() {
         to: None,
         action: None,
         client_id: None,
+        notice: None,
     });
     screen.net(NetEvent::Disconnected {
         reason: "reset".into(),

@@ -46,9 +46,16 @@ impl Dialect for Json {
                 room,
                 to,
                 client_id,
+                notice,
             } => Request::Say(Say {
                 text,
-                kind: SayKind::Typed,
+                // A notice is words, as IRC's NOTICE; anything else may be
+                // a command.
+                kind: if notice == Some(true) {
+                    SayKind::Notice
+                } else {
+                    SayKind::Typed
+                },
                 room,
                 to,
                 client_id,

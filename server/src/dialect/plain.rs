@@ -66,6 +66,7 @@ fn plain_text(msg: &ServerMsg) -> String {
             room,
             to,
             action,
+            notice,
             ..
         } => {
             let place = match (room.as_deref(), to) {
@@ -75,8 +76,10 @@ fn plain_text(msg: &ServerMsg) -> String {
                 }
                 _ => String::new(),
             };
-            match action {
-                Some(true) => format!("[{}] {place}* {from} {text}\n", clock_time(*ts)),
+            // A notice reads as IRC clients show one.
+            match (action, notice) {
+                (Some(true), _) => format!("[{}] {place}* {from} {text}\n", clock_time(*ts)),
+                (_, Some(true)) => format!("[{}] {place}-{from}- {text}\n", clock_time(*ts)),
                 _ => format!("[{}] {place}<{from}> {text}\n", clock_time(*ts)),
             }
         }
@@ -152,6 +155,7 @@ mod tests {
             to: to.map(str::to_owned),
             action: action.then_some(true),
             client_id: None,
+            notice: None,
         }
     }
 

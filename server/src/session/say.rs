@@ -31,9 +31,6 @@ struct Post {
     to: Option<String>,
     client_id: Option<String>,
     kind: MessageKind,
-    /// Whether a direct message to someone away is answered with their
-    /// away message.
-    answered_if_away: bool,
 }
 
 /// Carries out chat text: the command it is, or the message.
@@ -44,15 +41,19 @@ pub(crate) async fn say(ctx: &mut Context<'_>, member: &mut Member, say: Say) ->
         to: say.to.clone(),
         client_id: say.client_id.clone(),
         kind,
-        answered_if_away: say.kind != SayKind::Notice,
     };
     let command = match say.kind {
         SayKind::Typed => command::parse(&say.text),
         SayKind::Message | SayKind::Notice => Command::Text(&say.text),
         SayKind::Action => Command::Me(&say.text),
     };
+    let text_kind = if say.kind == SayKind::Notice {
+        MessageKind::Notice
+    } else {
+        MessageKind::Text
+    };
     let post = match command {
-        Command::Text(text) => post(text, MessageKind::Text),
+        Command::Text(text) => post(text, text_kind),
         Command::Me(action) => post(action, MessageKind::Action),
         Command::Msg { to, text }
         | Command::Query {
@@ -173,7 +174,9 @@ async fn send(ctx: &mut Context<'_>, member: &Member, post: Post) -> Next {
     if let Some(refusal) = muted(ctx, member, &target) {
         return refuse(ctx, refusal, &post.client_id);
     }
-    if post.answered_if_away
+    // A notice gets no away message back: two programs would otherwise
+    // answer each other for ever.
+    if post.kind != MessageKind::Notice
         && let end @ Next::End(_) = tell_if_away(ctx, member, &target)
     {
         return end;

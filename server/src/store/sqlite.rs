@@ -4,7 +4,9 @@
 //! Schema (after migration 4):
 //! - `messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts, sender, sender_key,
 //!   room, recipient, recipient_key, text, action, client_id)`: `room` is set
-//!   for room messages, `recipient` for direct ones. AUTOINCREMENT keeps ids
+//!   for room messages, `recipient` for direct ones; `action` is the
+//!   message's kind (0 text, 1 a `/me` action, 2 a notice: a column that
+//!   once said only whether it was an action). AUTOINCREMENT keeps ids
 //!   from ever being reused, even after retention empties the table.
 //!   Indexes: `(room, id)` for room messages, `(sender_key, id)` and
 //!   `(recipient_key, id)` for direct messages only (migration 2), and a
@@ -381,6 +383,25 @@ fn resume_values(query: &SinceQuery, after: u64) -> Vec<rusqlite::types::Value> 
     values
 }
 
+/// A message's kind as the `action` column keeps it.
+fn kind_code(kind: MessageKind) -> i64 {
+    match kind {
+        MessageKind::Text => 0,
+        MessageKind::Action => 1,
+        MessageKind::Notice => 2,
+    }
+}
+
+/// The kind the `action` column says. A value this version does not know
+/// (from a newer one) reads as text, the kind every client shows.
+fn kind_of_code(code: i64) -> MessageKind {
+    match code {
+        1 => MessageKind::Action,
+        2 => MessageKind::Notice,
+        _ => MessageKind::Text,
+    }
+}
+
 fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
@@ -403,10 +424,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
             from: row.get(2)?,
             target,
             text: row.get(5)?,
-            kind: match row.get::<_, i64>(6)? {
-                0 => MessageKind::Text,
-                _ => MessageKind::Action,
-            },
+            kind: kind_of_code(row.get(6)?),
             client_id: row.get(7)?,
             sender_identity: read_identity(row, 8)?,
             recipient_identity: read_identity(row, 9)?,
@@ -473,7 +491,7 @@ impl Store for SqliteStore {
                             recipient,
                             recipient_key,
                             message.text,
-                            i64::from(message.kind == MessageKind::Action),
+                            kind_code(message.kind),
                             message.client_id,
                             message.sender_identity.as_ref().map(Fingerprint::as_str),
                             message.recipient_identity.as_ref().map(Fingerprint::as_str),
@@ -1245,6 +1263,32 @@ mod tests {
             .collect();
         store.append(&batch).unwrap();
         store
+    }
+
+    #[test]
+    fn every_kind_of_message_is_read_back_as_it_was_stored() {
+        let mut store = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let kinds = [MessageKind::Text, MessageKind::Action, MessageKind::Notice];
+        let batch: Vec<NewMessage> = kinds
+            .iter()
+            .map(|&kind| NewMessage {
+                kind,
+                ..NewMessage::unproved(1, "bot".into(), Target::Room("lobby".into()), "hi".into())
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        let query = SinceQuery {
+            rooms: vec!["lobby".into()],
+            reader: alice(),
+            after: 0,
+            up_to: u64::MAX,
+            limit: 10,
+        };
+        let read = store.since(&query, Kept::default()).unwrap().messages;
+        let read: Vec<_> = read.iter().map(|stored| stored.message.kind).collect();
+        assert_eq!(read, kinds);
+        // A kind from a newer version reads as text, which every client shows.
+        assert_eq!(kind_of_code(9), MessageKind::Text);
     }
 
     fn ids(store: &mut SqliteStore) -> Vec<u64> {

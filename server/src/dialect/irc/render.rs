@@ -123,6 +123,7 @@ impl Irc {
             room,
             to,
             action,
+            notice,
             ..
         } = msg
         else {
@@ -143,6 +144,7 @@ impl Irc {
             target: &target,
             text,
             action: *action == Some(true),
+            notice: *notice == Some(true),
             batch,
         };
         self.message(state, &said, out);
@@ -337,14 +339,14 @@ impl Irc {
         out.extend(self.numeric(state, "323", &["End of /LIST"]));
     }
 
-    /// A message: `PRIVMSG`, or a `NOTICE` for the server's own lines,
-    /// split into lines that fit, with its time and id as tags when the
-    /// client asked for them.
+    /// A message: `PRIVMSG`, or a `NOTICE` for a notice and for the
+    /// server's own lines, split into lines that fit, with its time and id
+    /// as tags when the client asked for them.
     fn message(&self, state: &State, said: &Said<'_>, out: &mut Vec<u8>) {
-        let (command, source) = if said.from == "server" {
-            ("NOTICE", self.server.clone())
-        } else {
-            ("PRIVMSG", prefix(&irc_nick(said.from)))
+        let (command, source) = match (said.from == "server", said.notice) {
+            (true, _) => ("NOTICE", self.server.clone()),
+            (false, true) => ("NOTICE", prefix(&irc_nick(said.from))),
+            (false, false) => ("PRIVMSG", prefix(&irc_nick(said.from))),
         };
         let mut template = Message::new(command)
             .with_source(&source)
@@ -657,6 +659,8 @@ struct Said<'a> {
     target: &'a str,
     text: &'a str,
     action: bool,
+    /// A notice, which IRC clients never answer by themselves.
+    notice: bool,
     /// The batch it belongs to, if any.
     batch: Option<String>,
 }

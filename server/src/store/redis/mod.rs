@@ -161,6 +161,8 @@ struct Body {
     text: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     action: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    notice: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +186,7 @@ impl Body {
             to,
             text: message.text.clone(),
             action: message.kind == MessageKind::Action,
+            notice: message.kind == MessageKind::Notice,
             client_id: message.client_id.clone(),
             sender_id: message.sender_identity.as_ref().map(Fingerprint::to_string),
             recipient_id: message
@@ -207,10 +210,10 @@ impl Body {
                     (None, to) => Target::Direct(to.unwrap_or_default()),
                 },
                 text: self.text,
-                kind: if self.action {
-                    MessageKind::Action
-                } else {
-                    MessageKind::Text
+                kind: match (self.action, self.notice) {
+                    (true, _) => MessageKind::Action,
+                    (false, true) => MessageKind::Notice,
+                    (false, false) => MessageKind::Text,
                 },
                 client_id: self.client_id,
                 sender_identity: identity(self.sender_id),
@@ -863,5 +866,23 @@ impl Store for RedisStore {
             warn!(error = error.explained(), "could not trim the shared log");
         }
         Ok(Lease { lapsed, reaped })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_message_comes_back_from_the_log_as_it_was_written() {
+        for kind in [MessageKind::Text, MessageKind::Action, MessageKind::Notice] {
+            let message = NewMessage {
+                kind,
+                ..NewMessage::unproved(1, "bot".into(), Target::Room("dev".into()), "hi".into())
+            };
+            let json = serde_json::to_string(&Body::of(&message)).unwrap();
+            let read = Body::decode(7, &json).unwrap();
+            assert_eq!((read.id, read.message), (7, message));
+        }
     }
 }
