@@ -30,10 +30,10 @@ pub(crate) enum Request {
     },
     /// Is the server still there?
     Ping,
-    /// Older history of a room (or of the client's direct messages).
+    /// A page of a room's history (or of the client's direct messages).
     History {
-        /// Only messages before this id.
-        before: u64,
+        /// Which messages.
+        range: HistoryRange,
         /// The room's name, unchecked; `None` for direct messages.
         room: Option<String>,
         /// At most this many (and never more than `--history`).
@@ -221,6 +221,31 @@ impl Say {
             room: None,
             to: None,
             client_id: None,
+        }
+    }
+}
+
+/// Which page of history a client asks for, by lanchat's ids. Every page
+/// is sent oldest first; what differs is where it is counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HistoryRange {
+    /// The newest messages after `after` and before `before` (neither
+    /// included): counted back from `before`.
+    Newest { after: u64, before: u64 },
+    /// The oldest messages after `after` and before `before`: counted on
+    /// from `after`.
+    Oldest { after: u64, before: u64 },
+    /// The message with this id and those around it: half of the page
+    /// before it (it included), the rest after it.
+    Around(u64),
+}
+
+impl HistoryRange {
+    /// The newest messages before `id`: what scrolling back asks for.
+    pub(crate) fn before(id: u64) -> HistoryRange {
+        HistoryRange::Newest {
+            after: 0,
+            before: id,
         }
     }
 }

@@ -7,7 +7,8 @@
 use lanchat_server::Config;
 use lanchat_shared::keyfile::{KeyFile, ephemeral};
 use lanchat_shared::{ClientMsg, ServerMsg};
-use lanchat_tests::{TestClient, TestServer, relaxed_config};
+use lanchat_tests::redis::RedisServer;
+use lanchat_tests::{TestClient, TestServer, relaxed_config, sharing};
 
 /// A raw IRC connection: lines out, lines in, each within 512 bytes.
 struct Irc {
@@ -1040,8 +1041,20 @@ async fn one_message_reads_right_to_irc_clients_with_different_capabilities() {
 }
 
 #[tokio::test]
-async fn chathistory_pages_back_through_a_room_by_lanchat_ids() {
-    let server = irc_server().await;
+async fn chathistory_pages_through_a_room_by_lanchat_ids() {
+    pages_through_history(irc_server().await).await;
+}
+
+#[tokio::test]
+async fn chathistory_pages_through_a_room_kept_in_redis_alike() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    pages_through_history(TestServer::with_irc(sharing(&redis)).await).await;
+}
+
+/// Every `CHATHISTORY` subcommand against five messages in `#dev`.
+async fn pages_through_history(server: TestServer) {
     let mut alice = server.join("alice").await;
     alice.join_room("dev").await;
     let mut ids = Vec::new();
@@ -1064,7 +1077,7 @@ async fn chathistory_pages_back_through_a_room_by_lanchat_ids() {
         .send(&format!("CHATHISTORY BEFORE #dev msgid={} 2", ids[3]))
         .await;
     let page = carol.lines_until("BATCH").await;
-    let start = page.last().unwrap().clone();
+    let start = page.last().cloned().unwrap_or_default();
     assert!(
         start.contains(" BATCH +") && start.ends_with(" chathistory #dev"),
         "{start}"
@@ -1078,19 +1091,56 @@ async fn chathistory_pages_back_through_a_room_by_lanchat_ids() {
         .collect();
     assert_eq!(texts, ["m1", "m2"]);
     // Before the first: an empty batch, which says there is nothing more.
-    carol
-        .send(&format!("CHATHISTORY BEFORE #dev msgid={} 10", ids[0]))
-        .await;
-    let opened = carol.until("BATCH").await;
-    assert!(opened.ends_with(" chathistory #dev"), "{opened}");
-    assert!(command_of(&carol.recv().await) == "BATCH", "closed at once");
+    assert!(
+        page_of(&mut carol, &format!("BEFORE #dev msgid={} 10", ids[0]))
+            .await
+            .is_empty()
+    );
+    // Every other subcommand, each page oldest first.
+    let (m, id) = (|i: usize| format!("m{i}"), |i: usize| ids[i]);
+    let pages = [
+        (format!("AFTER #dev msgid={} 2", id(1)), vec![m(2), m(3)]),
+        (format!("LATEST #dev msgid={} 10", id(2)), vec![m(3), m(4)]),
+        ("LATEST #dev * 2".to_owned(), vec![m(3), m(4)]),
+        // The message itself and one before it, then one after.
+        (
+            format!("AROUND #dev msgid={} 3", id(2)),
+            vec![m(1), m(2), m(3)],
+        ),
+        // Counted from the first reference, which neither end includes.
+        (
+            format!("BETWEEN #dev msgid={} msgid={} 2", id(0), id(4)),
+            vec![m(1), m(2)],
+        ),
+        (
+            format!("BETWEEN #dev msgid={} msgid={} 2", id(4), id(0)),
+            vec![m(2), m(3)],
+        ),
+        (
+            format!("BETWEEN #dev msgid={} msgid={} 10", id(0), id(4)),
+            vec![m(1), m(2), m(3)],
+        ),
+        (format!("AFTER #dev msgid={} 10", id(4)), vec![]),
+    ];
+    for (asked, expected) in pages {
+        assert_eq!(page_of(&mut carol, &asked).await, expected, "{asked}");
+    }
     // What lanchat cannot answer is a FAIL, not silence.
-    carol.send("CHATHISTORY AROUND #dev msgid=1 10").await;
+    carol
+        .send("CHATHISTORY AFTER #dev timestamp=2026-12-01T00:00:00.000Z 10")
+        .await;
     assert!(
         carol
             .until("FAIL")
             .await
-            .contains(" CHATHISTORY INVALID_PARAMS AROUND :")
+            .contains(" CHATHISTORY INVALID_PARAMS AFTER :")
+    );
+    carol.send("CHATHISTORY TARGETS * * 10").await;
+    assert!(
+        carol
+            .until("FAIL")
+            .await
+            .contains(" CHATHISTORY INVALID_PARAMS TARGETS :")
     );
     carol.send("CHATHISTORY LATEST alice * 10").await;
     assert!(
@@ -1099,6 +1149,20 @@ async fn chathistory_pages_back_through_a_room_by_lanchat_ids() {
             .await
             .contains(" CHATHISTORY INVALID_TARGET LATEST alice :")
     );
+}
+
+/// The texts of the batch that answers `CHATHISTORY asked`.
+async fn page_of(client: &mut Irc, asked: &str) -> Vec<String> {
+    client.send(&format!("CHATHISTORY {asked}")).await;
+    let opened = client.until("BATCH").await;
+    assert!(opened.ends_with(" chathistory #dev"), "{opened}");
+    client
+        .lines_until("BATCH")
+        .await
+        .iter()
+        .filter(|line| command_of(line) == "PRIVMSG")
+        .map(|line| trailing(line).to_owned())
+        .collect()
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use lanchat_shared::{ClientMsg, ServerMsg};
 use super::{DefaultRoom, Dialect};
 use crate::domain::ShownTo;
 use crate::hub::EventItem;
-use crate::request::{BadLine, BanRequest, Hello, Moderation, Request, Say, SayKind, Stage};
+use crate::request::{
+    BadLine, BanRequest, Hello, HistoryRange, Moderation, Request, Say, SayKind, Stage,
+};
 
 /// The JSON dialect.
 pub(crate) const JSON: Json = Json;
@@ -65,7 +67,7 @@ impl Dialect for Json {
             ClientMsg::Quit { reason } => Request::Quit { reason },
             ClientMsg::Ping {} => Request::Ping,
             ClientMsg::History { before, room } => Request::History {
-                before,
+                range: HistoryRange::before(before),
                 room,
                 limit: None,
             },

@@ -7,7 +7,10 @@ use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use super::{Context, Member, Next};
 use crate::dialect::Dialect;
+use lanchat_shared::fingerprint::Fingerprint;
+
 use crate::domain::{Party, ShownTo};
+use crate::request::HistoryRange;
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
 use crate::writer::Outgoing;
 
@@ -34,6 +37,7 @@ pub(crate) async fn on_arrival(
             let query = RecentQuery {
                 rooms,
                 direct_of: arrival.reader.identity().cloned(),
+                after: 0,
                 up_to: arrival.up_to,
                 per_room: ctx.shared.config.history_len,
             };
@@ -45,12 +49,12 @@ pub(crate) async fn on_arrival(
     };
     let query = SinceQuery {
         rooms,
-        reader: arrival.reader.clone(),
+        direct_of: arrival.reader.identity().cloned(),
         after,
         up_to: arrival.up_to,
         limit: ctx.shared.config.resume_limit,
     };
-    resume(ctx, query, welcome).await
+    resume(ctx, arrival.reader, query, welcome).await
 }
 
 /// Who arrives, in which rooms, and from where their replay starts.
@@ -106,6 +110,7 @@ impl ReplayFrom {
 /// client has read nearly everything before it, then `history_end`.
 async fn resume(
     ctx: &mut Context<'_>,
+    reader: &Party,
     query: SinceQuery,
     welcome: impl FnOnce(bool) -> ServerMsg,
 ) -> Next {
@@ -144,7 +149,7 @@ async fn resume(
                     dialect.render(&ServerMsg::info(notice), &mut piece);
                 }
                 for message in &history.messages {
-                    let shown_to = ShownTo::reader(&query.reader, &message.message);
+                    let shown_to = ShownTo::reader(reader, &message.message);
                     dialect.render(&message.to_server_msg(shown_to), &mut piece);
                     cursor = message.id;
                 }
@@ -174,20 +179,22 @@ pub(crate) async fn of_room(ctx: &Context<'_>, room: &RoomName) -> Result<Histor
     let query = RecentQuery {
         rooms: vec![room.to_string()],
         direct_of: None,
+        after: 0,
         up_to: ctx.shared.hub.last_published(),
         per_room: ctx.shared.config.history_len,
     };
     ctx.shared.store.recent(query).await
 }
 
-/// Older history for `member`: the newest messages before `before` in
-/// `room` (which it must be in, as for a `say`) or, without a room, in its
-/// own direct messages; at most `--history` of them, of what retention
-/// keeps, and nothing newer than what is published. Then `history_end`.
-pub(crate) async fn older(
+/// A page of history for `member`, as `range` says: in `room` (which it
+/// must be in, as for a `say`) or, without a room, in its own direct
+/// messages; at most `--history` messages (or `limit`, if fewer), of what
+/// retention keeps, and nothing newer than what is published. Then
+/// `history_end`.
+pub(crate) async fn page(
     ctx: &mut Context<'_>,
     member: &Member,
-    (before, limit): (u64, Option<usize>),
+    (range, limit): (HistoryRange, Option<usize>),
     room: Option<String>,
 ) -> Next {
     // Direct messages are read by identity: a guest has no history of them.
@@ -200,19 +207,77 @@ pub(crate) async fn older(
         }
         Some(Ok(room)) => (vec![room.to_string()], None),
     };
-    let query = RecentQuery {
+    let history_len = ctx.shared.config.history_len;
+    let limit = limit.map_or(history_len, |limit| limit.min(history_len));
+    let place = Place {
         rooms,
         direct_of,
-        up_to: before
-            .saturating_sub(1)
-            .min(ctx.shared.hub.last_published()),
-        per_room: limit.map_or(ctx.shared.config.history_len, |limit| {
-            limit.min(ctx.shared.config.history_len)
-        }),
+        published: ctx.shared.hub.last_published(),
     };
-    let history = ctx.shared.store.recent(query).await;
+    let history = match range {
+        HistoryRange::Newest { after, before } => newest(ctx, &place, (after, before), limit).await,
+        HistoryRange::Oldest { after, before } => oldest(ctx, &place, (after, before), limit).await,
+        HistoryRange::Around(id) => {
+            // The message itself counts among the half before it.
+            let before_it = limit.div_ceil(2);
+            let earlier = newest(ctx, &place, (0, id.saturating_add(1)), before_it).await;
+            let after_it = limit - before_it;
+            let later = match after_it {
+                0 => Ok(History::default()),
+                _ => oldest(ctx, &place, (id, u64::MAX), after_it).await,
+            };
+            earlier.and_then(|mut history| {
+                history.messages.extend(later?.messages);
+                Ok(history)
+            })
+        }
+    };
     let replay = render(ctx.dialect(), &member.party, None, &history);
     ctx.send(Outgoing::Line(replay))
+}
+
+/// Where a page of history is read: some rooms, or someone's direct
+/// messages, up to the last message published.
+struct Place {
+    rooms: Vec<String>,
+    direct_of: Option<Fingerprint>,
+    published: u64,
+}
+
+/// The newest `limit` messages of `place` between `after` and `before`,
+/// neither included.
+async fn newest(
+    ctx: &Context<'_>,
+    place: &Place,
+    (after, before): (u64, u64),
+    limit: usize,
+) -> Result<History, StoreError> {
+    let query = RecentQuery {
+        rooms: place.rooms.clone(),
+        direct_of: place.direct_of.clone(),
+        after,
+        up_to: before.saturating_sub(1).min(place.published),
+        per_room: limit,
+    };
+    ctx.shared.store.recent(query).await
+}
+
+/// The oldest `limit` messages of `place` between `after` and `before`,
+/// neither included.
+async fn oldest(
+    ctx: &Context<'_>,
+    place: &Place,
+    (after, before): (u64, u64),
+    limit: usize,
+) -> Result<History, StoreError> {
+    let query = SinceQuery {
+        rooms: place.rooms.clone(),
+        direct_of: place.direct_of.clone(),
+        after,
+        up_to: before.saturating_sub(1).min(place.published),
+        limit,
+    };
+    ctx.shared.store.since(query).await
 }
 
 /// True if the client is missing part of what it asked for.

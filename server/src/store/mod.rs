@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::bans::{Ban, BanTarget};
 pub use crate::config::{DbLocation, Retention};
 pub use crate::domain::{
-    ConnectionId, MessageKind, NewMessage, NickKey, Party, SessionToken, StoredMessage, Target,
+    ConnectionId, MessageKind, NewMessage, NickKey, SessionToken, StoredMessage, Target,
 };
 use lanchat_shared::Fingerprint;
 pub use redis::{LEASE_RENEWAL, LogReader, Migrated, RedisStore, ServerName, spawn_log_reader};
@@ -50,6 +50,8 @@ pub struct RecentQuery {
     /// Whose direct messages to add (their own tail): an identity's; a
     /// guest has no direct-message history.
     pub direct_of: Option<Fingerprint>,
+    /// Nothing at or before this id (0: as far back as retention keeps).
+    pub after: u64,
     /// Nothing newer than this id: the client receives newer messages live.
     pub up_to: u64,
     /// Messages per room (and of direct messages).
@@ -62,9 +64,9 @@ pub struct RecentQuery {
 pub struct SinceQuery {
     /// The rooms the client is in.
     pub rooms: Vec<String>,
-    /// Who reads: whose direct messages belong in the replay (an
-    /// identity's; a guest's none) and whose `client_id`s it is shown.
-    pub reader: Party,
+    /// Whose direct messages belong in the replay: an identity's; a guest
+    /// has no direct-message history.
+    pub direct_of: Option<Fingerprint>,
     /// The last id the client saw.
     pub after: u64,
     /// Nothing newer than this id: the client receives newer messages live.

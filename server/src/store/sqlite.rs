@@ -377,7 +377,7 @@ fn resume_values(query: &SinceQuery, after: u64) -> Vec<rusqlite::types::Value> 
         vec![to_i64(after).into(), to_i64(query.up_to).into()];
     values.extend(query.rooms.iter().map(|r| r.clone().into()));
     // A guest's NULL matches no row: guests get no direct-message history.
-    let identity = query.reader.identity().map(Fingerprint::to_string);
+    let identity = query.direct_of.as_ref().map(Fingerprint::to_string);
     values.push(identity.clone().into());
     values.push(identity.into());
     values
@@ -513,7 +513,7 @@ impl Store for SqliteStore {
     fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
         let up_to = to_i64(query.up_to);
         let tail = i64::try_from(query.per_room).unwrap_or(i64::MAX);
-        let floor = self.threshold(kept)?.unwrap_or(0);
+        let floor = self.threshold(kept)?.unwrap_or(0).max(to_i64(query.after));
         let read = failed("cannot read history");
         let mut messages = Vec::new();
         let mut by_room = self
@@ -1207,7 +1207,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Party;
+    use crate::domain::Party;
 
     const DAY_MS: u64 = 86_400_000;
 
@@ -1279,7 +1279,7 @@ mod tests {
         store.append(&batch).unwrap();
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: alice(),
+            direct_of: alice().identity().cloned(),
             after: 0,
             up_to: u64::MAX,
             limit: 10,
@@ -1294,7 +1294,7 @@ mod tests {
     fn ids(store: &mut SqliteStore) -> Vec<u64> {
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: alice(),
+            direct_of: alice().identity().cloned(),
             after: 0,
             up_to: u64::MAX,
             limit: 1000,
@@ -1387,6 +1387,7 @@ mod tests {
             direct_of: alice().identity().cloned(),
             up_to: u64::MAX,
             per_room: 50,
+            after: 0,
         };
         let history = store.recent(&query, kept).unwrap();
         history.messages.iter().map(|m| m.id).collect()
@@ -1395,7 +1396,7 @@ mod tests {
     fn since_ids(store: &mut SqliteStore, after: u64, kept: Kept) -> (Vec<u64>, bool) {
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: alice(),
+            direct_of: alice().identity().cloned(),
             after,
             up_to: u64::MAX,
             limit: 1000,

@@ -543,7 +543,7 @@ mod tests {
             spawn_history_reader(&mut handle, Box::new(reader), KEEP_ALL, Clock::system()).unwrap();
         let query = SinceQuery {
             rooms: vec!["lobby".into()],
-            reader: crate::domain::Party::Identity(Fingerprint::of_public_key(b"bob")),
+            direct_of: Some(Fingerprint::of_public_key(b"bob")),
             after: 0,
             up_to: u64::MAX,
             limit: 5000,

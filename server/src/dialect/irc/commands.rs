@@ -12,7 +12,7 @@ use lanchat_shared::irc::{
 use lanchat_shared::{RoomName, irc::to_irc_channel};
 
 use super::{About, Irc, State, channel, irc_nick};
-use crate::request::{BanRequest, Listing, Moderation, Request, Say, SayKind};
+use crate::request::{BanRequest, HistoryRange, Listing, Moderation, Request, Say, SayKind};
 
 /// Targets one `PRIVMSG` may name, as `TARGMAX` says; more are left out.
 pub(super) const MAX_TARGETS: usize = 4;
@@ -58,39 +58,29 @@ impl Irc {
         }
     }
 
-    /// `CHATHISTORY LATEST #room * N` and `CHATHISTORY BEFORE #room
-    /// msgid=ID N`: older history of a room, by lanchat's ids. `LATEST`
-    /// with a message reference is taken as the latest (it may repeat
-    /// what the client has); other subcommands, timestamps and direct
-    /// messages are refused with `FAIL`.
+    /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN #room ... N`: a
+    /// page of a room's history by lanchat's ids (`msgid=ID`; `LATEST`
+    /// takes `*` too). Timestamps, `TARGETS` and direct messages are
+    /// refused with `FAIL`.
     fn chathistory(&self, state: &mut State, params: &[String]) -> Request {
         let param = |index: usize| params.get(index).map(String::as_str);
         let subcommand = param(0).unwrap_or_default().to_ascii_uppercase();
-        let before = match (subcommand.as_str(), param(2)) {
-            ("LATEST", Some(_)) => u64::MAX,
-            ("BEFORE", Some(reference)) => match reference.strip_prefix("msgid=").map(str::parse) {
-                Some(Ok(id)) => id,
-                _ => {
-                    let why = "only msgid= references (lanchat's ids) are known";
-                    return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
-                }
-            },
-            _ => {
-                let why = "only LATEST and BEFORE are supported";
-                return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
-            }
+        let references = params.get(2..).unwrap_or_default();
+        let Some((range, used)) = history_range(&subcommand, references) else {
+            let why = "the subcommands are LATEST, BEFORE, AFTER, AROUND and BETWEEN, with msgid= references (lanchat's ids)";
+            return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
         };
         let Some(Ok(room)) = param(1).map(from_irc_channel) else {
             let target = param(1).unwrap_or("*");
             let why = "history is kept for rooms (#channels) here";
             return self.fail(("INVALID_TARGET", &subcommand), &[target, why]);
         };
-        let limit = param(3)
+        let limit = param(2 + used)
             .and_then(|limit| limit.parse::<usize>().ok())
             .unwrap_or(self.history_len);
         state.history_asked = Some(to_irc_channel(&room));
         Request::History {
-            before,
+            range,
             room: Some(room.as_str().to_owned()),
             limit: Some(limit.clamp(1, self.history_len)),
         }
@@ -314,6 +304,51 @@ impl Irc {
 
 /// The nicknames `ISON` asks about, as several parameters or as one, at
 /// most [`MAX_ISON`].
+/// The page a `CHATHISTORY` subcommand asks for, from its message
+/// references (what follows the target), and how many of them it took;
+/// `None` for another subcommand or a reference that is not `msgid=ID`.
+fn history_range(subcommand: &str, references: &[String]) -> Option<(HistoryRange, usize)> {
+    let msgid =
+        |at: usize| -> Option<u64> { references.get(at)?.strip_prefix("msgid=")?.parse().ok() };
+    let latest = |after| HistoryRange::Newest {
+        after,
+        before: u64::MAX,
+    };
+    Some(match subcommand {
+        "LATEST" if references.first().is_some_and(|first| first == "*") => (latest(0), 1),
+        "LATEST" => (latest(msgid(0)?), 1),
+        "BEFORE" => (HistoryRange::before(msgid(0)?), 1),
+        "AFTER" => {
+            let after = msgid(0)?;
+            let range = HistoryRange::Oldest {
+                after,
+                before: u64::MAX,
+            };
+            (range, 1)
+        }
+        "AROUND" => (HistoryRange::Around(msgid(0)?), 1),
+        // Counted from the first reference towards the second, whichever
+        // is older.
+        "BETWEEN" => match (msgid(0)?, msgid(1)?) {
+            (from, to) if from <= to => (
+                HistoryRange::Oldest {
+                    after: from,
+                    before: to,
+                },
+                2,
+            ),
+            (from, to) => (
+                HistoryRange::Newest {
+                    after: to,
+                    before: from,
+                },
+                2,
+            ),
+        },
+        _ => return None,
+    })
+}
+
 fn ison_nicks(message: &Message) -> Vec<String> {
     message
         .params

@@ -553,7 +553,8 @@ impl Store for RedisStore {
     fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
         let (floor, _) = self.floor(kept)?;
         let streams = streams_of(&query.rooms, query.direct_of.as_ref());
-        let mut messages = self.ranges(&streams, floor, query.up_to, query.per_room, true)?;
+        let after = floor.max(query.after);
+        let mut messages = self.ranges(&streams, after, query.up_to, query.per_room, true)?;
         messages.reverse();
         Ok(History {
             messages,
@@ -565,7 +566,7 @@ impl Store for RedisStore {
         let (floor, pruned) = self.floor(kept)?;
         let gap = query.after < pruned.max(floor);
         let after = query.after.max(floor);
-        let streams = streams_of(&query.rooms, query.reader.identity());
+        let streams = streams_of(&query.rooms, query.direct_of.as_ref());
         let mut messages = self.ranges(&streams, after, query.up_to, query.limit, false)?;
         messages.truncate(query.limit);
         Ok(History { messages, gap })
@@ -576,7 +577,7 @@ impl Store for RedisStore {
         let gap = query.after < pruned.max(floor);
         let after = query.after.max(floor);
         let mut invocation = self.scripts.resume_start.prepare_invoke();
-        for stream in streams_of(&query.rooms, query.reader.identity()) {
+        for stream in streams_of(&query.rooms, query.direct_of.as_ref()) {
             invocation.key(stream);
         }
         invocation
