@@ -16,6 +16,7 @@ use lanchat_shared::protocol::line_as_text;
 use lanchat_shared::{ClientMsg, ErrorCode, Frame, LineCodec, ServerMsg};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -31,7 +32,7 @@ use crate::session::{
 };
 use crate::state::Shared;
 use crate::transport::{self, Security, Transport};
-use crate::writer::{self, WriterContext, WriterEnd};
+use crate::writer::{self, Outgoing, WriterContext, WriterEnd};
 
 /// Serves one accepted connection to its end. Never panics and never
 /// returns an error: whatever goes wrong is this client's problem alone.
@@ -50,17 +51,8 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
             return;
         }
     };
-    let (outgoing, queue) = mpsc::channel(REPLY_QUEUE_LEN);
     let abort = CancellationToken::new();
-    let writer = tokio::spawn(writer::run(
-        sink,
-        queue,
-        WriterContext {
-            abort: abort.clone(),
-            shutdown: shared.shutdown.clone(),
-            write_timeout: shared.config.write_timeout,
-        },
-    ));
+    let (outgoing, writer) = start_writer(sink, &shared, &abort);
     let config = &shared.config;
     let mut connection = Connection {
         ctx: Context::new(
@@ -97,13 +89,40 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
     let Connection { ctx, phase, .. } = connection;
     drop(ctx);
     let writer_end = writer.await.unwrap_or(WriterEnd::Lost);
-    let reason = match (reader_reason, writer_end) {
+    leave(&shared, phase, leave_reason(reader_reason, writer_end));
+}
+
+/// Starts the connection's writing half; what the reader queues for it goes
+/// into the sender returned.
+fn start_writer(
+    sink: transport::Sink,
+    shared: &Shared,
+    abort: &CancellationToken,
+) -> (mpsc::Sender<Outgoing>, JoinHandle<WriterEnd>) {
+    let (outgoing, queue) = mpsc::channel(REPLY_QUEUE_LEN);
+    let context = WriterContext {
+        abort: abort.clone(),
+        shutdown: shared.shutdown.clone(),
+        write_timeout: shared.config.write_timeout,
+    };
+    (outgoing, tokio::spawn(writer::run(sink, queue, context)))
+}
+
+/// Why a connection ended, from how its two halves did: a reclaimed
+/// session and a slow consumer say more than whatever the other half saw.
+fn leave_reason(reader: Option<LeaveReason>, writer: WriterEnd) -> LeaveReason {
+    match (reader, writer) {
         (Some(LeaveReason::Reclaimed), _) => LeaveReason::Reclaimed,
         (_, WriterEnd::SlowConsumer) => LeaveReason::SlowConsumer,
         (Some(reason), _) => reason,
         (None, WriterEnd::Shutdown) => LeaveReason::Shutdown,
         (None, _) => LeaveReason::Lost,
-    };
+    }
+}
+
+/// A connection's last word: a member's session is saved, its leave told
+/// and its nickname given back.
+fn leave(shared: &Shared, phase: Phase, reason: LeaveReason) {
     match phase {
         Phase::Joined(mut member) => {
             let nick = member.membership.nick();
@@ -116,7 +135,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>, 
             member.membership.set_leave_reason(reason.describe());
             let connection = member.membership.connection();
             drop(member);
-            session::online::release(&shared, &nick, connection);
+            session::online::release(shared, &nick, connection);
         }
         Phase::Greeting { .. } => debug!(reason = reason.describe(), "closed before joining"),
     }

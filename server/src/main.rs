@@ -26,28 +26,8 @@ async fn main() -> anyhow::Result<()> {
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit()
     });
-    if let Some(nick) = &args.release_nick {
-        let freed = lanchat_server::release_nick(&config, nick)?;
-        let outcome = if freed {
-            "is free now"
-        } else {
-            "was not owned"
-        };
-        println!("{nick} {outcome}.");
-        return Ok(());
-    }
-    if let Some(from) = &args.migrate_from {
-        let copied = lanchat_server::migrate_from_sqlite(&config, from)?;
-        println!(
-            "Copied {} messages (ids up to {}), {} owned nicknames, {} rooms, {} bans and {} sessions into Redis.",
-            copied.messages,
-            copied.last_id,
-            copied.owners,
-            copied.rooms,
-            copied.bans,
-            copied.sessions
-        );
-        return Ok(());
+    if let Some(done) = maintain(&args, &config) {
+        return done;
     }
     let server = Server::open(config)?;
     if let Some(allow) = server.allow_list() {
@@ -69,6 +49,40 @@ async fn main() -> anyhow::Result<()> {
     };
     server.serve(listener, shutdown_signal()).await;
     Ok(())
+}
+
+/// Does what the operator asked instead of serving (`--release-nick`,
+/// `--migrate-from`), if anything.
+fn maintain(args: &Args, config: &lanchat_server::Config) -> Option<anyhow::Result<()>> {
+    if let Some(nick) = &args.release_nick {
+        return Some(
+            lanchat_server::release_nick(config, nick)
+                .map(|freed| {
+                    let outcome = if freed {
+                        "is free now"
+                    } else {
+                        "was not owned"
+                    };
+                    println!("{nick} {outcome}.");
+                })
+                .map_err(Into::into),
+        );
+    }
+    let from = args.migrate_from.as_ref()?;
+    Some(
+        lanchat_server::migrate_from_sqlite(config, from).map(|copied| {
+            println!(
+                "Copied {} messages (ids up to {}), {} owned nicknames, {} rooms, {} bans and {} sessions into Redis.",
+                copied.messages,
+                copied.last_id,
+                copied.owners,
+                copied.rooms,
+                copied.bans,
+                copied.sessions
+            );
+        })
+        .map_err(Into::into),
+    )
 }
 
 /// Reads the allow list again at every SIGHUP, as daemons do their
