@@ -722,6 +722,9 @@ error_codes! {
     /// The room is private: only those invited or with its key (and its
     /// operators) may enter.
     InviteOnly => "invite_only",
+    /// The room is private and has a key, which was not given or was not
+    /// its key (an invitation lets one in without it).
+    BadKey => "bad_key",
 }
 
 fn json_line<T: Serialize>(msg: &T) -> Bytes {
@@ -907,7 +910,7 @@ mod tests {
 
     #[test]
     fn error_codes_serialise_as_their_documented_names() {
-        assert_eq!(ErrorCode::ALL.len(), 26);
+        assert_eq!(ErrorCode::ALL.len(), 27);
         for &code in ErrorCode::ALL {
             let wire = serde_json::to_string(&code).unwrap();
             assert_eq!(wire, format!("\"{}\"", code.as_str()));

@@ -689,6 +689,42 @@ async fn an_irc_operator_keeps_order_with_topic_kick_and_ban_modes() {
 }
 
 #[tokio::test]
+async fn a_channel_made_invite_only_and_given_a_key_refuses_with_473_then_475() {
+    let server = irc_server().await;
+    let mut founder = Irc::connect_tls(&server, &ephemeral().expect("a key")).await;
+    founder.register("ops").await;
+    founder.send("JOIN #priv").await;
+    founder.until("366").await;
+    founder.send("MODE #priv +i").await;
+    while !founder.until("NOTICE").await.contains("private") {}
+    let mut guest = Irc::connect(&server).await;
+    guest.register("guest").await;
+    guest.send("JOIN #priv").await;
+    assert!(
+        guest
+            .until("473")
+            .await
+            .starts_with(":lanchat.lan 473 guest #priv :")
+    );
+    founder.send("MODE #priv +k sesame").await;
+    while !founder.until("NOTICE").await.contains("key") {}
+    // Without the key, or with another: 475, which IRC clients answer by
+    // asking for the key.
+    for join in ["JOIN #priv", "JOIN #priv wrong"] {
+        guest.send(join).await;
+        assert!(
+            guest
+                .until("475")
+                .await
+                .starts_with(":lanchat.lan 475 guest #priv :"),
+            "{join}"
+        );
+    }
+    guest.send("JOIN #priv sesame").await;
+    assert_eq!(guest.until("JOIN").await, ":guest!guest@lanchat JOIN #priv");
+}
+
+#[tokio::test]
 async fn history_comes_in_a_chathistory_batch_when_asked_for() {
     let server = irc_server().await;
     let mut alice = server.join("alice").await;

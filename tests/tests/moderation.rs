@@ -630,9 +630,14 @@ async fn a_private_room_lets_in_only_the_invited_and_those_with_its_key() {
         .contains("set a key")
     {}
     let mut guest = server.join("guest").await;
+    // A room with a key says a key is what is missing.
     assert_eq!(
         try_join_with(&mut guest, "secret", "wrong").await,
-        Some(ErrorCode::InviteOnly)
+        Some(ErrorCode::BadKey)
+    );
+    assert_eq!(
+        try_join(&mut guest, "secret").await,
+        Some(ErrorCode::BadKey)
     );
     assert_eq!(try_join_with(&mut guest, "secret", "sesame").await, None);
     server.shutdown().await;
@@ -640,10 +645,7 @@ async fn a_private_room_lets_in_only_the_invited_and_those_with_its_key() {
     // Private, and its key, across a restart.
     let server = TestServer::on_port(port, on_disk(&dir)).await;
     let mut bob = server.join_with_key("bob", &bob_key).await;
-    assert_eq!(
-        try_join(&mut bob, "secret").await,
-        Some(ErrorCode::InviteOnly)
-    );
+    assert_eq!(try_join(&mut bob, "secret").await, Some(ErrorCode::BadKey));
     assert_eq!(try_join_with(&mut bob, "secret", "sesame").await, None);
 }
 

@@ -113,13 +113,19 @@ pub(crate) async fn may_enter(
     {
         return Ok(());
     }
-    let how = if record.privacy.key.is_some() {
-        format!("ask an operator to /invite you, or /join {room} KEY with its key")
+    // A room with a key says so, since the key is what most who come
+    // need (and IRC clients tell a wrong key from an invitation missing).
+    let (code, how) = if record.privacy.key.is_some() {
+        let how = format!("ask an operator to /invite you, or /join {room} KEY with its key");
+        (ErrorCode::BadKey, how)
     } else {
-        "ask an operator to /invite you".to_owned()
+        (
+            ErrorCode::InviteOnly,
+            "ask an operator to /invite you".to_owned(),
+        )
     };
     let message = format!("#{room} is private: {how}.");
-    Err(ctx.refuse(ErrorCode::InviteOnly, message))
+    Err(ctx.refuse(code, message))
 }
 
 /// `/private on|off`.

@@ -566,6 +566,7 @@ impl Irc {
             ErrorCode::Banned => ("465", None),
             ErrorCode::Muted => ("404", Some(channel)),
             ErrorCode::InviteOnly => ("473", Some(channel)),
+            ErrorCode::BadKey => ("475", Some(channel)),
             ErrorCode::HelloTimeout
             | ErrorCode::TooManyErrors
             | ErrorCode::ServerFull
