@@ -859,7 +859,10 @@ async fn a_notice_is_delivered_but_answered_by_nothing() {
             break;
         }
     }
-    // Nothing came back to the bot for its NOTICE: the next line it gets
+    // A CTCP in a NOTICE, an ACTION included, is a reply nobody asked:
+    // not delivered, and answered by nothing either.
+    bot.send("NOTICE alice :\x01ACTION waves\x01").await;
+    // Nothing came back to the bot for its NOTICEs: the next line it gets
     // answers its PING.
     bot.send("PING :next").await;
     assert_eq!(bot.recv().await, ":lanchat.lan PONG lanchat.lan :next");
@@ -869,6 +872,16 @@ async fn a_notice_is_delivered_but_answered_by_nothing() {
         bot.until("NOTICE").await,
         ":lanchat.lan NOTICE bot :alice is away: lunch"
     );
+    // And alice was given the PRIVMSG after the first NOTICE, not the
+    // ACTION.
+    loop {
+        if let ServerMsg::Message { from, text, .. } = alice.recv().await
+            && from == "bot"
+        {
+            assert_eq!(text, "are you there?");
+            break;
+        }
+    }
 }
 
 #[tokio::test]
@@ -906,7 +919,9 @@ async fn a_notice_stays_a_notice_in_every_dialect_and_in_history() {
     while !nc.recv_line().await.ends_with("-bot- build 7 passed") {}
 
     // A JSON client's notice is words even when it starts with `/`, and
-    // reaches IRC as a NOTICE.
+    // reaches IRC as a NOTICE; its sender is not told that carol is away.
+    carol.send("AWAY :out").await;
+    carol.until("306").await;
     alice
         .send(&ClientMsg::Say {
             text: "/quit is what you type".into(),
@@ -922,11 +937,21 @@ async fn a_notice_stays_a_notice_in_every_dialect_and_in_history() {
             .await
             .ends_with(":alice!alice@lanchat NOTICE carol :/quit is what you type")
     );
-    // Its sender's echo says it was sent as a notice.
-    assert!(matches!(
-        alice.recv().await,
-        ServerMsg::Message { text, notice: Some(true), .. } if text == "/quit is what you type"
-    ));
+    // Its sender's echo says it was sent as a notice; nothing else came.
+    loop {
+        match alice.recv().await {
+            ServerMsg::Message { text, notice, .. } => {
+                assert_eq!(
+                    (text.as_str(), notice),
+                    ("/quit is what you type", Some(true))
+                );
+                break;
+            }
+            ServerMsg::Away { .. } => {}
+            other => panic!("expected the echo, got {other:?}"),
+        }
+    }
+    alice.expect_alive().await;
 
     // History keeps the kind: a client arriving later is replayed a NOTICE.
     let mut dave = Irc::connect(&server).await;
@@ -1137,6 +1162,8 @@ async fn pages_through_history(server: TestServer) {
     let pages = [
         (format!("AFTER #dev msgid={} 2", id(1)), vec![m(2), m(3)]),
         (format!("LATEST #dev msgid={} 10", id(2)), vec![m(3), m(4)]),
+        // The newest after it, not the oldest.
+        (format!("LATEST #dev msgid={} 2", id(0)), vec![m(3), m(4)]),
         ("LATEST #dev * 2".to_owned(), vec![m(3), m(4)]),
         // The message itself and one before it, then one after.
         (
@@ -1157,6 +1184,7 @@ async fn pages_through_history(server: TestServer) {
             vec![m(1), m(2), m(3)],
         ),
         (format!("AFTER #dev msgid={} 10", id(4)), vec![]),
+        ("LATEST #dev * 0".to_owned(), vec![]),
     ];
     for (asked, expected) in pages {
         assert_eq!(page_of(&mut carol, &asked).await, expected, "{asked}");
@@ -1170,6 +1198,13 @@ async fn pages_through_history(server: TestServer) {
             .until("FAIL")
             .await
             .contains(" CHATHISTORY INVALID_PARAMS AFTER :")
+    );
+    carol.send("CHATHISTORY LATEST #dev *").await;
+    assert!(
+        carol
+            .until("FAIL")
+            .await
+            .contains(" CHATHISTORY INVALID_PARAMS LATEST :")
     );
     carol.send("CHATHISTORY TARGETS * * 10").await;
     assert!(

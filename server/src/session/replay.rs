@@ -221,11 +221,7 @@ pub(crate) async fn page(
             // The message itself counts among the half before it.
             let before_it = limit.div_ceil(2);
             let earlier = newest(ctx, &place, (0, id.saturating_add(1)), before_it).await;
-            let after_it = limit - before_it;
-            let later = match after_it {
-                0 => Ok(History::default()),
-                _ => oldest(ctx, &place, (id, u64::MAX), after_it).await,
-            };
+            let later = oldest(ctx, &place, (id, u64::MAX), limit - before_it).await;
             earlier.and_then(|mut history| {
                 history.messages.extend(later?.messages);
                 Ok(history)
@@ -252,6 +248,10 @@ async fn newest(
     (after, before): (u64, u64),
     limit: usize,
 ) -> Result<History, StoreError> {
+    // Asked for nothing (or a server that replays nothing): nothing to read.
+    if limit == 0 {
+        return Ok(History::default());
+    }
     let query = RecentQuery {
         rooms: place.rooms.clone(),
         direct_of: place.direct_of.clone(),
@@ -270,6 +270,9 @@ async fn oldest(
     (after, before): (u64, u64),
     limit: usize,
 ) -> Result<History, StoreError> {
+    if limit == 0 {
+        return Ok(History::default());
+    }
     let query = SinceQuery {
         rooms: place.rooms.clone(),
         direct_of: place.direct_of.clone(),

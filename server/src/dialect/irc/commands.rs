@@ -75,14 +75,15 @@ impl Irc {
             let why = "history is kept for rooms (#channels) here";
             return self.fail(("INVALID_TARGET", &subcommand), &[target, why]);
         };
-        let limit = param(2 + used)
-            .and_then(|limit| limit.parse::<usize>().ok())
-            .unwrap_or(self.history_len);
+        let Some(Ok(limit)) = param(2 + used).map(str::parse::<usize>) else {
+            let why = "the last parameter is how many messages, a number";
+            return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
+        };
         state.history_asked = Some(to_irc_channel(&room));
         Request::History {
             range,
             room: Some(room.as_str().to_owned()),
-            limit: Some(limit.clamp(1, self.history_len)),
+            limit: Some(limit),
         }
     }
 
@@ -160,6 +161,11 @@ impl Irc {
         let (text, kind) = match MessageText::parse(text) {
             MessageText::Plain(text) if notice => (text, SayKind::Notice),
             MessageText::Plain(text) => (text, SayKind::Message),
+            // CTCP in a NOTICE is a reply to a CTCP query (an ACTION in one
+            // included), which nobody here asked.
+            MessageText::Action(_) | MessageText::Ctcp { .. } if notice => {
+                return Request::Answer(Default::default());
+            }
             MessageText::Action(text) => (text, SayKind::Action),
             // Other CTCP (VERSION, PING...) asks the other client's
             // software, which lanchat's people do not run.
@@ -302,8 +308,6 @@ impl Irc {
     }
 }
 
-/// The nicknames `ISON` asks about, as several parameters or as one, at
-/// most [`MAX_ISON`].
 /// The page a `CHATHISTORY` subcommand asks for, from its message
 /// references (what follows the target), and how many of them it took;
 /// `None` for another subcommand or a reference that is not `msgid=ID`.
@@ -349,6 +353,8 @@ fn history_range(subcommand: &str, references: &[String]) -> Option<(HistoryRang
     })
 }
 
+/// The nicknames `ISON` asks about, as several parameters or as one, at
+/// most [`MAX_ISON`].
 fn ison_nicks(message: &Message) -> Vec<String> {
     message
         .params
