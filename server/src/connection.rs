@@ -371,9 +371,15 @@ impl Connection<'_> {
                 let message = "Send {\"type\":\"hello\",\"nick\":\"NAME\"} before anything else.";
                 ctx.bad_line(ErrorCode::BadRequest, message.to_owned())
             }
-            (Phase::Joined(member), Request::History { range, room, limit }) => {
-                replay::page(ctx, member, (range, limit), room).await
-            }
+            (
+                Phase::Joined(member),
+                Request::History {
+                    range,
+                    room,
+                    with,
+                    limit,
+                },
+            ) => replay::page(ctx, member, (range, limit), (room, with)).await,
             (Phase::Joined(_), Request::Password(_)) => Next::Read,
             (Phase::Joined(member), Request::Hello(_)) => {
                 let message = format!("You already joined as {}.", member.membership.nick());

@@ -36,6 +36,9 @@ pub(crate) enum Request {
         range: HistoryRange,
         /// The room's name, unchecked; `None` for direct messages.
         room: Option<String>,
+        /// For direct messages: only those exchanged with this nickname
+        /// (unchecked); `None` for all of them.
+        with: Option<String>,
         /// At most this many (and never more than `--history`).
         limit: Option<usize>,
     },

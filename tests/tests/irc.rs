@@ -1114,6 +1114,83 @@ async fn chathistory_pages_through_a_room_kept_in_redis_alike() {
     pages_through_history(TestServer::with_irc(sharing(&redis)).await).await;
 }
 
+#[tokio::test]
+async fn chathistory_pages_through_one_conversation_of_direct_messages() {
+    pages_through_a_conversation(irc_server().await).await;
+}
+
+#[tokio::test]
+async fn chathistory_pages_through_one_conversation_kept_in_redis_alike() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    pages_through_a_conversation(TestServer::with_irc(sharing(&redis)).await).await;
+}
+
+/// `CHATHISTORY` of a nickname: the direct messages with that person,
+/// both ways, and none of another conversation.
+async fn pages_through_a_conversation(server: TestServer) {
+    let mut alice = server
+        .join_with_key("alice", &ephemeral().expect("a key"))
+        .await;
+    let mut bob = server
+        .join_with_key("bob", &ephemeral().expect("a key"))
+        .await;
+    let mut carol = Irc::connect_tls(&server, &ephemeral().expect("a key")).await;
+    carol
+        .register_with("carol", "batch message-tags draft/chathistory")
+        .await;
+    let mut ids = Vec::new();
+    alice.say_to(None, Some("carol"), "d1", None).await;
+    ids.push(alice.recv_chat().await.0);
+    carol.until("PRIVMSG").await;
+    carol.send("PRIVMSG alice :d2").await;
+    ids.push(alice.recv_chat().await.0);
+    bob.say_to(None, Some("carol"), "x1", None).await;
+    bob.recv_chat().await;
+    carol.until("PRIVMSG").await;
+    alice.say_to(None, Some("carol"), "d3", None).await;
+    ids.push(alice.recv_chat().await.0);
+    carol.until("PRIVMSG").await;
+
+    // One batch named after the other person, whoever sent each message.
+    carol.send("CHATHISTORY LATEST alice * 10").await;
+    let page = carol.lines_until("BATCH").await;
+    let opened = page.last().cloned().unwrap_or_default();
+    assert!(opened.ends_with(" chathistory alice"), "{opened}");
+    let lines = carol.lines_until("BATCH").await;
+    let said: Vec<_> = lines
+        .iter()
+        .filter(|l| command_of(l) == "PRIVMSG")
+        .collect();
+    assert_eq!(said.len(), 3, "{lines:?}");
+    assert!(
+        said[0].ends_with(":alice!alice@lanchat PRIVMSG carol :d1"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].ends_with(":carol!carol@lanchat PRIVMSG alice :d2"),
+        "{said:?}"
+    );
+    assert!(
+        said[2].ends_with(":alice!alice@lanchat PRIVMSG carol :d3"),
+        "{said:?}"
+    );
+
+    let before_d3 = format!("BEFORE alice msgid={} 1", ids[2]);
+    assert_eq!(page_of(&mut carol, &before_d3).await, ["d2"]);
+    let after_d1 = format!("AFTER alice msgid={} 10", ids[0]);
+    assert_eq!(page_of(&mut carol, &after_d1).await, ["d2", "d3"]);
+    assert_eq!(page_of(&mut carol, "LATEST bob * 10").await, ["x1"]);
+    assert!(page_of(&mut carol, "LATEST dave * 10").await.is_empty());
+    // A guest keeps no direct-message history: an empty page.
+    let mut guest = Irc::connect(&server).await;
+    guest
+        .register_with("guest", "batch draft/chathistory")
+        .await;
+    assert!(page_of(&mut guest, "LATEST alice * 10").await.is_empty());
+}
+
 /// Every `CHATHISTORY` subcommand against five messages in `#dev`.
 async fn pages_through_history(server: TestServer) {
     let mut alice = server.join("alice").await;
@@ -1213,12 +1290,12 @@ async fn pages_through_history(server: TestServer) {
             .await
             .contains(" CHATHISTORY INVALID_PARAMS TARGETS :")
     );
-    carol.send("CHATHISTORY LATEST alice * 10").await;
+    carol.send("CHATHISTORY LATEST * * 10").await;
     assert!(
         carol
             .until("FAIL")
             .await
-            .contains(" CHATHISTORY INVALID_TARGET LATEST alice :")
+            .contains(" CHATHISTORY INVALID_TARGET LATEST * :")
     );
 }
 
@@ -1250,7 +1327,7 @@ async fn chathistory_on_a_server_that_replays_nothing_is_an_empty_page() {
 async fn page_of(client: &mut Irc, asked: &str) -> Vec<String> {
     client.send(&format!("CHATHISTORY {asked}")).await;
     let opened = client.until("BATCH").await;
-    assert!(opened.contains(" chathistory #"), "{opened}");
+    assert!(opened.contains(" chathistory "), "{opened}");
     client
         .lines_until("BATCH")
         .await

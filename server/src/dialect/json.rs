@@ -69,6 +69,7 @@ impl Dialect for Json {
             ClientMsg::History { before, room } => Request::History {
                 range: HistoryRange::before(before),
                 room,
+                with: None,
                 limit: None,
             },
             ClientMsg::Whois { nick } => Request::Whois { nick },

@@ -3,13 +3,12 @@
 //! renders every replay, so they all end the same way.
 
 use bytes::Bytes;
+use lanchat_shared::fingerprint::Fingerprint;
 use lanchat_shared::{ErrorCode, RoomName, ServerMsg};
 
 use super::{Context, Member, Next};
 use crate::dialect::Dialect;
-use lanchat_shared::fingerprint::Fingerprint;
-
-use crate::domain::{Party, ShownTo};
+use crate::domain::{NickKey, Party, ShownTo};
 use crate::request::HistoryRange;
 use crate::store::{History, RecentQuery, SinceQuery, StoreError};
 use crate::writer::Outgoing;
@@ -40,6 +39,7 @@ pub(crate) async fn on_arrival(
                 after: 0,
                 up_to: arrival.up_to,
                 per_room: ctx.shared.config.history_len,
+                direct_with: None,
             };
             let history = ctx.shared.store.recent(query).await;
             let gap = has_gap(&history) || arrival.from == ReplayFrom::OtherHistory;
@@ -53,6 +53,7 @@ pub(crate) async fn on_arrival(
         after,
         up_to: arrival.up_to,
         limit: ctx.shared.config.resume_limit,
+        direct_with: None,
     };
     resume(ctx, arrival.reader, query, welcome).await
 }
@@ -182,20 +183,21 @@ pub(crate) async fn of_room(ctx: &Context<'_>, room: &RoomName) -> Result<Histor
         after: 0,
         up_to: ctx.shared.hub.last_published(),
         per_room: ctx.shared.config.history_len,
+        direct_with: None,
     };
     ctx.shared.store.recent(query).await
 }
 
 /// A page of history for `member`, as `range` says: in `room` (which it
 /// must be in, as for a `say`) or, without a room, in its own direct
-/// messages; at most `--history` messages (or `limit`, if fewer), of what
-/// retention keeps, and nothing newer than what is published. Then
-/// `history_end`.
+/// messages (those exchanged `with` someone, if named); at most
+/// `--history` messages (or `limit`, if fewer), of what retention keeps,
+/// and nothing newer than what is published. Then `history_end`.
 pub(crate) async fn page(
     ctx: &mut Context<'_>,
     member: &Member,
     (range, limit): (HistoryRange, Option<usize>),
-    room: Option<String>,
+    (room, with): (Option<String>, Option<String>),
 ) -> Next {
     // Direct messages are read by identity: a guest has no history of them.
     let (rooms, direct_of) = match room.as_deref().map(RoomName::parse) {
@@ -212,6 +214,7 @@ pub(crate) async fn page(
     let place = Place {
         rooms,
         direct_of,
+        direct_with: with.as_deref().map(NickKey::of),
         published: ctx.shared.hub.last_published(),
     };
     let history = match range {
@@ -237,6 +240,7 @@ pub(crate) async fn page(
 struct Place {
     rooms: Vec<String>,
     direct_of: Option<Fingerprint>,
+    direct_with: Option<NickKey>,
     published: u64,
 }
 
@@ -258,6 +262,7 @@ async fn newest(
         after,
         up_to: before.saturating_sub(1).min(place.published),
         per_room: limit,
+        direct_with: place.direct_with.clone(),
     };
     ctx.shared.store.recent(query).await
 }
@@ -279,6 +284,7 @@ async fn oldest(
         after,
         up_to: before.saturating_sub(1).min(place.published),
         limit,
+        direct_with: place.direct_with.clone(),
     };
     ctx.shared.store.since(query).await
 }

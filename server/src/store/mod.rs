@@ -50,6 +50,9 @@ pub struct RecentQuery {
     /// Whose direct messages to add (their own tail): an identity's; a
     /// guest has no direct-message history.
     pub direct_of: Option<Fingerprint>,
+    /// Of those, only the ones exchanged with this nickname: one
+    /// conversation. `None`: all of them.
+    pub direct_with: Option<NickKey>,
     /// Nothing at or before this id (0: as far back as retention keeps).
     pub after: u64,
     /// Nothing newer than this id: the client receives newer messages live.
@@ -67,6 +70,9 @@ pub struct SinceQuery {
     /// Whose direct messages belong in the replay: an identity's; a guest
     /// has no direct-message history.
     pub direct_of: Option<Fingerprint>,
+    /// Of those, only the ones exchanged with this nickname: one
+    /// conversation. `None`: all of them.
+    pub direct_with: Option<NickKey>,
     /// The last id the client saw.
     pub after: u64,
     /// Nothing newer than this id: the client receives newer messages live.

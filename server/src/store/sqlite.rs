@@ -173,6 +173,13 @@ const DIRECT_TAIL: &str = "FROM messages WHERE id <= ?2 AND id > ?4
     AND ((room IS NULL AND sender_id = ?1) OR (room IS NULL AND recipient_id = ?1))
     ORDER BY id DESC LIMIT ?3";
 
+/// [`DIRECT_TAIL`] of one conversation: only the messages between identity
+/// `?1` and nickname (key) `?5`, either way.
+const CONVERSATION_TAIL: &str = "FROM messages WHERE id <= ?2 AND id > ?4
+    AND ((room IS NULL AND sender_id = ?1 AND recipient_key = ?5)
+      OR (room IS NULL AND recipient_id = ?1 AND sender_key = ?5))
+    ORDER BY id DESC LIMIT ?3";
+
 /// Sessions unused for this long (since their connection last ended, or
 /// they last changed) are forgotten at the next retention pass.
 const SESSION_DAYS: u64 = 30;
@@ -368,11 +375,16 @@ fn resume_filter(query: &SinceQuery) -> String {
     // Without direct messages the rooms alone, which their index serves:
     // with the OR, SQLite walks every message after `after` (a page of
     // one room's history from its start would read the whole table).
-    match query.direct_of {
-        None => format!("FROM messages WHERE id > ? AND id <= ? AND room IN ({placeholders})"),
-        Some(_) => format!(
+    match (&query.direct_of, &query.direct_with) {
+        (None, _) => format!("FROM messages WHERE id > ? AND id <= ? AND room IN ({placeholders})"),
+        (Some(_), None) => format!(
             "FROM messages WHERE id > ? AND id <= ?
              AND (room IN ({placeholders}) OR (room IS NULL AND (sender_id = ? OR recipient_id = ?)))"
+        ),
+        (Some(_), Some(_)) => format!(
+            "FROM messages WHERE id > ? AND id <= ?
+             AND (room IN ({placeholders}) OR (room IS NULL
+               AND ((sender_id = ? AND recipient_key = ?) OR (recipient_id = ? AND sender_key = ?))))"
         ),
     }
 }
@@ -383,8 +395,12 @@ fn resume_values(query: &SinceQuery, after: u64) -> Vec<rusqlite::types::Value> 
         vec![to_i64(after).into(), to_i64(query.up_to).into()];
     values.extend(query.rooms.iter().map(|r| r.clone().into()));
     if let Some(identity) = &query.direct_of {
-        values.push(identity.to_string().into());
-        values.push(identity.to_string().into());
+        for _ in 0..2 {
+            values.push(identity.to_string().into());
+            if let Some(peer) = &query.direct_with {
+                values.push(peer.as_str().to_owned().into());
+            }
+        }
     }
     values
 }
@@ -538,13 +554,22 @@ impl Store for SqliteStore {
             }
         }
         if let Some(identity) = &query.direct_of {
+            let (sql, with) = match &query.direct_with {
+                Some(peer) => (CONVERSATION_TAIL, Some(peer.as_str())),
+                None => (DIRECT_TAIL, None),
+            };
             let mut direct = self
                 .db
-                .prepare_cached(&format!("SELECT {COLUMNS} {DIRECT_TAIL}"))
+                .prepare_cached(&format!("SELECT {COLUMNS} {sql}"))
                 .map_err(&read)?;
-            let rows = direct
-                .query_map(params![identity.as_str(), up_to, tail, floor], read_message)
-                .map_err(&read)?;
+            let identity = identity.as_str();
+            let rows = match with {
+                Some(peer) => {
+                    direct.query_map(params![identity, up_to, tail, floor, peer], read_message)
+                }
+                None => direct.query_map(params![identity, up_to, tail, floor], read_message),
+            }
+            .map_err(&read)?;
             for row in rows {
                 messages.push(row.map_err(&read)?);
             }
@@ -1289,6 +1314,7 @@ mod tests {
             after: 0,
             up_to: u64::MAX,
             limit: 10,
+            direct_with: None,
         };
         let read = store.since(&query, Kept::default()).unwrap().messages;
         let read: Vec<_> = read.iter().map(|stored| stored.message.kind).collect();
@@ -1304,6 +1330,7 @@ mod tests {
             after: 0,
             up_to: u64::MAX,
             limit: 1000,
+            direct_with: None,
         };
         let history = store.since(&query, Kept::default()).unwrap();
         history.messages.iter().map(|m| m.id).collect()
@@ -1394,6 +1421,7 @@ mod tests {
             up_to: u64::MAX,
             per_room: 50,
             after: 0,
+            direct_with: None,
         };
         let history = store.recent(&query, kept).unwrap();
         history.messages.iter().map(|m| m.id).collect()
@@ -1406,6 +1434,7 @@ mod tests {
             after,
             up_to: u64::MAX,
             limit: 1000,
+            direct_with: None,
         };
         let history = store.since(&query, kept).unwrap();
         (history.messages.iter().map(|m| m.id).collect(), history.gap)

@@ -547,6 +547,7 @@ mod tests {
             after: 0,
             up_to: u64::MAX,
             limit: 5000,
+            direct_with: None,
         };
         let reading = tokio::spawn({
             let handle = handle.clone();

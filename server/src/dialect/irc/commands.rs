@@ -58,10 +58,11 @@ impl Irc {
         }
     }
 
-    /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN #room ... N`: a
-    /// page of a room's history by lanchat's ids (`msgid=ID`; `LATEST`
-    /// takes `*` too). Timestamps, `TARGETS` and direct messages are
-    /// refused with `FAIL`.
+    /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN TARGET ... N`: a
+    /// page of a room's history (`#room`), or of the direct messages
+    /// exchanged with someone (`nick`), by lanchat's ids (`msgid=ID`;
+    /// `LATEST` takes `*` too). Timestamps and `TARGETS` are refused with
+    /// `FAIL`.
     fn chathistory(&self, state: &mut State, params: &[String]) -> Request {
         let param = |index: usize| params.get(index).map(String::as_str);
         let subcommand = param(0).unwrap_or_default().to_ascii_uppercase();
@@ -70,19 +71,26 @@ impl Irc {
             let why = "the subcommands are LATEST, BEFORE, AFTER, AROUND and BETWEEN, with msgid= references (lanchat's ids)";
             return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
         };
-        let Some(Ok(room)) = param(1).map(from_irc_channel) else {
-            let target = param(1).unwrap_or("*");
-            let why = "history is kept for rooms (#channels) here";
-            return self.fail(("INVALID_TARGET", &subcommand), &[target, why]);
+        let target = param(1).unwrap_or_default();
+        let (room, with, asked) = match (target.starts_with('#'), from_irc_channel(target)) {
+            (true, Ok(room)) => (Some(room.as_str().to_owned()), None, to_irc_channel(&room)),
+            (false, _) if !target.is_empty() && target != "*" => {
+                (None, Some(lanchat_nick(target)), target.to_owned())
+            }
+            _ => {
+                let why = "the target is a #channel or a nickname";
+                return self.fail(("INVALID_TARGET", &subcommand), &[target, why]);
+            }
         };
         let Some(Ok(limit)) = param(2 + used).map(str::parse::<usize>) else {
             let why = "the last parameter is how many messages, a number";
             return self.fail(("INVALID_PARAMS", &subcommand), &[why]);
         };
-        state.history_asked = Some(to_irc_channel(&room));
+        state.history_asked = Some(asked);
         Request::History {
             range,
-            room: Some(room.as_str().to_owned()),
+            room,
+            with,
             limit: Some(limit),
         }
     }

@@ -135,8 +135,14 @@ impl Irc {
             (Some(room), None) => channel(room),
             (None, None) => channel(LOBBY),
         };
-        let batch =
-            (told == Told::AsReply && state.caps.batch).then(|| self.in_batch(state, &target, out));
+        // A direct message's batch is its conversation's: named after the
+        // other person, whichever way it went.
+        let conversation = match to {
+            Some(_) if target == state.target() => irc_nick(from),
+            _ => target.clone(),
+        };
+        let batch = (told == Told::AsReply && state.caps.batch)
+            .then(|| self.in_batch(state, &conversation, out));
         let said = Said {
             id: *id,
             ts: *ts,

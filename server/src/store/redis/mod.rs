@@ -430,6 +430,70 @@ impl RedisStore {
 
     /// The entries of `streams` in (`after`, `up_to`], newest first if
     /// `newest_first`, at most `count` of each.
+    /// Up to `count` messages a stream of what `reading` names, between
+    /// `after` (not included) and `up_to`, merged in id order, newest first
+    /// if `newest_first`.
+    fn read(
+        &mut self,
+        reading: &Reading<'_>,
+        (after, up_to): (u64, u64),
+        count: usize,
+        newest_first: bool,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let (Some(identity), Some(peer)) = (reading.direct_of, reading.direct_with) else {
+            let streams = streams_of(reading.rooms, reading.direct_of);
+            return self.ranges(&streams, after, up_to, count, newest_first);
+        };
+        let mut messages = self.ranges(
+            &streams_of(reading.rooms, None),
+            after,
+            up_to,
+            count,
+            newest_first,
+        )?;
+        messages.extend(self.conversation(identity, peer, (after, up_to), count, newest_first)?);
+        messages.sort_by_key(|m| m.id);
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    /// Up to `count` of `identity`'s direct messages exchanged with `peer`,
+    /// between `after` (not included) and `up_to`, looking through at
+    /// most [`CONVERSATION_SCAN`] of its direct messages from the end the
+    /// page is counted from.
+    fn conversation(
+        &mut self,
+        identity: &Fingerprint,
+        peer: &NickKey,
+        (mut after, mut up_to): (u64, u64),
+        count: usize,
+        newest_first: bool,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let stream = [format!("lanchat:dm:{identity}")];
+        let (mut found, mut scanned) = (Vec::new(), 0);
+        while found.len() < count && scanned < CONVERSATION_SCAN && after < up_to {
+            let page = self.ranges(&stream, after, up_to, SCAN_PAGE, newest_first)?;
+            let (Some(last), whole) = (page.last(), page.len() == SCAN_PAGE) else {
+                break;
+            };
+            // The next page starts past this one's last entry.
+            if newest_first {
+                up_to = last.id.saturating_sub(1);
+            } else {
+                after = last.id;
+            }
+            scanned += page.len();
+            found.extend(page.into_iter().filter(|m| exchanged_with(m, peer)));
+            if !whole {
+                break;
+            }
+        }
+        found.truncate(count);
+        Ok(found)
+    }
+
     fn ranges(
         &mut self,
         streams: &[String],
@@ -438,6 +502,10 @@ impl RedisStore {
         count: usize,
         newest_first: bool,
     ) -> Result<Vec<StoredMessage>, StoreError> {
+        // An empty pipeline is no query Redis can answer.
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for stream in streams {
             let (after, up_to) = (format!("({after}"), format!("{up_to}"));
@@ -458,6 +526,29 @@ impl RedisStore {
         }
         Ok(messages)
     }
+}
+
+/// What a history query reads: rooms, and someone's direct messages (or
+/// one conversation of them).
+struct Reading<'a> {
+    rooms: &'a [String],
+    direct_of: Option<&'a Fingerprint>,
+    direct_with: Option<&'a NickKey>,
+}
+
+/// Entries of an identity's direct-message stream looked through, at most,
+/// for one page of one conversation: the stream holds all of that
+/// identity's conversations, and a page of one is found by filtering them,
+/// so a conversation that is a small part of them may show a short page.
+const CONVERSATION_SCAN: usize = 5_000;
+
+/// Entries read at a time while looking for a conversation's page.
+const SCAN_PAGE: usize = 500;
+
+/// Whether `message` was exchanged with `peer` (sent by them, or to them).
+fn exchanged_with(message: &StoredMessage, peer: &NickKey) -> bool {
+    NickKey::of(&message.message.from) == *peer
+        || matches!(&message.message.target, Target::Direct(to) if NickKey::of(to) == *peer)
 }
 
 /// The streams a reader of `rooms` and of `identity`'s direct messages
@@ -552,9 +643,13 @@ impl Store for RedisStore {
 
     fn recent(&mut self, query: &RecentQuery, kept: Kept) -> Result<History, StoreError> {
         let (floor, _) = self.floor(kept)?;
-        let streams = streams_of(&query.rooms, query.direct_of.as_ref());
         let after = floor.max(query.after);
-        let mut messages = self.ranges(&streams, after, query.up_to, query.per_room, true)?;
+        let reading = Reading {
+            rooms: &query.rooms,
+            direct_of: query.direct_of.as_ref(),
+            direct_with: query.direct_with.as_ref(),
+        };
+        let mut messages = self.read(&reading, (after, query.up_to), query.per_room, true)?;
         messages.reverse();
         Ok(History {
             messages,
@@ -566,8 +661,12 @@ impl Store for RedisStore {
         let (floor, pruned) = self.floor(kept)?;
         let gap = query.after < pruned.max(floor);
         let after = query.after.max(floor);
-        let streams = streams_of(&query.rooms, query.direct_of.as_ref());
-        let mut messages = self.ranges(&streams, after, query.up_to, query.limit, false)?;
+        let reading = Reading {
+            rooms: &query.rooms,
+            direct_of: query.direct_of.as_ref(),
+            direct_with: query.direct_with.as_ref(),
+        };
+        let mut messages = self.read(&reading, (after, query.up_to), query.limit, false)?;
         messages.truncate(query.limit);
         Ok(History { messages, gap })
     }
