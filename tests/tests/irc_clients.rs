@@ -3,9 +3,10 @@
 //! over TLS (the server's key or certificate pinned, a client certificate
 //! presented), join `#lobby`, finish their channel sync, show the history
 //! with its original time and chat with a JSON client and a plain-text
-//! (`nc`) one, direct messages included.
+//! (`nc`) one, direct messages included. hexchat (in a virtual X display)
+//! does the same plainly.
 //!
-//! Both clients write what they show to log files, which the tests poll
+//! The clients write what they show to log files, which the tests poll
 //! until a line appears or a deadline passes. Without the programs a test
 //! is skipped, except in CI (`CI` set), which installs them (`.ci/run`).
 
@@ -558,4 +559,168 @@ async fn weechat_joins_shows_history_at_its_time_and_chats_plainly_and_over_tls(
     let mut weechat = weechat;
     let child = &mut weechat.child;
     wait_exit(&mut || matches!(child.try_wait(), Ok(Some(_))), "weechat").await;
+}
+
+/// hexchat, a GTK program, in a virtual X display of its own (Xvfb). It
+/// refuses to start as root without a click, so as root it runs as
+/// `nobody`, whose files the test makes readable and writable.
+struct Hexchat {
+    child: Child,
+    display: Child,
+    logs: PathBuf,
+}
+
+impl Hexchat {
+    /// Starts Xvfb and hexchat with the configuration in `home`.
+    fn start(home: &Path) -> Hexchat {
+        let mut display = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "800x600x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        // Xvfb picks a free display and writes its number once it serves.
+        let mut number = String::new();
+        let stdout = display.stdout.take().expect("Xvfb's output");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut number)
+            .expect("Xvfb's display number");
+        assert!(!number.trim().is_empty(), "Xvfb did not start");
+        let mut command = if running_as_root() {
+            let mut command = Command::new("setpriv");
+            command.args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "hexchat",
+            ]);
+            command
+        } else {
+            Command::new("hexchat")
+        };
+        let child = command
+            .arg(format!("--cfgdir={}", home.display()))
+            .arg("--no-plugins")
+            .env("DISPLAY", format!(":{}", number.trim()))
+            .env("HOME", home)
+            // Log times are local times; the old message's is in UTC.
+            .env("TZ", "UTC")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hexchat");
+        Hexchat {
+            child,
+            display,
+            logs: home.join("logs").join("lan"),
+        }
+    }
+}
+
+impl Drop for Hexchat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.display.kill();
+        let _ = self.display.wait();
+    }
+}
+
+/// Whether this process runs as root: `/proc/self` belongs to whoever
+/// the process runs as.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
+/// Lets `nobody` read and write `path` and everything in it, and reach it.
+fn open_to_everyone(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walk(path) {
+        let mode = if entry.is_dir() { 0o777 } else { 0o666 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode))
+            .expect("open to everyone");
+    }
+}
+
+/// `path` and everything below it.
+fn walk(path: &Path) -> Vec<PathBuf> {
+    let mut found = vec![path.to_owned()];
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            found.extend(walk(&entry.path()));
+        }
+    }
+    found
+}
+
+/// hexchat's configuration: network `lan` as `hexchat`, connecting by
+/// itself, saying a line in the lobby and one to `tui` once registered,
+/// joining `#lobby` (which it is in already); every channel and query
+/// logged with full times. No server list or join dialog at start.
+fn hexchat_config(port: u16) -> (String, String) {
+    let settings = "version = 2.16.1\n\
+        irc_nick1 = hexchat\nirc_user_name = hexchat\nirc_real_name = Hexchat Test\n\
+        gui_slist_skip = 1\ngui_join_dialog = 0\ngui_quit_dialog = 0\n\
+        irc_logging = 1\nirc_logmask = %n/%c.log\nstamp_log_format = %Y-%m-%d %H:%M:%S \n\
+        text_replay = 0\n"
+        .to_owned();
+    // Flags 8: connect at start (and not the global nickname settings).
+    let networks = format!(
+        "v=2.16.1\n\nN=lan\nI=hexchat\ni=hexchat_\nE=UTF-8 (Unicode)\nF=8\nD=0\n\
+         S=127.0.0.1/{port}\nC=MSG #lobby hello from hexchat\nC=MSG tui psst from hexchat\n\
+         J=#lobby\n\n"
+    );
+    (settings, networks)
+}
+
+#[tokio::test]
+async fn hexchat_joins_shows_history_at_its_time_and_chats() {
+    if !installed("hexchat", "hexchat") || !installed("Xvfb", "xvfb") {
+        return;
+    }
+    let mut scene = Scene::start().await;
+    let home = scene.dir.path().join("hexchat");
+    std::fs::create_dir_all(&home).expect("hexchat's home");
+    let (settings, networks) = hexchat_config(scene.irc_port());
+    std::fs::write(home.join("hexchat.conf"), settings).expect("hexchat's settings");
+    std::fs::write(home.join("servlist.conf"), networks).expect("hexchat's networks");
+    if running_as_root() {
+        open_to_everyone(scene.dir.path());
+    }
+    let hexchat = Hexchat::start(&home);
+
+    scene
+        .json_hears("hexchat", "hello from hexchat", None, false)
+        .await;
+    scene.nc_hears("<hexchat> hello from hexchat").await;
+    scene
+        .json_hears("hexchat", "psst from hexchat", Some("tui"), false)
+        .await;
+    scene.expect_identity("hexchat", false).await;
+    let lobby = hexchat.logs.join("#lobby.log");
+    let old = format!("{OLD_TIME} <olduser>\t{OLD_TEXT}");
+    wait_for_line(&lobby, &[&old], "the history at its own time").await;
+
+    scene.json.say("hello hexchat").await;
+    scene.json.say("/me waves at hexchat").await;
+    scene.nc.send_line("hello from nc").await;
+    scene
+        .json
+        .say_to(None, Some("hexchat"), "psst hexchat", None)
+        .await;
+    wait_for_line(&lobby, &["<tui>\thello hexchat"], "tui's line").await;
+    wait_for_line(&lobby, &["*\ttui waves at hexchat"], "tui's action").await;
+    wait_for_line(&lobby, &["<ncuser>\thello from nc"], "nc's line").await;
+    let query = hexchat.logs.join("tui.log");
+    wait_for_line(&query, &["<tui>\tpsst hexchat"], "tui's DM").await;
 }
