@@ -9,6 +9,13 @@
 //! is answered at once; one that waits for the greeting gets it that much
 //! later. No plain client's first line can start with 0x16 by design (it
 //! is a control character); one that does is told so and closed.
+//!
+//! On the IRC port the client speaks first either way (registration), so
+//! there is nothing to greet and no reason to guess early: it waits for
+//! the first byte as long as a TLS handshake may take. A TLS client that
+//! sets up its side only after connecting is told apart all the same
+//! (hexchat loads the system's CA certificates then, which took longer
+//! than [`FIRST_BYTE_WAIT`] in a test; it was taken for plain IRC before).
 
 use std::io;
 use std::time::Duration;
@@ -124,7 +131,11 @@ pub(crate) async fn open(
     shared: &Shared,
     port: Port,
 ) -> Result<Transport, NotOpened> {
-    let transport = if first_byte_says_tls(&stream).await? {
+    let first_byte_wait = match port {
+        Port::Main => FIRST_BYTE_WAIT,
+        Port::Irc => shared.config.tls_handshake_timeout,
+    };
+    let transport = if first_byte_says_tls(&stream, first_byte_wait).await? {
         // Boxed, and so on the heap only while it runs: a future is as
         // large as its largest state, and the handshake's (rustls's whole
         // connection, over a kilobyte) would otherwise be part of every
@@ -158,9 +169,9 @@ pub(crate) async fn open(
     }
 }
 
-async fn first_byte_says_tls(stream: &TcpStream) -> Result<bool, NotOpened> {
+async fn first_byte_says_tls(stream: &TcpStream, wait: Duration) -> Result<bool, NotOpened> {
     let mut first = [0u8; 1];
-    match timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)).await {
+    match timeout(wait, stream.peek(&mut first)).await {
         Err(_quiet) => Ok(false),
         Ok(Ok(0)) => Err(NotOpened::Gone(io::ErrorKind::UnexpectedEof.into())),
         Ok(Ok(_)) => Ok(first[0] == TLS_HANDSHAKE_RECORD),

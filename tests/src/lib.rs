@@ -303,6 +303,22 @@ impl TestClient {
         (client, server_key)
     }
 
+    /// [`TestClient::connect_tls_raw`] for a client that starts its
+    /// handshake `late` after connecting, as one does that sets up TLS
+    /// only then.
+    pub async fn connect_tls_late(
+        addr: SocketAddr,
+        identity: Option<&lanchat_shared::keyfile::KeyFile>,
+        late: std::time::Duration,
+    ) -> TestClient {
+        let stream = tcp_connect(addr).await;
+        let socket = second_handle(&stream);
+        tokio::time::sleep(late).await;
+        let (stream, _) = tls::handshake(stream, identity).await;
+        let (read, writer) = tokio::io::split(stream);
+        TestClient::over(Box::new(read), Box::new(writer), socket)
+    }
+
     fn over(
         read: Box<dyn AsyncRead + Send + Unpin>,
         writer: Box<dyn AsyncWrite + Send + Unpin>,

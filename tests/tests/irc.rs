@@ -725,6 +725,36 @@ async fn a_channel_made_invite_only_and_given_a_key_refuses_with_473_then_475() 
 }
 
 #[tokio::test]
+async fn a_tls_client_that_starts_its_handshake_late_is_told_apart_on_the_irc_port() {
+    let server = irc_server().await;
+    // Later than the main port waits before it takes a silent client for
+    // plain and greets it (200 ms).
+    let late = std::time::Duration::from_millis(700);
+    let key = ephemeral().expect("a key");
+    let client = TestClient::connect_tls_late(server.irc_addr(), Some(&key), late).await;
+    let mut irc = Irc { client };
+    irc.register("late").await;
+    let mut alice = server.join("alice").await;
+    alice
+        .send(&ClientMsg::Whois {
+            nick: "late".into(),
+        })
+        .await;
+    loop {
+        if let ServerMsg::Whois {
+            identity,
+            encrypted,
+            ..
+        } = alice.recv().await
+        {
+            assert_eq!(identity.as_deref(), Some(key.fingerprint.as_str()));
+            assert!(encrypted);
+            break;
+        }
+    }
+}
+
+#[tokio::test]
 async fn history_comes_in_a_chathistory_batch_when_asked_for() {
     let server = irc_server().await;
     let mut alice = server.join("alice").await;
