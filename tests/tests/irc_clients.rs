@@ -4,7 +4,7 @@
 //! presented), join `#lobby`, finish their channel sync, show the history
 //! with its original time and chat with a JSON client and a plain-text
 //! (`nc`) one, direct messages included. hexchat (in a virtual X display)
-//! does the same plainly.
+//! does the same, over TLS without a pin, which it cannot make.
 //!
 //! The clients write what they show to log files, which the tests poll
 //! until a line appears or a deadline passes. Without the programs a test
@@ -621,7 +621,7 @@ impl Hexchat {
         Hexchat {
             child,
             display,
-            logs: home.join("logs").join("lan"),
+            logs: home.join("logs"),
         }
     }
 }
@@ -665,8 +665,10 @@ fn walk(path: &Path) -> Vec<PathBuf> {
 
 /// hexchat's configuration: network `lan` as `hexchat`, connecting by
 /// itself, saying a line in the lobby and one to `tui` once registered,
-/// joining `#lobby` (which it is in already); every channel and query
-/// logged with full times. No server list or join dialog at start.
+/// joining `#lobby` (which it is in already), and `lans` as `hexchattls`
+/// over TLS (its client certificate in `certs/lans.pem`), saying a line in
+/// the lobby; every channel and query logged with full times. No server
+/// list or join dialog at start.
 fn hexchat_config(port: u16) -> (String, String) {
     let settings = "version = 2.16.1\n\
         irc_nick1 = hexchat\nirc_user_name = hexchat\nirc_real_name = Hexchat Test\n\
@@ -674,17 +676,21 @@ fn hexchat_config(port: u16) -> (String, String) {
         irc_logging = 1\nirc_logmask = %n/%c.log\nstamp_log_format = %Y-%m-%d %H:%M:%S \n\
         text_replay = 0\n"
         .to_owned();
-    // Flags 8: connect at start (and not the global nickname settings).
+    // Flags 8: connect at start (and not the global nickname settings);
+    // 4 + 32: TLS, accepting a certificate nobody signed (hexchat cannot
+    // pin one).
     let networks = format!(
         "v=2.16.1\n\nN=lan\nI=hexchat\ni=hexchat_\nE=UTF-8 (Unicode)\nF=8\nD=0\n\
          S=127.0.0.1/{port}\nC=MSG #lobby hello from hexchat\nC=MSG tui psst from hexchat\n\
-         J=#lobby\n\n"
+         J=#lobby\n\n\
+         N=lans\nI=hexchattls\ni=hexchattls_\nE=UTF-8 (Unicode)\nF=44\nD=0\n\
+         S=127.0.0.1/{port}\nC=MSG #lobby hello over TLS\nJ=#lobby\n\n"
     );
     (settings, networks)
 }
 
 #[tokio::test]
-async fn hexchat_joins_shows_history_at_its_time_and_chats() {
+async fn hexchat_joins_shows_history_at_its_time_and_chats_plainly_and_over_tls() {
     if !installed("hexchat", "hexchat") || !installed("Xvfb", "xvfb") {
         return;
     }
@@ -694,22 +700,43 @@ async fn hexchat_joins_shows_history_at_its_time_and_chats() {
     let (settings, networks) = hexchat_config(scene.irc_port());
     std::fs::write(home.join("hexchat.conf"), settings).expect("hexchat's settings");
     std::fs::write(home.join("servlist.conf"), networks).expect("hexchat's networks");
+    std::fs::create_dir_all(home.join("certs")).expect("hexchat's certificates");
+    std::fs::copy(&scene.identity, home.join("certs").join("lans.pem")).expect("its identity");
     if running_as_root() {
         open_to_everyone(scene.dir.path());
     }
     let hexchat = Hexchat::start(&home);
 
-    scene
-        .json_hears("hexchat", "hello from hexchat", None, false)
-        .await;
+    // The two connections come in either order.
+    let mut heard = Vec::new();
+    while heard.len() < 3 {
+        match scene.json.recv().await {
+            ServerMsg::Message { from, text, to, .. } => heard.push((from, text, to)),
+            ServerMsg::Join { .. } => {}
+            other => panic!("tui: expected hexchat's messages, got {other:?}"),
+        }
+    }
+    heard.sort();
+    let said = |from: &str, text: &str, to: Option<&str>| {
+        (from.to_owned(), text.to_owned(), to.map(str::to_owned))
+    };
+    assert_eq!(
+        heard,
+        [
+            said("hexchat", "hello from hexchat", None),
+            said("hexchat", "psst from hexchat", Some("tui")),
+            said("hexchattls", "hello over TLS", None),
+        ]
+    );
     scene.nc_hears("<hexchat> hello from hexchat").await;
-    scene
-        .json_hears("hexchat", "psst from hexchat", Some("tui"), false)
-        .await;
     scene.expect_identity("hexchat", false).await;
-    let lobby = hexchat.logs.join("#lobby.log");
+    scene.expect_identity("hexchattls", true).await;
     let old = format!("{OLD_TIME} <olduser>\t{OLD_TEXT}");
-    wait_for_line(&lobby, &[&old], "the history at its own time").await;
+    for network in ["lan", "lans"] {
+        let lobby = hexchat.logs.join(network).join("#lobby.log");
+        wait_for_line(&lobby, &[&old], "the history at its own time").await;
+    }
+    let lobby = hexchat.logs.join("lan").join("#lobby.log");
 
     scene.json.say("hello hexchat").await;
     scene.json.say("/me waves at hexchat").await;
@@ -721,6 +748,6 @@ async fn hexchat_joins_shows_history_at_its_time_and_chats() {
     wait_for_line(&lobby, &["<tui>\thello hexchat"], "tui's line").await;
     wait_for_line(&lobby, &["*\ttui waves at hexchat"], "tui's action").await;
     wait_for_line(&lobby, &["<ncuser>\thello from nc"], "nc's line").await;
-    let query = hexchat.logs.join("tui.log");
+    let query = hexchat.logs.join("lan").join("tui.log");
     wait_for_line(&query, &["<tui>\tpsst hexchat"], "tui's DM").await;
 }
