@@ -368,41 +368,56 @@ impl SqliteStore {
     }
 }
 
-/// The rows a resume of `query` reads: after an id (`?`), up to an id
-/// (`?`), in the client's rooms or its direct messages.
-fn resume_filter(query: &SinceQuery) -> String {
-    let placeholders = vec!["?"; query.rooms.len()].join(", ");
-    // Without direct messages the rooms alone, which their index serves:
-    // with the OR, SQLite walks every message after `after` (a page of
-    // one room's history from its start would read the whole table).
-    match (&query.direct_of, &query.direct_with) {
-        (None, _) => format!("FROM messages WHERE id > ? AND id <= ? AND room IN ({placeholders})"),
-        (Some(_), None) => format!(
-            "FROM messages WHERE id > ? AND id <= ?
-             AND (room IN ({placeholders}) OR (room IS NULL AND (sender_id = ? OR recipient_id = ?)))"
-        ),
-        (Some(_), Some(_)) => format!(
-            "FROM messages WHERE id > ? AND id <= ?
-             AND (room IN ({placeholders}) OR (room IS NULL
-               AND ((sender_id = ? AND recipient_key = ?) OR (recipient_id = ? AND sender_key = ?))))"
-        ),
-    }
-}
-
-/// The values for [`resume_filter`]'s placeholders, starting after `after`.
-fn resume_values(query: &SinceQuery, after: u64) -> Vec<rusqlite::types::Value> {
+/// The rows a resume (or a page of history) of `query` reads, after
+/// `after` and up to `query.up_to`, in its rooms or its direct messages
+/// (all of them, or one conversation's), with the values of their
+/// placeholders in order. Shaped for SQLite's planner: one room is read
+/// from its index in id order, so a page stops at its limit; direct
+/// messages alone are a flat OR with an index for each side (MULTI-INDEX
+/// OR), reading only that identity's; anything wider is a walk by id,
+/// which also stops once it has found its limit.
+fn resume_rows(query: &SinceQuery, after: u64) -> (String, Vec<rusqlite::types::Value>) {
     let mut values: Vec<rusqlite::types::Value> =
         vec![to_i64(after).into(), to_i64(query.up_to).into()];
     values.extend(query.rooms.iter().map(|r| r.clone().into()));
-    if let Some(identity) = &query.direct_of {
-        for _ in 0..2 {
-            values.push(identity.to_string().into());
-            if let Some(peer) = &query.direct_with {
-                values.push(peer.as_str().to_owned().into());
+    let direct = query.direct_of.as_ref().map(|identity| {
+        let identity = identity.to_string();
+        match &query.direct_with {
+            None => {
+                values.extend([identity.clone().into(), identity.into()]);
+                ("sender_id = ?", "recipient_id = ?")
+            }
+            Some(peer) => {
+                let peer = peer.as_str().to_owned();
+                values.extend([identity.clone().into(), peer.clone().into()]);
+                values.extend([identity.into(), peer.into()]);
+                (
+                    "sender_id = ? AND recipient_key = ?",
+                    "recipient_id = ? AND sender_key = ?",
+                )
             }
         }
-    }
-    values
+    });
+    let rows = match (query.rooms.len(), direct) {
+        (0, None) => "0".to_owned(),
+        (1, None) => "room = ?".to_owned(),
+        (0, Some((sent, received))) => {
+            format!("(room IS NULL AND {sent}) OR (room IS NULL AND {received})")
+        }
+        (rooms, direct) => {
+            let placeholders = vec!["?"; rooms].join(", ");
+            match direct {
+                None => format!("+room IN ({placeholders})"),
+                Some((sent, received)) => format!(
+                    "+room IN ({placeholders}) OR (room IS NULL AND (({sent}) OR ({received})))"
+                ),
+            }
+        }
+    };
+    (
+        format!("FROM messages WHERE id > ? AND id <= ? AND ({rows})"),
+        values,
+    )
 }
 
 /// A message's kind as the `action` column keeps it.
@@ -589,11 +604,8 @@ impl Store for SqliteStore {
         let floor = to_u64(self.threshold(kept)?.unwrap_or(0));
         let gap = query.after < self.pruned_through()?.max(floor);
         let after = query.after.max(floor);
-        let sql = format!(
-            "SELECT {COLUMNS} {} ORDER BY id LIMIT ?",
-            resume_filter(query)
-        );
-        let mut values = resume_values(query, after);
+        let (rows, mut values) = resume_rows(query, after);
+        let sql = format!("SELECT {COLUMNS} {rows} ORDER BY id LIMIT ?");
         values.push(i64::try_from(query.limit).unwrap_or(i64::MAX).into());
         let mut statement = self.db.prepare(&sql).map_err(&read)?;
         let rows = statement
@@ -613,11 +625,8 @@ impl Store for SqliteStore {
         let after = query.after.max(floor);
         // The id just before the newest `limit` messages, if there are more
         // than that: an index walk of `limit` steps, never a count of all.
-        let sql = format!(
-            "SELECT id {} ORDER BY id DESC LIMIT 1 OFFSET ?",
-            resume_filter(query)
-        );
-        let mut values = resume_values(query, after);
+        let (rows, mut values) = resume_rows(query, after);
+        let sql = format!("SELECT id {rows} ORDER BY id DESC LIMIT 1 OFFSET ?");
         values.push(i64::try_from(query.limit).unwrap_or(i64::MAX).into());
         let beyond: Option<i64> = self
             .db
@@ -1294,6 +1303,57 @@ mod tests {
             .collect();
         store.append(&batch).unwrap();
         store
+    }
+
+    /// How SQLite plans reading the rows of `query`: its plan's lines.
+    fn plan_of(store: &SqliteStore, query: &SinceQuery) -> Vec<String> {
+        let (rows, values) = resume_rows(query, 0);
+        let sql = format!("EXPLAIN QUERY PLAN SELECT id {rows} ORDER BY id LIMIT 5");
+        let mut statement = store.db.prepare(&sql).unwrap();
+        let lines = statement
+            .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
+            .unwrap();
+        lines.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_page_of_one_room_or_of_direct_messages_is_read_from_their_indexes() {
+        let store = SqliteStore::open(&DbLocation::Memory).unwrap();
+        let query =
+            |rooms: &[&str], direct_of: Option<Party>, direct_with: Option<&str>| SinceQuery {
+                rooms: rooms.iter().map(|room| (*room).to_owned()).collect(),
+                direct_of: direct_of.and_then(|party| party.identity().cloned()),
+                direct_with: direct_with.map(NickKey::of),
+                after: 0,
+                up_to: u64::MAX,
+                limit: 5,
+            };
+        let one_room = plan_of(&store, &query(&["dev"], None, None));
+        assert!(
+            one_room
+                .iter()
+                .any(|line| line.contains("messages_by_room")),
+            "{one_room:?}"
+        );
+        // Without the rooms, each side of the direct messages has its index:
+        // not a walk through every message, whoever's.
+        for direct in [
+            query(&[], Some(alice()), None),
+            query(&[], Some(alice()), Some("bob")),
+        ] {
+            let plan = plan_of(&store, &direct);
+            assert!(plan.iter().any(|line| line == "MULTI-INDEX OR"), "{plan:?}");
+            assert!(
+                !plan.iter().any(|line| line.contains("PRIMARY KEY")),
+                "{plan:?}"
+            );
+        }
+        // Wider reads walk by id, which stops at the limit.
+        let resume = plan_of(&store, &query(&["dev", "lobby"], Some(alice()), None));
+        assert!(
+            resume.iter().any(|line| line.contains("PRIMARY KEY")),
+            "{resume:?}"
+        );
     }
 
     #[test]
