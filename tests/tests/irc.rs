@@ -1168,7 +1168,7 @@ async fn pages_through_a_conversation(server: TestServer) {
         .await;
     let mut carol = Irc::connect_tls(&server, &ephemeral().expect("a key")).await;
     carol
-        .register_with("carol", "batch message-tags draft/chathistory")
+        .register_with("carol", "batch message-tags draft/chathistory echo-message")
         .await;
     let mut ids = Vec::new();
     alice.say_to(None, Some("carol"), "d1", None).await;
@@ -1176,11 +1176,16 @@ async fn pages_through_a_conversation(server: TestServer) {
     carol.until("PRIVMSG").await;
     carol.send("PRIVMSG alice :d2").await;
     ids.push(alice.recv_chat().await.0);
+    carol.until("PRIVMSG").await;
     bob.say_to(None, Some("carol"), "x1", None).await;
     bob.recv_chat().await;
     carol.until("PRIVMSG").await;
     alice.say_to(None, Some("carol"), "d3", None).await;
     ids.push(alice.recv_chat().await.0);
+    carol.until("PRIVMSG").await;
+    // A note to oneself is a conversation of its own (its echo says it is
+    // stored).
+    carol.send("PRIVMSG carol :note to self").await;
     carol.until("PRIVMSG").await;
 
     // One batch named after the other person, whoever sent each message.
@@ -1212,6 +1217,10 @@ async fn pages_through_a_conversation(server: TestServer) {
     let after_d1 = format!("AFTER alice msgid={} 10", ids[0]);
     assert_eq!(page_of(&mut carol, &after_d1).await, ["d2", "d3"]);
     assert_eq!(page_of(&mut carol, "LATEST bob * 10").await, ["x1"]);
+    assert_eq!(
+        page_of(&mut carol, "LATEST carol * 10").await,
+        ["note to self"]
+    );
     assert!(page_of(&mut carol, "LATEST dave * 10").await.is_empty());
     // A guest keeps no direct-message history: an empty page.
     let mut guest = Irc::connect(&server).await;

@@ -485,7 +485,10 @@ impl RedisStore {
                 after = last.id;
             }
             scanned += page.len();
-            found.extend(page.into_iter().filter(|m| exchanged_with(m, peer)));
+            found.extend(
+                page.into_iter()
+                    .filter(|m| exchanged_with(m, identity, peer)),
+            );
             if !whole {
                 break;
             }
@@ -545,10 +548,18 @@ const CONVERSATION_SCAN: usize = 5_000;
 /// Entries read at a time while looking for a conversation's page.
 const SCAN_PAGE: usize = 500;
 
-/// Whether `message` was exchanged with `peer` (sent by them, or to them).
-fn exchanged_with(message: &StoredMessage, peer: &NickKey) -> bool {
-    NickKey::of(&message.message.from) == *peer
-        || matches!(&message.message.target, Target::Direct(to) if NickKey::of(to) == *peer)
+/// Whether `message` went between `identity` and `peer`, either way: sent
+/// by the identity to the nickname, or by the nickname to the identity
+/// (as SQLite's `CONVERSATION_TAIL` reads it; matching either name alone
+/// would take all of one's messages for one's own nickname).
+fn exchanged_with(message: &StoredMessage, identity: &Fingerprint, peer: &NickKey) -> bool {
+    let message = &message.message;
+    let Target::Direct(to) = &message.target else {
+        return false;
+    };
+    (message.sender_identity.as_ref() == Some(identity) && NickKey::of(to) == *peer)
+        || (message.recipient_identity.as_ref() == Some(identity)
+            && NickKey::of(&message.from) == *peer)
 }
 
 /// The streams a reader of `rooms` and of `identity`'s direct messages
