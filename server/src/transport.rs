@@ -12,7 +12,8 @@
 //!
 //! On the IRC port the client speaks first either way (registration), so
 //! there is nothing to greet and no reason to guess early: it waits for
-//! the first byte as long as a TLS handshake may take. A TLS client that
+//! the first byte as long as a TLS handshake may take (within the hello
+//! deadline). A TLS client that
 //! sets up its side only after connecting is told apart all the same
 //! (hexchat loads the system's CA certificates then, which took longer
 //! than [`FIRST_BYTE_WAIT`] in a test; it was taken for plain IRC before).
@@ -131,9 +132,11 @@ pub(crate) async fn open(
     shared: &Shared,
     port: Port,
 ) -> Result<Transport, NotOpened> {
+    // The IRC port waits no longer than the hello deadline either, which
+    // counts from the accept, a moment ago.
     let first_byte_wait = match port {
         Port::Main => FIRST_BYTE_WAIT,
-        Port::Irc => shared.config.tls_handshake_timeout,
+        Port::Irc => (shared.config.tls_handshake_timeout).min(shared.config.hello_timeout),
     };
     let transport = if first_byte_says_tls(&stream, first_byte_wait).await? {
         // Boxed, and so on the heap only while it runs: a future is as

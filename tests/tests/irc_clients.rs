@@ -565,31 +565,46 @@ async fn weechat_joins_shows_history_at_its_time_and_chats_plainly_and_over_tls(
 /// refuses to start as root without a click, so as root it runs as
 /// `nobody`, whose files the test makes readable and writable.
 struct Hexchat {
-    child: Child,
-    display: Child,
+    // Fields drop in order: hexchat before its display.
+    _child: Killed,
+    _display: Killed,
     logs: PathBuf,
+}
+
+/// A process killed (and reaped) when this is dropped, a test's panic
+/// included.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Hexchat {
     /// Starts Xvfb and hexchat with the configuration in `home`.
     fn start(home: &Path) -> Hexchat {
-        let mut display = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "800x600x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb");
-        // Xvfb picks a free display and writes its number once it serves.
+        let mut display = Killed(
+            Command::new("Xvfb")
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "800x600x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start Xvfb"),
+        );
+        // Xvfb picks a free display and writes its number once it serves
+        // (or exits, which ends the line empty).
         let mut number = String::new();
-        let stdout = display.stdout.take().expect("Xvfb's output");
+        let stdout = display.0.stdout.take().expect("Xvfb's output");
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut number)
             .expect("Xvfb's display number");
         assert!(!number.trim().is_empty(), "Xvfb did not start");
@@ -619,19 +634,10 @@ impl Hexchat {
             .spawn()
             .expect("start hexchat");
         Hexchat {
-            child,
-            display,
+            _child: Killed(child),
+            _display: display,
             logs: home.join("logs"),
         }
-    }
-}
-
-impl Drop for Hexchat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = self.display.kill();
-        let _ = self.display.wait();
     }
 }
 
@@ -642,13 +648,14 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
 }
 
-/// Lets `nobody` read and write `path` and everything in it, and reach it.
-fn open_to_everyone(path: &Path) {
+/// Lets `nobody` read and write `path` and everything in it (a test's
+/// configuration and a key made for the test alone), and reach it.
+fn open_to_nobody(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     for entry in walk(path) {
         let mode = if entry.is_dir() { 0o777 } else { 0o666 };
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode))
-            .expect("open to everyone");
+            .expect("open to nobody");
     }
 }
 
@@ -695,17 +702,22 @@ async fn hexchat_joins_shows_history_at_its_time_and_chats_plainly_and_over_tls(
         return;
     }
     let mut scene = Scene::start().await;
-    let home = scene.dir.path().join("hexchat");
-    std::fs::create_dir_all(&home).expect("hexchat's home");
+    // A home of its own in /tmp, whose parents anyone may pass through,
+    // so that only it is opened to `nobody`, not the server's files.
+    let home_dir = tempfile::Builder::new()
+        .prefix("lanchat-hexchat")
+        .tempdir_in("/tmp")
+        .expect("hexchat's home");
+    let home = home_dir.path();
     let (settings, networks) = hexchat_config(scene.irc_port());
     std::fs::write(home.join("hexchat.conf"), settings).expect("hexchat's settings");
     std::fs::write(home.join("servlist.conf"), networks).expect("hexchat's networks");
     std::fs::create_dir_all(home.join("certs")).expect("hexchat's certificates");
     std::fs::copy(&scene.identity, home.join("certs").join("lans.pem")).expect("its identity");
     if running_as_root() {
-        open_to_everyone(scene.dir.path());
+        open_to_nobody(home);
     }
-    let hexchat = Hexchat::start(&home);
+    let hexchat = Hexchat::start(home);
 
     // The two connections come in either order.
     let mut heard = Vec::new();

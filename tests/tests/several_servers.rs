@@ -109,10 +109,9 @@ async fn a_client_resumes_on_the_other_server_with_the_id_it_had() {
         .iter()
         .map(|(id, _, text)| (*id, text.clone()))
         .collect();
-    assert_eq!(
-        got, expected,
-        "what A stored after the id, from B, each once"
-    );
+    assert_eq!(got, expected, "what A stored after the id, from B");
+    // Each once: nothing more came before the answer to a ping.
+    alice.expect_alive().await;
 }
 
 #[tokio::test]
