@@ -1221,6 +1221,20 @@ async fn pages_through_a_conversation(server: TestServer) {
         page_of(&mut carol, "LATEST carol * 10").await,
         ["note to self"]
     );
+    // Renamed, carol's own message is still hers, to alice, in alice's
+    // batch, under the name she sent it with.
+    carol.send("NICK carol2").await;
+    carol.until("NICK").await;
+    carol.send("CHATHISTORY LATEST alice * 10").await;
+    let opened = carol.until("BATCH").await;
+    assert!(opened.ends_with(" chathistory alice"), "{opened}");
+    let lines = carol.lines_until("BATCH").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(":carol!carol@lanchat PRIVMSG alice :d2")),
+        "{lines:?}"
+    );
     assert!(page_of(&mut carol, "LATEST dave * 10").await.is_empty());
     // A guest keeps no direct-message history: an empty page.
     let mut guest = Irc::connect(&server).await;

@@ -43,6 +43,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Appends `msg`, meant for this client only, in this dialect.
     fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>);
 
+    /// Appends a message of history as `shown_to` sees it: its sender, or
+    /// anyone else. As any reply, unless a dialect tells the way a direct
+    /// message went from it (IRC: a message one sent under an earlier
+    /// nickname is still one's own).
+    fn render_history(&self, msg: &ServerMsg, _shown_to: ShownTo, out: &mut Vec<u8>) {
+        self.render(msg, out);
+    }
+
     /// Appends a published event as `shown_to` sees it. JSON clients
     /// share the bytes made once at publish time; other dialects render
     /// the event themselves (and show no `client_id`).

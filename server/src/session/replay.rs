@@ -151,7 +151,7 @@ async fn resume(
                 }
                 for message in &history.messages {
                     let shown_to = ShownTo::reader(reader, &message.message);
-                    dialect.render(&message.to_server_msg(shown_to), &mut piece);
+                    dialect.render_history(&message.to_server_msg(shown_to), shown_to, &mut piece);
                     cursor = message.id;
                 }
             }
@@ -311,7 +311,7 @@ pub(crate) fn render(
         Ok(history) => {
             for message in &history.messages {
                 let shown_to = ShownTo::reader(reader, &message.message);
-                dialect.render(&message.to_server_msg(shown_to), &mut out);
+                dialect.render_history(&message.to_server_msg(shown_to), shown_to, &mut out);
             }
         }
         Err(error) => render_error(dialect, error, &mut out),

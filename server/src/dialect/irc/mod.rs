@@ -221,7 +221,7 @@ impl Dialect for Irc {
 
     fn render(&self, msg: &ServerMsg, out: &mut Vec<u8>) {
         let mut state = self.lock();
-        self.render_msg(&mut state, msg, Told::AsReply, out);
+        self.render_msg(&mut state, msg, (Told::AsReply, None), out);
     }
 
     fn render_event(&self, item: &EventItem, shown_to: ShownTo, out: &mut Vec<u8>) {
@@ -244,13 +244,18 @@ impl Dialect for Irc {
                 usize::from(state.caps.server_time) | usize::from(state.caps.message_tags) << 1;
             let line = item.shared_lines.get_or_render(slot, || {
                 let mut line = Vec::new();
-                self.render_msg(&mut state, &item.msg, Told::AsEvent, &mut line);
+                self.render_msg(&mut state, &item.msg, (Told::AsEvent, None), &mut line);
                 line.into()
             });
             out.extend_from_slice(line);
             return;
         }
-        self.render_msg(&mut state, &item.msg, Told::AsEvent, out);
+        self.render_msg(&mut state, &item.msg, (Told::AsEvent, Some(shown_to)), out);
+    }
+
+    fn render_history(&self, msg: &ServerMsg, shown_to: ShownTo, out: &mut Vec<u8>) {
+        let mut state = self.lock();
+        self.render_msg(&mut state, msg, (Told::AsReply, Some(shown_to)), out);
     }
 
     fn render_answer(&self, answer: &Answer, out: &mut Vec<u8>) {

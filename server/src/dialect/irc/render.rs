@@ -16,6 +16,7 @@ use lanchat_shared::{ErrorCode, ServerMsg};
 use super::commands::MAX_TARGETS;
 use super::{Irc, State, channel, irc_nick};
 use crate::dialect::{Answer, ListedBan, ListedRoom, Person};
+use crate::domain::ShownTo;
 use crate::hub::PARTED;
 use crate::request::Listing;
 
@@ -72,12 +73,13 @@ impl Irc {
     }
 
     /// `msg` as IRC lines, told as a reply or as an event (what came
-    /// through the hub's ring).
+    /// through the hub's ring), and, for a message, to its sender or not
+    /// if that is known.
     pub(super) fn render_msg(
         &self,
         state: &mut State,
         msg: &ServerMsg,
-        told: Told,
+        (told, shown_to): (Told, Option<ShownTo>),
         out: &mut Vec<u8>,
     ) {
         // One departure's leaves are published together, under the hub's
@@ -89,7 +91,7 @@ impl Irc {
         }
         match msg {
             ServerMsg::Welcome { nick, users, .. } => self.welcome(state, nick, users, out),
-            ServerMsg::Message { .. } => self.chat(state, msg, told, out),
+            ServerMsg::Message { .. } => self.chat(state, msg, (told, shown_to), out),
             ServerMsg::HistoryEnd {} => self.history_end(state, out),
             ServerMsg::Join { nick, room, .. } => self.join(state, nick, room.as_deref(), out),
             ServerMsg::Leave { nick, reason, room } => {
@@ -114,7 +116,13 @@ impl Irc {
 
     /// A message, to a channel or a person; a reply's (history) in a
     /// batch if the client asked for batches.
-    fn chat(&self, state: &mut State, msg: &ServerMsg, told: Told, out: &mut Vec<u8>) {
+    fn chat(
+        &self,
+        state: &mut State,
+        msg: &ServerMsg,
+        (told, shown_to): (Told, Option<ShownTo>),
+        out: &mut Vec<u8>,
+    ) {
         let ServerMsg::Message {
             id,
             ts,
@@ -129,8 +137,12 @@ impl Irc {
         else {
             return;
         };
+        // Whether the client sent it: under its nickname now, or, where
+        // the session says so, under an earlier one (a message stored
+        // before senders were recorded says nothing, hence the nickname).
+        let sent = shown_to == Some(ShownTo::Sender) || irc_nick(from) == state.target();
         let target = match (room, to) {
-            (_, Some(to)) if irc_nick(from) == state.target() => irc_nick(to),
+            (_, Some(to)) if sent => irc_nick(to),
             (_, Some(_)) => state.target().to_owned(),
             (Some(room), None) => channel(room),
             (None, None) => channel(LOBBY),
@@ -138,7 +150,7 @@ impl Irc {
         // A direct message's batch is its conversation's: named after the
         // other person, whichever way it went.
         let conversation = match to {
-            Some(_) if target == state.target() => irc_nick(from),
+            Some(_) if !sent => irc_nick(from),
             _ => target.clone(),
         };
         let batch = (told == Told::AsReply && state.caps.batch)
