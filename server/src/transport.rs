@@ -136,7 +136,10 @@ pub(crate) async fn open(
     // counts from the accept, a moment ago.
     let first_byte_wait = match port {
         Port::Main => FIRST_BYTE_WAIT,
-        Port::Irc => (shared.config.tls_handshake_timeout).min(shared.config.hello_timeout),
+        Port::Irc => shared
+            .config
+            .tls_handshake_timeout
+            .min(shared.config.hello_timeout),
     };
     let transport = if first_byte_says_tls(&stream, first_byte_wait).await? {
         // Boxed, and so on the heap only while it runs: a future is as

@@ -218,13 +218,18 @@ pub(crate) async fn page(
         published: ctx.shared.hub.last_published(),
     };
     let history = match range {
-        HistoryRange::Newest { after, before } => newest(ctx, &place, (after, before), limit).await,
-        HistoryRange::Oldest { after, before } => oldest(ctx, &place, (after, before), limit).await,
+        HistoryRange::Newest { after, before } => {
+            read(ctx, &place, (End::Newest, after, before), limit).await
+        }
+        HistoryRange::Oldest { after, before } => {
+            read(ctx, &place, (End::Oldest, after, before), limit).await
+        }
         HistoryRange::Around(id) => {
             // The message itself counts among the half before it.
             let before_it = limit.div_ceil(2);
-            let earlier = newest(ctx, &place, (0, id.saturating_add(1)), before_it).await;
-            let later = oldest(ctx, &place, (id, u64::MAX), limit - before_it).await;
+            let around = id.saturating_add(1);
+            let earlier = read(ctx, &place, (End::Newest, 0, around), before_it).await;
+            let later = read(ctx, &place, (End::Oldest, id, u64::MAX), limit - before_it).await;
             earlier.and_then(|mut history| {
                 history.messages.extend(later?.messages);
                 Ok(history)
@@ -244,49 +249,56 @@ struct Place {
     published: u64,
 }
 
-/// The newest `limit` messages of `place` between `after` and `before`,
-/// neither included.
-async fn newest(
+/// The end of a range a page is counted from.
+#[derive(Clone, Copy)]
+enum End {
+    Newest,
+    Oldest,
+}
+
+/// The `limit` messages of `place` between `after` and `before` (neither
+/// included) nearest `end`: the store's `recent` for the newest, its
+/// `since` for the oldest.
+async fn read(
     ctx: &Context<'_>,
     place: &Place,
-    (after, before): (u64, u64),
+    (end, after, before): (End, u64, u64),
     limit: usize,
 ) -> Result<History, StoreError> {
     // Asked for nothing (or a server that replays nothing): nothing to read.
     if limit == 0 {
         return Ok(History::default());
     }
-    let query = RecentQuery {
-        rooms: place.rooms.clone(),
-        direct_of: place.direct_of.clone(),
-        after,
-        up_to: before.saturating_sub(1).min(place.published),
-        per_room: limit,
-        direct_with: place.direct_with.clone(),
-    };
-    ctx.shared.store.recent(query).await
-}
-
-/// The oldest `limit` messages of `place` between `after` and `before`,
-/// neither included.
-async fn oldest(
-    ctx: &Context<'_>,
-    place: &Place,
-    (after, before): (u64, u64),
-    limit: usize,
-) -> Result<History, StoreError> {
-    if limit == 0 {
-        return Ok(History::default());
+    let up_to = before.saturating_sub(1).min(place.published);
+    let (rooms, direct_of, direct_with) = (
+        place.rooms.clone(),
+        place.direct_of.clone(),
+        place.direct_with.clone(),
+    );
+    match end {
+        End::Newest => {
+            let query = RecentQuery {
+                rooms,
+                direct_of,
+                direct_with,
+                after,
+                up_to,
+                per_room: limit,
+            };
+            ctx.shared.store.recent(query).await
+        }
+        End::Oldest => {
+            let query = SinceQuery {
+                rooms,
+                direct_of,
+                direct_with,
+                after,
+                up_to,
+                limit,
+            };
+            ctx.shared.store.since(query).await
+        }
     }
-    let query = SinceQuery {
-        rooms: place.rooms.clone(),
-        direct_of: place.direct_of.clone(),
-        after,
-        up_to: before.saturating_sub(1).min(place.published),
-        limit,
-        direct_with: place.direct_with.clone(),
-    };
-    ctx.shared.store.since(query).await
 }
 
 /// True if the client is missing part of what it asked for.
